@@ -1,0 +1,5 @@
+import sys
+
+from shopgraph.cli import main
+
+sys.exit(main())

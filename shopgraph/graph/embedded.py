@@ -1,0 +1,471 @@
+"""The embedded graph store: LadybugDB on disk (default ./shopgraph.db), no server needed.
+
+Files: `<path>` is the database; `<path>.index/` holds the ANN mirrors of the vector properties.
+Writes: one transaction per GraphBatch; new nodes and relationships by COPY from Arrow, existing ones by
+parameterised UNWIND ... SET. Two LadybugDB habits shape this module:
+- COPY of a primary key that already exists (or twice in one table) kills the process, so every batch
+  is de-duplicated and split into new and existing keys first;
+- COPY matches Arrow columns by position, so tables are built in schema order.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from shopgraph.config import IndexConfig
+from shopgraph.errors import ReadOnlyError, SchemaError, StoreError, StoreLockedError
+from shopgraph.graph import schema as S
+from shopgraph.graph.cypher_guard import ensure_read_only
+from shopgraph.graph.filters import candidate_query
+from shopgraph.graph.store import Filters, GraphBatch, GraphStore
+from shopgraph.graph.vector_sync import IndexedVectors
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = "1"
+# get_as_arrow's default chunk (10M values / column count) overflows on wide vector columns.
+ARROW_CHUNK_ROWS = 20000
+NODE_WRITE_ORDER = ("Platform", "Brand", "Category", "User", "Product", "Meta")
+_DDL_TYPES = {S.STRING: "STRING", S.DOUBLE: "DOUBLE", S.INT64: "INT64", S.BOOL: "BOOLEAN"}
+_ARROW_TYPES = {S.STRING: pa.string(), S.DOUBLE: pa.float64(), S.INT64: pa.int64(), S.BOOL: pa.bool_()}
+
+
+def _one_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+class EmbeddedStore(GraphStore):
+    """GraphStore on LadybugDB. Use `EmbeddedStore.open(path)`; thread-safe (one lock per store)."""
+
+    def __init__(self, database, connection, path: Path, dims: S.VectorDims, read_only: bool,
+                 index_config: IndexConfig, trace: Callable[[str, Mapping], None] | None):
+        self._db = database
+        self._conn = connection
+        self.path = path
+        self.dims = dims
+        self.read_only = read_only
+        self.trace = trace
+        self._lock = threading.RLock()
+        self._vectors = IndexedVectors(self, self._dim_of, Path(f"{path}.index"), index_config)
+        self.index_config = index_config
+
+    # -- opening -------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | Path = "shopgraph.db", *, dims: S.VectorDims | None = None,
+             read_only: bool = False, index_config: IndexConfig | None = None,
+             trace: Callable[[str, Mapping], None] | None = None) -> "EmbeddedStore":
+        """Open (creating it unless read_only) the database at path.
+
+        dims: the vector widths the caller will write; checked against those the database was
+        created with (None: take the database's own, or the defaults for a new one).
+        """
+        import ladybug
+
+        path = Path(path)
+        if read_only and not path.exists():
+            raise StoreError(f"no shopgraph database at {path}")
+        if path.is_dir():
+            raise StoreError(f"{path} is a directory, not a shopgraph database file")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            database = ladybug.Database(str(path), read_only=read_only)
+            connection = ladybug.Connection(database)
+        except RuntimeError as e:
+            message = str(e)
+            if "Lock is held" in message or "lock on file" in message:
+                pid = re.search(r"PID (\d+)", message)
+                holder = f" (PID {pid.group(1)})" if pid else ""
+                raise StoreLockedError(
+                    f"{path} is open for writing by another process{holder}; close it, or open it read-only"
+                ) from None
+            raise StoreError(f"cannot open {path}: {_one_line(e)}") from None
+        store = cls(database, connection, path, dims or S.VectorDims(), read_only,
+                    index_config or IndexConfig(), trace)
+        store._ensure_schema(dims)
+        return store
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._db.close()
+                self._conn = self._db = None
+
+    def _ensure_schema(self, wanted: S.VectorDims | None) -> None:
+        tables = {row[1] for row in self._rows_raw("CALL show_tables() RETURN *")}
+        if "Meta" not in tables:
+            if self.read_only:
+                raise StoreError(f"{self.path} is not a shopgraph database (no schema)")
+            if tables:
+                raise StoreError(f"{self.path} is a LadybugDB database but not a shopgraph one")
+            self._create_schema()
+            return
+        stored = S.VectorDims(text=int(self.get_meta("dim_text")), image=int(self.get_meta("dim_image")),
+                              lexical=int(self.get_meta("dim_lexical")))
+        if wanted is not None and wanted != stored:
+            raise SchemaError(
+                f"{self.path} was created with vector widths {stored}, the configured encoders give "
+                f"{wanted}; use another database path or the encoders it was built with")
+        self.dims = stored
+
+    def _create_schema(self) -> None:
+        with self._transaction():
+            for label, node in S.NODE_TYPES.items():
+                columns = ", ".join(f"{name} {self._ddl_type(name, kind)}" for name, kind in node.properties.items())
+                self._run(f"CREATE NODE TABLE {label}({columns}, PRIMARY KEY ({node.key}))")
+            for name, rel in S.REL_TYPES.items():
+                props = "".join(f", {p} {_DDL_TYPES[t]}" for p, t in rel.properties.items())
+                self._run(f"CREATE REL TABLE {name}(FROM {rel.src} TO {rel.dst}{props})")
+            meta = {"schema_version": SCHEMA_VERSION, "generation": "0", "dim_text": str(self.dims.text),
+                    "dim_image": str(self.dims.image), "dim_lexical": str(self.dims.lexical)}
+            self._copy_nodes("Meta", [{"key": k, "value": v} for k, v in meta.items()])
+
+    def _ddl_type(self, name: str, kind: str) -> str:
+        return f"FLOAT[{self.dims.of(name)}]" if kind == S.VECTOR else _DDL_TYPES[kind]
+
+    def _dim_of(self, prop: str) -> int:
+        return self.dims.of(prop)
+
+    # -- running queries -----------------------------------------------------------------------
+    def _run(self, query: str, params: Mapping[str, Any] | None = None):
+        if self._conn is None:
+            raise StoreError(f"{self.path} is closed")
+        if self.trace is not None:
+            self.trace(query, params or {})
+        try:
+            return self._conn.execute(query, dict(params or {}))
+        except RuntimeError as e:
+            raise StoreError(f"query failed: {_one_line(e)}") from e
+
+    def _rows_raw(self, query: str, params: Mapping[str, Any] | None = None) -> list[list]:
+        with self._lock:
+            return self._run(query, params).get_all()
+
+    def _arrow(self, query: str, params: Mapping[str, Any] | None = None) -> pa.Table:
+        with self._lock:
+            return self._run(query, params).get_as_arrow(ARROW_CHUNK_ROWS)
+
+    @contextmanager
+    def _transaction(self):
+        if self.read_only:
+            raise ReadOnlyError(f"{self.path} is open read-only")
+        with self._lock:
+            self._run("BEGIN TRANSACTION")
+            try:
+                yield
+            except BaseException:
+                try:
+                    self._run("ROLLBACK")
+                except StoreError:
+                    log.exception("rollback failed")
+                raise
+            self._run("COMMIT")
+
+    # -- meta ----------------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        rows = self._rows_raw("MATCH (m:Meta {key: $key}) RETURN m.value", {"key": key})
+        return rows[0][0] if rows else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._transaction():
+            self._upsert_nodes("Meta", [{"key": key, "value": value}])
+
+    def generation(self) -> int:
+        return int(self.get_meta("generation") or 0)
+
+    def _bump_generation(self) -> int:
+        """Inside a transaction: the next write generation, recorded in Meta."""
+        generation = self.generation() + 1
+        self._run("MATCH (m:Meta {key: 'generation'}) SET m.value = $v", {"v": str(generation)})
+        return generation
+
+    # -- writes --------------------------------------------------------------------------------
+    def write(self, batch: GraphBatch) -> None:
+        for label in batch.nodes:
+            S.node_type(label)
+        for rel in list(batch.relationships) + list(batch.replace_outgoing):
+            S.rel_type(rel)
+        if batch.is_empty() and not any(batch.replace_outgoing.values()):
+            return
+        with self._transaction():
+            if batch.nodes.get("Product"):
+                generation = self._bump_generation()
+                batch.nodes["Product"] = [{**row, "rev": generation} for row in batch.nodes["Product"]]
+            created: dict[str, set[str]] = {}
+            for label in sorted(batch.nodes, key=NODE_WRITE_ORDER.index):
+                created[label] = self._upsert_nodes(label, batch.nodes[label])
+            for rel, src_ids in batch.replace_outgoing.items():
+                self._delete_outgoing(rel, src_ids)
+            for rel, rows in batch.relationships.items():
+                spec = S.rel_type(rel)
+                fresh = created.get(spec.src, set()) | set(batch.replace_outgoing.get(rel, ()))
+                self._upsert_relationships(rel, rows, fresh)
+
+    def _upsert_nodes(self, label: str, rows: Sequence[Mapping]) -> set[str]:
+        """Upsert rows by key; returns the keys that were created. Inside a transaction."""
+        node = S.node_type(label)
+        by_key: dict[str, dict] = {}
+        for row in rows:
+            if row.get(node.key) in (None, ""):
+                raise SchemaError(f"{label} row without its key {node.key!r}")
+            by_key[str(row[node.key])] = {**by_key.get(str(row[node.key]), {}), **row}
+        if not by_key:
+            return set()
+        columns = set().union(*(r.keys() for r in by_key.values()))
+        S.check_properties(label, columns)
+        existing = {r[0] for r in self._rows_raw(
+            f"MATCH (n:{label}) WHERE n.{node.key} IN $keys RETURN n.{node.key}", {"keys": list(by_key)})}
+        new_rows = [r for k, r in by_key.items() if k not in existing]
+        if new_rows:
+            self._copy_nodes(label, new_rows)
+        old_rows = [r for k, r in by_key.items() if k in existing]
+        for columns_key, group in _group_by_columns(old_rows).items():
+            settable = [c for c in columns_key if c != node.key]
+            if not settable:
+                continue
+            assignments = ", ".join(f"n.{c} = r.{c}" for c in settable)
+            for chunk in _chunks(group, 500):
+                self._run(f"UNWIND $rows AS r MATCH (n:{label} {{{node.key}: r.{node.key}}}) SET {assignments}",
+                          {"rows": [_plain(r) for r in chunk]})
+        return {k for k in by_key if k not in existing}
+
+    def _copy_nodes(self, label: str, rows: Sequence[Mapping]) -> None:
+        node = S.node_type(label)
+        arrays = [self._column(name, kind, [r.get(name) for r in rows]) for name, kind in node.properties.items()]
+        table = pa.table(arrays, names=list(node.properties))
+        self._run(f"COPY {label} FROM $table", {"table": table})
+
+    def _column(self, name: str, kind: str, values: list) -> pa.Array:
+        if kind != S.VECTOR:
+            return pa.array(values, type=_ARROW_TYPES[kind])
+        dim = self.dims.of(name)
+        present = np.array([v is not None for v in values])
+        flat = np.zeros((len(values), dim), dtype=np.float32)
+        for i, v in enumerate(values):
+            if v is not None:
+                flat[i] = np.asarray(v, dtype=np.float32).reshape(dim)
+        mask = pa.array(~present) if not present.all() else None
+        return pa.FixedSizeListArray.from_arrays(pa.array(flat.ravel()), dim, mask=mask)
+
+    def _delete_outgoing(self, rel: str, src_ids: Sequence[str]) -> None:
+        spec = S.rel_type(rel)
+        key = S.node_type(spec.src).key
+        for chunk in _chunks(list(src_ids), 5000):
+            self._run(f"MATCH (a:{spec.src})-[r:{rel}]->(:{spec.dst}) WHERE a.{key} IN $ids DELETE r", {"ids": chunk})
+
+    def _upsert_relationships(self, rel: str, rows: Sequence[Mapping], fresh_sources: set[str]) -> None:
+        """Upsert by (src, dst, key properties); fresh_sources have no relationship of this type yet."""
+        spec = S.rel_type(rel)
+        src_key, dst_key = S.node_type(spec.src).key, S.node_type(spec.dst).key
+        unique: dict[tuple, dict] = {}
+        for row in rows:
+            S.check_rel_properties(rel, row.keys())
+            unique[(row["src"], row["dst"], *(row.get(k) for k in spec.key))] = dict(row)
+        if not unique:
+            return
+        maybe_existing = [r for r in unique.values() if r["src"] not in fresh_sources]
+        existing: set[tuple] = set()
+        key_match = "".join(f" AND e.{k} = r.{k}" for k in spec.key)
+        for chunk in _chunks(maybe_existing, 2000):
+            found = self._rows_raw(
+                f"UNWIND $rows AS r MATCH (a:{spec.src} {{{src_key}: r.src}})-[e:{rel}]->(b:{spec.dst} {{{dst_key}: r.dst}}) "
+                f"WHERE true{key_match} RETURN DISTINCT r.src, r.dst" + "".join(f", r.{k}" for k in spec.key),
+                {"rows": [_plain(r) for r in chunk]})
+            existing.update(tuple(f) for f in found)
+        new_rows = [r for k, r in unique.items() if k not in existing]
+        if new_rows:
+            arrays = [pa.array([r["src"] for r in new_rows], pa.string()),
+                      pa.array([r["dst"] for r in new_rows], pa.string())]
+            arrays += [pa.array([r.get(p) for r in new_rows], _ARROW_TYPES[t]) for p, t in spec.properties.items()]
+            table = pa.table(arrays, names=["from", "to", *spec.properties])
+            self._run(f"COPY {rel} FROM $table", {"table": table})
+        updates = [r for k, r in unique.items() if k in existing]
+        settable = [p for p in spec.properties if p not in spec.key]
+        if updates and settable:
+            assignments = ", ".join(f"e.{p} = r.{p}" for p in settable)
+            for chunk in _chunks(updates, 500):
+                self._run(
+                    f"UNWIND $rows AS r MATCH (a:{spec.src} {{{src_key}: r.src}})-[e:{rel}]->(b:{spec.dst} {{{dst_key}: r.dst}}) "
+                    f"WHERE true{key_match} SET {assignments}", {"rows": [_plain(r) for r in chunk]})
+
+    def delete_nodes(self, label: str, ids: Sequence[str]) -> int:
+        node = S.node_type(label)
+        with self._transaction():
+            count = self._rows_raw(f"MATCH (n:{label}) WHERE n.{node.key} IN $ids RETURN count(n)", {"ids": list(ids)})[0][0]
+            if count:
+                self._run(f"MATCH (n:{label}) WHERE n.{node.key} IN $ids DETACH DELETE n", {"ids": list(ids)})
+                if label == "Product":
+                    self._bump_generation()
+        return int(count)
+
+    def set_vectors(self, label: str, prop: str, ids: Sequence[str], vectors: np.ndarray) -> None:
+        S.check_vector_property(prop)
+        S.check_properties(label, [prop])
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.shape != (len(ids), self.dims.of(prop)):
+            raise SchemaError(f"{prop} needs shape ({len(ids)}, {self.dims.of(prop)}), got {vectors.shape}")
+        with self._transaction():
+            generation = self._bump_generation()
+            for start in range(0, len(ids), 500):
+                rows = [{"id": i, "v": v.tolist()} for i, v in zip(ids[start:start + 500], vectors[start:start + 500])]
+                self._run(f"UNWIND $rows AS r MATCH (n:{label} {{id: r.id}}) SET n.{prop} = r.v, n.rev = $g",
+                          {"rows": rows, "g": generation})
+
+    # -- reads ---------------------------------------------------------------------------------
+    def get_nodes(self, label: str, ids: Sequence[str], properties: Sequence[str] | None = None) -> list[dict]:
+        node = S.node_type(label)
+        if properties is None:
+            properties = [p for p, t in node.properties.items() if t != S.VECTOR]
+        S.check_properties(label, properties)
+        returns = ", ".join(f"n.{p} AS {p}" for p in properties)
+        table = self._arrow(f"MATCH (n:{label}) WHERE n.{node.key} IN $ids RETURN n.{node.key} AS _key, {returns}",
+                            {"ids": list(ids)})
+        found = {row.pop("_key"): row for row in table.to_pylist()}
+        return [found[i] for i in ids if i in found]
+
+    def get_vectors(self, label: str, prop: str, ids: Sequence[str]) -> tuple[list[str], np.ndarray]:
+        S.check_vector_property(prop)
+        S.check_properties(label, [prop])
+        node = S.node_type(label)
+        table = self._arrow(f"MATCH (n:{label}) WHERE n.{node.key} IN $ids AND n.{prop} IS NOT NULL "
+                            f"RETURN n.{node.key} AS id, n.{prop} AS v", {"ids": list(ids)})
+        got_ids, matrix = _ids_and_matrix(table, self.dims.of(prop))
+        position = {i: n for n, i in enumerate(got_ids)}
+        order = [position[i] for i in ids if i in position]
+        return [got_ids[n] for n in order], matrix[order]
+
+    def product_hashes(self, ids: Sequence[str]) -> dict[str, str]:
+        rows = self._rows_raw("MATCH (p:Product) WHERE p.id IN $ids RETURN p.id, p.content_hash", {"ids": list(ids)})
+        return {i: h for i, h in rows if h is not None}
+
+    def count_nodes(self, label: str) -> int:
+        S.node_type(label)
+        return int(self._rows_raw(f"MATCH (n:{label}) RETURN count(n)")[0][0])
+
+    def count_relationships(self, rel: str) -> int:
+        spec = S.rel_type(rel)
+        return int(self._rows_raw(f"MATCH (:{spec.src})-[r:{rel}]->(:{spec.dst}) RETURN count(r)")[0][0])
+
+    def iter_nodes(self, label: str, properties: Sequence[str], batch_size: int = 10000) -> Iterator[list[dict]]:
+        node = S.node_type(label)
+        S.check_properties(label, properties)
+        returns = ", ".join(f"n.{p} AS {p}" for p in properties)
+        table = self._arrow(f"MATCH (n:{label}) RETURN {returns} ORDER BY n.{node.key}")
+        for batch in table.to_batches(max_chunksize=batch_size):
+            yield batch.to_pylist()
+
+    def relationship_pairs(self, rel: str, properties: Sequence[str] = ()) -> list[dict]:
+        spec = S.rel_type(rel)
+        S.check_rel_properties(rel, properties)
+        src_key, dst_key = S.node_type(spec.src).key, S.node_type(spec.dst).key
+        extra = "".join(f", r.{p} AS {p}" for p in properties)
+        return self._arrow(f"MATCH (a:{spec.src})-[r:{rel}]->(b:{spec.dst}) "
+                           f"RETURN a.{src_key} AS src, b.{dst_key} AS dst{extra}").to_pylist()
+
+    # -- vector source (for IndexedVectors) -------------------------------------------------
+    def vectors_changed_since(self, prop: str, revision: int) -> Iterable[tuple[list[str], np.ndarray, list[str]]]:
+        table = self._arrow(f"MATCH (p:Product) WHERE p.rev > $rev RETURN p.id AS id, p.{prop} AS v", {"rev": revision})
+        for batch in table.to_batches(max_chunksize=ARROW_CHUNK_ROWS):
+            part = pa.Table.from_batches([batch])
+            has = part.column("v").is_valid()
+            ids, matrix = _ids_and_matrix(part.filter(has), self.dims.of(prop))
+            nulled = part.filter(pc.invert(has)).column("id").to_pylist()
+            yield ids, matrix, nulled
+
+    def count_with_vector(self, prop: str) -> int:
+        return int(self._rows_raw(f"MATCH (p:Product) WHERE p.{prop} IS NOT NULL RETURN count(p)")[0][0])
+
+    def ids_with_vector(self, prop: str) -> set[str]:
+        return set(self._arrow(f"MATCH (p:Product) WHERE p.{prop} IS NOT NULL RETURN p.id AS id").column("id").to_pylist())
+
+    # -- queries -------------------------------------------------------------------------------
+    def vector_search(self, prop: str, vector: np.ndarray, k: int, *, filters: Filters | None = None,
+                      where: str | None = None, params: Mapping[str, Any] | None = None,
+                      label: str = "Product", exact: bool = False) -> list[tuple[str, float]]:
+        """See GraphStore.vector_search. exact=True scores every candidate with Cypher's
+        array_cosine_similarity on the stored vectors instead of the index mirror."""
+        S.check_vector_property(prop)
+        if label != "Product":
+            raise SchemaError("vector properties live on Product")
+        query_vector = np.asarray(vector, dtype=np.float32).reshape(-1)
+        if query_vector.shape[0] != self.dims.of(prop):
+            raise SchemaError(f"{prop} has width {self.dims.of(prop)}, the query vector {query_vector.shape[0]}")
+        if k <= 0:
+            return []
+        filtered = where is not None or (filters is not None and not filters.is_empty())
+        if exact:
+            return self._exact_search(prop, query_vector, k, filters, where, params)
+        allowed = None
+        if filtered:
+            query, bound = candidate_query(filters, where, params)
+            allowed = set(self._arrow(query, bound).column("id").to_pylist())
+            if not allowed:
+                return []
+        with self._lock:
+            index = self._vectors.index(prop)
+            return index.search(query_vector, k, allowed=allowed)
+
+    def _exact_search(self, prop, query_vector, k, filters, where, params) -> list[tuple[str, float]]:
+        query, bound = candidate_query(filters, where, params)
+        query = query.replace("RETURN DISTINCT p.id AS id",
+                              f"WITH DISTINCT p WHERE p.{prop} IS NOT NULL "
+                              f"RETURN p.id AS id, array_cosine_similarity(p.{prop}, $_q) AS score "
+                              f"ORDER BY score DESC, id LIMIT $_k")
+        bound.update({"_q": query_vector.tolist(), "_k": int(k)})
+        return [(i, float(s)) for i, s in self._rows_raw(query, bound)]
+
+    def cypher(self, query: str, params: Mapping[str, Any] | None = None, *, allow_write: bool = False) -> list[dict]:
+        if not allow_write:
+            ensure_read_only(query)
+        elif self.read_only:
+            raise ReadOnlyError(f"{self.path} is open read-only")
+        with self._lock:
+            result = self._run(query, params)
+            if isinstance(result, list):
+                raise StoreError("send one statement per call")
+            rows = list(result.rows_as_dict())
+        if allow_write:
+            self._vectors.forget()  # the query may have changed anything
+        return rows
+
+
+def _ids_and_matrix(table: pa.Table, dim: int) -> tuple[list[str], np.ndarray]:
+    ids = table.column("id").to_pylist()
+    if not ids:
+        return [], np.zeros((0, dim), dtype=np.float32)
+    values = table.column("v").combine_chunks()
+    matrix = values.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False).reshape(len(ids), dim)
+    return ids, matrix
+
+
+def _plain(row: Mapping) -> dict:
+    """Parameters for UNWIND: numpy arrays and scalars become plain Python values."""
+    out = {}
+    for key, value in row.items():
+        if isinstance(value, np.ndarray):
+            value = value.astype(np.float32).tolist()
+        elif isinstance(value, np.generic):
+            value = value.item()
+        out[key] = value
+    return out
+
+
+def _group_by_columns(rows: Sequence[Mapping]) -> dict[tuple[str, ...], list[Mapping]]:
+    groups: dict[tuple[str, ...], list[Mapping]] = {}
+    for row in rows:
+        groups.setdefault(tuple(sorted(row)), []).append(row)
+    return groups
+
+
+def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]

@@ -1,0 +1,122 @@
+"""The graph schema, the same for every store.
+
+    (:User)-[:INTERACTED {kind, value, timestamp}]->(:Product)
+    (:Product)-[:LISTED_ON]->(:Platform)
+    (:Product)-[:OF_BRAND]->(:Brand)
+    (:Product)-[:IN_CATEGORY]->(:Category)-[:SUBCATEGORY_OF]->(:Category)
+    (:Product)-[:ALSO_BOUGHT {weight}]->(:Product)
+    (:Product)-[:SAME_AS {score, method, model_version}]->(:Product)
+
+Labels and property names reaching a query are checked here first: only values travel as parameters,
+so a name is the one thing that could carry text into Cypher, and it must be a known one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from shopgraph.errors import SchemaError
+
+STRING, DOUBLE, INT64, BOOL, VECTOR = "STRING", "DOUBLE", "INT64", "BOOL", "VECTOR"
+
+
+@dataclass(frozen=True)
+class VectorDims:
+    """Widths of the vector properties on Product (float32 each)."""
+
+    text: int = 384
+    image: int = 1280
+    lexical: int = 512
+
+    @property
+    def fused(self) -> int:
+        return self.text + self.image + self.lexical
+
+    def of(self, prop: str) -> int:
+        return {"text_vec": self.text, "image_vec": self.image, "lex_vec": self.lexical,
+                "fused_vec": self.fused}[prop]
+
+
+VECTOR_PROPERTIES = ("text_vec", "image_vec", "lex_vec", "fused_vec")
+
+
+@dataclass(frozen=True)
+class NodeType:
+    label: str
+    key: str
+    properties: dict[str, str]
+
+
+@dataclass(frozen=True)
+class RelType:
+    name: str
+    src: str
+    dst: str
+    properties: dict[str, str] = field(default_factory=dict)
+    # Properties that, with (src, dst), identify one relationship; upserts merge on them.
+    key: tuple[str, ...] = ()
+
+
+NODE_TYPES: dict[str, NodeType] = {
+    "Product": NodeType("Product", "id", {
+        "id": STRING, "platform": STRING, "source_id": STRING, "title": STRING,
+        "description": STRING, "price": DOUBLE, "currency": STRING, "brand": STRING,
+        "category": STRING, "image_ref": STRING, "image_missing": BOOL, "content_hash": STRING,
+        "rev": INT64, "text_vec": VECTOR, "image_vec": VECTOR, "lex_vec": VECTOR, "fused_vec": VECTOR,
+    }),
+    "Brand": NodeType("Brand", "name", {"name": STRING, "display_name": STRING}),
+    "Category": NodeType("Category", "path", {"path": STRING, "name": STRING, "depth": INT64}),
+    "Platform": NodeType("Platform", "name", {"name": STRING}),
+    "User": NodeType("User", "id", {"id": STRING}),
+    # Store bookkeeping (vector widths, model names, write generation); not part of the data model.
+    "Meta": NodeType("Meta", "key", {"key": STRING, "value": STRING}),
+}
+
+REL_TYPES: dict[str, RelType] = {
+    "LISTED_ON": RelType("LISTED_ON", "Product", "Platform"),
+    "OF_BRAND": RelType("OF_BRAND", "Product", "Brand"),
+    "IN_CATEGORY": RelType("IN_CATEGORY", "Product", "Category"),
+    "SUBCATEGORY_OF": RelType("SUBCATEGORY_OF", "Category", "Category"),
+    "INTERACTED": RelType("INTERACTED", "User", "Product",
+                          {"kind": STRING, "value": DOUBLE, "timestamp": INT64},
+                          key=("kind", "timestamp")),
+    "ALSO_BOUGHT": RelType("ALSO_BOUGHT", "Product", "Product", {"weight": DOUBLE}),
+    "SAME_AS": RelType("SAME_AS", "Product", "Product",
+                       {"score": DOUBLE, "method": STRING, "model_version": STRING}),
+}
+
+DATA_LABELS = tuple(label for label in NODE_TYPES if label != "Meta")
+
+
+def node_type(label: str) -> NodeType:
+    try:
+        return NODE_TYPES[label]
+    except KeyError:
+        raise SchemaError(f"unknown node label {label!r}; known: {', '.join(DATA_LABELS)}") from None
+
+
+def rel_type(name: str) -> RelType:
+    try:
+        return REL_TYPES[name]
+    except KeyError:
+        raise SchemaError(f"unknown relationship type {name!r}; known: {', '.join(REL_TYPES)}") from None
+
+
+def check_properties(label: str, names) -> None:
+    """Raise SchemaError unless every name is a property of the node label."""
+    known = node_type(label).properties
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise SchemaError(f"unknown {label} properties {unknown}; known: {', '.join(known)}")
+
+
+def check_rel_properties(name: str, names) -> None:
+    known = rel_type(name).properties
+    unknown = [n for n in names if n not in known and n not in ("src", "dst")]
+    if unknown:
+        raise SchemaError(f"unknown {name} properties {unknown}; known: {', '.join(known) or 'none'}")
+
+
+def check_vector_property(prop: str) -> None:
+    if prop not in VECTOR_PROPERTIES:
+        raise SchemaError(f"unknown vector property {prop!r}; known: {', '.join(VECTOR_PROPERTIES)}")

@@ -1,0 +1,139 @@
+"""The GraphStore interface: the only way any module reaches a database.
+
+Every store (embedded LadybugDB, Neo4j) implements it and passes tests/contract/. Ids are strings;
+vectors are float32 numpy arrays; scores are cosine similarities in [-1, 1].
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Mapping, Sequence
+
+import numpy as np
+
+from shopgraph.graph.schema import VectorDims
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Structured pre-filters for vector search; all given conditions must hold.
+
+    brand: normalised brand name(s); category: a category path whose whole subtree matches;
+    platform: platform name(s); price_min / price_max: inclusive bounds in the product's currency.
+    """
+
+    brand: str | tuple[str, ...] | None = None
+    category: str | None = None
+    platform: str | tuple[str, ...] | None = None
+    price_min: float | None = None
+    price_max: float | None = None
+
+    def is_empty(self) -> bool:
+        return all(v is None for v in (self.brand, self.category, self.platform,
+                                       self.price_min, self.price_max))
+
+
+@dataclass
+class GraphBatch:
+    """Nodes and relationships written together, atomically (all or nothing).
+
+    nodes: label -> rows of properties, upserted by the label's key.
+    relationships: type -> rows {"src": id, "dst": id, **properties}, upserted by (src, dst, key props).
+    replace_outgoing: type -> source ids whose existing outgoing relationships of that type are removed
+    before the new ones are written (a product whose brand changed loses its old OF_BRAND edge).
+    """
+
+    nodes: dict[str, list[dict]] = field(default_factory=dict)
+    relationships: dict[str, list[dict]] = field(default_factory=dict)
+    replace_outgoing: dict[str, list[str]] = field(default_factory=dict)
+
+    def is_empty(self) -> bool:
+        return not any(self.nodes.values()) and not any(self.relationships.values())
+
+
+class GraphStore(ABC):
+    """Abstract graph store. Open with a factory (e.g. `EmbeddedStore.open(path)`), close when done."""
+
+    dims: VectorDims
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> "GraphStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- writes --------------------------------------------------------------------------------
+    @abstractmethod
+    def write(self, batch: GraphBatch) -> None:
+        """Upsert the batch atomically. Writing the same batch twice leaves the graph unchanged."""
+
+    @abstractmethod
+    def delete_nodes(self, label: str, ids: Sequence[str]) -> int:
+        """Delete nodes and their relationships; returns how many existed."""
+
+    @abstractmethod
+    def set_vectors(self, label: str, prop: str, ids: Sequence[str], vectors: np.ndarray) -> None:
+        """Write back one vector property (e.g. GNN embeddings): vectors has shape (len(ids), dim)."""
+
+    # -- reads ---------------------------------------------------------------------------------
+    @abstractmethod
+    def get_nodes(self, label: str, ids: Sequence[str], properties: Sequence[str] | None = None) -> list[dict]:
+        """Nodes by key, in the order asked, unknown ids left out. properties None = all non-vector ones."""
+
+    @abstractmethod
+    def get_vectors(self, label: str, prop: str, ids: Sequence[str]) -> tuple[list[str], np.ndarray]:
+        """(ids that have the vector, float32 array of shape (n, dim)) in the order asked."""
+
+    @abstractmethod
+    def product_hashes(self, ids: Sequence[str]) -> dict[str, str]:
+        """content_hash of the given products that are stored completely (node and relationships)."""
+
+    @abstractmethod
+    def count_nodes(self, label: str) -> int: ...
+
+    @abstractmethod
+    def count_relationships(self, rel: str) -> int: ...
+
+    def stats(self) -> dict[str, int]:
+        """Counts of every node label and relationship type."""
+        from shopgraph.graph.schema import DATA_LABELS, REL_TYPES
+
+        out = {label: self.count_nodes(label) for label in DATA_LABELS}
+        out.update({rel: self.count_relationships(rel) for rel in REL_TYPES})
+        return out
+
+    @abstractmethod
+    def iter_nodes(self, label: str, properties: Sequence[str], batch_size: int = 10000) -> Iterator[list[dict]]:
+        """All nodes of a label, in key order, in batches of rows."""
+
+    @abstractmethod
+    def relationship_pairs(self, rel: str, properties: Sequence[str] = ()) -> list[dict]:
+        """All relationships of a type as rows {"src", "dst", **properties}."""
+
+    # -- queries -------------------------------------------------------------------------------
+    @abstractmethod
+    def vector_search(self, prop: str, vector: np.ndarray, k: int, *, filters: Filters | None = None,
+                      where: str | None = None, params: Mapping[str, Any] | None = None,
+                      label: str = "Product") -> list[tuple[str, float]]:
+        """Top-k (id, cosine) by the vector property, best first, exact scores.
+
+        filters and/or where restrict the candidates first; `where` is a read-only Cypher pattern
+        binding `p` to the product, e.g. "(p)-[:OF_BRAND]->(b:Brand) WHERE b.name = $brand".
+        """
+
+    @abstractmethod
+    def cypher(self, query: str, params: Mapping[str, Any] | None = None, *,
+               allow_write: bool = False) -> list[dict]:
+        """Run Cypher with parameters; rows as dicts. Refuses writes unless allow_write."""
+
+    # -- bookkeeping ---------------------------------------------------------------------------
+    @abstractmethod
+    def get_meta(self, key: str) -> str | None: ...
+
+    @abstractmethod
+    def set_meta(self, key: str, value: str) -> None: ...

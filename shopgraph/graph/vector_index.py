@@ -1,0 +1,501 @@
+"""Approximate top-k cosine search beside the graph: a FAISS HNSW index over an exact float32 mirror.
+
+The graph nodes hold the vectors (the source of truth). `AnnIndex` is a rebuildable mirror of one
+vector property that the store keeps next to the database: it answers top-k by cosine, re-ranks
+every candidate exactly from its own copy of the vectors, and can be saved and loaded so that
+opening a large database does not re-read every vector from the graph.
+
+Layout: every vector occupies a *slot* (a row of the mirror and the same id in the HNSW graph).
+HNSW cannot delete, so replacing or removing a vector turns its slot into a tombstone; when
+tombstones pass 25% of the slots the mirror is compacted and the HNSW graph rebuilt from it.
+Below `min_ann_size` live vectors no HNSW graph is built and search is an exact scan.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import threading
+import time
+import uuid
+from itertools import repeat
+from pathlib import Path
+from typing import TYPE_CHECKING, Collection, Sequence
+
+import numpy as np
+
+from shopgraph.errors import BadArgumentError, ConfigError, MissingDependencyError, ShopGraphError, StoreError
+
+if TYPE_CHECKING:
+    from shopgraph.config import IndexConfig
+
+log = logging.getLogger(__name__)
+
+FORMAT = "shopgraph-ann"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+_IDS, _MIRROR, _HNSW = "ids.json", "mirror.npy", "hnsw.faiss"
+_TOMBSTONE_LIMIT = 0.25  # fraction of dead slots that triggers compaction + HNSW rebuild
+_BUILD_CHUNK = 50_000  # rows per faiss add() call while building (progress granularity)
+
+
+class IndexUnavailable(ShopGraphError):
+    """A saved vector index is missing, unreadable or does not match; rebuild it from the graph."""
+
+
+def _faiss():
+    """Import faiss lazily: importing shopgraph must stay cheap."""
+    try:
+        import faiss
+    except ImportError as e:  # pragma: no cover - faiss-cpu is a core dependency
+        raise MissingDependencyError("faiss is not importable; reinstall shopgraph (faiss-cpu)") from e
+    return faiss
+
+
+def _top(scores: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the k largest scores, best first."""
+    if k < scores.shape[0]:
+        part = np.argpartition(-scores, k - 1)[:k]
+    else:
+        part = np.arange(scores.shape[0])
+    return part[np.argsort(-scores[part], kind="stable")]
+
+
+class AnnIndex:
+    """Top-k cosine search over float32 vectors keyed by string ids.
+
+    dim: vector width. hnsw_m / ef_construction: HNSW graph degree and build beam width.
+    ef_search: search beam width (raised to k * rerank_factor when that is larger).
+    rerank_factor: HNSW returns k * rerank_factor candidates, re-scored exactly from the mirror.
+    min_ann_size: below this many live vectors, search is exact and no HNSW graph is built.
+    exact_max_candidates: an `allowed` filter of at most this many ids is answered by exact cosine
+    over just those rows; larger filters by HNSW restricted to them.
+    revision: opaque int/str set by the store (which graph generation this mirror reflects),
+    saved and loaded with the index.
+    A lock serialises mutations and searches, so one instance can be shared between threads.
+    """
+
+    def __init__(self, dim: int, *, hnsw_m: int = 32, ef_construction: int = 100, ef_search: int = 128,
+                 rerank_factor: int = 4, min_ann_size: int = 5000, exact_max_candidates: int = 20000):
+        for name, value, low in (("dim", dim, 1), ("hnsw_m", hnsw_m, 2), ("ef_construction", ef_construction, 1),
+                                 ("ef_search", ef_search, 1), ("rerank_factor", rerank_factor, 1),
+                                 ("min_ann_size", min_ann_size, 0),
+                                 ("exact_max_candidates", exact_max_candidates, 0)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+                raise ConfigError(f"vector index {name} must be an integer >= {low}, got {value!r}")
+        self.dim = int(dim)
+        self.hnsw_m = int(hnsw_m)
+        self.ef_construction = int(ef_construction)
+        self.ef_search = int(ef_search)
+        self.rerank_factor = int(rerank_factor)
+        self.min_ann_size = int(min_ann_size)
+        self.exact_max_candidates = int(exact_max_candidates)
+        self.revision: int | str | None = None
+        self._lock = threading.RLock()
+        self._mirror = np.empty((0, self.dim), dtype=np.float32)  # (capacity, dim) unit rows
+        self._alive = np.zeros(0, dtype=bool)  # (capacity,) False for tombstones and unused rows
+        self._slot_ids: list[str | None] = []  # slot -> id, None for tombstones; len = used slots
+        self._slot_of: dict[str, int] = {}  # id -> its live slot
+        self._hnsw = None  # faiss.IndexHNSWFlat over slots [0, ntotal), built lazily
+
+    @classmethod
+    def from_config(cls, dim: int, config: "IndexConfig") -> "AnnIndex":
+        return cls(dim, hnsw_m=config.hnsw_m, ef_construction=config.ef_construction,
+                   ef_search=config.ef_search, rerank_factor=config.rerank_factor,
+                   min_ann_size=config.min_ann_size, exact_max_candidates=config.exact_max_candidates)
+
+    # -- size and contents ---------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._slot_of)
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._slot_of
+
+    def ids(self) -> list[str]:
+        """Live ids, in slot order."""
+        with self._lock:
+            return [i for i in self._slot_ids if i is not None]
+
+    def stats(self) -> dict:
+        """Counts and memory: live, slots, tombstones, hnsw_built, mirror_bytes, hnsw_bytes."""
+        with self._lock:
+            n = len(self._slot_ids)
+            return {"live": len(self), "slots": n, "tombstones": n - len(self),
+                    "hnsw_built": self._hnsw is not None, "hnsw_vectors": self._hnsw.ntotal if self._hnsw else 0,
+                    "mirror_bytes": n * self.dim * 4, "hnsw_bytes": self._hnsw_bytes()}
+
+    def _hnsw_bytes(self) -> int:
+        """Approximate memory of the HNSW index: its own flat copy of the vectors plus the graph."""
+        if self._hnsw is None:
+            return 0
+        h = self._hnsw.hnsw
+        return int(self._hnsw.ntotal * self.dim * 4 + h.neighbors.size() * 4 + h.offsets.size() * 8
+                   + h.levels.size() * 4)
+
+    # -- mutations -----------------------------------------------------------------------------
+    def upsert(self, ids: Sequence[str], vectors: np.ndarray) -> None:
+        """Add or replace vectors. ids: n strings; vectors: (n, dim) array, any float dtype.
+
+        A replaced vector gets a new slot and its old slot becomes a tombstone; a vector equal to
+        the stored one is left as it is. Zero vectors cannot be normalised: they are skipped and
+        any previous entry of that id is removed. A repeated id within one call: the last wins.
+        """
+        ids = list(ids)
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape != (len(ids), self.dim):
+            raise BadArgumentError(f"upsert expects vectors of shape ({len(ids)}, {self.dim}), "
+                                   f"got {tuple(vectors.shape)}")
+        if not all(isinstance(i, str) for i in ids):
+            raise BadArgumentError("vector index ids must be strings")
+        if not np.isfinite(vectors).all():
+            raise BadArgumentError("upsert got vectors with NaN or infinite values")
+        last = {i: row for row, i in enumerate(ids)}  # last occurrence of each id wins
+        rows = np.fromiter(last.values(), dtype=np.int64, count=len(last))
+        keys = list(last)
+        norms = np.linalg.norm(vectors[rows], axis=1)
+        usable = norms > np.finfo(np.float32).tiny
+        unit = vectors[rows[usable]] / norms[usable, None]
+        keys_usable = [k for k, ok in zip(keys, usable) if ok]
+        with self._lock:
+            for k, ok in zip(keys, usable):
+                if not ok:
+                    self._kill(k)
+            # unchanged vectors keep their slot, so re-syncing a whole graph creates no tombstones
+            old = np.fromiter((self._slot_of.get(k, -1) for k in keys_usable), dtype=np.int64,
+                              count=len(keys_usable))
+            has_old = old >= 0
+            same = np.zeros(len(keys_usable), dtype=bool)
+            if has_old.any():
+                same[has_old] = (self._mirror[old[has_old]] == unit[has_old]).all(axis=1)
+            for k, o, s in zip(keys_usable, old, same):
+                if o >= 0 and not s:
+                    self._kill(k)
+            fresh = ~same
+            self._append([k for k, f in zip(keys_usable, fresh) if f], unit[fresh])
+            self._maybe_compact()
+
+    def remove(self, ids: Sequence[str]) -> int:
+        """Remove vectors by id; unknown ids are ignored. Returns how many were present."""
+        with self._lock:
+            removed = sum(self._kill(i) for i in ids)
+            self._maybe_compact()
+            return removed
+
+    def _kill(self, key: str) -> bool:
+        slot = self._slot_of.pop(key, None)
+        if slot is None:
+            return False
+        self._slot_ids[slot] = None
+        self._alive[slot] = False
+        return True
+
+    def _append(self, keys: list[str], unit: np.ndarray) -> None:
+        if not keys:
+            return
+        start, need = len(self._slot_ids), len(self._slot_ids) + len(keys)
+        if need > self._mirror.shape[0]:
+            capacity = max(need, int(self._mirror.shape[0] * 1.5), 1024)
+            mirror = np.empty((capacity, self.dim), dtype=np.float32)
+            mirror[:start] = self._mirror[:start]
+            alive = np.zeros(capacity, dtype=bool)
+            alive[:start] = self._alive[:start]
+            self._mirror, self._alive = mirror, alive
+        self._mirror[start:need] = unit
+        self._alive[start:need] = True
+        self._slot_ids.extend(keys)
+        self._slot_of.update(zip(keys, range(start, need)))
+
+    def _maybe_compact(self) -> None:
+        """Drop tombstones once they pass 25% of the slots; the HNSW graph is rebuilt lazily."""
+        n = len(self._slot_ids)
+        if n == 0 or (n - len(self)) <= _TOMBSTONE_LIMIT * n:
+            return
+        live = np.flatnonzero(self._alive[:n])
+        log.info("compacting vector index: %d live of %d slots", live.size, n)
+        self._mirror = self._mirror[live]  # fancy indexing copies: the old buffer is freed
+        self._alive = np.ones(live.size, dtype=bool)
+        self._slot_ids = [self._slot_ids[s] for s in live]
+        self._slot_of = {k: s for s, k in enumerate(self._slot_ids)}
+        self._hnsw = None
+
+    # -- HNSW ----------------------------------------------------------------------------------
+    def build(self, progress: bool | None = None) -> bool:
+        """Build or catch up the HNSW graph now rather than at the next search.
+
+        Returns whether an HNSW graph is in use (False below min_ann_size live vectors).
+        progress: show a progress bar (None = only on a terminal and for large builds).
+        """
+        with self._lock:
+            return self._ensure_hnsw(progress) is not None
+
+    def _ensure_hnsw(self, progress: bool | None = None):
+        if len(self) < max(self.min_ann_size, 1):
+            return None
+        faiss = _faiss()
+        if self._hnsw is None:
+            index = faiss.IndexHNSWFlat(self.dim, self.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = self.ef_construction
+            self._hnsw = index
+        n, start = len(self._slot_ids), self._hnsw.ntotal
+        if start >= n:
+            return self._hnsw
+        t0 = time.perf_counter()
+        chunks = range(start, n, _BUILD_CHUNK)
+        if progress or (progress is None and n - start > 200_000):
+            from tqdm import tqdm
+
+            chunks = tqdm(chunks, desc="HNSW build", unit="chunk", disable=None if progress is None else False)
+        for lo in chunks:
+            # slots are added in order, so HNSW's sequential ids are the slot numbers
+            self._hnsw.add(self._mirror[lo:min(lo + _BUILD_CHUNK, n)])
+        log.info("HNSW: added %d vectors (M=%d, efConstruction=%d) in %.1f s", n - start, self.hnsw_m,
+                 self.ef_construction, time.perf_counter() - t0)
+        return self._hnsw
+
+    # -- search --------------------------------------------------------------------------------
+    def search(self, query: np.ndarray, k: int, allowed: Collection[str] | None = None) -> list[tuple[str, float]]:
+        """Top-k (id, cosine) for one query vector of shape (dim,), best first, exact scores.
+
+        allowed: only these ids may be returned (unknown ids are ignored). Small sets (at most
+        exact_max_candidates) are scored exactly; larger ones by HNSW restricted to them.
+        """
+        q = self._unit_queries(np.asarray(query, dtype=np.float32), single=True)[0]
+        return self._search_batch(q[None, :], self._check_k(k), allowed)[0]
+
+    def search_batch(self, queries: np.ndarray, k: int,
+                     allowed: Collection[str] | None = None) -> list[list[tuple[str, float]]]:
+        """`search` for several queries of shape (q, dim); one result list per query."""
+        q = self._unit_queries(np.asarray(queries, dtype=np.float32), single=False)
+        return self._search_batch(q, self._check_k(k), allowed)
+
+    @staticmethod
+    def _check_k(k: int) -> int:
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise BadArgumentError(f"k must be a positive integer, got {k!r}")
+        return int(k)
+
+    def _unit_queries(self, q: np.ndarray, single: bool) -> np.ndarray:
+        shape = (self.dim,) if single else (None, self.dim)
+        if (single and q.shape != (self.dim,)) or (not single and (q.ndim != 2 or q.shape[1] != self.dim)):
+            raise BadArgumentError(f"query must have shape {shape}, got {tuple(q.shape)}")
+        q = q.reshape(-1, self.dim)
+        if not np.isfinite(q).all():
+            raise BadArgumentError("query vector has NaN or infinite values")
+        norms = np.linalg.norm(q, axis=1, keepdims=True)
+        if (norms <= np.finfo(np.float32).tiny).any():
+            raise BadArgumentError("query vector is all zeros; cosine similarity is undefined")
+        return np.ascontiguousarray(q / norms, dtype=np.float32)
+
+    def _search_batch(self, q: np.ndarray, k: int, allowed: Collection[str] | None) -> list[list[tuple[str, float]]]:
+        with self._lock:
+            if len(self) == 0:
+                return [[] for _ in range(q.shape[0])]
+            if allowed is None:
+                hnsw = self._ensure_hnsw()
+                if hnsw is None:
+                    return [self._exact(row, k, None) for row in q]
+                return self._ann(q, k, None, len(self))
+            slots = self._resolve(allowed)
+            if slots.size == 0:
+                return [[] for _ in range(q.shape[0])]
+            if slots.size <= self.exact_max_candidates or self._ensure_hnsw() is None:
+                slots = np.unique(slots)  # sorted: duplicates dropped, rows gathered in memory order
+                return [self._exact(row, k, slots) for row in q]
+            return self._ann(q, k, slots, slots.size)
+
+    def _resolve(self, allowed: Collection[str]) -> np.ndarray:
+        """Live slots of the allowed ids (int64, unordered, may repeat if allowed repeats)."""
+        if not isinstance(allowed, (set, frozenset, dict)):
+            allowed = list(allowed)
+        slots = np.fromiter(map(self._slot_of.get, allowed, repeat(-1)), dtype=np.int64, count=len(allowed))
+        return slots[slots >= 0]
+
+    def _exact(self, q: np.ndarray, k: int, slots: np.ndarray | None) -> list[tuple[str, float]]:
+        """Exact cosine over every live slot (slots None) or over the given live slots."""
+        n = len(self._slot_ids)
+        if slots is None:
+            scores = self._mirror[:n] @ q
+            if len(self) < n:
+                scores[~self._alive[:n]] = -np.inf
+            best = _top(scores, min(k, len(self)))
+            return self._pairs(best, scores[best])
+        scores = np.take(self._mirror, slots, axis=0) @ q
+        best = _top(scores, min(k, slots.size))
+        return self._pairs(slots[best], scores[best])
+
+    def _ann(self, q: np.ndarray, k: int, slots: np.ndarray | None, eligible: int) -> list[list[tuple[str, float]]]:
+        """HNSW over-fetch of k * rerank_factor candidates, exact re-rank from the mirror."""
+        faiss = _faiss()
+        n = len(self._slot_ids)
+        fetch = min(k * self.rerank_factor, n)
+        params = faiss.SearchParametersHNSW()
+        params.efSearch = max(self.ef_search, fetch)
+        if slots is not None:
+            mask = np.zeros(n, dtype=bool)
+            mask[slots] = True
+            # bit s%8 of byte s//8 selects slot s; the selector keeps a reference to the buffer,
+            # and `selector` stays referenced here until the search has returned
+            selector = faiss.IDSelectorBitmap(np.packbits(mask, bitorder="little"))
+            params.sel = selector
+        _, found = self._hnsw.search(q, fetch, params=params)
+        want = min(k, eligible)
+        out = []
+        for row, cand in zip(q, found):
+            cand = cand[cand >= 0]
+            cand = cand[self._alive[cand]]
+            # a slot appears once in HNSW, but keep the re-rank honest if that ever changes
+            cand = np.unique(cand)
+            if cand.size < want:
+                log.debug("HNSW gave %d of %d results; falling back to exact search", cand.size, want)
+                out.append(self._exact(row, k, None if slots is None else np.unique(slots)))
+                continue
+            scores = self._mirror[cand] @ row
+            best = _top(scores, want)
+            out.append(self._pairs(cand[best], scores[best]))
+        return out
+
+    def _pairs(self, slots: np.ndarray, scores: np.ndarray) -> list[tuple[str, float]]:
+        scores = np.clip(scores, -1.0, 1.0)
+        return [(self._slot_ids[s], float(v)) for s, v in zip(slots.tolist(), scores.tolist())]
+
+    # -- persistence ---------------------------------------------------------------------------
+    def save(self, directory: str | os.PathLike) -> None:
+        """Write the index under directory atomically.
+
+        Files go to a fresh data-* subdirectory; manifest.json, replaced last with os.replace,
+        names it. A crash leaves either the previous index or the new one, never a mix. The HNSW
+        graph is built first (when the index is large enough) so that loading needs no rebuild.
+        """
+        if self.revision is not None and (isinstance(self.revision, bool)
+                                          or not isinstance(self.revision, (int, str))):
+            raise BadArgumentError(f"index revision must be an int or str, got {self.revision!r}")
+        faiss = _faiss()
+        root = Path(directory)
+        with self._lock:
+            hnsw = self._ensure_hnsw()
+            try:
+                token = self._write(root, hnsw, faiss)
+            except (OSError, RuntimeError) as e:  # faiss reports write failures as RuntimeError
+                raise StoreError(f"cannot save the vector index to {root}: {e}") from e
+            for old in root.iterdir():  # earlier versions and leftovers of interrupted saves
+                if old.name != token and old.name.startswith(("data-", f"{MANIFEST}.")):
+                    shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink(missing_ok=True)
+        log.info("saved vector index (%d vectors, revision %r) to %s", len(self), self.revision, root)
+
+    def _write(self, root: Path, hnsw, faiss) -> str:
+        """Write the data files, then publish them by replacing the manifest; returns the token."""
+        n = len(self._slot_ids)
+        root.mkdir(parents=True, exist_ok=True)
+        token = f"data-{uuid.uuid4().hex[:12]}"
+        tmp = root / f"{token}.tmp"
+        tmp.mkdir()
+        try:
+            (tmp / _IDS).write_text(json.dumps(self._slot_ids), encoding="utf-8")
+            np.save(tmp / _MIRROR, self._mirror[:n], allow_pickle=False)
+            if hnsw is not None:
+                faiss.write_index(hnsw, str(tmp / _HNSW))
+            files = {}
+            for path in sorted(tmp.iterdir()):
+                _fsync(path)
+                files[path.name] = path.stat().st_size
+            os.replace(tmp, root / token)
+            manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "dim": self.dim,
+                        "params": self._params(), "revision": self.revision, "data": token,
+                        "slots": n, "live": len(self), "files": files}
+            staging = root / f"{MANIFEST}.{token}.tmp"
+            staging.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+            _fsync(staging)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(root / token, ignore_errors=True)
+            raise
+        os.replace(staging, root / MANIFEST)  # the atomic switch to the new version
+        _fsync(root)
+        return token
+
+    def _params(self) -> dict:
+        return {"hnsw_m": self.hnsw_m, "ef_construction": self.ef_construction, "ef_search": self.ef_search,
+                "rerank_factor": self.rerank_factor, "min_ann_size": self.min_ann_size,
+                "exact_max_candidates": self.exact_max_candidates}
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike, *, dim: int | None = None,
+             config: "IndexConfig | None" = None) -> "AnnIndex":
+        """Load an index written by `save`.
+
+        dim: the width the caller expects (a different saved width raises IndexUnavailable).
+        config: search settings to use instead of the saved ones; if its hnsw_m or
+        ef_construction differ from the saved graph's, the graph is dropped and rebuilt lazily
+        from the mirror. Raises IndexUnavailable when the directory is missing, truncated,
+        corrupt or of another format, so the caller can rebuild from the graph.
+        """
+        root = Path(directory)
+        try:
+            return cls._load(root, dim, config)
+        except IndexUnavailable:
+            raise
+        except (OSError, ValueError, TypeError, KeyError, RuntimeError, EOFError) as e:
+            # json, numpy and faiss report damage with these; the message says which file
+            raise IndexUnavailable(f"vector index at {root} is unreadable: {e}") from e
+
+    @classmethod
+    def _load(cls, root: Path, dim: int | None, config: "IndexConfig | None") -> "AnnIndex":
+        try:
+            manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise IndexUnavailable(f"no vector index at {root}") from None
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+            raise IndexUnavailable(f"{root / MANIFEST} is not a shopgraph vector index manifest")
+        if manifest.get("format_version") != FORMAT_VERSION:
+            raise IndexUnavailable(f"vector index at {root} has format version "
+                                   f"{manifest.get('format_version')!r}, expected {FORMAT_VERSION}")
+        saved_dim = manifest["dim"]
+        if dim is not None and saved_dim != dim:
+            raise IndexUnavailable(f"vector index at {root} has dim {saved_dim}, expected {dim}")
+        token = str(manifest["data"])
+        if not token.startswith("data-") or "/" in token or "\\" in token or ".." in token:
+            raise IndexUnavailable(f"{root / MANIFEST} names an invalid data directory {token!r}")
+        data = root / token
+        for name, size in manifest["files"].items():
+            path = data / name
+            if not path.is_file() or path.stat().st_size != size:
+                raise IndexUnavailable(f"vector index file {path} is missing or truncated")
+        saved = manifest["params"]
+        index = cls.from_config(saved_dim, config) if config is not None else cls(saved_dim, **saved)
+        n = int(manifest["slots"])
+        mirror = np.load(data / _MIRROR, allow_pickle=False)
+        slot_ids = json.loads((data / _IDS).read_text(encoding="utf-8"))
+        if mirror.dtype != np.float32 or mirror.shape != (n, saved_dim) or not isinstance(slot_ids, list) \
+                or len(slot_ids) != n or not all(i is None or isinstance(i, str) for i in slot_ids):
+            raise IndexUnavailable(f"vector index at {root} is inconsistent (mirror or ids do not match)")
+        index._mirror = np.ascontiguousarray(mirror)
+        index._slot_ids = slot_ids
+        index._alive = np.fromiter((i is not None for i in slot_ids), dtype=bool, count=n)
+        index._slot_of = {k: s for s, k in enumerate(slot_ids) if k is not None}
+        if len(index._slot_of) != int(index._alive.sum()):
+            raise IndexUnavailable(f"vector index at {root} has duplicate ids")
+        index.revision = manifest.get("revision")
+        if _HNSW in manifest["files"]:
+            faiss = _faiss()
+            hnsw = faiss.read_index(str(data / _HNSW))
+            if (not isinstance(hnsw, faiss.IndexHNSWFlat) or hnsw.d != saved_dim or hnsw.ntotal > n
+                    or hnsw.metric_type != faiss.METRIC_INNER_PRODUCT):
+                raise IndexUnavailable(f"vector index at {root} has an HNSW file that does not match")
+            if (index.hnsw_m, index.ef_construction) == (saved["hnsw_m"], saved["ef_construction"]):
+                index._hnsw = hnsw
+            else:
+                log.info("vector index at %s was built with other HNSW settings; rebuilding it", root)
+        index._maybe_compact()
+        log.info("loaded vector index (%d vectors, revision %r) from %s", len(index), index.revision, root)
+        return index
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file or directory to disk, so the os.replace that publishes it is durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

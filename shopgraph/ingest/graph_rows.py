@@ -1,0 +1,84 @@
+"""Turn validated, encoded products into the nodes and relationships of one GraphBatch."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from shopgraph.graph.store import GraphBatch
+from shopgraph.ingest.normalise import category_key, normalise_brand
+from shopgraph.records import InteractionRecord, ProductRecord
+
+# Relationships a product owns: rewritten whole when the product changes.
+PRODUCT_OWNED = ("LISTED_ON", "OF_BRAND", "IN_CATEGORY")
+
+
+def product_batch(records: Sequence[ProductRecord], vectors, image_ok: np.ndarray) -> GraphBatch:
+    """One batch for new or changed products.
+
+    vectors: an EncodedProducts (text, image, lexical, fused arrays of shape (n, d)); image_ok: (n,)
+    bool, False where the image was missing or not decodable (image_vec stays null, flag set).
+    """
+    batch = GraphBatch()
+    platforms = {r.platform for r in records}
+    brands: dict[str, str] = {}
+    categories: dict[str, dict] = {}
+    subcategory_edges: dict[tuple[str, str], dict] = {}
+    products, listed, branded, categorised = [], [], [], []
+    for i, record in enumerate(records):
+        brand_key = normalise_brand(record.brand)
+        if brand_key:
+            brands.setdefault(brand_key, record.brand.strip())
+            branded.append({"src": record.id, "dst": brand_key})
+        leaf = _add_category_path(record.category_path, categories, subcategory_edges)
+        if leaf:
+            categorised.append({"src": record.id, "dst": leaf})
+        listed.append({"src": record.id, "dst": record.platform})
+        has_image = bool(image_ok[i])
+        products.append({
+            "id": record.id, "platform": record.platform, "source_id": record.source_id,
+            "title": record.title, "description": record.description, "price": record.price,
+            "currency": record.currency, "brand": record.brand, "category": leaf,
+            "image_ref": record.image_path, "image_missing": not has_image,
+            "content_hash": record.content_hash(),
+            "text_vec": vectors.text[i], "image_vec": vectors.image[i] if has_image else None,
+            "lex_vec": vectors.lexical[i], "fused_vec": vectors.fused[i],
+        })
+    batch.nodes = {
+        "Platform": [{"name": p} for p in sorted(platforms)],
+        "Brand": [{"name": k, "display_name": v} for k, v in brands.items()],
+        "Category": list(categories.values()),
+        "Product": products,
+    }
+    batch.relationships = {"LISTED_ON": listed, "OF_BRAND": branded, "IN_CATEGORY": categorised,
+                           "SUBCATEGORY_OF": list(subcategory_edges.values())}
+    ids = [r.id for r in records]
+    batch.replace_outgoing = {rel: ids for rel in PRODUCT_OWNED}
+    return batch
+
+
+def _add_category_path(path: Sequence[str], categories: dict, edges: dict) -> str | None:
+    """Add every level of path as a Category node (keyed by its full path); returns the leaf key."""
+    parent = None
+    for depth in range(1, len(path) + 1):
+        key = category_key(path[:depth])
+        categories.setdefault(key, {"path": key, "name": path[depth - 1], "depth": depth})
+        if parent is not None:
+            edges.setdefault((key, parent), {"src": key, "dst": parent})
+        parent = key
+    return parent
+
+
+def interaction_batch(records: Sequence[InteractionRecord]) -> GraphBatch:
+    """Users and their INTERACTED edges; the products must already be in the graph."""
+    users = sorted({r.user_id for r in records})
+    edges = [{"src": r.user_id, "dst": r.product_id, "kind": r.kind, "value": float(r.value),
+              "timestamp": int(r.timestamp)} for r in records]
+    return GraphBatch(nodes={"User": [{"id": u} for u in users]}, relationships={"INTERACTED": edges})
+
+
+def same_as_batch(pairs: Sequence[tuple[str, str]], method: str, model_version: str, score: float = 1.0) -> GraphBatch:
+    """SAME_AS edges for known matching pairs (e.g. a benchmark's labelled training pairs)."""
+    edges = [{"src": a, "dst": b, "score": score, "method": method, "model_version": model_version} for a, b in pairs]
+    return GraphBatch(relationships={"SAME_AS": edges})

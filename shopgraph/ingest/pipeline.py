@@ -1,0 +1,181 @@
+"""The ingest pipeline: read -> validate (bad rows to quarantine) -> skip unchanged -> encode -> write.
+
+Each batch is written in one transaction, so an ingest killed at any point and run again ends with the
+graph of an uninterrupted run: committed batches come back unchanged (same content hash) and are
+skipped; the rest are written. Running the same ingest twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+from tqdm import tqdm
+
+from shopgraph.config import Config
+from shopgraph.graph.store import GraphStore
+from shopgraph.ingest.graph_rows import interaction_batch, product_batch, same_as_batch
+from shopgraph.ingest.quarantine import QuarantineWriter
+from shopgraph.records import InteractionRecord, ProductRecord, QuarantinedRow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class IngestSummary:
+    """Counts of one ingest run. rows_read counts every data row seen, good or bad."""
+
+    rows_read: int = 0
+    products_written: int = 0
+    products_unchanged: int = 0
+    quarantined: int = 0
+    images_missing: int = 0
+    interactions_written: int = 0
+    same_as_written: int = 0
+    vectors_from_cache: int = 0
+    seconds: float = 0.0
+    quarantine_files: list[str] = field(default_factory=list)
+    image_problems: list[str] = field(default_factory=list)
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows_read / self.seconds if self.seconds > 0 else 0.0
+
+    def merge(self, other: "IngestSummary") -> None:
+        for name in ("rows_read", "products_written", "products_unchanged", "quarantined", "images_missing",
+                     "interactions_written", "same_as_written", "vectors_from_cache", "seconds"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.quarantine_files += other.quarantine_files
+        self.image_problems += other.image_problems
+
+    def render(self) -> str:
+        lines = [
+            f"rows read            {self.rows_read:>10,}",
+            f"products written     {self.products_written:>10,}",
+            f"products unchanged   {self.products_unchanged:>10,}",
+            f"quarantined rows     {self.quarantined:>10,}",
+            f"images missing/bad   {self.images_missing:>10,}",
+            f"interactions written {self.interactions_written:>10,}",
+            f"SAME_AS written      {self.same_as_written:>10,}",
+            f"vectors from cache   {self.vectors_from_cache:>10,}",
+            f"seconds              {self.seconds:>10.1f}",
+            f"rows/s               {self.rows_per_second:>10.1f}",
+        ]
+        lines += [f"quarantine file      {p}" for p in self.quarantine_files]
+        return "\n".join(lines)
+
+
+def quarantine_path(store_path: Path | str | None, source: Path, platform: str) -> Path:
+    """Where a source's bad rows go: `<db>.quarantine/<platform>-<file name>.jsonl`."""
+    base = Path(f"{store_path}.quarantine") if store_path else Path("shopgraph.quarantine")
+    return base / f"{platform}-{source.name}.jsonl"
+
+
+def _batches(items: Iterable, size: int) -> Iterator[list]:
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def ingest_records(store: GraphStore, items: Iterable[ProductRecord | QuarantinedRow], encoder, config: Config,
+                   quarantine: QuarantineWriter, progress: bool = True, label: str = "products") -> IngestSummary:
+    """Write products (skipping unchanged ones) and send QuarantinedRows to the quarantine.
+
+    Ids repeated within one source keep their first row; later ones are quarantined with the line of
+    the first, never dropped silently.
+    """
+    summary = IngestSummary()
+    started = time.perf_counter()
+    first_line: dict[str, int] = {}
+    bar = tqdm(desc=f"ingest {label}", unit="row", disable=not progress, leave=False)
+    try:
+        for chunk in _batches(items, config.ingest.batch_size):
+            records: list[ProductRecord] = []
+            for item in chunk:
+                summary.rows_read += 1
+                if isinstance(item, QuarantinedRow):
+                    quarantine.write(item)
+                    continue
+                if item.id in first_line:
+                    quarantine.write(QuarantinedRow(item.source_file, item.source_line,
+                                                    f"duplicate id {item.source_id!r} (first at line {first_line[item.id]})",
+                                                    {"id": item.source_id, "title": item.title}))
+                    continue
+                first_line[item.id] = item.source_line
+                records.append(item)
+            _write_products(store, records, encoder, summary)
+            bar.update(len(chunk))
+    finally:
+        bar.close()
+    summary.quarantined = quarantine.count
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _write_products(store: GraphStore, records: list[ProductRecord], encoder, summary: IngestSummary) -> None:
+    if not records:
+        return
+    stored = store.product_hashes([r.id for r in records])
+    changed = [r for r in records if stored.get(r.id) != r.content_hash()]
+    summary.products_unchanged += len(records) - len(changed)
+    if not changed:
+        return
+    encoded = encoder.encode(changed)
+    summary.vectors_from_cache += encoded.cache_hits
+    for record, ok, error in zip(changed, encoded.image_ok, encoded.image_errors):
+        if not ok and record.image_path is not None:
+            summary.images_missing += 1
+            summary.image_problems.append(f"{record.id}: {error}")
+    store.write(product_batch(changed, encoded, encoded.image_ok))
+    summary.products_written += len(changed)
+
+
+def ingest_interactions(store: GraphStore, items: Iterable[InteractionRecord | QuarantinedRow],
+                        quarantine: QuarantineWriter, batch_size: int = 5000, progress: bool = True) -> IngestSummary:
+    """Write users and INTERACTED edges; rows naming an unknown product are quarantined."""
+    summary = IngestSummary()
+    started = time.perf_counter()
+    bar = tqdm(desc="ingest interactions", unit="row", disable=not progress, leave=False)
+    try:
+        for chunk in _batches(items, batch_size):
+            good: list[InteractionRecord] = []
+            for item in chunk:
+                summary.rows_read += 1
+                if isinstance(item, QuarantinedRow):
+                    quarantine.write(item)
+                else:
+                    good.append(item)
+            known = set(store.product_hashes(sorted({r.product_id for r in good})))
+            for record in good:
+                if record.product_id not in known:
+                    quarantine.write(QuarantinedRow(record.source_file, record.source_line,
+                                                    f"unknown product {record.product_id!r}",
+                                                    {"user": record.user_id, "item": record.product_id}))
+            good = [r for r in good if r.product_id in known]
+            if good:
+                store.write(interaction_batch(good))
+                summary.interactions_written += len(good)
+            bar.update(len(chunk))
+    finally:
+        bar.close()
+    summary.quarantined = quarantine.count
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def ingest_same_as(store: GraphStore, pairs: Sequence[tuple[str, str]], method: str, model_version: str) -> int:
+    """Write known matching pairs whose both products exist; returns how many were written."""
+    ids = sorted({i for pair in pairs for i in pair})
+    known = set(store.product_hashes(ids))
+    good = [(a, b) for a, b in pairs if a in known and b in known]
+    for start in range(0, len(good), 5000):
+        store.write(same_as_batch(good[start:start + 5000], method, model_version))
+    return len(good)

@@ -1,0 +1,58 @@
+"""Typed results of the query API."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class Product:
+    """A product node as the API returns it (no vectors). price is in `currency` units."""
+
+    id: str
+    platform: str
+    source_id: str
+    title: str
+    description: str = ""
+    price: float | None = None
+    currency: str | None = None
+    brand: str | None = None
+    category: str | None = None
+    image_ref: str | None = None
+    image_missing: bool = False
+
+    @classmethod
+    def from_row(cls, row: dict) -> "Product":
+        return cls(
+            id=row["id"], platform=row.get("platform") or "", source_id=row.get("source_id") or "",
+            title=row.get("title") or "", description=row.get("description") or "",
+            price=row.get("price"), currency=row.get("currency"), brand=row.get("brand"),
+            category=row.get("category"), image_ref=row.get("image_ref"),
+            image_missing=bool(row.get("image_missing")),
+        )
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """One hit. score: fused similarity (inner product of fused vectors, <= 1).
+
+    channels: each channel's share of the score ("text", "image", "lexical"; they sum to score);
+    matched_by: the channels that carried the hit, strongest first.
+    """
+
+    product: Product
+    score: float
+    channels: dict[str, float] = field(default_factory=dict)
+    matched_by: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def carried_by(channels: dict[str, float], share: float = 0.2) -> tuple[str, ...]:
+    """Channels contributing at least `share` of the positive score, strongest first."""
+    positive = {c: v for c, v in channels.items() if v > 0}
+    total = sum(positive.values())
+    if total <= 0:
+        return ()
+    return tuple(c for c, v in sorted(positive.items(), key=lambda kv: -kv[1]) if v / total >= share)

@@ -1,0 +1,90 @@
+"""Plain records passed from ingest to the graph: one validated row each.
+
+Product ids are namespaced by platform (``"<platform>:<source_id>"``): the same SKU string on two
+platforms is two products.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+INTERACTION_KINDS = ("view", "cart", "purchase", "rating")
+CATEGORY_SEPARATOR = " > "
+
+
+def product_id(platform: str, source_id: str) -> str:
+    """The graph id of a product: platform namespace + the platform's own id."""
+    return f"{platform}:{source_id}"
+
+
+def user_id(namespace: str, source_id: str) -> str:
+    """The graph id of a user; users are namespaced like products (by platform or dataset)."""
+    return f"{namespace}:{source_id}"
+
+
+@dataclass(frozen=True)
+class ProductRecord:
+    """One catalog row after validation.
+
+    price is in `currency` units (None when the catalog has no price); category_path runs from the
+    root to the leaf; image_path is an absolute file path or None.
+    """
+
+    platform: str
+    source_id: str
+    title: str
+    description: str = ""
+    price: float | None = None
+    currency: str | None = None
+    brand: str | None = None
+    category_path: tuple[str, ...] = ()
+    image_path: str | None = None
+    source_file: str = ""
+    source_line: int = 0
+
+    @property
+    def id(self) -> str:
+        return product_id(self.platform, self.source_id)
+
+    @property
+    def text(self) -> str:
+        """The text the text encoder sees: title, then description (may be truncated by the model)."""
+        return f"{self.title}. {self.description}".strip() if self.description else self.title
+
+    def content_hash(self) -> str:
+        """Hash of every field that reaches the graph; equal hashes mean an unchanged product."""
+        payload = json.dumps(
+            [self.platform, self.source_id, self.title, self.description, self.price,
+             self.currency, self.brand, list(self.category_path), self.image_path],
+            ensure_ascii=False,
+        )
+        return hashlib.sha1(payload.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class InteractionRecord:
+    """A user's interaction with a product: kind is one of INTERACTION_KINDS.
+
+    value is the rating for kind 'rating' and 1.0 otherwise; timestamp is seconds since the epoch, or
+    the position in the user's sequence when the source has no clock.
+    """
+
+    user_id: str
+    product_id: str
+    kind: str = "view"
+    value: float = 1.0
+    timestamp: int = 0
+    source_file: str = ""
+    source_line: int = 0
+
+
+@dataclass(frozen=True)
+class QuarantinedRow:
+    """A row that failed validation: kept with its source position and the reason."""
+
+    source_file: str
+    source_line: int
+    reason: str
+    row: dict = field(default_factory=dict)

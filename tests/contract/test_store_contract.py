@@ -1,0 +1,269 @@
+"""The GraphStore contract: what every store must do, checked on tiny graphs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from shopgraph.errors import ReadOnlyError, SchemaError, ShopGraphError
+from shopgraph.graph.store import Filters, GraphBatch
+from tests.contract.conftest import SMALL_DIMS
+
+
+def unit(v):
+    v = np.asarray(v, dtype=np.float32)
+    return v / np.linalg.norm(v)
+
+
+def vec(seed: int, dim: int):
+    return unit(np.random.default_rng(seed).normal(size=dim))
+
+
+def product(pid: str, platform: str = "shop_a", price: float | None = 10.0, brand: str | None = "acme",
+            category: str | None = "Audio > Headphones", seed: int = 0, **extra) -> dict:
+    return {
+        "id": f"{platform}:{pid}", "platform": platform, "source_id": pid, "title": f"title {pid}",
+        "description": "", "price": price, "currency": "USD", "brand": brand, "category": category,
+        "image_ref": None, "image_missing": False, "content_hash": f"h-{pid}-{seed}",
+        "text_vec": vec(seed, SMALL_DIMS.text), "image_vec": vec(seed + 1, SMALL_DIMS.image),
+        "lex_vec": vec(seed + 2, SMALL_DIMS.lexical), "fused_vec": vec(seed + 3, SMALL_DIMS.fused), **extra,
+    }
+
+
+def catalog_batch(products: list[dict]) -> GraphBatch:
+    """Products with their platform, brand and category (two levels) nodes and edges."""
+    categories = {}
+    for p in products:
+        if p["category"]:
+            parts = p["category"].split(" > ")
+            for depth in range(1, len(parts) + 1):
+                path = " > ".join(parts[:depth])
+                categories[path] = {"path": path, "name": parts[depth - 1], "depth": depth}
+    sub = [{"src": c, "dst": c.rsplit(" > ", 1)[0]} for c in categories if " > " in c]
+    return GraphBatch(
+        nodes={"Platform": [{"name": p["platform"]} for p in products],
+               "Brand": [{"name": p["brand"], "display_name": p["brand"].upper()} for p in products if p["brand"]],
+               "Category": list(categories.values()), "Product": products},
+        relationships={"LISTED_ON": [{"src": p["id"], "dst": p["platform"]} for p in products],
+                       "OF_BRAND": [{"src": p["id"], "dst": p["brand"]} for p in products if p["brand"]],
+                       "IN_CATEGORY": [{"src": p["id"], "dst": p["category"]} for p in products if p["category"]],
+                       "SUBCATEGORY_OF": sub},
+        replace_outgoing={r: [p["id"] for p in products] for r in ("LISTED_ON", "OF_BRAND", "IN_CATEGORY")},
+    )
+
+
+@pytest.fixture
+def filled(store):
+    products = [
+        product("1", brand="acme", category="Audio > Headphones", price=50.0, seed=10),
+        product("2", brand="acme", category="Audio > Speakers", price=150.0, seed=20),
+        product("3", brand="nordvik", category="Audio > Headphones", price=250.0, seed=30),
+        product("1", platform="shop_b", brand="nordvik", category="Kitchen > Kettles", price=None, seed=40),
+        product("4", platform="shop_b", brand=None, category=None, price=5.0, seed=50),
+    ]
+    store.write(catalog_batch(products))
+    return store, products
+
+
+def test_counts_after_write(filled):
+    store, _ = filled
+    stats = store.stats()
+    assert stats["Product"] == 5
+    assert stats["Brand"] == 2
+    assert stats["Platform"] == 2
+    assert stats["Category"] == 5  # Audio, Audio > Headphones, Audio > Speakers, Kitchen, Kitchen > Kettles
+    assert stats["OF_BRAND"] == 4 and stats["IN_CATEGORY"] == 4 and stats["LISTED_ON"] == 5
+    assert stats["SUBCATEGORY_OF"] == 3
+
+
+def test_same_sku_on_two_platforms_is_two_products(filled):
+    store, _ = filled
+    rows = store.get_nodes("Product", ["shop_a:1", "shop_b:1"])
+    assert [r["platform"] for r in rows] == ["shop_a", "shop_b"]
+
+
+def test_writing_twice_changes_nothing(filled):
+    store, products = filled
+    before = store.stats()
+    store.write(catalog_batch(products))
+    store.write(catalog_batch(products))
+    assert store.stats() == before
+
+
+def test_get_nodes_keeps_order_and_skips_unknown(filled):
+    store, _ = filled
+    rows = store.get_nodes("Product", ["shop_a:3", "nope", "shop_a:1"], ["id", "price", "brand"])
+    assert rows == [{"id": "shop_a:3", "price": 250.0, "brand": "nordvik"},
+                    {"id": "shop_a:1", "price": 50.0, "brand": "acme"}]
+
+
+def test_vectors_round_trip(filled):
+    store, products = filled
+    ids, matrix = store.get_vectors("Product", "text_vec", ["shop_a:2", "shop_a:1"])
+    assert ids == ["shop_a:2", "shop_a:1"]
+    assert matrix.dtype == np.float32 and matrix.shape == (2, SMALL_DIMS.text)
+    np.testing.assert_allclose(matrix[1], products[0]["text_vec"], rtol=1e-6)
+
+
+def test_null_vector_is_absent(store):
+    store.write(catalog_batch([product("9", image_vec=None, image_missing=True)]))
+    ids, matrix = store.get_vectors("Product", "image_vec", ["shop_a:9"])
+    assert ids == [] and matrix.shape == (0, SMALL_DIMS.image)
+
+
+def test_update_changes_properties_and_replaces_owned_edges(filled):
+    store, products = filled
+    changed = dict(products[0], brand="nordvik", price=55.0, content_hash="new")
+    store.write(catalog_batch([changed]))
+    assert store.get_nodes("Product", ["shop_a:1"], ["price", "brand"]) == [{"price": 55.0, "brand": "nordvik"}]
+    brands = store.cypher("MATCH (p:Product {id: $id})-[:OF_BRAND]->(b:Brand) RETURN b.name AS b", {"id": "shop_a:1"})
+    assert brands == [{"b": "nordvik"}]
+    assert store.product_hashes(["shop_a:1", "shop_a:2"]) == {"shop_a:1": "new", "shop_a:2": "h-2-20"}
+
+
+def test_duplicate_keys_in_one_batch_last_wins(store):
+    first, second = product("7", price=1.0), product("7", price=2.0)
+    store.write(catalog_batch([first, second]))
+    assert store.count_nodes("Product") == 1
+    assert store.get_nodes("Product", ["shop_a:7"], ["price"]) == [{"price": 2.0}]
+    assert store.count_relationships("OF_BRAND") == 1
+
+
+def test_failed_batch_leaves_nothing(filled):
+    store, _ = filled
+    before = store.stats()
+    bad = catalog_batch([product("8")])
+    bad.relationships["OF_BRAND"] = [{"src": "shop_a:8", "dst": "no-such-brand"}]
+    with pytest.raises(ShopGraphError):
+        store.write(bad)
+    assert store.stats() == before
+    assert store.get_nodes("Product", ["shop_a:8"]) == []
+
+
+def test_relationship_properties_upsert(filled):
+    store, _ = filled
+    edge = {"src": "shop_a:1", "dst": "shop_b:1", "score": 0.7, "method": "test", "model_version": "v1"}
+    store.write(GraphBatch(relationships={"SAME_AS": [edge]}))
+    store.write(GraphBatch(relationships={"SAME_AS": [dict(edge, score=0.9)]}))
+    assert store.relationship_pairs("SAME_AS", ["score", "method"]) == [
+        {"src": "shop_a:1", "dst": "shop_b:1", "score": 0.9, "method": "test"}]
+
+
+def test_interactions_keyed_by_kind_and_time(filled):
+    store, _ = filled
+    edges = [{"src": "u1", "dst": "shop_a:1", "kind": "view", "value": 1.0, "timestamp": 1},
+             {"src": "u1", "dst": "shop_a:1", "kind": "view", "value": 1.0, "timestamp": 2},
+             {"src": "u1", "dst": "shop_a:1", "kind": "purchase", "value": 1.0, "timestamp": 2}]
+    batch = GraphBatch(nodes={"User": [{"id": "u1"}]}, relationships={"INTERACTED": edges})
+    store.write(batch)
+    store.write(batch)
+    assert store.count_relationships("INTERACTED") == 3
+
+
+def test_delete_removes_node_edges_and_search_hits(filled):
+    store, products = filled
+    assert store.delete_nodes("Product", ["shop_a:1", "nope"]) == 1
+    assert store.get_nodes("Product", ["shop_a:1"]) == []
+    assert store.count_relationships("OF_BRAND") == 3
+    hits = store.vector_search("fused_vec", products[0]["fused_vec"], 5)
+    assert "shop_a:1" not in [i for i, _ in hits]
+
+
+def test_vector_search_exact_scores_best_first(filled):
+    store, products = filled
+    query = products[2]["fused_vec"]
+    hits = store.vector_search("fused_vec", query, 3)
+    expected = sorted(((p["id"], float(np.dot(p["fused_vec"], query))) for p in products), key=lambda t: -t[1])[:3]
+    assert [i for i, _ in hits] == [i for i, _ in expected]
+    np.testing.assert_allclose([s for _, s in hits], [s for _, s in expected], rtol=1e-5)
+
+
+def test_vector_search_sees_changed_vectors(filled):
+    store, products = filled
+    store.vector_search("text_vec", products[0]["text_vec"], 1)  # build and persist the index
+    target = vec(99, SMALL_DIMS.text)
+    store.write(catalog_batch([dict(products[3], text_vec=target, content_hash="x")]))
+    hits = store.vector_search("text_vec", target, 1)
+    assert hits[0][0] == "shop_b:1" and hits[0][1] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_set_vectors_write_back(filled):
+    store, _ = filled
+    new = np.stack([vec(123, SMALL_DIMS.fused), vec(124, SMALL_DIMS.fused)])
+    store.set_vectors("Product", "fused_vec", ["shop_a:1", "shop_a:2"], new)
+    hits = store.vector_search("fused_vec", new[1], 1)
+    assert hits[0][0] == "shop_a:2"
+    with pytest.raises(SchemaError):
+        store.set_vectors("Product", "fused_vec", ["shop_a:1"], new)
+
+
+@pytest.mark.parametrize("filters, expected", [
+    (Filters(brand="acme"), {"shop_a:1", "shop_a:2"}),
+    (Filters(brand=("ACME", "Nordvik")), {"shop_a:1", "shop_a:2", "shop_a:3", "shop_b:1"}),
+    (Filters(category="Audio"), {"shop_a:1", "shop_a:2", "shop_a:3"}),
+    (Filters(category="Audio > Headphones"), {"shop_a:1", "shop_a:3"}),
+    (Filters(category="Aud"), set()),
+    (Filters(platform="shop_b"), {"shop_b:1", "shop_b:4"}),
+    (Filters(price_min=40, price_max=200), {"shop_a:1", "shop_a:2"}),
+    (Filters(brand="nordvik", category="Audio"), {"shop_a:3"}),
+])
+def test_filtered_search_returns_only_matches(filled, filters, expected):
+    store, products = filled
+    for exact in (False, True):
+        hits = store.vector_search("fused_vec", products[0]["fused_vec"], 10, filters=filters, exact=exact)
+        assert {i for i, _ in hits} == expected, f"exact={exact}"
+
+
+def test_where_pattern_and_expression(filled):
+    store, products = filled
+    q = products[0]["fused_vec"]
+    hits = store.vector_search("fused_vec", q, 10, where="(p)-[:OF_BRAND]->(b:Brand) WHERE b.display_name = $d",
+                               params={"d": "NORDVIK"})
+    assert {i for i, _ in hits} == {"shop_a:3", "shop_b:1"}
+    hits = store.vector_search("fused_vec", q, 10, where="p.price < $cap", params={"cap": 60.0},
+                               filters=Filters(platform="shop_a"))
+    assert {i for i, _ in hits} == {"shop_a:1"}
+    with pytest.raises(ReadOnlyError):
+        store.vector_search("fused_vec", q, 10, where="(p) DETACH DELETE p")
+
+
+def test_filtered_search_returns_k_when_filter_is_selective(store):
+    products = [product(str(i), brand="common" if i else "rare", seed=i * 7) for i in range(60)]
+    store.write(catalog_batch(products))
+    hits = store.vector_search("fused_vec", products[5]["fused_vec"], 1, filters=Filters(brand="rare"))
+    assert [i for i, _ in hits] == ["shop_a:0"]
+    hits = store.vector_search("fused_vec", products[5]["fused_vec"], 10, filters=Filters(brand="common"))
+    assert len(hits) == 10 and hits[0][0] == "shop_a:5"
+
+
+def test_cypher_reads_with_parameters_and_refuses_writes(filled):
+    store, _ = filled
+    rows = store.cypher("MATCH (p:Product) WHERE p.price > $min RETURN p.id AS id ORDER BY id", {"min": 100})
+    assert rows == [{"id": "shop_a:2"}, {"id": "shop_a:3"}]
+    for query in ("MATCH (p:Product) SET p.price = 0", "CREATE (:Brand {name: 'x'})",
+                  "MATCH (p) DETACH DELETE p", "MATCH (p) RETURN p; MATCH (b) DELETE b"):
+        with pytest.raises(ReadOnlyError):
+            store.cypher(query)
+    store.cypher("MATCH (p:Product {id: $id}) SET p.price = 1.5", {"id": "shop_a:1"}, allow_write=True)
+    assert store.get_nodes("Product", ["shop_a:1"], ["price"]) == [{"price": 1.5}]
+
+
+def test_schema_names_are_checked(filled):
+    store, _ = filled
+    with pytest.raises(SchemaError):
+        store.get_nodes("Prodcut", ["x"])
+    with pytest.raises(SchemaError):
+        store.get_nodes("Product", ["x"], ["price; DROP"])
+    with pytest.raises(SchemaError):
+        store.write(GraphBatch(nodes={"Product": [dict(product("z"), colour="red")]}))
+    with pytest.raises(SchemaError):
+        store.vector_search("title", np.zeros(3), 1)
+
+
+def test_iteration_and_pairs(filled):
+    store, _ = filled
+    ids = [row["id"] for batch in store.iter_nodes("Product", ["id"], batch_size=2) for row in batch]
+    assert ids == sorted(ids) and len(ids) == 5
+    pairs = store.relationship_pairs("SUBCATEGORY_OF")
+    assert {(p["src"], p["dst"]) for p in pairs} == {("Audio > Headphones", "Audio"), ("Audio > Speakers", "Audio"),
+                                                    ("Kitchen > Kettles", "Kitchen")}

@@ -1,0 +1,286 @@
+"""AnnIndex against numpy brute force: recall, updates, tombstones, filters, persistence."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import numpy as np
+import pytest
+
+from shopgraph.config import IndexConfig
+from shopgraph.errors import BadArgumentError, ConfigError
+from shopgraph.graph.vector_index import AnnIndex, IndexUnavailable
+
+DIM = 48
+N = 20_000
+
+
+def clustered(n: int, dim: int = DIM, centres: int = 300, seed: int = 0) -> np.ndarray:
+    """Unit vectors around random centres (float32, shape (n, dim)): nearer to text embeddings
+    than uniform noise, and hard enough that a broken HNSW search shows in the recall."""
+    rng = np.random.default_rng(seed)
+    c = rng.standard_normal((centres, dim)).astype(np.float32)
+    x = c[rng.integers(0, centres, n)] + 0.7 * rng.standard_normal((n, dim)).astype(np.float32)
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def brute(base: np.ndarray, q: np.ndarray, k: int, rows: np.ndarray | None = None) -> list[int]:
+    """Row numbers of the exact top-k by cosine (base rows are unit vectors)."""
+    rows = np.arange(len(base)) if rows is None else rows
+    s = base[rows] @ (q / np.linalg.norm(q))
+    return rows[np.argsort(-s)[:k]].tolist()
+
+
+@pytest.fixture(scope="module")
+def data():
+    x = clustered(N + 100, seed=1)
+    ids = [f"shop:{i}" for i in range(N)]
+    index = AnnIndex(DIM, min_ann_size=1000)  # default HNSW settings, HNSW from 1000 vectors on
+    index.upsert(ids, x[:N])
+    assert index.build()
+    return index, ids, x[:N], x[N:]
+
+
+def recall(found: list[tuple[str, float]], truth: list[int], ids: list[str]) -> float:
+    return len({i for i, _ in found} & {ids[t] for t in truth}) / len(truth)
+
+
+def test_recall_at_10_matches_brute_force(data):
+    index, ids, base, queries = data
+    assert index.stats()["hnsw_built"]
+    hits = [recall(index.search(q, 10), brute(base, q, 10), ids) for q in queries]
+    assert np.mean(hits) >= 0.99
+    # scores are exact cosines, best first
+    q = queries[0]
+    got = index.search(q, 10)
+    exact = {ids[r]: float(base[r] @ q / np.linalg.norm(q)) for r in range(N)}
+    assert [s for _, s in got] == sorted((s for _, s in got), reverse=True)
+    for pid, score in got:
+        assert score == pytest.approx(exact[pid], abs=1e-5)
+
+
+def test_search_batch_equals_single_searches(data):
+    index, _, _, queries = data
+    batch = index.search_batch(queries[:20], 5)
+    assert batch == [index.search(q, 5) for q in queries[:20]]
+
+
+def test_small_index_is_exact_and_builds_no_hnsw():
+    x = clustered(500, seed=2)
+    ids = [f"p{i}" for i in range(500)]
+    index = AnnIndex(DIM)  # min_ann_size 5000 > 500
+    index.upsert(ids, x * 3.0)  # unnormalised input is normalised
+    q = x[7]
+    got = index.search(q, 4)
+    assert [i for i, _ in got] == [ids[r] for r in brute(x, q, 4)]
+    assert got[0] == ("p7", pytest.approx(1.0, abs=1e-6))
+    assert not index.stats()["hnsw_built"] and not index.build()
+
+
+def small_ann_index(n: int = 2000, seed: int = 3) -> tuple[AnnIndex, list[str], np.ndarray]:
+    x = clustered(n, seed=seed)
+    ids = [f"p{i}" for i in range(n)]
+    index = AnnIndex(DIM, min_ann_size=100)
+    index.upsert(ids, x)
+    assert index.build()
+    return index, ids, x
+
+
+def test_upsert_replaces_the_vector_and_never_returns_the_old_one():
+    index, ids, x = small_ann_index()
+    old = x[42].copy()
+    assert index.search(old, 1)[0][0] == "p42"
+    new = -old  # as far from the old vector as a vector can be
+    index.upsert(["p42"], new[None, :])
+    assert len(index) == 2000 and index.stats()["tombstones"] == 1
+    near_old = index.search(old, 50)
+    assert len(near_old) == 50 and len({i for i, _ in near_old}) == 50
+    assert all(isinstance(i, str) and i != "p42" for i, _ in near_old)
+    assert near_old[0][1] < 0.999  # nothing left at the old position, not even a tombstone
+    top = index.search(new, 1)[0]
+    assert top == ("p42", pytest.approx(1.0, abs=1e-6))
+    # the one p42 result, from any query, carries the new vector's score
+    q = x[7]
+    scores = dict(index.search(q, 2000))
+    assert scores["p42"] == pytest.approx(float(new @ q), abs=1e-5)
+
+
+def test_upsert_of_an_unchanged_vector_keeps_its_slot():
+    index, ids, x = small_ann_index()
+    index.upsert(ids[:500], x[:500])
+    assert index.stats()["tombstones"] == 0 and index.stats()["slots"] == 2000
+
+
+def test_zero_vector_is_skipped_and_removes_the_old_entry():
+    index, ids, x = small_ann_index()
+    vectors = np.stack([np.zeros(DIM, np.float32), x[0]])
+    index.upsert(["p5", "new-id"], vectors)
+    assert "p5" not in index and "new-id" in index and len(index) == 2000
+    assert "p5" not in [i for i, _ in index.search(x[5], 20)]
+
+
+def test_remove_excludes_ids():
+    index, ids, x = small_ann_index()
+    assert index.remove(["p10", "p11", "missing"]) == 2
+    assert len(index) == 1998
+    found = index.search(x[10], 30)
+    assert len(found) == 30 and all(isinstance(i, str) and i not in ("p10", "p11") for i, _ in found)
+    assert found[0][1] < 0.999
+    assert index.search(x[10], 1, allowed={"p10", "p11"}) == []
+
+
+def test_tombstones_past_a_quarter_compact_and_rebuild():
+    index, ids, x = small_ann_index(1000)
+    moved = clustered(400, seed=9)
+    index.upsert(ids[:300], moved[:300])  # 300 dead of 1300 slots: 23%, kept
+    assert index.stats()["tombstones"] == 300 and index.stats()["hnsw_built"]
+    index.upsert(ids[300:400], moved[300:400])  # 400 of 1400: 29% -> compacted
+    st = index.stats()
+    assert (st["slots"], st["tombstones"], st["live"], st["hnsw_built"]) == (1000, 0, 1000, False)
+    current = np.concatenate([moved, x[400:]])
+    for r in (0, 350, 999):
+        assert index.search(current[r], 1)[0] == (ids[r], pytest.approx(1.0, abs=1e-6))
+    assert index.stats()["hnsw_built"]  # rebuilt by the search
+
+
+@pytest.mark.parametrize("exact_max", [20000, 0], ids=["exact-path", "hnsw-path"])
+def test_very_selective_filter_returns_k_results(data, monkeypatch, exact_max):
+    index, ids, base, queries = data
+    monkeypatch.setattr(index, "exact_max_candidates", exact_max)
+    rows = np.random.default_rng(4).choice(N, 10, replace=False)
+    allowed = {ids[r] for r in rows}
+    for q in queries[:10]:
+        got = index.search(q, 10, allowed=allowed)
+        assert [i for i, _ in got] == [ids[r] for r in brute(base, q, 10, rows)]
+
+
+@pytest.mark.parametrize("exact_max", [20000, 0], ids=["exact-path", "hnsw-path"])
+def test_broad_filter_recall(data, monkeypatch, exact_max):
+    index, ids, base, queries = data
+    monkeypatch.setattr(index, "exact_max_candidates", exact_max)
+    rows = np.sort(np.random.default_rng(5).choice(N, N // 2, replace=False))
+    allowed = {ids[r] for r in rows}
+    hits = []
+    for q in queries[:50]:
+        got = index.search(q, 10, allowed=allowed)
+        assert len(got) == 10 and all(i in allowed for i, _ in got)
+        hits.append(recall(got, brute(base, q, 10, rows), ids))
+    assert np.mean(hits) >= 0.99
+
+
+def test_save_load_round_trip(data, tmp_path):
+    index, ids, _, queries = data
+    index.revision = "gen-17"
+    index.save(tmp_path / "idx")
+    loaded = AnnIndex.load(tmp_path / "idx", dim=DIM)
+    assert loaded.revision == "gen-17" and len(loaded) == N and loaded.stats()["hnsw_built"]
+    assert loaded.search_batch(queries[:30], 10) == index.search_batch(queries[:30], 10)
+    allowed = set(ids[::3])
+    assert loaded.search(queries[0], 5, allowed=allowed) == index.search(queries[0], 5, allowed=allowed)
+    manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
+    assert manifest["dim"] == DIM and manifest["params"]["hnsw_m"] == 32 and manifest["revision"] == "gen-17"
+
+
+def test_saving_again_replaces_the_previous_version(tmp_path):
+    index, ids, x = small_ann_index()
+    index.revision = 1
+    index.save(tmp_path)
+    index.remove(ids[:10])
+    index.revision = 2
+    index.save(tmp_path)
+    assert len([p for p in tmp_path.iterdir() if p.name.startswith("data-")]) == 1
+    loaded = AnnIndex.load(tmp_path)
+    assert loaded.revision == 2 and len(loaded) == 1990 and "p0" not in loaded
+    loaded.upsert(["extra"], x[:1])  # a loaded index accepts further writes
+    assert loaded.search(x[0], 2)[0][1] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_load_config_overrides_search_settings_and_drops_a_mismatched_graph(tmp_path):
+    index, _, x = small_ann_index()
+    index.save(tmp_path)
+    same = AnnIndex.load(tmp_path, config=IndexConfig(ef_search=64, min_ann_size=100))
+    assert same.ef_search == 64 and same.stats()["hnsw_built"]
+    other = AnnIndex.load(tmp_path, config=IndexConfig(hnsw_m=8, min_ann_size=100))
+    assert other.hnsw_m == 8 and not other.stats()["hnsw_built"]
+    assert other.search(x[3], 1)[0][0] == "p3"
+
+
+@pytest.mark.parametrize("damage", ["truncate-mirror", "truncate-hnsw", "corrupt-hnsw", "manifest",
+                                    "missing-dir", "dim"])
+def test_unusable_directory_raises_index_unavailable(tmp_path, damage):
+    index, _, _ = small_ann_index(500)
+    root = tmp_path / "idx"
+    index.save(root)
+    data_dir = next(p for p in root.iterdir() if p.name.startswith("data-"))
+    if damage == "truncate-mirror":
+        path = data_dir / "mirror.npy"
+        path.write_bytes(path.read_bytes()[:-100])
+    elif damage == "truncate-hnsw":
+        path = data_dir / "hnsw.faiss"
+        path.write_bytes(path.read_bytes()[:1000])
+    elif damage == "corrupt-hnsw":  # same size, garbage header: only faiss can tell
+        path = data_dir / "hnsw.faiss"
+        raw = path.read_bytes()
+        path.write_bytes(b"\xff" * 64 + raw[64:])
+    elif damage == "manifest":
+        (root / "manifest.json").write_text("{not json")
+    elif damage == "missing-dir":
+        root = tmp_path / "nowhere"
+    with pytest.raises(IndexUnavailable):
+        AnnIndex.load(root, dim=DIM + 1 if damage == "dim" else DIM)
+
+
+def test_bad_arguments_raise_clear_errors():
+    index, ids, x = small_ann_index(200)
+    with pytest.raises(BadArgumentError, match="shape"):
+        index.search(np.ones(DIM + 1, np.float32), 3)
+    with pytest.raises(BadArgumentError, match="k must"):
+        index.search(x[0], 0)
+    with pytest.raises(BadArgumentError, match="zeros"):
+        index.search(np.zeros(DIM, np.float32), 3)
+    with pytest.raises(BadArgumentError, match="shape"):
+        index.upsert(["a", "b"], x[:3])
+    with pytest.raises(BadArgumentError, match="NaN"):
+        index.upsert(["a"], np.full((1, DIM), np.nan, np.float32))
+    with pytest.raises(ConfigError):
+        AnnIndex(DIM, hnsw_m=1)
+    index.revision = [1]
+    with pytest.raises(BadArgumentError):
+        index.save("/nonexistent-never-written")
+
+
+def test_from_config_copies_every_field():
+    cfg = IndexConfig(hnsw_m=12, ef_construction=40, ef_search=50, rerank_factor=2, min_ann_size=7,
+                      exact_max_candidates=99)
+    index = AnnIndex.from_config(16, cfg)
+    assert (index.dim, index.hnsw_m, index.ef_construction, index.ef_search, index.rerank_factor,
+            index.min_ann_size, index.exact_max_candidates) == (16, 12, 40, 50, 2, 7, 99)
+
+
+def test_concurrent_upserts_and_searches():
+    index, ids, x = small_ann_index(1000)
+    more = clustered(600, seed=11)
+    errors = []
+
+    def writer():
+        try:
+            for lo in range(0, 600, 50):
+                index.upsert([f"w{i}" for i in range(lo, lo + 50)], more[lo:lo + 50])
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    def reader():
+        try:
+            for q in x[:100]:
+                assert len(index.search(q, 5)) == 5
+        except Exception as e:  # pragma: no cover
+            errors.append(e)
+
+    threads = [threading.Thread(target=writer)] + [threading.Thread(target=reader) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(index) == 1600
+    assert index.search(more[599], 1)[0][0] == "w599"

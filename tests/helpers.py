@@ -1,0 +1,44 @@
+"""Shared test helpers: locating ../shared/data and dumping a graph for comparison."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from shopgraph.graph import schema as S
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_data() -> Path:
+    """../shared/data beside the repository (or $SHOPGRAPH_DATA)."""
+    return Path(os.environ.get("SHOPGRAPH_DATA", REPO.parent / "shared" / "data"))
+
+
+def need_data(relative: str) -> Path:
+    """The dataset folder, or skip the test with the reason."""
+    path = shared_data() / relative
+    if not path.exists():
+        pytest.skip(f"dataset {path} not present (../shared/data is absent on this machine)")
+    return path
+
+
+def dump_graph(store) -> dict:
+    """Everything in the graph except write bookkeeping (rev), vectors rounded, in a stable order."""
+    out: dict = {}
+    for label in S.DATA_LABELS:
+        node = S.node_type(label)
+        plain = [p for p, t in node.properties.items() if t != S.VECTOR and p != "rev"]
+        rows = [row for batch in store.iter_nodes(label, plain) for row in batch]
+        out[label] = rows
+        if label == "Product":
+            ids = [r["id"] for r in rows]
+            for prop in S.VECTOR_PROPERTIES:
+                got, vectors = store.get_vectors("Product", prop, ids)
+                out[f"{prop}"] = (got, np.round(vectors, 5).tolist())
+    for name, rel in S.REL_TYPES.items():
+        out[name] = sorted(tuple(sorted(p.items())) for p in store.relationship_pairs(name, list(rel.properties)))
+    return out

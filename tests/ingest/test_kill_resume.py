@@ -1,0 +1,92 @@
+"""An ingest killed with SIGKILL half-way and run again ends with exactly the graph of an uninterrupted
+run; running the same ingest twice changes nothing. Real processes, real kills, real LadybugDB."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from shopgraph.graph.embedded import EmbeddedStore
+from tests.helpers import dump_graph
+
+N_ROWS = 1500
+BRANDS = ["Nordvik", "Aurelio", "Kestrel Labs", "Omnia"]
+CATEGORIES = ["Audio > Headphones", "Audio > Speakers", "Kitchen > Kettles", "Outdoor > Backpacks"]
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory):
+    root = tmp_path_factory.mktemp("kill")
+    path = root / "catalog.csv"
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["sku", "name", "price", "brand", "category"])
+        for i in range(N_ROWS):
+            price = "-5" if i % 97 == 0 else f"{10 + i % 300}.99"   # a few bad rows go to quarantine
+            writer.writerow([f"SKU-{i:05d}", f"{BRANDS[i % 4]} model X{i} {CATEGORIES[i % 4].split(' > ')[1]}",
+                             price, BRANDS[i % 4], CATEGORIES[i % 4]])
+    return path
+
+
+def ingest_cmd(db, catalog):
+    return [sys.executable, "-m", "shopgraph", "ingest", str(catalog), "--db", str(db), "--platform", "shop",
+            "--id-col", "sku", "--title-col", "name", "--price-col", "price", "--brand-col", "brand",
+            "--category-col", "category", "--category-sep", ">", "--no-progress",
+            "--set", "ingest.batch_size=50", "--set", "ingest.use_cache=false"]
+
+
+def product_count(db) -> int:
+    if not db.exists():
+        return 0
+    try:
+        with EmbeddedStore.open(db, read_only=True) as store:
+            return store.count_nodes("Product")
+    except Exception:
+        return 0
+
+
+def test_kill_half_way_then_rerun_equals_uninterrupted_run(tmp_path, catalog):
+    clean_db, killed_db = tmp_path / "clean.db", tmp_path / "killed.db"
+    subprocess.run(ingest_cmd(clean_db, catalog), check=True, capture_output=True)
+
+    process = subprocess.Popen(ingest_cmd(killed_db, catalog), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    written = 0
+    while time.time() < deadline and process.poll() is None:
+        written = product_count(killed_db)
+        if written >= 200:
+            break
+        time.sleep(0.05)
+    assert process.poll() is None, "ingest finished before it could be killed; make the catalog bigger"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    partial = product_count(killed_db)
+    assert 0 < partial < N_ROWS - N_ROWS // 97, f"kill did not land half-way ({partial} products)"
+
+    result = subprocess.run(ingest_cmd(killed_db, catalog), check=True, capture_output=True, text=True)
+    assert "products unchanged" in result.stdout
+
+    with EmbeddedStore.open(clean_db, read_only=True) as a, EmbeddedStore.open(killed_db, read_only=True) as b:
+        clean, resumed = dump_graph(a), dump_graph(b)
+    assert len(clean["Product"]) == N_ROWS - len(range(0, N_ROWS, 97))
+    assert resumed == clean
+
+
+def test_second_run_changes_nothing(tmp_path, catalog):
+    db = tmp_path / "twice.db"
+    subprocess.run(ingest_cmd(db, catalog), check=True, capture_output=True)
+    with EmbeddedStore.open(db, read_only=True) as store:
+        first = dump_graph(store)
+    second_run = subprocess.run(ingest_cmd(db, catalog), check=True, capture_output=True, text=True)
+    unchanged = [line for line in second_run.stdout.splitlines() if line.startswith("products unchanged")]
+    assert unchanged and unchanged[0].split()[-1].replace(",", "") == str(N_ROWS - len(range(0, N_ROWS, 97)))
+    with EmbeddedStore.open(db, read_only=True) as store:
+        assert dump_graph(store) == first
+    quarantine = tmp_path / "twice.db.quarantine" / "shop-catalog.csv.jsonl"
+    assert len(quarantine.read_text().splitlines()) == len(range(0, N_ROWS, 97))
