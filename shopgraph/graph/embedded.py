@@ -242,7 +242,7 @@ class EmbeddedStore(GraphStore):
         node = S.node_type(label)
         arrays = [self._column(name, kind, [r.get(name) for r in rows]) for name, kind in node.properties.items()]
         table = pa.table(arrays, names=list(node.properties))
-        self._run(f"COPY {label} FROM $table", {"table": table})
+        self._run(f"COPY {label} FROM $arrow_rows", {"arrow_rows": table})
 
     def _column(self, name: str, kind: str, values: list) -> pa.Array:
         if kind != S.VECTOR:
@@ -287,7 +287,7 @@ class EmbeddedStore(GraphStore):
                       pa.array([r["dst"] for r in new_rows], pa.string())]
             arrays += [pa.array([r.get(p) for r in new_rows], _ARROW_TYPES[t]) for p, t in spec.properties.items()]
             table = pa.table(arrays, names=["from", "to", *spec.properties])
-            self._run(f"COPY {rel} FROM $table", {"table": table})
+            self._run(f"COPY {rel} FROM $arrow_rows", {"arrow_rows": table})
         updates = [r for k, r in unique.items() if k in existing]
         settable = [p for p in spec.properties if p not in spec.key]
         if updates and settable:

@@ -57,7 +57,7 @@ class IngestSummary:
             f"products written     {self.products_written:>10,}",
             f"products unchanged   {self.products_unchanged:>10,}",
             f"quarantined rows     {self.quarantined:>10,}",
-            f"images missing/bad   {self.images_missing:>10,}",
+            f"without image        {self.images_missing:>10,}",
             f"interactions written {self.interactions_written:>10,}",
             f"SAME_AS written      {self.same_as_written:>10,}",
             f"vectors from cache   {self.vectors_from_cache:>10,}",
@@ -131,9 +131,10 @@ def _write_products(store: GraphStore, records: list[ProductRecord], encoder, su
     encoded = encoder.encode(changed)
     summary.vectors_from_cache += encoded.cache_hits
     for record, ok, error in zip(changed, encoded.image_ok, encoded.image_errors):
-        if not ok and record.image_path is not None:
+        if not ok:  # no image column, a missing file, or one that does not decode: flagged, kept
             summary.images_missing += 1
-            summary.image_problems.append(f"{record.id}: {error}")
+            if record.image_path is not None:
+                summary.image_problems.append(f"{record.id}: {error}")
     store.write(product_batch(changed, encoded, encoded.image_ok))
     summary.products_written += len(changed)
 

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Iterable
 
 from shopgraph.errors import BadArgumentError
-from shopgraph.ingest.interactions import InteractionMapping, read_interactions, read_s3rec_sequences
-from shopgraph.ingest.layouts import load_layout
+from shopgraph.ingest.interactions import (InteractionMapping, iter_interaction_source,
+                                           load_interaction_mapping, read_interactions)
+from shopgraph.ingest.layouts import load_layout, product_items
 from shopgraph.ingest.mapping import ColumnMapping, load_mapping, mapping_from_flags
 from shopgraph.ingest.pipeline import (IngestSummary, ingest_interactions, ingest_records, ingest_same_as,
                                        quarantine_path)
 from shopgraph.ingest.quarantine import QuarantineWriter
-from shopgraph.ingest.readers import check_columns, peek_columns, read_rows
-from shopgraph.ingest.validate import validate_product
-from shopgraph.records import QuarantinedRow
+from shopgraph.ingest.validate import read_products
 
 log = logging.getLogger(__name__)
 
@@ -23,82 +23,53 @@ log = logging.getLogger(__name__)
 SAME_AS_SPLITS = ("train",)
 
 
-def _image_base(path: Path, mapping: ColumnMapping, mapping_dir: Path | None) -> Path:
-    if mapping.image_dir:
-        base = Path(mapping.image_dir)
-        if not base.is_absolute():
-            base = (mapping_dir or path.parent) / base
-        return base
-    return path.parent
+def _products(graph, items: Iterable, source: Path, platform: str, progress: bool) -> IngestSummary:
+    target = quarantine_path(graph.store_path, source, platform)
+    with QuarantineWriter(target) as quarantine:
+        summary = ingest_records(graph.store, items, graph.encoder, graph.config, quarantine, progress, platform)
+    if summary.quarantined:
+        summary.quarantine_files.append(str(target))
+    return summary
 
 
-def product_items(path: Path, mapping: ColumnMapping, config, mapping_dir: Path | None = None):
-    """Validated ProductRecords and QuarantinedRows of one catalog file, in file order."""
-    check_columns(path, peek_columns(path, mapping.format), mapping)
-    image_base = _image_base(path, mapping, mapping_dir)
-    for line, row, error in read_rows(path, mapping.format):
-        if error is not None:
-            yield QuarantinedRow(str(path), line, error, row or {})
-        else:
-            yield validate_product(row, mapping, config.ingest, str(path), line, image_base)
+def _interactions(graph, items: Iterable, source: Path, namespace: str, progress: bool) -> IngestSummary:
+    target = quarantine_path(graph.store_path, source, namespace)
+    with QuarantineWriter(target) as quarantine:
+        summary = ingest_interactions(graph.store, items, quarantine, progress=progress)
+    if summary.quarantined:
+        summary.quarantine_files.append(str(target))
+    return summary
 
 
 def ingest_file(graph, path: Path, mapping, *, progress: bool = True) -> IngestSummary:
     """Ingest one catalog file; mapping is a ColumnMapping or the path of a mapping file."""
-    mapping_dir = None
+    if mapping is None:
+        raise BadArgumentError("a catalog file needs a column mapping (--mapping FILE or --platform/--id-col/--title-col)")
     if not isinstance(mapping, ColumnMapping):
-        if mapping is None:
-            raise BadArgumentError("a catalog file needs a column mapping (--mapping FILE or --platform/--id-col/--title-col)")
-        mapping_dir = Path(mapping).parent
         mapping = load_mapping(mapping)
-    items = product_items(path, mapping, graph.config, mapping_dir)
-    target = quarantine_path(graph.store_path, path, mapping.platform)
-    with QuarantineWriter(target) as quarantine:
-        summary = ingest_records(graph.store, items, graph.encoder, graph.config, quarantine, progress, mapping.platform)
-    if summary.quarantined:
-        summary.quarantine_files.append(str(target))
-    return summary
+    items = read_products(path, mapping, graph.config.ingest)
+    return _products(graph, items, path, mapping.platform, progress)
 
 
 def ingest_interaction_file(graph, path: Path, mapping, *, progress: bool = True) -> IngestSummary:
     """Ingest a user interaction file with an InteractionMapping (or a mapping file)."""
+    if mapping is None:
+        raise BadArgumentError("an interaction file needs a mapping (--mapping FILE or --platform/--user-col/--item-col)")
     if not isinstance(mapping, InteractionMapping):
-        if mapping is None:
-            raise BadArgumentError("an interaction file needs a mapping (--mapping FILE or --platform/--user-col/--item-col)")
-        from shopgraph.ingest.interactions import load_interaction_mapping
-
         mapping = load_interaction_mapping(mapping)
-    target = quarantine_path(graph.store_path, path, mapping.namespace)
-    with QuarantineWriter(target) as quarantine:
-        summary = ingest_interactions(graph.store, read_interactions(path, mapping), quarantine, progress=progress)
-    if summary.quarantined:
-        summary.quarantine_files.append(str(target))
-    return summary
+    return _interactions(graph, read_interactions(path, mapping), path, mapping.namespace, progress)
 
 
 def ingest_layout(graph, directory: Path, name: str | None = None, *, progress: bool = True) -> IngestSummary:
-    """Ingest every source of a dataset directory in a known layout."""
+    """Ingest every source of a dataset directory in a known layout (products, interactions, train pairs)."""
     layout = load_layout(directory, name)
     total = IngestSummary()
     for source in layout.products:
-        if source.records is not None:
-            label = source.mapping.platform if source.mapping else layout.name
-            target = quarantine_path(graph.store_path, source.path, label)
-            with QuarantineWriter(target) as quarantine:
-                part = ingest_records(graph.store, source.records(), graph.encoder, graph.config, quarantine,
-                                      progress, label)
-            if part.quarantined:
-                part.quarantine_files.append(str(target))
-        else:
-            part = ingest_file(graph, source.path, source.mapping, progress=progress)
-        total.merge(part)
-    for path, namespace in layout.interactions:
-        target = quarantine_path(graph.store_path, path, namespace)
-        with QuarantineWriter(target) as quarantine:
-            part = ingest_interactions(graph.store, read_s3rec_sequences(path, namespace), quarantine, progress=progress)
-        if part.quarantined:
-            part.quarantine_files.append(str(target))
-        total.merge(part)
+        items = product_items(source, graph.config.ingest)
+        total.merge(_products(graph, items, source.path, source.mapping.platform, progress))
+    for path, spec in layout.interactions:
+        namespace = spec.namespace if isinstance(spec, InteractionMapping) else spec
+        total.merge(_interactions(graph, iter_interaction_source(path, spec), Path(path), namespace, progress))
     pairs = [(a, b) for split in SAME_AS_SPLITS for a, b, label in layout.labelled_pairs.get(split, []) if label]
     if pairs:
         total.same_as_written += ingest_same_as(graph.store, pairs, method="label", model_version=f"{layout.name}:train")
@@ -106,13 +77,9 @@ def ingest_layout(graph, directory: Path, name: str | None = None, *, progress: 
 
 
 def mapping_from_args(args, interactions: bool):
-    """A mapping from CLI flags, or from --mapping FILE."""
+    """A mapping from CLI flags, or the --mapping FILE path."""
     if args.mapping:
-        if interactions:
-            from shopgraph.ingest.interactions import load_interaction_mapping
-
-            return load_interaction_mapping(args.mapping)
-        return args.mapping
+        return load_interaction_mapping(args.mapping) if interactions else args.mapping
     if not args.platform:
         raise BadArgumentError("give --mapping FILE, or --platform with the column flags")
     if interactions:
@@ -123,8 +90,8 @@ def mapping_from_args(args, interactions: bool):
     if not (args.id_col and args.title_col):
         raise BadArgumentError("a catalog needs --id-col and --title-col (or --mapping FILE)")
     return mapping_from_flags(args.platform, args.id_col, args.title_col,
-                              description=tuple(args.description_col or ()), price=args.price_col,
-                              currency=args.currency_col, default_currency=args.default_currency,
-                              brand=args.brand_col, category=args.category_col,
-                              category_separator=args.category_sep, image=args.image_col,
-                              image_dir=args.image_dir, format=args.format)
+                              description=",".join(args.description_col) if args.description_col else None,
+                              price=args.price_col, currency=args.currency_col,
+                              default_currency=args.default_currency, brand=args.brand_col,
+                              category=args.category_col, category_separator=args.category_sep,
+                              image=args.image_col, image_dir=args.image_dir, format=args.format)

@@ -1,0 +1,125 @@
+"""Canonical keys for brands and categories, so that spellings from different shops meet in one node.
+
+- ``normalise_brand("Samsung Electronics Co., Ltd.") == normalise_brand("SAMSUNG ELECTRONICS") ==
+  "samsung electronics"``: the key of a Brand node (the display name is kept elsewhere).
+- ``parse_category_path('["Home Furnishing >> Curtains & Accessories >> Curtains >> Elegance Po..."]')
+  == ("Home Furnishing", "Curtains & Accessories", "Curtains")``: root-to-leaf levels.
+- ``category_key(("Home Furnishing", "Curtains"))`` == ``"Home Furnishing > Curtains"``: the key of a
+  Category node.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from typing import Any, Sequence
+
+from shopgraph.errors import BadArgumentError
+from shopgraph.records import CATEGORY_SEPARATOR
+
+# Trailing words that name a company's legal form, not the brand ("Acme Pvt. Ltd." is "acme").
+# Removed only at the end of the name, repeatedly ("co ltd"), and never when nothing would be left.
+LEGAL_SUFFIXES = frozenset({
+    "inc", "incorporated", "ltd", "limited", "llc", "llp", "plc", "gmbh", "corp", "corporation",
+    "co", "company", "pvt", "private", "ag", "sa", "srl", "bv", "nv", "pty", "kg", "oy",
+})
+
+# Characters deleted without leaving a gap, so "AT&T" -> "att", "L'Oréal" -> "loreal", "S.T." -> "st".
+_JOINING = frozenset("'’‘`´.&")
+
+DEFAULT_CATEGORY_DEPTH = 4
+
+# category_key joins levels with " > ": a ">" inside a level would make the key ambiguous.
+_KEY_MARK = CATEGORY_SEPARATOR.strip()
+
+# A level that ends in an ellipsis is a truncated product name (Flipkart puts the product's own name,
+# cut to ~50 characters, at the end of its category tree): never a category.
+_TRUNCATED = ("...", "…")
+
+
+def _strip_latin_accents(text: str) -> str:
+    """Drop accents from Latin letters only ("Nestlé" -> "Nestle"); marks in other scripts (Devanagari
+    vowel signs, ...) carry meaning and stay."""
+    out: list[str] = []
+    for ch in unicodedata.normalize("NFKD", text):
+        if unicodedata.category(ch) == "Mn" and out and out[-1].isascii() and out[-1].isalpha():
+            continue
+        out.append(ch)
+    return unicodedata.normalize("NFKC", "".join(out))
+
+
+def normalise_brand(name: str | None) -> str | None:
+    """Canonical Brand key: NFKC, accents off Latin letters, casefold, punctuation removed, legal
+    suffixes (inc, ltd, llc, gmbh, corp, co, pvt, ...) dropped from the end, spaces collapsed.
+
+    Returns None for None, blank, or a name made only of punctuation.
+    """
+    if name is None:
+        return None
+    text = _strip_latin_accents(unicodedata.normalize("NFKC", str(name))).casefold()
+    chars = []
+    for ch in text:
+        if ch in _JOINING:
+            continue
+        # Letters and digits of any script stay; combining marks stay (they belong to the letter).
+        chars.append(ch if ch.isalnum() or unicodedata.category(ch).startswith("M") else " ")
+    words = "".join(chars).split()
+    while len(words) > 1 and words[-1] in LEGAL_SUFFIXES:
+        words.pop()
+    return " ".join(words) or None
+
+
+def _levels_from_text(text: str, separator: str) -> list[str]:
+    text = text.strip()
+    if text.startswith("[") and text.endswith("]"):
+        # Flipkart stores the tree as a JSON list holding one path string.
+        try:
+            decoded = json.loads(text)
+        except ValueError:
+            decoded = None
+        if isinstance(decoded, list):
+            return _levels_from_list(decoded, separator)
+        text = text[1:-1]
+    return text.split(separator) if separator else [text]
+
+
+def _levels_from_list(items: Sequence[Any], separator: str) -> list[str]:
+    strings = [str(item) for item in items if item is not None]
+    # A list whose items contain the separator is a list of whole paths: take the first one.
+    # Otherwise the items are the levels themselves (a list column in JSONL or Parquet).
+    for item in strings:
+        if separator and separator in item:
+            return _levels_from_text(item, separator)
+    return strings
+
+
+def parse_category_path(value: Any, separator: str = ">>",
+                        max_depth: int | None = DEFAULT_CATEGORY_DEPTH) -> tuple[str, ...]:
+    """Root-to-leaf category levels from a path string, a bracketed/quoted list string, or a list.
+
+    Levels are stripped of spaces and quotes and collapsed inside; blank levels and levels that end in
+    an ellipsis (truncated product names) are dropped; the path is cut to max_depth levels (None: no
+    limit). A ">" inside a level becomes "/" so that category_key (levels joined with " > ") stays
+    unambiguous. None or blank gives ().
+    """
+    if max_depth is not None and max_depth < 1:
+        raise BadArgumentError(f"max_depth must be at least 1, got {max_depth}")
+    if value is None:
+        return ()
+    if isinstance(value, (list, tuple)):
+        raw = _levels_from_list(value, separator)
+    else:
+        raw = _levels_from_text(str(value), separator)
+    levels: list[str] = []
+    for level in raw:
+        level = " ".join(level.strip().strip("\"'").split())
+        level = level.replace(_KEY_MARK, "/")
+        if not level or level.endswith(_TRUNCATED):
+            continue
+        levels.append(level)
+    return tuple(levels[:max_depth] if max_depth is not None else levels)
+
+
+def category_key(path: Sequence[str]) -> str:
+    """The Category node key of a path: its levels joined with records.CATEGORY_SEPARATOR."""
+    return CATEGORY_SEPARATOR.join(path)

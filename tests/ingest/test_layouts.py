@@ -1,0 +1,227 @@
+import os
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from shopgraph.errors import BadArgumentError, BadFileError
+from shopgraph.ingest.interactions import iter_interaction_source
+from shopgraph.ingest.layouts import (deepmatcher_platforms, detect_layout, grocery_brand, load_layout,
+                                      product_items)
+from shopgraph.records import InteractionRecord, ProductRecord, QuarantinedRow
+
+
+def _data_dir() -> Path:
+    env = os.environ.get("SHOPGRAPH_DATA")
+    return Path(env) if env else (Path(__file__).resolve().parents[2] / ".." / "shared" / "data").resolve()
+
+
+@pytest.fixture(scope="module")
+def data():
+    path = _data_dir()
+    if not path.is_dir():
+        pytest.skip(f"real data sets not found at {path} (set SHOPGRAPH_DATA)")
+    return path
+
+
+def _split(items):
+    items = list(items)
+    return ([i for i in items if isinstance(i, ProductRecord)], [i for i in items if isinstance(i, QuarantinedRow)])
+
+
+# -- real data ---------------------------------------------------------------------------------------
+
+@pytest.mark.data
+def test_abt_buy(data):
+    layout = load_layout(data / "em" / "abt_buy")
+    assert layout.name == "deepmatcher"
+    assert [s.mapping.platform for s in layout.products] == ["abt", "buy"]
+    counts = [len(_split(product_items(s))[0]) for s in layout.products]
+    assert counts == [1081, 1092]
+    abt = layout.products[0].mapping
+    assert (abt.title, abt.description, abt.price, abt.default_currency) == ("name", ("description",), "price", "USD")
+    pairs = layout.labelled_pairs
+    assert {k: (len(v), sum(p[2] for p in v)) for k, v in pairs.items()} == {
+        "train": (5743, 616), "valid": (1916, 206), "test": (1916, 206), "peeters_sampled_test": (1206, 206)}
+    assert pairs["train"][0] == ("abt:730", "buy:775", 0)
+    assert list(pairs)[:3] == ["train", "valid", "test"]
+
+
+@pytest.mark.data
+def test_amazon_google_and_wdc(data):
+    layout = load_layout(data / "em" / "amazon_google")
+    assert [s.mapping.platform for s in layout.products] == ["amazon", "google"]
+    assert layout.products[0].mapping.brand == "manufacturer"
+    records, bad = _split(product_items(layout.products[1]))
+    assert (len(records), len(bad)) == (3226, 0)
+    assert records[0].brand == "intuit" and records[0].price == 38.99
+    wdc = load_layout(data / "em" / "wdc_computers")
+    assert wdc.extra["platforms"] == ("wdc_computers_a", "wdc_computers_b")
+    assert {k: len(v) for k, v in wdc.labelled_pairs.items()} == {"train": 2231, "valid": 536, "test": 1098}
+
+
+@pytest.mark.data
+def test_flipkart(data):
+    layout = load_layout(data / "multimodal" / "flipkart_1050")
+    assert layout.name == "flipkart"
+    records, bad = _split(product_items(layout.products[0]))
+    assert (len(records), len(bad)) == (1050, 0)
+    no_image = sorted(r.source_id for r in records if r.image_path is None)
+    assert no_image == ["22ac36ba254a68d7dd6173f099771147", "994f1d8ade16b9fddce3c127eb7f38ed",
+                        "c4ac93e194281d6d1450ffdaa52f5f99"]
+    first = records[0]
+    assert first.title == "Elegance Polyester Multicolor Abstract Eyelet Door Curtain"
+    assert (first.price, first.currency, first.brand) == (899.0, "INR", "Elegance")
+    assert first.category_path == ("Home Furnishing", "Curtains & Accessories", "Curtains")
+    assert Path(first.image_path).name == "55b85ea15a1536d46b7190ad6fff8ce7.jpg"
+    assert sum(r.brand is not None for r in records) == 712
+    assert max(len(r.category_path) for r in records) == 4
+    assert len({r.category_path[0] for r in records}) == 7
+
+
+@pytest.mark.data
+def test_grocery(data):
+    layout = load_layout(data / "multimodal" / "grocery_store")
+    assert layout.name == "grocery"
+    records, bad = _split(product_items(layout.products[0]))
+    assert (len(records), len(bad)) == (81, 0)
+    by_id = {r.source_id: r for r in records}
+    assert by_id["0"].title == "Golden Delicious" and by_id["0"].category_path == ("Fruit", "Apple")
+    assert by_id["0"].brand is None
+    assert by_id["30"].brand == "God-Morgon" and by_id["30"].title == "God Morgon Apple Juice"
+    assert by_id["30"].category_path == ("Packages", "Juice")
+    assert sum(r.brand is not None for r in records) == 31
+    assert all(r.image_path and Path(r.image_path).is_file() for r in records)
+    photos = layout.extra["photos"]
+    assert Counter(p[0] for p in photos) == {"train": 2640, "val": 296, "test": 2485}
+    assert photos[0][2:] == (0, 0) and Path(photos[0][1]).is_absolute() and Path(photos[0][1]).is_file()
+
+
+@pytest.mark.data
+def test_s3rec(data):
+    directory = data / "interactions" / "amazon_s3rec"
+    layout = load_layout(directory)
+    assert layout.extra["datasets"] == ["Beauty", "Sports_and_Outdoors", "Toys_and_Games"]
+    assert layout.extra["dataset"] == "Beauty" and layout.extra["item_attributes"].name == "Beauty_item2attributes.json"
+    records = list(product_items(layout.products[0]))
+    assert len(records) == 12101 and records[0].title == "Beauty item 1" and records[0].id == "beauty:1"
+    [(path, namespace)] = layout.interactions
+    kinds = Counter(type(r).__name__ for r in iter_interaction_source(path, namespace))
+    assert kinds == {"InteractionRecord": 198502}
+    toys = load_layout(directory, "s3rec:toys_and_games")
+    assert toys.products[0].mapping.platform == "toys_and_games"
+    expected = "missing Garden.txt .available: Beauty, Sports_and_Outdoors, Toys_and_Games"
+    with pytest.raises(BadFileError, match=expected):
+        load_layout(directory, "s3rec:Garden")
+
+
+@pytest.mark.data
+def test_detect_on_real_dirs(data):
+    assert detect_layout(data / "em" / "abt_buy") == "deepmatcher"
+    assert detect_layout(data / "multimodal" / "flipkart_1050") == "flipkart"
+    assert detect_layout(data / "multimodal" / "grocery_store") == "grocery"
+    assert detect_layout(data / "interactions" / "amazon_s3rec") == "s3rec"
+    assert detect_layout(data / "zh" / "ecommerce_titles") is None
+    with pytest.raises(BadFileError, match="not a known data set layout"):
+        load_layout(data / "zh" / "ecommerce_titles")
+
+
+# -- tiny generated directories ----------------------------------------------------------------------
+
+def _dir(tmp_path, name, files):
+    d = tmp_path / name
+    d.mkdir()
+    for file, text in files.items():
+        (d / file).parent.mkdir(parents=True, exist_ok=True)
+        (d / file).write_text(text, encoding="utf-8")
+    return d
+
+
+def test_deepmatcher_generated(tmp_path):
+    d = _dir(tmp_path, "shopx_shopy", {
+        "tableA.csv": "id,name,description,price\n0,Phone X,fast,\"$1,299.00\"\n1,Case,,\n",
+        "tableB.csv": "id,title,manufacturer,price\n0,phone x 128,acme,1299\n",
+        "train.csv": "ltable_id,rtable_id,label\n0,0,1\n1,0,0\n",
+        "notes.csv": "a,b\n1,2\n",
+    })
+    layout = load_layout(d)
+    assert [(s.mapping.platform, s.mapping.title, s.mapping.brand) for s in layout.products] == [
+        ("shopx", "name", None), ("shopy", "title", "manufacturer")]
+    assert layout.labelled_pairs == {"train": [("shopx:0", "shopy:0", 1), ("shopx:1", "shopy:0", 0)]}
+    records, _ = _split(product_items(layout.products[0]))
+    assert [r.price for r in records] == [1299.0, None]
+
+
+def test_bad_pair_file(tmp_path):
+    d = _dir(tmp_path, "a_b", {"tableA.csv": "id,title\n0,x\n", "tableB.csv": "id,title\n0,y\n",
+                               "train.csv": "ltable_id,rtable_id,label\n0,0,yes\n"})
+    with pytest.raises(BadFileError, match=r"train.csv: line 2: expected two ids and a 0/1 label"):
+        load_layout(d)
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("abt_buy", ("abt", "buy")), ("amazon_google", ("amazon", "google")),
+    ("wdc_computers", ("wdc_computers_a", "wdc_computers_b")), ("shop", ("shop_a", "shop_b")),
+    ("a_b_c", ("a_b_c_a", "a_b_c_b")), ("same_same", ("same_same_a", "same_same_b")),
+])
+def test_deepmatcher_platforms(name, expected):
+    assert deepmatcher_platforms(name) == expected
+
+
+@pytest.mark.parametrize("layout, files, missing", [
+    ("deepmatcher", {"tableA.csv": "id,title\n"}, "tableB.csv"),
+    ("flipkart", {"other.csv": "id,title\n"}, "flipkart_com-ecommerce_sample_1050.csv"),
+    ("grocery", {"images.csv": "split\n"}, "products.csv"),
+    ("s3rec", {"README.txt": "hello world\n"}, "<Name>.txt"),
+])
+def test_missing_layout_files_name_directory_and_file(tmp_path, layout, files, missing):
+    d = _dir(tmp_path, "x", files)
+    with pytest.raises(BadFileError) as info:
+        load_layout(d, layout)
+    message = str(info.value)
+    article = "an" if layout == "s3rec" else "a"
+    assert message.startswith(str(d.resolve())) and f"not {article} {layout} layout" in message
+    assert missing in message and "\n" not in message
+
+
+def test_flipkart_any_csv_with_its_columns(tmp_path):
+    d = _dir(tmp_path, "fk", {
+        "mine.csv": "uniq_id,product_name,product_category_tree,discounted_price,description,brand,image\n"
+                    'u1,Mug,"[""Kitchen >> Mugs >> Mug X...""]",199,Nice mug,,u1.jpg\n',
+        "images/u1.jpg": "jpg"})
+    assert detect_layout(d) == "flipkart"
+    layout = load_layout(d)
+    [record] = list(product_items(layout.products[0]))
+    assert (record.category_path, record.price, record.brand) == (("Kitchen", "Mugs"), 199.0, None)
+    assert Path(record.image_path) == (d / "images" / "u1.jpg").resolve()
+
+
+def test_grocery_brand_rule():
+    assert grocery_brand("Arla-Standard-Milk", "Packages") == "Arla"
+    assert grocery_brand("God-Morgon-Apple-Juice", "Packages") == "God-Morgon"
+    assert grocery_brand("Granny-Smith", "Fruit") is None
+
+
+def test_s3rec_generated(tmp_path):
+    d = _dir(tmp_path, "s", {"Zed.txt": "1 3 2\n2 2\n", "Alpha.txt": "9 10\n", "README.txt": "1 2\n",
+                             "notes.txt": "not sequences\n"})
+    layout = load_layout(d)
+    assert layout.extra["datasets"] == ["Alpha", "Zed"] and layout.extra["item_attributes"] is None
+    zed = load_layout(d, "s3rec:Zed")
+    assert [(r.source_id, r.title, r.source_line) for r in product_items(zed.products[0])] == [
+        ("2", "Zed item 2", 1), ("3", "Zed item 3", 1)]
+    interactions = list(iter_interaction_source(*zed.interactions[0]))
+    assert [r.timestamp for r in interactions if isinstance(r, InteractionRecord)] == [0, 1, 0]
+
+
+def test_bad_names_and_directories(tmp_path):
+    with pytest.raises(BadArgumentError, match="unknown layout 'magento'"):
+        load_layout(tmp_path, "magento")
+    with pytest.raises(BadArgumentError, match="takes no ':' argument"):
+        load_layout(tmp_path, "flipkart:x")
+    with pytest.raises(BadFileError, match="directory not found"):
+        load_layout(tmp_path / "nope")
+    (tmp_path / "f.csv").write_text("a\n")
+    with pytest.raises(BadFileError, match="not a directory"):
+        load_layout(tmp_path / "f.csv")
+    assert detect_layout(tmp_path / "nope") is None

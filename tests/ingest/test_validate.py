@@ -1,0 +1,170 @@
+import json
+import math
+
+import pytest
+
+from shopgraph.config import IngestConfig
+from shopgraph.errors import BadFileError
+from shopgraph.ingest.mapping import ColumnMapping
+from shopgraph.ingest.validate import parse_price, read_products, validate_product
+from shopgraph.records import ProductRecord, QuarantinedRow
+
+MAPPING = ColumnMapping(platform="shop", id="sku", title="name", description=("desc", "features"),
+                        price="price", currency="cur", default_currency="USD", brand="brand",
+                        category="cat", category_separator=">", image="img")
+LIMITS = IngestConfig(max_title_chars=40, max_description_chars=50)
+
+
+def _row(**changes):
+    row = {"sku": " A-1 ", "name": "Phone\tX\x07 128GB", "desc": "Fast.", "features": "5G\x01",
+           "price": "$1,299.00", "cur": "", "brand": "  Acme   Inc ", "cat": "Electronics > Phones",
+           "img": ""}
+    row.update(changes)
+    return row
+
+
+def _check(row, limits=LIMITS, image_base=None, source="/data/shop.csv"):
+    return validate_product(row, MAPPING, limits, source, 7, image_base)
+
+
+def test_good_row(tmp_path):
+    record = _check(_row())
+    assert record == ProductRecord(platform="shop", source_id="A-1", title="Phone X 128GB",
+                                   description="Fast.\n5G", price=1299.0, currency="USD", brand="Acme Inc",
+                                   category_path=("Electronics", "Phones"), image_path=None,
+                                   source_file="/data/shop.csv", source_line=7)
+    assert record.id == "shop:A-1"
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("$1,299.00", 1299.0), ("1299", 1299.0), ("1.299,00 €", 1299.0), ("Rs. 899", 899.0),
+    ("₹ 1,29,999", 129999.0), ("1 299,50", 1299.5), ("12,50", 12.5), ("1,299", 1299.0),
+    ("1.299", 1.299), ("EUR 12", 12.0), ("12 USD", 12.0), (".99", 0.99), (42, 42.0), (2.5, 2.5),
+    ("", None), ("  ", None), (None, None), (math.nan, None), ("NaN", None), ("n/a", None),
+])
+def test_parse_price(value, expected):
+    assert parse_price(value) == expected
+
+
+@pytest.mark.parametrize("value", ["12 to 20", "abc", "approx 12", "1,2,3.4.5", True, [1]])
+def test_parse_price_rejects(value):
+    with pytest.raises(ValueError):
+        parse_price(value)
+
+
+@pytest.mark.parametrize("changes, reason", [
+    ({"price": "-5"}, "price: negative (-5.0)"),
+    ({"price": "-$5.00"}, "price: negative (-5.0)"),
+    ({"price": math.inf}, "price: price is not finite (inf)"),
+    ({"price": "inf"}, "price: price is not finite (inf)"),
+    ({"price": "12 to 20"}, "price: unparseable price '12 to 20'"),
+    ({"name": ""}, "missing title (column 'name')"),
+    ({"name": " \x07\t "}, "missing title (column 'name')"),
+    ({"name": None}, "missing title (column 'name')"),
+    ({"name": "x" * 41}, "title too long (41 characters > max_title_chars 40)"),
+    ({"name": 1984}, "title: expected text, got int"),
+    ({"desc": "d" * 48}, "description too long (51 characters > max_description_chars 50)"),
+    ({"sku": "  "}, "missing id (column 'sku')"),
+    ({"sku": "a\nb"}, "id contains control characters"),
+    ({"desc": "nul\x00here"}, "description column 'desc': contains a NUL character"),
+    ({"name": "bad \ud800 surrogate"}, "title: invalid Unicode (lone surrogate)"),
+    ({"name": b"caf\xe9"}, "title: invalid UTF-8 bytes"),
+    ({"brand": ["a"]}, "brand: expected text, got list"),
+])
+def test_quarantine_reasons(changes, reason):
+    row = _row(**changes)
+    result = _check(row)
+    assert isinstance(result, QuarantinedRow)
+    assert result.reason == reason
+    assert (result.source_file, result.source_line) == ("/data/shop.csv", 7)
+    json.dumps(result.row, allow_nan=False).encode("utf-8")    # the raw row is JSON-safe
+    assert set(result.row) == set(row)
+
+
+def test_missing_title_key():
+    row = _row()
+    del row["name"]
+    assert _check(row).reason == "missing title (column 'name')"
+
+
+def test_long_description_is_quarantined_not_truncated():
+    result = _check(_row(desc="d" * 200))
+    assert isinstance(result, QuarantinedRow) and result.row["desc"] == "d" * 200
+
+
+def test_nan_price_is_kept_as_none_without_currency():
+    record = _check(_row(price=math.nan))
+    assert record.price is None and record.currency is None
+
+
+def test_numbers_become_text_for_id_and_brand():
+    assert _check(_row(sku=12)).source_id == "12"
+    assert _check(_row(sku=12.0)).source_id == "12"
+    assert _check(_row(brand=3)).brand == "3"
+
+
+def test_currency_column_and_blank_brand_and_category():
+    record = _check(_row(cur=" inr ", brand="  ", cat=None))
+    assert (record.currency, record.brand, record.category_path) == ("INR", None, ())
+    assert _check(_row(cat=["Home", "Decor"])).category_path == ("Home", "Decor")
+
+
+def test_images(tmp_path):
+    (tmp_path / "pics").mkdir()
+    (tmp_path / "pics" / "a.jpg").write_bytes(b"jpg")
+    base = tmp_path / "pics"
+    assert _check(_row(img="a.jpg"), image_base=base).image_path == str((base / "a.jpg").resolve())
+    assert _check(_row(img=str(base / "a.jpg"))).image_path == str((base / "a.jpg").resolve())
+    # image_base None: relative to the source file's directory.
+    assert _check(_row(img="pics/a.jpg"), source=str(tmp_path / "shop.csv")).image_path == str(base / "a.jpg")
+    # Missing or blank: kept without an image, unless images are required.
+    assert _check(_row(img="gone.jpg"), image_base=base).image_path is None
+    assert _check(_row(img=""), image_base=base).image_path is None
+    strict = IngestConfig(max_title_chars=40, max_description_chars=50, require_image=True)
+    missing = _check(_row(img="gone.jpg"), limits=strict, image_base=base)
+    assert missing.reason == f"image file not found: {base / 'gone.jpg'}"
+    assert _check(_row(img=" "), limits=strict, image_base=base).reason == "no image (column 'img' is blank)"
+    assert _check(_row(img="a.jpg"), limits=strict, image_base=base).image_path is not None
+
+
+# -- read_products: whole files ---------------------------------------------------------------------
+
+def _mapping(**kw):
+    return ColumnMapping(platform="s", id="id", title="title", price="price", **kw)
+
+
+def test_read_products_mixes_records_and_quarantine(tmp_path):
+    path = tmp_path / "c.csv"
+    path.write_bytes(b"id,title,price\n1,Good,9.5\n2,,1\n3,Neg,-1\n4,Bad\xffByte,1\n5,Too,many,fields\n"
+                     b"6,Blank price,\n7,NaN price,NaN\n")
+    results = list(read_products(path, _mapping()))
+    kept = {r.source_id: r.price for r in results if isinstance(r, ProductRecord)}
+    bad = {r.source_line: r.reason for r in results if isinstance(r, QuarantinedRow)}
+    assert kept == {"1": 9.5, "6": None, "7": None}
+    assert bad == {3: "missing title (column 'title')", 4: "price: negative (-1.0)",
+                   5: "invalid UTF-8 byte 0xff on line 5", 6: "expected 3 fields, found 4"}
+
+
+def test_read_products_jsonl_bad_line(tmp_path):
+    path = tmp_path / "c.jsonl"
+    path.write_text('{"id": 1, "title": "A", "price": 3}\n{"id": 2, "title": \n', encoding="utf-8")
+    results = list(read_products(path, _mapping()))
+    assert isinstance(results[0], ProductRecord) and results[0].source_id == "1"
+    assert results[1].source_line == 2 and results[1].reason.startswith("invalid JSON")
+
+
+def test_unknown_mapped_column_fails_before_any_row(tmp_path):
+    path = tmp_path / "c.csv"
+    path.write_text("id,name,price\n1,a,2\n", encoding="utf-8")
+    with pytest.raises(BadFileError) as info:
+        read_products(path, _mapping())
+    assert str(info.value).startswith(f"{path}: mapping names column 'title' not in the file")
+
+
+def test_wrong_format(tmp_path):
+    path = tmp_path / "c.csv"
+    path.write_text("id,title\n1,a\n", encoding="utf-8")
+    with pytest.raises(BadFileError, match="not a readable Parquet file"):
+        read_products(path, _mapping(format="parquet"))
+    with pytest.raises(BadFileError, match="file not found"):
+        read_products(tmp_path / "missing.csv", _mapping())
