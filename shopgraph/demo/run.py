@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from shopgraph.config import Config
+from shopgraph.graph.store import Filters
 from shopgraph.queries.api import ShopGraph
 from shopgraph.queries.format import print_rows, results_table
 
@@ -69,8 +70,8 @@ def _generated_demo(out: Path, n_products: int, config: Config, db: Path, say) -
         a_sku, b_id = first_pair[:2]
         a = graph.product(f"shop_a:{a_sku}")
         b = graph.product(f"shop_b:{b_id}")
-        text_query = " ".join(a.title.lower().split()[:4])
-        return _show_queries(graph, text_query, b, say, platform_hint=("shop_a", a.id))
+        text_query = " ".join(a.title.lower().split()[:4]).strip(",;:-() ")
+        return _show_queries(graph, text_query, b, say, image_platform="shop_a")
 
 
 def _dataset_demo(data: Path, layout: str | None, config: Config, db: Path, say) -> dict:
@@ -84,11 +85,13 @@ def _dataset_demo(data: Path, layout: str | None, config: Config, db: Path, say)
         rng = random.Random(0)
         text_source = graph.product(rng.choice(rows)["id"])
         image_source = graph.product(rng.choice(rows)["id"])
-        text_query = " ".join(text_source.title.split()[:5])
-        return _show_queries(graph, text_query, image_source, say, platform_hint=None)
+        text_query = " ".join(text_source.title.split()[:5]).strip(",;:-() ")
+        return _show_queries(graph, text_query, image_source, say, image_platform=None)
 
 
-def _show_queries(graph: ShopGraph, text_query: str, image_product, say, platform_hint) -> dict:
+def _show_queries(graph: ShopGraph, text_query: str, image_product, say, image_platform: str | None) -> dict:
+    """Text search, image search (restricted to image_platform when given: "which listing of that
+    shop is this photo?"), Cypher + vector, and a plain Cypher aggregate."""
     shown = {"text_query": text_query}
     _section(say, f"text search: \"{text_query}\"")
     hits = graph.search(text=text_query, k=5)
@@ -96,8 +99,10 @@ def _show_queries(graph: ShopGraph, text_query: str, image_product, say, platfor
     shown["text_hits"] = hits
 
     if image_product.image_ref and not image_product.image_missing:
-        _section(say, f"image search: the photo of {image_product.id} ({image_product.title[:50]})")
-        hits = graph.search(image=image_product.image_ref, k=5)
+        where = f" among {image_platform} listings" if image_platform else ""
+        _section(say, f"image search{where}: the photo of {image_product.id} ({image_product.title[:40]})")
+        filters = Filters(platform=image_platform) if image_platform else None
+        hits = graph.search(image=image_product.image_ref, k=5, filters=filters)
         say(results_table(hits))
         shown["image_hits"] = hits
         shown["image_query"] = image_product.id

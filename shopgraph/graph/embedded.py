@@ -165,8 +165,10 @@ class EmbeddedStore(GraphStore):
             except BaseException:
                 try:
                     self._run("ROLLBACK")
-                except StoreError:
-                    log.exception("rollback failed")
+                except StoreError as e:
+                    # A failed statement already ends LadybugDB's transaction; anything else is worth a log line.
+                    if "No active transaction" not in str(e):
+                        log.warning("rollback failed: %s", e)
                 raise
             self._run("COMMIT")
 
@@ -232,11 +234,17 @@ class EmbeddedStore(GraphStore):
             settable = [c for c in columns_key if c != node.key]
             if not settable:
                 continue
-            assignments = ", ".join(f"n.{c} = r.{c}" for c in settable)
+            assignments = ", ".join(f"n.{c} = {self._cast(f'r.{c}', node.properties[c], c)}" for c in settable)
             for chunk in _chunks(group, 500):
                 self._run(f"UNWIND $rows AS r MATCH (n:{label} {{{node.key}: r.{node.key}}}) SET {assignments}",
                           {"rows": [_plain(r) for r in chunk]})
         return {k for k in by_key if k not in existing}
+
+    def _cast(self, expression: str, kind: str, name: str) -> str:
+        """Explicit cast for UNWIND parameters: a column that is null in every row arrives untyped."""
+        if kind == S.VECTOR:
+            return f"CAST({expression} AS FLOAT[{self.dims.of(name)}])"
+        return expression if kind == S.STRING else f"CAST({expression} AS {_DDL_TYPES[kind]})"
 
     def _copy_nodes(self, label: str, rows: Sequence[Mapping]) -> None:
         node = S.node_type(label)
@@ -291,7 +299,7 @@ class EmbeddedStore(GraphStore):
         updates = [r for k, r in unique.items() if k in existing]
         settable = [p for p in spec.properties if p not in spec.key]
         if updates and settable:
-            assignments = ", ".join(f"e.{p} = r.{p}" for p in settable)
+            assignments = ", ".join(f"e.{p} = {self._cast(f'r.{p}', spec.properties[p], p)}" for p in settable)
             for chunk in _chunks(updates, 500):
                 self._run(
                     f"UNWIND $rows AS r MATCH (a:{spec.src} {{{src_key}: r.src}})-[e:{rel}]->(b:{spec.dst} {{{dst_key}: r.dst}}) "
@@ -317,7 +325,8 @@ class EmbeddedStore(GraphStore):
             generation = self._bump_generation()
             for start in range(0, len(ids), 500):
                 rows = [{"id": i, "v": v.tolist()} for i, v in zip(ids[start:start + 500], vectors[start:start + 500])]
-                self._run(f"UNWIND $rows AS r MATCH (n:{label} {{id: r.id}}) SET n.{prop} = r.v, n.rev = $g",
+                self._run(f"UNWIND $rows AS r MATCH (n:{label} {{id: r.id}}) "
+                          f"SET n.{prop} = {self._cast('r.v', S.VECTOR, prop)}, n.rev = $g",
                           {"rows": rows, "g": generation})
 
     # -- reads ---------------------------------------------------------------------------------

@@ -65,6 +65,10 @@ class IngestSummary:
             f"rows/s               {self.rows_per_second:>10.1f}",
         ]
         lines += [f"quarantine file      {p}" for p in self.quarantine_files]
+        shown = self.image_problems[:5]
+        lines += [f"image problem        {p}" for p in shown]
+        if len(self.image_problems) > len(shown):
+            lines.append(f"image problem        ... and {len(self.image_problems) - len(shown)} more")
         return "\n".join(lines)
 
 

@@ -83,7 +83,9 @@ def test_index_is_persisted_and_rebuilt_when_corrupt(db_path):
         first = store.vector_search("fused_vec", query, 5)
     index_dir = db_path.parent / "g.db.index" / "fused_vec"
     assert index_dir.exists()
-    for f in index_dir.iterdir():
+    files = [f for f in index_dir.rglob("*") if f.is_file()]
+    assert files
+    for f in files:
         f.write_bytes(b"garbage")
     with EmbeddedStore.open(db_path, index_config=IndexConfig(min_ann_size=0)) as store:
         assert store.vector_search("fused_vec", query, 5) == first
