@@ -15,7 +15,7 @@ import pytest
 from shopgraph.graph.embedded import EmbeddedStore
 from tests.helpers import dump_graph
 
-N_ROWS = 1500
+N_ROWS = 600
 BRANDS = ["Nordvik", "Aurelio", "Kestrel Labs", "Omnia"]
 CATEGORIES = ["Audio > Headphones", "Audio > Speakers", "Kitchen > Kettles", "Outdoor > Backpacks"]
 
@@ -51,42 +51,51 @@ def product_count(db) -> int:
         return 0
 
 
-def test_kill_half_way_then_rerun_equals_uninterrupted_run(tmp_path, catalog):
-    clean_db, killed_db = tmp_path / "clean.db", tmp_path / "killed.db"
-    subprocess.run(ingest_cmd(clean_db, catalog), check=True, capture_output=True)
+N_BAD = len(range(0, N_ROWS, 97))
+
+
+@pytest.fixture(scope="module")
+def clean_db(catalog):
+    """One uninterrupted ingest, shared by the tests below."""
+    db = catalog.parent / "clean.db"
+    subprocess.run(ingest_cmd(db, catalog), check=True, capture_output=True)
+    with EmbeddedStore.open(db, read_only=True) as store:
+        return db, dump_graph(store)
+
+
+def test_kill_half_way_then_rerun_equals_uninterrupted_run(tmp_path, catalog, clean_db):
+    killed_db = tmp_path / "killed.db"
 
     process = subprocess.Popen(ingest_cmd(killed_db, catalog), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 120
     written = 0
     while time.time() < deadline and process.poll() is None:
         written = product_count(killed_db)
-        if written >= 200:
+        if written >= 100:
             break
         time.sleep(0.05)
     assert process.poll() is None, "ingest finished before it could be killed; make the catalog bigger"
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     partial = product_count(killed_db)
-    assert 0 < partial < N_ROWS - N_ROWS // 97, f"kill did not land half-way ({partial} products)"
+    assert 0 < partial < N_ROWS - N_BAD, f"kill did not land half-way ({partial} products)"
 
     result = subprocess.run(ingest_cmd(killed_db, catalog), check=True, capture_output=True, text=True)
     assert "products unchanged" in result.stdout
 
-    with EmbeddedStore.open(clean_db, read_only=True) as a, EmbeddedStore.open(killed_db, read_only=True) as b:
-        clean, resumed = dump_graph(a), dump_graph(b)
-    assert len(clean["Product"]) == N_ROWS - len(range(0, N_ROWS, 97))
+    _, clean = clean_db
+    with EmbeddedStore.open(killed_db, read_only=True) as store:
+        resumed = dump_graph(store)
+    assert len(clean["Product"]) == N_ROWS - N_BAD
     assert resumed == clean
 
 
-def test_second_run_changes_nothing(tmp_path, catalog):
-    db = tmp_path / "twice.db"
-    subprocess.run(ingest_cmd(db, catalog), check=True, capture_output=True)
-    with EmbeddedStore.open(db, read_only=True) as store:
-        first = dump_graph(store)
+def test_second_run_changes_nothing(catalog, clean_db):
+    db, first = clean_db
     second_run = subprocess.run(ingest_cmd(db, catalog), check=True, capture_output=True, text=True)
     unchanged = [line for line in second_run.stdout.splitlines() if line.startswith("products unchanged")]
-    assert unchanged and unchanged[0].split()[-1].replace(",", "") == str(N_ROWS - len(range(0, N_ROWS, 97)))
+    assert unchanged and unchanged[0].split()[-1].replace(",", "") == str(N_ROWS - N_BAD)
     with EmbeddedStore.open(db, read_only=True) as store:
         assert dump_graph(store) == first
-    quarantine = tmp_path / "twice.db.quarantine" / "shop-catalog.csv.jsonl"
-    assert len(quarantine.read_text().splitlines()) == len(range(0, N_ROWS, 97))
+    quarantine = db.parent / "clean.db.quarantine" / "shop-catalog.csv.jsonl"
+    assert len(quarantine.read_text().splitlines()) == N_BAD
