@@ -10,7 +10,7 @@ Importing this package is cheap: no model is loaded and no database is opened un
 from shopgraph.errors import ShopGraphError
 
 __version__ = "0.1.0"
-__all__ = ["ShopGraph", "ShopGraphError", "__version__"]
+__all__ = ["Filters", "ShopGraph", "ShopGraphError", "__version__"]
 
 
 def __getattr__(name: str):
@@ -19,4 +19,8 @@ def __getattr__(name: str):
         from shopgraph.queries.api import ShopGraph
 
         return ShopGraph
+    if name == "Filters":
+        from shopgraph.graph.store import Filters
+
+        return Filters
     raise AttributeError(f"module 'shopgraph' has no attribute {name!r}")

@@ -33,7 +33,8 @@ def results_table(hits: Sequence[SearchResult], title_width: int = 48) -> str:
     return "\n".join(lines)
 
 
-def print_results(hits: Sequence[SearchResult], as_json: bool = False, out: TextIO = sys.stdout) -> None:
+def print_results(hits: Sequence[SearchResult], as_json: bool = False, out: TextIO | None = None) -> None:
+    out = out or sys.stdout  # looked up at call time: tests and pipes may replace sys.stdout
     if as_json:
         for hit in hits:
             print(json.dumps(hit.to_dict(), ensure_ascii=False, default=str), file=out)
@@ -41,8 +42,9 @@ def print_results(hits: Sequence[SearchResult], as_json: bool = False, out: Text
         print(results_table(hits), file=out)
 
 
-def print_rows(rows: Sequence[dict], as_json: bool = False, out: TextIO = sys.stdout, width: int = 40) -> None:
+def print_rows(rows: Sequence[dict], as_json: bool = False, out: TextIO | None = None, width: int = 40) -> None:
     """Cypher rows: JSON lines, or a table with one column per returned name."""
+    out = out or sys.stdout
     if as_json:
         for row in rows:
             print(json.dumps(row, ensure_ascii=False, default=str), file=out)
