@@ -84,7 +84,10 @@ def test_norms_and_missing_image_blocks(first):
     _, out = first
     np.testing.assert_allclose(row_norms(out.text), 1.0, atol=1e-5)
     np.testing.assert_allclose(row_norms(out.lexical), 1.0, atol=1e-5)
-    np.testing.assert_allclose(row_norms(out.fused), 1.0, atol=1e-5)
+    # Fused rows have norm 1 with every channel and sqrt(w_t^2 + w_l^2) / W without an image.
+    full = np.sqrt(1.0 + 0.6 ** 2 + 0.5 ** 2)
+    np.testing.assert_allclose(row_norms(out.fused)[out.image_ok], 1.0, atol=1e-5)
+    np.testing.assert_allclose(row_norms(out.fused)[~out.image_ok], np.sqrt(1.0 + 0.5 ** 2) / full, atol=1e-5)
     image_norms = row_norms(out.image)
     np.testing.assert_allclose(image_norms[out.image_ok], 1.0, atol=1e-5)
     assert np.all(image_norms[~out.image_ok] == 0)
