@@ -144,10 +144,16 @@ def test_tombstones_past_a_quarter_compact_and_rebuild():
     assert index.stats()["hnsw_built"]  # rebuilt by the search
 
 
-@pytest.mark.parametrize("exact_max", [20000, 0], ids=["exact-path", "hnsw-path"])
-def test_very_selective_filter_returns_k_results(data, monkeypatch, exact_max):
+def force_path(monkeypatch, index, path):
+    """Pin the filtered-search path: "exact" over the candidates, or "hnsw" with an IDSelector."""
+    monkeypatch.setattr(index, "exact_max_candidates", 10**9 if path == "exact" else 0)
+    monkeypatch.setattr(index, "filter_min_fraction", 0.0)
+
+
+@pytest.mark.parametrize("path", ["exact", "hnsw"])
+def test_very_selective_filter_returns_k_results(data, monkeypatch, path):
     index, ids, base, queries = data
-    monkeypatch.setattr(index, "exact_max_candidates", exact_max)
+    force_path(monkeypatch, index, path)
     rows = np.random.default_rng(4).choice(N, 10, replace=False)
     allowed = {ids[r] for r in rows}
     for q in queries[:10]:
@@ -155,10 +161,10 @@ def test_very_selective_filter_returns_k_results(data, monkeypatch, exact_max):
         assert [i for i, _ in got] == [ids[r] for r in brute(base, q, 10, rows)]
 
 
-@pytest.mark.parametrize("exact_max", [20000, 0], ids=["exact-path", "hnsw-path"])
-def test_broad_filter_recall(data, monkeypatch, exact_max):
+@pytest.mark.parametrize("path", ["exact", "hnsw"])
+def test_broad_filter_recall(data, monkeypatch, path):
     index, ids, base, queries = data
-    monkeypatch.setattr(index, "exact_max_candidates", exact_max)
+    force_path(monkeypatch, index, path)
     rows = np.sort(np.random.default_rng(5).choice(N, N // 2, replace=False))
     allowed = {ids[r] for r in rows}
     hits = []
@@ -167,6 +173,36 @@ def test_broad_filter_recall(data, monkeypatch, exact_max):
         assert len(got) == 10 and all(i in allowed for i, _ in got)
         hits.append(recall(got, brute(base, q, 10, rows), ids))
     assert np.mean(hits) >= 0.99
+
+
+@pytest.mark.parametrize("size, path", [(10, "exact"), (1500, "exact"), (1500, "hnsw"), (4000, "hnsw")])
+def test_filter_path_follows_size_and_share_of_the_index(data, monkeypatch, size, path):
+    index, ids, _, queries = data
+    monkeypatch.setattr(index, "exact_max_candidates", 1000)
+    monkeypatch.setattr(index, "filter_min_fraction", 0.1 if size != 1500 or path == "exact" else 0.05)
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("wrong filtered-search path")
+
+    monkeypatch.setattr(index, "_ann" if path == "exact" else "_exact", must_not_run)
+    allowed = set(ids[:size])
+    assert len(index.search(queries[0], 10, allowed=allowed)) == 10
+
+
+def test_prepared_filter_matches_a_set_and_follows_index_changes(data):
+    index, ids, base, queries = data
+    allowed = set(ids[:3000:3])
+    prepared = index.id_filter(allowed)
+    assert len(prepared) == 1000
+    assert index.search(queries[1], 10, allowed=prepared) == index.search(queries[1], 10, allowed=allowed)
+    copy = AnnIndex(DIM, min_ann_size=1000)
+    copy.upsert(ids[:3000], base[:3000])
+    target = ids[0]
+    copy.search(queries[1], 5, allowed=prepared)  # now resolved against `copy`
+    copy.upsert([target], queries[1][None, :])  # moves target onto the query
+    assert copy.search(queries[1], 1, allowed=prepared)[0] == (target, pytest.approx(1.0, abs=1e-6))
+    copy.remove([target])
+    assert target not in [i for i, _ in copy.search(queries[1], 10, allowed=prepared)]
 
 
 def test_save_load_round_trip(data, tmp_path):
@@ -179,7 +215,7 @@ def test_save_load_round_trip(data, tmp_path):
     allowed = set(ids[::3])
     assert loaded.search(queries[0], 5, allowed=allowed) == index.search(queries[0], 5, allowed=allowed)
     manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
-    assert manifest["dim"] == DIM and manifest["params"]["hnsw_m"] == 32 and manifest["revision"] == "gen-17"
+    assert (manifest["dim"], manifest["params"]["hnsw_m"], manifest["revision"]) == (DIM, index.hnsw_m, "gen-17")
 
 
 def test_saving_again_replaces_the_previous_version(tmp_path):
