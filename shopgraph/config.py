@@ -69,13 +69,15 @@ class IngestConfig:
 
 @dataclass(frozen=True)
 class IndexConfig:
-    """Vector search. Filters matching at most exact_max_candidates products are answered by exact
-    cosine over the candidates; larger ones by the ANN index restricted to the candidates."""
+    """Vector search (values tuned by bench/vector.py). Filters matching at most exact_max_candidates
+    products, or less than filter_min_fraction of them, are scored exactly over the candidates; larger
+    ones by HNSW restricted to the candidates. Below min_ann_size vectors no HNSW is built."""
 
-    exact_max_candidates: int = 20000
+    exact_max_candidates: int = 5000
+    filter_min_fraction: float = 0.1
     hnsw_m: int = 32
-    ef_construction: int = 100
-    ef_search: int = 128
+    ef_construction: int = 200
+    ef_search: int = 256
     rerank_factor: int = 4
     min_ann_size: int = 5000
 

@@ -27,7 +27,7 @@ from shopgraph.graph import schema as S
 from shopgraph.graph.cypher_guard import ensure_read_only
 from shopgraph.graph.filters import candidate_query
 from shopgraph.graph.store import Filters, GraphBatch, GraphStore
-from shopgraph.graph.vector_sync import IndexedVectors
+from shopgraph.graph.vector_sync import INNER_PRODUCT_PROPERTIES, IndexedVectors
 
 log = logging.getLogger(__name__)
 
@@ -425,9 +425,11 @@ class EmbeddedStore(GraphStore):
 
     def _exact_search(self, prop, query_vector, k, filters, where, params) -> list[tuple[str, float]]:
         query, bound = candidate_query(filters, where, params)
+        # Same scoring as the index: inner product for fused vectors, cosine for the others.
+        score = "array_inner_product" if prop in INNER_PRODUCT_PROPERTIES else "array_cosine_similarity"
         query = query.replace("RETURN DISTINCT p.id AS id",
                               f"WITH DISTINCT p WHERE p.{prop} IS NOT NULL "
-                              f"RETURN p.id AS id, array_cosine_similarity(p.{prop}, $_q) AS score "
+                              f"RETURN p.id AS id, {score}(p.{prop}, $_q) AS score "
                               f"ORDER BY score DESC, id LIMIT $_k")
         bound.update({"_q": query_vector.tolist(), "_k": int(k)})
         return [(i, float(s)) for i, s in self._rows_raw(query, bound)]

@@ -21,6 +21,9 @@ from shopgraph.graph.vector_index import AnnIndex, IndexUnavailable
 
 log = logging.getLogger(__name__)
 
+# Ranked by plain inner product, not cosine: a fused vector's norm is part of its meaning.
+INNER_PRODUCT_PROPERTIES = frozenset({"fused_vec"})
+
 
 class VectorSource(Protocol):
     """What the sync needs from a store (all reads)."""
@@ -71,15 +74,19 @@ class IndexedVectors:
         path = self._path(prop)
         if path is not None and path.exists():
             try:
-                index = AnnIndex.load(path)
-                if index.dim == self._dims(prop):
+                index = AnnIndex.load(path, config=self._config)
+                if index.dim == self._dims(prop) and index.normalize == self._normalize(prop):
                     return index
-                log.warning("vector index %s has width %d, expected %d: rebuilding", path, index.dim, self._dims(prop))
+                log.warning("vector index %s does not match the graph's %s: rebuilding", path, prop)
             except IndexUnavailable as e:
                 log.warning("vector index %s unusable (%s): rebuilding from the graph", path, e)
-        index = AnnIndex.from_config(self._dims(prop), self._config)
+        index = AnnIndex.from_config(self._dims(prop), self._config, normalize=self._normalize(prop))
         index.revision = -1
         return index
+
+    @staticmethod
+    def _normalize(prop: str) -> bool:
+        return prop not in INNER_PRODUCT_PROPERTIES
 
     def _sync(self, prop: str, index: AnnIndex, generation: int) -> None:
         since = index.revision if isinstance(index.revision, int) else -1

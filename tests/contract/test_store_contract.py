@@ -267,3 +267,15 @@ def test_iteration_and_pairs(filled):
     pairs = store.relationship_pairs("SUBCATEGORY_OF")
     assert {(p["src"], p["dst"]) for p in pairs} == {("Audio > Headphones", "Audio"), ("Audio > Speakers", "Audio"),
                                                     ("Kitchen > Kettles", "Kitchen")}
+
+
+def test_fused_vectors_rank_by_inner_product(store):
+    """A fused vector shorter than 1 (no image channel) keeps its length: no boost from re-normalising."""
+    direction = vec(5, SMALL_DIMS.fused)
+    full = product("full", fused_vec=direction)
+    short = product("short", fused_vec=0.5 * direction + 0.05 * vec(6, SMALL_DIMS.fused))
+    store.write(catalog_batch([full, short]))
+    for exact in (False, True):
+        hits = store.vector_search("fused_vec", direction, 2, exact=exact)
+        assert [i for i, _ in hits] == ["shop_a:full", "shop_a:short"], f"exact={exact}"
+        assert hits[1][1] == pytest.approx(float(short["fused_vec"] @ direction), abs=1e-5)

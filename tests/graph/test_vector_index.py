@@ -320,3 +320,20 @@ def test_concurrent_upserts_and_searches():
         t.join()
     assert not errors and len(index) == 1600
     assert index.search(more[599], 1)[0][0] == "w599"
+
+
+def test_inner_product_mode_keeps_vector_lengths(tmp_path):
+    """normalize=False ranks by inner product: a shorter vector is not promoted as cosine would."""
+    vectors = np.array([[0.8, 0.6, 0, 0], [0.5, 0, 0, 0]], dtype=np.float32)
+    query = np.array([1, 0, 0, 0], dtype=np.float32)
+    cosine = AnnIndex(4, min_ann_size=0)
+    cosine.upsert(["long", "short"], vectors)
+    assert [i for i, _ in cosine.search(query, 2)] == ["short", "long"]
+    index = AnnIndex(4, min_ann_size=0, normalize=False)
+    index.upsert(["long", "short"], vectors)
+    hits = index.search(query, 2)
+    assert [i for i, _ in hits] == ["long", "short"]
+    assert hits[0][1] == pytest.approx(0.8) and hits[1][1] == pytest.approx(0.5)
+    index.save(tmp_path / "ip")
+    again = AnnIndex.load(tmp_path / "ip")
+    assert again.normalize is False and again.search(query, 2) == hits
