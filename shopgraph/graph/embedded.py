@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections import OrderedDict
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = "1"
 # get_as_arrow's default chunk (10M values / column count) overflows on wide vector columns.
 ARROW_CHUNK_ROWS = 20000
+FILTER_CACHE_SIZE = 64  # prepared candidate filters kept per store
 NODE_WRITE_ORDER = ("Platform", "Brand", "Category", "User", "Product", "Meta")
 _DDL_TYPES = {S.STRING: "STRING", S.DOUBLE: "DOUBLE", S.INT64: "INT64", S.BOOL: "BOOLEAN"}
 _ARROW_TYPES = {S.STRING: pa.string(), S.DOUBLE: pa.float64(), S.INT64: pa.int64(), S.BOOL: pa.bool_()}
@@ -56,6 +58,8 @@ class EmbeddedStore(GraphStore):
         self.trace = trace
         self._lock = threading.RLock()
         self._vectors = IndexedVectors(self, self._dim_of, Path(f"{path}.index"), index_config)
+        self._filter_cache: OrderedDict = OrderedDict()  # see _candidates
+        self._filter_generation = -1
         self.index_config = index_config
 
     # -- opening -------------------------------------------------------------------------------
@@ -413,15 +417,39 @@ class EmbeddedStore(GraphStore):
         filtered = where is not None or (filters is not None and not filters.is_empty())
         if exact:
             return self._exact_search(prop, query_vector, k, filters, where, params)
-        allowed = None
-        if filtered:
-            query, bound = candidate_query(filters, where, params)
-            allowed = set(self._arrow(query, bound).column("id").to_pylist())
-            if not allowed:
-                return []
         with self._lock:
             index = self._vectors.index(prop)
+            allowed = self._candidates(prop, index, filters, where, params) if filtered else None
+            if allowed is not None and len(allowed) == 0:
+                return []
             return index.search(query_vector, k, allowed=allowed)
+
+    def _candidates(self, prop: str, index, filters, where, params):
+        """The filter's candidate ids, prepared for the index (an IdFilter).
+
+        Filters repeat (facets: a brand, a category), and for a broad one the Cypher query and turning
+        thousands of string ids into index rows cost far more than the search, so prepared filters are
+        kept per (property, query, parameters) and dropped when the graph's write generation changes.
+        """
+        query, bound = candidate_query(filters, where, params)
+        try:
+            key = (prop, query, repr(sorted(bound.items())))
+            hash(key)
+        except TypeError:
+            key = None
+        generation = self.generation()
+        if generation != self._filter_generation:
+            self._filter_cache.clear()
+            self._filter_generation = generation
+        if key is not None and key in self._filter_cache:
+            self._filter_cache.move_to_end(key)
+            return self._filter_cache[key]
+        prepared = index.id_filter(self._arrow(query, bound).column("id").to_pylist())
+        if key is not None:
+            self._filter_cache[key] = prepared
+            while len(self._filter_cache) > FILTER_CACHE_SIZE:
+                self._filter_cache.popitem(last=False)
+        return prepared
 
     def _exact_search(self, prop, query_vector, k, filters, where, params) -> list[tuple[str, float]]:
         query, bound = candidate_query(filters, where, params)
@@ -445,8 +473,16 @@ class EmbeddedStore(GraphStore):
                 raise StoreError("send one statement per call")
             rows = list(result.rows_as_dict())
         if allow_write:
-            self._vectors.forget()  # the query may have changed anything
+            self._after_cypher_write()
         return rows
+
+    def _after_cypher_write(self) -> None:
+        """A write query may have changed any product: stamp them all with a new generation, so every
+        reader (in this process or another) re-syncs its indexes and drops its prepared filters.
+        Unchanged vectors keep their index slots, so this costs a read of the vectors, not a rebuild."""
+        with self._transaction():
+            generation = self._bump_generation()
+            self._run("MATCH (p:Product) SET p.rev = $g", {"g": generation})
 
 
 def _ids_and_matrix(table: pa.Table, dim: int) -> tuple[list[str], np.ndarray]:

@@ -103,3 +103,20 @@ def test_index_notices_writes_from_another_process(db_path):
     subprocess.run([sys.executable, "-c", code], check=True)
     with EmbeddedStore.open(db_path, read_only=True, index_config=IndexConfig(min_ann_size=0)) as reader:
         assert "shop_a:3" not in [i for i, _ in reader.vector_search("fused_vec", target, 5)]
+
+
+def test_cypher_writes_are_seen_by_search_and_filters(db_path):
+    from shopgraph.graph.store import Filters
+
+    with EmbeddedStore.open(db_path, index_config=IndexConfig(min_ann_size=0)) as store:
+        target = product("3", seed=3)["text_vec"]
+        cheap = Filters(price_max=5.0)
+        assert store.vector_search("text_vec", target, 1)[0][0] == "shop_a:3"
+        assert store.vector_search("text_vec", target, 5, filters=cheap) == []  # every price is 10.0
+        new = np.zeros(SMALL_DIMS.text, dtype=np.float32)
+        new[0] = 1.0
+        store.cypher("MATCH (p:Product {id: $id}) SET p.text_vec = $v, p.price = 1.0",
+                     {"id": "shop_a:7", "v": new.tolist()}, allow_write=True)
+        hit = store.vector_search("text_vec", new, 1)
+        assert hit[0][0] == "shop_a:7" and hit[0][1] == pytest.approx(1.0, abs=1e-5)
+        assert [i for i, _ in store.vector_search("text_vec", target, 5, filters=cheap)] == ["shop_a:7"]
