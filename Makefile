@@ -24,6 +24,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench.ingest
 	$(PY) -m bench.vector
+	$(PY) -m bench.store_search
 
 clean:
 	rm -rf $(VENV) shopgraph.db shopgraph.db.* .pytest_cache
