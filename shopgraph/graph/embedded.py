@@ -418,13 +418,14 @@ class EmbeddedStore(GraphStore):
         if exact:
             return self._exact_search(prop, query_vector, k, filters, where, params)
         with self._lock:
-            index = self._vectors.index(prop)
-            allowed = self._candidates(prop, index, filters, where, params) if filtered else None
+            generation = self.generation()
+            index = self._vectors.index(prop, generation)
+            allowed = self._candidates(prop, index, generation, filters, where, params) if filtered else None
             if allowed is not None and len(allowed) == 0:
                 return []
             return index.search(query_vector, k, allowed=allowed)
 
-    def _candidates(self, prop: str, index, filters, where, params):
+    def _candidates(self, prop: str, index, generation: int, filters, where, params):
         """The filter's candidate ids, prepared for the index (an IdFilter).
 
         Filters repeat (facets: a brand, a category), and for a broad one the Cypher query and turning
@@ -437,7 +438,6 @@ class EmbeddedStore(GraphStore):
             hash(key)
         except TypeError:
             key = None
-        generation = self.generation()
         if generation != self._filter_generation:
             self._filter_cache.clear()
             self._filter_generation = generation

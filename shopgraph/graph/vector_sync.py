@@ -50,10 +50,13 @@ class IndexedVectors:
         self._indexes: dict[str, AnnIndex] = {}
         self._lock = threading.RLock()
 
-    def index(self, prop: str) -> AnnIndex:
-        """The up-to-date index of one vector property (loaded, built or synced as needed)."""
+    def index(self, prop: str, generation: int | None = None) -> AnnIndex:
+        """The up-to-date index of one vector property (loaded, built or synced as needed).
+
+        generation: the store's write generation if the caller has just read it (saves a read)."""
         with self._lock:
-            generation = self._source.generation()
+            if generation is None:
+                generation = self._source.generation()
             index = self._indexes.get(prop)
             if index is None:
                 index = self._load(prop)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from shopgraph.errors import BadArgumentError
 from shopgraph.ingest.interactions import (InteractionMapping, iter_interaction_source,
@@ -23,22 +23,24 @@ log = logging.getLogger(__name__)
 SAME_AS_SPLITS = ("train",)
 
 
-def _products(graph, items: Iterable, source: Path, platform: str, progress: bool) -> IngestSummary:
-    target = quarantine_path(graph.store_path, source, platform)
+def _with_quarantine(graph, source: Path, namespace: str, ingest: Callable[[QuarantineWriter], IngestSummary]) -> IngestSummary:
+    """Run one source's ingest with its quarantine file; the file is listed when it got rows."""
+    target = quarantine_path(graph.store_path, source, namespace)
     with QuarantineWriter(target) as quarantine:
-        summary = ingest_records(graph.store, items, graph.encoder, graph.config, quarantine, progress, platform)
+        summary = ingest(quarantine)
     if summary.quarantined:
         summary.quarantine_files.append(str(target))
     return summary
+
+
+def _products(graph, items: Iterable, source: Path, platform: str, progress: bool) -> IngestSummary:
+    return _with_quarantine(graph, source, platform, lambda quarantine: ingest_records(
+        graph.store, items, graph.encoder, graph.config, quarantine, progress, platform))
 
 
 def _interactions(graph, items: Iterable, source: Path, namespace: str, progress: bool) -> IngestSummary:
-    target = quarantine_path(graph.store_path, source, namespace)
-    with QuarantineWriter(target) as quarantine:
-        summary = ingest_interactions(graph.store, items, quarantine, progress=progress)
-    if summary.quarantined:
-        summary.quarantine_files.append(str(target))
-    return summary
+    return _with_quarantine(graph, source, namespace, lambda quarantine: ingest_interactions(
+        graph.store, items, quarantine, progress=progress))
 
 
 def ingest_file(graph, path: Path, mapping, *, progress: bool = True) -> IngestSummary:
