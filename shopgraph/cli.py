@@ -22,6 +22,9 @@ COMMANDS_HELP = {
     "similar": "products most like a given product",
     "cypher": "run a Cypher query with parameters (read-only unless --write)",
     "stats": "count nodes and relationships",
+    "train": "train the image-text alignment and the GNN, and write the learned vectors back",
+    "embed": "give products and users added since training their GNN vectors, without retraining",
+    "recommend": "products for a user, from the learned user and product vectors",
     "demo": "build a two-platform demo catalog (or use --data DIR), ingest it and query it",
 }
 
@@ -32,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--db", default=os.environ.get("SHOPGRAPH_DB", DEFAULT_DB),
                         help="database path (default: $SHOPGRAPH_DB or ./shopgraph.db)")
-    common.add_argument("--config", help="TOML file of settings ([text], [image], [fusion], [ingest], [index])")
+    common.add_argument("--config", help="TOML file of settings ([text], [image], [fusion], [ingest], [index], "
+                                         "[align], [gnn])")
     common.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override one setting, e.g. --set text.batch_size=32 (repeatable)")
     common.add_argument("--trace", action="store_true", help="print every Cypher query sent to the store")
@@ -67,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_filter_flags(p)
     p.add_argument("--where", help="Cypher pattern binding p, e.g. \"(p)-[:OF_BRAND]->(b:Brand) WHERE b.name = $b\"")
     p.add_argument("--param", action="append", default=[], metavar="NAME=JSON", help="query parameter (repeatable)")
+    p.add_argument("--rank-by", default="auto", choices=["auto", "fused", "text", "image"],
+                   help="after training: compare the query with products' images, texts or both (default)")
     p.add_argument("-k", type=int, default=10, help="number of results (default 10)")
     p.add_argument("--json", action="store_true", help="print JSON lines")
 
@@ -83,6 +89,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON lines")
 
     sub.add_parser("stats", parents=[common], help=COMMANDS_HELP["stats"], description=COMMANDS_HELP["stats"])
+
+    p = sub.add_parser("train", parents=[common], help=COMMANDS_HELP["train"], description=COMMANDS_HELP["train"])
+    p.add_argument("--skip-align", action="store_true", help="train the GNN only")
+    p.add_argument("--skip-gnn", action="store_true", help="train the alignment only")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar or per-epoch lines")
+
+    p = sub.add_parser("embed", parents=[common], help=COMMANDS_HELP["embed"], description=COMMANDS_HELP["embed"])
+    p.add_argument("--all", action="store_true", help="re-embed every product and user, not only new ones")
+
+    p = sub.add_parser("recommend", parents=[common], help=COMMANDS_HELP["recommend"],
+                       description=COMMANDS_HELP["recommend"])
+    p.add_argument("user_id", help="user id, e.g. beauty:42")
+    p.add_argument("-k", type=int, default=10, help="number of results (default 10)")
+    p.add_argument("--include-seen", action="store_true", help="keep products the user already interacted with")
+    p.add_argument("--json", action="store_true", help="print JSON lines")
 
     p = sub.add_parser("demo", parents=[common], help=COMMANDS_HELP["demo"], description=COMMANDS_HELP["demo"])
     p.add_argument("--data", metavar="DIR", help="run on a real dataset directory instead of the generated catalog")
@@ -158,7 +179,7 @@ def cmd_search(args) -> None:
 
     with _open(args, read_only=True) as sg:
         hits = sg.search(text=args.text, image=args.image, k=args.k, filters=_filters(args),
-                         where=args.where, params=_params(args.param))
+                         where=args.where, params=_params(args.param), rank_by=args.rank_by)
         print_results(hits, as_json=args.json)
 
 
@@ -182,6 +203,35 @@ def cmd_stats(args) -> None:
             print(f"{name:<16}{count:>10,}")
 
 
+def cmd_train(args) -> None:
+    if args.skip_align and args.skip_gnn:
+        raise ShopGraphError("--skip-align and --skip-gnn together leave nothing to train")
+    progress = not args.no_progress
+
+    def show(record: dict) -> None:
+        shown = "  ".join(f"{k} {v:.4f}" for k, v in record.items() if k not in ("epoch", "seconds"))
+        print(f"epoch {record['epoch']:>4}  {shown}  ({record['seconds']:.1f} s)", file=sys.stderr)
+
+    with _open(args) as sg:
+        reports = sg.train(align=not args.skip_align, gnn=not args.skip_gnn, progress=progress,
+                           on_epoch=show if progress and args.verbose else None)
+    for report in reports:
+        print(report.render())
+
+
+def cmd_embed(args) -> None:
+    with _open(args) as sg:
+        written = sg.embed(all_nodes=args.all)
+    print(f"{written} GNN vectors written")
+
+
+def cmd_recommend(args) -> None:
+    from shopgraph.queries.format import print_results
+
+    with _open(args, read_only=True) as sg:
+        print_results(sg.recommend(args.user_id, k=args.k, exclude_seen=not args.include_seen), as_json=args.json)
+
+
 def cmd_demo(args) -> None:
     from shopgraph.config import load_config, parse_overrides
     from shopgraph.demo.run import run_demo
@@ -192,7 +242,8 @@ def cmd_demo(args) -> None:
 
 
 HANDLERS = {"ingest": cmd_ingest, "search": cmd_search, "similar": cmd_similar, "cypher": cmd_cypher,
-            "stats": cmd_stats, "demo": cmd_demo}
+            "stats": cmd_stats, "train": cmd_train, "embed": cmd_embed, "recommend": cmd_recommend,
+            "demo": cmd_demo}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -83,6 +83,52 @@ class IndexConfig:
 
 
 @dataclass(frozen=True)
+class AlignConfig:
+    """Contrastive image-text alignment (shopgraph.gnn.alignment): projection heads over the frozen
+    text and image vectors into one space (its width is the graph's VectorDims.aligned), trained with
+    symmetric InfoNCE."""
+
+    hidden: int = 1024
+    dropout: float = 0.2
+    temperature: float = 0.05
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 256
+    epochs: int = 200
+    patience: int = 20
+    val_fraction: float = 0.1
+    category_weight: float = 0.5  # weight of the auxiliary category loss (0 = off)
+    min_pairs: int = 16  # fewer products with both image and text than this: nothing to train
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class GNNConfig:
+    """The heterogeneous GNN (shopgraph.gnn). objectives: comma list of link (INTERACTED and
+    ALSO_BOUGHT link prediction), category, match (SAME_AS), structure (self-supervised link
+    prediction on brand/category edges), or "auto" = every one the graph has labels for.
+    learned_inputs: node types that get a trainable id embedding added to their input (types without
+    features always get one; products keep working inductively from their features)."""
+
+    model: str = "gat"  # or "rgcn"; the width is the graph's VectorDims.gnn
+    layers: int = 2
+    heads: int = 2
+    dropout: float = 0.1
+    objectives: str = "auto"
+    learned_inputs: str = "user,platform"
+    negatives: int = 1
+    lr: float = 5e-3
+    weight_decay: float = 1e-5
+    epochs: int = 200
+    patience: int = 20
+    val_fraction: float = 0.1
+    seed: int = 0
+    sampling: str = "full"  # or "neighbor" (needs pyg-lib or torch-sparse)
+    num_neighbors: int = 15
+    batch_size: int = 1024
+
+
+@dataclass(frozen=True)
 class Config:
     text: TextEncoderConfig = field(default_factory=TextEncoderConfig)
     image: ImageEncoderConfig = field(default_factory=ImageEncoderConfig)
@@ -90,6 +136,8 @@ class Config:
     fusion: FusionConfig = field(default_factory=FusionConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     index: IndexConfig = field(default_factory=IndexConfig)
+    align: AlignConfig = field(default_factory=AlignConfig)
+    gnn: GNNConfig = field(default_factory=GNNConfig)
 
 
 def _convert(value: Any, annotation: Any, name: str) -> Any:

@@ -32,7 +32,10 @@ from shopgraph.graph.vector_sync import INNER_PRODUCT_PROPERTIES, IndexedVectors
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+# Version 2 added the learned vectors (aligned text/image/fused, GNN): (label, property) to add.
+_ADDED_IN_2 = (("Product", "txt_emb"), ("Product", "img_emb"), ("Product", "mm_vec"),
+               ("Product", "gnn_vec"), ("User", "gnn_vec"))
 # get_as_arrow's default chunk (10M values / column count) overflows on wide vector columns.
 ARROW_CHUNK_ROWS = 20000
 FILTER_CACHE_SIZE = 64  # prepared candidate filters kept per store
@@ -113,9 +116,14 @@ class EmbeddedStore(GraphStore):
                 raise StoreError(f"{self.path} is a LadybugDB database but not a shopgraph one")
             self._create_schema()
             return
+        if self.get_meta("schema_version") == "1":
+            self._migrate_to_2()
+        defaults = S.VectorDims()
         stored = S.VectorDims(text=int(self.get_meta("dim_text")), image=int(self.get_meta("dim_image")),
-                              lexical=int(self.get_meta("dim_lexical")))
-        if wanted is not None and wanted != stored:
+                              lexical=int(self.get_meta("dim_lexical")),
+                              aligned=int(self.get_meta("dim_aligned") or defaults.aligned),
+                              gnn=int(self.get_meta("dim_gnn") or defaults.gnn))
+        if wanted is not None and (wanted.text, wanted.image, wanted.lexical) != (stored.text, stored.image, stored.lexical):
             raise SchemaError(
                 f"{self.path} was created with vector widths {stored}, the configured encoders give "
                 f"{wanted}; use another database path or the encoders it was built with")
@@ -130,8 +138,23 @@ class EmbeddedStore(GraphStore):
                 props = "".join(f", {p} {_DDL_TYPES[t]}" for p, t in rel.properties.items())
                 self._run(f"CREATE REL TABLE {name}(FROM {rel.src} TO {rel.dst}{props})")
             meta = {"schema_version": SCHEMA_VERSION, "generation": "0", "dim_text": str(self.dims.text),
-                    "dim_image": str(self.dims.image), "dim_lexical": str(self.dims.lexical)}
+                    "dim_image": str(self.dims.image), "dim_lexical": str(self.dims.lexical),
+                    "dim_aligned": str(self.dims.aligned), "dim_gnn": str(self.dims.gnn)}
             self._copy_nodes("Meta", [{"key": k, "value": v} for k, v in meta.items()])
+
+    def _migrate_to_2(self) -> None:
+        """Add the learned-vector columns to a version 1 database (they start null)."""
+        if self.read_only:
+            raise StoreError(f"{self.path} uses schema version 1; open it once read-write to upgrade it")
+        self.dims = S.VectorDims(text=int(self.get_meta("dim_text")), image=int(self.get_meta("dim_image")),
+                                 lexical=int(self.get_meta("dim_lexical")))
+        with self._transaction():
+            for label, prop in _ADDED_IN_2:
+                self._run(f"ALTER TABLE {label} ADD {prop} {self._ddl_type(prop, S.VECTOR)}")
+            for key, value in (("dim_aligned", self.dims.aligned), ("dim_gnn", self.dims.gnn),
+                               ("schema_version", "2")):
+                self._upsert_nodes("Meta", [{"key": key, "value": str(value)}])
+        log.info("upgraded %s to schema version 2", self.path)
 
     def _ddl_type(self, name: str, kind: str) -> str:
         return f"FLOAT[{self.dims.of(name)}]" if kind == S.VECTOR else _DDL_TYPES[kind]
@@ -325,12 +348,15 @@ class EmbeddedStore(GraphStore):
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.shape != (len(ids), self.dims.of(prop)):
             raise SchemaError(f"{prop} needs shape ({len(ids)}, {self.dims.of(prop)}), got {vectors.shape}")
+        key = S.node_type(label).key
+        # Products carry the revision the vector index syncs on; other labels are not indexed.
+        stamp = ", n.rev = $g" if label == "Product" else ""
         with self._transaction():
             generation = self._bump_generation()
             for start in range(0, len(ids), 500):
                 rows = [{"id": i, "v": v.tolist()} for i, v in zip(ids[start:start + 500], vectors[start:start + 500])]
-                self._run(f"UNWIND $rows AS r MATCH (n:{label} {{id: r.id}}) "
-                          f"SET n.{prop} = {self._cast('r.v', S.VECTOR, prop)}, n.rev = $g",
+                self._run(f"UNWIND $rows AS r MATCH (n:{label} {{{key}: r.id}}) "
+                          f"SET n.{prop} = {self._cast('r.v', S.VECTOR, prop)}{stamp}",
                           {"rows": rows, "g": generation})
 
     # -- reads ---------------------------------------------------------------------------------

@@ -7,6 +7,11 @@
     (:Product)-[:ALSO_BOUGHT {weight}]->(:Product)
     (:Product)-[:SAME_AS {score, method, model_version}]->(:Product)
 
+Product vectors: text_vec, image_vec, lex_vec (frozen encoders) and fused_vec (their weighted
+concatenation) from ingest; txt_emb, img_emb (text and image projected into one aligned space) and
+mm_vec (their learned gated fusion) once an alignment model is trained; gnn_vec (the graph neural
+network's relation-aware embedding) once a GNN is trained. Users carry gnn_vec too (recommendation).
+
 Labels and property names reaching a query are checked here first: only values travel as parameters,
 so a name is the one thing that could carry text into Cypher, and it must be a known one.
 """
@@ -27,6 +32,8 @@ class VectorDims:
     text: int = 384
     image: int = 1280
     lexical: int = 512
+    aligned: int = 256  # txt_emb, img_emb, mm_vec
+    gnn: int = 128  # gnn_vec
 
     @property
     def fused(self) -> int:
@@ -34,10 +41,13 @@ class VectorDims:
 
     def of(self, prop: str) -> int:
         return {"text_vec": self.text, "image_vec": self.image, "lex_vec": self.lexical,
-                "fused_vec": self.fused}[prop]
+                "fused_vec": self.fused, "txt_emb": self.aligned, "img_emb": self.aligned,
+                "mm_vec": self.aligned, "gnn_vec": self.gnn}[prop]
 
 
-VECTOR_PROPERTIES = ("text_vec", "image_vec", "lex_vec", "fused_vec")
+ENCODER_VECTORS = ("text_vec", "image_vec", "lex_vec", "fused_vec")
+ALIGNED_VECTORS = ("txt_emb", "img_emb", "mm_vec")
+VECTOR_PROPERTIES = ENCODER_VECTORS + ALIGNED_VECTORS + ("gnn_vec",)
 
 
 @dataclass(frozen=True)
@@ -63,11 +73,12 @@ NODE_TYPES: dict[str, NodeType] = {
         "description": STRING, "price": DOUBLE, "currency": STRING, "brand": STRING,
         "category": STRING, "image_ref": STRING, "image_missing": BOOL, "content_hash": STRING,
         "rev": INT64, "text_vec": VECTOR, "image_vec": VECTOR, "lex_vec": VECTOR, "fused_vec": VECTOR,
+        "txt_emb": VECTOR, "img_emb": VECTOR, "mm_vec": VECTOR, "gnn_vec": VECTOR,
     }),
     "Brand": NodeType("Brand", "name", {"name": STRING, "display_name": STRING}),
     "Category": NodeType("Category", "path", {"path": STRING, "name": STRING, "depth": INT64}),
     "Platform": NodeType("Platform", "name", {"name": STRING}),
-    "User": NodeType("User", "id", {"id": STRING}),
+    "User": NodeType("User", "id", {"id": STRING, "gnn_vec": VECTOR}),
     # Store bookkeeping (vector widths, model names, write generation); not part of the data model.
     "Meta": NodeType("Meta", "key", {"key": STRING, "value": STRING}),
 }

@@ -21,8 +21,9 @@ from shopgraph.graph.vector_index import AnnIndex, IndexUnavailable
 
 log = logging.getLogger(__name__)
 
-# Ranked by plain inner product, not cosine: a fused vector's norm is part of its meaning.
-INNER_PRODUCT_PROPERTIES = frozenset({"fused_vec"})
+# Ranked by plain inner product, not cosine: a fused vector's norm is part of its meaning (how many
+# channels it has), and a GNN vector's norm carries popularity, which recommendation wants.
+INNER_PRODUCT_PROPERTIES = frozenset({"fused_vec", "gnn_vec"})
 
 
 class VectorSource(Protocol):

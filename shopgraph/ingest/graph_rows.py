@@ -45,6 +45,9 @@ def product_batch(records: Sequence[ProductRecord], vectors, image_ok: np.ndarra
             "text_vec": vectors.text[i], "image_vec": vectors.image[i] if has_image else None,
             "lex_vec": vectors.lexical[i], "fused_vec": vectors.fused[i],
         })
+        if getattr(vectors, "aligned", None) is not None:
+            products[-1].update({"txt_emb": vectors.aligned["text"][i], "mm_vec": vectors.aligned["fused"][i],
+                                 "img_emb": vectors.aligned["image"][i] if has_image else None})
     batch.nodes = {
         "Platform": [{"name": p} for p in sorted(platforms)],
         "Brand": [{"name": k, "display_name": v} for k, v in brands.items()],

@@ -24,6 +24,7 @@ from shopgraph.queries.results import Product, SearchResult, carried_by
 log = logging.getLogger(__name__)
 
 MAX_K = 1000
+RANK_BY = ("auto", "fused", "text", "image")
 
 
 def _check_k(k: int) -> int:
@@ -42,6 +43,8 @@ class ShopGraph:
         self.store_path = store_path
         self._cache_path = cache_path
         self._encoder = None
+        self._aligner = None
+        self._aligner_loaded = False
 
     @classmethod
     def open(cls, path: str | Path = "shopgraph.db", *, config: Config | None = None, read_only: bool = False,
@@ -82,7 +85,65 @@ class ShopGraph:
 
                 raise SchemaError(f"the graph stores vectors of widths {self.store.dims}, the configured "
                                   f"encoders give {self._encoder.dims}; use the encoders the graph was built with")
+            self._encoder.aligner = self.aligner
         return self._encoder
+
+    # -- learned models ------------------------------------------------------------------------
+    @property
+    def aligner(self):
+        """The trained image-text alignment (shopgraph.gnn.alignment.Aligner), None until trained."""
+        if not self._aligner_loaded:
+            from shopgraph.gnn.training import load_aligner
+
+            self._aligner, self._aligner_loaded = load_aligner(self), True
+        return self._aligner
+
+    def reload_models(self) -> None:
+        """Pick up models trained since this graph was opened."""
+        self._aligner_loaded = False
+        if self._encoder is not None:
+            self._encoder.aligner = self.aligner
+
+    def train(self, *, align: bool = True, gnn: bool = True, progress: bool = False, on_epoch=None) -> list:
+        """Train the image-text alignment (when products have images) and then the GNN; write the
+        learned vectors back. Returns the TrainReports."""
+        from shopgraph.gnn import training
+
+        reports = []
+        if align:
+            if self.store.count_with_vector("image_vec") >= self.config.align.min_pairs:
+                reports.append(training.train_alignment(self, progress=progress))
+            else:
+                log.info("alignment skipped: fewer than %d products have an image", self.config.align.min_pairs)
+        if gnn:
+            reports.append(training.train_gnn(self, progress=progress, on_epoch=on_epoch))
+        return reports
+
+    def embed(self, *, all_nodes: bool = False) -> int:
+        """GNN vectors for products and users added since training (all with all_nodes), from the
+        saved model without retraining. Returns the number written."""
+        from shopgraph.gnn.training import embed_with_gnn
+
+        return embed_with_gnn(self, all_nodes=all_nodes)
+
+    def recommend(self, user_id: str, k: int = 10, *, exclude_seen: bool = True,
+                  filters: Filters | None = None) -> list[SearchResult]:
+        """Products for a user, ranked by the inner product of the learned user and product vectors
+        (needs `train` or `embed`); products the user already interacted with are left out."""
+        _check_k(k)
+        ids, vectors = self.store.get_vectors("User", "gnn_vec", [user_id])
+        if not ids:
+            if not self.store.get_nodes("User", [user_id]):
+                raise BadArgumentError(f"no user with id {user_id!r}")
+            raise BadArgumentError(f"user {user_id!r} has no learned vector yet; run `shopgraph train` "
+                                   f"(or `shopgraph embed` for users added since)")
+        seen: set[str] = set()
+        if exclude_seen:
+            seen = {r["id"] for r in self.store.cypher(
+                "MATCH (u:User {id: $u})-[:INTERACTED]->(p:Product) RETURN DISTINCT p.id AS id", {"u": user_id})}
+        hits = self.store.vector_search("gnn_vec", vectors[0], min(k + len(seen), MAX_K + len(seen)),
+                                        filters=filters)
+        return self._results([h for h in hits if h[0] not in seen][:k], None)
 
     # -- ingest --------------------------------------------------------------------------------
     def ingest(self, path: str | Path, mapping, *, progress: bool = True):
@@ -119,17 +180,37 @@ class ShopGraph:
 
     # -- vector queries ------------------------------------------------------------------------
     def search(self, text: str | None = None, image=None, *, k: int = 10, filters: Filters | None = None,
-               where: str | None = None, params: Mapping[str, Any] | None = None) -> list[SearchResult]:
+               where: str | None = None, params: Mapping[str, Any] | None = None,
+               rank_by: str = "auto") -> list[SearchResult]:
         """Products nearest to a text and/or an image (path, bytes or PIL image), best first.
 
-        Text queries use the text and lexical channels, image queries the image channel; each result
-        says which channels carried it.
+        Before training: text queries use the text and lexical channels, image queries the image
+        channel. Once an alignment model is trained, queries live in the shared image-text space and
+        rank_by picks what they are compared with: "image" (a text query finds products by their
+        photos), "text" (an image query finds them by their titles), or "fused"/"auto" (both). Each
+        result says which channels carried it.
         """
         _check_k(k)
+        if rank_by not in RANK_BY:
+            raise BadArgumentError(f"rank_by must be one of {', '.join(RANK_BY)}, got {rank_by!r}")
         if (text is None or not str(text).strip()) and image is None:
             raise BadArgumentError("search needs text, an image, or both")
         query = self.encoder.encode_query(text=text.strip() if text else None, image=image)
-        return self._fused_search(query["fused"], k, filters, where, params)
+        if self.aligner is None:
+            if rank_by in ("text", "image"):
+                raise BadArgumentError(f"rank_by={rank_by!r} needs a trained alignment model; run `shopgraph train`")
+            return self._fused_search(query["fused"], k, filters, where, params)
+        return self._aligned_search(query, rank_by, k, filters, where, params)
+
+    def _aligned_search(self, query, rank_by: str, k: int, filters, where, params) -> list[SearchResult]:
+        """Text and image queries in the learned shared space: rank by the products' images
+        (img_emb), texts (txt_emb) or their gated fusion (mm_vec, the default)."""
+        aligned = self.aligner.embed(query["text"][None] if query["text"] is not None else None,
+                                     query["image"][None] if query["image"] is not None else None)
+        vector = aligned["fused"][0]
+        prop = {"auto": "mm_vec", "fused": "mm_vec", "text": "txt_emb", "image": "img_emb"}[rank_by]
+        hits = self.store.vector_search(prop, vector, k, filters=filters, where=where, params=params)
+        return self._results(hits, None, aligned_query=vector)
 
     def similar(self, product_id: str, k: int = 10, *, platform: str | Sequence[str] | None = None,
                 filters: Filters | None = None) -> list[SearchResult]:
@@ -163,12 +244,18 @@ class ShopGraph:
         hits = self.store.vector_search("fused_vec", query, k, filters=filters, where=where, params=params)
         return self._results(hits, query)
 
-    def _results(self, hits: list[tuple[str, float]], fused_query: np.ndarray | None) -> list[SearchResult]:
+    def _results(self, hits: list[tuple[str, float]], fused_query: np.ndarray | None,
+                 aligned_query: np.ndarray | None = None) -> list[SearchResult]:
         if not hits:
             return []
         ids = [i for i, _ in hits]
         products = {row["id"]: Product.from_row(row) for row in self.store.get_nodes("Product", ids)}
         channels: dict[str, dict[str, float]] = {}
+        if aligned_query is not None:
+            for channel, prop in (("text", "txt_emb"), ("image", "img_emb")):
+                got, vectors = self.store.get_vectors("Product", prop, ids)
+                for product_id, similarity in zip(got, vectors @ aligned_query):
+                    channels.setdefault(product_id, {})[channel] = float(similarity)
         if fused_query is not None:
             from shopgraph.ingest.encoders.fusion import channel_scores
 

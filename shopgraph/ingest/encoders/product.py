@@ -49,6 +49,8 @@ class EncodedProducts:
     fused: np.ndarray
     cache_hits: int = 0
     encoded: int = 0
+    # With a trained alignment model: {"text", "image", "fused"} (n, aligned width) unit rows.
+    aligned: dict[str, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return int(self.text.shape[0])
@@ -69,6 +71,9 @@ class ProductEncoder:
         self._text: TextEncoder | None = None
         self._image: ImageEncoder | None = None
         self._lexical: LexicalEncoder | None = None
+        # A trained shopgraph.gnn.alignment.Aligner, set by whoever owns one (ShopGraph does): new
+        # products then get their aligned vectors at ingest, without retraining.
+        self.aligner = None
 
     @property
     def text_encoder(self) -> TextEncoder:
@@ -113,8 +118,14 @@ class ProductEncoder:
         image, ok, errors, image_hits, image_new = self._encode_images(records, progress)
         lexical = self.lexical_encoder.encode([r.title for r in records])
         fused = fuse(text, image, lexical, self.config.fusion, image_ok=ok)
+        aligned = self.aligner.embed(text, image, has_image=ok) if self.aligner is not None and records else None
         return EncodedProducts(text=text, image=image, image_ok=ok, image_errors=errors, lexical=lexical,
-                               fused=fused, cache_hits=text_hits + image_hits, encoded=text_new + image_new)
+                               fused=fused, cache_hits=text_hits + image_hits, encoded=text_new + image_new,
+                               aligned=aligned)
+
+    def encode_texts(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        """(n, dt) unit rows for arbitrary strings (brand names, category paths), through the cache."""
+        return self._encode_text(list(texts), progress)[0]
 
     def _cache_get(self, namespace: str, keys: list[str]) -> dict[str, np.ndarray]:
         return self.cache.get_many(namespace, keys) if self.cache is not None and keys else {}
