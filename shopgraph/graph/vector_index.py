@@ -417,7 +417,8 @@ class AnnIndex:
         return out
 
     def _pairs(self, slots: np.ndarray, scores: np.ndarray) -> list[tuple[str, float]]:
-        scores = np.clip(scores, -1.0, 1.0)
+        if self.normalize:  # cosine: float error must not show as 1.0000001
+            scores = np.clip(scores, -1.0, 1.0)
         return [(self._slot_ids[s], float(v)) for s, v in zip(slots.tolist(), scores.tolist())]
 
     # -- persistence ---------------------------------------------------------------------------
