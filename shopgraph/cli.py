@@ -22,9 +22,9 @@ COMMANDS_HELP = {
     "similar": "products most like a given product",
     "cypher": "run a Cypher query with parameters (read-only unless --write)",
     "stats": "count nodes and relationships",
-    "train": "train the image-text alignment and the GNN, and write the learned vectors back",
-    "embed": "give products and users added since training their GNN vectors, without retraining",
-    "recommend": "products for a user, from the learned user and product vectors",
+    "train": "train the image-text alignment and the GNN; write learned vectors back",
+    "embed": "GNN vectors for products and users added since training",
+    "recommend": "products for a user, from the learned vectors",
     "demo": "build a two-platform demo catalog (or use --data DIR), ingest it and query it",
 }
 
