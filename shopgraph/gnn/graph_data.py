@@ -83,13 +83,14 @@ def from_export(export, product_x: np.ndarray, brand_x: np.ndarray | None, categ
     ids its embedding rows belong to (None: this graph's own rows, i.e. training).
     """
     data = export.data
-    num_nodes = {t: int(data[t].num_nodes) for t in export.ids}
+    # Node types with no nodes (a catalog without users, brands...) are left out of the model.
+    num_nodes = {t: int(data[t].num_nodes) for t in export.ids if data[t].num_nodes}
     x = {"product": torch.as_tensor(product_x, dtype=torch.float32)}
-    if brand_x is not None:
+    if brand_x is not None and "brand" in num_nodes:
         x["brand"] = torch.as_tensor(brand_x, dtype=torch.float32)
-    if category_x is not None:
+    if category_x is not None and "category" in num_nodes:
         x["category"] = torch.as_tensor(category_x, dtype=torch.float32)
-    types = set(learned_types) | {t for t in num_nodes if t not in x}
+    types = {t for t in learned_types if t in num_nodes} | {t for t in num_nodes if t not in x}
     learned_rows = {}
     for t in types:
         if learned_ids is None:
@@ -100,11 +101,11 @@ def from_export(export, product_x: np.ndarray, brand_x: np.ndarray | None, categ
     edges = {}
     for edge_type in data.edge_types:
         edge_index = data[edge_type].edge_index
-        if edge_index.shape[1]:
+        if edge_index.shape[1] and edge_type[0] in num_nodes and edge_type[2] in num_nodes:
             edges[edge_type] = edge_index
     parent = torch.full((num_nodes.get("category", 0),), -1, dtype=torch.long)
     sub = ("category", "subcategory_of", "category")
     if sub in edges:
         parent[edges[sub][0]] = edges[sub][1]
-    depth = data["category"].depth if "category" in export.ids and num_nodes["category"] else torch.zeros(0, dtype=torch.long)
+    depth = data["category"].depth if "category" in num_nodes else torch.zeros(0, dtype=torch.long)
     return TrainingGraph(num_nodes, x, learned_rows, edges, dict(export.ids), parent, depth)

@@ -30,9 +30,21 @@ def _split(n: int, val_fraction: float, generator) -> tuple[torch.Tensor, torch.
 
 
 def _sample(rows: torch.Tensor, batch_size: int, generator) -> torch.Tensor:
-    if len(rows) <= batch_size:
+    """A random batch of at most batch_size rows and at most half of them: a batch's targets are
+    hidden from the message graph, and hiding all of them would train on a graph unlike the one the
+    model is validated and used on."""
+    size = min(batch_size, max(1, (len(rows) + 1) // 2))
+    if len(rows) <= 1:
         return rows
-    return rows[torch.randint(len(rows), (batch_size,), generator=generator)]
+    return rows[torch.randint(len(rows), (size,), generator=generator)]
+
+
+def _distinct_pairs(edge_index: torch.Tensor, n_dst: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(2, P) distinct (src, dst) pairs and (E,) the pair of each edge: repeated interactions (a
+    view, then a purchase) are one target, never split between training and validation."""
+    key = edge_index[0] * n_dst + edge_index[1]
+    unique, pair_of_edge = torch.unique(key, return_inverse=True)
+    return torch.stack([unique // n_dst, unique % n_dst]), pair_of_edge
 
 
 def _mask(n: int, rows: torch.Tensor) -> torch.Tensor:
@@ -44,9 +56,9 @@ def _mask(n: int, rows: torch.Tensor) -> torch.Tensor:
 class LinkObjective(nn.Module):
     """BPR link prediction on one edge type (e.g. user -interacted-> product).
 
-    split: optional (train edge columns, validation edge columns) over the edge type's edges (for a
-    fixed protocol such as leave-last-out); default a random val_fraction. Validation edges are never
-    in the message graph.
+    Targets are distinct (src, dst) pairs. split: optional (train pair columns, validation pair
+    columns) into the sorted distinct pairs (for a fixed protocol such as leave-last-out); default a
+    random val_fraction. Every edge of a validation pair is kept out of the message graph.
     """
 
     def __init__(self, edge_type: EdgeType, negatives: int = 1, val_fraction: float = 0.1, weight: float = 1.0,
@@ -58,23 +70,26 @@ class LinkObjective(nn.Module):
         self.metric = f"{self.name}:recall@{k}"
 
     def setup(self, graph: TrainingGraph, generator) -> None:
-        self.edge_index = graph.edges[self.edge_type]
         self.n_dst = graph.num_nodes[self.edge_type[2]]
+        self.pairs, self.pair_of_edge = _distinct_pairs(graph.edges[self.edge_type], self.n_dst)
         if self.fixed_split is not None:
             self.train_cols, self.val_cols = self.fixed_split
         else:
-            self.train_cols, self.val_cols = _split(self.edge_index.shape[1], self.val_fraction, generator)
-        self.held_out = {self.edge_type: _mask(self.edge_index.shape[1], self.val_cols)}
+            self.train_cols, self.val_cols = _split(self.pairs.shape[1], self.val_fraction, generator)
+        self.held_out = {self.edge_type: self._edges_of(self.val_cols)}
+
+    def _edges_of(self, pair_cols: torch.Tensor) -> torch.Tensor:
+        return _mask(self.pairs.shape[1], pair_cols)[self.pair_of_edge]
 
     def sample(self, generator, batch_size: int):
         cols = _sample(self.train_cols, batch_size, generator)
         negatives = torch.randint(self.n_dst, (len(cols), self.negatives), generator=generator)
-        return (cols, negatives), {self.edge_type: _mask(self.edge_index.shape[1], cols)}
+        return (cols, negatives), {self.edge_type: self._edges_of(cols)}
 
     def loss(self, emb: dict[str, torch.Tensor], batch) -> torch.Tensor:
         cols, negatives = batch
         src_type, _, dst_type = self.edge_type
-        src, dst = self.edge_index[:, cols]
+        src, dst = self.pairs[:, cols]
         h_src = emb[src_type][src]
         positive = (h_src * emb[dst_type][dst]).sum(-1, keepdim=True)
         negative = torch.einsum("bd,bnd->bn", h_src, emb[dst_type][negatives])
@@ -85,7 +100,7 @@ class LinkObjective(nn.Module):
         if len(self.val_cols) == 0:
             return {self.metric: 0.0}
         hits, ndcg = ranking_metrics(emb[self.edge_type[0]], emb[self.edge_type[2]],
-                                     self.edge_index[:, self.train_cols], self.edge_index[:, self.val_cols], self.k)
+                                     self.pairs[:, self.train_cols], self.pairs[:, self.val_cols], self.k)
         return {self.metric: hits, f"{self.name}:ndcg@{self.k}": ndcg}
 
 

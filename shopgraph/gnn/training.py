@@ -176,7 +176,10 @@ def train_gnn(sg, *, progress: bool = False, on_epoch=None) -> TrainReport:
     generator = torch.Generator().manual_seed(config.seed)
     objectives = objectives_for(graph, config.objectives, store.dims.gnn, config.negatives, config.val_fraction)
     model_args = _model_args(config, graph, store.dims.gnn)
-    model = build_model(config.model, **model_args)
+    try:
+        model = build_model(config.model, **model_args)
+    except ValueError as e:  # e.g. heads not dividing the width
+        raise ModelError(f"cannot build the {config.model} model: {e}") from None
     task = GNNTask(model, graph, objectives, config.batch_size, generator)
     trainer = Trainer(max_epochs=config.epochs, lr=config.lr, weight_decay=config.weight_decay,
                       patience=config.patience, seed=config.seed, progress=progress,
