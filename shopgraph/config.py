@@ -88,16 +88,16 @@ class AlignConfig:
     text and image vectors into one space (its width is the graph's VectorDims.aligned), trained with
     symmetric InfoNCE."""
 
-    hidden: int = 1024
-    dropout: float = 0.2
-    temperature: float = 0.05
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    batch_size: int = 256
-    epochs: int = 200
-    patience: int = 20
+    hidden: int = 512
+    dropout: float = 0.3
+    temperature: float = 0.05  # initial; learned
+    lr: float = 2e-3
+    weight_decay: float = 0.2
+    batch_size: int = 128
+    epochs: int = 100
+    patience: int = 15
     val_fraction: float = 0.1
-    category_weight: float = 0.5  # weight of the auxiliary category loss (0 = off)
+    category_weight: float = 1.0  # weight of the auxiliary category loss (0 = off)
     min_pairs: int = 16  # fewer products with both image and text than this: nothing to train
     seed: int = 0
 

@@ -98,23 +98,34 @@ def build_alignment_model(text_dim: int, image_dim: int, dim: int, hidden: int, 
     return AlignmentModel()
 
 
+def text_features(text: np.ndarray, lexical: np.ndarray) -> np.ndarray:
+    """The text head's input: the sentence vector and the character n-gram vector side by side,
+    (n, Dt + Dl). The n-grams carry what a sentence model smooths away (model numbers, rare brand
+    and product words), and both exist for every product and every text query."""
+    return np.concatenate([np.asarray(text, np.float32), np.asarray(lexical, np.float32)], axis=1)
+
+
 @dataclass
 class AlignmentData:
     """Frozen features of n products: text (n, Dt) and image (n, Di) float32, has_text and has_image
-    (n,) bool, labels (n,) int64 category index or -1 (for the auxiliary head)."""
+    (n,) bool, labels (n,) int64 category index or -1 (for the auxiliary head). text_alt (n, Dt):
+    a second text view (e.g. the bare title, like a search query), used for half of the training
+    pairs so the text head learns both long product texts and short queries."""
 
     text: np.ndarray
     image: np.ndarray
     has_text: np.ndarray
     has_image: np.ndarray
     labels: np.ndarray | None = None
+    text_alt: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.text.shape[0])
 
     def subset(self, rows: np.ndarray) -> "AlignmentData":
         return AlignmentData(self.text[rows], self.image[rows], self.has_text[rows], self.has_image[rows],
-                             None if self.labels is None else self.labels[rows])
+                             None if self.labels is None else self.labels[rows],
+                             None if self.text_alt is None else self.text_alt[rows])
 
 
 def recall_at(query, gallery, ks=(1, 5, 10)) -> dict[int, float]:
@@ -162,6 +173,9 @@ class AlignmentTask:
 
         rows, coin = batch
         t, i = self.train["text"][rows], self.train["image"][rows]
+        if "text_alt" in self.train:  # the other text view for a random half of the pairs
+            use_alt = (coin * 6) % 1 < 0.5  # independent of the thirds used below
+            t = torch.where(use_alt[:, None], self.train["text_alt"][rows], t)
         ones = torch.ones(len(rows), dtype=torch.bool)
         out = self.module(t, i, ones, ones)
         scale = self.module.logit_scale
@@ -173,9 +187,10 @@ class AlignmentTask:
         if self.category_weight > 0:
             labels = self.train["labels"][rows]
             known = labels >= 0
-            if bool(known.any()):
-                logits = self.module.classifier(out["fused"][known])
-                loss = loss + self.category_weight * F.cross_entropy(logits, labels[known])
+            if bool(known.any()):  # each modality on its own, and fused, should know the category
+                ce = sum(F.cross_entropy(self.module.classifier(out[m][known]), labels[known])
+                         for m in ("text", "image", "fused")) / 3
+                loss = loss + self.category_weight * ce
         return loss
 
     def validate(self) -> dict[str, float]:
@@ -191,7 +206,9 @@ class AlignmentTask:
 def _tensors(data: AlignmentData) -> dict:
     torch = _torch()
     labels = data.labels if data.labels is not None else np.full(len(data), -1)
-    return {"text": torch.from_numpy(np.ascontiguousarray(data.text, dtype=np.float32)),
+    extra = {} if data.text_alt is None else {
+        "text_alt": torch.from_numpy(np.ascontiguousarray(data.text_alt, dtype=np.float32))}
+    return {**extra, "text": torch.from_numpy(np.ascontiguousarray(data.text, dtype=np.float32)),
             "image": torch.from_numpy(np.ascontiguousarray(data.image, dtype=np.float32)),
             "has_text": torch.from_numpy(data.has_text.astype(bool)),
             "has_image": torch.from_numpy(data.has_image.astype(bool)),

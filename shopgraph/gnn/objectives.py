@@ -59,11 +59,15 @@ class LinkObjective(nn.Module):
     Targets are distinct (src, dst) pairs. split: optional (train pair columns, validation pair
     columns) into the sorted distinct pairs (for a fixed protocol such as leave-last-out); default a
     random val_fraction. Every edge of a validation pair is kept out of the message graph.
+    l2: weight of the squared norm of the batch's embeddings (per pair), the usual BPR regulariser.
+    hide_targets: False keeps the batch's own edges in the message graph (LightGCN's practice).
     """
 
     def __init__(self, edge_type: EdgeType, negatives: int = 1, val_fraction: float = 0.1, weight: float = 1.0,
-                 split: tuple[torch.Tensor, torch.Tensor] | None = None, k: int = 20):
+                 split: tuple[torch.Tensor, torch.Tensor] | None = None, k: int = 20, l2: float = 0.0,
+                 hide_targets: bool = True):
         super().__init__()
+        self.l2, self.hide_targets = l2, hide_targets
         self.edge_type, self.negatives, self.val_fraction = edge_type, negatives, val_fraction
         self.weight, self.k, self.fixed_split = weight, k, split
         self.name = f"link:{edge_type[1]}"
@@ -82,9 +86,13 @@ class LinkObjective(nn.Module):
         return _mask(self.pairs.shape[1], pair_cols)[self.pair_of_edge]
 
     def sample(self, generator, batch_size: int):
-        cols = _sample(self.train_cols, batch_size, generator)
+        if self.hide_targets:
+            cols = _sample(self.train_cols, batch_size, generator)
+        else:
+            cols = self.train_cols[torch.randint(len(self.train_cols), (min(batch_size, len(self.train_cols)),),
+                                                 generator=generator)]
         negatives = torch.randint(self.n_dst, (len(cols), self.negatives), generator=generator)
-        return (cols, negatives), {self.edge_type: self._edges_of(cols)}
+        return (cols, negatives), ({self.edge_type: self._edges_of(cols)} if self.hide_targets else {})
 
     def loss(self, emb: dict[str, torch.Tensor], batch) -> torch.Tensor:
         cols, negatives = batch
@@ -92,8 +100,13 @@ class LinkObjective(nn.Module):
         src, dst = self.pairs[:, cols]
         h_src = emb[src_type][src]
         positive = (h_src * emb[dst_type][dst]).sum(-1, keepdim=True)
-        negative = torch.einsum("bd,bnd->bn", h_src, emb[dst_type][negatives])
-        return -F.logsigmoid(positive - negative).mean()
+        h_neg = emb[dst_type][negatives]
+        negative = torch.einsum("bd,bnd->bn", h_src, h_neg)
+        loss = -F.logsigmoid(positive - negative).mean()
+        if self.l2 > 0:
+            norms = h_src.pow(2).sum() + emb[dst_type][dst].pow(2).sum() + h_neg.pow(2).sum() / self.negatives
+            loss = loss + self.l2 * norms / (2 * len(cols))
+        return loss
 
     @torch.no_grad()
     def validate(self, emb: dict[str, torch.Tensor]) -> dict[str, float]:
@@ -107,7 +120,8 @@ class LinkObjective(nn.Module):
 def ranking_metrics(src_emb: torch.Tensor, dst_emb: torch.Tensor, known: torch.Tensor, targets: torch.Tensor,
                     k: int, chunk: int = 2048) -> tuple[float, float]:
     """Full-ranking recall@k and NDCG@k of target edges (2, T): for each target (s, d), rank every dst
-    node by src_emb[s] . dst_emb[d'], with the `known` edges (2, K) of s removed from the ranking.
+    node by src_emb[s] . dst_emb[d'], with the `known` edges (2, K) of s removed from the ranking
+    (other than d itself).
     Each target counts once (one held-out item per row, as in leave-one-out)."""
     hits = ndcg = 0.0
     known_by_src: dict[int, list[int]] = {}
@@ -116,6 +130,7 @@ def ranking_metrics(src_emb: torch.Tensor, dst_emb: torch.Tensor, known: torch.T
     for start in range(0, targets.shape[1], chunk):
         src, dst = targets[:, start:start + chunk]
         scores = src_emb[src] @ dst_emb.T
+        target_score = scores[torch.arange(len(src)), dst]  # before masking: a re-bought item still counts
         rows, cols = [], []
         for r, s in enumerate(src.tolist()):
             seen = known_by_src.get(s, ())
@@ -123,7 +138,6 @@ def ranking_metrics(src_emb: torch.Tensor, dst_emb: torch.Tensor, known: torch.T
             cols += seen
         if rows:
             scores[torch.tensor(rows), torch.tensor(cols)] = -math.inf
-        target_score = scores[torch.arange(len(src)), dst]
         rank = (scores > target_score.unsqueeze(1)).sum(1)
         top = rank < k
         hits += float(top.sum())

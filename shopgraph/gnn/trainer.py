@@ -60,7 +60,9 @@ def seed_everything(seed: int) -> None:
 @dataclass
 class Trainer:
     """AdamW with the given learning rate and weight decay; `max_epochs` epochs at most;
-    `grad_clip` caps the gradient norm (None: no cap). `on_epoch(record)` is called after each epoch."""
+    `grad_clip` caps the gradient norm (None: no cap). Validation runs every `validate_every` epochs
+    (and after the last); `patience` counts validations without improvement. `on_epoch(record)` is
+    called after each validated epoch."""
 
     max_epochs: int = 100
     lr: float = 1e-3
@@ -68,6 +70,8 @@ class Trainer:
     patience: int = 10
     seed: int = 0
     grad_clip: float | None = 5.0
+    validate_every: int = 1
+    max_seconds: float | None = None  # stop after the first validation past this wall time
     progress: bool = False
     description: str = "train"
     on_epoch: Callable[[dict], None] | None = None
@@ -97,6 +101,8 @@ class Trainer:
                     torch.nn.utils.clip_grad_norm_(parameters, self.grad_clip)
                 optimizer.step()
                 total, count = total + float(loss.detach()), count + 1
+            if epoch % self.validate_every and epoch != self.max_epochs:
+                continue
             module.eval()
             with torch.no_grad():
                 metrics = {k: float(v) for k, v in task.validate().items()}
@@ -117,6 +123,9 @@ class Trainer:
                 if waited >= self.patience:
                     history.stopped_early = True
                     break
+            if self.max_seconds is not None and time.perf_counter() - started > self.max_seconds:
+                history.stopped_early = True
+                break
         bar.close()
         if best_state is not None:
             module.load_state_dict(best_state)

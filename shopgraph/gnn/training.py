@@ -71,16 +71,22 @@ def category_labels(categories: list[str | None], depth: int = 2) -> np.ndarray:
     return np.array([classes[k] if k else -1 for k in keys], dtype=np.int64)
 
 
-def alignment_data(store):
-    """(ids, AlignmentData) of every product, from the stored frozen text and image vectors."""
-    from shopgraph.gnn.alignment import AlignmentData
+def alignment_data(sg):
+    """(ids, AlignmentData) of every product: text = [text_vec | lex_vec], a second text view
+    [title vector | lex_vec] (titles are what queries look like), image = image_vec, labels = the
+    category cut to two levels."""
+    from shopgraph.gnn.alignment import AlignmentData, text_features
 
-    rows = [r for batch in store.iter_nodes("Product", ["id", "category"]) for r in batch]
+    store = sg.store
+    rows = [r for batch in store.iter_nodes("Product", ["id", "category", "title"]) for r in batch]
     ids = [r["id"] for r in rows]
     text, has_text = _product_vectors(store, "text_vec", ids)
+    lexical, _ = _product_vectors(store, "lex_vec", ids)
     image, has_image = _product_vectors(store, "image_vec", ids)
+    titles = sg.encoder.encode_texts([r["title"] or "" for r in rows]) if rows else np.zeros_like(text)
     labels = category_labels([r["category"] for r in rows])
-    return ids, AlignmentData(text, image, has_text, has_image, labels)
+    return ids, AlignmentData(text_features(text, lexical), image, has_text, has_image, labels,
+                              text_alt=text_features(titles, lexical))
 
 
 def train_alignment(sg, *, progress: bool = False) -> TrainReport:
@@ -90,7 +96,7 @@ def train_alignment(sg, *, progress: bool = False) -> TrainReport:
     from shopgraph.gnn.checkpoint import save_checkpoint, save_curves
 
     store = sg.store
-    ids, data = alignment_data(store)
+    ids, data = alignment_data(sg)
     aligner, history = fit(data, sg.config.align, store.dims.aligned, progress=progress)
     written = write_aligned(store, ids, data, aligner)
     directory = models_dir(sg)

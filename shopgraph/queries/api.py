@@ -205,8 +205,10 @@ class ShopGraph:
     def _aligned_search(self, query, rank_by: str, k: int, filters, where, params) -> list[SearchResult]:
         """Text and image queries in the learned shared space: rank by the products' images
         (img_emb), texts (txt_emb) or their gated fusion (mm_vec, the default)."""
-        aligned = self.aligner.embed(query["text"][None] if query["text"] is not None else None,
-                                     query["image"][None] if query["image"] is not None else None)
+        from shopgraph.gnn.alignment import text_features
+
+        text = None if query["text"] is None else text_features(query["text"][None], query["lexical"][None])
+        aligned = self.aligner.embed(text, query["image"][None] if query["image"] is not None else None)
         vector = aligned["fused"][0]
         prop = {"auto": "mm_vec", "fused": "mm_vec", "text": "txt_emb", "image": "img_emb"}[rank_by]
         hits = self.store.vector_search(prop, vector, k, filters=filters, where=where, params=params)

@@ -118,7 +118,11 @@ class ProductEncoder:
         image, ok, errors, image_hits, image_new = self._encode_images(records, progress)
         lexical = self.lexical_encoder.encode([r.title for r in records])
         fused = fuse(text, image, lexical, self.config.fusion, image_ok=ok)
-        aligned = self.aligner.embed(text, image, has_image=ok) if self.aligner is not None and records else None
+        aligned = None
+        if self.aligner is not None and records:
+            from shopgraph.gnn.alignment import text_features
+
+            aligned = self.aligner.embed(text_features(text, lexical), image, has_image=ok)
         return EncodedProducts(text=text, image=image, image_ok=ok, image_errors=errors, lexical=lexical,
                                fused=fused, cache_hits=text_hits + image_hits, encoded=text_new + image_new,
                                aligned=aligned)
