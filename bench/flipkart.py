@@ -46,15 +46,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--gnn-model", default="gat", choices=["gat", "rgcn"], help="GNN model (default gat)")
     p.add_argument("--gnn-layers", type=int, default=3,
                    help="GNN layers (default 3: product <- brand <- product <- category)")
+    p.add_argument("--similar-k", type=int, default=10,
+                   help="kNN similar_to product edges for the GNN (default 10; 0 = only the stored graph)")
+    p.add_argument("--image-size", type=int, default=288, help="image encoder input size in pixels (default 288)")
     p.add_argument("--out", default="flipkart", help="results name (bench/results/NAME.json)")
     return p.parse_args(argv)
 
 
 def open_graph(args):
+    from shopgraph.config import Config, with_overrides
     from shopgraph.queries.api import ShopGraph
 
     args.workdir.mkdir(parents=True, exist_ok=True)
-    sg = ShopGraph.open(args.workdir / "flipkart.db")
+    config = with_overrides(Config(), {"image.image_size": str(args.image_size)})
+    sg = ShopGraph.open(args.workdir / f"flipkart_{args.image_size}.db", config=config)
     summary = sg.ingest_dataset(args.data, "flipkart", progress=False)
     print(f"graph: {summary.products_written} products written, {summary.products_unchanged} unchanged", flush=True)
     return sg
@@ -178,6 +183,7 @@ def train_gnn(sg, ids, categories, train, test, args) -> dict:
     import torch
 
     from shopgraph.gnn.export import to_heterodata
+    from shopgraph.gnn.graph_data import add_similarity_edges
     from shopgraph.gnn.models import build_model
     from shopgraph.gnn.objectives import CategoryObjective
     from shopgraph.gnn.task import GNNTask
@@ -188,6 +194,7 @@ def train_gnn(sg, ids, categories, train, test, args) -> dict:
     config = replace(sg.config.gnn, model=args.gnn_model, layers=args.gnn_layers)
     export = to_heterodata(sg.store, product_vector="mm_vec")
     graph = training_graph(sg, export, {"platform"})
+    add_similarity_edges(graph, args.similar_k)
     row_of = export.row_of("product")
     graph_rows = torch.tensor([row_of[i] for i in ids])
     in_cat = ("product", "in_category", "category")
@@ -216,7 +223,7 @@ def train_gnn(sg, ids, categories, train, test, args) -> dict:
         truth = graph.category_at_depth(objective.depth)[torch.tensor([true_leaf.get(int(r), 0) for r in test_rows])]
         known = torch.tensor([int(r) in true_leaf for r in test_rows]) & (truth >= 0)
         head_accuracy[objective.depth] = round(float((predicted[known] == truth[known]).float().mean()), 4)
-    print(f"gnn ({config.model}, {config.layers} layers): best epoch {history.best_epoch}/{len(history.epochs)}, "
+    print(f"gnn ({config.model}, {config.layers} layers, similar_k {args.similar_k}): best epoch {history.best_epoch}/{len(history.epochs)}, "
           f"{cost['seconds']} s, head accuracy {head_accuracy}", flush=True)
     return {"embeddings": emb["product"][graph_rows].numpy(), "head_accuracy": head_accuracy,
             "cost": {**cost, "model": config.model, "layers": config.layers, "epochs": len(history.epochs),
@@ -245,6 +252,7 @@ def main(argv=None) -> int:
     print("\nbars: " + "; ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in bars.items()))
     results["bars"] = bars
     path = write_results(args.out, {"data": str(args.data), "gnn_model": args.gnn_model,
+                                    "similar_k": args.similar_k, "image_size": args.image_size,
                                     "gnn_layers": args.gnn_layers, "n_train": N_TRAIN}, results,
                          notes=["split: numpy.random.default_rng(0).permutation(1050), first 700 train",
                                 "products without an image count as retrieval misses"], packages=PACKAGES)

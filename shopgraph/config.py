@@ -123,6 +123,7 @@ class GNNConfig:
     patience: int = 20
     val_fraction: float = 0.1
     seed: int = 0
+    similar_k: int = 0  # >0: add kNN "similar_to" product edges from the product inputs
     sampling: str = "full"  # or "neighbor" (needs pyg-lib or torch-sparse)
     num_neighbors: int = 15
     batch_size: int = 1024

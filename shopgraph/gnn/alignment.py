@@ -30,14 +30,19 @@ def _torch():
     return torch
 
 
-def info_nce(a, b, logit_scale):
+def info_nce(a, b, logit_scale, groups=None):
     """Symmetric InfoNCE between row-aligned unit vectors a (n, D) and b (n, D): row i of a should
-    pick row i of b among all rows of b, and the other way round. logit_scale is log(1/temperature)."""
+    pick row i of b among all rows of b, and the other way round. logit_scale is log(1/temperature).
+    groups (n,) long: rows of one group (several photos of one product) are not each other's
+    negatives."""
     torch = _torch()
     import torch.nn.functional as F
 
     logits = (a @ b.T) * logit_scale.exp().clamp(max=100.0)
     labels = torch.arange(a.shape[0], device=a.device)
+    if groups is not None:
+        same = (groups[:, None] == groups[None, :]) & ~torch.eye(len(groups), dtype=torch.bool)
+        logits = logits.masked_fill(same, -1e4)
     return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))
 
 
@@ -118,6 +123,7 @@ class AlignmentData:
     has_image: np.ndarray
     labels: np.ndarray | None = None
     text_alt: np.ndarray | None = None
+    groups: np.ndarray | None = None  # (n,) int: rows showing the same product (see info_nce)
 
     def __len__(self) -> int:
         return int(self.text.shape[0])
@@ -125,7 +131,8 @@ class AlignmentData:
     def subset(self, rows: np.ndarray) -> "AlignmentData":
         return AlignmentData(self.text[rows], self.image[rows], self.has_text[rows], self.has_image[rows],
                              None if self.labels is None else self.labels[rows],
-                             None if self.text_alt is None else self.text_alt[rows])
+                             None if self.text_alt is None else self.text_alt[rows],
+                             None if self.groups is None else self.groups[rows])
 
 
 def recall_at(query, gallery, ks=(1, 5, 10)) -> dict[int, float]:
@@ -179,11 +186,12 @@ class AlignmentTask:
         ones = torch.ones(len(rows), dtype=torch.bool)
         out = self.module(t, i, ones, ones)
         scale = self.module.logit_scale
-        loss = info_nce(out["text"], out["image"], scale)
+        groups = self.train["groups"][rows] if "groups" in self.train else None
+        loss = info_nce(out["text"], out["image"], scale, groups)
         # Fused side with a modality hidden a third of the time each: the gate learns absent inputs.
         keep_text, keep_image = coin >= 1 / 3, coin < 2 / 3
         fused, _ = self.module.gate(out["text"], out["image"], keep_text, keep_image)
-        loss = loss + 0.5 * (info_nce(fused, out["text"], scale) + info_nce(fused, out["image"], scale))
+        loss = loss + 0.5 * (info_nce(fused, out["text"], scale, groups) + info_nce(fused, out["image"], scale, groups))
         if self.category_weight > 0:
             labels = self.train["labels"][rows]
             known = labels >= 0
@@ -208,6 +216,8 @@ def _tensors(data: AlignmentData) -> dict:
     labels = data.labels if data.labels is not None else np.full(len(data), -1)
     extra = {} if data.text_alt is None else {
         "text_alt": torch.from_numpy(np.ascontiguousarray(data.text_alt, dtype=np.float32))}
+    if data.groups is not None:
+        extra["groups"] = torch.from_numpy(data.groups.astype(np.int64))
     return {**extra, "text": torch.from_numpy(np.ascontiguousarray(data.text, dtype=np.float32)),
             "image": torch.from_numpy(np.ascontiguousarray(data.image, dtype=np.float32)),
             "has_text": torch.from_numpy(data.has_text.astype(bool)),

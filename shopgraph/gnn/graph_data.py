@@ -117,3 +117,30 @@ def from_export(export, product_x: np.ndarray, brand_x: np.ndarray | None, categ
         parent[edges[sub][0]] = edges[sub][1]
     depth = data["category"].depth if "category" in num_nodes else torch.zeros(0, dtype=torch.long)
     return TrainingGraph(num_nodes, x, learned_rows, edges, dict(export.ids), parent, depth)
+
+
+def add_similarity_edges(graph: TrainingGraph, k: int, features: torch.Tensor | None = None,
+                         chunk: int = 4096) -> None:
+    """Add ("product", "similar_to", "product") edges from each product to its k nearest others by
+    cosine of `features` (default: the product inputs). Products without features (zero rows) get
+    none. Lets the GNN carry what similar products know (their category, their brand) to a product
+    whose own edges are missing, a new listing say."""
+    x = graph.x["product"] if features is None else features
+    if k <= 0 or x.shape[0] < 2:
+        return
+    unit = torch.nn.functional.normalize(x.float(), dim=-1)
+    has = unit.norm(dim=-1) > 0
+    k = min(k, int(has.sum()) - 1)
+    if k <= 0:
+        return
+    sources, targets = [], []
+    for start in range(0, unit.shape[0], chunk):
+        scores = unit[start:start + chunk] @ unit.T
+        rows = torch.arange(start, min(start + chunk, unit.shape[0]))
+        scores[torch.arange(len(rows)), rows] = -2.0  # not itself
+        scores[:, ~has] = -2.0
+        best = scores.topk(k, dim=1).indices
+        keep = has[rows]
+        sources.append(rows[keep].repeat_interleave(k))
+        targets.append(best[keep].reshape(-1))
+    graph.edges[("product", "similar_to", "product")] = torch.stack([torch.cat(sources), torch.cat(targets)])

@@ -204,20 +204,30 @@ class MatchObjective(nn.Module):
     """Known SAME_AS pairs pulled together: InfoNCE over the batch's pairs (the other products in the
     batch are the negatives). Validation: recall@1 of the held-out pairs among themselves."""
 
-    def __init__(self, val_fraction: float = 0.1, weight: float = 1.0, temperature: float = 0.1):
+    def __init__(self, val_fraction: float = 0.1, weight: float = 1.0, temperature: float = 0.1,
+                 split: tuple[torch.Tensor, torch.Tensor] | None = None):
         super().__init__()
-        self.val_fraction, self.weight, self.temperature = val_fraction, weight, temperature
+        self.val_fraction, self.weight, self.temperature, self.fixed_split = val_fraction, weight, temperature, split
         self.edge_type = ("product", "same_as", "product")
         self.name, self.metric = "match", "match:recall@1"
 
     def setup(self, graph: TrainingGraph, generator) -> None:
         self.edge_index = graph.edges[self.edge_type]
-        self.train_cols, self.val_cols = _split(self.edge_index.shape[1], self.val_fraction, generator)
+        if self.fixed_split is not None:
+            self.train_cols, self.val_cols = self.fixed_split
+        else:
+            self.train_cols, self.val_cols = _split(self.edge_index.shape[1], self.val_fraction, generator)
         self.held_out = {self.edge_type: _mask(self.edge_index.shape[1], self.val_cols)}
 
     def sample(self, generator, batch_size: int):
         cols = _sample(self.train_cols, batch_size, generator)
         return cols, {self.edge_type: _mask(self.edge_index.shape[1], cols)}
+
+    def _pair_targets(self, cols):
+        """(n, n) bool: pair j's second product is a right answer for pair i (several pairs may
+        share a product, e.g. many photos of one catalogue item)."""
+        b = self.edge_index[1, cols]
+        return b[:, None] == b[None, :]
 
     def _logits(self, emb, cols):
         a, b = (F.normalize(emb["product"][self.edge_index[i, cols]], dim=-1) for i in (0, 1))
@@ -225,6 +235,8 @@ class MatchObjective(nn.Module):
 
     def loss(self, emb, cols) -> torch.Tensor:
         logits = self._logits(emb, cols)
+        # Another pair's copy of the same product is not a negative.
+        logits = logits.masked_fill(self._pair_targets(cols) & ~torch.eye(len(cols), dtype=torch.bool), -1e4)
         labels = torch.arange(len(cols))
         return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))
 
@@ -233,7 +245,8 @@ class MatchObjective(nn.Module):
         if len(self.val_cols) < 2:
             return {self.metric: 0.0}
         logits = self._logits(emb, self.val_cols)
-        return {self.metric: float((logits.argmax(-1) == torch.arange(len(self.val_cols))).float().mean())}
+        right = self._pair_targets(self.val_cols)[torch.arange(len(self.val_cols)), logits.argmax(-1)]
+        return {self.metric: float(right.float().mean())}
 
 
 OBJECTIVE_NAMES = ("link", "category", "match", "structure")

@@ -166,6 +166,7 @@ def train_gnn(sg, *, progress: bool = False, on_epoch=None) -> TrainReport:
 
     from shopgraph.gnn.checkpoint import graph_fingerprint, save_checkpoint, save_curves
     from shopgraph.gnn.export import to_heterodata
+    from shopgraph.gnn.graph_data import add_similarity_edges
     from shopgraph.gnn.models import build_model
     from shopgraph.gnn.objectives import objectives_for
     from shopgraph.gnn.task import GNNTask, check_sampling
@@ -178,6 +179,7 @@ def train_gnn(sg, *, progress: bool = False, on_epoch=None) -> TrainReport:
     prop = product_input_vector(store)
     export = to_heterodata(store, product_vector=prop)
     graph = training_graph(sg, export, _learned_types(config))
+    add_similarity_edges(graph, config.similar_k)
     seed_everything(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     objectives = objectives_for(graph, config.objectives, store.dims.gnn, config.negatives, config.val_fraction)
@@ -252,12 +254,14 @@ def embed_with_gnn(sg, *, all_nodes: bool = False) -> int:
 
     from shopgraph.gnn.checkpoint import load_checkpoint
     from shopgraph.gnn.export import to_heterodata
+    from shopgraph.gnn.graph_data import add_similarity_edges
 
     payload = load_checkpoint(models_dir(sg) / GNN_FILE, kind="gnn")
     extra = payload["extra"]
     export = to_heterodata(sg.store, product_vector=extra["product_vector"])
     learned_ids = extra["learned_ids"]
     graph = training_graph(sg, export, set(learned_ids), learned_ids)
+    add_similarity_edges(graph, int(payload["config"].get("similar_k", 0)))
     model = _model_from_checkpoint(payload)
     message_types = [tuple(e) for e in payload["model_args"]["metadata"][1]]
     edges = {e: v for e, v in graph.message_edges().items() if e in message_types}
