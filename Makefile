@@ -25,6 +25,9 @@ bench: $(STAMP)
 	$(PY) -m bench.ingest
 	$(PY) -m bench.vector
 	$(PY) -m bench.store_search
+	$(PY) -m bench.flipkart
+	$(PY) -m bench.grocery
+	$(PY) -m bench.recommend
 
 clean:
 	rm -rf $(VENV) shopgraph.db shopgraph.db.* .pytest_cache

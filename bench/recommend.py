@@ -46,7 +46,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--layers", type=int, default=3, help="GNN propagation layers (default 3)")
     p.add_argument("--batch-size", type=int, default=4096, help="positive pairs per step (default 4096)")
     p.add_argument("--lr", type=float, default=5e-3)
-    p.add_argument("--mf-l2", type=float, default=1e-2, help="BPR-MF embedding regulariser (default 1e-2)")
+    p.add_argument("--mf-l2", type=float, nargs="+", default=[1e-2, 3e-2, 1e-1],
+                   help="BPR-MF embedding regularisers to try; the best on validation is reported "
+                        "(default 1e-2 3e-2 1e-1)")
     p.add_argument("--gnn-l2", type=float, default=1e-3, help="GNN embedding regulariser (default 1e-3)")
     p.add_argument("--max-epochs", type=int, default=300)
     p.add_argument("--validate-every", type=int, default=5, help="epochs between validations (default 5)")
@@ -158,6 +160,19 @@ def evaluate(user_emb, item_emb, known_pairs, targets) -> dict[str, float]:
     return {f"recall@{K}": round(recall, 4), f"NDCG@{K}": round(ndcg, 4)}
 
 
+def _train_row(name, layers, l2, use_attributes, n_users, n_items, n_attributes, train, val, attributes,
+               known_for_test, test, args) -> dict:
+    """Train one model on the training pairs and return its table row (test metrics, cost)."""
+    graph = build_graph(n_users, n_items, n_attributes, train, attributes, use_attributes)
+    emb, history, cost = fit(f"{name} l2={l2:g}", graph, val, layers, l2, args)
+    result = evaluate(emb["user"], emb["product"], known_for_test, test)
+    print(f"{name} (l2 {l2:g}): {result}, {cost['seconds']} s", flush=True)
+    return {"model": name, "l2": l2, **result,
+            "val NDCG@20": round(history.best_metrics.get(f"link:interacted:ndcg@{K}", 0.0), 4),
+            "epochs": len(history.epochs) * args.validate_every, "train s": cost["seconds"],
+            "peak MiB": cost["peak_rss_mb"]}
+
+
 def run(args) -> dict:
     import torch
 
@@ -173,20 +188,19 @@ def run(args) -> dict:
     popularity = torch.from_numpy(counts).unsqueeze(1)
     rows.append({"model": "popularity", **evaluate(torch.ones(n_users, 1), popularity, known_for_test, test),
                  "val NDCG@20": evaluate(torch.ones(n_users, 1), popularity, train, val)[f"NDCG@{K}"],
-                 "epochs": 0, "train s": 0.0, "peak MiB": None})
+                 "l2": None, "epochs": 0, "train s": 0.0, "peak MiB": None})
 
-    for name, layers, l2, use_attributes in (("BPR-MF", 0, args.mf_l2, False),
-                                             ("GNN", args.layers, args.gnn_l2, not args.no_attributes)):
-        graph = build_graph(n_users, n_items, n_attributes, train, attributes, use_attributes)
-        emb, history, cost = fit(name, graph, val, layers, l2, args)
-        result = evaluate(emb["user"], emb["product"], known_for_test, test)
-        rows.append({"model": name, **result, "val NDCG@20": round(history.best_metrics.get(f"link:interacted:ndcg@{K}", 0.0), 4),
-                     "epochs": len(history.epochs) * args.validate_every, "best epoch": history.best_epoch,
-                     "train s": cost["seconds"], "peak MiB": cost["peak_rss_mb"]})
-        print(f"{name}: {result}, {cost['seconds']} s", flush=True)
-    mf, gnn = rows[1], rows[2]
+    # The baseline is tuned as carefully as the GNN: one run per regulariser, the best on validation
+    # is the BPR-MF row (the others are kept in the JSON under "mf_tuning").
+    mf_runs = [_train_row("BPR-MF", 0, l2, False, n_users, n_items, n_attributes, train, val, attributes,
+                          known_for_test, test, args) for l2 in args.mf_l2]
+    mf = max(mf_runs, key=lambda r: r["val NDCG@20"])
+    gnn = _train_row("GNN", args.layers, args.gnn_l2, not args.no_attributes, n_users, n_items, n_attributes,
+                     train, val, attributes, known_for_test, test, args)
+    rows += [mf, gnn]
     gains = {m: round(gnn[m] / mf[m] - 1.0, 4) if mf[m] else None for m in (f"recall@{K}", f"NDCG@{K}")}
-    return {"dataset": args.dataset, "users": n_users, "items": n_items, "rows": rows, "gnn_over_mf": gains,
+    return {"dataset": args.dataset, "users": n_users, "items": n_items, "rows": rows, "mf_tuning": mf_runs,
+            "gnn_over_mf": gains,
             "bar_met": all(g is not None and g >= TARGET_GAIN for g in gains.values())}
 
 

@@ -12,6 +12,8 @@ layer's output (layer combination), shape node type -> (n, dim).
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -48,8 +50,12 @@ def normalised_adjacency(edge_index: torch.Tensor, n_src: int, n_dst: int):
     deg_src = torch.bincount(src, minlength=n_src).clamp(min=1).float()
     deg_dst = torch.bincount(dst, minlength=n_dst).clamp(min=1).float()
     values = (deg_src[src] * deg_dst[dst]).rsqrt()
-    coo = torch.sparse_coo_tensor(torch.stack([dst, src]), values, (n_dst, n_src)).coalesce()
-    matrix, transpose = coo.to_sparse_csr(), coo.t().coalesce().to_sparse_csr()
+    # The indices are built here and in range, so torch's invariant check would only cost time.
+    coo = torch.sparse_coo_tensor(torch.stack([dst, src]), values, (n_dst, n_src),
+                                  check_invariants=False).coalesce()
+    with warnings.catch_warnings():  # "sparse CSR support is in beta": we use only CSR @ dense
+        warnings.simplefilter("ignore", UserWarning)
+        matrix, transpose = coo.to_sparse_csr(), coo.t().coalesce().to_sparse_csr()
     if len(_ADJACENCY_CACHE) >= _CACHE_SIZE:
         _ADJACENCY_CACHE.pop(next(iter(_ADJACENCY_CACHE)))
     _ADJACENCY_CACHE[key] = (edge_index, (n_src, n_dst), matrix, transpose)
