@@ -46,9 +46,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--layers", type=int, default=3, help="GNN propagation layers (default 3)")
     p.add_argument("--batch-size", type=int, default=4096, help="positive pairs per step (default 4096)")
     p.add_argument("--lr", type=float, default=5e-3)
-    p.add_argument("--mf-l2", type=float, nargs="+", default=[1e-2, 3e-2, 1e-1],
+    p.add_argument("--mf-l2", type=float, nargs="+", default=[3e-3, 1e-2, 3e-2],
                    help="BPR-MF embedding regularisers to try; the best on validation is reported "
-                        "(default 1e-2 3e-2 1e-1)")
+                        "(default 3e-3 1e-2 3e-2)")
     p.add_argument("--gnn-l2", type=float, default=1e-3, help="GNN embedding regulariser (default 1e-3)")
     p.add_argument("--max-epochs", type=int, default=300)
     p.add_argument("--validate-every", type=int, default=5, help="epochs between validations (default 5)")
