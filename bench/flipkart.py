@@ -25,15 +25,13 @@ the alignment heads are trained for retrieval and keep less category signal than
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from bench.common import print_table, write_results
-from bench.learned import WORK_DIR, data_root, probe_accuracy, retrieval, training_cost, tune_alignment, unit
-from shopgraph.errors import ShopGraphError
+from bench.learned import run_checked, WORK_DIR, data_root, probe_accuracy, retrieval, training_cost, tune_alignment, unit
 
 N_TRAIN = 700
 BARS = {"R@10": 0.75, "R@1": 0.30, "category2_gnn": 0.90}
@@ -242,14 +240,8 @@ def train_gnn(sg, ids, categories, train, test, args) -> dict:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
-    if not args.data.is_dir():
-        print(f"error: no flipkart_1050 directory at {args.data} (pass --data)", file=sys.stderr)
-        return 1
-    try:
-        results = run(args)
-    except ShopGraphError as e:
-        print(f"error: {e}", file=sys.stderr)
+    results = run_checked(args, run, "flipkart_1050")
+    if results is None:
         return 1
     print_table(results["retrieval"], title="title <-> image retrieval, 350 test products")
     print_table(results["category"], title="category accuracy, 350 test products")

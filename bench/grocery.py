@@ -26,7 +26,6 @@ Rows, all on the same photos and products:
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -34,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import print_table, write_results
-from bench.learned import WORK_DIR, data_root, training_cost, tune_alignment, unit
+from bench.learned import run_checked, WORK_DIR, data_root, training_cost, tune_alignment, unit
 from shopgraph.errors import ShopGraphError
 
 BARS = {"fine top-1": 0.82, "coarse top-1": 0.90}
@@ -64,7 +63,7 @@ def open_graph(args):
     return sg
 
 
-def photo_features(sg, paths: list[str], workdir: Path) -> np.ndarray:
+def photo_features(sg, paths: list[str]) -> np.ndarray:
     """(n, 1280) photo vectors through the graph's encoder, cached by the encoder's own vector cache."""
     from shopgraph.records import ProductRecord
 
@@ -111,7 +110,7 @@ def run(args) -> dict:
     coarse = np.array([c for _, _, _, c in photos])
     coarse_of_product = np.zeros(81, dtype=np.int64)
     coarse_of_product[fine] = coarse
-    photo = photo_features(sg, [p for _, p, _, _ in photos], args.workdir)
+    photo = photo_features(sg, [p for _, p, _, _ in photos])
     tr, va, te = (np.flatnonzero(split == s) for s in ("train", "val", "test"))
     print(f"{len(tr)} train / {len(va)} val / {len(te)} test photos; {int(iconic_ok.sum())} products with an image",
           flush=True)
@@ -237,14 +236,8 @@ def _gnn(sg, aligner, catalogue, photo, fine, tr, va, te, args):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
-    if not args.data.is_dir():
-        print(f"error: no grocery_store directory at {args.data} (pass --data)", file=sys.stderr)
-        return 1
-    try:
-        results = run(args)
-    except ShopGraphError as e:
-        print(f"error: {e}", file=sys.stderr)
+    results = run_checked(args, run, "grocery_store")
+    if results is None:
         return 1
     print_table(results["rows"], title="2485 test photos ranking 81 catalogue products")
     best = {k: max(r[k] for r in results["rows"]) for k in BARS}

@@ -6,7 +6,9 @@ data and work directories.
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +20,22 @@ from bench.common import peak_rss_mb, rss_mb
 
 REPO = Path(__file__).resolve().parents[1]
 WORK_DIR = REPO / "bench" / ".work"  # databases and vector caches kept between runs (git-ignored)
+
+
+def run_checked(args, run, what: str) -> dict | None:
+    """results = run(args) for a benchmark's main(): None (after a one-line error on stderr) when
+    args.data is not a directory or the run raises a ShopGraphError (a bad file or argument)."""
+    from shopgraph.errors import ShopGraphError
+
+    logging.basicConfig(level=logging.WARNING)
+    if not args.data.is_dir():
+        print(f"error: no {what} directory at {args.data} (pass --data)", file=sys.stderr)
+        return None
+    try:
+        return run(args)
+    except ShopGraphError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return None
 
 
 def data_root() -> Path:

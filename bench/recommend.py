@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from bench.common import print_table, write_results
-from bench.learned import data_root, training_cost
+from bench.learned import run_checked, data_root, training_cost
 
 K = 20
 TARGET_GAIN = 0.10  # GNN over BPR-MF, relative, on recall@20 and NDCG@20
@@ -205,17 +204,9 @@ def run(args) -> dict:
 
 
 def main(argv=None) -> int:
-    from shopgraph.errors import ShopGraphError
-
     args = parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
-    if not args.data.is_dir():
-        print(f"error: no amazon_s3rec directory at {args.data} (pass --data)", file=sys.stderr)
-        return 1
-    try:
-        results = run(args)
-    except ShopGraphError as e:
-        print(f"error: {e}", file=sys.stderr)
+    results = run_checked(args, run, "amazon_s3rec")
+    if results is None:
         return 1
     print_table(results["rows"], title=f"{args.dataset}: leave-last-out, full ranking, test")
     gains = results["gnn_over_mf"]
