@@ -32,7 +32,7 @@ from shopgraph.graph.vector_sync import INNER_PRODUCT_PROPERTIES, IndexedVectors
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 # Version 2 added the learned vectors (aligned text/image/fused, GNN): (label, property) to add.
 _ADDED_IN_2 = (("Product", "txt_emb"), ("Product", "img_emb"), ("Product", "mm_vec"),
                ("Product", "gnn_vec"), ("User", "gnn_vec"))
@@ -118,6 +118,8 @@ class EmbeddedStore(GraphStore):
             return
         if self.get_meta("schema_version") == "1":
             self._migrate_to_2()
+        if self.get_meta("schema_version") == "2":
+            self._migrate_to_3(tables)
         defaults = S.VectorDims()
         stored = S.VectorDims(text=int(self.get_meta("dim_text")), image=int(self.get_meta("dim_image")),
                               lexical=int(self.get_meta("dim_lexical")),
@@ -155,6 +157,22 @@ class EmbeddedStore(GraphStore):
                                ("schema_version", "2")):
                 self._upsert_nodes("Meta", [{"key": key, "value": str(value)}])
         log.info("upgraded %s to schema version 2", self.path)
+
+    def _migrate_to_3(self, tables: set[str]) -> None:
+        """Add SAME_AS status/evidence and the DIFFERENT_FROM table (matching review, issue 4)."""
+        if self.read_only:
+            raise StoreError(f"{self.path} uses schema version 2; open it once read-write to upgrade it")
+        have = {row[1] for row in self._rows_raw("CALL table_info('SAME_AS') RETURN *")}
+        with self._transaction():
+            for prop in ("status", "evidence"):
+                if prop not in have:
+                    self._run(f"ALTER TABLE SAME_AS ADD {prop} STRING")
+            if "DIFFERENT_FROM" not in tables:
+                rel = S.REL_TYPES["DIFFERENT_FROM"]
+                props = "".join(f", {p} {_DDL_TYPES[t]}" for p, t in rel.properties.items())
+                self._run(f"CREATE REL TABLE DIFFERENT_FROM(FROM {rel.src} TO {rel.dst}{props})")
+            self._upsert_nodes("Meta", [{"key": "schema_version", "value": "3"}])
+        log.info("upgraded %s to schema version 3", self.path)
 
     def _ddl_type(self, name: str, kind: str) -> str:
         return f"FLOAT[{self.dims.of(name)}]" if kind == S.VECTOR else _DDL_TYPES[kind]
@@ -323,9 +341,15 @@ class EmbeddedStore(GraphStore):
             arrays += [pa.array([r.get(p) for r in new_rows], _ARROW_TYPES[t]) for p, t in spec.properties.items()]
             table = pa.table(arrays, names=["from", "to", *spec.properties])
             self._run(f"COPY {rel} FROM $arrow_rows", {"arrow_rows": table})
-        updates = [r for k, r in unique.items() if k in existing]
-        settable = [p for p in spec.properties if p not in spec.key]
-        if updates and settable:
+        # An update sets only the properties its row carries (a review decision changes status and
+        # keeps the score), so rows are grouped by which properties they have.
+        groups: dict[tuple[str, ...], list[dict]] = {}
+        for k, r in unique.items():
+            if k in existing:
+                groups.setdefault(tuple(p for p in spec.properties if p not in spec.key and p in r), []).append(r)
+        for settable, updates in groups.items():
+            if not settable:
+                continue
             assignments = ", ".join(f"e.{p} = {self._cast(f'r.{p}', spec.properties[p], p)}" for p in settable)
             for chunk in _chunks(updates, 500):
                 self._run(

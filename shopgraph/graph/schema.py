@@ -5,7 +5,13 @@
     (:Product)-[:OF_BRAND]->(:Brand)
     (:Product)-[:IN_CATEGORY]->(:Category)-[:SUBCATEGORY_OF]->(:Category)
     (:Product)-[:ALSO_BOUGHT {weight}]->(:Product)
-    (:Product)-[:SAME_AS {score, method, model_version}]->(:Product)
+    (:Product)-[:SAME_AS {score, method, model_version, status, evidence}]->(:Product)
+    (:Product)-[:DIFFERENT_FROM {method, model_version}]->(:Product)
+
+SAME_AS status: "matched" (the matcher is sure), "review" (between the review thresholds, waiting
+for a person), "accepted" (a person said yes), "label" (a known pair, e.g. a benchmark's training
+labels). evidence is JSON text: the features that decided the score. A person's "no" to a match, and
+known non-matching pairs, are DIFFERENT_FROM edges: the next training run reads both kinds as labels.
 
 Product vectors: text_vec, image_vec, lex_vec (frozen encoders) and fused_vec (their weighted
 concatenation) from ingest; txt_emb, img_emb (text and image projected into one aligned space) and
@@ -93,8 +99,12 @@ REL_TYPES: dict[str, RelType] = {
                           key=("kind", "timestamp")),
     "ALSO_BOUGHT": RelType("ALSO_BOUGHT", "Product", "Product", {"weight": DOUBLE}),
     "SAME_AS": RelType("SAME_AS", "Product", "Product",
-                       {"score": DOUBLE, "method": STRING, "model_version": STRING}),
+                       {"score": DOUBLE, "method": STRING, "model_version": STRING, "status": STRING,
+                        "evidence": STRING}),
+    "DIFFERENT_FROM": RelType("DIFFERENT_FROM", "Product", "Product", {"method": STRING, "model_version": STRING}),
 }
+
+SAME_AS_STATUSES = ("matched", "review", "accepted", "label")
 
 DATA_LABELS = tuple(label for label in NODE_TYPES if label != "Meta")
 

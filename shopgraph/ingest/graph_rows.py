@@ -81,7 +81,15 @@ def interaction_batch(records: Sequence[InteractionRecord]) -> GraphBatch:
     return GraphBatch(nodes={"User": [{"id": u} for u in users]}, relationships={"INTERACTED": edges})
 
 
-def same_as_batch(pairs: Sequence[tuple[str, str]], method: str, model_version: str, score: float = 1.0) -> GraphBatch:
+def same_as_batch(pairs: Sequence[tuple[str, str]], method: str, model_version: str, score: float = 1.0,
+                  status: str = "label") -> GraphBatch:
     """SAME_AS edges for known matching pairs (e.g. a benchmark's labelled training pairs)."""
-    edges = [{"src": a, "dst": b, "score": score, "method": method, "model_version": model_version} for a, b in pairs]
+    edges = [{"src": a, "dst": b, "score": score, "method": method, "model_version": model_version,
+              "status": status} for a, b in pairs]
     return GraphBatch(relationships={"SAME_AS": edges})
+
+
+def different_from_batch(pairs: Sequence[tuple[str, str]], method: str, model_version: str) -> GraphBatch:
+    """DIFFERENT_FROM edges for known non-matching pairs (labelled negatives, rejected matches)."""
+    edges = [{"src": a, "dst": b, "method": method, "model_version": model_version} for a, b in pairs]
+    return GraphBatch(relationships={"DIFFERENT_FROM": edges})

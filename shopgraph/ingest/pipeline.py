@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from shopgraph.config import Config
 from shopgraph.graph.store import GraphStore
-from shopgraph.ingest.graph_rows import interaction_batch, product_batch, same_as_batch
+from shopgraph.ingest.graph_rows import different_from_batch, interaction_batch, product_batch, same_as_batch
 from shopgraph.ingest.quarantine import QuarantineWriter
 from shopgraph.records import InteractionRecord, ProductRecord, QuarantinedRow
 
@@ -35,6 +35,7 @@ class IngestSummary:
     images_missing: int = 0
     interactions_written: int = 0
     same_as_written: int = 0
+    different_written: int = 0
     vectors_from_cache: int = 0
     seconds: float = 0.0
     quarantine_files: list[str] = field(default_factory=list)
@@ -46,7 +47,7 @@ class IngestSummary:
 
     def merge(self, other: "IngestSummary") -> None:
         for name in ("rows_read", "products_written", "products_unchanged", "quarantined", "images_missing",
-                     "interactions_written", "same_as_written", "vectors_from_cache", "seconds"):
+                     "interactions_written", "same_as_written", "different_written", "vectors_from_cache", "seconds"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.quarantine_files += other.quarantine_files
         self.image_problems += other.image_problems
@@ -60,6 +61,7 @@ class IngestSummary:
             f"without image        {self.images_missing:>10,}",
             f"interactions written {self.interactions_written:>10,}",
             f"SAME_AS written      {self.same_as_written:>10,}",
+            f"DIFFERENT_FROM       {self.different_written:>10,}",
             f"vectors from cache   {self.vectors_from_cache:>10,}",
             f"seconds              {self.seconds:>10.1f}",
             f"rows/s               {self.rows_per_second:>10.1f}",
@@ -176,11 +178,15 @@ def ingest_interactions(store: GraphStore, items: Iterable[InteractionRecord | Q
     return summary
 
 
-def ingest_same_as(store: GraphStore, pairs: Sequence[tuple[str, str]], method: str, model_version: str) -> int:
-    """Write known matching pairs whose both products exist; returns how many were written."""
+def ingest_same_as(store: GraphStore, pairs: Sequence[tuple[str, str]], method: str, model_version: str,
+                   *, different: bool = False) -> int:
+    """Write known matching pairs (or, with different=True, known non-matching pairs as DIFFERENT_FROM)
+    whose both products exist; returns how many were written."""
     ids = sorted({i for pair in pairs for i in pair})
     known = set(store.product_hashes(ids))
     good = [(a, b) for a, b in pairs if a in known and b in known]
     for start in range(0, len(good), 5000):
-        store.write(same_as_batch(good[start:start + 5000], method, model_version))
+        chunk = good[start:start + 5000]
+        store.write(different_from_batch(chunk, method, model_version) if different
+                    else same_as_batch(chunk, method, model_version))
     return len(good)

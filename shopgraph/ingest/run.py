@@ -72,9 +72,15 @@ def ingest_layout(graph, directory: Path, name: str | None = None, *, progress: 
     for path, spec in layout.interactions:
         namespace = spec.namespace if isinstance(spec, InteractionMapping) else spec
         total.merge(_interactions(graph, iter_interaction_source(path, spec), Path(path), namespace, progress))
-    pairs = [(a, b) for split in SAME_AS_SPLITS for a, b, label in layout.labelled_pairs.get(split, []) if label]
-    if pairs:
-        total.same_as_written += ingest_same_as(graph.store, pairs, method="label", model_version=f"{layout.name}:train")
+    labelled = [p for split in SAME_AS_SPLITS for p in layout.labelled_pairs.get(split, [])]
+    version = f"{layout.name}:train"
+    positives = [(a, b) for a, b, label in labelled if label]
+    negatives = [(a, b) for a, b, label in labelled if not label]
+    if positives:
+        total.same_as_written += ingest_same_as(graph.store, positives, method="label", model_version=version)
+    if negatives:
+        total.different_written += ingest_same_as(graph.store, negatives, method="label", model_version=version,
+                                                  different=True)
     return total
 
 

@@ -1,5 +1,6 @@
-"""Schema version 1 -> 2: a database written before the learned vectors existed is upgraded in place
-when opened read-write, and refused (with the way out) when opened read-only."""
+"""Schema versions 1 -> 2 -> 3: a database written before the learned vectors (2) and the matching
+review columns (3) existed is upgraded in place when opened read-write, and refused (with the way
+out) when opened read-only."""
 
 from __future__ import annotations
 
@@ -11,10 +12,19 @@ import pytest
 from shopgraph.errors import StoreError
 from shopgraph.graph import schema as S
 from shopgraph.graph.embedded import EmbeddedStore
+from shopgraph.graph.store import GraphBatch
 
 V1_DIMS = S.VectorDims(text=8, image=6, lexical=4)
 ADDED = {"Product": ("txt_emb", "img_emb", "mm_vec", "gnn_vec"), "User": ("gnn_vec",)}
 DDL = {S.STRING: "STRING", S.DOUBLE: "DOUBLE", S.INT64: "INT64", S.BOOL: "BOOLEAN"}
+
+
+ADDED_REL_PROPERTIES = {"SAME_AS": ("status", "evidence")}
+ADDED_REL_TYPES = ("DIFFERENT_FROM",)
+
+
+def v1_rel_properties(name: str) -> dict[str, str]:
+    return {p: t for p, t in S.REL_TYPES[name].properties.items() if p not in ADDED_REL_PROPERTIES.get(name, ())}
 
 
 def v1_properties(label: str) -> dict[str, str]:
@@ -47,7 +57,9 @@ def build_v1(path: Path) -> None:
                                 for p, t in v1_properties(label).items())
             conn.execute(f"CREATE NODE TABLE {label}({columns}, PRIMARY KEY ({node.key}))")
         for name, rel in S.REL_TYPES.items():
-            props = "".join(f", {p} {DDL[t]}" for p, t in rel.properties.items())
+            if name in ADDED_REL_TYPES:
+                continue
+            props = "".join(f", {p} {DDL[t]}" for p, t in v1_rel_properties(name).items())
             conn.execute(f"CREATE REL TABLE {name}(FROM {rel.src} TO {rel.dst}{props})")
         meta = {"schema_version": "1", "generation": "1", "dim_text": str(V1_DIMS.text),
                 "dim_image": str(V1_DIMS.image), "dim_lexical": str(V1_DIMS.lexical)}
@@ -65,6 +77,8 @@ def build_v1(path: Path) -> None:
         conn.execute("MATCH (p:Product), (s:Platform {name: 'shop'}) CREATE (p)-[:LISTED_ON]->(s)")
         conn.execute("MATCH (u:User {id: 'shop:u1'}), (p:Product {id: 'shop:2'}) "
                      "CREATE (u)-[:INTERACTED {kind: 'purchase', value: 1.0, timestamp: 7}]->(p)")
+        conn.execute("MATCH (a:Product {id: 'shop:0'}), (b:Product {id: 'shop:1'}) "
+                     "CREATE (a)-[:SAME_AS {score: 0.9, method: 'label', model_version: 'v1'}]->(b)")
     finally:
         conn.close()
         database.close()
@@ -94,9 +108,9 @@ def test_the_hand_made_database_is_version_1(v1_db):
     assert set(columns(v1_db, "Product")) == set(S.NODE_TYPES["Product"].properties) - set(ADDED["Product"])
 
 
-def test_open_upgrades_to_version_2(v1_db):
+def test_open_upgrades_to_the_current_version(v1_db):
     with EmbeddedStore.open(v1_db) as store:
-        assert store.get_meta("schema_version") == "2"
+        assert store.get_meta("schema_version") == "3"
         assert store.get_meta("dim_aligned") == "256" and store.get_meta("dim_gnn") == "128"
         assert store.dims == S.VectorDims(text=8, image=6, lexical=4, aligned=256, gnn=128)
         for prop in ADDED["Product"]:
@@ -133,8 +147,8 @@ def test_new_columns_are_usable_after_the_upgrade(v1_db):
         store.set_vectors("Product", "mm_vec", ["shop:0", "shop:1", "shop:2"], mm)
         store.set_vectors("User", "gnn_vec", ["shop:u2"], np.full((1, 128), 0.5, np.float32))
         assert store.vector_search("mm_vec", mm[2], 1)[0][0] == "shop:2"
-    with EmbeddedStore.open(v1_db) as store:  # opening again: already version 2, nothing to do
-        assert store.get_meta("schema_version") == "2"
+    with EmbeddedStore.open(v1_db) as store:  # opening again: already the current version, nothing to do
+        assert store.get_meta("schema_version") == "3"
         got, vectors = store.get_vectors("User", "gnn_vec", ["shop:u1", "shop:u2"])
         assert got == ["shop:u2"] and np.allclose(vectors, 0.5)
         assert store.count_with_vector("mm_vec") == 3
@@ -146,4 +160,17 @@ def test_read_only_open_of_version_1_is_refused(v1_db):
     assert "\n" not in str(info.value)
     assert "mm_vec" not in columns(v1_db, "Product")  # untouched
     with EmbeddedStore.open(v1_db) as store:  # and the refused attempt left nothing locked
-        assert store.get_meta("schema_version") == "2"
+        assert store.get_meta("schema_version") == "3"
+
+
+def test_version_3_adds_the_review_columns_and_keeps_same_as_edges(v1_db):
+    assert "status" not in columns(v1_db, "SAME_AS")
+    with EmbeddedStore.open(v1_db) as store:
+        assert store.relationship_pairs("SAME_AS", ["score", "method", "status"]) == [
+            {"src": "shop:0", "dst": "shop:1", "score": 0.9, "method": "label", "status": None}]
+        store.write(GraphBatch(relationships={
+            "SAME_AS": [{"src": "shop:0", "dst": "shop:1", "status": "accepted", "evidence": "[]"}],
+            "DIFFERENT_FROM": [{"src": "shop:0", "dst": "shop:2", "method": "review", "model_version": "m"}]}))
+        assert store.relationship_pairs("SAME_AS", ["status"]) == [{"src": "shop:0", "dst": "shop:1", "status": "accepted"}]
+        assert store.relationship_pairs("DIFFERENT_FROM") == [{"src": "shop:0", "dst": "shop:2"}]
+    assert {"status", "evidence"} <= set(columns(v1_db, "SAME_AS"))

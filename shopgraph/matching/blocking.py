@@ -1,0 +1,97 @@
+"""Blocking: for each source listing, the few target listings worth scoring.
+
+Each channel (MiniLM text vectors, word and character n-gram TF-IDF of titles, TF-IDF of the tokens with
+digits, i.e. model numbers and specs) ranks the whole target catalog; the rankings are combined by
+reciprocal rank fusion (score = sum over channels of 1 / (RRF_K + rank)), so a listing that one channel
+puts near the top (a shared model number) gets in even when another channel misses it (messy titles).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+
+from shopgraph.errors import BadArgumentError
+from shopgraph.matching.features import PairFeaturizer
+
+RRF_K = 10          # small: the top few ranks of each channel dominate
+CHANNELS = ("text", "char", "code", "word")
+CHUNK = 1024        # listings per dense similarity block (CHUNK x n_other floats)
+
+
+@dataclass
+class Candidates:
+    """Candidate pairs: rows (m, 2) int64 (source row, target row), fused (m,) float64 RRF scores."""
+
+    rows: np.ndarray
+    fused: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def _top_ranks(block: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the column indices of the `depth` largest values and their ranks 0..depth-1."""
+    depth = min(depth, block.shape[1])
+    top = np.argpartition(-block, depth - 1, axis=1)[:, :depth]
+    order = np.argsort(-np.take_along_axis(block, top, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(top, order, axis=1), np.broadcast_to(np.arange(depth), (len(block), depth))
+
+
+def _channel_votes(featurizer: PairFeaturizer, channel: str, depth: int, from_right: bool):
+    """(left rows, right rows, RRF votes) of one channel's top `depth` per listing of one side."""
+    n_own = featurizer.n_right if from_right else featurizer.n_left
+    lefts, rights, votes = [], [], []
+    for start in range(0, n_own, CHUNK):
+        chunk = np.arange(start, min(start + CHUNK, n_own))
+        sims = featurizer.similarity_block(channel, chunk, from_right=from_right)
+        top, ranks = _top_ranks(sims, depth)
+        # A zero similarity (no shared code at all) is no evidence: it must not earn a rank.
+        useful = np.take_along_axis(sims, top, axis=1) > 0
+        own = np.repeat(chunk, top.shape[1]).reshape(top.shape)[useful]
+        other = top[useful]
+        lefts.append(other if from_right else own)
+        rights.append(own if from_right else other)
+        votes.append(1.0 / (RRF_K + ranks[useful] + 1))
+    return np.concatenate(lefts), np.concatenate(rights), np.concatenate(votes)
+
+
+def block(featurizer: PairFeaturizer, k: int = 20, channels=CHANNELS, depth: int | None = None) -> Candidates:
+    """The k best target (right) listings for every source (left) listing by reciprocal rank fusion.
+
+    Each channel votes from both sides: a target listing earns 1 / (RRF_K + rank) for its rank in the
+    source's list and again for the source's rank in its own list, so a pair both sides rank high
+    wins. depth: how far down each ranking votes (default 2 * k). Channels without vectors on both
+    sides are skipped; at least one must be available.
+    """
+    if k < 1:
+        raise BadArgumentError(f"k must be at least 1, got {k}")
+    usable = [c for c in channels if featurizer._channel(c) is not None]
+    if not usable:
+        raise BadArgumentError(f"none of the blocking channels {channels} is available")
+    n_left, n_right = featurizer.n_left, featurizer.n_right
+    k = min(k, n_right)
+    depth = depth or 2 * k
+    parts = [_channel_votes(featurizer, c, depth, side) for c in usable for side in (False, True)]
+    lefts, rights, votes = (np.concatenate(x) for x in zip(*parts))
+    fused = sparse.csr_matrix((votes, (lefts, rights)), shape=(n_left, n_right))  # duplicates add up
+    fused.sum_duplicates()
+    rows, scores = [], []
+    for i in range(n_left):
+        lo, hi = fused.indptr[i], fused.indptr[i + 1]
+        cols, vals = fused.indices[lo:hi], fused.data[lo:hi]
+        best = np.argsort(-vals, kind="stable")[:k]
+        rows.append(np.column_stack([np.full(len(best), i), cols[best]]))
+        scores.append(vals[best])
+    return Candidates(np.vstack(rows).astype(np.int64), np.concatenate(scores))
+
+
+def pair_completeness(candidates: Candidates, true_pairs: np.ndarray) -> float:
+    """Share of the true (source row, target row) pairs that are among the candidates."""
+    true_pairs = np.asarray(true_pairs, dtype=np.int64).reshape(-1, 2)
+    if not len(true_pairs):
+        return float("nan")
+    have = {(int(a), int(b)) for a, b in candidates.rows}
+    return sum((int(a), int(b)) in have for a, b in true_pairs) / len(true_pairs)

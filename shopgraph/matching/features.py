@@ -1,0 +1,238 @@
+"""Pair features for product matching: one row of numbers per (left listing, right listing) pair.
+
+Families (the names in FEATURE_GROUPS say which channel a feature belongs to, and are what a match's
+evidence reports):
+- vector channels: cosine of the text (MiniLM), lexical (char n-gram), image and GNN vectors, NaN
+  when either side lacks that vector;
+- lexical: TF-IDF cosines over words and character n-grams (IDF fitted on both catalogs, no labels),
+  word Jaccard and containment, fuzzy token ratios;
+- identifiers: model numbers shared, written inside the other text, or in conflict; plain numbers
+  and unit quantities shared or in conflict;
+- attributes: brand and category agreement, price ratio, title lengths;
+- graph context: how the pair ranks among each side's other candidates (a product's best match is
+  far more telling than its raw similarity), per channel, computed over the whole other catalog.
+
+NaN means "not known" and is left for the model (histogram gradient boosting treats it as its own
+branch); it never means zero similarity.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from rapidfuzz import fuzz
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from shopgraph.errors import BadArgumentError
+from shopgraph.matching import text_signals as ts
+from shopgraph.matching.listings import Listings
+
+CONTEXT_CHUNK = 2048   # rows of the dense similarity block computed at once (2048 x n floats)
+RANK_CAP = 50          # ranks beyond this say only "far down the list"
+
+FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
+    "text": ("cos_text",),
+    "lexical": ("cos_lexical", "tfidf_word_title", "tfidf_char_title", "tfidf_word_text", "jaccard_title",
+                "containment_title", "fuzz_token_set", "fuzz_token_sort", "fuzz_partial"),
+    "image": ("cos_image",),
+    "gnn": ("cos_gnn",),
+    "model_number": ("tfidf_code_title", "models_left", "models_right", "models_shared", "models_jaccard", "model_in_other_text",
+                     "model_conflict", "model_best_fuzz"),
+    "numbers": ("numbers_jaccard", "quantities_shared", "quantity_conflict", "codes_unmatched_min",
+                "codes_unmatched_max", "digits_unmatched_min", "digits_unmatched_max", "unmatched_best_fuzz"),
+    "brand": ("brand_equal", "brand_in_other_title"),
+    "category": ("category_equal",),
+    "price": ("price_ratio", "price_log_diff"),
+    "length": ("words_left", "words_right", "length_ratio"),
+    "context": ("ctx_text_row_gap", "ctx_text_col_gap", "ctx_text_row_rank", "ctx_text_col_rank",
+                "ctx_char_row_gap", "ctx_char_col_gap", "ctx_char_row_rank", "ctx_char_col_rank",
+                "ctx_code_row_gap", "ctx_code_col_gap", "ctx_code_row_rank", "ctx_code_col_rank",
+                "ctx_mutual_best"),
+}
+FEATURE_NAMES: tuple[str, ...] = tuple(name for names in FEATURE_GROUPS.values() for name in names)
+GROUP_OF = {name: group for group, names in FEATURE_GROUPS.items() for name in names}
+
+
+class _Side:
+    """Per-listing parses of one catalog, computed once."""
+
+    def __init__(self, listings: Listings):
+        self.titles = [ts.normalise(t) for t in listings.titles]
+        self.texts = [ts.normalise(t) for t in listings.texts]
+        self.compact_texts = [ts.compact(t) for t in self.texts]
+        self.words = [set(ts.words(t)) for t in self.titles]
+        self.models = [ts.model_numbers(t) for t in self.titles]
+        self.numbers = [ts.numbers(t) for t in self.titles]
+        self.digit_tokens = [ts.digit_tokens(t) for t in self.titles]
+        self.quantities = [ts.quantities(t) for t in self.texts]
+        self.brands = [ts.normalise(b).strip() for b in listings.brands]
+        self.categories = [ts.normalise(c).strip() for c in listings.categories]
+        self.prices = listings.prices
+        self.vectors = listings.vectors
+
+
+def _sorted_digit_tokens(text: str) -> list[str]:
+    """The TF-IDF analyzer of the code channel (a named function so a featurizer can be pickled)."""
+    return sorted(ts.digit_tokens(text))
+
+
+def _jaccard(a: set, b: set) -> float:
+    return len(a & b) / len(a | b) if a and b else np.nan
+
+
+def _row_cosines(x, y) -> np.ndarray:
+    """Row-wise dot products of two equally long stacks of unit rows (dense or sparse) -> (m,)."""
+    if hasattr(x, "multiply"):
+        return np.asarray(x.multiply(y).sum(axis=1)).ravel()
+    return np.einsum("ij,ij->i", x, y)
+
+
+class PairFeaturizer:
+    """Features for pairs between two catalogs.
+
+    `features(pairs)` takes an (m, 2) int array of (left row, right row) and returns an (m, F) float32
+    matrix whose columns are FEATURE_NAMES. The TF-IDF vocabularies are fitted on both catalogs' titles
+    and texts (unsupervised), so the same featurizer serves every split of a benchmark.
+    """
+
+    def __init__(self, left: Listings, right: Listings):
+        self.left, self.right = _Side(left), _Side(right)
+        self.n_left, self.n_right = len(left), len(right)
+        titles = self.left.titles + self.right.titles
+        texts = self.left.texts + self.right.texts
+        word = TfidfVectorizer(token_pattern=r"[a-z0-9]+", sublinear_tf=True, dtype=np.float32).fit(titles)
+        char = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=1,
+                               dtype=np.float32).fit(titles)
+        code = TfidfVectorizer(analyzer=_sorted_digit_tokens, sublinear_tf=True, dtype=np.float32).fit(titles)
+        long = TfidfVectorizer(token_pattern=r"[a-z0-9]+", sublinear_tf=True, dtype=np.float32,
+                               max_features=200_000).fit(texts)
+        self._tfidf = {
+            "word_title": (word.transform(self.left.titles).tocsr(), word.transform(self.right.titles).tocsr()),
+            "char_title": (char.transform(self.left.titles).tocsr(), char.transform(self.right.titles).tocsr()),
+            "code_title": (code.transform(self.left.titles).tocsr(), code.transform(self.right.titles).tocsr()),
+            "word_text": (long.transform(self.left.texts).tocsr(), long.transform(self.right.texts).tocsr()),
+        }
+
+    # -- similarity channels ------------------------------------------------------------------------
+
+    def _channel(self, name: str):
+        """(left matrix, right matrix) of unit rows for a context/similarity channel, or None."""
+        if name in ("char", "code", "word"):
+            return self._tfidf[f"{name}_title"]
+        lv, rv = self.left.vectors.get(name), self.right.vectors.get(name)
+        if lv is None or rv is None:
+            return None
+        return lv, rv
+
+    def similarity_block(self, channel: str, rows: np.ndarray, *, from_right: bool = False) -> np.ndarray:
+        """Dense cosines of the given left rows against every right listing, (len(rows), n_right);
+        with from_right, of the given right rows against every left listing, (len(rows), n_left)."""
+        mats = self._channel(channel)
+        if mats is None:
+            raise BadArgumentError(f"no {channel!r} vectors on both sides")
+        lm, rm = mats[::-1] if from_right else mats
+        block = lm[rows] @ rm.T
+        return block.toarray() if hasattr(block, "toarray") else np.asarray(block)
+
+    def _context(self, channel: str, pairs: np.ndarray, sims: np.ndarray) -> tuple[np.ndarray, ...]:
+        """For each pair: gap to the left item's best right match, gap to the right item's best left
+        match, and the pair's rank in each of those lists (0 = best), all over the whole catalogs."""
+        mats = self._channel(channel)
+        m = len(pairs)
+        if mats is None:
+            return tuple(np.full(m, np.nan) for _ in range(4))
+        lm, rm = mats
+        row_gap, col_gap = np.empty(m), np.empty(m)
+        row_rank, col_rank = np.empty(m), np.empty(m)
+        for side, (own, other, gap, rank) in enumerate(((lm, rm, row_gap, row_rank), (rm, lm, col_gap, col_rank))):
+            keys = pairs[:, side]
+            unique, inverse = np.unique(keys, return_inverse=True)
+            for start in range(0, len(unique), CONTEXT_CHUNK):
+                chunk = unique[start:start + CONTEXT_CHUNK]
+                block = own[chunk] @ other.T
+                block = block.toarray() if hasattr(block, "toarray") else np.asarray(block)
+                in_chunk = np.where((inverse >= start) & (inverse < start + len(chunk)))[0]
+                local = inverse[in_chunk] - start
+                s = sims[in_chunk]
+                best = block.max(axis=1)[local]
+                gap[in_chunk] = s - best
+                rank[in_chunk] = np.minimum((block[local] > s[:, None] + 1e-6).sum(axis=1), RANK_CAP)
+        return row_gap, col_gap, row_rank, col_rank
+
+    # -- the feature matrix -------------------------------------------------------------------------
+
+    def features(self, pairs) -> np.ndarray:
+        pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+        if len(pairs) and (pairs[:, 0].min() < 0 or pairs[:, 0].max() >= self.n_left
+                           or pairs[:, 1].min() < 0 or pairs[:, 1].max() >= self.n_right):
+            raise BadArgumentError("pair rows out of range of the two catalogs")
+        li, ri = pairs[:, 0], pairs[:, 1]
+        L, R = self.left, self.right
+        cols: dict[str, np.ndarray] = {}
+
+        for channel in ("text", "lexical", "image", "gnn"):
+            lv, rv = L.vectors.get(channel), R.vectors.get(channel)
+            if lv is None or rv is None:
+                cols[f"cos_{channel}"] = np.full(len(pairs), np.nan)
+                continue
+            a, b = lv[li], rv[ri]
+            known = (np.abs(a).sum(axis=1) > 0) & (np.abs(b).sum(axis=1) > 0)
+            cols[f"cos_{channel}"] = np.where(known, np.einsum("ij,ij->i", a, b), np.nan)
+        for name, (lm, rm) in self._tfidf.items():
+            cols[f"tfidf_{name}"] = _row_cosines(lm[li], rm[ri])
+
+        per_pair = [self._pair_row(i, j) for i, j in zip(li, ri)]
+        scalar_names = [n for n in FEATURE_NAMES if n not in cols and not n.startswith("ctx_")]
+        scalars = np.array(per_pair, dtype=np.float64).reshape(len(pairs), len(scalar_names))
+        for k, name in enumerate(scalar_names):
+            cols[name] = scalars[:, k]
+
+        mutual = np.ones(len(pairs), dtype=bool)
+        for channel, sims in (("text", cols["cos_text"]), ("char", cols["tfidf_char_title"]),
+                              ("code", cols["tfidf_code_title"])):
+            ctx = self._context(channel, pairs, np.nan_to_num(sims, nan=-1.0))
+            for suffix, values in zip(("row_gap", "col_gap", "row_rank", "col_rank"), ctx):
+                cols[f"ctx_{channel}_{suffix}"] = values
+            if channel != "code":  # many titles have no codes: "best" by codes says little alone
+                mutual &= (ctx[2] == 0) & (ctx[3] == 0)
+        cols["ctx_mutual_best"] = mutual.astype(np.float64)
+        return np.column_stack([cols[n] for n in FEATURE_NAMES]).astype(np.float32)
+
+    def _pair_row(self, i: int, j: int) -> list[float]:
+        """The per-pair Python features, in FEATURE_NAMES order (skipping vector, TF-IDF and context)."""
+        L, R = self.left, self.right
+        wa, wb = L.words[i], R.words[j]
+        ta, tb = L.titles[i], R.titles[j]
+        inter = len(wa & wb)
+        ma, mb = L.models[i], R.models[j]
+        shared = len(ma & mb)
+        in_other = float(any(m in R.compact_texts[j] for m in ma) or any(m in L.compact_texts[i] for m in mb))
+        conflict = float(bool(ma) and bool(mb) and not shared and not in_other)
+        best_fuzz = max((fuzz.ratio(x, y) / 100 for x in ma for y in mb), default=np.nan)
+        qa, qb = L.quantities[i], R.quantities[j]
+        # Tokens with digits that the other title does not contain anywhere (as compact text): a
+        # variant ("6700k" vs "6700", "st2000dm006" vs "st2000dm001") leaves one behind on some side.
+        ua = [t for t in L.digit_tokens[i] if t not in R.compact_texts[j]]
+        ub = [t for t in R.digit_tokens[j] if t not in L.compact_texts[i]]
+        codes_a, codes_b = sum(t in ma for t in ua), sum(t in mb for t in ub)
+        unmatched_fuzz = max((fuzz.ratio(x, y) / 100 for x in ua for y in ub), default=np.nan)
+        ba, bb = L.brands[i], R.brands[j]
+        brand_equal = float(ba == bb) if ba and bb else np.nan
+        brand_in = float((bool(ba) and ba in tb) or (bool(bb) and bb in ta)) if (ba or bb) else np.nan
+        ca, cb = L.categories[i], R.categories[j]
+        pa, pb = L.prices[i], R.prices[j]
+        price_ok = np.isfinite(pa) and np.isfinite(pb) and pa > 0 and pb > 0
+        na, nb = len(ta.split()), len(tb.split())
+        return [
+            _jaccard(wa, wb),
+            inter / min(len(wa), len(wb)) if wa and wb else np.nan,
+            fuzz.token_set_ratio(ta, tb) / 100, fuzz.token_sort_ratio(ta, tb) / 100, fuzz.partial_ratio(ta, tb) / 100,
+            float(len(ma)), float(len(mb)), float(shared), _jaccard(ma, mb), in_other, conflict, best_fuzz,
+            _jaccard(L.numbers[i], R.numbers[j]), float(len(qa & qb)), float(bool(qa) and bool(qb) and not (qa & qb)),
+            float(min(codes_a, codes_b)), float(max(codes_a, codes_b)), float(min(len(ua), len(ub))),
+            float(max(len(ua), len(ub))), unmatched_fuzz,
+            brand_equal, brand_in,
+            float(ca == cb) if ca and cb else np.nan,
+            min(pa, pb) / max(pa, pb) if price_ok else np.nan,
+            abs(np.log(pa / pb)) if price_ok else np.nan,
+            float(na), float(nb), min(na, nb) / max(na, nb, 1),
+        ]
