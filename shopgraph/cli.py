@@ -25,6 +25,8 @@ COMMANDS_HELP = {
     "train": "train the image-text alignment and the GNN; write learned vectors back",
     "embed": "GNN vectors for products and users added since training",
     "recommend": "products for a user, from the learned vectors",
+    "match": "find the same products across two platforms and write SAME_AS edges with evidence",
+    "review": "list matches waiting for review, or accept / reject one",
     "demo": "build a two-platform demo catalog (or use --data DIR), ingest it and query it",
 }
 
@@ -103,6 +105,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("user_id", help="user id, e.g. beauty:42")
     p.add_argument("-k", type=int, default=10, help="number of results (default 10)")
     p.add_argument("--include-seen", action="store_true", help="keep products the user already interacted with")
+    p.add_argument("--json", action="store_true", help="print JSON lines")
+
+    p = sub.add_parser("match", parents=[common], help=COMMANDS_HELP["match"], description=COMMANDS_HELP["match"])
+    p.add_argument("--source", help="source platform (every listing of it is matched)")
+    p.add_argument("--target", help="target platform (candidates come from it)")
+    p.add_argument("--product", help="match one product id instead of a whole platform (needs --target)")
+    p.add_argument("--train", action="store_true",
+                   help="first train the pair scorer on the graph's labels between the two platforms")
+    p.add_argument("--model", help="pair scorer file (default: the one trained for this pair of platforms)")
+    p.add_argument("-k", type=int, default=20, help="candidates per product (default 20)")
+    p.add_argument("--dry-run", action="store_true", help="score and report, write nothing")
+    p.add_argument("--json", action="store_true", help="print the proposed matches as JSON lines")
+
+    p = sub.add_parser("review", parents=[common], help=COMMANDS_HELP["review"], description=COMMANDS_HELP["review"])
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--accept", nargs=2, metavar=("SRC", "DST"), help="accept the proposed match SRC -> DST")
+    group.add_argument("--reject", nargs=2, metavar=("SRC", "DST"), help="reject the proposed match SRC -> DST")
+    p.add_argument("--limit", type=int, default=20, help="matches listed (default 20)")
     p.add_argument("--json", action="store_true", help="print JSON lines")
 
     p = sub.add_parser("demo", parents=[common], help=COMMANDS_HELP["demo"], description=COMMANDS_HELP["demo"])
@@ -232,6 +252,58 @@ def cmd_recommend(args) -> None:
         print_results(sg.recommend(args.user_id, k=args.k, exclude_seen=not args.include_seen), as_json=args.json)
 
 
+def _evidence_line(evidence: list[dict]) -> str:
+    parts = []
+    for item in evidence:
+        values = ", ".join(f"{k}={v + 0.0:g}" for k, v in list(item["values"].items())[:3])
+        parts.append(f"{item['group']} {item['effect']:+.2f}" + (f" ({values})" if values else ""))
+    return "; ".join(parts)
+
+
+def cmd_match(args) -> None:
+    if not args.target:
+        raise ShopGraphError("--target is required")
+    if args.k < 1:
+        raise ShopGraphError(f"-k must be at least 1, got {args.k}")
+    with _open(args, read_only=args.dry_run and not args.train) as sg:
+        if args.product:
+            if args.train:
+                raise ShopGraphError("--train works on a pair of platforms: use --source, not --product")
+            proposals = sg.match(args.product, platform=args.target, k=args.k, model=args.model)
+        else:
+            if not args.source:
+                raise ShopGraphError("--source (or --product) is required")
+            if args.train:
+                scorer = sg.train_matcher(args.source, args.target, k=args.k, model=args.model)
+                print(f"trained {scorer.version}: validation F1 {scorer.metrics['valid_f1']:.3f} at threshold "
+                      f"{scorer.threshold:.3f} on {scorer.metrics['train_pairs']} training pairs", file=sys.stderr)
+            report, proposals = sg.match_platforms(args.source, args.target, k=args.k, model=args.model,
+                                                   write=not args.dry_run)
+            print(report.render(), file=sys.stderr)
+    for p in proposals:
+        if args.json:
+            print(json.dumps(p))
+        else:
+            print(f"{p['score']:.3f}  {p['status']:<8}  {p['src']} -> {p['dst']}  {_evidence_line(p['evidence'])}")
+
+
+def cmd_review(args) -> None:
+    decision = args.accept or args.reject
+    with _open(args, read_only=decision is None) as sg:
+        if decision:
+            print(sg.review(*decision, accept=args.accept is not None))
+            return
+        rows = sg.review_queue(limit=args.limit)
+    for r in rows:
+        if args.json:
+            print(json.dumps(r))
+        else:
+            print(f"{r['score']:.3f}  {r['src']} -> {r['dst']}\n       {r['src_title'][:70]}\n       "
+                  f"{r['dst_title'][:70]}\n       {_evidence_line(r['evidence'])}")
+    if not rows and not args.json:
+        print("nothing waiting for review")
+
+
 def cmd_demo(args) -> None:
     from shopgraph.config import load_config, parse_overrides
     from shopgraph.demo.run import run_demo
@@ -243,7 +315,7 @@ def cmd_demo(args) -> None:
 
 HANDLERS = {"ingest": cmd_ingest, "search": cmd_search, "similar": cmd_similar, "cypher": cmd_cypher,
             "stats": cmd_stats, "train": cmd_train, "embed": cmd_embed, "recommend": cmd_recommend,
-            "demo": cmd_demo}
+            "match": cmd_match, "review": cmd_review, "demo": cmd_demo}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -235,7 +235,7 @@ class AdaptedMatcher:
                     parts["loss"].backward()
                     optimizer.step()
                     for k, v in parts.items():
-                        sums[k] = sums.get(k, 0.0) + float(v)
+                        sums[k] = sums.get(k, 0.0) + v.item()
                 self.history.append({"epoch": epoch, **{k: v / steps for k, v in sums.items()}})
         for m in modules:
             m.eval()

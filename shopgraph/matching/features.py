@@ -192,7 +192,9 @@ class PairFeaturizer:
             ctx = self._context(channel, pairs, np.nan_to_num(sims, nan=-1.0))
             for suffix, values in zip(("row_gap", "col_gap", "row_rank", "col_rank"), ctx):
                 cols[f"ctx_{channel}_{suffix}"] = values
-            if channel != "code":  # many titles have no codes: "best" by codes says little alone
+            # Many titles have no codes, so "best" by codes says little alone; a channel without
+            # vectors (NaN ranks) has no say.
+            if channel != "code" and not np.isnan(ctx[2]).all():
                 mutual &= (ctx[2] == 0) & (ctx[3] == 0)
         cols["ctx_mutual_best"] = mutual.astype(np.float64)
         return np.column_stack([cols[n] for n in FEATURE_NAMES]).astype(np.float32)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,10 +88,8 @@ class PairScorer:
 
     @property
     def version(self) -> str:
-        """A short fingerprint of the fitted model (names SAME_AS edges' model_version)."""
-        if self.model is None:
-            return "unfitted"
-        return "gbt-" + hashlib.sha1(pickle.dumps(self.model)).hexdigest()[:10]
+        """A short fingerprint of the fitted model, fixed at fit time (names SAME_AS edges' model_version)."""
+        return self.metrics.get("version", "unfitted")
 
     def fit(self, x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarray, y_valid: np.ndarray) -> "PairScorer":
         """Fit on train, choose the F1-best threshold on valid; metrics keeps the validation figures."""
@@ -105,11 +104,13 @@ class PairScorer:
             n_iter_no_change=30, random_state=c.seed)
         self.columns = np.where(np.isfinite(x_train).any(axis=0))[0]
         self.model.fit(x_train[:, self.columns], y_train)
-        self.medians = np.nanmedian(np.where(np.isfinite(x_train), x_train, np.nan), axis=0)
-        self.medians = np.where(np.isfinite(self.medians), self.medians, np.nan)
+        with warnings.catch_warnings():  # an all-NaN column has no median; it stays NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            self.medians = np.nanmedian(x_train, axis=0)
         self.threshold, f1 = best_f1_threshold(self.predict(x_valid), y_valid)
         self.metrics = {"valid_f1": f1, "threshold": self.threshold, "train_pairs": int(len(y_train)),
-                        "iterations": int(self.model.n_iter_)}
+                        "iterations": int(self.model.n_iter_),
+                        "version": "gbt-" + hashlib.sha1(pickle.dumps(self.model)).hexdigest()[:10]}
         return self
 
     def _check(self, x: np.ndarray) -> None:

@@ -145,6 +145,55 @@ class ShopGraph:
                                         filters=filters)
         return self._results([h for h in hits if h[0] not in seen][:k], None)
 
+    # -- matching ------------------------------------------------------------------------------
+    def matcher_path(self, source: str, target: str) -> Path:
+        """Where the pair scorer for source -> target is saved: <db>.models/matcher-<source>-<target>.pkl."""
+        base = Path(f"{self.store_path}.models") if self.store_path else Path("shopgraph.models")
+        safe = lambda name: "".join(c if c.isalnum() or c in "-_." else "_" for c in name)  # noqa: E731
+        return base / f"matcher-{safe(source)}-{safe(target)}.pkl"
+
+    def _scorer(self, source: str, target: str, model: str | Path | None):
+        from shopgraph.matching.scorer import PairScorer
+
+        return PairScorer.load(model or self.matcher_path(source, target))
+
+    def train_matcher(self, source: str, target: str, *, k: int = 20, model: str | Path | None = None):
+        """Train the pair scorer on the graph's labels (SAME_AS label/accepted, DIFFERENT_FROM) between
+        two platforms; saves it (default matcher_path) and returns it."""
+        from shopgraph.matching.pipeline import train_matcher
+
+        return train_matcher(self.store, source, target, model or self.matcher_path(source, target), k=k)
+
+    def match_platforms(self, source: str, target: str, *, k: int = 20, model: str | Path | None = None,
+                        write: bool = True):
+        """Match every listing of `source` against `target` and write SAME_AS edges (status "matched" or
+        "review", with evidence). Returns (MatchReport, proposals). model: a scorer file, e.g. one
+        trained on another pair of platforms (default: this pair's)."""
+        from shopgraph.matching.pipeline import match_platforms
+
+        return match_platforms(self.store, self._scorer(source, target, model), source, target, k=k, write=write)
+
+    def match(self, product_id: str, *, platform: str, k: int = 20, limit: int = 5,
+              model: str | Path | None = None) -> list[dict]:
+        """The best listings on `platform` for one product: [{src, dst, score, status, evidence}]."""
+        from shopgraph.matching.pipeline import match_product
+
+        source = self.product(product_id).platform
+        return match_product(self.store, self._scorer(source, platform, model), product_id, platform, k=k,
+                             limit=limit)
+
+    def review_queue(self, limit: int = 50) -> list[dict]:
+        """Proposed matches waiting for a person, highest score first."""
+        from shopgraph.matching.pipeline import review_queue
+
+        return review_queue(self.store, limit)
+
+    def review(self, src: str, dst: str, *, accept: bool) -> str:
+        """Accept or reject a proposed match; the decision is a label for the next train_matcher."""
+        from shopgraph.matching.pipeline import decide
+
+        return decide(self.store, src, dst, accept)
+
     # -- ingest --------------------------------------------------------------------------------
     def ingest(self, path: str | Path, mapping, *, progress: bool = True):
         """Ingest one catalog file (CSV, JSONL or Parquet) with a ColumnMapping or a mapping file."""

@@ -1,0 +1,256 @@
+"""The matching pipeline over a store: labels from the graph, training, matching, review.
+
+Labels live in the graph: SAME_AS edges with status "label" or "accepted" are matches, DIFFERENT_FROM
+edges are non-matches (known negatives and rejected matches). Training reads them, plus hard
+negatives from blocking (a labelled product's other candidates), so a review decision is a label the
+next time `train_matcher` runs. Matching blocks, scores and writes SAME_AS {score, method,
+model_version, status, evidence}: status "matched" at or above the threshold, "review" between
+review_low and the threshold. Edges a person or a label decided are never overwritten, and a pair a
+person rejected is never proposed again.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from shopgraph.errors import BadArgumentError
+from shopgraph.graph.store import GraphBatch
+from shopgraph.matching.blocking import block
+from shopgraph.matching.features import PairFeaturizer
+from shopgraph.matching.listings import Listings, listings_from_store
+from shopgraph.matching.scorer import PairScorer, ScorerConfig
+
+METHOD = "shopgraph-gbt"
+DECIDED = ("label", "accepted")  # statuses a matching run never overwrites
+HARD_NEGATIVES_PER_PRODUCT = 5
+WRITE_BATCH = 5000
+
+
+@dataclass
+class MatchReport:
+    """What one matching run did; `render()` is the CLI's summary."""
+
+    source: str
+    target: str
+    source_products: int = 0
+    candidates: int = 0
+    matched: int = 0
+    review: int = 0
+    skipped_decided: int = 0
+    model_version: str = ""
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def candidates_per_product(self) -> float:
+        return self.candidates / self.source_products if self.source_products else 0.0
+
+    def render(self) -> str:
+        lines = [f"{self.source} -> {self.target}  (model {self.model_version})",
+                 f"source products      {self.source_products:>10,}",
+                 f"candidates           {self.candidates:>10,}  ({self.candidates_per_product:.1f} per product)",
+                 f"matched              {self.matched:>10,}",
+                 f"waiting for review   {self.review:>10,}",
+                 f"kept (decided)       {self.skipped_decided:>10,}"]
+        lines += [f"seconds {stage:<12} {s:>10.1f}" for stage, s in self.seconds.items()]
+        return "\n".join(lines)
+
+
+def platforms(store) -> list[str]:
+    return [r["name"] for r in store.cypher("MATCH (p:Platform) RETURN p.name AS name ORDER BY name")]
+
+
+def _check_platforms(store, source: str, target: str) -> None:
+    known = platforms(store)
+    for name in (source, target):
+        if name not in known:
+            raise BadArgumentError(f"no platform {name!r}; known: {', '.join(known) or 'none'}")
+    if source == target:
+        raise BadArgumentError("source and target must be different platforms")
+
+
+def graph_labels(store, source: str, target: str) -> dict[tuple[str, str], int]:
+    """{(source id, target id): 1 or 0} from SAME_AS (label/accepted) and DIFFERENT_FROM edges in
+    either direction between the two platforms."""
+    labels: dict[tuple[str, str], int] = {}
+    queries = (
+        ("MATCH (a:Product)-[e:SAME_AS]-(b:Product) WHERE a.platform = $s AND b.platform = $t "
+         "AND e.status IN $decided RETURN a.id AS a, b.id AS b", 1),
+        ("MATCH (a:Product)-[e:DIFFERENT_FROM]-(b:Product) WHERE a.platform = $s AND b.platform = $t "
+         "RETURN a.id AS a, b.id AS b", 0),
+    )
+    for query, label in queries:
+        for row in store.cypher(query, {"s": source, "t": target, "decided": list(DECIDED)}):
+            labels[(row["a"], row["b"])] = label  # a rejection read second wins over an old label
+    return labels
+
+
+def _split(keys: list[tuple[str, str]], valid_share: float) -> np.ndarray:
+    """Deterministic train/valid assignment by source product (True = valid), so one product's
+    pairs never straddle the split."""
+    import zlib
+
+    return np.array([(zlib.crc32(a.encode()) % 1000) / 1000 < valid_share for a, _ in keys])
+
+
+def training_pairs(featurizer: PairFeaturizer, left: Listings, right: Listings,
+                   labels: dict[tuple[str, str], int], k: int) -> tuple[np.ndarray, np.ndarray, list]:
+    """(rows (m, 2), labels (m,), keys) from the graph labels plus hard negatives: the top blocking
+    candidates of each labelled source product that no label calls a match."""
+    li, ri = left.index_of(), right.index_of()
+    pairs = {(li[a], ri[b]): y for (a, b), y in labels.items() if a in li and b in ri}
+    positive_rows = {r for (r, _), y in pairs.items() if y == 1}
+    if positive_rows:
+        candidates = block(featurizer, k)
+        added: dict[int, int] = {}
+        for i, j in candidates.rows:
+            i, j = int(i), int(j)
+            if i in positive_rows and (i, j) not in pairs and added.get(i, 0) < HARD_NEGATIVES_PER_PRODUCT:
+                pairs[(i, j)] = 0
+                added[i] = added.get(i, 0) + 1
+    rows = np.array(sorted(pairs), dtype=np.int64).reshape(-1, 2)
+    y = np.array([pairs[(int(i), int(j))] for i, j in rows], dtype=np.int64)
+    keys = [(left.ids[i], right.ids[j]) for i, j in rows]
+    return rows, y, keys
+
+
+def train_matcher(store, source: str, target: str, model_path: str | Path, *, k: int = 20,
+                  config: ScorerConfig = ScorerConfig(), valid_share: float = 0.2) -> PairScorer:
+    """Train the pair scorer on the graph's labels between two platforms and save it to model_path."""
+    _check_platforms(store, source, target)
+    labels = graph_labels(store, source, target)
+    if sum(labels.values()) < 5:
+        raise BadArgumentError(f"only {sum(labels.values())} known matches between {source} and {target}; "
+                               f"label or accept at least 5 first")
+    left, right = listings_from_store(store, source), listings_from_store(store, target)
+    featurizer = PairFeaturizer(left, right)
+    rows, y, keys = training_pairs(featurizer, left, right, labels, k)
+    valid = _split(keys, valid_share)
+    if y[valid].sum() == 0 or y[~valid].sum() == 0:  # tiny label sets: fall back to every other product
+        valid = np.arange(len(y)) % 5 == 0
+    x = featurizer.features(rows)
+    scorer = PairScorer(config).fit(x[~valid], y[~valid], x[valid], y[valid])
+    scorer.metrics.update({"source": source, "target": target, "labels": int(len(labels))})
+    scorer.save(model_path)
+    return scorer
+
+
+def match_platforms(store, scorer: PairScorer, source: str, target: str, *, k: int = 20,
+                    write: bool = True) -> tuple[MatchReport, list[dict]]:
+    """Match every source listing against the target platform; returns the report and the proposed
+    matches [{src, dst, score, status, evidence}] (status "matched" or "review"), best first."""
+    _check_platforms(store, source, target)
+    report = MatchReport(source, target, model_version=scorer.version)
+    t0 = time.perf_counter()
+    left, right = listings_from_store(store, source), listings_from_store(store, target)
+    report.source_products = len(left)
+    if not len(left) or not len(right):
+        return report, []
+    featurizer = PairFeaturizer(left, right)
+    report.seconds["load"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    candidates = block(featurizer, k)
+    report.candidates = len(candidates)
+    report.seconds["blocking"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    x = featurizer.features(candidates.rows)
+    scores = scorer.predict(x)
+    report.seconds["scoring"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    keep = np.where(scores >= scorer.review_low)[0]
+    decided = set(graph_labels(store, source, target))
+    proposals = []
+    evidence = scorer.evidence(x[keep]) if len(keep) else []
+    for n, r in enumerate(keep):
+        i, j = candidates.rows[r]
+        key = (left.ids[i], right.ids[j])
+        if key in decided:
+            report.skipped_decided += 1
+            continue
+        status = "matched" if scores[r] >= scorer.threshold else "review"
+        proposals.append({"src": key[0], "dst": key[1], "score": float(scores[r]), "status": status,
+                          "evidence": evidence[n]})
+    proposals.sort(key=lambda p: -p["score"])
+    report.matched = sum(p["status"] == "matched" for p in proposals)
+    report.review = len(proposals) - report.matched
+    if write:
+        write_matches(store, proposals, scorer.version)
+    report.seconds["writing"] = time.perf_counter() - t0
+    return report, proposals
+
+
+def write_matches(store, proposals: list[dict], model_version: str) -> None:
+    """SAME_AS edges for proposals ({src, dst, score, status, evidence}), in batches."""
+    rows = [{"src": p["src"], "dst": p["dst"], "score": p["score"], "method": METHOD,
+             "model_version": model_version, "status": p["status"],
+             "evidence": json.dumps(p["evidence"], separators=(",", ":"))} for p in proposals]
+    for start in range(0, len(rows), WRITE_BATCH):
+        store.write(GraphBatch(relationships={"SAME_AS": rows[start:start + WRITE_BATCH]}))
+
+
+def match_product(store, scorer: PairScorer, product_id: str, platform: str, *, k: int = 20,
+                  limit: int = 5) -> list[dict]:
+    """The best `limit` target listings on `platform` for one product, each with score, status
+    ("matched", "review" or "no match") and evidence; nothing is written."""
+    rows = store.get_nodes("Product", [product_id], ["id", "platform"])
+    if not rows:
+        raise BadArgumentError(f"no product with id {product_id!r}")
+    source = rows[0]["platform"]
+    _check_platforms(store, source, platform)
+    left = listings_from_store(store, source)
+    left = left.subset([left.index_of()[product_id]])
+    right = listings_from_store(store, platform)
+    if not len(right):
+        return []
+    featurizer = PairFeaturizer(left, right)
+    candidates = block(featurizer, k)
+    x = featurizer.features(candidates.rows)
+    scores = scorer.predict(x)
+    order = np.argsort(-scores, kind="stable")[:limit]
+    evidence = scorer.evidence(x[order])
+    out = []
+    for n, r in enumerate(order):
+        s = float(scores[r])
+        status = "matched" if s >= scorer.threshold else "review" if s >= scorer.review_low else "no match"
+        out.append({"src": product_id, "dst": right.ids[candidates.rows[r][1]], "score": s, "status": status,
+                    "evidence": evidence[n]})
+    return out
+
+
+def review_queue(store, limit: int = 50) -> list[dict]:
+    """SAME_AS edges waiting for a person, highest score first: [{src, dst, score, src_title,
+    dst_title, evidence}]."""
+    rows = store.cypher(
+        "MATCH (a:Product)-[e:SAME_AS]->(b:Product) WHERE e.status = 'review' "
+        "RETURN a.id AS src, b.id AS dst, e.score AS score, a.title AS src_title, b.title AS dst_title, "
+        "e.evidence AS evidence ORDER BY score DESC, src, dst LIMIT $limit", {"limit": int(limit)})
+    for r in rows:
+        r["evidence"] = json.loads(r["evidence"]) if r["evidence"] else []
+    return rows
+
+
+def decide(store, src: str, dst: str, accept: bool) -> str:
+    """Record a person's decision on a proposed match. Accept: the SAME_AS edge becomes "accepted".
+    Reject: the edge is removed and a DIFFERENT_FROM edge remembers the "no". Returns the new state."""
+    found = store.cypher("MATCH (a:Product {id: $a})-[e:SAME_AS]-(b:Product {id: $b}) RETURN e.status AS status",
+                         {"a": src, "b": dst})
+    if not found:
+        raise BadArgumentError(f"no proposed match between {src!r} and {dst!r}")
+    # Directed patterns, both ways: the store cannot update or delete through an undirected match.
+    for a, b in ((src, dst), (dst, src)):
+        where = {"a": a, "b": b}
+        if accept:
+            store.cypher("MATCH (a:Product {id: $a})-[e:SAME_AS]->(b:Product {id: $b}) SET e.status = 'accepted'",
+                         where, allow_write=True)
+        else:
+            store.cypher("MATCH (a:Product {id: $a})-[e:SAME_AS]->(b:Product {id: $b}) DELETE e", where,
+                         allow_write=True)
+    if accept:
+        return "accepted"
+    store.write(GraphBatch(relationships={"DIFFERENT_FROM": [
+        {"src": src, "dst": dst, "method": "review", "model_version": ""}]}))
+    return "rejected"

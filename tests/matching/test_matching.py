@@ -1,0 +1,208 @@
+"""Matching: text signals, pair features and the scorer on a hand-made pair set, blocking, the review
+loop round trip on a real embedded store, the CLI, and the benchmark loader on the real files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from shopgraph.cli import main as cli
+from shopgraph.errors import BadArgumentError, ConfigError
+from shopgraph.graph.embedded import EmbeddedStore
+from shopgraph.graph.store import GraphBatch
+from shopgraph.matching import pipeline
+from shopgraph.matching.blocking import block, pair_completeness
+from shopgraph.matching.features import FEATURE_NAMES, PairFeaturizer
+from shopgraph.matching.listings import Listings, listings_from_records
+from shopgraph.matching.scorer import PairScorer, ScorerConfig, best_f1_threshold, prf
+from shopgraph.matching.text_signals import digit_tokens, model_numbers, normalise, quantities
+from tests.helpers import need_data
+
+BRANDS = ["sony", "bose", "canon", "nikon", "samsung", "lg", "philips", "panasonic"]
+KINDS = ["turntable", "speaker", "camera", "lens", "monitor", "tv", "shaver", "microwave"]
+
+
+def catalog(n: int = 40):
+    """Two shops listing the same n products with differently written titles, plus near-variants
+    (same words, another model number) that are NOT the same product."""
+    rng = np.random.default_rng(0)
+    left, right, truth = [], [], []
+    for i in range(n):
+        brand, kind = BRANDS[i % len(BRANDS)], KINDS[(i // len(BRANDS)) % len(KINDS)]
+        code = f"{brand[:2]}{100 + 7 * i}x{i % 10}"
+        price = float(rng.integers(20, 900))
+        left.append((f"{brand} {kind} {code} black", f"{brand} {kind} model {code} with warranty", price))
+        right.append((f"{brand.upper()} {code.upper()} {kind} ( black )", f"new {kind} by {brand}", price * 1.05))
+        truth.append((i, i))
+    return left, right, truth
+
+
+def listings(rows, platform: str) -> Listings:
+    return Listings(platform, [f"{platform}:{n}" for n in range(len(rows))], [r[0] for r in rows],
+                    [f"{r[0]} {r[1]}" for r in rows], prices=np.array([r[2] for r in rows]))
+
+
+@pytest.fixture(scope="module")
+def toy():
+    left_rows, right_rows, truth = catalog()
+    left, right = listings(left_rows, "a"), listings(right_rows, "b")
+    return left, right, np.array(truth), PairFeaturizer(left, right)
+
+
+def labelled_pairs(truth: np.ndarray, n_right: int, shift: int) -> tuple[np.ndarray, np.ndarray]:
+    negatives = np.column_stack([truth[:, 0], (truth[:, 1] + shift) % n_right])
+    return np.vstack([truth, negatives]), np.r_[np.ones(len(truth)), np.zeros(len(truth))].astype(int)
+
+
+def test_text_signals():
+    assert model_numbers(normalise("Sony turntable PS-LX350H")) == {"pslx350h"}
+    assert "iphone13" in model_numbers(normalise("Apple iPhone 13 128 GB"))
+    assert "128gb" not in model_numbers(normalise("Apple iPhone 13 128GB"))  # a spec, not a model
+    assert quantities(normalise("SSD 250 GB, 15.6in")) == {"250gb", "15.6in"}
+    assert {"6700k", "i7"} <= digit_tokens(normalise("Core i7 6700K"))
+
+
+def test_features_have_one_named_column_each_and_unknown_is_nan(toy):
+    left, right, truth, featurizer = toy
+    x = featurizer.features(truth[:5])
+    assert x.shape == (5, len(FEATURE_NAMES)) and x.dtype == np.float32
+    col = FEATURE_NAMES.index
+    assert np.isnan(x[:, col("cos_image")]).all() and np.isnan(x[:, col("brand_equal")]).all()
+    assert (x[:, col("models_shared")] == 1).all() and (x[:, col("ctx_mutual_best")] == 1).all()
+    assert np.allclose(x[:, col("price_ratio")], 1 / 1.05, atol=1e-4)
+    with pytest.raises(BadArgumentError):
+        featurizer.features([[0, len(right)]])
+
+
+def test_blocking_finds_every_true_pair_within_three_candidates(toy):
+    _, right, truth, featurizer = toy
+    candidates = block(featurizer, k=3)
+    assert len(candidates) == 3 * len(truth)
+    assert pair_completeness(candidates, truth) == 1.0
+
+
+def test_scorer_learns_the_hand_made_pairs_and_explains_them(toy, tmp_path):
+    left, right, truth, featurizer = toy
+    train_rows, train_y = labelled_pairs(truth[:30], len(right), 8)
+    valid_rows, valid_y = labelled_pairs(truth[30:], len(right), 8)
+    x_train, x_valid = featurizer.features(train_rows), featurizer.features(valid_rows)
+    scorer = PairScorer(ScorerConfig(min_samples_leaf=2, early_stopping=False, max_iter=50))
+    scorer.fit(x_train, train_y, x_valid, valid_y)
+    # unseen negatives: the variant one step away
+    test_rows, test_y = labelled_pairs(truth[30:], len(right), 1)
+    scores = scorer.predict(featurizer.features(test_rows))
+    assert prf(scores >= scorer.threshold, test_y)["f1"] >= 0.9
+    evidence = scorer.evidence(featurizer.features(truth[:2]))
+    assert len(evidence) == 2 and all(1 <= len(e) <= 3 for e in evidence)
+    assert all({"group", "effect", "values"} <= set(item) for item in evidence[0])
+    path = scorer.save(tmp_path / "m.pkl")
+    again = PairScorer.load(path)
+    assert again.version == scorer.version and again.threshold == scorer.threshold
+    np.testing.assert_allclose(again.predict(x_valid), scorer.predict(x_valid))
+    assert json.loads(path.with_suffix(".json").read_text())["version"] == scorer.version
+    (tmp_path / "bad.pkl").write_bytes(b"not a model")
+    with pytest.raises(ConfigError):
+        PairScorer.load(tmp_path / "bad.pkl")
+
+
+def test_best_f1_threshold_and_prf():
+    t, f1 = best_f1_threshold(np.array([0.9, 0.8, 0.3, 0.2]), np.array([1, 1, 0, 0]))
+    assert 0.3 < t < 0.8 and f1 == 1.0
+    assert prf(np.array([1, 0, 1]), np.array([1, 1, 0])) == {"precision": 0.5, "recall": 0.5, "f1": 0.5}
+    with pytest.raises(BadArgumentError):
+        best_f1_threshold(np.array([0.1]), np.array([0]))
+
+
+# -- the review loop on a real store ------------------------------------------------------------
+
+@pytest.fixture
+def store(tmp_path):
+    left_rows, right_rows, truth = catalog()
+    products = []
+    for platform, rows in (("a", left_rows), ("b", right_rows)):
+        for n, (title, description, price) in enumerate(rows):
+            products.append({"id": f"{platform}:{n}", "platform": platform, "source_id": str(n), "title": title,
+                             "description": description, "price": price, "content_hash": f"{platform}{n}", "rev": 1})
+    labels = [{"src": f"a:{i}", "dst": f"b:{i}", "score": 1.0, "method": "label", "model_version": "t",
+               "status": "label"} for i in range(20)]
+    negatives = [{"src": f"a:{i}", "dst": f"b:{(i + 8) % 40}", "method": "label", "model_version": "t"}
+                 for i in range(20)]
+    with EmbeddedStore.open(tmp_path / "g.db") as s:
+        s.write(GraphBatch(nodes={"Platform": [{"name": "a"}, {"name": "b"}], "Product": products},
+                           relationships={"SAME_AS": labels, "DIFFERENT_FROM": negatives}))
+        yield s
+
+
+def test_review_loop_round_trip(store, tmp_path):
+    scorer = pipeline.train_matcher(store, "a", "b", tmp_path / "m.pkl",
+                                    config=ScorerConfig(min_samples_leaf=2, early_stopping=False, max_iter=50))
+    assert scorer.metrics["labels"] == 40
+    report, proposals = pipeline.match_platforms(store, scorer, "a", "b", k=5)
+    assert report.source_products == 40 and report.candidates == 200 and report.skipped_decided >= 20
+    matched = {(p["src"], p["dst"]) for p in proposals if p["status"] == "matched"}
+    assert {(f"a:{i}", f"b:{i}") for i in range(20, 40)} - matched == set()  # the unlabelled half found
+    edges = store.cypher("MATCH (a:Product)-[e:SAME_AS]->(b:Product) WHERE e.status = 'matched' "
+                         "RETURN a.id AS a, b.id AS b, e.model_version AS v, e.evidence AS ev")
+    assert {(e["a"], e["b"]) for e in edges} == matched and {e["v"] for e in edges} == {scorer.version}
+    assert json.loads(edges[0]["ev"])[0]["group"]
+    # A person accepts one proposal and rejects another; both become labels.
+    pipeline.write_matches(store, [{"src": "a:21", "dst": "b:22", "score": 0.6, "status": "review", "evidence": []}],
+                           scorer.version)
+    assert [(r["src"], r["dst"]) for r in pipeline.review_queue(store)][:1] == [("a:21", "b:22")]
+    assert pipeline.decide(store, "a:20", "b:20", accept=True) == "accepted"
+    assert pipeline.decide(store, "a:21", "b:22", accept=False) == "rejected"
+    labels = pipeline.graph_labels(store, "a", "b")
+    assert labels[("a:20", "b:20")] == 1 and labels[("a:21", "b:22")] == 0
+    assert pipeline.review_queue(store) == []
+    # The next run keeps the decisions: no re-proposal of the rejected pair, the accepted edge untouched.
+    _, again = pipeline.match_platforms(store, scorer, "a", "b", k=5)
+    assert ("a:21", "b:22") not in {(p["src"], p["dst"]) for p in again}
+    status = store.cypher("MATCH (:Product {id: 'a:20'})-[e:SAME_AS]->(:Product {id: 'b:20'}) RETURN e.status AS s")
+    assert status == [{"s": "accepted"}]
+    with pytest.raises(BadArgumentError):
+        pipeline.decide(store, "a:0", "b:39", accept=True)
+    with pytest.raises(BadArgumentError, match="no platform"):
+        pipeline.match_platforms(store, scorer, "a", "zz")
+
+
+def test_match_one_product_reads_only(store, tmp_path):
+    scorer = pipeline.train_matcher(store, "a", "b", tmp_path / "m.pkl",
+                                    config=ScorerConfig(min_samples_leaf=2, early_stopping=False, max_iter=50))
+    before = store.count_relationships("SAME_AS")
+    best = pipeline.match_product(store, scorer, "a:33", "b", k=5, limit=3)
+    assert best[0]["dst"] == "b:33" and best[0]["status"] == "matched" and len(best) == 3
+    assert store.count_relationships("SAME_AS") == before
+
+
+def test_cli_match_and_review(store, tmp_path, capsys):
+    db = str(store.path)
+    store.close()
+    assert cli(["match", "--db", db, "--source", "a", "--target", "b", "--train", "-k", "5", "--json"]) == 0
+    out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert out and {"src", "dst", "score", "status", "evidence"} <= set(out[0])
+    assert cli(["review", "--db", db, "--json"]) == 0
+    capsys.readouterr()
+    pair = next(p for p in out if p["status"] == "matched")
+    assert cli(["review", "--db", db, "--reject", pair["src"], pair["dst"]]) == 0
+    assert capsys.readouterr().out.strip() == "rejected"
+    assert cli(["review", "--db", db, "--accept", "a:0", "b:39"]) == 1
+    assert "no proposed match" in capsys.readouterr().err
+    assert cli(["match", "--db", db, "--source", "a", "--target", "nope"]) == 1
+    assert cli(["match", "--db", db, "--source", "b", "--target", "a"]) == 1  # no scorer for b -> a yet
+    assert "match --train" in capsys.readouterr().err
+
+
+@pytest.mark.data
+def test_benchmark_loader_on_the_real_abt_buy_files():
+    from shopgraph.ingest.layouts import load_deepmatcher, product_items
+    from shopgraph.matching.benchmarks import benchmark_pairs
+
+    directory = need_data("em/abt_buy")
+    layout = load_deepmatcher(directory)
+    sides = [listings_from_records(s.mapping.platform, product_items(s)) for s in layout.products]
+    assert [len(s) for s in sides] == [1081, 1092]
+    bench = benchmark_pairs(directory, *sides)
+    assert {k: len(v) for k, v in bench.splits.items()} == {"train": 5743, "valid": 1916, "test": 1916}
+    assert [int(v.labels.sum()) for v in bench.splits.values()] == [616, 206, 206] and bench.dropped_pairs == 0
