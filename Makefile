@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(PY) -m bench.flipkart
 	$(PY) -m bench.grocery
 	$(PY) -m bench.recommend
+	$(PY) -m bench.matching
 
 clean:
 	rm -rf $(VENV) shopgraph.db shopgraph.db.* .pytest_cache
