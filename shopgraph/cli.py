@@ -25,7 +25,7 @@ COMMANDS_HELP = {
     "train": "train the image-text alignment and the GNN; write learned vectors back",
     "embed": "GNN vectors for products and users added since training",
     "recommend": "products for a user, from the learned vectors",
-    "match": "find the same products across two platforms and write SAME_AS edges with evidence",
+    "match": "match the same products across two platforms; write SAME_AS with evidence",
     "review": "list matches waiting for review, or accept / reject one",
     "demo": "build a two-platform demo catalog (or use --data DIR), ingest it and query it",
 }
