@@ -48,6 +48,21 @@ def _ingest_summary(graph: ShopGraph, summary, say) -> None:
         say(f"{name:<16}{count:>10,}")
 
 
+def _demo_labels(graph: ShopGraph, catalog) -> tuple[int, int]:
+    """Half of the catalog's known matches (truth.csv) as SAME_AS labels and half of its near misses
+    as DIFFERENT_FROM, so `shopgraph match --train` has labels and the other half is left to find."""
+    from shopgraph.ingest.pipeline import ingest_same_as
+
+    def pairs(path: Path) -> list[tuple[str, str]]:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))[1:]
+        return [(f"shop_a:{row[0]}", f"shop_b:{row[1]}") for row in rows[::2]]
+
+    version = "demo:truth"
+    return (ingest_same_as(graph.store, pairs(catalog.truth_path), "label", version),
+            ingest_same_as(graph.store, pairs(catalog.near_miss_path), "label", version, different=True))
+
+
 def _generated_demo(out: Path, n_products: int, config: Config, db: Path, say) -> dict:
     from shopgraph.demo.catalog import generate_demo_catalog
     from shopgraph.ingest.interactions import load_interaction_mapping
@@ -63,6 +78,7 @@ def _generated_demo(out: Path, n_products: int, config: Config, db: Path, say) -
         summary.merge(graph.ingest_interactions(catalog.interactions_path,
                                                 load_interaction_mapping(catalog.interactions_mapping_path),
                                                 progress=True))
+        summary.same_as_written, summary.different_written = _demo_labels(graph, catalog)
         _ingest_summary(graph, summary, say)
 
         with open(catalog.truth_path, newline="", encoding="utf-8") as f:
