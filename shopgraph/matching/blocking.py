@@ -68,7 +68,7 @@ def block(featurizer: PairFeaturizer, k: int = 20, channels=CHANNELS, depth: int
     """
     if k < 1:
         raise BadArgumentError(f"k must be at least 1, got {k}")
-    usable = [c for c in channels if featurizer._channel(c) is not None]
+    usable = [c for c in channels if featurizer.channel(c) is not None]
     if not usable:
         raise BadArgumentError(f"none of the blocking channels {channels} is available")
     n_left, n_right = featurizer.n_left, featurizer.n_right

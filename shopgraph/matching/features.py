@@ -114,7 +114,7 @@ class PairFeaturizer:
 
     # -- similarity channels ------------------------------------------------------------------------
 
-    def _channel(self, name: str):
+    def channel(self, name: str):
         """(left matrix, right matrix) of unit rows for a context/similarity channel, or None."""
         if name in ("char", "code", "word"):
             return self._tfidf[f"{name}_title"]
@@ -126,7 +126,7 @@ class PairFeaturizer:
     def similarity_block(self, channel: str, rows: np.ndarray, *, from_right: bool = False) -> np.ndarray:
         """Dense cosines of the given left rows against every right listing, (len(rows), n_right);
         with from_right, of the given right rows against every left listing, (len(rows), n_left)."""
-        mats = self._channel(channel)
+        mats = self.channel(channel)
         if mats is None:
             raise BadArgumentError(f"no {channel!r} vectors on both sides")
         lm, rm = mats[::-1] if from_right else mats
@@ -136,7 +136,7 @@ class PairFeaturizer:
     def _context(self, channel: str, pairs: np.ndarray, sims: np.ndarray) -> tuple[np.ndarray, ...]:
         """For each pair: gap to the left item's best right match, gap to the right item's best left
         match, and the pair's rank in each of those lists (0 = best), all over the whole catalogs."""
-        mats = self._channel(channel)
+        mats = self.channel(channel)
         m = len(pairs)
         if mats is None:
             return tuple(np.full(m, np.nan) for _ in range(4))

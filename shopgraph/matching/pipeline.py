@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,8 +93,6 @@ def graph_labels(store, source: str, target: str) -> dict[tuple[str, str], int]:
 def _split(keys: list[tuple[str, str]], valid_share: float) -> np.ndarray:
     """Deterministic train/valid assignment by source product (True = valid), so one product's
     pairs never straddle the split."""
-    import zlib
-
     return np.array([(zlib.crc32(a.encode()) % 1000) / 1000 < valid_share for a, _ in keys])
 
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 import re
 import unicodedata
 
+# The lexical encoder's token patterns: a code is the same thing there and here.
+from shopgraph.ingest.encoders.lexical import _ASCII_TOKEN as _CODE
+from shopgraph.ingest.encoders.lexical import _HAS_DIGIT, _HAS_LETTER, _SEPARATORS
+
 _WORD = re.compile(r"[a-z0-9]+")
-_CODE = re.compile(r"[a-z0-9]+(?:[-./][a-z0-9]+)*")
-_SEPARATORS = re.compile(r"[-./]")
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
-_HAS_LETTER = re.compile(r"[a-z]")
-_HAS_DIGIT = re.compile(r"[0-9]")
 # A number with a unit: "128gb", "1.5l", "15.6in". Such tokens are specs, not model numbers.
 UNITS = ("gb|tb|mb|kb|mp|mah|ah|wh|kw|w|v|hz|khz|mhz|ghz|db|fps|mbps|gbps|rpm|mm|cm|m|km|in|inch|ft|"
          "ml|cl|l|ltr|g|gm|kg|mg|oz|lb|lbs|pcs|pc|pk|pack|x|k|p|th|st|nd|rd|yrs|yr|bit|ms|ns")
