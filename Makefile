@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(PY) -m bench.grocery
 	$(PY) -m bench.recommend
 	$(PY) -m bench.matching
+	$(PY) -m bench.match_scale
 
 clean:
 	rm -rf $(VENV) shopgraph.db shopgraph.db.* .pytest_cache

@@ -1,0 +1,43 @@
+"""The synthetic two-shop catalog behind bench.match_scale: deterministic, with the truth it claims."""
+
+from __future__ import annotations
+
+import csv
+
+from bench import match_scale
+from bench.synthetic_catalog import write_catalog
+
+
+def _rows(path):
+    with path.open(encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def test_same_seed_same_files_and_truth(tmp_path):
+    a = write_catalog(tmp_path / "one", 300, seed=3)
+    b = write_catalog(tmp_path / "two", 300, seed=3)
+    for key in ("a", "b", "truth"):
+        assert a[key].read_bytes() == b[key].read_bytes()
+    assert a["matches"] == 240  # overlap 0.8 of 300
+
+
+def test_truth_links_listings_of_one_product_and_siblings_differ(tmp_path):
+    files = write_catalog(tmp_path, 400, seed=5)
+    shop_a = {r["id"]: r for r in _rows(files["a"])}
+    shop_b = {r["id"]: r for r in _rows(files["b"])}
+    truth = _rows(files["truth"])
+    assert len(shop_a) == len(shop_b) == 400 and len(truth) == files["matches"]
+    assert len({t["id_a"] for t in truth}) == len({t["id_b"] for t in truth}) == len(truth)  # one to one
+    for pair in truth:
+        left, right = shop_a[pair["id_a"]], shop_b[pair["id_b"]]
+        assert left["category"] == right["category"]
+        assert left["title"].split()[0].lower() == right["title"].split()[0].lower()  # same brand first
+        assert abs(float(left["price"]) / float(right["price"]) - 1) < 0.5
+    # Variants share brand and line but not the whole title: no two shop A titles are equal.
+    assert len({r["title"] for r in shop_a.values()}) == len(shop_a)
+
+
+def test_bench_rejects_bad_arguments_with_one_line(capsys, tmp_path):
+    assert match_scale.main(["--products", "10", "--workdir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "\n" not in err
