@@ -253,10 +253,13 @@ def cmd_recommend(args) -> None:
 
 
 def _evidence_line(evidence: list[dict]) -> str:
+    """Evidence in plain words, strongest first, e.g. "for: same model number (+0.41); ..."."""
     parts = []
     for item in evidence:
-        values = ", ".join(f"{k}={v + 0.0:g}" for k, v in list(item["values"].items())[:3])
-        parts.append(f"{item['group']} {item['effect']:+.2f}" + (f" ({values})" if values else ""))
+        # Edges written before evidence carried plain words have only the feature values.
+        says = item.get("says") or f"{item['group']}: " + ", ".join(
+            f"{k}={v + 0.0:g}" for k, v in list(item["values"].items())[:3])
+        parts.append(f"{says} ({item['effect']:+.2f})")
     return "; ".join(parts)
 
 

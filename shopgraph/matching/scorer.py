@@ -19,6 +19,7 @@ import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from shopgraph.errors import BadArgumentError, ConfigError
+from shopgraph.matching.evidence_text import describe
 from shopgraph.matching.features import FEATURE_GROUPS, FEATURE_NAMES
 
 FORMAT_VERSION = 1
@@ -127,8 +128,9 @@ class PairScorer:
         return self.model.predict_proba(x[:, self.columns])[:, 1]
 
     def evidence(self, x: np.ndarray, top: int = 3) -> list[list[dict]]:
-        """Per row, the `top` feature groups that moved the score most: [{group, effect, values}],
-        effect = score - score with the group set to typical values (positive: argued for a match)."""
+        """Per row, the `top` feature groups that moved the score most: [{group, effect, values, says}],
+        effect = score - score with the group set to typical values (positive: argued for a match),
+        says = the same in plain words (e.g. "for: same model number")."""
         base = self.predict(x)
         effects = {}
         for group, names in FEATURE_GROUPS.items():
@@ -139,10 +141,13 @@ class PairScorer:
         out = []
         for r in range(len(x)):
             ranked = sorted(effects, key=lambda g: -abs(effects[g][r]))[:top]
-            out.append([{"group": g, "effect": round(float(effects[g][r]), 3),
-                         "values": {n: _rounded(x[r, self.feature_names.index(n)]) for n in FEATURE_GROUPS[g]
-                                    if np.isfinite(x[r, self.feature_names.index(n)])}}
-                        for g in ranked])
+            items = []
+            for g in ranked:
+                values = {n: _rounded(x[r, self.feature_names.index(n)]) for n in FEATURE_GROUPS[g]
+                          if np.isfinite(x[r, self.feature_names.index(n)])}
+                effect = round(float(effects[g][r]), 3)
+                items.append({"group": g, "effect": effect, "values": values, "says": describe(g, values, effect)})
+            out.append(items)
         return out
 
     # -- persistence --------------------------------------------------------------------------------

@@ -96,7 +96,8 @@ def test_scorer_learns_the_hand_made_pairs_and_explains_them(toy, tmp_path):
     assert prf(scores >= scorer.threshold, test_y)["f1"] >= 0.9
     evidence = scorer.evidence(featurizer.features(truth[:2]))
     assert len(evidence) == 2 and all(1 <= len(e) <= 3 for e in evidence)
-    assert all({"group", "effect", "values"} <= set(item) for item in evidence[0])
+    assert all({"group", "effect", "values", "says"} <= set(item) for item in evidence[0])
+    assert all(item["says"].startswith(("for: ", "against: ", "neutral: ")) for item in evidence[0])
     path = scorer.save(tmp_path / "m.pkl")
     again = PairScorer.load(path)
     assert again.version == scorer.version and again.threshold == scorer.threshold

@@ -1,0 +1,119 @@
+"""Plain words for a match's evidence: one short phrase per feature group, from its feature values.
+
+The scorer measures which feature groups moved a pair's score (scorer.PairScorer.evidence); this
+module says what those groups saw, for a person reviewing the pair, e.g. "same model number",
+"prices 4% apart", "each other's closest listing by text". Values are the pair's features
+(FEATURE_GROUPS names; a missing name means "not known" for that pair).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+Values = Mapping[str, float]
+
+
+def _cosine(v: Values, name: str, what: str) -> str:
+    if name not in v:
+        return f"no {what} to compare"
+    cos = v[name]
+    strength = "very similar" if cos >= 0.9 else "similar" if cos >= 0.75 else "somewhat similar" \
+        if cos >= 0.5 else "not similar"
+    return f"{what} {strength} (cosine {cos:.2f})"
+
+
+def _lexical(v: Values) -> str:
+    share = v.get("containment_title")
+    fuzzy = v.get("fuzz_token_set")
+    parts = []
+    if share is not None:
+        parts.append(f"{share:.0%} of the shorter title's words in the other")
+    if fuzzy is not None:
+        parts.append(f"fuzzy title match {fuzzy:.0%}")
+    return "titles: " + ", ".join(parts) if parts else "titles share little wording"
+
+
+def _model_number(v: Values) -> str:
+    if v.get("models_shared", 0) > 0:
+        return "same model number"
+    if v.get("model_in_other_text", 0) > 0:
+        return "model number found in the other listing's text"
+    if v.get("model_conflict", 0) > 0:
+        closeness = v.get("model_best_fuzz")
+        near = f" (closest pair {closeness:.0%} alike)" if closeness is not None else ""
+        return f"different model numbers{near}"
+    if not v.get("models_left") and not v.get("models_right"):
+        return "no model number on either side"
+    return "model number on one side only"
+
+
+def _numbers(v: Values) -> str:
+    if v.get("quantity_conflict", 0) > 0:
+        return "a size or capacity differs"
+    if v.get("quantities_shared", 0) > 0:
+        return "same sizes/capacities"
+    unmatched = v.get("digits_unmatched_max", 0)
+    if unmatched:
+        return f"{unmatched:.0f} code(s) with digits on one side not in the other"
+    return "numbers agree" if v.get("numbers_jaccard", 0) > 0 else "no shared numbers"
+
+
+def _brand(v: Values) -> str:
+    if "brand_equal" in v:
+        return "same brand" if v["brand_equal"] else "different brands"
+    if v.get("brand_in_other_title"):
+        return "brand named in the other title"
+    return "brand unknown on one side"
+
+
+def _category(v: Values) -> str:
+    if "category_equal" not in v:
+        return "category unknown on one side"
+    return "same category" if v["category_equal"] else "different categories"
+
+
+def _price(v: Values) -> str:
+    ratio = v.get("price_ratio")
+    if ratio is None:
+        return "price unknown on one side"
+    return f"prices {1 - ratio:.0%} apart" if ratio < 1 else "same price"
+
+
+def _length(v: Values) -> str:
+    if "words_left" in v and "words_right" in v:
+        return f"titles of {v['words_left']:.0f} and {v['words_right']:.0f} words"
+    return "title lengths unknown"
+
+
+def _context(v: Values) -> str:
+    if v.get("ctx_mutual_best"):
+        return "each other's closest listing by text and wording"
+    ranks = [v[n] for n in ("ctx_text_row_rank", "ctx_char_row_rank") if n in v]
+    if ranks:
+        best = min(ranks)
+        if best == 0:
+            return "the closest listing on the other platform (one way only)"
+        return f"{best:.0f} other listing(s) look closer"
+    return "no catalog context"
+
+
+PHRASES: dict[str, Callable[[Values], str]] = {
+    "text": lambda v: _cosine(v, "cos_text", "descriptions"),
+    "lexical": _lexical,
+    "image": lambda v: _cosine(v, "cos_image", "photos"),
+    "gnn": lambda v: _cosine(v, "cos_gnn", "graph neighbourhoods"),
+    "model_number": _model_number,
+    "numbers": _numbers,
+    "brand": _brand,
+    "category": _category,
+    "price": _price,
+    "length": _length,
+    "context": _context,
+}
+
+
+def describe(group: str, values: Values, effect: float) -> str:
+    """One phrase for one evidence item, e.g. "for: same model number" or "against: different brands"."""
+    phrase = PHRASES.get(group, lambda _: group)(values)
+    side = "for" if effect > 0 else "against" if effect < 0 else "neutral"
+    return f"{side}: {phrase}"
