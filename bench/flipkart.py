@@ -180,9 +180,9 @@ def _retrieval_row(name: str, t2i: np.ndarray, i2t: np.ndarray, ok: np.ndarray) 
 
 
 def _vectors(sg, prop: str, ids: list[str]):
-    from shopgraph.gnn.training import _product_vectors
+    from shopgraph.gnn.training import product_vectors
 
-    return _product_vectors(sg.store, prop, ids)
+    return product_vectors(sg.store, prop, ids)
 
 
 def train_gnn(sg, ids, categories, train, test, args) -> dict:
@@ -196,7 +196,7 @@ def train_gnn(sg, ids, categories, train, test, args) -> dict:
     from shopgraph.gnn.objectives import CategoryObjective
     from shopgraph.gnn.task import GNNTask
     from shopgraph.gnn.trainer import Trainer, seed_everything
-    from shopgraph.gnn.training import _model_args, training_graph
+    from shopgraph.gnn.training import build_model_args, training_graph
     from dataclasses import replace
 
     config = replace(sg.config.gnn, model=args.gnn_model, layers=args.gnn_layers, dropout=args.gnn_dropout)
@@ -220,7 +220,7 @@ def train_gnn(sg, ids, categories, train, test, args) -> dict:
     split = (train_rows[~val_mask], train_rows[val_mask])
     objectives = [CategoryObjective(depth, sg.store.dims.gnn, split=split) for depth in (1, 2)]
     with training_cost() as cost:
-        model = build_model(config.model, **_model_args(config, graph, sg.store.dims.gnn))
+        model = build_model(config.model, **build_model_args(config, graph, sg.store.dims.gnn))
         task = GNNTask(model, graph, objectives, config.batch_size, generator)
         history = Trainer(max_epochs=config.epochs, lr=config.lr, weight_decay=config.weight_decay,
                           patience=config.patience, seed=config.seed).fit(task)

@@ -69,7 +69,7 @@ def photo_features(sg, paths: list[str]) -> np.ndarray:
 
     records = [ProductRecord(platform="photo", source_id=str(n), title="photo", image_path=p)
                for n, p in enumerate(paths)]
-    encoded = sg.encoder._encode_images(records, progress=True)
+    encoded = sg.encoder.encode_images(records, progress=True)
     vectors, ok = encoded[0], encoded[1]
     if not ok.all():
         print(f"{int((~ok).sum())} photos could not be decoded (zero vectors)", flush=True)
@@ -88,7 +88,7 @@ def rank_metrics(scores: np.ndarray, fine: np.ndarray, coarse_of_product: np.nda
 
 def run(args) -> dict:
     from shopgraph.gnn.alignment import AlignmentData, text_features
-    from shopgraph.gnn.training import _product_vectors, category_labels
+    from shopgraph.gnn.training import product_vectors, category_labels
     from shopgraph.ingest.layouts import load_grocery
     from shopgraph.records import product_id
 
@@ -99,10 +99,10 @@ def run(args) -> dict:
     nodes = sg.store.get_nodes("Product", ids, ["id", "category"])
     if len(nodes) != 81:
         raise ShopGraphError(f"expected 81 grocery products in the graph, found {len(nodes)}")
-    text, _ = _product_vectors(sg.store, "text_vec", ids)
-    lexical, _ = _product_vectors(sg.store, "lex_vec", ids)
-    iconic, iconic_ok = _product_vectors(sg.store, "image_vec", ids)
-    fused, _ = _product_vectors(sg.store, "fused_vec", ids)
+    text, _ = product_vectors(sg.store, "text_vec", ids)
+    lexical, _ = product_vectors(sg.store, "lex_vec", ids)
+    iconic, iconic_ok = product_vectors(sg.store, "image_vec", ids)
+    fused, _ = product_vectors(sg.store, "fused_vec", ids)
     product_text = text_features(text, lexical)
     coarse_labels = category_labels([n["category"] for n in nodes], depth=2)
     split = np.array([s for s, _, _, _ in photos])
@@ -198,7 +198,7 @@ def _gnn(sg, aligner, catalogue, photo, fine, tr, va, te, args):
     from shopgraph.gnn.objectives import MatchObjective
     from shopgraph.gnn.task import GNNTask
     from shopgraph.gnn.trainer import Trainer, seed_everything
-    from shopgraph.gnn.training import _model_args, training_graph
+    from shopgraph.gnn.training import build_model_args, training_graph
 
     config = replace(sg.config.gnn, model=args.gnn_model)
     export = to_heterodata(sg.store, product_vector="fused_vec")
@@ -222,7 +222,7 @@ def _gnn(sg, aligner, catalogue, photo, fine, tr, va, te, args):
     generator = torch.Generator().manual_seed(config.seed)
     objective = MatchObjective(split=split)
     with training_cost() as cost:
-        model = build_model(config.model, **_model_args(config, graph, sg.store.dims.gnn))
+        model = build_model(config.model, **build_model_args(config, graph, sg.store.dims.gnn))
         task = GNNTask(model, graph, [objective], 256, generator)
         history = Trainer(max_epochs=config.epochs, lr=config.lr, weight_decay=config.weight_decay,
                           patience=config.patience, seed=config.seed).fit(task)

@@ -52,8 +52,9 @@ class TrainReport:
 
 
 # -- alignment ------------------------------------------------------------------------------------
-def _product_vectors(store, prop: str, ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(len(ids), dim) matrix (zeros where null) and (len(ids),) bool presence."""
+def product_vectors(store, prop: str, ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """A vector property of the given products: (len(ids), dim) float32 matrix (zeros where the
+    product lacks it) and (len(ids),) bool presence."""
     dim = store.dims.of(prop)
     matrix, present = np.zeros((len(ids), dim), np.float32), np.zeros(len(ids), bool)
     row = {i: n for n, i in enumerate(ids)}
@@ -80,9 +81,9 @@ def alignment_data(sg):
     store = sg.store
     rows = [r for batch in store.iter_nodes("Product", ["id", "category", "title"]) for r in batch]
     ids = [r["id"] for r in rows]
-    text, has_text = _product_vectors(store, "text_vec", ids)
-    lexical, _ = _product_vectors(store, "lex_vec", ids)
-    image, has_image = _product_vectors(store, "image_vec", ids)
+    text, has_text = product_vectors(store, "text_vec", ids)
+    lexical, _ = product_vectors(store, "lex_vec", ids)
+    image, has_image = product_vectors(store, "image_vec", ids)
     titles = sg.encoder.encode_texts([r["title"] or "" for r in rows]) if rows else np.zeros_like(text)
     labels = category_labels([r["category"] for r in rows])
     return ids, AlignmentData(text_features(text, lexical), image, has_text, has_image, labels,
@@ -183,7 +184,7 @@ def train_gnn(sg, *, progress: bool = False, on_epoch=None) -> TrainReport:
     seed_everything(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     objectives = objectives_for(graph, config.objectives, store.dims.gnn, config.negatives, config.val_fraction)
-    model_args = _model_args(config, graph, store.dims.gnn)
+    model_args = build_model_args(config, graph, store.dims.gnn)
     try:
         model = build_model(config.model, **model_args)
     except ValueError as e:  # e.g. heads not dividing the width
@@ -207,7 +208,7 @@ def train_gnn(sg, *, progress: bool = False, on_epoch=None) -> TrainReport:
                        history.seconds, written, checkpoint, curves)
 
 
-def _model_args(config, graph, dim: int) -> dict:
+def build_model_args(config, graph, dim: int) -> dict:
     learned = {t: len(graph.ids[t]) for t in graph.learned_rows}
     args = {"metadata": (graph.node_types, graph.message_types()), "in_dims": graph.in_dims(),
             "learned": learned, "dim": dim, "layers": config.layers, "dropout": config.dropout}

@@ -115,7 +115,7 @@ class ProductEncoder:
         record.image_path (None = no image). A bad image never raises: see image_ok/image_errors."""
         records = list(records)
         text, text_hits, text_new = self._encode_text([r.text for r in records], progress)
-        image, ok, errors, image_hits, image_new = self._encode_images(records, progress)
+        image, ok, errors, image_hits, image_new = self.encode_images(records, progress)
         lexical = self.lexical_encoder.encode([r.title for r in records])
         fused = fuse(text, image, lexical, self.config.fusion, image_ok=ok)
         aligned = None
@@ -156,8 +156,9 @@ class ProductEncoder:
         hits = len(keys) - sum(1 for k in keys if k in todo)
         return out, hits, len(todo)
 
-    def _encode_images(self, records: list[ProductRecord], progress: bool):
-        """Image vectors (n, 1280), ok (n,), errors, cache hits, distinct images encoded."""
+    def encode_images(self, records: list[ProductRecord], progress: bool):
+        """Encode the records' images (through the vector cache): image vectors (n, 1280) float32, ok
+        (n,) bool, errors, cache hits, distinct images encoded."""
         from tqdm.auto import tqdm
 
         n = len(records)
