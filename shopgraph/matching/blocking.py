@@ -40,12 +40,15 @@ def _top_ranks(block: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
     return np.take_along_axis(top, order, axis=1), np.broadcast_to(np.arange(depth), (len(block), depth))
 
 
-def _channel_votes(featurizer: PairFeaturizer, channel: str, depth: int, from_right: bool):
-    """(left rows, right rows, RRF votes) of one channel's top `depth` per listing of one side."""
-    n_own = featurizer.n_right if from_right else featurizer.n_left
-    lefts, rights, votes = [], [], []
-    for start in range(0, n_own, CHUNK):
-        chunk = np.arange(start, min(start + CHUNK, n_own))
+def _channel_votes(featurizer: PairFeaturizer, channel: str, depth: int, from_right: bool,
+                   own_rows: np.ndarray | None = None):
+    """(left rows, right rows, RRF votes) of one channel's top `depth` per listing of one side
+    (every listing of that side, or only own_rows)."""
+    if own_rows is None:
+        own_rows = np.arange(featurizer.n_right if from_right else featurizer.n_left)
+    lefts, rights, votes = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0)]
+    for start in range(0, len(own_rows), CHUNK):
+        chunk = own_rows[start:start + CHUNK]
         sims = featurizer.similarity_block(channel, chunk, from_right=from_right)
         top, ranks = _top_ranks(sims, depth)
         # A zero similarity (no shared code at all) is no evidence: it must not earn a rank.
@@ -58,13 +61,18 @@ def _channel_votes(featurizer: PairFeaturizer, channel: str, depth: int, from_ri
     return np.concatenate(lefts), np.concatenate(rights), np.concatenate(votes)
 
 
-def block(featurizer: PairFeaturizer, k: int = 20, channels=CHANNELS, depth: int | None = None) -> Candidates:
+def block(featurizer: PairFeaturizer, k: int = 20, channels=CHANNELS, depth: int | None = None,
+          rows=None) -> Candidates:
     """The k best target (right) listings for every source (left) listing by reciprocal rank fusion.
 
     Each channel votes from both sides: a target listing earns 1 / (RRF_K + rank) for its rank in the
     source's list and again for the source's rank in its own list, so a pair both sides rank high
     wins. depth: how far down each ranking votes (default 2 * k). Channels without vectors on both
     sides are skipped; at least one must be available.
+
+    rows: only these source listings (e.g. one product asked about). The target side then votes only
+    for the targets some channel put in a source's list, so a pair that only the target side ranks
+    high is not found: a close approximation that costs len(rows) rows instead of the whole catalog.
     """
     if k < 1:
         raise BadArgumentError(f"k must be at least 1, got {k}")
@@ -74,18 +82,29 @@ def block(featurizer: PairFeaturizer, k: int = 20, channels=CHANNELS, depth: int
     n_left, n_right = featurizer.n_left, featurizer.n_right
     k = min(k, n_right)
     depth = depth or 2 * k
-    parts = [_channel_votes(featurizer, c, depth, side) for c in usable for side in (False, True)]
+    if rows is None:
+        parts = [_channel_votes(featurizer, c, depth, side) for c in usable for side in (False, True)]
+    else:
+        rows = np.unique(np.asarray(rows, dtype=np.int64))
+        if len(rows) and (rows[0] < 0 or rows[-1] >= n_left):
+            raise BadArgumentError("source rows out of range of the catalog")
+        parts = [_channel_votes(featurizer, c, depth, False, rows) for c in usable]
+        reached = np.unique(np.concatenate([p[1] for p in parts]))
+        for c in usable:
+            lefts, rights, votes = _channel_votes(featurizer, c, depth, True, reached)
+            asked = np.isin(lefts, rows)
+            parts.append((lefts[asked], rights[asked], votes[asked]))
     lefts, rights, votes = (np.concatenate(x) for x in zip(*parts))
     fused = sparse.csr_matrix((votes, (lefts, rights)), shape=(n_left, n_right))  # duplicates add up
     fused.sum_duplicates()
-    rows, scores = [], []
-    for i in range(n_left):
+    out, scores = [np.zeros((0, 2), np.int64)], [np.zeros(0)]
+    for i in range(n_left) if rows is None else rows:
         lo, hi = fused.indptr[i], fused.indptr[i + 1]
         cols, vals = fused.indices[lo:hi], fused.data[lo:hi]
         best = np.argsort(-vals, kind="stable")[:k]
-        rows.append(np.column_stack([np.full(len(best), i), cols[best]]))
+        out.append(np.column_stack([np.full(len(best), i), cols[best]]))
         scores.append(vals[best])
-    return Candidates(np.vstack(rows).astype(np.int64), np.concatenate(scores))
+    return Candidates(np.vstack(out).astype(np.int64), np.concatenate(scores))
 
 
 def pair_completeness(candidates: Candidates, true_pairs: np.ndarray) -> float:

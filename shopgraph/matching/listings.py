@@ -56,13 +56,6 @@ class Listings:
     def index_of(self) -> dict[str, int]:
         return {pid: i for i, pid in enumerate(self.ids)}
 
-    def subset(self, rows) -> "Listings":
-        rows = np.asarray(rows, dtype=np.int64)
-        pick = lambda seq: [seq[i] for i in rows]  # noqa: E731
-        return Listings(self.platform, pick(self.ids), pick(self.titles), pick(self.texts), pick(self.brands),
-                        pick(self.categories), self.prices[rows],
-                        {c: m[rows] for c, m in self.vectors.items()})
-
 
 def listings_from_records(platform: str, records, vectors: dict[str, np.ndarray] | None = None) -> Listings:
     """Listings from ProductRecords (ingest's validated rows), in the given order."""

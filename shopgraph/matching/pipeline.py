@@ -200,13 +200,14 @@ def match_product(store, scorer: PairScorer, product_id: str, platform: str, *, 
         raise BadArgumentError(f"no product with id {product_id!r}")
     source = rows[0]["platform"]
     _check_platforms(store, source, platform)
+    # The whole source platform, not just the product: the graph-context features rank a pair among
+    # every alternative on both sides, as they did when the scorer was trained.
     left = listings_from_store(store, source)
-    left = left.subset([left.index_of()[product_id]])
     right = listings_from_store(store, platform)
     if not len(right):
         return []
     featurizer = PairFeaturizer(left, right)
-    candidates = block(featurizer, k)
+    candidates = block(featurizer, k, rows=[left.index_of()[product_id]])
     x = featurizer.features(candidates.rows)
     scores = scorer.predict(x)
     order = np.argsort(-scores, kind="stable")[:limit]

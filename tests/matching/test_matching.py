@@ -83,6 +83,17 @@ def test_blocking_finds_every_true_pair_within_three_candidates(toy):
     assert pair_completeness(candidates, truth) == 1.0
 
 
+def test_blocking_some_rows_gives_their_candidates_as_the_whole_run_does(toy):
+    _, _, truth, featurizer = toy
+    whole = block(featurizer, k=3)
+    asked = [4, 17]
+    some = block(featurizer, k=3, rows=asked)
+    assert set(map(tuple, some.rows)) == {tuple(r) for r in whole.rows if r[0] in asked}
+    assert block(featurizer, k=3, rows=[]).rows.shape == (0, 2)
+    with pytest.raises(BadArgumentError):
+        block(featurizer, k=3, rows=[len(truth) + 100])
+
+
 def test_scorer_learns_the_hand_made_pairs_and_explains_them(toy, tmp_path):
     left, right, truth, featurizer = toy
     train_rows, train_y = labelled_pairs(truth[:30], len(right), 8)
@@ -175,6 +186,19 @@ def test_match_one_product_reads_only(store, tmp_path):
     best = pipeline.match_product(store, scorer, "a:33", "b", k=5, limit=3)
     assert best[0]["dst"] == "b:33" and best[0]["status"] == "matched" and len(best) == 3
     assert store.count_relationships("SAME_AS") == before
+    # One product is scored on the features a whole-platform run gives it: the graph context (ranks
+    # among every alternative on both sides) of the whole catalogs, not of a catalog of one.
+    seen = []
+    predict = scorer.predict
+    scorer.predict = lambda x: (seen.append(x.copy()), predict(x))[1]
+    best = pipeline.match_product(store, scorer, "a:33", "b", k=5, limit=3)
+    left, right = pipeline.listings_from_store(store, "a"), pipeline.listings_from_store(store, "b")
+    featurizer, row, col = PairFeaturizer(left, right), left.index_of()["a:33"], right.index_of()
+    expected = featurizer.features([[row, col[m["dst"]]] for m in best])
+    scored = seen[0]  # the features of every candidate match_product scored
+    assert all(any(np.allclose(e, r, equal_nan=True) for r in scored) for e in expected)
+    assert np.allclose(predict(expected), [m["score"] for m in best], atol=1e-9)
+    assert expected[-1, FEATURE_NAMES.index("ctx_char_col_rank")] > 0  # context a catalog of one would lose
 
 
 def test_cli_match_and_review(store, tmp_path, capsys):
