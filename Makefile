@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install bench clean
+.PHONY: demo test install bench clean neo4j-up neo4j-down test-neo4j
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (or run: make PYTHON=python3 ...)"; exit 1; }
@@ -30,6 +30,24 @@ bench: $(STAMP)
 	$(PY) -m bench.recommend
 	$(PY) -m bench.matching
 	$(PY) -m bench.match_scale
+
+# Neo4j backend: a local Neo4j 5 Community in Docker, and the live suite against it.
+NEO4J_URI      ?= bolt://localhost:7687
+NEO4J_USERNAME ?= neo4j
+NEO4J_PASSWORD ?= shopgraph-test
+COMPOSE        := docker compose -f docker/docker-compose.yml
+
+neo4j-up:
+	NEO4J_PASSWORD=$(NEO4J_PASSWORD) $(COMPOSE) up -d --wait neo4j
+
+neo4j-down:
+	$(COMPOSE) down
+
+# The contract suite on both stores, the live migration round trip and the Neo4j unit tests.
+# It empties the database it points at: use the one neo4j-up starts (or a scratch one).
+test-neo4j: $(STAMP)
+	NEO4J_URI=$(NEO4J_URI) NEO4J_USERNAME=$(NEO4J_USERNAME) NEO4J_PASSWORD=$(NEO4J_PASSWORD) \
+		$(PY) -m pytest -q -rs tests/contract tests/graph/test_neo4j_store.py tests/graph/test_neo4j_cypher_parse.py tests/graph/test_migrate.py
 
 clean:
 	rm -rf $(VENV) shopgraph.db shopgraph.db.* .pytest_cache

@@ -28,21 +28,24 @@ COMMANDS_HELP = {
     "match": "match the same products across two platforms; write SAME_AS with evidence",
     "review": "list matches waiting for review, or accept / reject one",
     "demo": "build a two-platform demo catalog (or use --data DIR), ingest it and query it",
+    "migrate": "copy a graph between stores (embedded <-> Neo4j), verified and resumable",
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="shopgraph", description="Multimodal product knowledge graph.")
     parser.add_argument("--version", action="version", version=_version())
-    common = argparse.ArgumentParser(add_help=False)
+    options = argparse.ArgumentParser(add_help=False)  # every command's options but --db
+    options.add_argument("--config", help="TOML file of settings ([text], [image], [fusion], [ingest], [index], "
+                                          "[align], [gnn], [neo4j])")
+    options.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                         help="override one setting, e.g. --set text.batch_size=32 (repeatable)")
+    options.add_argument("--trace", action="store_true", help="print every Cypher query sent to the store")
+    options.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    common = argparse.ArgumentParser(add_help=False, parents=[options])
     common.add_argument("--db", default=os.environ.get("SHOPGRAPH_DB", DEFAULT_DB),
-                        help="database path (default: $SHOPGRAPH_DB or ./shopgraph.db)")
-    common.add_argument("--config", help="TOML file of settings ([text], [image], [fusion], [ingest], [index], "
-                                         "[align], [gnn])")
-    common.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="override one setting, e.g. --set text.batch_size=32 (repeatable)")
-    common.add_argument("--trace", action="store_true", help="print every Cypher query sent to the store")
-    common.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+                        help="database path, or a Neo4j URI (neo4j://host:7687; 'neo4j' = $NEO4J_URI) "
+                             "(default: $SHOPGRAPH_DB or ./shopgraph.db)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("ingest", parents=[common], help=COMMANDS_HELP["ingest"], description=COMMANDS_HELP["ingest"])
@@ -131,6 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="shopgraph-demo", help="folder for the generated catalog and database")
     p.add_argument("--products", type=int, default=240, help="products per generated catalog (default 240)")
     p.set_defaults(db=None)
+
+    p = sub.add_parser("migrate", parents=[options], help=COMMANDS_HELP["migrate"], description=COMMANDS_HELP["migrate"])
+    p.add_argument("--from", dest="source", required=True, metavar="DB", help="source: a database path or Neo4j URI")
+    p.add_argument("--to", dest="target", required=True, metavar="DB", help="target: a database path or Neo4j URI")
+    p.add_argument("--batch-size", type=int, default=1000, help="nodes or relationships per transaction (default 1000)")
+    p.add_argument("--no-verify", action="store_true", help="skip the final count and checksum comparison")
     return parser
 
 
@@ -169,13 +178,22 @@ def _filters(args):
                    price_min=args.price_min, price_max=args.price_max)
 
 
+def _trace(args):
+    """--trace: print each query and the names (not the values) of its parameters."""
+    if not args.trace:
+        return None
+    return lambda q, p: print(f"-- cypher: {' '.join(q.split())}  params={sorted(p)}", file=sys.stderr)
+
+
 def _open(args, read_only: bool = False):
     from shopgraph.config import load_config, parse_overrides
     from shopgraph.queries.api import ShopGraph
 
     config = load_config(args.config, parse_overrides(args.set))
-    trace = (lambda q, p: print(f"-- cypher: {' '.join(q.split())}  params={sorted(p)}", file=sys.stderr)) if args.trace else None
-    if read_only and not Path(args.db).exists():
+    trace = _trace(args)
+    from shopgraph.graph.stores import exists
+
+    if read_only and not exists(args.db):
         raise ShopGraphError(f"no shopgraph database at {args.db} (run `shopgraph ingest` first, or pass --db)")
     return ShopGraph.open(args.db, config=config, read_only=read_only, trace=trace)
 
@@ -313,12 +331,48 @@ def cmd_demo(args) -> None:
 
     config = load_config(args.config, parse_overrides(args.set))
     run_demo(out=Path(args.out), data=Path(args.data) if args.data else None, layout=args.layout,
-             n_products=args.products, config=config, db=Path(args.db) if args.db else None)
+             n_products=args.products, config=config, db=_db_target(args.db) if args.db else None)
+
+
+def _db_target(db: str):
+    """A Neo4j URI stays a string (Path would fold its //); anything else is a path."""
+    from shopgraph.graph.neo4j_connect import is_neo4j_target
+
+    return db if is_neo4j_target(db) else Path(db)
+
+
+def cmd_migrate(args) -> None:
+    from shopgraph.config import load_config, parse_overrides
+    from shopgraph.graph.migrate import migrate
+    from shopgraph.graph.stores import describe, exists, open_store
+
+    config = load_config(args.config, parse_overrides(args.set))
+    if not exists(args.source):
+        raise ShopGraphError(f"no shopgraph database at {args.source}")
+    if str(args.source) == str(args.target):
+        raise ShopGraphError("--from and --to name the same database")
+    trace = _trace(args)
+    source, _ = open_store(args.source, config=config, read_only=True, trace=trace)
+    try:
+        target, _ = open_store(args.target, config=config, dims=source.dims, trace=trace)
+        try:
+            def progress(step: str, rows: int) -> None:
+                if args.verbose:
+                    print(f"  {step}: {rows:,} rows", file=sys.stderr)
+
+            print(f"migrating {describe(args.source)} -> {describe(args.target)}", file=sys.stderr)
+            report = migrate(source, target, batch_size=args.batch_size, verify=not args.no_verify,
+                             on_batch=progress)
+        finally:
+            target.close()
+    finally:
+        source.close()
+    print(report.render())
 
 
 HANDLERS = {"ingest": cmd_ingest, "search": cmd_search, "similar": cmd_similar, "cypher": cmd_cypher,
             "stats": cmd_stats, "train": cmd_train, "embed": cmd_embed, "recommend": cmd_recommend,
-            "match": cmd_match, "review": cmd_review, "demo": cmd_demo}
+            "match": cmd_match, "review": cmd_review, "demo": cmd_demo, "migrate": cmd_migrate}
 
 
 def main(argv: list[str] | None = None) -> int:

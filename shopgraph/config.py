@@ -130,6 +130,28 @@ class GNNConfig:
 
 
 @dataclass(frozen=True)
+class Neo4jConfig:
+    """The Neo4j store (shopgraph.graph.neo4j_store). uri/username/database default to $NEO4J_URI,
+    $NEO4J_USERNAME, $NEO4J_DATABASE; the password is read from $NEO4J_PASSWORD only (never from a
+    config file). Searches whose candidate set has at most exact_max products are scored exactly;
+    larger ones ask the vector index for k * overfetch nodes, growing by 4x until k pass the filter.
+    local_dir holds what shopgraph keeps beside a database (models, vector cache, quarantine)."""
+
+    uri: str | None = None
+    username: str | None = None
+    database: str | None = None
+    write_rows: int = 1000  # rows per UNWIND statement (vector rows: a quarter of it)
+    exact_max: int = 2000
+    overfetch: int = 4
+    max_retries: int = 5
+    retry_initial_seconds: float = 0.2
+    retry_max_seconds: float = 5.0
+    connection_timeout: float = 15.0
+    use_search_clause: bool = True  # the Cypher 25 SEARCH clause, where the server has it (2026.01+)
+    local_dir: str = "shopgraph-neo4j"
+
+
+@dataclass(frozen=True)
 class Config:
     text: TextEncoderConfig = field(default_factory=TextEncoderConfig)
     image: ImageEncoderConfig = field(default_factory=ImageEncoderConfig)
@@ -139,6 +161,7 @@ class Config:
     index: IndexConfig = field(default_factory=IndexConfig)
     align: AlignConfig = field(default_factory=AlignConfig)
     gnn: GNNConfig = field(default_factory=GNNConfig)
+    neo4j: Neo4jConfig = field(default_factory=Neo4jConfig)
 
 
 def _convert(value: Any, annotation: Any, name: str) -> Any:

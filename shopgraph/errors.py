@@ -29,6 +29,10 @@ class StoreLockedError(StoreError):
     """Another process holds the database open for writing."""
 
 
+class StoreConnectionError(StoreError):
+    """A database server cannot be reached, or refused the credentials (the password is never shown)."""
+
+
 class ReadOnlyError(StoreError):
     """A query that writes was sent where writes are not allowed."""
 

@@ -33,6 +33,12 @@ def _check_k(k: int) -> int:
     return k
 
 
+def _is_uri(target) -> bool:
+    from shopgraph.graph.neo4j_connect import is_neo4j_target
+
+    return is_neo4j_target(str(target))
+
+
 class ShopGraph:
     """The product graph: ingest, search, similar, vector_search, cypher, stats."""
 
@@ -48,20 +54,23 @@ class ShopGraph:
 
     @classmethod
     def open(cls, path: str | Path = "shopgraph.db", *, config: Config | None = None, read_only: bool = False,
-             trace: Callable[[str, Mapping], None] | None = None) -> "ShopGraph":
-        """Open (or create) the embedded graph at path."""
-        from shopgraph.graph.embedded import EmbeddedStore
+             trace: Callable[[str, Mapping], None] | None = None, driver=None) -> "ShopGraph":
+        """Open (or create) the graph at path: an embedded database file, or a Neo4j server given as
+        a URI (neo4j://, neo4j+s://, bolt://) or as "neo4j" ($NEO4J_URI; user, password and database
+        from $NEO4J_USERNAME, $NEO4J_PASSWORD, $NEO4J_DATABASE). driver: an existing neo4j driver.
+        Models, the vector cache and quarantine files of a Neo4j graph live in config.neo4j.local_dir."""
+        from shopgraph.graph.stores import exists, open_store
 
         config = config or Config()
-        path = Path(path)
         dims = None
-        if not path.exists() and config.text.model_path is not None:
-            # A new database takes its vector widths from the configured encoders.
+        if config.text.model_path is not None and (not exists(path) or _is_uri(path)):
+            # A new database takes its vector widths from the configured encoders (an existing one
+            # is checked against them).
             from shopgraph.ingest.encoders import ProductEncoder
 
             dims = ProductEncoder(config, None).dims
-        store = EmbeddedStore.open(path, dims=dims, read_only=read_only, index_config=config.index, trace=trace)
-        return cls(store, config, store_path=path, cache_path=Path(f"{path}.cache.sqlite"))
+        store, stem = open_store(path, config=config, dims=dims, read_only=read_only, trace=trace, driver=driver)
+        return cls(store, config, store_path=stem, cache_path=Path(f"{stem}.cache.sqlite"))
 
     def close(self) -> None:
         self.store.close()

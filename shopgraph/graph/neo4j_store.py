@@ -1,0 +1,551 @@
+"""The Neo4j store: the same GraphStore on a Neo4j 5 (or 2025+/2026+) server, for a shared server,
+a cluster or Aura.
+
+    store = Neo4jStore.open(Neo4jSettings.resolve("neo4j://localhost:7687"))   # password: $NEO4J_PASSWORD
+    store = Neo4jStore.open(settings, driver=my_driver)                        # or the caller's driver
+
+Schema: a uniqueness constraint per label key, a cosine vector index per vector property, range indexes
+on Product.platform and Product.rev, a full-text index on title/description/brand. Writes: one
+transaction per GraphBatch, rows grouped by the properties they carry and sent as UNWIND ... MERGE
+parameter lists. Vector search: candidates by Cypher, exact numpy scoring when they are few, the
+vector index (queryNodes, or SEARCH on 2026.01+) with growing over-fetch otherwise; hits are always
+re-scored exactly from the returned vectors, so scores are cosine (inner product for fused_vec and
+gnn_vec) exactly as from the embedded store. All Cypher lives in shopgraph.graph.neo4j_cypher.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+
+import numpy as np
+
+from shopgraph.config import Neo4jConfig
+from shopgraph.errors import ReadOnlyError, SchemaError, StoreError
+from shopgraph.graph import neo4j_cypher as Q
+from shopgraph.graph import schema as S
+from shopgraph.graph.cypher_guard import ensure_read_only
+from shopgraph.graph.filters import candidate_query
+from shopgraph.graph.neo4j_connect import Neo4jSettings, TransactionRunner, safe_uri
+from shopgraph.graph.store import Filters, GraphBatch, GraphStore
+from shopgraph.graph.vector_sync import INNER_PRODUCT_PROPERTIES
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = "3"  # the same graph as the embedded store's version 3
+MIN_VERSION = (5, 15)  # CREATE VECTOR INDEX syntax
+SEARCH_CLAUSE_VERSION = (2026, 1)
+NODE_WRITE_ORDER = ("Platform", "Brand", "Category", "User", "Product", "Meta")
+INDEX_WAIT_SECONDS = 300
+READ_CHUNK = 2000  # ids per `IN $ids` read
+
+
+class Neo4jStore(GraphStore):
+    """GraphStore on Neo4j through the official driver. Use `Neo4jStore.open(...)`."""
+
+    def __init__(self, driver, settings: Neo4jSettings, config: Neo4jConfig, dims: S.VectorDims, read_only: bool,
+                 trace: Callable[[str, Mapping], None] | None, owns_driver: bool,
+                 sleep: Callable[[float], None] | None = None):
+        self._driver = driver
+        self.settings = settings
+        self.config = config
+        self.dims = dims
+        self.read_only = read_only
+        self.trace = trace
+        self._owns_driver = owns_driver
+        self._runner = TransactionRunner(driver, settings, config, **({"sleep": sleep} if sleep else {}))
+        self.server_version: tuple[int, ...] = ()
+        self.edition = ""
+
+    # -- opening -------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, settings: Neo4jSettings | str | None = None, *, dims: S.VectorDims | None = None,
+             read_only: bool = False, config: Neo4jConfig | None = None, driver=None,
+             trace: Callable[[str, Mapping], None] | None = None,
+             sleep: Callable[[float], None] | None = None) -> "Neo4jStore":
+        """Connect, check the server, and create the schema unless read_only.
+
+        settings: Neo4jSettings, a URI, or None ($NEO4J_URI). driver: an existing neo4j driver to use
+        (not closed by close()). dims: the vector widths the caller will write (checked against the
+        graph's; None takes the graph's own, or the defaults for an empty database)."""
+        config = config or Neo4jConfig()
+        if not isinstance(settings, Neo4jSettings):
+            settings = Neo4jSettings.resolve(settings, config)
+        owns = driver is None
+        driver = driver or settings.driver(config)
+        store = cls(driver, settings, config, dims or S.VectorDims(), read_only, trace, owns, sleep)
+        try:
+            store._runner.verify()
+            store._detect_server()
+            store._ensure_schema(dims)
+        except BaseException:
+            store.close()
+            raise
+        log.info("opened Neo4j %s %s at %s", store.edition, ".".join(map(str, store.server_version)),
+                 settings.display)
+        return store
+
+    def close(self) -> None:
+        if self._driver is not None and self._owns_driver:
+            self._driver.close()
+        self._driver = None
+
+    @property
+    def location(self) -> str:
+        return self.settings.display
+
+    def local_stem(self) -> Path:
+        """Where shopgraph keeps files for this database on this machine (models, vector cache,
+        quarantine): <local_dir>/<host>-<port>-<database>, used like the embedded store's db path."""
+        place = safe_uri(self.settings.uri).split("://", 1)[1].replace(":", "-")
+        return Path(self.config.local_dir) / re.sub(r"[^A-Za-z0-9_.-]", "_", f"{place}-{self.settings.database}")
+
+    def _detect_server(self) -> None:
+        rows = self._read(Q.server_components(), {})
+        kernel = next((r for r in rows if "kernel" in str(r.get("name", "")).lower()), rows[0] if rows else {})
+        versions = kernel.get("versions") or ["0"]
+        self.server_version = tuple(int(part) for part in re.findall(r"\d+", str(versions[0]))[:3])
+        self.edition = str(kernel.get("edition", ""))
+        if self.server_version < MIN_VERSION:
+            raise StoreError(f"Neo4j at {safe_uri(self.settings.uri)} is version "
+                             f"{'.'.join(map(str, self.server_version))}; shopgraph needs 5.15 or newer (vector indexes)")
+
+    @property
+    def has_search_clause(self) -> bool:
+        return self.server_version >= SEARCH_CLAUSE_VERSION
+
+    def _ensure_schema(self, wanted: S.VectorDims | None) -> None:
+        version = self.get_meta("schema_version")
+        if version is None:
+            if self.read_only:
+                raise StoreError(f"Neo4j {self.settings.display} holds no shopgraph graph (open it read-write once)")
+            self._create_schema()
+            return
+        stored = self._stored_dims()
+        if wanted is not None and (wanted.text, wanted.image, wanted.lexical) != (stored.text, stored.image, stored.lexical):
+            raise SchemaError(
+                f"Neo4j {self.settings.display} was created with vector widths {stored}, the configured encoders "
+                f"give {wanted}; use another database or the encoders it was built with")
+        self.dims = stored
+        if version != SCHEMA_VERSION and not self.read_only:
+            # Neo4j needs no DDL for new properties or relationship types; new indexes come from
+            # _create_indexes (IF NOT EXISTS), so an older graph is brought up to date here.
+            self._create_indexes()
+            self.set_meta("schema_version", SCHEMA_VERSION)
+
+    def _stored_dims(self) -> S.VectorDims:
+        meta = dict(self._meta_rows())
+        defaults = S.VectorDims()
+        return S.VectorDims(text=int(meta["dim_text"]), image=int(meta["dim_image"]),
+                            lexical=int(meta["dim_lexical"]),
+                            aligned=int(meta.get("dim_aligned") or defaults.aligned),
+                            gnn=int(meta.get("dim_gnn") or defaults.gnn))
+
+    def _create_schema(self) -> None:
+        self._create_indexes()
+        meta = {"schema_version": SCHEMA_VERSION, "generation": "0", "dim_text": str(self.dims.text),
+                "dim_image": str(self.dims.image), "dim_lexical": str(self.dims.lexical),
+                "dim_aligned": str(self.dims.aligned), "dim_gnn": str(self.dims.gnn)}
+        self._write_tx(lambda tx: [self._run(tx, Q.set_meta(), {"key": k, "value": v}) for k, v in meta.items()])
+
+    def _create_indexes(self) -> None:
+        """Schema statements each in their own transaction (Neo4j does not mix them with data writes)."""
+        statements = [Q.create_constraint(label) for label in S.NODE_TYPES]
+        statements += [Q.create_range_index(label, prop) for label, prop in Q.RANGE_INDEXES]
+        for label, node in S.NODE_TYPES.items():
+            for prop, kind in node.properties.items():
+                if kind == S.VECTOR:
+                    statements.append(Q.create_vector_index(label, prop, self.dims.of(prop)))
+        statements.append(Q.create_fulltext_index())
+        for text in statements:
+            self._write_tx(lambda tx, text=text: self._run(tx, text, {}))
+        self._write_tx(lambda tx: self._run(tx, Q.await_indexes(), {"seconds": INDEX_WAIT_SECONDS}))
+
+    def clear(self, *, drop_schema: bool = False, batch: int = 10000) -> None:
+        """Delete every shopgraph node (and relationship) in the database; with drop_schema also the
+        indexes and constraints this store made. For tests and for starting over: irreversible."""
+        self._check_writable()
+        for label in S.NODE_TYPES:
+            while self._write_tx(lambda tx, label=label: self._run(tx, Q.delete_label_batch(label), {"batch": batch}))[0]["deleted"]:
+                pass
+        if drop_schema:
+            for name in Q.own_index_names():
+                self._write_tx(lambda tx, name=name: self._run(tx, Q.drop_index(name), {}))
+            for name in Q.own_constraint_names():
+                self._write_tx(lambda tx, name=name: self._run(tx, Q.drop_constraint(name), {}))
+
+    # -- running queries -----------------------------------------------------------------------
+    def _run(self, tx, query: str, params: Mapping[str, Any]) -> list[dict]:
+        if self.trace is not None:
+            self.trace(query, params)
+        return tx.run(query, dict(params)).data()
+
+    def _read(self, query: str, params: Mapping[str, Any]) -> list[dict]:
+        self._check_open()
+        return self._runner.run(lambda tx: self._run(tx, query, params), write=False)
+
+    def _write_tx(self, work: Callable[[Any], Any]) -> Any:
+        self._check_writable()
+        return self._runner.run(work, write=True)
+
+    def _check_open(self) -> None:
+        if self._driver is None:
+            raise StoreError(f"Neo4j store {self.settings.display} is closed")
+
+    def _check_writable(self) -> None:
+        self._check_open()
+        if self.read_only:
+            raise ReadOnlyError(f"Neo4j {self.settings.display} is open read-only")
+
+    # -- meta ----------------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        rows = self._read(Q.get_meta(), {"key": key})
+        return rows[0]["value"] if rows else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._write_tx(lambda tx: self._run(tx, Q.set_meta(), {"key": key, "value": str(value)}))
+
+    def _meta_rows(self) -> list[tuple[str, str]]:
+        return [(r["key"], r["value"]) for r in self._read(Q.all_meta(), {})]
+
+    def generation(self) -> int:
+        return int(self.get_meta("generation") or 0)
+
+    def _bump_generation(self, tx) -> int:
+        return int(self._run(tx, Q.bump_generation(), {"key": "generation"})[0]["generation"])
+
+    # -- writes --------------------------------------------------------------------------------
+    def write(self, batch: GraphBatch) -> None:
+        for label in batch.nodes:
+            S.node_type(label)
+        for rel in list(batch.relationships) + list(batch.replace_outgoing):
+            S.rel_type(rel)
+        if batch.is_empty() and not any(batch.replace_outgoing.values()):
+            return
+        # Everything is checked and grouped before the transaction, so a schema error sends nothing.
+        node_statements = [(label, self._node_groups(label, batch.nodes[label]))
+                           for label in sorted(batch.nodes, key=NODE_WRITE_ORDER.index)]
+        rel_statements = [(rel, self._rel_groups(rel, rows)) for rel, rows in batch.relationships.items()]
+
+        def work(tx):
+            generation = self._bump_generation(tx) if batch.nodes.get("Product") else None
+            for label, groups in node_statements:
+                for text, rows in groups:
+                    if label == "Product":
+                        rows = [{**r, "rev": generation} for r in rows]
+                    self._unwind(tx, text, rows, label)
+            for rel, src_ids in batch.replace_outgoing.items():
+                for chunk in _chunks(list(src_ids), 5000):
+                    self._run(tx, Q.delete_outgoing(rel), {"ids": list(chunk)})
+            for rel, groups in rel_statements:
+                for text, rows in groups:
+                    written = self._unwind(tx, text, rows, None)
+                    if written != len(rows):
+                        spec = S.rel_type(rel)
+                        raise StoreError(f"{len(rows) - written} {rel} rows name a {spec.src} or {spec.dst} "
+                                         f"that is not in the graph; nothing was written")
+
+        self._write_tx(work)
+
+    def _node_groups(self, label: str, rows: Sequence[Mapping]) -> list[tuple[str, list[dict]]]:
+        """De-duplicate by key (later rows win, merged over earlier ones) and group by column set."""
+        node = S.node_type(label)
+        by_key: dict[str, dict] = {}
+        for row in rows:
+            if row.get(node.key) in (None, ""):
+                raise SchemaError(f"{label} row without its key {node.key!r}")
+            key = str(row[node.key])
+            by_key[key] = {**by_key.get(key, {}), **_plain(row)}
+        groups: dict[tuple[str, ...], list[dict]] = {}
+        for row in by_key.values():
+            columns = tuple(sorted(set(row) | ({"rev"} if label == "Product" else set())))
+            groups.setdefault(columns, []).append(row)
+        for columns in groups:
+            S.check_properties(label, columns)
+        return [(Q.upsert_nodes(label, columns), group) for columns, group in groups.items()]
+
+    def _rel_groups(self, rel: str, rows: Sequence[Mapping]) -> list[tuple[str, list[dict]]]:
+        """De-duplicate by (src, dst, key properties) and group rows by the key properties they have
+        (MERGE cannot match on null) and the other properties they carry (only those are set)."""
+        spec = S.rel_type(rel)
+        unique: dict[tuple, dict] = {}
+        for row in rows:
+            S.check_rel_properties(rel, row.keys())
+            unique[(row["src"], row["dst"], *(row.get(k) for k in spec.key))] = _plain(row)
+        groups: dict[tuple, list[dict]] = {}
+        for row in unique.values():
+            merge_keys = tuple(k for k in spec.key if row.get(k) is not None)
+            settable = tuple(p for p in spec.properties if p not in spec.key and p in row)
+            groups.setdefault((merge_keys, settable), []).append(row)
+        return [(Q.upsert_relationships(rel, keys, settable), group) for (keys, settable), group in groups.items()]
+
+    def _unwind(self, tx, text: str, rows: list[dict], label: str | None) -> int:
+        """Send rows in statements of config.write_rows (a quarter of that for rows with vectors)."""
+        size = self.config.write_rows
+        if label is not None and any(isinstance(v, list) for v in rows[0].values()):
+            size = max(1, size // 4)
+        written = 0
+        for chunk in _chunks(rows, size):
+            result = self._run(tx, text, {"rows": list(chunk)})
+            written += int(result[0]["written"]) if result else 0
+        return written
+
+    def delete_nodes(self, label: str, ids: Sequence[str]) -> int:
+        S.node_type(label)
+        ids = list(ids)
+
+        def work(tx):
+            count = int(self._run(tx, Q.count_existing(label), {"ids": ids})[0]["n"])
+            if count:
+                self._run(tx, Q.delete_nodes(label), {"ids": ids})
+                if label == "Product":
+                    self._bump_generation(tx)
+            return count
+
+        return self._write_tx(work)
+
+    def set_vectors(self, label: str, prop: str, ids: Sequence[str], vectors: np.ndarray) -> None:
+        """Write back one vector property in batches of config.write_rows // 4 rows, each batch its
+        own transaction (a million GNN vectors would not fit one server transaction's memory); a
+        failed write-back can simply be run again."""
+        S.check_vector_property(prop)
+        S.check_properties(label, [prop])
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.shape != (len(ids), self.dims.of(prop)):
+            raise SchemaError(f"{prop} needs shape ({len(ids)}, {self.dims.of(prop)}), got {vectors.shape}")
+        self._check_writable()
+        text = Q.set_vectors(label, prop)
+        size = max(1, self.config.write_rows // 4)
+        ids = list(ids)
+        for start in range(0, len(ids), size):
+            rows = [{"id": i, "v": v.tolist()} for i, v in zip(ids[start:start + size], vectors[start:start + size])]
+
+            def work(tx, rows=rows):
+                generation = self._bump_generation(tx)
+                self._run(tx, text, {"rows": rows, "generation": generation})
+
+            self._write_tx(work)
+
+    # -- reads ---------------------------------------------------------------------------------
+    def get_nodes(self, label: str, ids: Sequence[str], properties: Sequence[str] | None = None) -> list[dict]:
+        node = S.node_type(label)
+        if properties is None:
+            properties = [p for p, t in node.properties.items() if t != S.VECTOR]
+        text = Q.get_nodes(label, properties)
+        found = {}
+        for chunk in _chunks(list(ids), READ_CHUNK):
+            for row in self._read(text, {"ids": list(chunk)}):
+                found[row.pop("_key")] = row
+        return [found[i] for i in ids if i in found]
+
+    def get_vectors(self, label: str, prop: str, ids: Sequence[str]) -> tuple[list[str], np.ndarray]:
+        text = Q.get_vectors(label, prop)
+        dim = self.dims.of(prop)
+        found: dict[str, list] = {}
+        for chunk in _chunks(list(ids), READ_CHUNK):
+            for row in self._read(text, {"ids": list(chunk)}):
+                found[row["id"]] = row["v"]
+        got = [i for i in ids if i in found]
+        return got, _matrix([found[i] for i in got], dim)
+
+    def product_hashes(self, ids: Sequence[str]) -> dict[str, str]:
+        out = {}
+        for chunk in _chunks(list(ids), READ_CHUNK):
+            out.update({r["id"]: r["hash"] for r in self._read(Q.product_hashes(), {"ids": list(chunk)})})
+        return out
+
+    def count_nodes(self, label: str) -> int:
+        return int(self._read(Q.count_nodes(label), {})[0]["n"])
+
+    def count_relationships(self, rel: str) -> int:
+        return int(self._read(Q.count_relationships(rel), {})[0]["n"])
+
+    def iter_nodes(self, label: str, properties: Sequence[str], batch_size: int = 10000) -> Iterator[list[dict]]:
+        """Keyset paging in key order: each page is one short read, so a large graph streams."""
+        first, after = True, None
+        while True:
+            params = {"n": int(batch_size)} if first else {"n": int(batch_size), "after": after}
+            rows = self._read(Q.node_page(label, properties, first), params)
+            if not rows:
+                return
+            after = rows[-1]["_key"]
+            first = False
+            for row in rows:
+                row.pop("_key")
+            yield rows
+            if len(rows) < batch_size:
+                return
+
+    def relationship_pairs(self, rel: str, properties: Sequence[str] = ()) -> list[dict]:
+        return self._read(Q.relationship_pairs(rel, list(properties)), {})
+
+    # -- vector source extras (the embedded store has the same) ----------------------------------
+    def count_with_vector(self, prop: str) -> int:
+        return int(self._read(Q.count_with_vector(prop), {})[0]["n"])
+
+    def ids_with_vector(self, prop: str) -> set[str]:
+        return {r["id"] for r in self._read(Q.ids_with_vector(prop), {})}
+
+    def vectors_changed_since(self, prop: str, revision: int) -> Iterable[tuple[list[str], np.ndarray, list[str]]]:
+        rows = self._read(Q.vectors_changed_since(prop), {"revision": int(revision)})
+        present = [r for r in rows if r["v"] is not None]
+        yield [r["id"] for r in present], _matrix([r["v"] for r in present], self.dims.of(prop)), \
+            [r["id"] for r in rows if r["v"] is None]
+
+    # -- queries -------------------------------------------------------------------------------
+    def vector_search(self, prop: str, vector: np.ndarray, k: int, *, filters: Filters | None = None,
+                      where: str | None = None, params: Mapping[str, Any] | None = None,
+                      label: str = "Product", exact: bool = False) -> list[tuple[str, float]]:
+        """See GraphStore.vector_search. exact=True scores every candidate instead of asking the index."""
+        S.check_vector_property(prop)
+        if label != "Product":
+            raise SchemaError("vector properties live on Product")
+        query = np.asarray(vector, dtype=np.float32).reshape(-1)
+        if query.shape[0] != self.dims.of(prop):
+            raise SchemaError(f"{prop} has width {self.dims.of(prop)}, the query vector {query.shape[0]}")
+        if k <= 0:
+            return []
+        filtered = where is not None or (filters is not None and not filters.is_empty())
+        if filtered:
+            text, bound = candidate_query(filters, where, params)
+            candidates = {r["id"] for r in self._read(text, bound)}
+            if not candidates:
+                return []
+            if exact or len(candidates) <= self.config.exact_max:
+                return self._exact(prop, query, k, sorted(candidates))
+            return self._ann(prop, query, k, candidates, total=self.count_with_vector(prop))
+        total = self.count_with_vector(prop)
+        if exact or total <= self.config.exact_max:
+            return self._exact(prop, query, k, None)
+        return self._ann(prop, query, k, None, total=total)
+
+    def _exact(self, prop: str, query: np.ndarray, k: int, ids: list[str] | None) -> list[tuple[str, float]]:
+        """Exact top-k over the given ids (None: every product with the vector), read in pages."""
+        best: list[tuple[str, float]] = []
+        if ids is None:
+            pages = self._vector_pages(prop)
+        else:
+            pages = (self.get_vectors("Product", prop, chunk) for chunk in _chunks(ids, READ_CHUNK))
+        for got, matrix in pages:
+            best = _top_k(best + list(zip(got, _scores(prop, matrix, query))), k)
+        return best
+
+    def _vector_pages(self, prop: str, size: int = READ_CHUNK) -> Iterator[tuple[list[str], np.ndarray]]:
+        first, after = True, None
+        while True:
+            params = {"n": size} if first else {"n": size, "after": after}
+            rows = self._read(Q.vector_page(prop, first), params)
+            if not rows:
+                return
+            yield [r["id"] for r in rows], _matrix([r["v"] for r in rows], self.dims.of(prop))
+            if len(rows) < size:
+                return
+            first, after = False, rows[-1]["id"]
+
+    def _ann(self, prop: str, query: np.ndarray, k: int, allowed: set[str] | None, total: int) -> list[tuple[str, float]]:
+        """The vector index with over-fetch: ask for k * overfetch, keep hits that pass the filter,
+        grow 4x until k pass or the index has been asked for every vector; then, if still short (an
+        index still populating), score the candidates exactly."""
+        fetch = max(k * self.config.overfetch, k + 10)
+        while True:
+            fetch = min(fetch, max(total, k))
+            hits = self._index_query(prop, query, fetch)
+            kept = [(i, v) for i, v in hits if allowed is None or i in allowed]
+            if len(kept) >= k or fetch >= total:
+                break
+            fetch *= 4
+        if len(kept) < min(k, total if allowed is None else len(allowed)):
+            log.info("vector index %s returned %d of %d wanted; scoring exactly", prop, len(kept), k)
+            return self._exact(prop, query, k, None if allowed is None else sorted(allowed))
+        ids = [i for i, _ in kept]
+        matrix = _matrix([v for _, v in kept], self.dims.of(prop))
+        return _top_k(list(zip(ids, _scores(prop, matrix, query))), k)
+
+    def _index_query(self, prop: str, query: np.ndarray, fetch: int) -> list[tuple[str, list]]:
+        """(id, vector) of the index's top `fetch` nodes. The index's own score ((1 + cos) / 2 for
+        cosine) is not used: the caller re-scores from the vectors, exactly."""
+        params = {"k": int(fetch), "vector": query.astype(np.float64).tolist()}
+        if self.config.use_search_clause and self.has_search_clause:
+            rows = self._read(Q.search_vector_index("Product", prop), params)
+        else:
+            rows = self._read(Q.query_vector_index("Product", prop),
+                              {"index": Q.vector_index_name("Product", prop), **params})
+        return [(r["id"], r["v"]) for r in rows if r["v"] is not None]
+
+    def fulltext_search(self, text: str, k: int = 10) -> list[tuple[str, float]]:
+        """Products whose title, description or brand match the words of `text` (Lucene relevance,
+        best first), from the full-text index. The words are escaped: no Lucene syntax passes through."""
+        if k <= 0 or not text.strip():
+            return []
+        rows = self._read(Q.fulltext_search(), {"index": Q.FULLTEXT_INDEX, "query": lucene_terms(text), "k": int(k)})
+        return [(r["id"], float(r["score"])) for r in rows]
+
+    def cypher(self, query: str, params: Mapping[str, Any] | None = None, *, allow_write: bool = False) -> list[dict]:
+        if not allow_write:
+            ensure_read_only(query)
+            return self._read(query, params or {})
+
+        def work(tx):
+            rows = self._run(tx, query, params or {})
+            # A write query starts a new generation. Products are not restamped as in the embedded
+            # store: that is for its ANN mirror, and Neo4j's vector indexes follow writes themselves.
+            self._bump_generation(tx)
+            return rows
+
+        return self._write_tx(work)
+
+
+# -- helpers --------------------------------------------------------------------------------------
+def _plain(row: Mapping) -> dict:
+    """Parameters for the driver: numpy arrays and scalars become plain Python values."""
+    out = {}
+    for key, value in row.items():
+        if isinstance(value, np.ndarray):
+            value = value.astype(np.float32).tolist()
+        elif isinstance(value, np.generic):
+            value = value.item()
+        out[key] = value
+    return out
+
+
+def _matrix(vectors: Sequence[Sequence[float]], dim: int) -> np.ndarray:
+    if not vectors:
+        return np.zeros((0, dim), dtype=np.float32)
+    return np.asarray(vectors, dtype=np.float32).reshape(len(vectors), dim)
+
+
+def _scores(prop: str, matrix: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """Exact scores: inner product for fused_vec / gnn_vec (their length means something), cosine
+    for the others (a zero vector scores 0)."""
+    raw = matrix.astype(np.float64) @ query.astype(np.float64)
+    if prop in INNER_PRODUCT_PROPERTIES:
+        return raw
+    norms = np.linalg.norm(matrix, axis=1) * float(np.linalg.norm(query))
+    return np.divide(raw, norms, out=np.zeros_like(raw), where=norms > 0)
+
+
+def cosine_from_index_score(score: float) -> float:
+    """Neo4j's cosine vector index reports (1 + cos) / 2 in [0, 1]; this is cos in [-1, 1]."""
+    return 2.0 * float(score) - 1.0
+
+
+def _top_k(scored: list[tuple[str, float]], k: int) -> list[tuple[str, float]]:
+    """Best first; ties by id, like the embedded store's ORDER BY score DESC, id."""
+    return sorted(((i, float(s)) for i, s in scored), key=lambda t: (-t[1], t[0]))[:k]
+
+
+_LUCENE_SPECIAL = re.compile(r'([+\-!(){}\[\]^"~*?:\\/&|])')
+
+
+def lucene_terms(text: str) -> str:
+    """User words as a Lucene query that matches any of them: special characters escaped, and the
+    operators AND / OR / NOT lower-cased (Lucene only reads them upper-case)."""
+    words = (w.lower() if w in ("AND", "OR", "NOT") else w for w in text.split())
+    return " ".join(_LUCENE_SPECIAL.sub(r"\\\1", w) for w in words)
+
+
+def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]

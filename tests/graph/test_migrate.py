@@ -1,0 +1,197 @@
+"""shopgraph migrate: store to store, verified, resumable. Embedded -> embedded runs for real here;
+embedded -> Neo4j against the recording driver (the Cypher and parameters it is sent); the live round
+trip embedded -> Neo4j -> embedded is in tests/contract/test_neo4j_live.py (needs NEO4J_URI)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from shopgraph.config import IndexConfig, Neo4jConfig
+from shopgraph.errors import StoreError
+from shopgraph.graph import neo4j_cypher as Q
+from shopgraph.graph.embedded import EmbeddedStore
+from shopgraph.graph.migrate import PROGRESS_KEY, graph_checksum, migrate
+from shopgraph.graph.neo4j_connect import Neo4jSettings
+from shopgraph.graph.neo4j_store import Neo4jStore
+from shopgraph.graph.store import GraphBatch
+from tests.contract.conftest import SMALL_DIMS
+from tests.contract.test_store_contract import catalog_batch, product, vec
+
+
+class Interrupted(Exception):
+    pass
+
+
+def build_source(path) -> EmbeddedStore:
+    """A graph with every label and relationship type, null and present vectors, meta entries."""
+    store = EmbeddedStore.open(path, dims=SMALL_DIMS, index_config=IndexConfig(min_ann_size=0))
+    products = [product(str(i), platform="shop_a" if i % 2 else "shop_b", brand=f"brand{i % 4}" if i % 5 else None,
+                        category=["Audio > Headphones", "Audio > Speakers", "Kitchen > Kettles", None][i % 4],
+                        price=None if i % 7 == 0 else 10.0 + i, seed=i,
+                        image_vec=None if i % 3 == 0 else vec(i + 100, SMALL_DIMS.image),
+                        image_missing=i % 3 == 0)
+                for i in range(23)]
+    store.write(catalog_batch(products))
+    users = [{"id": f"u{i}"} for i in range(6)]
+    interactions = [{"src": f"u{i % 6}", "dst": products[i]["id"], "kind": ["view", "purchase"][i % 2],
+                     "value": float(i), "timestamp": 1000 + i} for i in range(23)]
+    store.write(GraphBatch(nodes={"User": users}, relationships={
+        "INTERACTED": interactions,
+        "ALSO_BOUGHT": [{"src": products[i]["id"], "dst": products[i + 1]["id"], "weight": 0.5 * i} for i in range(5)],
+        "SAME_AS": [{"src": products[1]["id"], "dst": products[2]["id"], "score": 0.91, "method": "label",
+                     "model_version": "", "status": "label", "evidence": json.dumps([{"group": "title"}])}],
+        "DIFFERENT_FROM": [{"src": products[3]["id"], "dst": products[4]["id"], "method": "review",
+                            "model_version": "v1"}]}))
+    rng = np.random.default_rng(0)
+    store.set_vectors("User", "gnn_vec", [u["id"] for u in users], rng.normal(size=(6, 128)).astype(np.float32))
+    store.set_vectors("Product", "mm_vec", [p["id"] for p in products[:10]], rng.normal(size=(10, 256)).astype(np.float32))
+    store.set_meta("align_model", "align.pt")
+    return store
+
+
+@pytest.fixture
+def source(tmp_path):
+    store = build_source(tmp_path / "source.db")
+    yield store
+    store.close()
+
+
+def open_target(path):
+    return EmbeddedStore.open(path, dims=SMALL_DIMS, index_config=IndexConfig(min_ann_size=0))
+
+
+def test_embedded_to_embedded_copies_everything_and_verifies(source, tmp_path):
+    with open_target(tmp_path / "copy.db") as target:
+        report = migrate(source, target, batch_size=7)
+        assert report.verified and report.checksum == graph_checksum(source) == graph_checksum(target)
+        assert target.stats() == source.stats() and target.stats()["INTERACTED"] == 23
+        ids = [r["id"] for b in source.iter_nodes("Product", ["id"]) for r in b]
+        for prop in ("text_vec", "image_vec", "fused_vec", "mm_vec"):
+            got_a, a = source.get_vectors("Product", prop, ids)
+            got_b, b = target.get_vectors("Product", prop, ids)
+            assert got_a == got_b and np.array_equal(a, b), prop
+        assert target.get_nodes("Product", ids) == source.get_nodes("Product", ids) or _same_but_rev(source, target, ids)
+        assert target.get_meta("align_model") == "align.pt"
+        assert target.relationship_pairs("SAME_AS", ["evidence", "status"]) == \
+            source.relationship_pairs("SAME_AS", ["evidence", "status"])
+        # The copy is a working graph: search finds the same things.
+        q = source.get_vectors("Product", "fused_vec", ["shop_a:5"])[1][0]
+        hits_a, hits_b = source.vector_search("fused_vec", q, 3), target.vector_search("fused_vec", q, 3)
+        assert [i for i, _ in hits_a] == [i for i, _ in hits_b]
+        assert [s for _, s in hits_b] == pytest.approx([s for _, s in hits_a])
+        assert "checksum" in report.render() and "INTERACTED" in report.render()
+
+
+def _same_but_rev(a, b, ids):
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "rev"} for r in rows]  # noqa: E731
+    return strip(a.get_nodes("Product", ids)) == strip(b.get_nodes("Product", ids))
+
+
+@pytest.mark.parametrize("stop_after", [1, 6, 14])
+def test_interrupted_migration_resumes_to_the_same_graph(source, tmp_path, stop_after):
+    all_batches = []
+    with open_target(tmp_path / "whole.db") as whole:
+        reference = migrate(source, whole, batch_size=5, on_batch=lambda step, rows: all_batches.append(step))
+
+    seen = []
+
+    def interrupt(step, rows):
+        seen.append(step)
+        if len(seen) == stop_after:
+            raise Interrupted(step)
+
+    with open_target(tmp_path / "resumed.db") as target:
+        with pytest.raises(Interrupted):
+            migrate(source, target, batch_size=5, on_batch=interrupt)
+        partial = target.stats()
+        assert partial != source.stats()  # really stopped part-way
+        state = json.loads(target.get_meta(PROGRESS_KEY))
+        assert state["step"] == seen[-1]
+    with open_target(tmp_path / "resumed.db") as target:  # a new process, as after a crash
+        batches = []
+        report = migrate(source, target, batch_size=5, on_batch=lambda step, rows: batches.append(step))
+        assert report.resumed_from is not None and report.verified
+        assert report.checksum == reference.checksum
+        assert target.stats() == source.stats()
+        # It went on after the last committed batch: nothing done twice, nothing left out.
+        assert batches == all_batches[stop_after:]
+        again = migrate(source, target, batch_size=5)  # running it once more changes nothing
+        assert again.checksum == reference.checksum and target.stats() == source.stats()
+
+
+def test_target_with_another_graph_is_refused(source, tmp_path):
+    with open_target(tmp_path / "other.db") as other:
+        other.write(catalog_batch([product("x")]))
+        with pytest.raises(StoreError, match="already holds a graph"):
+            migrate(source, other)
+
+
+def test_different_vector_widths_are_refused(source, tmp_path):
+    with EmbeddedStore.open(tmp_path / "wide.db") as wide:
+        with pytest.raises(StoreError, match="widths"):
+            migrate(source, wide)
+
+
+def test_verification_catches_a_difference(source, tmp_path):
+    from shopgraph.graph.migrate import verify_equal
+
+    with open_target(tmp_path / "copy.db") as target:
+        migrate(source, target)
+        target.cypher("MATCH (p:Product {id: 'shop_a:1'}) SET p.title = 'changed'", allow_write=True)
+        with pytest.raises(StoreError, match="checksums differ"):
+            verify_equal(source, target)
+        target.delete_nodes("User", ["u1"])
+        with pytest.raises(StoreError, match="counts differ"):
+            verify_equal(source, target)
+
+
+def test_embedded_to_neo4j_sends_every_node_relationship_and_vector(source):
+    from tests.graph.neo4j_fake import FakeDriver
+
+    driver = FakeDriver(version="5.26.0")
+    target = Neo4jStore.open(Neo4jSettings("bolt://localhost:7687", password="pw"), driver=driver, dims=SMALL_DIMS,
+                             config=Neo4jConfig())
+    mark = driver.mark()
+    report = migrate(source, target, batch_size=10, verify=False)
+    assert not report.verified
+    sent = driver.calls[mark:]
+    product_upserts = [c for c in sent if c.query.startswith("UNWIND $rows AS r MERGE (n:Product {id: r.id})")]
+    rows = {r["id"]: r for c in product_upserts for r in c.params["rows"]}
+    ids = [r["id"] for b in source.iter_nodes("Product", ["id"]) for r in b]
+    assert sorted(rows) == sorted(ids)
+    got, mm = source.get_vectors("Product", "mm_vec", ids)
+    for pid, vector in zip(got, mm):
+        assert np.array_equal(np.asarray(rows[pid]["mm_vec"], dtype=np.float32), vector)
+    assert sum(r["image_vec"] is None for r in rows.values()) == 8  # nulls travel as nulls
+    interacted = [r for c in sent if ":INTERACTED {kind: r.kind, timestamp: r.timestamp}]" in c.query
+                  for r in c.params["rows"]]
+    assert sorted((r["src"], r["dst"], r["timestamp"]) for r in interacted) == sorted(
+        (r["src"], r["dst"], r["timestamp"]) for r in source.relationship_pairs("INTERACTED", ["timestamp"]))
+    users = [r for c in sent if c.query.startswith("UNWIND $rows AS r MERGE (n:User") for r in c.params["rows"]]
+    assert len(users) == 6 and all(len(u["gnn_vec"]) == 128 for u in users)
+    # Each batch commits with its progress record, in one transaction.
+    meta_writes = [c for c in sent if c.query.startswith("UNWIND $rows AS r MERGE (n:Meta")]
+    progress = [r for c in meta_writes for r in c.params["rows"] if r["key"] == PROGRESS_KEY]
+    assert progress and all(
+        any(o.tx == c.tx and o.query != c.query for o in sent) for c in meta_writes if c.params["rows"][0]["key"] == PROGRESS_KEY)
+    assert json.loads(driver.meta[PROGRESS_KEY])["step"] == "done"
+    assert driver.meta.get("align_model") is None  # Meta rows went through the UNWIND (fake keeps only set_meta)
+    assert any(r["key"] == "align_model" for c in meta_writes for r in c.params["rows"])
+    assert all(Q.get_meta() != c.query or c.mode == "READ" for c in sent)
+
+
+def test_cli_migrate_embedded_to_embedded(source, tmp_path, capsys):
+    from shopgraph.cli import main
+
+    path = source.path
+    source.close()
+    assert main(["migrate", "--from", str(path), "--to", str(tmp_path / "cli-copy.db"), "--batch-size", "8"]) == 0
+    out = capsys.readouterr().out
+    assert "counts and checksum equal on both sides" in out and "Product" in out
+    assert main(["migrate", "--from", str(tmp_path / "nope.db"), "--to", str(tmp_path / "x.db")]) == 1
+    assert "no shopgraph database" in capsys.readouterr().err
+    assert main(["stats", "--db", "bolt://"]) == 1
+    assert "Neo4j URI" in capsys.readouterr().err

@@ -1,0 +1,601 @@
+"""Neo4jStore against a recording stand-in for the driver: the exact Cypher and parameters of every
+GraphStore operation, transactions, retries with back-off, and error translation.
+
+No Neo4j server can run on our machines; tests/contract/ runs the same store against a real one
+whenever NEO4J_URI is set.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+from shopgraph.config import Neo4jConfig
+from shopgraph.errors import ConfigError, ReadOnlyError, SchemaError, StoreConnectionError, StoreError
+from shopgraph.graph import neo4j_cypher as Q
+from shopgraph.graph.neo4j_connect import Neo4jSettings, is_neo4j_target, safe_uri
+from shopgraph.graph.neo4j_store import Neo4jStore, cosine_from_index_score, lucene_terms
+from shopgraph.graph.store import Filters, GraphBatch
+from tests.contract.conftest import SMALL_DIMS
+from tests.contract.test_store_contract import catalog_batch, product, vec
+from tests.graph.neo4j_fake import FakeDriver, auth_error, transient, unavailable
+
+PASSWORD = "s3cret-pw-4711"
+SETTINGS = Neo4jSettings("bolt://db.example:7687", "shop", PASSWORD, "graph")
+
+
+def open_store(driver=None, *, read_only=False, sleeps=None, **config) -> Neo4jStore:
+    driver = driver or FakeDriver(existing=True, dims=SMALL_DIMS)
+    sleep = (sleeps.append if sleeps is not None else lambda s: None)
+    return Neo4jStore.open(SETTINGS, driver=driver, read_only=read_only, config=Neo4jConfig(**config), sleep=sleep)
+
+
+@pytest.fixture
+def driver():
+    return FakeDriver(existing=True, dims=SMALL_DIMS)
+
+
+@pytest.fixture
+def store(driver):
+    return open_store(driver)
+
+
+# -- opening and schema --------------------------------------------------------------------------
+def test_new_database_gets_constraints_indexes_and_meta():
+    driver = FakeDriver(version="5.26.1")
+    store = open_store(driver)
+    sent = [q for q, _ in driver.queries()]
+    assert sent[:2] == ["CALL dbms.components() YIELD name, versions, edition RETURN name, versions, edition",
+                        "MATCH (m:Meta {key: $key}) RETURN m.value AS value"]
+    assert "CREATE CONSTRAINT sg_product_id_unique IF NOT EXISTS FOR (n:Product) REQUIRE n.id IS UNIQUE" in sent
+    assert "CREATE CONSTRAINT sg_brand_name_unique IF NOT EXISTS FOR (n:Brand) REQUIRE n.name IS UNIQUE" in sent
+    assert ("CREATE VECTOR INDEX sg_product_text_vec IF NOT EXISTS FOR (n:Product) ON n.text_vec OPTIONS "
+            "{indexConfig: {`vector.dimensions`: 384, `vector.similarity_function`: 'cosine'}}") in sent
+    assert ("CREATE VECTOR INDEX sg_product_fused_vec IF NOT EXISTS FOR (n:Product) ON n.fused_vec OPTIONS "
+            "{indexConfig: {`vector.dimensions`: 2176, `vector.similarity_function`: 'cosine'}}") in sent
+    assert ("CREATE VECTOR INDEX sg_user_gnn_vec IF NOT EXISTS FOR (n:User) ON n.gnn_vec OPTIONS "
+            "{indexConfig: {`vector.dimensions`: 128, `vector.similarity_function`: 'cosine'}}") in sent
+    assert ("CREATE FULLTEXT INDEX sg_product_fulltext IF NOT EXISTS FOR (n:Product) "
+            "ON EACH [n.title, n.description, n.brand]") in sent
+    assert sum(q.startswith("CREATE CONSTRAINT") for q in sent) == 6
+    assert sum(q.startswith("CREATE VECTOR INDEX") for q in sent) == 9
+    assert ("CALL db.awaitIndexes($seconds)", {"seconds": 300}) in driver.queries()
+    assert driver.meta["schema_version"] == "3" and driver.meta["dim_text"] == "384"
+    # Schema statements each run in their own committed write transaction, against the configured database.
+    ddl = [c for c in driver.calls if c.query.startswith("CREATE")]
+    assert len({c.tx for c in ddl}) == len(ddl)
+    assert {c.database for c in driver.calls} == {"graph"} and {c.mode for c in ddl} == {"WRITE"}
+    assert store.dims.text == 384
+
+
+def test_existing_database_keeps_its_widths_and_refuses_other_encoders(driver):
+    store = open_store(driver)
+    assert store.dims == SMALL_DIMS
+    assert not any(q.startswith("CREATE") for q, _ in driver.queries())
+    with pytest.raises(SchemaError, match="vector widths"):
+        Neo4jStore.open(SETTINGS, driver=FakeDriver(existing=True, dims=SMALL_DIMS), dims=SMALL_DIMS.__class__())
+
+
+def test_read_only_open_of_an_empty_database_is_one_error():
+    with pytest.raises(StoreError, match="holds no shopgraph graph"):
+        open_store(FakeDriver(), read_only=True)
+
+
+def test_old_server_is_refused_and_search_clause_detected():
+    with pytest.raises(StoreError, match="needs 5.15 or newer"):
+        open_store(FakeDriver(version="5.11.0", existing=True))
+    assert not open_store(FakeDriver(version="5.26.0", existing=True, dims=SMALL_DIMS)).has_search_clause
+    assert open_store(FakeDriver(version="2026.01.0", existing=True, dims=SMALL_DIMS)).has_search_clause
+
+
+def test_close_closes_only_an_own_driver(driver):
+    store = open_store(driver)
+    store.close()
+    assert not driver.closed  # the caller's driver stays theirs
+    with pytest.raises(StoreError, match="closed"):
+        store.count_nodes("Product")
+
+
+# -- writes ----------------------------------------------------------------------------------------
+def test_write_is_one_transaction_of_unwind_merge_statements(store, driver):
+    mark = driver.mark()
+    p1, p2 = product("1", seed=1), product("2", brand=None, seed=2)
+    store.write(catalog_batch([p1, p2]))
+    calls = driver.calls[mark:]
+    assert len({c.tx for c in calls}) == 1 and driver.transactions[-1].committed
+    queries = [c.query for c in calls]
+    assert queries[0] == Q.bump_generation()
+    assert queries[1] == "UNWIND $rows AS r MERGE (n:Platform {name: r.name}) RETURN count(n) AS written"
+    assert calls[1].params == {"rows": [{"name": "shop_a"}]}  # de-duplicated
+    assert queries[2] == ("UNWIND $rows AS r MERGE (n:Brand {name: r.name}) SET n.display_name = r.display_name "
+                          "RETURN count(n) AS written")
+    product_call = calls[4]
+    columns = sorted(set(p1) | {"rev"})
+    assert product_call.query == ("UNWIND $rows AS r MERGE (n:Product {id: r.id}) SET "
+                                  + ", ".join(f"n.{c} = r.{c}" for c in columns if c != "id")
+                                  + " RETURN count(n) AS written")
+    row = product_call.params["rows"][0]
+    assert row["rev"] == 1 and row["id"] == "shop_a:1" and row["price"] == 10.0
+    assert isinstance(row["text_vec"], list) and np.allclose(row["text_vec"], p1["text_vec"])
+    assert queries[5:8] == [f"MATCH (a:Product)-[e:{r}]->(:{d}) WHERE a.id IN $ids DELETE e"
+                            for r, d in (("LISTED_ON", "Platform"), ("OF_BRAND", "Brand"), ("IN_CATEGORY", "Category"))]
+    assert calls[5].params == {"ids": ["shop_a:1", "shop_a:2"]}
+    assert calls[9].query == ("UNWIND $rows AS r MATCH (a:Product {id: r.src}) MATCH (b:Brand {name: r.dst}) "
+                              "MERGE (a)-[e:OF_BRAND]->(b) RETURN count(e) AS written")
+    assert calls[9].params == {"rows": [{"src": "shop_a:1", "dst": "acme"}]}
+
+
+def test_writing_twice_sends_the_same_idempotent_merges(store, driver):
+    batch = catalog_batch([product("1")])
+    first = driver.mark()
+    store.write(batch)
+    second = driver.mark()
+    store.write(batch)
+    one, two = driver.queries(first)[:second - first], driver.queries(second)
+    assert [q for q, _ in one] == [q for q, _ in two]
+    assert all("CREATE" not in q for q, _ in two)
+
+
+def test_relationship_naming_a_missing_node_rolls_the_batch_back(store, driver):
+    driver.answer(Q.upsert_relationships("OF_BRAND", (), ()), [{"written": 0}])
+    batch = catalog_batch([product("8")])
+    with pytest.raises(StoreError, match="1 OF_BRAND rows name a Product or Brand that is not in the graph"):
+        store.write(batch)
+    assert not driver.transactions[-1].committed and driver.transactions[-1].closed
+
+
+def test_relationship_updates_set_only_the_properties_each_row_has(store, driver):
+    mark = driver.mark()
+    store.write(GraphBatch(relationships={"SAME_AS": [
+        {"src": "a", "dst": "b", "score": 0.9, "method": "m", "model_version": "v", "status": "matched"},
+        {"src": "c", "dst": "d", "status": "accepted"}]}))
+    texts = {q: p for q, p in driver.queries(mark)}
+    full = ("UNWIND $rows AS r MATCH (a:Product {id: r.src}) MATCH (b:Product {id: r.dst}) MERGE (a)-[e:SAME_AS]->(b) "
+            "SET e.score = r.score, e.method = r.method, e.model_version = r.model_version, e.status = r.status "
+            "RETURN count(e) AS written")
+    status_only = ("UNWIND $rows AS r MATCH (a:Product {id: r.src}) MATCH (b:Product {id: r.dst}) "
+                   "MERGE (a)-[e:SAME_AS]->(b) SET e.status = r.status RETURN count(e) AS written")
+    assert texts[full]["rows"][0]["score"] == 0.9
+    assert texts[status_only] == {"rows": [{"src": "c", "dst": "d", "status": "accepted"}]}
+
+
+def test_interactions_merge_on_their_key_properties_and_skip_null_keys(store, driver):
+    mark = driver.mark()
+    store.write(GraphBatch(relationships={"INTERACTED": [
+        {"src": "u1", "dst": "p1", "kind": "view", "value": 1.0, "timestamp": 5},
+        {"src": "u1", "dst": "p1", "kind": "view", "value": 2.0, "timestamp": 5},  # same key: last wins
+        {"src": "u1", "dst": "p2", "kind": "cart", "value": 1.0, "timestamp": None}]}))
+    sent = dict(driver.queries(mark))
+    keyed = ("UNWIND $rows AS r MATCH (a:User {id: r.src}) MATCH (b:Product {id: r.dst}) "
+             "MERGE (a)-[e:INTERACTED {kind: r.kind, timestamp: r.timestamp}]->(b) SET e.value = r.value "
+             "RETURN count(e) AS written")
+    assert sent[keyed] == {"rows": [{"src": "u1", "dst": "p1", "kind": "view", "value": 2.0, "timestamp": 5}]}
+    no_time = ("UNWIND $rows AS r MATCH (a:User {id: r.src}) MATCH (b:Product {id: r.dst}) "
+               "MERGE (a)-[e:INTERACTED {kind: r.kind}]->(b) SET e.value = r.value RETURN count(e) AS written")
+    assert sent[no_time]["rows"][0]["dst"] == "p2"
+
+
+def test_large_batches_are_split_into_statements(driver):
+    store = open_store(driver, write_rows=8)
+    mark = driver.mark()
+    store.write(GraphBatch(nodes={"Brand": [{"name": f"b{i}", "display_name": "B"} for i in range(20)],
+                                  "Product": [product(str(i)) for i in range(5)]}))
+    sizes = [(q.split()[5], len(p["rows"])) for q, p in driver.queries(mark) if q.startswith("UNWIND")]
+    assert sizes == [("(n:Brand", 8), ("(n:Brand", 8), ("(n:Brand", 4),
+                     ("(n:Product", 2), ("(n:Product", 2), ("(n:Product", 1)]  # vector rows: a quarter
+
+
+def test_schema_errors_send_nothing(store, driver):
+    mark = driver.mark()
+    with pytest.raises(SchemaError):
+        store.write(GraphBatch(nodes={"Product": [dict(product("z"), colour="red")]}))
+    with pytest.raises(SchemaError):
+        store.write(GraphBatch(nodes={"Prodcut": [{"id": "x"}]}))
+    with pytest.raises(SchemaError):
+        store.get_nodes("Product", ["x"], ["price; DROP"])
+    assert driver.mark() == mark
+
+
+def test_read_only_store_refuses_writes(driver):
+    store = open_store(driver, read_only=True)
+    for call in (lambda: store.write(catalog_batch([product("1")])), lambda: store.set_meta("a", "b"),
+                 lambda: store.delete_nodes("Product", ["x"]),
+                 lambda: store.cypher("MATCH (p) SET p.x = 1", allow_write=True)):
+        with pytest.raises(ReadOnlyError):
+            call()
+
+
+def test_delete_nodes_counts_then_detach_deletes(store, driver):
+    driver.answer(Q.count_existing("Product"), [{"n": 1}])
+    mark = driver.mark()
+    assert store.delete_nodes("Product", ["shop_a:1", "nope"]) == 1
+    assert driver.queries(mark) == [
+        ("MATCH (n:Product) WHERE n.id IN $ids RETURN count(n) AS n", {"ids": ["shop_a:1", "nope"]}),
+        ("MATCH (n:Product) WHERE n.id IN $ids DETACH DELETE n", {"ids": ["shop_a:1", "nope"]}),
+        (Q.bump_generation(), {"key": "generation"})]
+    assert len({c.tx for c in driver.calls[mark:]}) == 1
+
+
+def test_set_vectors_writes_back_in_batches(driver):
+    store = open_store(driver, write_rows=8)
+    ids = [f"u{i}" for i in range(5)]
+    vectors = np.arange(5 * 128, dtype=np.float32).reshape(5, 128)
+    mark = driver.mark()
+    store.set_vectors("User", "gnn_vec", ids, vectors)
+    writes = [c for c in driver.calls[mark:] if c.query.startswith("UNWIND")]
+    assert {c.query for c in writes} == {
+        "UNWIND $rows AS r MATCH (n:User {id: r.id}) SET n.gnn_vec = r.v RETURN count(n) AS written"}
+    assert [len(c.params["rows"]) for c in writes] == [2, 2, 1]
+    assert len({c.tx for c in writes}) == 3  # each batch its own transaction
+    assert writes[0].params["rows"][1] == {"id": "u1", "v": vectors[1].tolist()}
+    mark = driver.mark()
+    store.set_vectors("Product", "text_vec", ["p"], np.ones((1, SMALL_DIMS.text)))
+    assert driver.calls[-1].query.endswith("SET n.text_vec = r.v, n.rev = $generation RETURN count(n) AS written")
+    assert driver.calls[-1].params["generation"] == int(driver.meta["generation"])
+    with pytest.raises(SchemaError):
+        store.set_vectors("Product", "text_vec", ["p", "q"], np.ones((1, SMALL_DIMS.text)))
+
+
+# -- reads -----------------------------------------------------------------------------------------
+def test_get_nodes_keeps_order_and_skips_unknown(store, driver):
+    text = Q.get_nodes("Product", ["id", "price"])
+    assert text == "MATCH (n:Product) WHERE n.id IN $ids RETURN n.id AS _key, n.id AS id, n.price AS price"
+    driver.answer(text, [{"_key": "a", "id": "a", "price": 1.0}, {"_key": "c", "id": "c", "price": 3.0}])
+    assert store.get_nodes("Product", ["c", "b", "a"], ["id", "price"]) == [{"id": "c", "price": 3.0},
+                                                                             {"id": "a", "price": 1.0}]
+    assert driver.calls[-1].params == {"ids": ["c", "b", "a"]} and driver.calls[-1].mode == "READ"
+
+
+def test_get_vectors_float32_in_the_order_asked(store, driver):
+    text = Q.get_vectors("Product", "text_vec")
+    assert text == ("MATCH (n:Product) WHERE n.id IN $ids AND n.text_vec IS NOT NULL "
+                    "RETURN n.id AS id, n.text_vec AS v")
+    driver.answer(text, [{"id": "a", "v": [1.0] * 8}, {"id": "b", "v": [2.0] * 8}])
+    ids, matrix = store.get_vectors("Product", "text_vec", ["b", "x", "a"])
+    assert ids == ["b", "a"] and matrix.dtype == np.float32 and matrix[0, 0] == 2.0
+    driver.answer(text, [])
+    ids, matrix = store.get_vectors("Product", "text_vec", ["x"])
+    assert ids == [] and matrix.shape == (0, 8)
+
+
+def test_counts_hashes_pairs_and_meta(store, driver):
+    driver.answer("MATCH (n:Brand) RETURN count(n) AS n", [{"n": 2}])
+    driver.answer("MATCH (:Product)-[e:SAME_AS]->(:Product) RETURN count(e) AS n", [{"n": 1}])
+    assert store.count_nodes("Brand") == 2 and store.count_relationships("SAME_AS") == 1
+    driver.answer(Q.product_hashes(), [{"id": "a", "hash": "h"}])
+    assert store.product_hashes(["a", "b"]) == {"a": "h"}
+    assert Q.product_hashes() == ("MATCH (p:Product) WHERE p.id IN $ids AND p.content_hash IS NOT NULL "
+                                  "RETURN p.id AS id, p.content_hash AS hash")
+    pairs = "MATCH (a:Product)-[e:SAME_AS]->(b:Product) RETURN a.id AS src, b.id AS dst, e.score AS score"
+    driver.answer(pairs, [{"src": "a", "dst": "b", "score": 0.5}])
+    assert store.relationship_pairs("SAME_AS", ["score"]) == [{"src": "a", "dst": "b", "score": 0.5}]
+    store.set_meta("model", "x")
+    assert driver.queries()[-1] == ("MERGE (m:Meta {key: $key}) SET m.value = $value", {"key": "model", "value": "x"})
+    assert store.get_meta("model") == "x" and store.get_meta("nothing") is None
+    stats = store.stats()
+    assert stats["Brand"] == 2 and stats["SAME_AS"] == 1 and set(stats) >= {"Product", "INTERACTED"}
+
+
+def test_iter_nodes_pages_by_key(store, driver):
+    first = "MATCH (n:Brand) RETURN n.name AS _key, n.name AS name ORDER BY n.name LIMIT $n"
+    later = "MATCH (n:Brand) WHERE n.name > $after RETURN n.name AS _key, n.name AS name ORDER BY n.name LIMIT $n"
+    names = ["a", "b", "c", "d", "e"]
+    driver.answer(first, lambda p: [{"_key": x, "name": x} for x in names[:p["n"]]])
+    driver.answer(later, lambda p: [{"_key": x, "name": x} for x in names if x > p["after"]][:p["n"]])
+    batches = list(store.iter_nodes("Brand", ["name"], batch_size=2))
+    assert batches == [[{"name": "a"}, {"name": "b"}], [{"name": "c"}, {"name": "d"}], [{"name": "e"}]]
+    assert [p for q, p in driver.queries() if q == later] == [{"n": 2, "after": "b"}, {"n": 2, "after": "d"}]
+
+
+def test_vector_extras(store, driver):
+    driver.answer("MATCH (p:Product) WHERE p.mm_vec IS NOT NULL RETURN count(p) AS n", [{"n": 4}])
+    driver.answer("MATCH (p:Product) WHERE p.gnn_vec IS NOT NULL RETURN p.id AS id", [{"id": "a"}])
+    assert store.count_with_vector("mm_vec") == 4 and store.ids_with_vector("gnn_vec") == {"a"}
+    driver.answer(Q.vectors_changed_since("text_vec"), [{"id": "a", "v": [1.0] * 8}, {"id": "b", "v": None}])
+    [(ids, matrix, nulled)] = list(store.vectors_changed_since("text_vec", 3))
+    assert ids == ["a"] and matrix.shape == (1, 8) and nulled == ["b"]
+    assert driver.calls[-1].params == {"revision": 3}
+
+
+# -- vector search ---------------------------------------------------------------------------------
+def _unit(v):
+    v = np.asarray(v, dtype=np.float32)
+    return v / np.linalg.norm(v)
+
+
+def _products(n, dim=8, seed=0):
+    rng = np.random.default_rng(seed)
+    return {f"p{i:03d}": _unit(rng.normal(size=dim)) for i in range(n)}
+
+
+def _serve_vectors(driver, prop, vectors, with_index=True):
+    """Answer the count, paging, get_vectors and index queries from a dict id -> vector."""
+    ordered = sorted(vectors)
+    driver.answer(Q.count_with_vector(prop), [{"n": len(vectors)}])
+    driver.answer(Q.vector_page(prop, True), lambda p: [{"id": i, "v": vectors[i].tolist()} for i in ordered[:p["n"]]])
+    driver.answer(Q.vector_page(prop, False), lambda p: [{"id": i, "v": vectors[i].tolist()}
+                                                         for i in ordered if i > p["after"]][:p["n"]])
+    driver.answer(Q.get_vectors("Product", prop), lambda p: [{"id": i, "v": vectors[i].tolist()}
+                                                              for i in p["ids"] if i in vectors])
+
+    def index(p):
+        q = np.asarray(p["vector"], dtype=np.float32)
+        cos = {i: float(v @ q / np.linalg.norm(v) / np.linalg.norm(q)) for i, v in vectors.items()}
+        best = sorted(cos, key=lambda i: -cos[i])[:p["k"]]
+        return [{"id": i, "v": vectors[i].tolist(), "score": (1 + cos[i]) / 2} for i in best]  # Neo4j's scale
+
+    if with_index:
+        driver.answer(Q.query_vector_index("Product", prop), index)
+        driver.answer(Q.search_vector_index("Product", prop), index)
+
+
+def _expected(vectors, query, k, ids=None, inner=False):
+    ids = sorted(vectors) if ids is None else ids
+    score = {i: float(vectors[i] @ query) if inner else
+             float(vectors[i] @ query / np.linalg.norm(vectors[i]) / np.linalg.norm(query)) for i in ids}
+    return sorted(score.items(), key=lambda t: (-t[1], t[0]))[:k]
+
+
+def test_small_graphs_are_scored_exactly_with_cosine(store, driver):
+    vectors = _products(30)
+    _serve_vectors(driver, "text_vec", vectors)
+    query = -vectors["p007"]  # the best matches have negative cosine: scores must stay in [-1, 1]
+    mark = driver.mark()
+    hits = store.vector_search("text_vec", query, 5)
+    assert [q for q, _ in driver.queries(mark)] == [Q.count_with_vector("text_vec"), Q.vector_page("text_vec", True)]
+    assert driver.queries(mark)[1][1] == {"n": 2000}
+    expected = _expected(vectors, query, 5)
+    assert [i for i, _ in hits] == [i for i, _ in expected]
+    np.testing.assert_allclose([s for _, s in hits], [s for _, s in expected], rtol=1e-5)
+    assert min(s for _, s in store.vector_search("text_vec", query, 30)) == pytest.approx(-1.0, abs=1e-5)
+
+
+def test_large_graphs_use_the_vector_index_and_return_cosine_not_its_score(driver):
+    store = open_store(driver, exact_max=10)
+    vectors = _products(100)
+    _serve_vectors(driver, "text_vec", vectors)
+    query = vectors["p042"] + 0.3 * _products(1, seed=9)["p000"]
+    mark = driver.mark()
+    hits = store.vector_search("text_vec", query, 5)
+    index_calls = [(q, p) for q, p in driver.queries(mark) if "queryNodes" in q]
+    assert index_calls[0][0] == ("CALL db.index.vector.queryNodes($index, $k, $vector) YIELD node, score "
+                                 "RETURN node.id AS id, node.text_vec AS v, score")
+    assert index_calls[0][1]["index"] == "sg_product_text_vec" and index_calls[0][1]["k"] == 20
+    assert np.allclose(index_calls[0][1]["vector"], query)
+    expected = _expected(vectors, query, 5)
+    assert [i for i, _ in hits] == [i for i, _ in expected]
+    np.testing.assert_allclose([s for _, s in hits], [s for _, s in expected], rtol=1e-5)
+    assert hits[0][1] == pytest.approx(cosine_from_index_score((1 + expected[0][1]) / 2), abs=1e-6)
+
+
+def test_search_clause_on_servers_that_have_it():
+    driver = FakeDriver(version="2026.02.0", existing=True, dims=SMALL_DIMS)
+    store = open_store(driver, exact_max=0)
+    vectors = _products(50)
+    _serve_vectors(driver, "text_vec", vectors)
+    mark = driver.mark()
+    hits = store.vector_search("text_vec", vectors["p003"], 3)
+    sent = [q for q, _ in driver.queries(mark)]
+    assert ("CYPHER 25 MATCH (n:Product) SEARCH n IN (VECTOR INDEX sg_product_text_vec FOR $vector LIMIT $k) "
+            "SCORE AS score RETURN n.id AS id, n.text_vec AS v, score") in sent
+    assert hits[0] == ("p003", pytest.approx(1.0, abs=1e-5))
+    store = open_store(driver, exact_max=0, use_search_clause=False)
+    mark = driver.mark()
+    store.vector_search("text_vec", vectors["p003"], 3)
+    assert any("queryNodes" in q for q, _ in driver.queries(mark))
+
+
+def test_selective_filter_prefilters_by_cypher_then_scores_exactly(driver):
+    store = open_store(driver, exact_max=10)
+    vectors = _products(100)
+    _serve_vectors(driver, "fused_vec" if False else "text_vec", vectors)
+    from shopgraph.graph.filters import candidate_query
+
+    text, bound = candidate_query(Filters(brand="rare"), None, None)
+    driver.answer(text, [{"id": "p090"}, {"id": "p091"}])
+    mark = driver.mark()
+    hits = store.vector_search("text_vec", vectors["p005"], 5, filters=Filters(brand="rare"))
+    assert [i for i, _ in hits] == [i for i, _ in _expected(vectors, vectors["p005"], 5, ["p090", "p091"])]
+    sent = driver.queries(mark)
+    assert sent[0] == (text, bound) and sent[0][1] == {"_f_brands": ["rare"]}
+    assert sent[1] == (Q.get_vectors("Product", "text_vec"), {"ids": ["p090", "p091"]})
+    assert not any("queryNodes" in q for q, _ in sent)
+
+
+def test_broad_filter_overfetches_until_k_pass(driver):
+    store = open_store(driver, exact_max=10, overfetch=2)
+    vectors = _products(400)
+    _serve_vectors(driver, "text_vec", vectors)
+    allowed = sorted(vectors)[::20]  # 20 candidates, 5% of the graph
+    where = "p.price < $cap"
+    from shopgraph.graph.filters import candidate_query
+
+    text, _ = candidate_query(None, where, {"cap": 5})
+    driver.answer(text, [{"id": i} for i in allowed])
+    query = vectors["p123"]
+    mark = driver.mark()
+    hits = store.vector_search("text_vec", query, 4, where=where, params={"cap": 5})
+    fetches = [p["k"] for q, p in driver.queries(mark) if "queryNodes" in q]
+    assert fetches[0] == 14 and all(b == min(a * 4, 400) for a, b in zip(fetches, fetches[1:]))
+    assert [i for i, _ in hits] == [i for i, _ in _expected(vectors, query, 4, allowed)]
+
+
+def test_index_that_returns_too_few_falls_back_to_exact(driver):
+    store = open_store(driver, exact_max=5)
+    vectors = _products(40)
+    _serve_vectors(driver, "text_vec", vectors, with_index=False)
+    driver.answer(Q.query_vector_index("Product", "text_vec"), [])  # e.g. an index still populating
+    hits = store.vector_search("text_vec", vectors["p001"], 3)
+    assert [i for i, _ in hits] == [i for i, _ in _expected(vectors, vectors["p001"], 3)]
+
+
+def test_fused_vectors_rank_by_inner_product(driver):
+    store = open_store(driver, exact_max=0)
+    direction = vec(5, SMALL_DIMS.fused)
+    vectors = {"full": direction, "short": (0.5 * direction + 0.05 * vec(6, SMALL_DIMS.fused)).astype(np.float32)}
+    _serve_vectors(driver, "fused_vec", vectors)
+    for exact in (False, True):
+        hits = store.vector_search("fused_vec", direction, 2, exact=exact)
+        assert [i for i, _ in hits] == ["full", "short"]
+        assert hits[1][1] == pytest.approx(float(vectors["short"] @ direction), abs=1e-5)
+
+
+def test_vector_search_checks_its_arguments(store):
+    with pytest.raises(SchemaError):
+        store.vector_search("title", np.zeros(3), 1)
+    with pytest.raises(SchemaError, match="width"):
+        store.vector_search("text_vec", np.zeros(3), 1)
+    assert store.vector_search("text_vec", np.ones(8), 0) == []
+
+
+def test_fulltext_search_escapes_lucene_syntax(store, driver):
+    driver.answer(Q.fulltext_search(), [{"id": "a", "score": 2.5}])
+    assert store.fulltext_search("sm-g991b (black) AND title:x", 3) == [("a", 2.5)]
+    assert driver.queries()[-1] == (
+        "CALL db.index.fulltext.queryNodes($index, $query) YIELD node, score "
+        "RETURN node.id AS id, score ORDER BY score DESC, id LIMIT $k",
+        {"index": "sg_product_fulltext", "query": r"sm\-g991b \(black\) and title\:x", "k": 3})
+    assert lucene_terms('a "b" c*') == r'a \"b\" c\*'
+
+
+# -- passthrough Cypher ----------------------------------------------------------------------------
+def test_cypher_reads_in_read_transactions_and_refuses_writes(store, driver):
+    query = "MATCH (p:Product) WHERE p.price > $min RETURN p.id AS id ORDER BY id"
+    driver.answer(query, [{"id": "b"}])
+    assert store.cypher(query, {"min": 100}) == [{"id": "b"}]
+    assert (driver.calls[-1].params, driver.calls[-1].mode) == ({"min": 100}, "READ")
+    for bad in ("MATCH (p:Product) SET p.price = 0", "CREATE (:Brand {name: 'x'})", "MATCH (p) DETACH DELETE p",
+                "MATCH (p) RETURN p; MATCH (b) DELETE b", "CALL apoc.periodic.iterate('a', 'b', {})"):
+        with pytest.raises(ReadOnlyError):
+            store.cypher(bad)
+    mark = driver.mark()
+    store.cypher("MATCH (p:Product {id: $id}) SET p.price = 1.5", {"id": "a"}, allow_write=True)
+    calls = driver.calls[mark:]
+    assert [c.query for c in calls] == ["MATCH (p:Product {id: $id}) SET p.price = 1.5", Q.bump_generation()]
+    assert {c.mode for c in calls} == {"WRITE"} and len({c.tx for c in calls}) == 1
+
+
+# -- retries and errors ----------------------------------------------------------------------------
+def test_transient_errors_are_retried_with_exponential_back_off(driver):
+    sleeps: list[float] = []
+    store = open_store(driver, sleeps=sleeps)
+    driver.answer("MATCH (n:Brand) RETURN count(n) AS n", [{"n": 7}])
+    driver.failures = [transient(), unavailable("connection reset"), None]
+    assert store.count_nodes("Brand") == 7
+    assert sleeps == [0.2, 0.4]
+    assert [t.committed for t in driver.transactions[-3:]] == [False, False, True]
+
+
+def test_a_whole_batch_is_retried_as_one_unit(store, driver):
+    mark = driver.mark()
+    driver.failures = [None, None, transient()]  # the third statement of the first attempt fails
+    store.write(catalog_batch([product("1")]))
+    attempts = {c.tx for c in driver.calls[mark:]}
+    assert len(attempts) == 2 and driver.transactions[-1].committed and not driver.transactions[-2].committed
+    assert driver.queries(mark)[0] == driver.queries(mark)[3]  # the second attempt starts over
+
+
+def test_back_off_is_capped_and_gives_up_with_one_error(driver):
+    sleeps: list[float] = []
+    store = open_store(driver, sleeps=sleeps, max_retries=6, retry_max_seconds=1.0)
+    driver.failures = [transient("lock timeout")] * 6
+    with pytest.raises(StoreError, match="Neo4j query failed: lock timeout"):
+        store.count_nodes("Brand")
+    assert sleeps == [0.2, 0.4, 0.8, 1.0, 1.0]
+
+
+def test_errors_that_are_not_transient_are_not_retried(store, driver):
+    import neo4j
+
+    sleeps: list[float] = []
+    store = open_store(driver, sleeps=sleeps)
+    driver.failures = [neo4j.exceptions.CypherSyntaxError("Invalid input 'RETRUN'\nline 2")]
+    with pytest.raises(StoreError, match=r"^Neo4j query failed: Invalid input 'RETRUN'$"):
+        store.cypher("MATCH (n) RETRUN n")
+    assert sleeps == []
+
+
+def test_unreachable_server_is_one_clear_error_without_the_password(caplog):
+    driver = FakeDriver()
+    driver.connect_failures = [unavailable(f"Couldn't connect to db.example:7687 (pw {PASSWORD})")] * 5
+    sleeps: list[float] = []
+    with caplog.at_level(logging.DEBUG), pytest.raises(StoreConnectionError) as caught:
+        open_store(driver, sleeps=sleeps)
+    message = str(caught.value)
+    assert message.startswith("cannot reach Neo4j at bolt://db.example:7687 (database 'graph', user 'shop')")
+    assert "\n" not in message and PASSWORD not in message and "***" in message
+    assert PASSWORD not in caplog.text and len(sleeps) == 4
+    assert not driver.calls  # nothing was sent
+
+
+def test_bad_credentials_are_one_clear_error_and_not_retried(caplog):
+    driver = FakeDriver()
+    driver.connect_failures = [auth_error()]
+    sleeps: list[float] = []
+    with caplog.at_level(logging.DEBUG), pytest.raises(StoreConnectionError) as caught:
+        open_store(driver, sleeps=sleeps)
+    assert str(caught.value) == ("Neo4j at bolt://db.example:7687 (database 'graph', user 'shop') refused the "
+                                 "credentials; check NEO4J_USERNAME and NEO4J_PASSWORD")
+    assert sleeps == [] and PASSWORD not in caplog.text
+
+
+def test_missing_database_is_named():
+    import neo4j
+
+    driver = FakeDriver()
+    error = neo4j.exceptions.ClientError("Database does not exist. Database name: 'graph'.")
+    error._neo4j_code = "Neo.ClientError.Database.DatabaseNotFound"
+    driver.failures = [error]
+    with pytest.raises(StoreConnectionError, match="has no database 'graph'; check NEO4J_DATABASE"):
+        open_store(driver)
+
+
+def test_real_driver_to_a_closed_port_gives_the_same_one_line_error():
+    """The official driver itself (no stand-in) against a port nothing listens on."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = Neo4jSettings(f"bolt://127.0.0.1:{port}", "neo4j", PASSWORD, "neo4j")
+    with pytest.raises(StoreConnectionError) as caught:
+        Neo4jStore.open(settings, config=Neo4jConfig(max_retries=2, retry_initial_seconds=0.01,
+                                                     connection_timeout=2.0))
+    assert str(caught.value).startswith(f"cannot reach Neo4j at bolt://127.0.0.1:{port}")
+    assert PASSWORD not in str(caught.value) and "\n" not in str(caught.value)
+
+
+# -- settings --------------------------------------------------------------------------------------
+def test_settings_from_uri_and_environment():
+    env = {"NEO4J_URI": "neo4j+s://abc.databases.neo4j.io", "NEO4J_USERNAME": "alice", "NEO4J_PASSWORD": PASSWORD,
+           "NEO4J_DATABASE": "shop"}
+    s = Neo4jSettings.resolve("neo4j", environ=env)
+    assert (s.uri, s.username, s.password, s.database) == ("neo4j+s://abc.databases.neo4j.io", "alice", PASSWORD, "shop")
+    assert PASSWORD not in repr(s) and PASSWORD not in s.display
+    s = Neo4jSettings.resolve(f"bolt://bob:{PASSWORD}@localhost:7688", environ={})
+    assert (s.uri, s.username, s.password, s.database) == ("bolt://localhost:7688", "bob", PASSWORD, "neo4j")
+    assert safe_uri(f"bolt://bob:{PASSWORD}@localhost:7688") == "bolt://localhost:7688"
+    assert s.scrub(f"failed for bolt://bob:{PASSWORD}@localhost") == "failed for bolt://bob:***@localhost"
+    with pytest.raises(ConfigError, match="no Neo4j URI"):
+        Neo4jSettings.resolve("neo4j", environ={})
+    with pytest.raises(ConfigError, match="not a Neo4j URI"):
+        Neo4jSettings.resolve("http://localhost:7474", environ={})
+    assert is_neo4j_target("neo4j://h:7687") and is_neo4j_target("bolt+s://h") and is_neo4j_target("neo4j")
+    assert not is_neo4j_target("shopgraph.db") and not is_neo4j_target("./neo4j.db")
+
+
+def test_clear_deletes_in_batches_and_drops_own_schema(store, driver):
+    remaining = {"Product": 3}
+    for label in ("Product",):
+        driver.answer(Q.delete_label_batch(label),
+                      lambda p, label=label: [{"deleted": remaining.pop(label, 0)}])
+    mark = driver.mark()
+    store.clear(drop_schema=True)
+    sent = [q for q, _ in driver.queries(mark)]
+    assert sent.count(Q.delete_label_batch("Product")) == 2
+    assert "DROP INDEX sg_product_fused_vec IF EXISTS" in sent
+    assert "DROP CONSTRAINT sg_product_id_unique IF EXISTS" in sent
+    with pytest.raises(SchemaError):
+        Q.drop_index("user_index")
