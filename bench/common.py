@@ -116,6 +116,12 @@ def machine_info(packages: Iterable[str] = DEFAULT_PACKAGES) -> dict:
             "python": platform.python_version(), "packages": package_versions(packages)}
 
 
+def report_bars(results: dict, bars: Mapping[str, bool]) -> None:
+    """Print the issue's bars as one line ("name: met; other: NOT met") and keep them in results."""
+    results["bars"] = dict(bars)
+    print("\nbars: " + "; ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in bars.items()))
+
+
 def write_results(name: str, settings: Mapping[str, Any], results: Any, notes: Sequence[str] = (),
                   packages: Iterable[str] = DEFAULT_PACKAGES, directory: Path | None = None) -> Path:
     """Write RESULTS_DIR/NAME.json (replacing the previous run) and return its path."""

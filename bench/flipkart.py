@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import print_table, write_results
+from bench.common import print_table, report_bars, write_results
 from bench.learned import run_checked, WORK_DIR, data_root, probe_accuracy, retrieval, training_cost, tune_alignment, unit
 
 N_TRAIN = 700
@@ -256,8 +256,7 @@ def main(argv=None) -> int:
     figures = [k for k in trained if k != "method"]
     bars["trained alignment beats the frozen linear maps on every retrieval figure"] = all(
         trained[k] > max(r[k] for r in linear) for k in figures)
-    print("\nbars: " + "; ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in bars.items()))
-    results["bars"] = bars
+    report_bars(results, bars)
     path = write_results(args.out, {"data": str(args.data), "gnn_model": args.gnn_model,
                                     "similar_k": args.similar_k, "image_size": args.image_size,
                                     "gnn_layers": args.gnn_layers, "gnn_dropout": args.gnn_dropout,

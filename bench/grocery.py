@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import print_table, write_results
+from bench.common import print_table, report_bars, write_results
 from bench.learned import run_checked, WORK_DIR, data_root, training_cost, tune_alignment, unit
 from shopgraph.errors import ShopGraphError
 
@@ -245,8 +245,7 @@ def main(argv=None) -> int:
     fusion = max(r["fine top-1"] for r in results["rows"] if "fusion" in r["method"])
     bars = {f"{k} >= {v}": best[k] >= v for k, v in BARS.items()}
     bars["trained fusion beats the best single modality (fine top-1)"] = fusion > single
-    print("\nbars: " + "; ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in bars.items()))
-    results["bars"] = bars
+    report_bars(results, bars)
     path = write_results(args.out, {"data": str(args.data), "image_size": args.image_size,
                                     "gnn_model": args.gnn_model}, results, packages=PACKAGES)
     print(f"wrote {path}")

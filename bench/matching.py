@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import print_table, write_results
+from bench.common import print_table, report_bars, write_results
 from bench.learned import WORK_DIR, data_root, run_checked, training_cost
 
 PACKAGES = ("numpy", "torch", "scikit-learn", "rapidfuzz", "ladybug", "sentence-transformers")
@@ -183,8 +183,7 @@ def main(argv=None) -> int:
     print_table(results["blocking"], title=f"blocking, {args.k} candidates per source listing")
     if results.get("transfer"):
         print_table(results["transfer"], title="transfer: no target labels (F1 on the target test split)")
-    results["bars"] = bars(results)
-    print("\nbars: " + "; ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in results["bars"].items()))
+    report_bars(results, bars(results))
     path = write_results(args.out, {"data": str(args.data), "datasets": args.datasets, "k": args.k,
                                     "transfer_epochs": args.transfer_epochs}, results, packages=PACKAGES)
     print(f"wrote {path}")
