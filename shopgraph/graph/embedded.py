@@ -27,6 +27,7 @@ from shopgraph.errors import ReadOnlyError, SchemaError, StoreError, StoreLocked
 from shopgraph.graph import schema as S
 from shopgraph.graph.cypher_guard import ensure_read_only
 from shopgraph.graph.filters import candidate_query
+from shopgraph.graph.rows import chunks, one_line, plain
 from shopgraph.graph.store import Filters, GraphBatch, GraphStore
 from shopgraph.graph.vector_sync import INNER_PRODUCT_PROPERTIES, IndexedVectors
 
@@ -42,10 +43,6 @@ FILTER_CACHE_SIZE = 64  # prepared candidate filters kept per store
 NODE_WRITE_ORDER = ("Platform", "Brand", "Category", "User", "Product", "Meta")
 _DDL_TYPES = {S.STRING: "STRING", S.DOUBLE: "DOUBLE", S.INT64: "INT64", S.BOOL: "BOOLEAN"}
 _ARROW_TYPES = {S.STRING: pa.string(), S.DOUBLE: pa.float64(), S.INT64: pa.int64(), S.BOOL: pa.bool_()}
-
-
-def _one_line(error: Exception) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 class EmbeddedStore(GraphStore):
@@ -94,7 +91,7 @@ class EmbeddedStore(GraphStore):
                 raise StoreLockedError(
                     f"{path} is open for writing by another process{holder}; close it, or open it read-only"
                 ) from None
-            raise StoreError(f"cannot open {path}: {_one_line(e)}") from None
+            raise StoreError(f"cannot open {path}: {one_line(e)}") from None
         store = cls(database, connection, path, dims or S.VectorDims(), read_only,
                     index_config or IndexConfig(), trace)
         store._ensure_schema(dims)
@@ -189,7 +186,7 @@ class EmbeddedStore(GraphStore):
         try:
             return self._conn.execute(query, dict(params or {}))
         except RuntimeError as e:
-            raise StoreError(f"query failed: {_one_line(e)}") from e
+            raise StoreError(f"query failed: {one_line(e)}") from e
 
     def _rows_raw(self, query: str, params: Mapping[str, Any] | None = None) -> list[list]:
         with self._lock:
@@ -241,6 +238,9 @@ class EmbeddedStore(GraphStore):
             S.node_type(label)
         for rel in list(batch.relationships) + list(batch.replace_outgoing):
             S.rel_type(rel)
+        for rel, rows in batch.relationships.items():
+            for row in rows:
+                S.check_rel_row(rel, row)
         if batch.is_empty() and not any(batch.replace_outgoing.values()):
             return
         with self._transaction():
@@ -280,9 +280,9 @@ class EmbeddedStore(GraphStore):
             if not settable:
                 continue
             assignments = ", ".join(f"n.{c} = {self._cast(f'r.{c}', node.properties[c], c)}" for c in settable)
-            for chunk in _chunks(group, 500):
+            for chunk in chunks(group, 500):
                 self._run(f"UNWIND $rows AS r MATCH (n:{label} {{{node.key}: r.{node.key}}}) SET {assignments}",
-                          {"rows": [_plain(r) for r in chunk]})
+                          {"rows": [plain(r) for r in chunk]})
         return {k for k in by_key if k not in existing}
 
     def _cast(self, expression: str, kind: str, name: str) -> str:
@@ -312,7 +312,7 @@ class EmbeddedStore(GraphStore):
     def _delete_outgoing(self, rel: str, src_ids: Sequence[str]) -> None:
         spec = S.rel_type(rel)
         key = S.node_type(spec.src).key
-        for chunk in _chunks(list(src_ids), 5000):
+        for chunk in chunks(list(src_ids), 5000):
             self._run(f"MATCH (a:{spec.src})-[r:{rel}]->(:{spec.dst}) WHERE a.{key} IN $ids DELETE r", {"ids": chunk})
 
     def _upsert_relationships(self, rel: str, rows: Sequence[Mapping], fresh_sources: set[str]) -> None:
@@ -320,19 +320,18 @@ class EmbeddedStore(GraphStore):
         spec = S.rel_type(rel)
         src_key, dst_key = S.node_type(spec.src).key, S.node_type(spec.dst).key
         unique: dict[tuple, dict] = {}
-        for row in rows:
-            S.check_rel_properties(rel, row.keys())
-            unique[(row["src"], row["dst"], *(row.get(k) for k in spec.key))] = dict(row)
+        for row in rows:  # checked by write(): every row has src, dst and its key properties
+            unique[(row["src"], row["dst"], *(row[k] for k in spec.key))] = dict(row)
         if not unique:
             return
         maybe_existing = [r for r in unique.values() if r["src"] not in fresh_sources]
         existing: set[tuple] = set()
         key_match = "".join(f" AND e.{k} = r.{k}" for k in spec.key)
-        for chunk in _chunks(maybe_existing, 2000):
+        for chunk in chunks(maybe_existing, 2000):
             found = self._rows_raw(
                 f"UNWIND $rows AS r MATCH (a:{spec.src} {{{src_key}: r.src}})-[e:{rel}]->(b:{spec.dst} {{{dst_key}: r.dst}}) "
                 f"WHERE true{key_match} RETURN DISTINCT r.src, r.dst" + "".join(f", r.{k}" for k in spec.key),
-                {"rows": [_plain(r) for r in chunk]})
+                {"rows": [plain(r) for r in chunk]})
             existing.update(tuple(f) for f in found)
         new_rows = [r for k, r in unique.items() if k not in existing]
         if new_rows:
@@ -351,10 +350,10 @@ class EmbeddedStore(GraphStore):
             if not settable:
                 continue
             assignments = ", ".join(f"e.{p} = {self._cast(f'r.{p}', spec.properties[p], p)}" for p in settable)
-            for chunk in _chunks(updates, 500):
+            for chunk in chunks(updates, 500):
                 self._run(
                     f"UNWIND $rows AS r MATCH (a:{spec.src} {{{src_key}: r.src}})-[e:{rel}]->(b:{spec.dst} {{{dst_key}: r.dst}}) "
-                    f"WHERE true{key_match} SET {assignments}", {"rows": [_plain(r) for r in chunk]})
+                    f"WHERE true{key_match} SET {assignments}", {"rows": [plain(r) for r in chunk]})
 
     def delete_nodes(self, label: str, ids: Sequence[str]) -> int:
         node = S.node_type(label)
@@ -544,25 +543,9 @@ def _ids_and_matrix(table: pa.Table, dim: int) -> tuple[list[str], np.ndarray]:
     return ids, matrix
 
 
-def _plain(row: Mapping) -> dict:
-    """Parameters for UNWIND: numpy arrays and scalars become plain Python values."""
-    out = {}
-    for key, value in row.items():
-        if isinstance(value, np.ndarray):
-            value = value.astype(np.float32).tolist()
-        elif isinstance(value, np.generic):
-            value = value.item()
-        out[key] = value
-    return out
-
-
 def _group_by_columns(rows: Sequence[Mapping]) -> dict[tuple[str, ...], list[Mapping]]:
     groups: dict[tuple[str, ...], list[Mapping]] = {}
     for row in rows:
         groups.setdefault(tuple(sorted(row)), []).append(row)
     return groups
 
-
-def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]

@@ -9,12 +9,14 @@ that cover the whole schema, so `every_statement(dims)` lists every text this mo
 (tests parse all of them with a real Cypher parser).
 
 Neo4j 5 notes that shaped the texts:
-- MERGE cannot match on a null property, so relationship upserts merge only on the key properties a
-  row has (the store groups rows by which properties they carry).
+- MERGE cannot match on a null property: the store refuses relationship rows without their key
+  properties and groups the rest by which other properties they carry.
 - `CALL db.index.vector.queryNodes` needs Neo4j 5.11+; the SEARCH clause needs Neo4j 2026.01+ and
   Cypher 25, hence the `CYPHER 25` prefix on that one text.
-- Vector index scores for cosine are (1 + cos) / 2; the store re-scores hits exactly from the
-  returned vectors, so callers always see cosine (or inner product, for fused_vec / gnn_vec).
+- Vector index scores for cosine are (1 + cos) / 2. Index queries return ids and scores only (no
+  vectors over the wire); the store reads the final k vectors to score them exactly.
+- Relationship upserts count rows (WITH DISTINCT r), not relationships: MERGE matches every existing
+  relationship with the same key, which would otherwise over-count and hide a row that found no node.
 """
 
 from __future__ import annotations
@@ -27,8 +29,10 @@ _REGISTRY: dict[str, tuple[Callable[..., str], Callable[[S.VectorDims], Iterator
 
 FULLTEXT_INDEX = "sg_product_fulltext"
 FULLTEXT_PROPERTIES = ("title", "description", "brand")
-# Range indexes beside the uniqueness constraints: filters by platform, vector sync by revision.
-RANGE_INDEXES = (("Product", "platform"), ("Product", "rev"))
+# Range indexes beside the uniqueness constraints: filters by platform.
+RANGE_INDEXES = (("Product", "platform"),)
+# Indexes an earlier version made and this one no longer does; clear(drop_schema=True) drops them too.
+RETIRED_INDEXES = ("sg_product_rev",)
 
 
 def statement(examples: Callable[[S.VectorDims], Iterator[tuple]]):
@@ -118,9 +122,7 @@ def _label_columns(dims):
 def _rel_upserts(dims):
     for name, rel in S.REL_TYPES.items():
         yield name, rel.key, tuple(p for p in rel.properties if p not in rel.key)
-        yield name, (), ()
-        if rel.key:
-            yield name, rel.key[:1], ()
+        yield name, rel.key, ()
 
 
 def _rel_props(dims):
@@ -203,10 +205,11 @@ def _check_own_name(name: str) -> None:
 
 
 def own_index_names() -> list[str]:
-    """Every index this store creates (derived from the schema, so no SHOW query is needed)."""
+    """Every index this store creates or may have created (derived from the schema, so no SHOW
+    query is needed): a vector index name for every vector property, whether or not it is in use."""
     names = [vector_index_name(label, prop) for label, prop in _vector_pairs(None)]
     names += [f"sg_{label.lower()}_{prop}" for label, prop in RANGE_INDEXES]
-    return names + [FULLTEXT_INDEX]
+    return names + list(RETIRED_INDEXES) + [FULLTEXT_INDEX]
 
 
 def own_constraint_names() -> list[str]:
@@ -269,8 +272,8 @@ def delete_outgoing(rel: str) -> str:
 @statement(_rel_upserts)
 def upsert_relationships(rel: str, merge_keys: Sequence[str], settable: Sequence[str]) -> str:
     """MERGE (src)-[rel {merge_keys}]->(dst) and set `settable`; returns how many rows found both
-    ends, so the store can refuse a batch that names a missing node (the embedded store's COPY fails
-    on one too)."""
+    ends (rows, not relationships: several old relationships may match one row), so the store can
+    refuse a batch that names a missing node (the embedded store's COPY fails on one too)."""
     spec = S.rel_type(rel)
     S.check_rel_properties(rel, list(merge_keys) + list(settable))
     src_key, dst_key = _node(spec.src).key, _node(spec.dst).key
@@ -279,7 +282,7 @@ def upsert_relationships(rel: str, merge_keys: Sequence[str], settable: Sequence
             f"MERGE (a)-[e:{rel}{' {' + keys + '}' if keys else ''}]->(b)")
     if settable:
         text += " SET " + ", ".join(f"e.{p} = r.{p}" for p in settable)
-    return text + " RETURN count(e) AS written"
+    return text + " WITH DISTINCT r RETURN count(r) AS written"
 
 
 @statement(_labels)
@@ -365,12 +368,6 @@ def ids_with_vector(prop: str) -> str:
     return f"MATCH (p:Product) WHERE p.{prop} IS NOT NULL RETURN p.id AS id"
 
 
-@statement(_product_vectors)
-def vectors_changed_since(prop: str) -> str:
-    _vector_prop("Product", prop)
-    return f"MATCH (p:Product) WHERE p.rev > $revision RETURN p.id AS id, p.{prop} AS v ORDER BY p.id"
-
-
 @statement(lambda dims: ((prop, first) for (prop,) in _product_vectors(dims) for first in (True, False)))
 def vector_page(prop: str, first: bool) -> str:
     """One page of (id, vector) of every product that has the vector, in id order (exact search)."""
@@ -386,7 +383,7 @@ def query_vector_index(label: str, prop: str) -> str:
     key = _node(label).key
     _vector_prop(label, prop)
     return (f"CALL db.index.vector.queryNodes($index, $k, $vector) YIELD node, score "
-            f"RETURN node.{key} AS id, node.{prop} AS v, score")
+            f"RETURN node.{key} AS id, score")
 
 
 @statement(_vector_pairs)
@@ -395,7 +392,7 @@ def search_vector_index(label: str, prop: str) -> str:
     key = _node(label).key
     index = vector_index_name(label, prop)
     return (f"CYPHER 25 MATCH (n:{label}) SEARCH n IN (VECTOR INDEX {index} FOR $vector LIMIT $k) SCORE AS score "
-            f"RETURN n.{key} AS id, n.{prop} AS v, score")
+            f"RETURN n.{key} AS id, score")
 
 
 @statement(_none)

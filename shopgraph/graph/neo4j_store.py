@@ -4,13 +4,12 @@ a cluster or Aura.
     store = Neo4jStore.open(Neo4jSettings.resolve("neo4j://localhost:7687"))   # password: $NEO4J_PASSWORD
     store = Neo4jStore.open(settings, driver=my_driver)                        # or the caller's driver
 
-Schema: a uniqueness constraint per label key, a cosine vector index per vector property, range indexes
-on Product.platform and Product.rev, a full-text index on title/description/brand. Writes: one
-transaction per GraphBatch, rows grouped by the properties they carry and sent as UNWIND ... MERGE
-parameter lists. Vector search: candidates by Cypher, exact numpy scoring when they are few, the
-vector index (queryNodes, or SEARCH on 2026.01+) with growing over-fetch otherwise; hits are always
-re-scored exactly from the returned vectors, so scores are cosine (inner product for fused_vec and
-gnn_vec) exactly as from the embedded store. All Cypher lives in shopgraph.graph.neo4j_cypher.
+Schema: a uniqueness constraint per label key, a cosine vector index per cosine-ranked Product vector
+property (not fused_vec / gnn_vec, which rank by inner product), a range index on Product.platform, a
+full-text index on title/description/brand. Writes: one transaction per GraphBatch, rows grouped by
+the properties they carry and sent as UNWIND ... MERGE parameter lists. Vector search: candidates by
+Cypher, then shopgraph.graph.neo4j_search (exact numpy scoring, or the vector index with over-fetch).
+All Cypher lives in shopgraph.graph.neo4j_cypher.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -29,17 +28,17 @@ from shopgraph.graph import schema as S
 from shopgraph.graph.cypher_guard import ensure_read_only
 from shopgraph.graph.filters import candidate_query
 from shopgraph.graph.neo4j_connect import Neo4jSettings, TransactionRunner, safe_uri
+from shopgraph.graph.neo4j_search import READ_CHUNK, VectorSearch, has_index, matrix
+from shopgraph.graph.rows import chunks, plain
 from shopgraph.graph.store import Filters, GraphBatch, GraphStore
-from shopgraph.graph.vector_sync import INNER_PRODUCT_PROPERTIES
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = "3"  # the same graph as the embedded store's version 3
-MIN_VERSION = (5, 15)  # CREATE VECTOR INDEX syntax
+MIN_VERSION = (5, 18)  # the vector-2.0 index provider (up to 4096 dimensions)
 SEARCH_CLAUSE_VERSION = (2026, 1)
 NODE_WRITE_ORDER = ("Platform", "Brand", "Category", "User", "Product", "Meta")
 INDEX_WAIT_SECONDS = 300
-READ_CHUNK = 2000  # ids per `IN $ids` read
 
 
 class Neo4jStore(GraphStore):
@@ -58,6 +57,7 @@ class Neo4jStore(GraphStore):
         self._runner = TransactionRunner(driver, settings, config, **({"sleep": sleep} if sleep else {}))
         self.server_version: tuple[int, ...] = ()
         self.edition = ""
+        self._search = VectorSearch(self)
 
     # -- opening -------------------------------------------------------------------------------
     @classmethod
@@ -110,7 +110,7 @@ class Neo4jStore(GraphStore):
         self.edition = str(kernel.get("edition", ""))
         if self.server_version < MIN_VERSION:
             raise StoreError(f"Neo4j at {safe_uri(self.settings.uri)} is version "
-                             f"{'.'.join(map(str, self.server_version))}; shopgraph needs 5.15 or newer (vector indexes)")
+                             f"{'.'.join(map(str, self.server_version))}; shopgraph needs 5.18 or newer (vector indexes)")
 
     @property
     def has_search_clause(self) -> bool:
@@ -129,6 +129,9 @@ class Neo4jStore(GraphStore):
                 f"Neo4j {self.settings.display} was created with vector widths {stored}, the configured encoders "
                 f"give {wanted}; use another database or the encoders it was built with")
         self.dims = stored
+        if not version.isdigit() or int(version) > int(SCHEMA_VERSION):
+            raise SchemaError(f"Neo4j {self.settings.display} holds a shopgraph graph of schema version {version}; "
+                              f"this shopgraph reads version {SCHEMA_VERSION} and older: upgrade shopgraph")
         if version != SCHEMA_VERSION and not self.read_only:
             # Neo4j needs no DDL for new properties or relationship types; new indexes come from
             # _create_indexes (IF NOT EXISTS), so an older graph is brought up to date here.
@@ -154,10 +157,9 @@ class Neo4jStore(GraphStore):
         """Schema statements each in their own transaction (Neo4j does not mix them with data writes)."""
         statements = [Q.create_constraint(label) for label in S.NODE_TYPES]
         statements += [Q.create_range_index(label, prop) for label, prop in Q.RANGE_INDEXES]
-        for label, node in S.NODE_TYPES.items():
-            for prop, kind in node.properties.items():
-                if kind == S.VECTOR:
-                    statements.append(Q.create_vector_index(label, prop, self.dims.of(prop)))
+        # Only what search uses: cosine-ranked Product vectors of at most 4096 dimensions.
+        statements += [Q.create_vector_index("Product", prop, self.dims.of(prop))
+                       for prop in S.VECTOR_PROPERTIES if has_index(prop, self.dims)]
         statements.append(Q.create_fulltext_index())
         for text in statements:
             self._write_tx(lambda tx, text=text: self._run(tx, text, {}))
@@ -237,7 +239,7 @@ class Neo4jStore(GraphStore):
                         rows = [{**r, "rev": generation} for r in rows]
                     self._unwind(tx, text, rows, label)
             for rel, src_ids in batch.replace_outgoing.items():
-                for chunk in _chunks(list(src_ids), 5000):
+                for chunk in chunks(list(src_ids), 5000):
                     self._run(tx, Q.delete_outgoing(rel), {"ids": list(chunk)})
             for rel, groups in rel_statements:
                 for text, rows in groups:
@@ -257,7 +259,7 @@ class Neo4jStore(GraphStore):
             if row.get(node.key) in (None, ""):
                 raise SchemaError(f"{label} row without its key {node.key!r}")
             key = str(row[node.key])
-            by_key[key] = {**by_key.get(key, {}), **_plain(row)}
+            by_key[key] = {**by_key.get(key, {}), **plain(row)}
         groups: dict[tuple[str, ...], list[dict]] = {}
         for row in by_key.values():
             columns = tuple(sorted(set(row) | ({"rev"} if label == "Product" else set())))
@@ -267,19 +269,18 @@ class Neo4jStore(GraphStore):
         return [(Q.upsert_nodes(label, columns), group) for columns, group in groups.items()]
 
     def _rel_groups(self, rel: str, rows: Sequence[Mapping]) -> list[tuple[str, list[dict]]]:
-        """De-duplicate by (src, dst, key properties) and group rows by the key properties they have
-        (MERGE cannot match on null) and the other properties they carry (only those are set)."""
+        """De-duplicate by (src, dst, key properties) and group rows by the other properties they
+        carry (an update sets only those). Rows without a key property are refused (MERGE cannot
+        match on null, and merging on fewer keys would overwrite every relationship of that kind)."""
         spec = S.rel_type(rel)
         unique: dict[tuple, dict] = {}
         for row in rows:
-            S.check_rel_properties(rel, row.keys())
-            unique[(row["src"], row["dst"], *(row.get(k) for k in spec.key))] = _plain(row)
+            S.check_rel_row(rel, row)
+            unique[(row["src"], row["dst"], *(row[k] for k in spec.key))] = plain(row)
         groups: dict[tuple, list[dict]] = {}
         for row in unique.values():
-            merge_keys = tuple(k for k in spec.key if row.get(k) is not None)
-            settable = tuple(p for p in spec.properties if p not in spec.key and p in row)
-            groups.setdefault((merge_keys, settable), []).append(row)
-        return [(Q.upsert_relationships(rel, keys, settable), group) for (keys, settable), group in groups.items()]
+            groups.setdefault(tuple(p for p in spec.properties if p not in spec.key and p in row), []).append(row)
+        return [(Q.upsert_relationships(rel, spec.key, settable), group) for settable, group in groups.items()]
 
     def _unwind(self, tx, text: str, rows: list[dict], label: str | None) -> int:
         """Send rows in statements of config.write_rows (a quarter of that for rows with vectors)."""
@@ -287,7 +288,7 @@ class Neo4jStore(GraphStore):
         if label is not None and any(isinstance(v, list) for v in rows[0].values()):
             size = max(1, size // 4)
         written = 0
-        for chunk in _chunks(rows, size):
+        for chunk in chunks(rows, size):
             result = self._run(tx, text, {"rows": list(chunk)})
             written += int(result[0]["written"]) if result else 0
         return written
@@ -335,7 +336,7 @@ class Neo4jStore(GraphStore):
             properties = [p for p, t in node.properties.items() if t != S.VECTOR]
         text = Q.get_nodes(label, properties)
         found = {}
-        for chunk in _chunks(list(ids), READ_CHUNK):
+        for chunk in chunks(list(ids), READ_CHUNK):
             for row in self._read(text, {"ids": list(chunk)}):
                 found[row.pop("_key")] = row
         return [found[i] for i in ids if i in found]
@@ -344,15 +345,15 @@ class Neo4jStore(GraphStore):
         text = Q.get_vectors(label, prop)
         dim = self.dims.of(prop)
         found: dict[str, list] = {}
-        for chunk in _chunks(list(ids), READ_CHUNK):
+        for chunk in chunks(list(ids), READ_CHUNK):
             for row in self._read(text, {"ids": list(chunk)}):
                 found[row["id"]] = row["v"]
         got = [i for i in ids if i in found]
-        return got, _matrix([found[i] for i in got], dim)
+        return got, matrix([found[i] for i in got], dim)
 
     def product_hashes(self, ids: Sequence[str]) -> dict[str, str]:
         out = {}
-        for chunk in _chunks(list(ids), READ_CHUNK):
+        for chunk in chunks(list(ids), READ_CHUNK):
             out.update({r["id"]: r["hash"] for r in self._read(Q.product_hashes(), {"ids": list(chunk)})})
         return out
 
@@ -381,18 +382,12 @@ class Neo4jStore(GraphStore):
     def relationship_pairs(self, rel: str, properties: Sequence[str] = ()) -> list[dict]:
         return self._read(Q.relationship_pairs(rel, list(properties)), {})
 
-    # -- vector source extras (the embedded store has the same) ----------------------------------
+    # -- vector extras (the embedded store has the same) ------------------------------------------
     def count_with_vector(self, prop: str) -> int:
         return int(self._read(Q.count_with_vector(prop), {})[0]["n"])
 
     def ids_with_vector(self, prop: str) -> set[str]:
         return {r["id"] for r in self._read(Q.ids_with_vector(prop), {})}
-
-    def vectors_changed_since(self, prop: str, revision: int) -> Iterable[tuple[list[str], np.ndarray, list[str]]]:
-        rows = self._read(Q.vectors_changed_since(prop), {"revision": int(revision)})
-        present = [r for r in rows if r["v"] is not None]
-        yield [r["id"] for r in present], _matrix([r["v"] for r in present], self.dims.of(prop)), \
-            [r["id"] for r in rows if r["v"] is None]
 
     # -- queries -------------------------------------------------------------------------------
     def vector_search(self, prop: str, vector: np.ndarray, k: int, *, filters: Filters | None = None,
@@ -407,80 +402,19 @@ class Neo4jStore(GraphStore):
             raise SchemaError(f"{prop} has width {self.dims.of(prop)}, the query vector {query.shape[0]}")
         if k <= 0:
             return []
-        filtered = where is not None or (filters is not None and not filters.is_empty())
-        if filtered:
+        allowed = None
+        if where is not None or (filters is not None and not filters.is_empty()):
             text, bound = candidate_query(filters, where, params)
-            candidates = {r["id"] for r in self._read(text, bound)}
-            if not candidates:
+            allowed = {r["id"] for r in self._read(text, bound)}
+            if not allowed:
                 return []
-            if exact or len(candidates) <= self.config.exact_max:
-                return self._exact(prop, query, k, sorted(candidates))
-            return self._ann(prop, query, k, candidates, total=self.count_with_vector(prop))
-        total = self.count_with_vector(prop)
-        if exact or total <= self.config.exact_max:
-            return self._exact(prop, query, k, None)
-        return self._ann(prop, query, k, None, total=total)
-
-    def _exact(self, prop: str, query: np.ndarray, k: int, ids: list[str] | None) -> list[tuple[str, float]]:
-        """Exact top-k over the given ids (None: every product with the vector), read in pages."""
-        best: list[tuple[str, float]] = []
-        if ids is None:
-            pages = self._vector_pages(prop)
-        else:
-            pages = (self.get_vectors("Product", prop, chunk) for chunk in _chunks(ids, READ_CHUNK))
-        for got, matrix in pages:
-            best = _top_k(best + list(zip(got, _scores(prop, matrix, query))), k)
-        return best
-
-    def _vector_pages(self, prop: str, size: int = READ_CHUNK) -> Iterator[tuple[list[str], np.ndarray]]:
-        first, after = True, None
-        while True:
-            params = {"n": size} if first else {"n": size, "after": after}
-            rows = self._read(Q.vector_page(prop, first), params)
-            if not rows:
-                return
-            yield [r["id"] for r in rows], _matrix([r["v"] for r in rows], self.dims.of(prop))
-            if len(rows) < size:
-                return
-            first, after = False, rows[-1]["id"]
-
-    def _ann(self, prop: str, query: np.ndarray, k: int, allowed: set[str] | None, total: int) -> list[tuple[str, float]]:
-        """The vector index with over-fetch: ask for k * overfetch, keep hits that pass the filter,
-        grow 4x until k pass or the index has been asked for every vector; then, if still short (an
-        index still populating), score the candidates exactly."""
-        fetch = max(k * self.config.overfetch, k + 10)
-        while True:
-            fetch = min(fetch, max(total, k))
-            hits = self._index_query(prop, query, fetch)
-            kept = [(i, v) for i, v in hits if allowed is None or i in allowed]
-            if len(kept) >= k or fetch >= total:
-                break
-            fetch *= 4
-        if len(kept) < min(k, total if allowed is None else len(allowed)):
-            log.info("vector index %s returned %d of %d wanted; scoring exactly", prop, len(kept), k)
-            return self._exact(prop, query, k, None if allowed is None else sorted(allowed))
-        ids = [i for i, _ in kept]
-        matrix = _matrix([v for _, v in kept], self.dims.of(prop))
-        return _top_k(list(zip(ids, _scores(prop, matrix, query))), k)
-
-    def _index_query(self, prop: str, query: np.ndarray, fetch: int) -> list[tuple[str, list]]:
-        """(id, vector) of the index's top `fetch` nodes. The index's own score ((1 + cos) / 2 for
-        cosine) is not used: the caller re-scores from the vectors, exactly."""
-        params = {"k": int(fetch), "vector": query.astype(np.float64).tolist()}
-        if self.config.use_search_clause and self.has_search_clause:
-            rows = self._read(Q.search_vector_index("Product", prop), params)
-        else:
-            rows = self._read(Q.query_vector_index("Product", prop),
-                              {"index": Q.vector_index_name("Product", prop), **params})
-        return [(r["id"], r["v"]) for r in rows if r["v"] is not None]
+        return self._search.top_k(prop, query, k, allowed, exact=exact)
 
     def fulltext_search(self, text: str, k: int = 10) -> list[tuple[str, float]]:
         """Products whose title, description or brand match the words of `text` (Lucene relevance,
-        best first), from the full-text index. The words are escaped: no Lucene syntax passes through."""
-        if k <= 0 or not text.strip():
-            return []
-        rows = self._read(Q.fulltext_search(), {"index": Q.FULLTEXT_INDEX, "query": lucene_terms(text), "k": int(k)})
-        return [(r["id"], float(r["score"])) for r in rows]
+        best first), from the full-text index. The words are escaped: no Lucene syntax passes through.
+        Neo4j only: ShopGraph.search ranks by the same vectors on every store."""
+        return self._search.fulltext(text, k)
 
     def cypher(self, query: str, params: Mapping[str, Any] | None = None, *, allow_write: bool = False) -> list[dict]:
         if not allow_write:
@@ -495,57 +429,3 @@ class Neo4jStore(GraphStore):
             return rows
 
         return self._write_tx(work)
-
-
-# -- helpers --------------------------------------------------------------------------------------
-def _plain(row: Mapping) -> dict:
-    """Parameters for the driver: numpy arrays and scalars become plain Python values."""
-    out = {}
-    for key, value in row.items():
-        if isinstance(value, np.ndarray):
-            value = value.astype(np.float32).tolist()
-        elif isinstance(value, np.generic):
-            value = value.item()
-        out[key] = value
-    return out
-
-
-def _matrix(vectors: Sequence[Sequence[float]], dim: int) -> np.ndarray:
-    if not vectors:
-        return np.zeros((0, dim), dtype=np.float32)
-    return np.asarray(vectors, dtype=np.float32).reshape(len(vectors), dim)
-
-
-def _scores(prop: str, matrix: np.ndarray, query: np.ndarray) -> np.ndarray:
-    """Exact scores: inner product for fused_vec / gnn_vec (their length means something), cosine
-    for the others (a zero vector scores 0)."""
-    raw = matrix.astype(np.float64) @ query.astype(np.float64)
-    if prop in INNER_PRODUCT_PROPERTIES:
-        return raw
-    norms = np.linalg.norm(matrix, axis=1) * float(np.linalg.norm(query))
-    return np.divide(raw, norms, out=np.zeros_like(raw), where=norms > 0)
-
-
-def cosine_from_index_score(score: float) -> float:
-    """Neo4j's cosine vector index reports (1 + cos) / 2 in [0, 1]; this is cos in [-1, 1]."""
-    return 2.0 * float(score) - 1.0
-
-
-def _top_k(scored: list[tuple[str, float]], k: int) -> list[tuple[str, float]]:
-    """Best first; ties by id, like the embedded store's ORDER BY score DESC, id."""
-    return sorted(((i, float(s)) for i, s in scored), key=lambda t: (-t[1], t[0]))[:k]
-
-
-_LUCENE_SPECIAL = re.compile(r'([+\-!(){}\[\]^"~*?:\\/&|])')
-
-
-def lucene_terms(text: str) -> str:
-    """User words as a Lucene query that matches any of them: special characters escaped, and the
-    operators AND / OR / NOT lower-cased (Lucene only reads them upper-case)."""
-    words = (w.lower() if w in ("AND", "OR", "NOT") else w for w in text.split())
-    return " ".join(_LUCENE_SPECIAL.sub(r"\\\1", w) for w in words)
-
-
-def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]

@@ -138,6 +138,16 @@ def check_rel_properties(name: str, names) -> None:
         raise SchemaError(f"unknown {name} properties {unknown}; known: {', '.join(known) or 'none'}")
 
 
+def check_rel_row(name: str, row) -> None:
+    """Raise SchemaError unless a relationship row names known properties and carries its src, dst
+    and every key property (a row without one would match, and overwrite, too many relationships)."""
+    check_rel_properties(name, row.keys())
+    missing = [k for k in ("src", "dst", *rel_type(name).key) if row.get(k) is None]
+    if missing:
+        raise SchemaError(f"{name} row {row.get('src')!r} -> {row.get('dst')!r} has no {', '.join(missing)}; "
+                          f"{name} rows need src, dst{''.join(', ' + k for k in rel_type(name).key)}")
+
+
 def check_vector_property(prop: str) -> None:
     if prop not in VECTOR_PROPERTIES:
         raise SchemaError(f"unknown vector property {prop!r}; known: {', '.join(VECTOR_PROPERTIES)}")

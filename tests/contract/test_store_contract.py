@@ -158,6 +158,15 @@ def test_interactions_keyed_by_kind_and_time(filled):
     store.write(batch)
     store.write(batch)
     assert store.count_relationships("INTERACTED") == 3
+    # A row without a key property is refused whole (it would otherwise be written again on every
+    # run by one store and overwrite all of that kind by the other); nothing of the batch is kept.
+    bad = GraphBatch(nodes={"User": [{"id": "u2"}]}, relationships={"INTERACTED": [
+        {"src": "u1", "dst": "shop_a:1", "kind": "view", "value": 5.0, "timestamp": None}]})
+    with pytest.raises(SchemaError, match="INTERACTED row 'u1' -> 'shop_a:1' has no timestamp"):
+        store.write(bad)
+    assert store.count_relationships("INTERACTED") == 3 and store.get_nodes("User", ["u2"]) == []
+    values = {(r["kind"], r["timestamp"]): r["value"] for r in store.relationship_pairs("INTERACTED", ["kind", "value", "timestamp"])}
+    assert set(values.values()) == {1.0}
 
 
 def test_delete_removes_node_edges_and_search_hits(filled):

@@ -6,6 +6,11 @@ used, so error translation is tested against what the driver really raises.
     driver.answer("MATCH (n:Product) RETURN count(n) AS n", [{"n": 3}])
     store = Neo4jStore.open(Neo4jSettings("bolt://localhost:7687", password="pw"), driver=driver)
     driver.queries()  # [(query, params), ...] in order
+
+Relationship upserts are answered as Neo4j would: `missing` names nodes that are not in the graph
+(rows naming one find no ends), `parallel[(src, dst)]` is how many relationships of the merged kind
+already join that pair (MERGE matches all of them), and the count follows the RETURN clause sent:
+`count(e)` counts matched relationships, `WITH DISTINCT r ... count(r)` rows.
 """
 
 from __future__ import annotations
@@ -52,6 +57,11 @@ class FakeTransaction:
         return FakeResult(self.driver.respond(query, params))
 
     def commit(self) -> None:
+        if self.driver.commit_failures:
+            error = self.driver.commit_failures.pop(0)
+            if error is not None:
+                self.closed = True
+                raise error
         self.committed = True
         self.closed = True
 
@@ -66,8 +76,9 @@ class FakeSession:
     def __init__(self, driver: "FakeDriver", database: str, mode: str):
         self.driver, self.database, self.mode = driver, database, mode
 
-    def begin_transaction(self) -> FakeTransaction:
+    def begin_transaction(self, timeout: float | None = None) -> FakeTransaction:
         tx = FakeTransaction(self.driver, len(self.driver.transactions), self.mode, self.database)
+        tx.timeout = timeout
         self.driver.transactions.append(tx)
         return tx
 
@@ -86,6 +97,9 @@ class FakeDriver:
         self.calls: list[Call] = []
         self.transactions: list[FakeTransaction] = []
         self.failures: list[BaseException | None] = []
+        self.commit_failures: list[BaseException | None] = []  # raised by the next commits, in order
+        self.missing: set[str] = set()
+        self.parallel: dict[tuple[str, str], int] = {}
         self.connect_failures: list[BaseException] = []
         self.closed = False
         self.answers: dict[str, Any] = {}
@@ -131,6 +145,12 @@ class FakeDriver:
             return [{"generation": int(self.meta["generation"])}]
         if "RETURN count(" in query and "written" not in query and "deleted" not in query:
             return [{"n": 0}]
+        if query.startswith("UNWIND $rows AS r MATCH (a:") and "MERGE (a)-[e:" in query:
+            found = [r for r in params["rows"] if r["src"] not in self.missing and r["dst"] not in self.missing]
+            if query.endswith("RETURN count(e) AS written"):
+                return [{"written": sum(max(1, self.parallel.get((r["src"], r["dst"]), 0)) for r in found)}]
+            assert query.endswith("WITH DISTINCT r RETURN count(r) AS written"), query
+            return [{"written": len(found)}]
         if query.endswith("AS written"):
             return [{"written": len(params.get("rows", []))}]
         if query.endswith("AS deleted"):
@@ -151,6 +171,17 @@ def transient(message: str = "deadlock detected") -> neo4j.exceptions.TransientE
 
 def unavailable(message: str = "Couldn't connect to localhost:7687") -> neo4j.exceptions.ServiceUnavailable:
     return neo4j.exceptions.ServiceUnavailable(message)
+
+
+def incomplete_commit(message: str = "Failed to read from defunct connection") -> neo4j.exceptions.IncompleteCommit:
+    return neo4j.exceptions.IncompleteCommit(message)
+
+
+def timed_out(code: str = "Neo.ClientError.Transaction.TransactionTimedOutClientConfiguration") -> neo4j.exceptions.Neo4jError:
+    """What the driver raises when the server stops a transaction past its timeout (built by the
+    driver's own decoder of a server failure message, so the class and code are the real ones)."""
+    return neo4j.exceptions.Neo4jError._hydrate_neo4j(
+        code=code, message="The transaction has been terminated. Retry your operation in a new transaction.")
 
 
 def auth_error(message: str = "The client is unauthorized due to authentication failure.") -> neo4j.exceptions.AuthError:

@@ -16,7 +16,8 @@ from shopgraph.config import Neo4jConfig
 from shopgraph.errors import ConfigError, ReadOnlyError, SchemaError, StoreConnectionError, StoreError
 from shopgraph.graph import neo4j_cypher as Q
 from shopgraph.graph.neo4j_connect import Neo4jSettings, is_neo4j_target, safe_uri
-from shopgraph.graph.neo4j_store import Neo4jStore, cosine_from_index_score, lucene_terms
+from shopgraph.graph.neo4j_search import cosine_from_index_score, lucene_terms
+from shopgraph.graph.neo4j_store import Neo4jStore
 from shopgraph.graph.store import Filters, GraphBatch
 from tests.contract.conftest import SMALL_DIMS
 from tests.contract.test_store_contract import catalog_batch, product, vec
@@ -53,14 +54,13 @@ def test_new_database_gets_constraints_indexes_and_meta():
     assert "CREATE CONSTRAINT sg_brand_name_unique IF NOT EXISTS FOR (n:Brand) REQUIRE n.name IS UNIQUE" in sent
     assert ("CREATE VECTOR INDEX sg_product_text_vec IF NOT EXISTS FOR (n:Product) ON n.text_vec OPTIONS "
             "{indexConfig: {`vector.dimensions`: 384, `vector.similarity_function`: 'cosine'}}") in sent
-    assert ("CREATE VECTOR INDEX sg_product_fused_vec IF NOT EXISTS FOR (n:Product) ON n.fused_vec OPTIONS "
-            "{indexConfig: {`vector.dimensions`: 2176, `vector.similarity_function`: 'cosine'}}") in sent
-    assert ("CREATE VECTOR INDEX sg_user_gnn_vec IF NOT EXISTS FOR (n:User) ON n.gnn_vec OPTIONS "
-            "{indexConfig: {`vector.dimensions`: 128, `vector.similarity_function`: 'cosine'}}") in sent
+    # No index for the inner-product vectors (a cosine index cannot rank by inner product).
+    assert not any(q.startswith("CREATE VECTOR INDEX") and ("fused_vec" in q or "gnn_vec" in q) for q in sent)
+    assert not any("n.rev" in q for q in sent if q.startswith("CREATE"))
     assert ("CREATE FULLTEXT INDEX sg_product_fulltext IF NOT EXISTS FOR (n:Product) "
             "ON EACH [n.title, n.description, n.brand]") in sent
     assert sum(q.startswith("CREATE CONSTRAINT") for q in sent) == 6
-    assert sum(q.startswith("CREATE VECTOR INDEX") for q in sent) == 9
+    assert sum(q.startswith("CREATE VECTOR INDEX") for q in sent) == 6
     assert ("CALL db.awaitIndexes($seconds)", {"seconds": 300}) in driver.queries()
     assert driver.meta["schema_version"] == "3" and driver.meta["dim_text"] == "384"
     # Schema statements each run in their own committed write transaction, against the configured database.
@@ -84,8 +84,10 @@ def test_read_only_open_of_an_empty_database_is_one_error():
 
 
 def test_old_server_is_refused_and_search_clause_detected():
-    with pytest.raises(StoreError, match="needs 5.15 or newer"):
-        open_store(FakeDriver(version="5.11.0", existing=True))
+    for old in ("5.11.0", "5.15.0", "5.17.2"):  # before 5.18 vector indexes take at most 2048 dimensions
+        with pytest.raises(StoreError, match="needs 5.18 or newer"):
+            open_store(FakeDriver(version=old, existing=True))
+    assert open_store(FakeDriver(version="5.18.0", existing=True, dims=SMALL_DIMS)).server_version == (5, 18, 0)
     assert not open_store(FakeDriver(version="5.26.0", existing=True, dims=SMALL_DIMS)).has_search_clause
     assert open_store(FakeDriver(version="2026.01.0", existing=True, dims=SMALL_DIMS)).has_search_clause
 
@@ -123,7 +125,7 @@ def test_write_is_one_transaction_of_unwind_merge_statements(store, driver):
                             for r, d in (("LISTED_ON", "Platform"), ("OF_BRAND", "Brand"), ("IN_CATEGORY", "Category"))]
     assert calls[5].params == {"ids": ["shop_a:1", "shop_a:2"]}
     assert calls[9].query == ("UNWIND $rows AS r MATCH (a:Product {id: r.src}) MATCH (b:Brand {name: r.dst}) "
-                              "MERGE (a)-[e:OF_BRAND]->(b) RETURN count(e) AS written")
+                              "MERGE (a)-[e:OF_BRAND]->(b) WITH DISTINCT r RETURN count(r) AS written")
     assert calls[9].params == {"rows": [{"src": "shop_a:1", "dst": "acme"}]}
 
 
@@ -154,27 +156,48 @@ def test_relationship_updates_set_only_the_properties_each_row_has(store, driver
     texts = {q: p for q, p in driver.queries(mark)}
     full = ("UNWIND $rows AS r MATCH (a:Product {id: r.src}) MATCH (b:Product {id: r.dst}) MERGE (a)-[e:SAME_AS]->(b) "
             "SET e.score = r.score, e.method = r.method, e.model_version = r.model_version, e.status = r.status "
-            "RETURN count(e) AS written")
+            "WITH DISTINCT r RETURN count(r) AS written")
     status_only = ("UNWIND $rows AS r MATCH (a:Product {id: r.src}) MATCH (b:Product {id: r.dst}) "
-                   "MERGE (a)-[e:SAME_AS]->(b) SET e.status = r.status RETURN count(e) AS written")
+                   "MERGE (a)-[e:SAME_AS]->(b) SET e.status = r.status WITH DISTINCT r RETURN count(r) AS written")
     assert texts[full]["rows"][0]["score"] == 0.9
     assert texts[status_only] == {"rows": [{"src": "c", "dst": "d", "status": "accepted"}]}
 
 
-def test_interactions_merge_on_their_key_properties_and_skip_null_keys(store, driver):
+def test_interactions_merge_on_their_key_properties_and_refuse_null_keys(store, driver):
     mark = driver.mark()
     store.write(GraphBatch(relationships={"INTERACTED": [
         {"src": "u1", "dst": "p1", "kind": "view", "value": 1.0, "timestamp": 5},
         {"src": "u1", "dst": "p1", "kind": "view", "value": 2.0, "timestamp": 5},  # same key: last wins
-        {"src": "u1", "dst": "p2", "kind": "cart", "value": 1.0, "timestamp": None}]}))
+        {"src": "u1", "dst": "p1", "kind": "view", "value": 1.0, "timestamp": 6}]}))
     sent = dict(driver.queries(mark))
     keyed = ("UNWIND $rows AS r MATCH (a:User {id: r.src}) MATCH (b:Product {id: r.dst}) "
              "MERGE (a)-[e:INTERACTED {kind: r.kind, timestamp: r.timestamp}]->(b) SET e.value = r.value "
-             "RETURN count(e) AS written")
-    assert sent[keyed] == {"rows": [{"src": "u1", "dst": "p1", "kind": "view", "value": 2.0, "timestamp": 5}]}
-    no_time = ("UNWIND $rows AS r MATCH (a:User {id: r.src}) MATCH (b:Product {id: r.dst}) "
-               "MERGE (a)-[e:INTERACTED {kind: r.kind}]->(b) SET e.value = r.value RETURN count(e) AS written")
-    assert sent[no_time]["rows"][0]["dst"] == "p2"
+             "WITH DISTINCT r RETURN count(r) AS written")
+    assert sent[keyed] == {"rows": [{"src": "u1", "dst": "p1", "kind": "view", "value": 2.0, "timestamp": 5},
+                                    {"src": "u1", "dst": "p1", "kind": "view", "value": 1.0, "timestamp": 6}]}
+    # A row without a key property would merge on fewer keys and overwrite every interaction of
+    # that kind between the two: refused before anything is sent, as by the embedded store.
+    mark = driver.mark()
+    for missing in ("timestamp", "kind"):
+        row = {"src": "u1", "dst": "p2", "kind": "cart", "value": 1.0, "timestamp": 7, missing: None}
+        with pytest.raises(SchemaError, match=f"INTERACTED row 'u1' -> 'p2' has no {missing}"):
+            store.write(GraphBatch(relationships={"INTERACTED": [row]}))
+    assert driver.mark() == mark
+
+
+def test_relationship_count_is_rows_not_matched_relationships(store, driver):
+    """MERGE matches every existing relationship of a row's key; counting them would hide a row
+    whose endpoint is missing (here: one row finds no Brand, the other matches two old edges)."""
+    driver.missing = {"ghost"}
+    driver.parallel = {("shop_a:1", "acme"): 2}
+    batch = GraphBatch(relationships={"OF_BRAND": [{"src": "shop_a:1", "dst": "acme"},
+                                                   {"src": "shop_a:2", "dst": "ghost"}]})
+    with pytest.raises(StoreError, match="1 OF_BRAND rows name a Product or Brand that is not in the graph"):
+        store.write(batch)
+    assert not driver.transactions[-1].committed
+    driver.missing = set()
+    store.write(batch)  # both ends present: two rows written although three relationships matched
+    assert driver.transactions[-1].committed
 
 
 def test_large_batches_are_split_into_statements(driver):
@@ -293,10 +316,6 @@ def test_vector_extras(store, driver):
     driver.answer("MATCH (p:Product) WHERE p.mm_vec IS NOT NULL RETURN count(p) AS n", [{"n": 4}])
     driver.answer("MATCH (p:Product) WHERE p.gnn_vec IS NOT NULL RETURN p.id AS id", [{"id": "a"}])
     assert store.count_with_vector("mm_vec") == 4 and store.ids_with_vector("gnn_vec") == {"a"}
-    driver.answer(Q.vectors_changed_since("text_vec"), [{"id": "a", "v": [1.0] * 8}, {"id": "b", "v": None}])
-    [(ids, matrix, nulled)] = list(store.vectors_changed_since("text_vec", 3))
-    assert ids == ["a"] and matrix.shape == (1, 8) and nulled == ["b"]
-    assert driver.calls[-1].params == {"revision": 3}
 
 
 # -- vector search ---------------------------------------------------------------------------------
@@ -321,10 +340,11 @@ def _serve_vectors(driver, prop, vectors, with_index=True):
                                                               for i in p["ids"] if i in vectors])
 
     def index(p):
+        """A cosine vector index, as Neo4j's: the top-k by cosine, scored (1 + cos) / 2, ids only."""
         q = np.asarray(p["vector"], dtype=np.float32)
         cos = {i: float(v @ q / np.linalg.norm(v) / np.linalg.norm(q)) for i, v in vectors.items()}
         best = sorted(cos, key=lambda i: -cos[i])[:p["k"]]
-        return [{"id": i, "v": vectors[i].tolist(), "score": (1 + cos[i]) / 2} for i in best]  # Neo4j's scale
+        return [{"id": i, "score": (1 + cos[i]) / 2} for i in best]
 
     if with_index:
         driver.answer(Q.query_vector_index("Product", prop), index)
@@ -361,13 +381,16 @@ def test_large_graphs_use_the_vector_index_and_return_cosine_not_its_score(drive
     hits = store.vector_search("text_vec", query, 5)
     index_calls = [(q, p) for q, p in driver.queries(mark) if "queryNodes" in q]
     assert index_calls[0][0] == ("CALL db.index.vector.queryNodes($index, $k, $vector) YIELD node, score "
-                                 "RETURN node.id AS id, node.text_vec AS v, score")
+                                 "RETURN node.id AS id, score")  # no vectors over the wire
     assert index_calls[0][1]["index"] == "sg_product_text_vec" and index_calls[0][1]["k"] == 20
     assert np.allclose(index_calls[0][1]["vector"], query)
     expected = _expected(vectors, query, 5)
     assert [i for i, _ in hits] == [i for i, _ in expected]
     np.testing.assert_allclose([s for _, s in hits], [s for _, s in expected], rtol=1e-5)
-    assert hits[0][1] == pytest.approx(cosine_from_index_score((1 + expected[0][1]) / 2), abs=1e-6)
+    # Only the final k vectors are read back, to score them exactly.
+    reads = [p["ids"] for q, p in driver.queries(mark) if q == Q.get_vectors("Product", "text_vec")]
+    assert reads == [[i for i, _ in expected]]
+    assert cosine_from_index_score((1 + expected[0][1]) / 2) == pytest.approx(expected[0][1], abs=1e-9)
 
 
 def test_search_clause_on_servers_that_have_it():
@@ -379,7 +402,7 @@ def test_search_clause_on_servers_that_have_it():
     hits = store.vector_search("text_vec", vectors["p003"], 3)
     sent = [q for q, _ in driver.queries(mark)]
     assert ("CYPHER 25 MATCH (n:Product) SEARCH n IN (VECTOR INDEX sg_product_text_vec FOR $vector LIMIT $k) "
-            "SCORE AS score RETURN n.id AS id, n.text_vec AS v, score") in sent
+            "SCORE AS score RETURN n.id AS id, score") in sent
     assert hits[0] == ("p003", pytest.approx(1.0, abs=1e-5))
     store = open_store(driver, exact_max=0, use_search_clause=False)
     mark = driver.mark()
@@ -440,6 +463,53 @@ def test_fused_vectors_rank_by_inner_product(driver):
         hits = store.vector_search("fused_vec", direction, 2, exact=exact)
         assert [i for i, _ in hits] == ["full", "short"]
         assert hits[1][1] == pytest.approx(float(vectors["short"] @ direction), abs=1e-5)
+
+
+@pytest.mark.parametrize("prop", ["fused_vec", "gnn_vec"])
+def test_inner_product_search_is_exact_on_a_large_graph_with_varied_norms(driver, prop):
+    """Neo4j indexes rank by cosine only; over-fetching by cosine and re-ranking by inner product
+    missed most of the true top 10 when norms vary. These properties are scored exactly."""
+    store = open_store(driver)  # exact_max 2000 < 2500 products
+    rng = np.random.default_rng(3)
+    dim = SMALL_DIMS.of(prop)
+    norms = rng.lognormal(0.0, 0.8, size=2500)
+    vectors = {f"p{i:04d}": (_unit(rng.normal(size=dim)) * n).astype(np.float32) for i, n in enumerate(norms)}
+    _serve_vectors(driver, prop, vectors)  # an index, if asked, answers with the cosine top-k
+    for seed in range(3):
+        query = rng.normal(size=dim).astype(np.float32)
+        mark = driver.mark()
+        hits = store.vector_search(prop, query, 10)
+        expected = _expected(vectors, query, 10, inner=True)
+        assert [i for i, _ in hits] == [i for i, _ in expected]
+        np.testing.assert_allclose([s for _, s in hits], [s for _, s in expected], rtol=1e-5)
+        assert not any("queryNodes" in q for q, _ in driver.queries(mark))
+    # With a filter: only the candidates' vectors are read and scored.
+    from shopgraph.graph.filters import candidate_query
+
+    allowed = sorted(vectors)[::2]
+    text, _ = candidate_query(Filters(platform="shop_a"), None, None)
+    driver.answer(text, [{"id": i} for i in allowed])
+    mark = driver.mark()
+    hits = store.vector_search(prop, query, 10, filters=Filters(platform="shop_a"))
+    assert [i for i, _ in hits] == [i for i, _ in _expected(vectors, query, 10, allowed, inner=True)]
+    read = [i for q, p in driver.queries(mark) if q == Q.get_vectors("Product", prop) for i in p["ids"]]
+    assert read == allowed
+
+
+def test_vectors_wider_than_an_index_takes_are_searched_exactly():
+    """Vector indexes take at most 4096 dimensions: a wider property gets no index, and the store
+    opens and searches it exactly instead of refusing."""
+    wide = SMALL_DIMS.__class__(text=5000, image=6, lexical=4)
+    store = Neo4jStore.open(SETTINGS, driver=FakeDriver(), dims=wide, config=Neo4jConfig(exact_max=0))
+    sent = [q for q, _ in store._driver.queries()]
+    assert not any(q.startswith("CREATE VECTOR INDEX sg_product_text_vec") for q in sent)
+    assert any(q.startswith("CREATE VECTOR INDEX sg_product_image_vec") for q in sent)
+    vectors = {k: np.resize(v, 5000) for k, v in _products(20).items()}
+    _serve_vectors(store._driver, "text_vec", vectors)
+    mark = store._driver.mark()
+    hits = store.vector_search("text_vec", vectors["p004"], 3)
+    assert hits[0] == ("p004", pytest.approx(1.0, abs=1e-5))
+    assert not any("queryNodes" in q for q, _ in store._driver.queries(mark))
 
 
 def test_vector_search_checks_its_arguments(store):
