@@ -79,6 +79,18 @@ def test_missing_database_is_one_line(tmp_path, capsys):
     assert code == 1 and "no shopgraph database" in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("argv", [
+    ["stats", "--db", "bolt://u:pw-4711@db.example:abc"],
+    ["stats", "--db", "neo4j://u:pw-4711@db.example:99999"],
+    ["migrate", "--from", "bolt://u:pw-4711@db.example:abc", "--to", "copy.db"],
+])
+def test_bad_neo4j_port_is_one_line_without_the_password(argv, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(argv, capsys)
+    assert code == 1 and "bad port in Neo4j URI" in err and len(err.strip().splitlines()) == 1
+    assert "pw-4711" not in out + err and "Traceback" not in err
+
+
 def test_ingest_errors_name_the_file(tmp_path, capsys):
     db = str(tmp_path / "x.db")
     code, _, err = run(["ingest", str(tmp_path / "missing.csv"), "--db", db, "--platform", "p",

@@ -17,7 +17,8 @@ from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 
 from shopgraph.config import Neo4jConfig
-from shopgraph.errors import ConfigError, StoreConnectionError, StoreError
+from shopgraph.errors import ConfigError, QueryTimeoutError, StoreConnectionError, StoreError
+from shopgraph.graph.rows import one_line
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +37,14 @@ def is_neo4j_target(target: Any) -> bool:
 
 
 def safe_uri(uri: str) -> str:
-    """The URI without any user:password@ part, for messages and logs."""
+    """The URI without any user:password@ part, for messages and logs. Never raises: a port that is
+    not a number from 0 to 65535 is shown as written (it cannot hold the password)."""
     parts = urlsplit(uri)
     host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ":" + parts.netloc.rpartition("@")[2].rpartition(":")[2]
     return f"{parts.scheme}://{host}{port}"
 
 
@@ -70,7 +75,7 @@ class Neo4jSettings:
         try:
             parts.port
         except ValueError:
-            raise ConfigError(f"bad port in Neo4j URI {safe_uri(uri)!r}") from None
+            raise ConfigError(f"bad port in Neo4j URI {safe_uri(uri)!r} (a number from 1 to 65535)") from None
         if not parts.hostname:
             raise ConfigError(f"no host in Neo4j URI {safe_uri(uri)!r}")
         username = parts.username or env.get("NEO4J_USERNAME") or config.username or "neo4j"
@@ -101,15 +106,9 @@ class Neo4jSettings:
             raise MissingDependencyError("the Neo4j store needs the neo4j driver: pip install 'shopgraph[neo4j]'") from None
         auth = neo4j.basic_auth(self.username, self.password or "")
         try:
-            return neo4j.GraphDatabase.driver(self.uri, auth=auth, connection_timeout=config.connection_timeout,
-                                              max_transaction_retry_time=0)
+            return neo4j.GraphDatabase.driver(self.uri, auth=auth, connection_timeout=config.connection_timeout)
         except (ValueError, neo4j.exceptions.ConfigurationError) as e:
-            raise ConfigError(f"cannot use Neo4j URI {safe_uri(self.uri)}: {self.scrub(_one_line(e))}") from None
-
-
-def _one_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+            raise ConfigError(f"cannot use Neo4j URI {safe_uri(self.uri)}: {self.scrub(one_line(e))}") from None
 
 
 def _exceptions():
@@ -119,25 +118,37 @@ def _exceptions():
 
 
 def is_transient(error: BaseException) -> bool:
-    """Worth retrying: the server asked for it (TransientError: deadlock, leader switch, ...) or the
-    connection dropped (ServiceUnavailable, SessionExpired)."""
-    X = _exceptions()
-    if isinstance(error, X.AuthError):
-        return False
-    return isinstance(error, (X.TransientError, X.ServiceUnavailable, X.SessionExpired))
+    """Worth retrying, as the driver classifies it (`is_retryable()`): a TransientError (deadlock,
+    leader switch, ...) or a connection lost before the commit (ServiceUnavailable, SessionExpired).
+    Not an IncompleteCommit: the connection dropped while committing, so the transaction may have
+    been applied, and running it again could apply a CREATE or SET twice."""
+    retryable = getattr(error, "is_retryable", None)
+    return bool(retryable()) if callable(retryable) else False
+
+
+# Server codes for a transaction stopped by its timeout (the client's, or db.transaction.timeout).
+TIMEOUT_CODES = ("Neo.ClientError.Transaction.TransactionTimedOut",
+                 "Neo.ClientError.Transaction.TransactionTimedOutClientConfiguration")
 
 
 def translate(error: BaseException, settings: Neo4jSettings) -> StoreError:
     """One clear StoreError (StoreConnectionError for reachability and credentials), password scrubbed."""
     X = _exceptions()
-    detail = settings.scrub(_one_line(error))
+    detail = settings.scrub(one_line(error))
+    code = getattr(error, "code", None) or ""
+    if code in TIMEOUT_CODES:
+        return QueryTimeoutError(f"Neo4j stopped the query at its time limit ({code.rsplit('.', 1)[1]}); "
+                                 f"narrow the query or give it a longer timeout")
+    if isinstance(error, X.IncompleteCommit):
+        return StoreError(f"the connection to Neo4j at {settings.display} dropped while committing; the "
+                          f"transaction may or may not have been applied (not retried): check before running "
+                          f"it again ({detail})")
     if isinstance(error, (X.AuthError, X.TokenExpired)):
         return StoreConnectionError(
             f"Neo4j at {settings.display} refused the credentials; check NEO4J_USERNAME and NEO4J_PASSWORD")
     if isinstance(error, (X.ServiceUnavailable, X.SessionExpired)):
         return StoreConnectionError(
             f"cannot reach Neo4j at {settings.display}: {detail} (is the server running? check NEO4J_URI)")
-    code = getattr(error, "code", None) or ""
     if "DatabaseNotFound" in code:
         return StoreConnectionError(f"Neo4j at {safe_uri(settings.uri)} has no database {settings.database!r}; "
                                     f"check NEO4J_DATABASE")
@@ -147,10 +158,11 @@ def translate(error: BaseException, settings: Neo4jSettings) -> StoreError:
 
 
 class TransactionRunner:
-    """Runs a unit of work in one explicit transaction, retrying the whole unit on transient errors
-    with exponential back-off (config.retry_initial_seconds, doubling, at most retry_max_seconds,
-    config.max_retries attempts in all). The driver's own retries are off (max_transaction_retry_time
-    = 0) so that there is exactly one retry policy, this one."""
+    """Runs a unit of work in one explicit transaction, retrying the whole unit on errors the driver
+    marks retryable (see is_transient) with exponential back-off (config.retry_initial_seconds,
+    doubling, at most retry_max_seconds, config.max_retries attempts in all). The driver itself only
+    retries inside execute_read / execute_write, which this store does not use, so this is the one
+    retry policy."""
 
     def __init__(self, driver, settings: Neo4jSettings, config: Neo4jConfig,
                  sleep: Callable[[float], None] = time.sleep):
@@ -159,19 +171,32 @@ class TransactionRunner:
         self.config = config
         self.sleep = sleep
 
-    def run(self, work: Callable[[Any], Any], *, write: bool) -> Any:
+    def run(self, work: Callable[[Any], Any], *, write: bool, timeout: float | None = None) -> Any:
+        """work(tx) in a transaction, committed; timeout: seconds the server gives the transaction
+        (None: the server's db.transaction.timeout)."""
         import neo4j
 
         mode = neo4j.WRITE_ACCESS if write else neo4j.READ_ACCESS
+
+        def attempt():
+            with self.driver.session(database=self.settings.database, default_access_mode=mode) as session:
+                with session.begin_transaction(timeout=timeout) as tx:
+                    result = work(tx)
+                    tx.commit()
+                    return result
+
+        return self._retrying(attempt, "transient error")
+
+    def verify(self) -> None:
+        """Connect and authenticate now (with the same retries), so a bad URI or password fails at open."""
+        self._retrying(self.driver.verify_connectivity, "cannot connect yet")
+
+    def _retrying(self, action: Callable[[], Any], what: str) -> Any:
         delay = self.config.retry_initial_seconds
         attempts = max(1, self.config.max_retries)
         for attempt in range(1, attempts + 1):
             try:
-                with self.driver.session(database=self.settings.database, default_access_mode=mode) as session:
-                    with session.begin_transaction() as tx:
-                        result = work(tx)
-                        tx.commit()
-                        return result
+                return action()
             except StoreError:
                 raise  # our own check inside the unit (the transaction was rolled back)
             except Exception as e:  # noqa: BLE001 - every driver error is translated below
@@ -179,29 +204,11 @@ class TransactionRunner:
                     raise
                 if not is_transient(e) or attempt == attempts:
                     raise translate(e, self.settings) from None
-                log.warning("Neo4j: transient error (%s); retry %d of %d in %.1f s",
-                            self.settings.scrub(_one_line(e)), attempt, attempts - 1, delay)
+                log.warning("Neo4j: %s (%s); retry %d of %d in %.1f s",
+                            what, self.settings.scrub(one_line(e)), attempt, attempts - 1, delay)
                 self.sleep(delay)
                 delay = min(delay * 2, self.config.retry_max_seconds)
         raise AssertionError("unreachable")
-
-    def verify(self) -> None:
-        """Connect and authenticate now (with the same retries), so a bad URI or password fails at open."""
-        delay = self.config.retry_initial_seconds
-        attempts = max(1, self.config.max_retries)
-        for attempt in range(1, attempts + 1):
-            try:
-                self.driver.verify_connectivity()
-                return
-            except Exception as e:  # noqa: BLE001
-                if not isinstance(e, _driver_errors()):
-                    raise
-                if not is_transient(e) or attempt == attempts:
-                    raise translate(e, self.settings) from None
-                log.warning("Neo4j: cannot connect yet (%s); retry %d of %d in %.1f s",
-                            self.settings.scrub(_one_line(e)), attempt, attempts - 1, delay)
-                self.sleep(delay)
-                delay = min(delay * 2, self.config.retry_max_seconds)
 
 
 def _driver_errors() -> tuple[type, ...]:

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import numpy as np
 
 from shopgraph.config import Neo4jConfig
-from shopgraph.errors import ReadOnlyError, SchemaError, StoreError
+from shopgraph.errors import BadArgumentError, QueryTimeoutError, ReadOnlyError, SchemaError, StoreError
 from shopgraph.graph import neo4j_cypher as Q
 from shopgraph.graph import schema as S
 from shopgraph.graph.cypher_guard import ensure_read_only
@@ -184,13 +184,13 @@ class Neo4jStore(GraphStore):
             self.trace(query, params)
         return tx.run(query, dict(params)).data()
 
-    def _read(self, query: str, params: Mapping[str, Any]) -> list[dict]:
+    def _read(self, query: str, params: Mapping[str, Any], timeout: float | None = None) -> list[dict]:
         self._check_open()
-        return self._runner.run(lambda tx: self._run(tx, query, params), write=False)
+        return self._runner.run(lambda tx: self._run(tx, query, params), write=False, timeout=timeout)
 
-    def _write_tx(self, work: Callable[[Any], Any]) -> Any:
+    def _write_tx(self, work: Callable[[Any], Any], timeout: float | None = None) -> Any:
         self._check_writable()
-        return self._runner.run(work, write=True)
+        return self._runner.run(work, write=True, timeout=timeout)
 
     def _check_open(self) -> None:
         if self._driver is None:
@@ -416,16 +416,27 @@ class Neo4jStore(GraphStore):
         Neo4j only: ShopGraph.search ranks by the same vectors on every store."""
         return self._search.fulltext(text, k)
 
-    def cypher(self, query: str, params: Mapping[str, Any] | None = None, *, allow_write: bool = False) -> list[dict]:
+    def cypher(self, query: str, params: Mapping[str, Any] | None = None, *, allow_write: bool = False,
+               timeout: float | None = None) -> list[dict]:
+        """See GraphStore.cypher. timeout: seconds the server gives the query's transaction; past it
+        the server stops it and QueryTimeoutError is raised (None: the server's own limit)."""
         if not allow_write:
             ensure_read_only(query)
-            return self._read(query, params or {})
+        if timeout is not None and not timeout > 0:
+            raise BadArgumentError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        try:
+            if not allow_write:
+                return self._read(query, params or {}, timeout=timeout)
 
-        def work(tx):
-            rows = self._run(tx, query, params or {})
-            # A write query starts a new generation. Products are not restamped as in the embedded
-            # store: that is for its ANN mirror, and Neo4j's vector indexes follow writes themselves.
-            self._bump_generation(tx)
-            return rows
+            def work(tx):
+                rows = self._run(tx, query, params or {})
+                # A write query starts a new generation. Products are not restamped as in the embedded
+                # store: that is for its ANN mirror, and Neo4j's vector indexes follow writes themselves.
+                self._bump_generation(tx)
+                return rows
 
-        return self._write_tx(work)
+            return self._write_tx(work, timeout=timeout)
+        except QueryTimeoutError:
+            if timeout is None:
+                raise  # the server's own db.transaction.timeout
+            raise QueryTimeoutError(f"query stopped at its time limit of {timeout:g} s") from None

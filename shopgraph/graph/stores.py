@@ -40,9 +40,9 @@ def open_store(target: str | Path, *, config: Config | None = None, dims: Vector
 
         store = Neo4jStore.open(str(target), dims=dims, read_only=read_only, config=config.neo4j, driver=driver,
                                 trace=trace)
-        stem = store.local_stem()
-        stem.parent.mkdir(parents=True, exist_ok=True)
-        return store, stem
+        # The directory is made by whatever first writes there (a model, the cache), not here: a
+        # read-only open leaves the working directory as it was.
+        return store, store.local_stem()
     from shopgraph.graph.embedded import EmbeddedStore
 
     if driver is not None:

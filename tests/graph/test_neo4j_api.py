@@ -49,7 +49,7 @@ def test_shopgraph_opens_a_neo4j_uri_with_a_given_driver(tmp_path, monkeypatch):
         assert type(sg.store).__name__ == "Neo4jStore" and sg.stats()["Product"] == 23
         assert sg.matcher_path("a", "b") == tmp_path.joinpath(
             "shopgraph-neo4j", "graph.example-7687-neo4j.models", "matcher-a-b.pkl").relative_to(tmp_path)
-        assert (tmp_path / "shopgraph-neo4j").is_dir()
+        assert not (tmp_path / "shopgraph-neo4j").exists()  # made by the first file written there
         assert str(sg._cache_path) == "shopgraph-neo4j/graph.example-7687-neo4j.cache.sqlite"
     assert not driver.closed
 
@@ -86,3 +86,12 @@ def test_open_rejects_a_driver_with_a_path(tmp_path):
 
     with pytest.raises(StoreError, match="pass a Neo4j URI"):
         ShopGraph.open(tmp_path / "x.db", driver=FakeDriver(), config=Config(index=IndexConfig()))
+
+
+def test_read_only_open_creates_no_local_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    driver = FakeDriver(existing=True, dims=SMALL_DIMS)
+    with ShopGraph.open("neo4j://graph.example:7687", driver=driver, read_only=True) as sg:
+        sg.stats()
+        assert str(sg.store_path).startswith("shopgraph-neo4j")
+    assert list(tmp_path.iterdir()) == []

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from shopgraph.config import Neo4jConfig
-from shopgraph.errors import ConfigError, ReadOnlyError, SchemaError, StoreConnectionError, StoreError
+from shopgraph.errors import (BadArgumentError, ConfigError, QueryTimeoutError, ReadOnlyError, SchemaError,
+                              StoreConnectionError, StoreError)
 from shopgraph.graph import neo4j_cypher as Q
 from shopgraph.graph.neo4j_connect import Neo4jSettings, is_neo4j_target, safe_uri
 from shopgraph.graph.neo4j_search import cosine_from_index_score, lucene_terms
@@ -21,7 +22,7 @@ from shopgraph.graph.neo4j_store import Neo4jStore
 from shopgraph.graph.store import Filters, GraphBatch
 from tests.contract.conftest import SMALL_DIMS
 from tests.contract.test_store_contract import catalog_batch, product, vec
-from tests.graph.neo4j_fake import FakeDriver, auth_error, transient, unavailable
+from tests.graph.neo4j_fake import FakeDriver, auth_error, incomplete_commit, timed_out, transient, unavailable
 
 PASSWORD = "s3cret-pw-4711"
 SETTINGS = Neo4jSettings("bolt://db.example:7687", "shop", PASSWORD, "graph")
@@ -76,6 +77,16 @@ def test_existing_database_keeps_its_widths_and_refuses_other_encoders(driver):
     assert not any(q.startswith("CREATE") for q, _ in driver.queries())
     with pytest.raises(SchemaError, match="vector widths"):
         Neo4jStore.open(SETTINGS, driver=FakeDriver(existing=True, dims=SMALL_DIMS), dims=SMALL_DIMS.__class__())
+
+
+def test_a_graph_of_a_newer_schema_is_refused_not_rewritten():
+    for read_only in (False, True):
+        driver = FakeDriver(existing=True, dims=SMALL_DIMS)
+        driver.meta["schema_version"] = "4"
+        with pytest.raises(SchemaError, match="schema version 4; this shopgraph reads version 3 and older"):
+            open_store(driver, read_only=read_only)
+        assert driver.meta["schema_version"] == "4"
+        assert not any(q.startswith(("CREATE", "MERGE")) for q, _ in driver.queries())
 
 
 def test_read_only_open_of_an_empty_database_is_one_error():
@@ -574,6 +585,48 @@ def test_back_off_is_capped_and_gives_up_with_one_error(driver):
     with pytest.raises(StoreError, match="Neo4j query failed: lock timeout"):
         store.count_nodes("Brand")
     assert sleeps == [0.2, 0.4, 0.8, 1.0, 1.0]
+
+
+def test_a_commit_whose_outcome_is_unknown_is_not_retried(driver):
+    """IncompleteCommit is a ServiceUnavailable, but the server may have committed: running a user's
+    CREATE again could apply it twice."""
+    sleeps: list[float] = []
+    store = open_store(driver, sleeps=sleeps)
+    driver.commit_failures = [incomplete_commit()]
+    mark = driver.mark()
+    query = "CREATE (:Brand {name: $name})"
+    with pytest.raises(StoreError, match="may or may not have been applied") as caught:
+        store.cypher(query, {"name": "x"}, allow_write=True)
+    assert "\n" not in str(caught.value) and PASSWORD not in str(caught.value)
+    assert [q for q, _ in driver.queries(mark)].count(query) == 1 and sleeps == []
+    # A connection lost before the commit is still retried (nothing was applied).
+    driver.failures = [unavailable("connection reset")]
+    mark = driver.mark()
+    store.cypher(query, {"name": "y"}, allow_write=True)
+    assert [q for q, _ in driver.queries(mark)].count(query) == 2 and sleeps == [0.2]
+
+
+def test_cypher_timeout_goes_to_the_transaction_and_comes_back_as_query_timeout(driver):
+    sleeps: list[float] = []
+    store = open_store(driver, sleeps=sleeps)
+    query = "MATCH (p:Product) RETURN count(p) AS n"
+    driver.answer(query, [{"n": 3}])
+    assert store.cypher(query, timeout=2.5) == [{"n": 3}]
+    assert driver.transactions[-1].timeout == 2.5 and driver.transactions[-1].mode == "READ"
+    store.cypher("MATCH (p:Product {id: $id}) SET p.price = 1.0", {"id": "a"}, allow_write=True, timeout=4)
+    assert driver.transactions[-1].timeout == 4 and driver.transactions[-1].committed
+    store.count_nodes("Brand")
+    assert driver.transactions[-1].timeout is None  # the store's own queries: the server's limit
+    driver.failures = [timed_out()]
+    with pytest.raises(QueryTimeoutError, match=r"^query stopped at its time limit of 0.5 s$"):
+        store.cypher(query, timeout=0.5)
+    driver.failures = [timed_out("Neo.ClientError.Transaction.TransactionTimedOut")]
+    with pytest.raises(QueryTimeoutError, match="Neo4j stopped the query at its time limit"):
+        store.cypher(query)
+    assert sleeps == []  # a timeout is not retried
+    for bad in (0, -1.0):
+        with pytest.raises(BadArgumentError, match="timeout must be a positive number of seconds"):
+            store.cypher(query, timeout=bad)
 
 
 def test_errors_that_are_not_transient_are_not_retried(store, driver):
