@@ -37,8 +37,11 @@ NEO4J_USERNAME ?= neo4j
 NEO4J_PASSWORD ?= shopgraph-test
 COMPOSE        := docker compose -f docker/docker-compose.yml
 
+# The password reaches the commands through the environment, never their text, so make never prints it.
+neo4j-up test-neo4j: export NEO4J_PASSWORD := $(NEO4J_PASSWORD)
+
 neo4j-up:
-	NEO4J_PASSWORD=$(NEO4J_PASSWORD) $(COMPOSE) up -d --wait neo4j
+	$(COMPOSE) up -d --wait neo4j
 
 neo4j-down:
 	$(COMPOSE) down
@@ -46,7 +49,7 @@ neo4j-down:
 # The contract suite on both stores, the live migration round trip and the Neo4j unit tests.
 # It empties the database it points at: use the one neo4j-up starts (or a scratch one).
 test-neo4j: $(STAMP)
-	NEO4J_URI=$(NEO4J_URI) NEO4J_USERNAME=$(NEO4J_USERNAME) NEO4J_PASSWORD=$(NEO4J_PASSWORD) \
+	NEO4J_URI=$(NEO4J_URI) NEO4J_USERNAME=$(NEO4J_USERNAME) \
 		$(PY) -m pytest -q -rs tests/contract tests/graph/test_neo4j_store.py tests/graph/test_neo4j_cypher_parse.py tests/graph/test_migrate.py
 
 clean:
