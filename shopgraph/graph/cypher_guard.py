@@ -13,12 +13,18 @@ import re
 from shopgraph.errors import ReadOnlyError
 
 WRITE_KEYWORDS = frozenset({
-    "CREATE", "MERGE", "SET", "DELETE", "DETACH", "REMOVE", "DROP", "ALTER", "COPY", "LOAD",
-    "INSTALL", "UNINSTALL", "ATTACH", "EXPORT", "IMPORT", "CHECKPOINT", "BEGIN", "COMMIT",
-    "ROLLBACK", "USE", "FOREACH", "TRUNCATE", "GRANT", "REVOKE", "DENY", "RENAME",
+    # data and schema writes (Cypher, GQL's INSERT, LadybugDB's COPY / LOAD)
+    "CREATE", "MERGE", "INSERT", "SET", "DELETE", "DETACH", "REMOVE", "DROP", "ALTER", "COPY", "LOAD",
+    "FOREACH", "TRUNCATE", "RENAME",
+    # database, extension and transaction management (LadybugDB)
+    "INSTALL", "UNINSTALL", "ATTACH", "EXPORT", "IMPORT", "CHECKPOINT", "BEGIN", "COMMIT", "ROLLBACK",
+    "USE",
+    # Neo4j administration: privileges, databases and servers, other users' transactions
+    "GRANT", "REVOKE", "DENY", "START", "STOP", "TERMINATE", "ENABLE", "DEALLOCATE", "REALLOCATE",
 })
 
-# CALL is allowed only for procedures that read the catalog or settings.
+# CALL is allowed only for procedures that read the catalog, settings or an index: anything else
+# (apoc.*, db.create.*, dbms.* writes, a CALL { } subquery, CALL { } IN TRANSACTIONS) is refused.
 READ_ONLY_PROCEDURES = frozenset({
     "show_tables", "table_info", "show_connection", "current_setting", "db_version",
     "show_functions", "show_indexes", "show_warnings", "show_attached_databases",

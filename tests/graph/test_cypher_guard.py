@@ -11,6 +11,9 @@ from shopgraph.graph.cypher_guard import ensure_read_only, write_reason
     "MATCH (p:Product) RETURN p.`set` AS x",
     "CALL show_tables() RETURN *",
     "MATCH (p:Product) RETURN p;",
+    "CALL db.labels() YIELD label RETURN label",
+    "MATCH (p:Product) RETURN p.start AS start_price, p.`stop` AS x",  # property names are not clauses
+    "SHOW INDEXES YIELD name RETURN name",
 ])
 def test_reads_pass(query):
     assert write_reason(query) is None
@@ -27,6 +30,30 @@ def test_reads_pass(query):
     ("MATCH (p) RETURN p; MATCH (b) RETURN b", "several statements"),
     ("CALL some_writer() RETURN *", "procedure"),
     ("MATCH (p) /* hide */ REMOVE p.price", "REMOVE"),
+    # Neo4j administration and writes outside the plain clauses
+    ("TERMINATE TRANSACTIONS 'neo4j-transaction-42'", "TERMINATE"),
+    ("STOP DATABASE neo4j", "STOP"),
+    ("START DATABASE neo4j", "START"),
+    ("ENABLE SERVER '25a7efc7'", "ENABLE"),
+    ("DEALLOCATE DATABASES FROM SERVER 'a'", "DEALLOCATE"),
+    ("REALLOCATE DATABASES", "REALLOCATE"),
+    ("CREATE DATABASE other", "CREATE"),
+    ("DROP USER alice", "DROP"),
+    ("ALTER USER alice SET PASSWORD 'x'", "ALTER"),
+    ("CREATE ROLE reader", "CREATE"),
+    ("RENAME ROLE reader TO writer", "RENAME"),
+    ("GRANT ROLE admin TO alice", "GRANT"),
+    ("DENY READ {*} ON GRAPH * TO bob", "DENY"),
+    ("REVOKE ROLE admin FROM alice", "REVOKE"),
+    ("LOAD CSV FROM 'file:///x.csv' AS row RETURN row", "LOAD"),
+    ("INSERT (:Brand {name: 'x'})", "INSERT"),
+    ("UNWIND range(1, 3) AS i CALL { WITH i MATCH (p) RETURN p } IN TRANSACTIONS RETURN 1", "procedure"),
+    ("CALL apoc.create.node(['Brand'], {name: 'x'}) YIELD node RETURN node", "procedure"),
+    ("CALL apoc.periodic.iterate('MATCH (p) RETURN p', 'DETACH DELETE p', {})", "procedure"),
+    ("MATCH (p:Product) CALL db.create.setNodeVectorProperty(p, 'text_vec', [1.0])", "procedure"),
+    ("CALL dbms.setConfigValue('db.logs.query.enabled', 'OFF')", "procedure"),
+    ("CALL `apoc.create.node`(['Brand'], {}) YIELD node RETURN node", "procedure"),
+    ("CALL db.labels() YIELD label CALL apoc.refactor.rename.label(label, 'X') RETURN 1", "procedure"),
 ])
 def test_writes_are_refused_with_reason(query, word):
     assert word in write_reason(query)
