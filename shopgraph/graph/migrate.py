@@ -15,8 +15,12 @@ idempotent upserts, nothing is doubled. A target that holds a graph but no progr
 source is refused.
 
 Verification at the end: the counts of every label and relationship type, and a checksum over every
-node (properties and vectors, in key order) and every relationship (sorted) must be equal on both sides.
-`rev` (each store's own write stamp) is left out of the checksum.
+node (properties and vectors, in key order sorted in Python) and every relationship (sorted) must be
+equal on both sides. `rev` (each store's own write stamp) is left out of the checksum. A failed
+verification means the finished copy differs: the target has to be emptied and the migration rerun.
+
+Only the graph is copied: trained models, the vector cache and quarantine files kept beside an
+embedded database (`<db>.models/`, `<db>.cache.sqlite`, `<db>.quarantine/`) stay where they are.
 """
 
 from __future__ import annotations
@@ -108,7 +112,12 @@ def migrate(source: GraphStore, target: GraphStore, *, batch_size: int = 1000, v
     report.nodes = {label: target.count_nodes(label) for label in S.DATA_LABELS}
     report.relationships = {rel: target.count_relationships(rel) for rel in S.REL_TYPES}
     if verify:
-        report.checksum = verify_equal(source, target)
+        try:
+            report.checksum = verify_equal(source, target)
+        except StoreError as e:
+            # Every step is marked done, so running migrate again would not copy anything anew.
+            raise StoreError(f"{e}; the copy finished but does not match the source: empty the target "
+                             f"(or use a new one) and migrate again") from None
         report.verified = True
         target.set_meta(DONE_KEY, json.dumps({"source": fingerprint, "checksum": report.checksum}))
     report.seconds = time.perf_counter() - started
@@ -134,11 +143,19 @@ def graph_checksum(store: GraphStore, batch_size: int = 2000) -> str:
     digest = hashlib.sha256()
     for label in S.DATA_LABELS:
         digest.update(f"\x00node:{label}".encode())
+        # Each row is hashed on its own and the row hashes are taken in key order sorted here, not
+        # in the store's order (collations differ); only (key, 32 bytes) per node is held.
+        key = S.node_type(label).key
+        rows_by_key = []
         for rows, _ in _node_batches(store, label, batch_size):
             for row in rows:
+                one = hashlib.sha256()
                 for name in sorted(row):
                     if name not in SKIPPED_PROPERTIES:
-                        digest.update(_encode(name, row[name]))
+                        one.update(_encode(name, row[name]))
+                rows_by_key.append((str(row[key]), one.digest()))
+        for _, row_digest in sorted(rows_by_key):
+            digest.update(row_digest)
     for rel, spec in S.REL_TYPES.items():
         digest.update(f"\x00rel:{rel}".encode())
         for row in _sorted_pairs(store, rel):

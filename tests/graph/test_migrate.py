@@ -148,6 +148,36 @@ def test_verification_catches_a_difference(source, tmp_path):
             verify_equal(source, target)
 
 
+def test_a_finished_copy_that_does_not_verify_says_to_empty_the_target(source, tmp_path):
+    def change_source(step, rows):
+        if step == "meta":  # the source changes after its products were copied
+            source.cypher("MATCH (p:Product {id: 'shop_a:1'}) SET p.title = 'changed'", allow_write=True)
+
+    with open_target(tmp_path / "copy.db") as target:
+        for on_batch in (change_source, None):  # and a rerun, which only redoes meta and verifies
+            with pytest.raises(StoreError, match="checksums differ.*empty the target .* and migrate again"):
+                migrate(source, target, on_batch=on_batch)
+
+
+class ReorderedRows:
+    """A store whose iter_nodes yields each label's rows in another order (as a store with another
+    string collation would)."""
+
+    def __init__(self, store):
+        self.store = store
+
+    def __getattr__(self, name):
+        return getattr(self.store, name)
+
+    def iter_nodes(self, label, properties, batch_size=10000):
+        rows = [r for batch in self.store.iter_nodes(label, properties, batch_size) for r in batch]
+        yield rows[::-1]
+
+
+def test_checksum_does_not_depend_on_the_stores_row_order(source):
+    assert graph_checksum(ReorderedRows(source)) == graph_checksum(source)
+
+
 def test_embedded_to_neo4j_sends_every_node_relationship_and_vector(source):
     from tests.graph.neo4j_fake import FakeDriver
 
