@@ -133,8 +133,9 @@ class GNNConfig:
 class Neo4jConfig:
     """The Neo4j store (shopgraph.graph.neo4j_store). uri/username/database default to $NEO4J_URI,
     $NEO4J_USERNAME, $NEO4J_DATABASE; the password is read from $NEO4J_PASSWORD only (never from a
-    config file). Searches whose candidate set has at most exact_max products are scored exactly;
-    larger ones ask the vector index for k * overfetch nodes, growing by 4x until k pass the filter.
+    config file). Searches of a cosine-ranked vector whose candidate set has at most exact_max products
+    are scored exactly; larger ones ask the vector index for k * overfetch nodes, growing by 4x until k
+    pass the filter. fused_vec and gnn_vec (inner product) are always scored exactly.
     local_dir holds what shopgraph keeps beside a database (models, vector cache, quarantine)."""
 
     uri: str | None = None
