@@ -33,6 +33,10 @@ class ReadOnlyError(StoreError):
     """A query that writes was sent where writes are not allowed."""
 
 
+class QueryTimeoutError(StoreError):
+    """A query ran past the time limit it was given and was stopped."""
+
+
 class MissingDependencyError(ShopGraphError):
     """An optional package is missing or broken; the message names the extra to install."""
 
