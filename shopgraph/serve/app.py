@@ -238,7 +238,10 @@ def create_app(host: GraphHost, *, warm_up: bool = True) -> FastAPI:
         started = time.perf_counter()
         try:
             rows = graph.cypher(request.query, request.params, timeout=settings.cypher_timeout)
-        except (ReadOnlyError, QueryTimeoutError):
+        except ReadOnlyError as e:
+            reason = str(e).split(" (pass allow_write")[0]
+            raise ReadOnlyError(f"{reason}; this endpoint only reads") from None
+        except QueryTimeoutError:
             raise
         except StoreError as e:  # the client's query did not parse, bind or run
             raise HTTPException(400, _one_line(str(e))) from None

@@ -36,12 +36,17 @@ def hit_out(hit: SearchResult) -> M.Hit:
 
 
 def facets(hits: Iterable[SearchResult]) -> M.Facets:
-    """Counts of brand, category (every level of each path) and platform among the hits."""
+    """Counts of brand (by normalised name, shown as first written), category (every level of each
+    path) and platform among the hits. Each value works as the matching filter."""
+    from shopgraph.ingest.normalise import normalise_brand
+
     brands, categories, platforms = Counter(), Counter(), Counter()
+    shown: dict[str, str] = {}  # one brand written several ways ("ACME", "Acme Inc.") counts once
     for hit in hits:
         p = hit.product
-        if p.brand:
-            brands[p.brand] += 1
+        key = normalise_brand(p.brand) if p.brand else None
+        if key:
+            brands[shown.setdefault(key, p.brand)] += 1
         if p.platform:
             platforms[p.platform] += 1
         if p.category:
