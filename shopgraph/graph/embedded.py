@@ -399,6 +399,12 @@ class EmbeddedStore(GraphStore):
     def get_vectors(self, label: str, prop: str, ids: Sequence[str]) -> tuple[list[str], np.ndarray]:
         S.check_vector_property(prop)
         S.check_properties(label, [prop])
+        if label == "Product" and prop in INNER_PRODUCT_PROPERTIES and self._vectors.loaded(prop):
+            # Reading wide list columns costs ~0.4 ms per product (a search's 20 results: ~8 ms); the
+            # index mirror of these properties holds the exact stored vectors, synced to the current
+            # write generation by index() first.
+            with self._lock:
+                return self._vectors.index(prop, self.generation()).vectors(list(ids))
         node = S.node_type(label)
         table = self._arrow(f"MATCH (n:{label}) WHERE n.{node.key} IN $ids AND n.{prop} IS NOT NULL "
                             f"RETURN n.{node.key} AS id, n.{prop} AS v", {"ids": list(ids)})

@@ -37,6 +37,10 @@ class ServeSettings:
     endpoints are refused. max_k: most results one call returns. max_body: the largest request body
     accepted (an ingest upload); max_image: the largest query image, max_image_pixels its most pixels.
     cypher_timeout: the database stops a Cypher query after this; cypher_max_rows: rows returned at most.
+    torch_threads: threads each model or BLAS call may use (set for the whole process by `serve`):
+    requests already run side by side, and a query encoder that also spreads over every core makes
+    them fight for the cores (measured: 8 ms per query with 1 thread, 300+ ms with 2 on a busy 2-core
+    machine).
     """
 
     api_key: str | None = None
@@ -51,6 +55,7 @@ class ServeSettings:
     cypher_max_chars: int = 20_000
     write_wait: float = 2.0
     thumbnail_cache: int = 512
+    torch_threads: int = 1
 
 
 def new_api_key() -> str:
@@ -68,10 +73,17 @@ class GraphHost:
 
     def warm_up(self) -> None:
         """Load the encoders before the first request, so concurrent first searches do not each load
-        a model, and the first user does not wait for it."""
+        a model, and the first user does not wait for it; batch concurrent query encodings
+        (batching.py)."""
+        from PIL import Image
+
+        from shopgraph.serve.batching import BatchingTextEncoder
+
         encoder = self.graph.encoder
+        if not isinstance(encoder.text_encoder, BatchingTextEncoder):
+            encoder.text_encoder = BatchingTextEncoder(encoder.text_encoder)
         encoder.text_encoder.encode(["warm up"])
-        _ = encoder.image_encoder.dim
+        encoder.image_encoder.encode_images([Image.new("RGB", (32, 32), "white")])
         _ = self.graph.aligner
 
     @contextmanager
@@ -87,4 +99,9 @@ class GraphHost:
             self.write_lock.release()
 
     def close(self) -> None:
+        from shopgraph.serve.batching import BatchingTextEncoder
+
+        encoder = getattr(self.graph, "_encoder", None)  # None: no model was ever loaded
+        if encoder is not None and isinstance(encoder.text_encoder, BatchingTextEncoder):
+            encoder.text_encoder.close()
         self.graph.close()

@@ -410,3 +410,22 @@ def test_searches_succeed_while_an_ingest_runs(served_copy):
     finally:
         server.stop()
         host.close()
+
+
+def test_batched_query_encoding_gives_the_single_query_vectors(shared_app):
+    """Concurrent searches share one model call; each still gets its own text's vector."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from shopgraph.serve.batching import BatchingTextEncoder
+
+    _, host = shared_app
+    batching = host.graph.encoder.text_encoder
+    assert isinstance(batching, BatchingTextEncoder)
+    texts = [f"{word} backpack {n}" for n, word in enumerate(["red", "steel", "travel", "kids", "laptop", "hiking"])]
+    alone = batching.wrapped.encode(texts)
+    with ThreadPoolExecutor(6) as pool:
+        together = list(pool.map(lambda t: batching.encode([t])[0], texts))
+    np.testing.assert_allclose(np.stack(together), alone, atol=1e-5)
+    with pytest.raises(Exception):
+        batching.encode([None])  # not a string: refused by the wrapped encoder, worker unharmed
+    assert batching.encode(["still works"]).shape == (1, alone.shape[1])
