@@ -205,7 +205,8 @@ def run(args) -> dict:
                      "req/s": h["rps"], "p50 ms": h["p50"], "p99 ms": h["p99"], "api req/s": b["rps"],
                      "api p50 ms": b["p50"], "api p99 ms": b["p99"], "p50 ratio": round(h["p50"] / b["p50"], 2)})
     print_table(rows, title=f"HTTP under {args.clients} concurrent clients vs the Python API one call at a time "
-                            f"(Flipkart, {len(set(ids))} products asked for)")
+                            f"(Flipkart, {len(set(ids))} products asked for; load average {os.getloadavg()[0]:.1f} "
+                            f"on {os.cpu_count()} cores)")
     met = http["search"]["p99"] < BAR_P99_MS and http["search"]["errors"] == 0
     print(f"\nbar: p99 search latency < {BAR_P99_MS:.0f} ms at {args.clients} clients: "
           f"{'met' if met else 'NOT met'} ({http['search']['p99']:.1f} ms)")
