@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(PY) -m bench.grocery
 	$(PY) -m bench.recommend
 	$(PY) -m bench.matching
+	$(PY) -m bench.serve
 
 clean:
 	rm -rf $(VENV) shopgraph.db shopgraph.db.* .pytest_cache

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 def _require_server_packages() -> None:
     try:
         import fastapi  # noqa: F401
-        import multipart  # noqa: F401  (python-multipart: uploads)
+        import python_multipart  # noqa: F401  (uploads)
         import uvicorn  # noqa: F401
     except ImportError as e:
         raise MissingDependencyError(f"the server needs {e.name}: pip install -c constraints.txt -e .") from None
