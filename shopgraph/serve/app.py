@@ -189,7 +189,7 @@ def create_app(host: GraphHost, *, warm_up: bool = True) -> FastAPI:
             raise HTTPException(404, f"product {id!r} has no image")
         try:
             data = thumbnails.get(product.image_ref, os.path.getmtime(product.image_ref), size)
-        except (OSError, ValueError, SyntaxError) as e:  # moved, deleted or no longer an image
+        except Exception as e:  # moved, deleted, no longer an image, or a decompression bomb: Pillow raises many types
             raise HTTPException(404, f"the image of {id!r} cannot be read ({type(e).__name__})") from None
         return Response(data, media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
 

@@ -429,3 +429,25 @@ def test_batched_query_encoding_gives_the_single_query_vectors(shared_app):
     with pytest.raises(Exception):
         batching.encode([None])  # not a string: refused by the wrapped encoder, worker unharmed
     assert batching.encode(["still works"]).shape == (1, alone.shape[1])
+
+
+def test_image_of_a_moved_or_broken_file_is_a_404(served_copy, tmp_path):
+    """Point two products of a private copy at files of this test (the catalog's own images are
+    shared with other tests), then remove one and spoil the other."""
+    app, host = make_app(served_copy.db)
+    try:
+        client = TestClient(app, raise_server_exceptions=False)
+        ids = [r["id"] for r in host.graph.cypher("MATCH (p:Product) WHERE p.image_missing = false "
+                                                  "RETURN p.id AS id ORDER BY id LIMIT 2")]
+        gone, spoilt = tmp_path / "gone.jpg", tmp_path / "spoilt.jpg"
+        for product_id, path in zip(ids, (gone, spoilt)):
+            path.write_bytes(jpeg())
+            host.graph.cypher("MATCH (p:Product {id: $id}) SET p.image_ref = $ref", {"id": product_id, "ref": str(path)},
+                              allow_write=True)
+            assert client.get("/api/image", params={"id": product_id}).status_code == 200
+        gone.unlink()
+        spoilt.write_bytes(b"no longer a picture")
+        refused(client.get("/api/image", params={"id": ids[0]}), 404, "cannot be read")
+        refused(client.get("/api/image", params={"id": ids[1]}), 404, "cannot be read")
+    finally:
+        host.close()
