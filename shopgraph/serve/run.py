@@ -39,8 +39,9 @@ def open_host(db: str | Path, settings: ServeSettings, config: Config | None = N
     """The graph at db opened for the server (read-only when settings.read_only)."""
     from shopgraph.queries.api import ShopGraph
 
-    db = Path(db)
-    if not db.exists():
+    # A file path must exist (opening a missing one would create an empty graph to serve); anything
+    # else, such as a server URI, goes to ShopGraph.open untouched (Path() would fold its "//").
+    if "://" not in str(db) and not Path(db).exists():
         raise ShopGraphError(f"no shopgraph database at {db} (run `shopgraph demo` or `shopgraph ingest` first, "
                              f"or pass --db)")
     return GraphHost(ShopGraph.open(db, config=config, read_only=settings.read_only), settings)
