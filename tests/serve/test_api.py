@@ -451,3 +451,26 @@ def test_image_of_a_moved_or_broken_file_is_a_404(served_copy, tmp_path):
         refused(client.get("/api/image", params={"id": ids[1]}), 404, "cannot be read")
     finally:
         host.close()
+
+
+def test_recommend_after_training(served_copy):
+    """A short GNN training on a private copy gives users vectors; /api/recommend then ranks
+    products for them, leaving out what they already interacted with."""
+    from shopgraph.config import Config, with_overrides
+    from shopgraph.queries.api import ShopGraph
+    from shopgraph.serve.app import create_app
+    from shopgraph.serve.host import GraphHost, ServeSettings
+
+    config = with_overrides(Config(), {"gnn.epochs": "5", "gnn.patience": "5"})
+    graph = ShopGraph.open(served_copy.db, config=config)
+    graph.train(align=False, gnn=True)
+    host = GraphHost(graph, ServeSettings(api_key=KEY))
+    try:
+        client = TestClient(create_app(host, warm_up=False), raise_server_exceptions=False)
+        first = graph.cypher("MATCH (u:User)-[:INTERACTED]->(p:Product) RETURN u.id AS u, collect(p.id) AS seen "
+                             "ORDER BY u LIMIT 1")[0]
+        user, seen = first["u"], first["seen"]
+        hits = client.get("/api/recommend", params={"user": user, "k": 5}).json()
+        assert len(hits) == 5 and not {h["product"]["id"] for h in hits} & set(seen)
+    finally:
+        host.close()
