@@ -20,11 +20,11 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, File, Form, HTTPException, Query, Request, Security, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, Response
 from fastapi.security import APIKeyHeader
 from fastapi.staticfiles import StaticFiles
 
-from shopgraph.errors import (BadArgumentError, QueryTimeoutError, ReadOnlyError, ShopGraphError, StoreError)
+from shopgraph.errors import BadArgumentError, QueryTimeoutError, ReadOnlyError, ShopGraphError, StoreError
 from shopgraph.graph.store import Filters
 from shopgraph.queries.results import Product
 from shopgraph.serve import models as M
