@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install bench clean neo4j-up neo4j-down test-neo4j
+.PHONY: demo test install browser bench clean neo4j-up neo4j-down test-neo4j
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (or run: make PYTHON=python3 ...)"; exit 1; }
@@ -18,7 +18,17 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/shopgraph demo
 
-test: $(STAMP)
+# Headless Chromium for the browser tests (tests/serve/test_browser.py), from Debian's packages.
+# Installed when missing and we are root with apt-get; otherwise those tests skip and say why.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing chromium and chromium-driver (apt-get) for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    chromium chromium-driver >/dev/null || echo "could not install chromium: the browser tests will skip"; \
+	else echo "chromium/chromedriver missing and not root: the browser tests will skip"; fi
+
+test: $(STAMP) browser
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
@@ -30,6 +40,7 @@ bench: $(STAMP)
 	$(PY) -m bench.recommend
 	$(PY) -m bench.matching
 	$(PY) -m bench.match_scale
+	$(PY) -m bench.serve
 
 # Neo4j backend: a local Neo4j 5 Community in Docker, and the live suite against it.
 NEO4J_URI      ?= bolt://localhost:7687

@@ -29,6 +29,7 @@ COMMANDS_HELP = {
     "review": "list matches waiting for review, or accept / reject one",
     "demo": "build a two-platform demo catalog (or use --data DIR), ingest it and query it",
     "migrate": "copy a graph between stores (embedded <-> Neo4j), verified and resumable",
+    "serve": "serve the HTTP API and the web page (search, product pages, match review)",
 }
 
 
@@ -140,6 +141,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", dest="target", required=True, metavar="DB", help="target: a database path or Neo4j URI")
     p.add_argument("--batch-size", type=int, default=1000, help="nodes or relationships per transaction (default 1000)")
     p.add_argument("--no-verify", action="store_true", help="skip the final count and checksum comparison")
+
+    p = sub.add_parser("serve", parents=[common], help=COMMANDS_HELP["serve"], description=COMMANDS_HELP["serve"])
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--api-key", default=os.environ.get("SHOPGRAPH_API_KEY"),
+                   help="key for writes and Cypher (default $SHOPGRAPH_API_KEY; none: a random one is printed)")
+    p.add_argument("--read-only", action="store_true", help="open the graph read-only (no ingest or review)")
+    p.add_argument("--max-k", type=int, default=100, help="most results one request returns (default 100)")
+    p.add_argument("--cypher-timeout", type=float, default=5.0, help="seconds a Cypher query may run (default 5)")
     return parser
 
 
@@ -370,9 +380,27 @@ def cmd_migrate(args) -> None:
     print(report.render())
 
 
+def cmd_serve(args) -> None:
+    from shopgraph.config import load_config, parse_overrides
+    from shopgraph.serve.host import ServeSettings
+
+    if not 0 < args.port < 65536:
+        raise ShopGraphError(f"--port must be from 1 to 65535, got {args.port}")
+    if args.max_k < 1 or not args.cypher_timeout > 0:
+        raise ShopGraphError("--max-k and --cypher-timeout must be positive")
+    if args.api_key is not None and len(args.api_key) < 8:
+        raise ShopGraphError("--api-key must be at least 8 characters")
+    from shopgraph.serve.run import serve
+
+    settings = ServeSettings(api_key=args.api_key, read_only=args.read_only, max_k=args.max_k,
+                             cypher_timeout=args.cypher_timeout)
+    serve(args.db, host=args.host, port=args.port, settings=settings,
+          config=load_config(args.config, parse_overrides(args.set)))
+
+
 HANDLERS = {"ingest": cmd_ingest, "search": cmd_search, "similar": cmd_similar, "cypher": cmd_cypher,
             "stats": cmd_stats, "train": cmd_train, "embed": cmd_embed, "recommend": cmd_recommend,
-            "match": cmd_match, "review": cmd_review, "demo": cmd_demo, "migrate": cmd_migrate}
+            "match": cmd_match, "review": cmd_review, "demo": cmd_demo, "migrate": cmd_migrate, "serve": cmd_serve}
 
 
 def main(argv: list[str] | None = None) -> int:

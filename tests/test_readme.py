@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -65,3 +66,46 @@ def test_python_example_runs(workdir, index):
         exec(compile(code, f"README.md python block {index}", "exec"), {"__name__": "readme"})
     finally:
         os.chdir(here)
+
+
+def http_examples() -> list[tuple[str, int | None]]:
+    """(shell line, expected HTTP status or None for a plain command) of the README's sh block with
+    the curl examples; a trailing `# refused: NNN` names the status a refused request gets."""
+    block = next(b for b in blocks("sh") if "curl" in b)
+    out = []
+    for line in block.splitlines():
+        if not line.startswith("$ "):
+            continue
+        command, _, comment = line[2:].partition("   # ")
+        refused = re.search(r"refused: (\d{3})", comment)
+        out.append((command.strip(), int(refused.group(1)) if refused else (200 if "curl" in command else None)))
+    return out
+
+
+def test_http_examples_run(workdir):
+    """Every curl line of the README against `shopgraph serve`'s app on the demo graph (run last in
+    this module: the CLI examples above trained the matcher that fills the review queue)."""
+    import shutil
+
+    from tests.serve.conftest import KEY, LiveServer, make_app
+
+    if not shutil.which("curl"):
+        pytest.skip("curl is not installed")
+    app, host = make_app(workdir / "shopgraph-demo" / "demo.db")
+    server = LiveServer(app).start()
+    try:
+        env = {**os.environ, "SHOPGRAPH_API_KEY": KEY}
+        for command, status in http_examples():
+            command = command.replace("localhost:8000", f"127.0.0.1:{server.port}")
+            if status is not None:
+                command += " -w '\\n%{http_code}'"
+            result = subprocess.run(["bash", "-c", command], cwd=workdir, env=env, capture_output=True, text=True,
+                                    timeout=120)
+            assert result.returncode == 0, (command, result.stderr)
+            if status is not None:
+                body, code = result.stdout.rsplit("\n", 1)
+                assert int(code) == status, (command, body)
+                assert json.loads(body)
+    finally:
+        server.stop()
+        host.close()

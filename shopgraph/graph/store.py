@@ -128,8 +128,11 @@ class GraphStore(ABC):
 
     @abstractmethod
     def cypher(self, query: str, params: Mapping[str, Any] | None = None, *,
-               allow_write: bool = False) -> list[dict]:
-        """Run Cypher with parameters; rows as dicts. Refuses writes unless allow_write."""
+               allow_write: bool = False, timeout: float | None = None) -> list[dict]:
+        """Run Cypher with parameters; rows as dicts. Refuses writes unless allow_write.
+
+        timeout: seconds the database may spend on the query; past it the query is stopped and
+        QueryTimeoutError raised (None = no limit)."""
 
     # -- bookkeeping ---------------------------------------------------------------------------
     @abstractmethod

@@ -142,6 +142,14 @@ class AnnIndex:
         with self._lock:
             return [i for i in self._slot_ids if i is not None]
 
+    def vectors(self, ids: Sequence[str]) -> tuple[list[str], np.ndarray]:
+        """(ids present, their mirror rows (n, dim) float32) in the order asked. The rows are the
+        vectors as given when normalize is False, unit rows otherwise."""
+        with self._lock:
+            slots = [(i, self._slot_of[i]) for i in ids if i in self._slot_of]
+            rows = self._mirror[[s for _, s in slots]] if slots else np.empty((0, self.dim), dtype=np.float32)
+            return [i for i, _ in slots], rows.copy()
+
     def stats(self) -> dict:
         """Counts and memory: live, slots, tombstones, hnsw_built, mirror_bytes, hnsw_bytes."""
         with self._lock:

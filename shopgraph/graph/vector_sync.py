@@ -66,6 +66,10 @@ class IndexedVectors:
                 self._sync(prop, index, generation)
             return index
 
+    def loaded(self, prop: str) -> bool:
+        """Whether the index of prop is in memory (a search has used it)."""
+        return prop in self._indexes
+
     def forget(self) -> None:
         """Drop the in-memory indexes (the files stay; they are re-validated on next use)."""
         with self._lock:

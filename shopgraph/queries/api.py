@@ -229,12 +229,23 @@ class ShopGraph:
             raise BadArgumentError(f"no product with id {product_id!r}")
         return Product.from_row(rows[0])
 
+    def neighbourhood(self, product_id: str, *, similar_k: int = 8):
+        """A product page's data: brand, category path, SAME_AS listings on other platforms with their
+        evidence, DIFFERENT_FROM, also-bought, users, nearest products (queries/neighbourhood.py)."""
+        from shopgraph.queries.neighbourhood import neighbourhood
+
+        return neighbourhood(self, product_id, similar_k=similar_k)
+
     def stats(self) -> dict[str, int]:
         return self.store.stats()
 
-    def cypher(self, query: str, params: Mapping[str, Any] | None = None, *, allow_write: bool = False) -> list[dict]:
-        """Run Cypher with parameters; read-only unless allow_write."""
-        return self.store.cypher(query, params, allow_write=allow_write)
+    def cypher(self, query: str, params: Mapping[str, Any] | None = None, *, allow_write: bool = False,
+               timeout: float | None = None) -> list[dict]:
+        """Run Cypher with parameters; read-only unless allow_write; stopped after timeout seconds
+        (QueryTimeoutError) when given."""
+        if timeout is None:
+            return self.store.cypher(query, params, allow_write=allow_write)
+        return self.store.cypher(query, params, allow_write=allow_write, timeout=timeout)
 
     # -- vector queries ------------------------------------------------------------------------
     def search(self, text: str | None = None, image=None, *, k: int = 10, filters: Filters | None = None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shopgraph.errors import ReadOnlyError, SchemaError, ShopGraphError
+from shopgraph.errors import QueryTimeoutError, ReadOnlyError, SchemaError, ShopGraphError
 from shopgraph.graph.store import Filters, GraphBatch
 from tests.contract.conftest import SMALL_DIMS
 
@@ -288,3 +288,12 @@ def test_fused_vectors_rank_by_inner_product(store):
         hits = store.vector_search("fused_vec", direction, 2, exact=exact)
         assert [i for i, _ in hits] == ["shop_a:full", "shop_a:short"], f"exact={exact}"
         assert hits[1][1] == pytest.approx(float(short["fused_vec"] @ direction), abs=1e-5)
+
+
+def test_cypher_time_limit_stops_a_long_query(filled):
+    store, _ = filled
+    with pytest.raises(QueryTimeoutError, match="time limit"):
+        store.cypher("UNWIND range(1, 20000000) AS x WITH x WHERE x % 7 = 3 RETURN count(*) AS n", timeout=0.05)
+    # The limit was for that query only.
+    assert store.cypher("RETURN 1 AS one", timeout=5) == [{"one": 1}]
+    assert len(store.cypher("MATCH (p:Product) RETURN p.id AS id")) == 5

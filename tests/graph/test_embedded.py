@@ -120,3 +120,23 @@ def test_cypher_writes_are_seen_by_search_and_filters(db_path):
         hit = store.vector_search("text_vec", new, 1)
         assert hit[0][0] == "shop_a:7" and hit[0][1] == pytest.approx(1.0, abs=1e-5)
         assert [i for i, _ in store.vector_search("text_vec", target, 5, filters=cheap)] == ["shop_a:7"]
+
+
+def test_fused_vectors_read_from_the_index_mirror_follow_writes(db_path):
+    """Once a search has loaded the fused_vec index, get_vectors answers from its mirror: the same
+    values as the database, and new, changed and deleted products are seen at once."""
+    with EmbeddedStore.open(db_path, dims=SMALL_DIMS) as store:
+        products = [product(str(n), seed=n) for n in range(5)]
+        store.write(catalog_batch(products))
+        ids = [p["id"] for p in products] + ["shop_a:none"]
+        from_db = store.get_vectors("Product", "fused_vec", ids)
+        store.vector_search("fused_vec", products[0]["fused_vec"], 3)  # loads the index
+        from_mirror = store.get_vectors("Product", "fused_vec", ids)
+        assert from_mirror[0] == from_db[0] == ids[:5]
+        np.testing.assert_array_equal(from_mirror[1], from_db[1])
+        changed = product("1", seed=99)
+        store.write(catalog_batch([changed, product("9", seed=9)]))
+        store.delete_nodes("Product", ["shop_a:0"])
+        got_ids, vectors = store.get_vectors("Product", "fused_vec", ["shop_a:0", "shop_a:1", "shop_a:9"])
+        assert got_ids == ["shop_a:1", "shop_a:9"]
+        np.testing.assert_allclose(vectors[0], np.asarray(changed["fused_vec"], dtype=np.float32), atol=1e-6)

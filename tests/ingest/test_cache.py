@@ -139,3 +139,28 @@ def test_sigkill_mid_write_leaves_whole_batches(tmp_path):
         last = max(batches)
         got = cache.get_many("ns", [f"{last}-7"])
         np.testing.assert_array_equal(got[f"{last}-7"], np.full(384, last + 7 / 1000, np.float32))
+
+
+def test_one_cache_serves_several_threads(tmp_path):
+    """A server ingests in one thread while others run: the cache is created in one thread and
+    written and read in others."""
+    import threading
+
+    cache = VectorCache(tmp_path / "cache.sqlite")
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            for i in range(20):
+                cache.put_many("m", {f"{n}-{i}": vec(n * 100 + i)})
+                assert f"{n}-{i}" in cache.get_many("m", [f"{n}-{i}"])
+        except BaseException as e:  # collected: an exception in a thread would not fail the test
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(cache) == 80
+    cache.close()

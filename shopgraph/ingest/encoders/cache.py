@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -44,18 +45,21 @@ def _is_corrupt(exc: sqlite3.Error) -> bool:
 class VectorCache:
     """SQLite-backed map (namespace, key) -> 1-D float32 vector. Use as a context manager or close().
 
-    One instance is meant for one thread; several processes may share the file (SQLite locking).
+    Several threads may share one instance (a server ingests in one thread while others search):
+    every call holds the instance's lock. Several processes may share the file (SQLite locking).
     """
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._conn: sqlite3.Connection | None = None
+        self._lock = threading.RLock()
         self._open()
 
     # -- connection management -------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None)
+        # check_same_thread off: the lock, not the creating thread, guards the connection.
+        conn = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False)
         try:
             conn.execute("PRAGMA journal_mode=WAL")
             # NORMAL in WAL mode: a killed process loses nothing committed; only an OS crash can
@@ -103,9 +107,10 @@ class VectorCache:
         return False
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
     def __enter__(self) -> "VectorCache":
         return self
@@ -123,11 +128,12 @@ class VectorCache:
     def get_many(self, namespace: str, keys: list[str]) -> dict[str, np.ndarray]:
         """The cached vectors among keys: {key: (dim,) float32}. Missing keys are simply absent."""
         unique = list(dict.fromkeys(keys))
-        try:
-            return self._select(namespace, unique)
-        except sqlite3.DatabaseError as e:
-            self._handle(e, "read")
-            return {}
+        with self._lock:
+            try:
+                return self._select(namespace, unique)
+            except sqlite3.DatabaseError as e:
+                self._handle(e, "read")
+                return {}
 
     def _select(self, namespace: str, keys: list[str]) -> dict[str, np.ndarray]:
         found: dict[str, np.ndarray] = {}
@@ -153,13 +159,14 @@ class VectorCache:
             rows.append((namespace, key, int(v.shape[0]), v.tobytes()))
         if not rows:
             return
-        for attempt in range(2):
-            try:
-                self._insert(rows)
-                return
-            except sqlite3.DatabaseError as e:
-                if not self._handle(e, "write") or attempt == 1:
+        with self._lock:
+            for attempt in range(2):
+                try:
+                    self._insert(rows)
                     return
+                except sqlite3.DatabaseError as e:
+                    if not self._handle(e, "write") or attempt == 1:
+                        return
 
     def _insert(self, rows: list[tuple]) -> None:
         conn = self.conn
@@ -174,4 +181,5 @@ class VectorCache:
         conn.execute("COMMIT")
 
     def __len__(self) -> int:
-        return int(self.conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0])
+        with self._lock:
+            return int(self.conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0])

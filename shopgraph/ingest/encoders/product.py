@@ -81,6 +81,11 @@ class ProductEncoder:
             self._text = TextEncoder(self.config.text)
         return self._text
 
+    @text_encoder.setter
+    def text_encoder(self, encoder) -> None:
+        """Replace the text encoder with one giving the same vectors (the server's batching wrapper)."""
+        self._text = encoder
+
     @property
     def image_encoder(self) -> ImageEncoder:
         if self._image is None:

@@ -1,0 +1,107 @@
+"""How the server holds the graph: one ShopGraph per process, shared by every request.
+
+Reads (search, product pages, Cypher) run in the ASGI threadpool, side by side: the store serialises
+its own database calls, and the slow part of a search (encoding the query) runs outside them. Writes
+(ingest, review decisions) run one at a time under `write_lock`; a write that cannot get it within
+`write_wait` seconds is refused with 409 instead of queueing behind a long ingest. An ingest writes
+batch by batch, so searches keep being answered while it runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+from shopgraph.errors import ShopGraphError
+
+log = logging.getLogger(__name__)
+
+
+class WriteBusyError(ShopGraphError):
+    """Another write (an ingest) is running; the caller may retry later."""
+
+
+class WritesDisabledError(ShopGraphError):
+    """The server holds the graph read-only."""
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """Limits and keys of one server. Sizes are bytes, times seconds.
+
+    api_key: required (header X-API-Key) for ingest, review decisions and Cypher; None = those
+    endpoints are refused. max_k: most results one call returns. max_body: the largest request body
+    accepted (an ingest upload); max_image: the largest query image, max_image_pixels its most pixels.
+    cypher_timeout: the database stops a Cypher query after this; cypher_max_rows: rows returned at most.
+    torch_threads: threads each model or BLAS call may use (set for the whole process by `serve`):
+    requests already run side by side, and a query encoder that also spreads over every core makes
+    them fight for the cores (measured: 8 ms per query with 1 thread, 300+ ms with 2 on a busy 2-core
+    machine).
+    """
+
+    api_key: str | None = None
+    read_only: bool = False
+    max_k: int = 100
+    max_text: int = 500
+    max_body: int = 64 * 1024 * 1024
+    max_image: int = 10 * 1024 * 1024
+    max_image_pixels: int = 40_000_000
+    cypher_timeout: float = 5.0
+    cypher_max_rows: int = 1000
+    cypher_max_chars: int = 20_000
+    write_wait: float = 2.0
+    thumbnail_cache: int = 512
+    torch_threads: int = 1
+
+
+def new_api_key() -> str:
+    """A random key for a server started without one (printed once at start-up)."""
+    return secrets.token_urlsafe(24)
+
+
+class GraphHost:
+    """The one ShopGraph of a server process, with the write lock and models loaded up front."""
+
+    def __init__(self, graph, settings: ServeSettings):
+        self.graph = graph
+        self.settings = settings
+        self.write_lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        """Load the encoders before the first request, so concurrent first searches do not each load
+        a model, and the first user does not wait for it; batch concurrent query encodings
+        (batching.py)."""
+        from PIL import Image
+
+        from shopgraph.serve.batching import BatchingTextEncoder
+
+        encoder = self.graph.encoder
+        if not isinstance(encoder.text_encoder, BatchingTextEncoder):
+            encoder.text_encoder = BatchingTextEncoder(encoder.text_encoder)
+        encoder.text_encoder.encode(["warm up"])
+        encoder.image_encoder.encode_images([Image.new("RGB", (32, 32), "white")])
+        _ = self.graph.aligner
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the write lock for one write request (WriteBusyError if another write keeps it)."""
+        if self.settings.read_only or getattr(self.graph.store, "read_only", False):
+            raise WritesDisabledError("this server holds the graph read-only (started with --read-only)")
+        if not self.write_lock.acquire(timeout=self.settings.write_wait):
+            raise WriteBusyError("another write (an ingest or a review decision) is running; retry shortly")
+        try:
+            yield
+        finally:
+            self.write_lock.release()
+
+    def close(self) -> None:
+        from shopgraph.serve.batching import BatchingTextEncoder
+
+        encoder = getattr(self.graph, "_encoder", None)  # None: no model was ever loaded
+        if encoder is not None and isinstance(encoder.text_encoder, BatchingTextEncoder):
+            encoder.text_encoder.close()
+        self.graph.close()

@@ -1,0 +1,162 @@
+"""Request and response models of the HTTP API (they make the OpenAPI schema at /openapi.json).
+
+Scores are the API's own (inner products of fused vectors, or of learned vectors once trained);
+prices are in the product's currency; times are milliseconds.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorBody(Model):
+    detail: str = Field(description="one line saying what was wrong")
+
+
+class ProductOut(Model):
+    id: str
+    platform: str
+    source_id: str
+    title: str
+    description: str = ""
+    price: float | None = None
+    currency: str | None = None
+    brand: str | None = None
+    category: str | None = None
+    has_image: bool
+    image_url: str | None = Field(None, description="a JPEG thumbnail served by this server")
+
+
+class Hit(Model):
+    product: ProductOut
+    score: float
+    channels: dict[str, float] = Field(default_factory=dict, description="each channel's share of the score")
+    matched_by: list[str] = Field(default_factory=list, description="channels that carried the hit")
+
+
+class FacetValue(Model):
+    value: str
+    count: int
+
+
+class Facets(Model):
+    """Counts over the returned results; category counts every level of each result's path."""
+
+    brand: list[FacetValue]
+    category: list[FacetValue]
+    platform: list[FacetValue]
+
+
+class SearchResponse(Model):
+    results: list[Hit]
+    facets: Facets
+    took_ms: float
+
+
+class EvidenceItem(Model):
+    group: str = Field(description="a feature group, e.g. model_number or context")
+    effect: float = Field(description="how far the group moved the score (positive: argued for a match)")
+    values: dict[str, Any] = Field(default_factory=dict)
+
+
+class ListingOut(Model):
+    product: ProductOut
+    status: str = Field(description="label, matched, review, accepted, or different (DIFFERENT_FROM)")
+    score: float | None = None
+    method: str | None = None
+    evidence: list[EvidenceItem] = Field(default_factory=list)
+
+
+class BrandOut(Model):
+    name: str
+    display_name: str | None = None
+
+
+class Bought(Model):
+    product: ProductOut
+    weight: float | None = None
+
+
+class ProductPage(Model):
+    product: ProductOut
+    brand: BrandOut | None
+    category_path: list[str]
+    same_as: list[ListingOut]
+    different_from: list[ListingOut]
+    also_bought: list[Bought]
+    users: int
+    similar: list[Hit]
+
+
+class MatchProposal(Model):
+    src: str
+    dst: str
+    score: float
+    status: str = Field(description="matched, review or no match")
+    evidence: list[EvidenceItem]
+    product: ProductOut | None = Field(None, description="the proposed listing (dst)")
+
+
+class MatchResponse(Model):
+    proposals: list[MatchProposal]
+
+
+class ReviewItem(Model):
+    src: str
+    dst: str
+    score: float | None
+    src_title: str | None
+    dst_title: str | None
+    evidence: list[EvidenceItem]
+    src_product: ProductOut | None = None
+    dst_product: ProductOut | None = None
+
+
+class ReviewQueue(Model):
+    items: list[ReviewItem]
+
+
+class ReviewDecision(Model):
+    src: str = Field(min_length=1, max_length=1000)
+    dst: str = Field(min_length=1, max_length=1000)
+    decision: Literal["accept", "reject"]
+
+
+class ReviewResult(Model):
+    src: str
+    dst: str
+    state: str = Field(description="accepted or rejected")
+
+
+class CypherRequest(Model):
+    query: str = Field(min_length=1, description="read-only Cypher; values as $parameters")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class CypherResponse(Model):
+    rows: list[dict[str, Any]]
+    truncated: bool = Field(description="true when more rows matched than the server returns")
+    took_ms: float
+
+
+class IngestResponse(Model):
+    rows_read: int
+    products_written: int
+    products_unchanged: int
+    quarantined: int
+    images_missing: int
+    seconds: float
+
+
+class Health(Model):
+    status: Literal["ok"]
+    store: str
+    read_only: bool
+    writes_need_key: bool
+    products: int

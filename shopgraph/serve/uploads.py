@@ -1,0 +1,106 @@
+"""Checks on what clients upload, by content, never by file name or declared content type.
+
+A query image must be one Pillow can decode, in a common photo format, within the byte and pixel
+limits; a catalog upload's format is read from its first bytes. Product images served to the page are
+re-encoded thumbnails, so only pixels ever leave the server, whatever file a product's image_ref names.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections import OrderedDict
+from threading import Lock
+
+from shopgraph.errors import BadArgumentError, BadFileError
+
+IMAGE_FORMATS = {"JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF"}
+
+
+class UploadTooLargeError(BadArgumentError):
+    """An upload is larger than the server accepts (HTTP 413)."""
+
+
+def check_image(data: bytes, max_bytes: int, max_pixels: int):
+    """The decoded PIL image of an uploaded query photo; BadArgumentError with the reason otherwise."""
+    from PIL import Image
+
+    if not data:
+        raise BadArgumentError("the image upload is empty")
+    if len(data) > max_bytes:
+        raise UploadTooLargeError(f"the image is {len(data):,} bytes; the limit is {max_bytes:,}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            probe = Image.open(io.BytesIO(data))
+            kind = probe.format
+            width, height = probe.size
+            if kind not in IMAGE_FORMATS:
+                raise BadArgumentError(f"unsupported image format {kind}; send JPEG, PNG, WebP, GIF, BMP or TIFF")
+            if width * height > max_pixels:
+                raise UploadTooLargeError(f"the image has {width}x{height} pixels; the limit is {max_pixels:,}")
+            probe.verify()  # structure check; verify() leaves the image unusable, so decode a fresh copy
+            image = Image.open(io.BytesIO(data))
+            image.load()
+    except BadArgumentError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise UploadTooLargeError(f"the image has too many pixels (limit {max_pixels:,})") from None
+    except Exception as e:  # Pillow raises many types for broken data; all mean "not an image"
+        raise BadArgumentError(f"the upload is not a readable image ({type(e).__name__})") from None
+    return image
+
+
+def catalog_format(head: bytes) -> str:
+    """csv, jsonl or parquet from a catalog file's first bytes (BadFileError when none fits)."""
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    text = head.lstrip(b"\xef\xbb\xbf").lstrip()
+    if not text:
+        raise BadFileError("the catalog upload is empty")
+    if b"\x00" in head:
+        raise BadFileError("the catalog upload is binary and not Parquet; send CSV, JSONL or Parquet")
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as e:
+        if e.start < len(head) - 4:  # a cut multi-byte character at the very end is fine
+            raise BadFileError("the catalog upload is not UTF-8 text or Parquet") from None
+    return "jsonl" if text.startswith(b"{") else "csv"
+
+
+class Thumbnails:
+    """Product images as JPEG thumbnails, decoded once and kept (least recently used dropped)."""
+
+    def __init__(self, size: int = 512):
+        self._items: OrderedDict = OrderedDict()
+        self._size = size
+        self._lock = Lock()
+
+    def get(self, path: str, mtime: float, longest: int) -> bytes:
+        """JPEG bytes of the image at path scaled to fit longest x longest; OSError/ValueError when the
+        file is not an image."""
+        key = (path, mtime, longest)
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        data = _thumbnail(path, longest)
+        with self._lock:
+            self._items[key] = data
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return data
+
+
+def _thumbnail(path: str, longest: int) -> bytes:
+    from PIL import Image
+
+    from shopgraph.ingest.encoders.image import to_rgb
+
+    with Image.open(path) as image:
+        image.draft("RGB", (longest, longest))  # JPEG: decode at a reduced scale, much faster
+        image = to_rgb(image)
+        image.thumbnail((longest, longest))
+        out = io.BytesIO()
+        image.save(out, "JPEG", quality=85)
+    return out.getvalue()

@@ -1,0 +1,128 @@
+"""Fixtures for the server tests: copies of the small real demo graph with matching labels, a trained
+pair scorer and a review queue, an app over each, and a live uvicorn server on loopback."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from shopgraph.graph.store import GraphBatch
+
+KEY = "test-key-0123456789"
+
+
+@dataclass
+class ServedGraph:
+    db: Path
+    review: list[tuple[str, str]]   # (src, dst) pairs waiting for review
+    labelled: tuple[str, str]       # a SAME_AS label pair (shop_a id, shop_b id)
+
+
+def copy_graph(db: Path, to: Path) -> Path:
+    """A private copy of a closed database and everything beside it (index, cache, models)."""
+    to.mkdir(parents=True, exist_ok=True)
+    for item in db.parent.glob(db.name + "*"):
+        target = to / item.name
+        (shutil.copytree if item.is_dir() else shutil.copy2)(item, target)
+    return to / db.name
+
+
+@pytest.fixture(scope="session")
+def matched_graph(demo_graph, tmp_path_factory) -> ServedGraph:
+    """The demo graph with half of its known matches as labels, a pair scorer trained on them, a
+    matching run (SAME_AS matched/review with evidence), and two extra pairs queued for review."""
+    from shopgraph.ingest.pipeline import ingest_same_as
+    from shopgraph.queries.api import ShopGraph
+
+    db = copy_graph(demo_graph.db, tmp_path_factory.mktemp("served"))
+    labels = demo_graph.truth[::2]
+    with ShopGraph.open(db) as sg:
+        ingest_same_as(sg.store, labels, "label", "test:truth")
+        # Near misses as non-matches: each labelled source with another pair's target.
+        wrong = [(a, labels[(i + 1) % len(labels)][1]) for i, (a, _) in enumerate(labels)]
+        ingest_same_as(sg.store, wrong, "label", "test:truth", different=True)
+        sg.train_matcher("shop_a", "shop_b")
+        sg.match_platforms("shop_a", "shop_b")
+        # Two known pairs queued explicitly, so the queue is never empty whatever the scorer decided.
+        queued = demo_graph.truth[1:5:2]
+        sg.store.write(GraphBatch(relationships={"SAME_AS": [
+            {"src": a, "dst": b, "score": 0.5, "method": "test", "model_version": "t", "status": "review",
+             "evidence": '[{"group": "numbers", "effect": 0.4, "values": {"numbers_jaccard": 1.0}}]'}
+            for a, b in queued]}))
+        review = [(r["src"], r["dst"]) for r in sg.review_queue(limit=500)]
+    return ServedGraph(db, review, labels[0])
+
+
+@pytest.fixture
+def served_copy(matched_graph, tmp_path) -> ServedGraph:
+    """A private copy of matched_graph for a test that writes."""
+    return ServedGraph(copy_graph(matched_graph.db, tmp_path / "g"), matched_graph.review, matched_graph.labelled)
+
+
+def make_app(db: Path, **settings):
+    from shopgraph.queries.api import ShopGraph
+    from shopgraph.serve.app import create_app
+    from shopgraph.serve.host import GraphHost, ServeSettings
+
+    read_only = settings.get("read_only", False)
+    host = GraphHost(ShopGraph.open(db, read_only=read_only), ServeSettings(**{"api_key": KEY, **settings}))
+    return create_app(host), host
+
+
+@pytest.fixture(scope="module")
+def shared_app(matched_graph, tmp_path_factory):
+    """An app over a module-wide copy (tests that write use pairs no other test reads)."""
+    from fastapi.testclient import TestClient
+
+    db = copy_graph(matched_graph.db, tmp_path_factory.mktemp("shared"))
+    app, host = make_app(db, cypher_timeout=2.0)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client, host
+    host.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveServer:
+    """uvicorn serving an app on 127.0.0.1 in a background thread; stop() ends it."""
+
+    def __init__(self, app):
+        import uvicorn
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                    access_log=False))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self) -> "LiveServer":
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.05)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server(served_copy):
+    app, host = make_app(served_copy.db)
+    server = LiveServer(app).start()
+    yield server, served_copy, host
+    server.stop()
+    host.close()

@@ -1,0 +1,159 @@
+"""The web page in headless Chromium (Debian's chromium + chromium-driver, driven by Selenium) against
+a live server on loopback: search by text and by photo, open a product, accept a match in the review
+queue. Screenshots go to test-artifacts/browser/; any browser console error fails the test.
+
+Skipped, with the reason, when chromium or chromedriver is not installed (`make test` installs them
+when run as root).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import httpx
+import pytest
+
+from tests.helpers import REPO
+from tests.serve.conftest import KEY
+
+ARTIFACTS = REPO / "test-artifacts" / "browser"
+FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-dev-shm-usage", "--window-size=1360,900")
+WAIT = 30  # seconds; the first search on a cold, shared 2-core machine can take a few
+
+
+def chromium() -> tuple[str, str]:
+    browser = next(filter(None, map(shutil.which, ("chromium", "chromium-browser"))), None)
+    driver = shutil.which("chromedriver")
+    if not browser or not driver:
+        pytest.skip("headless browser tests need Debian's chromium and chromium-driver "
+                    "(apt-get install chromium chromium-driver; `make test` does it as root)")
+    return browser, driver
+
+
+@pytest.fixture
+def browser():
+    browser_path, driver_path = chromium()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium look for a driver online
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser_path
+    for flag in FLAGS:
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
+    driver.set_page_load_timeout(WAIT)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    yield driver
+    driver.quit()
+
+
+def console_errors(driver) -> list[str]:
+    return [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def wait_for(driver, css: str, timeout: float = WAIT):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout).until(EC.presence_of_element_located((By.CSS_SELECTOR, css)))
+
+
+def test_search_open_product_and_accept_a_match(browser, live_server):
+    from selenium.webdriver.common.by import By
+
+    server, served, _ = live_server
+    a_id, b_id = served.labelled
+    with httpx.Client(base_url=server.url) as http:
+        title = http.get("/api/product", params={"id": a_id}).json()["product"]["title"]
+
+    # The link `shopgraph serve` prints carries the key; the page keeps it for this tab only.
+    browser.get(f"{server.url}/#key={KEY}")
+    wait_for(browser, "#footer:not(:empty)")
+    assert "products on shop_a, shop_b" in browser.find_element(By.ID, "footer").text
+
+    # Search by text: a grid of results with images, brands, prices, platforms and scores; facets.
+    box = browser.find_element(By.ID, "q")
+    box.send_keys(title)
+    browser.find_element(By.ID, "search-button").click()
+    wait_for(browser, "#results .card")
+    cards = browser.find_elements(By.CSS_SELECTOR, "#results .card")
+    assert cards[0].get_attribute("data-id") == a_id
+    assert b_id in [c.get_attribute("data-id") for c in cards]
+    first = cards[0].text
+    assert "shop_a" in first and any(ch.isdigit() for ch in first)
+    facets = {f.get_attribute("data-facet") for f in browser.find_elements(By.CSS_SELECTOR, "#facets .facet")}
+    assert {"brand", "category", "platform"} <= facets
+    browser.save_screenshot(str(ARTIFACTS / "1-search.png"))
+
+    # A facet narrows the results to one platform.
+    browser.find_element(By.CSS_SELECTOR, '.facet[data-facet="platform"] a.option').click()
+    wait_for(browser, ".facet a.chosen")
+    platforms = {c.find_element(By.CSS_SELECTOR, ".platform").text
+                 for c in browser.find_elements(By.CSS_SELECTOR, "#results .card")}
+    assert len(platforms) == 1
+
+    # Open the product: brand, category path, its SAME_AS listing on the other platform, neighbours.
+    browser.get(f"{server.url}/#/?q={title}")
+    wait_for(browser, f'#results .card[data-id="{a_id}"] a.plink').click()
+    page = wait_for(browser, f'#product[data-id="{a_id}"]')
+    assert title in page.text and "Brand" in page.text
+    listing = wait_for(browser, f'#same-as tr[data-id="{b_id}"]')
+    assert "label" in listing.text and "shop_b" in listing.text
+    assert browser.find_elements(By.CSS_SELECTOR, "#similar .card")
+    browser.save_screenshot(str(ARTIFACTS / "2-product.png"))
+
+    # Ask the matcher for this product's best listings on shop_b, with evidence.
+    browser.find_element(By.CSS_SELECTOR, ".actions button").click()
+    wait_for(browser, "#match-results table .evidence")
+
+    # Review queue: accept the first proposed match; the decision is stored in the graph.
+    browser.find_element(By.ID, "nav-review").click()
+    pair = wait_for(browser, "#queue .pair")
+    src, dst = pair.get_attribute("data-src"), pair.get_attribute("data-dst")
+    browser.save_screenshot(str(ARTIFACTS / "3-review.png"))
+    pair.find_element(By.CSS_SELECTOR, "button.accept").click()
+    wait_for(browser, "#queue .pair.decided.accepted")
+    browser.save_screenshot(str(ARTIFACTS / "4-accepted.png"))
+    with httpx.Client(base_url=server.url) as http:
+        same = {x["product"]["id"]: x["status"] for x in http.get("/api/product", params={"id": src}).json()["same_as"]}
+    assert same[dst] == "accepted"
+
+    assert console_errors(browser) == []
+
+
+def test_search_by_photo(browser, live_server):
+    from selenium.webdriver.common.by import By
+
+    server, served, host = live_server
+    product = next(p for p in map(host.graph.product, [a for a, _ in served.review] + list(served.labelled))
+                   if not p.image_missing)
+    browser.get(server.url + "/")
+    wait_for(browser, "#footer:not(:empty)")
+    browser.find_element(By.ID, "photo").send_keys(product.image_ref)
+    browser.find_element(By.ID, "search-button").click()
+    card = wait_for(browser, "#results .card")
+    assert card.get_attribute("data-id") == product.id
+    assert "photo" in browser.find_element(By.CSS_SELECTOR, ".summary").text
+    browser.save_screenshot(str(ARTIFACTS / "5-photo-search.png"))
+    assert console_errors(browser) == []
+
+
+def test_errors_show_as_messages_not_console_errors(browser, live_server):
+    from selenium.webdriver.common.by import By
+
+    server, _, _ = live_server
+    browser.get(server.url + "/#/product?id=shop_a:no-such-product")
+    message = wait_for(browser, "#message.error")
+    assert "no product" in message.text
+    # Accepting without the key explains what is missing.
+    browser.get(server.url + "/#/review")
+    wait_for(browser, "#queue .pair button.accept").click()
+    assert "API key" in wait_for(browser, "#message.error").text
+    # A failed fetch (404) is logged by Chromium as a network error; the page itself logs nothing else.
+    errors = [e for e in console_errors(browser) if "status of 404" not in e]
+    assert errors == []
