@@ -36,7 +36,7 @@ def run_demo(out: Path, data: Path | None = None, layout: str | None = None, n_p
         shown = _dataset_demo(data, layout, config, db, say)
     say("")
     say(f"demo finished in {time.perf_counter() - started:.0f} s; the graph is in {db}")
-    say(f"try: shopgraph search --db {db} \"{shown['text_query']}\"   or   shopgraph stats --db {db}")
+    say(f"try: shopgraph search --db {db} \"{shown['text_query']}\"   or   shopgraph serve --db {db}  (the web page)")
     return shown
 
 
