@@ -30,7 +30,7 @@ from shopgraph.queries.results import Product
 from shopgraph.serve import models as M
 from shopgraph.serve.host import GraphHost, WriteBusyError, WritesDisabledError
 from shopgraph.serve.limits import BodyLimit, SafeJSONResponse, SecurityHeaders
-from shopgraph.serve.uploads import Thumbnails, UploadTooLargeError, catalog_format, check_image
+from shopgraph.serve.uploads import Thumbnails, UploadTooLargeError, catalog_format, check_image, upload_mapping
 from shopgraph.serve.views import evidence_out, facets, hit_out, jsonable, product_out
 
 log = logging.getLogger(__name__)
@@ -83,6 +83,7 @@ def create_app(host: GraphHost, *, warm_up: bool = True) -> FastAPI:
     if warm_up:
         host.warm_up()
     thumbnails = Thumbnails(settings.thumbnail_cache)
+    image_roots = host.image_roots() if graph is not None else []
     K = Annotated[int, Query(ge=1, le=settings.max_k, description=f"number of results (at most {settings.max_k})")]
 
     app = FastAPI(title="shopgraph", version=_version(), docs_url=None, redoc_url=None,
@@ -187,8 +188,11 @@ def create_app(host: GraphHost, *, warm_up: bool = True) -> FastAPI:
         product = graph.product(id)
         if not product.image_ref or product.image_missing:
             raise HTTPException(404, f"product {id!r} has no image")
+        path = Path(product.image_ref).resolve()
+        if not any(path.is_relative_to(root) for root in image_roots):
+            raise HTTPException(404, f"the image of {id!r} is outside the folders this server serves images from")
         try:
-            data = thumbnails.get(product.image_ref, os.path.getmtime(product.image_ref), size)
+            data = thumbnails.get(str(path), os.path.getmtime(path), size)
         except Exception as e:  # moved, deleted, no longer an image, or a decompression bomb: Pillow raises many types
             raise HTTPException(404, f"the image of {id!r} cannot be read ({type(e).__name__})") from None
         return Response(data, media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
@@ -266,15 +270,16 @@ def create_app(host: GraphHost, *, warm_up: bool = True) -> FastAPI:
 
         with host.writing(), tempfile.TemporaryDirectory(prefix="shopgraph-upload-") as tmp:
             try:
+                mapping_path = Path(tmp) / "mapping.toml"
+                mapping_path.write_text(mapping, encoding="utf-8")
+                columns = upload_mapping(load_mapping(mapping_path), settings.image_root)
                 head = file.file.read(8192)
                 file.file.seek(0)
                 kind = catalog_format(head)
                 data_path = Path(tmp) / f"catalog.{kind}"
                 with open(data_path, "wb") as out:
                     shutil.copyfileobj(file.file, out)
-                mapping_path = Path(tmp) / "mapping.toml"
-                mapping_path.write_text(mapping, encoding="utf-8")
-                summary = graph.ingest(data_path, load_mapping(mapping_path), progress=False)
+                summary = graph.ingest(data_path, columns, progress=False)
             except ShopGraphError as e:  # name the upload, not the temporary folder it sits in
                 raise type(e)(str(e).replace(f"{tmp}{os.sep}", "")) from None
         return M.IngestResponse(rows_read=summary.rows_read, products_written=summary.products_written,

@@ -434,7 +434,7 @@ def test_batched_query_encoding_gives_the_single_query_vectors(shared_app):
 def test_image_of_a_moved_or_broken_file_is_a_404(served_copy, tmp_path):
     """Point two products of a private copy at files of this test (the catalog's own images are
     shared with other tests), then remove one and spoil the other."""
-    app, host = make_app(served_copy.db)
+    app, host = make_app(served_copy.db, image_root=tmp_path)
     try:
         client = TestClient(app, raise_server_exceptions=False)
         ids = [r["id"] for r in host.graph.cypher("MATCH (p:Product) WHERE p.image_missing = false "

@@ -53,7 +53,7 @@ READ_QUERIES = [
 def fuzz_schema(matched_graph, demo_graph, tmp_path_factory):
     """(schema over a private copy, real values to mix into generated requests)."""
     db = copy_graph(matched_graph.db, tmp_path_factory.mktemp("fuzz"))
-    app, host = make_app(db, cypher_timeout=1.0)
+    app, host = make_app(db, cypher_timeout=1.0, image_root=matched_graph.photos)
     ids = [i for pair in demo_graph.truth[:6] for i in pair]
     users = [r["id"] for r in host.graph.cypher("MATCH (u:User) RETURN u.id AS id ORDER BY id LIMIT 3")]
     photo = next(Path(p.image_ref).read_bytes() for p in map(host.graph.product, ids) if not p.image_missing)
