@@ -240,12 +240,16 @@ class ShopGraph:
         return self.store.stats()
 
     def cypher(self, query: str, params: Mapping[str, Any] | None = None, *, allow_write: bool = False,
-               timeout: float | None = None) -> list[dict]:
+               timeout: float | None = None, max_rows: int | None = None) -> list[dict]:
         """Run Cypher with parameters; read-only unless allow_write; stopped after timeout seconds
-        (QueryTimeoutError) when given."""
-        if timeout is None:
-            return self.store.cypher(query, params, allow_write=allow_write)
-        return self.store.cypher(query, params, allow_write=allow_write, timeout=timeout)
+        (QueryTimeoutError) when given; at most max_rows rows read (the result's `truncated` then says
+        whether there were more)."""
+        extra: dict[str, Any] = {}
+        if timeout is not None:
+            extra["timeout"] = timeout
+        if max_rows is not None:
+            extra["max_rows"] = max_rows
+        return self.store.cypher(query, params, allow_write=allow_write, **extra)
 
     # -- vector queries ------------------------------------------------------------------------
     def search(self, text: str | None = None, image=None, *, k: int = 10, filters: Filters | None = None,

@@ -247,7 +247,8 @@ def create_app(host: GraphHost, *, warm_up: bool = True) -> FastAPI:
                                      f"{settings.cypher_max_chars:,}")
         started = time.perf_counter()
         try:
-            rows = graph.cypher(request.query, request.params, timeout=settings.cypher_timeout)
+            rows = graph.cypher(request.query, request.params, timeout=settings.cypher_timeout,
+                                max_rows=settings.cypher_max_rows)
         except ReadOnlyError as e:
             reason = str(e).split(" (pass allow_write")[0]
             raise ReadOnlyError(f"{reason}; this endpoint only reads") from None
@@ -257,8 +258,7 @@ def create_app(host: GraphHost, *, warm_up: bool = True) -> FastAPI:
             raise HTTPException(400, _one_line(str(e))) from None
         except (TypeError, ValueError, OverflowError) as e:  # a parameter value the database cannot take
             raise HTTPException(400, f"a parameter cannot be used: {_one_line(str(e)) or type(e).__name__}") from None
-        limit = settings.cypher_max_rows
-        return M.CypherResponse(rows=[jsonable(r) for r in rows[:limit]], truncated=len(rows) > limit,
+        return M.CypherResponse(rows=[jsonable(r) for r in rows], truncated=rows.truncated,
                                 took_ms=round((time.perf_counter() - started) * 1000, 2))
 
     @api.post("/ingest", response_model=M.IngestResponse, dependencies=keyed,
