@@ -9,7 +9,6 @@ No `from __future__ import annotations` here: FastAPI reads the endpoints' annot
 and some of them (K) are local to create_app.
 """
 
-import hmac
 import logging
 import os
 import shutil
@@ -29,7 +28,7 @@ from shopgraph.graph.store import Filters
 from shopgraph.queries.results import Product
 from shopgraph.serve import models as M
 from shopgraph.serve.host import GraphHost, WriteBusyError, WritesDisabledError
-from shopgraph.serve.limits import BodyLimit, SafeJSONResponse, SecurityHeaders
+from shopgraph.serve.limits import RequestGate, SafeJSONResponse, SecurityHeaders, key_problem
 from shopgraph.serve.uploads import Thumbnails, UploadTooLargeError, catalog_format, check_image, upload_mapping
 from shopgraph.serve.views import evidence_out, facets, hit_out, jsonable, product_out
 
@@ -40,6 +39,7 @@ ERRORS = {"4XX": {"model": M.ErrorBody, "description": "the request was refused;
 ID = Annotated[str, Query(min_length=1, max_length=1000, description="product id, e.g. shop_a:A-101100")]
 NAME = Annotated[str, Query(min_length=1, max_length=200)]
 PRICE = Annotated[float | None, Query(ge=0, allow_inf_nan=False)]
+FORM_SLACK = 64 * 1024  # a photo search's form fields and multipart framing beside the image
 KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False,
                           description="required for ingest, review decisions and Cypher")
 
@@ -90,7 +90,19 @@ def create_app(host: GraphHost, *, warm_up: bool = True) -> FastAPI:
                   default_response_class=SafeJSONResponse,
                   description="Search, product pages, matching and review over a shopgraph product graph. "
                               "Writes and Cypher need the X-API-Key header.")
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body)
+    # Bodies: a catalog upload may be large, a photo search about one image, everything else is small
+    # JSON. Keyed routes are refused before their body is read.
+    photo_limit = settings.max_image + FORM_SLACK
+
+    def limit_for(method: str, path: str) -> int:
+        if path == "/api/ingest":
+            return settings.max_body
+        if path == "/api/search" and method == "POST":
+            return photo_limit
+        return settings.max_json
+
+    app.add_middleware(RequestGate, limit_for=limit_for, api_key=settings.api_key,
+                       keyed={("POST", "/api/ingest"), ("POST", "/api/review"), ("POST", "/api/cypher")})
     app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(ShopGraphError)
@@ -116,11 +128,11 @@ def create_app(host: GraphHost, *, warm_up: bool = True) -> FastAPI:
                                 status_code=500)
 
     def require_key(key: Annotated[str | None, Security(KEY_HEADER)] = None) -> None:
-        if settings.api_key is None:
-            raise HTTPException(403, "this server was started without an API key, so writes and Cypher are off")
-        if not key or not hmac.compare_digest(key.encode("utf-8"), settings.api_key.encode("utf-8")):
-            raise HTTPException(401, "missing or wrong API key (send it in the X-API-Key header)",
-                                headers={"WWW-Authenticate": "X-API-Key"})
+        # RequestGate has already checked it before the body was read; this states it in the schema.
+        problem = key_problem(key, settings.api_key)
+        if problem is not None:
+            raise HTTPException(problem[0], problem[1],
+                                headers={"WWW-Authenticate": "X-API-Key"} if problem[0] == 401 else None)
 
     api = APIRouter(prefix="/api", responses=ERRORS)
     keyed = [Depends(require_key)]

@@ -35,8 +35,9 @@ class ServeSettings:
     """Limits and keys of one server. Sizes are bytes, times seconds.
 
     api_key: required (header X-API-Key) for ingest, review decisions and Cypher; None = those
-    endpoints are refused. max_k: most results one call returns. max_body: the largest request body
-    accepted (an ingest upload); max_image: the largest query image, max_image_pixels its most pixels.
+    endpoints are refused. max_k: most results one call returns. max_body: the largest ingest upload;
+    max_json: the largest body of the other routes (a photo search may be max_image + 64 KB);
+    max_image: the largest query image, max_image_pixels its most pixels.
     image_root: the folder an uploaded catalog's image values are resolved in (they must stay inside
     it); None = uploads cannot name images. /api/image serves files under it and under the database's
     own folder only (image_roots()).
@@ -52,6 +53,7 @@ class ServeSettings:
     max_k: int = 100
     max_text: int = 500
     max_body: int = 64 * 1024 * 1024
+    max_json: int = 64 * 1024
     max_image: int = 10 * 1024 * 1024
     max_image_pixels: int = 40_000_000
     cypher_timeout: float = 5.0
