@@ -23,13 +23,14 @@ from fastapi.responses import FileResponse, Response
 from fastapi.security import APIKeyHeader
 from fastapi.staticfiles import StaticFiles
 
-from shopgraph.errors import BadArgumentError, QueryTimeoutError, ReadOnlyError, ShopGraphError, StoreError
+from shopgraph.errors import NotFoundError, QueryTimeoutError, ReadOnlyError, ShopGraphError, StoreError
 from shopgraph.graph.store import Filters
 from shopgraph.queries.results import Product
 from shopgraph.serve import models as M
 from shopgraph.serve.host import GraphHost, WriteBusyError, WritesDisabledError
 from shopgraph.serve.limits import RequestGate, SafeJSONResponse, SecurityHeaders, key_problem
-from shopgraph.serve.uploads import Thumbnails, UploadTooLargeError, catalog_format, check_image, upload_mapping
+from shopgraph.serve.uploads import (THUMBNAIL_SIZES, Thumbnails, UploadTooLargeError, catalog_format, check_image,
+                                     thumbnail_size, upload_mapping)
 from shopgraph.serve.views import evidence_out, facets, hit_out, jsonable, product_out
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ def _status(error: ShopGraphError) -> int:
         return 409
     if isinstance(error, (WritesDisabledError, ReadOnlyError)):
         return 403
-    if isinstance(error, BadArgumentError) and str(error).startswith(("no product with id", "no user with id")):
+    if isinstance(error, NotFoundError):
         return 404
     if isinstance(error, StoreError) and not isinstance(error, QueryTimeoutError):
         return 500  # the database failed on a request we built: our fault, not the client's
@@ -196,7 +197,8 @@ def create_app(host: GraphHost, *, warm_up: bool = True) -> FastAPI:
 
     @api.get("/image", summary="A product's photo as a JPEG thumbnail",
              responses={200: {"content": {"image/jpeg": {}}, "description": "JPEG"}})
-    def product_image(id: ID, size: Annotated[int, Query(ge=32, le=1024)] = 320):
+    def product_image(id: ID, size: Annotated[int, Query(ge=32, le=1024, description="longest side in pixels, "
+                                                     f"rounded up to one of {', '.join(map(str, THUMBNAIL_SIZES))}")] = 320):
         product = graph.product(id)
         if not product.image_ref or product.image_missing:
             raise HTTPException(404, f"product {id!r} has no image")
@@ -204,7 +206,7 @@ def create_app(host: GraphHost, *, warm_up: bool = True) -> FastAPI:
         if not any(path.is_relative_to(root) for root in image_roots):
             raise HTTPException(404, f"the image of {id!r} is outside the folders this server serves images from")
         try:
-            data = thumbnails.get(str(path), os.path.getmtime(path), size)
+            data = thumbnails.get(str(path), os.path.getmtime(path), thumbnail_size(size))
         except Exception as e:  # moved, deleted, no longer an image, or a decompression bomb: Pillow raises many types
             raise HTTPException(404, f"the image of {id!r} cannot be read ({type(e).__name__})") from None
         return Response(data, media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})

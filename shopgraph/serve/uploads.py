@@ -87,6 +87,16 @@ def upload_mapping(mapping, image_root: Path | None):
     return replace(mapping, image_dir=str(Path(image_root).expanduser().resolve()), images_inside_dir=True)
 
 
+# The sizes thumbnails are made in: a requested size is rounded up to one of them, so a client asking
+# for every size from 32 to 1024 makes at most this many decodes (and cache entries) per image.
+THUMBNAIL_SIZES = (64, 128, 256, 320, 512, 1024)
+
+
+def thumbnail_size(requested: int) -> int:
+    """The smallest of THUMBNAIL_SIZES at least `requested` pixels (the largest when none is)."""
+    return next((s for s in THUMBNAIL_SIZES if s >= requested), THUMBNAIL_SIZES[-1])
+
+
 class Thumbnails:
     """Product images as JPEG thumbnails, decoded once and kept (least recently used dropped)."""
 
