@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import math
 from typing import Callable
 
 from starlette.responses import JSONResponse
@@ -22,18 +21,10 @@ class SafeJSONResponse(JSONResponse):
         try:
             return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
         except ValueError:
-            return json.dumps(_finite(content), ensure_ascii=False, allow_nan=False,
+            from shopgraph.serve.views import jsonable  # NaN and infinities -> null, as for Cypher rows
+
+            return json.dumps(jsonable(content), ensure_ascii=False, allow_nan=False,
                               separators=(",", ":")).encode("utf-8")
-
-
-def _finite(value):
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
 
 
 def key_problem(sent: str | None, api_key: str | None) -> tuple[int, str] | None:
