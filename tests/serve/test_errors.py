@@ -107,3 +107,17 @@ def test_every_encoder_call_runs_on_the_encoder_thread():
         assert inner.threads == {"query-encoder"}
     finally:
         batching.close()
+
+
+def test_guard_bypasses_are_refused_by_the_endpoint_and_the_server_lives(client, tmp_path):
+    """The reviewer's queries: a setting, a table function that crashed LadybugDB, a schema comment."""
+    auth = {"X-API-Key": "test-key-0123456789"}
+    csv = tmp_path / "x.csv"
+    csv.write_text("a\n1\n")
+    for query, params in (("CALL `threads`=1", {}), ("CALL `checkpoint_threshold`=1", {}),
+                          ("CALL `read_csv_serial`($show_tables) RETURN *", {"show_tables": str(csv)}),
+                          ("CALL `read_parquet`($show_tables) RETURN *", {"show_tables": str(csv)}),
+                          ("COMMENT ON TABLE Brand IS 'x'", {}), ("ANALYZE", {}), ("UPDATE vector", {})):
+        response = client.post("/api/cypher", headers=auth, json={"query": query, "params": params})
+        assert response.status_code == 403, (query, response.text)
+    assert client.post("/api/cypher", headers=auth, json={"query": "RETURN 1 AS one"}).json()["rows"] == [{"one": 1}]
