@@ -150,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--read-only", action="store_true", help="open the graph read-only (no ingest or review)")
     p.add_argument("--max-k", type=int, default=100, help="most results one request returns (default 100)")
     p.add_argument("--cypher-timeout", type=float, default=5.0, help="seconds a Cypher query may run (default 5)")
+    p.add_argument("--image-root", metavar="DIR", help="folder an uploaded catalog's images are read from (none by "
+                   "default: uploads cannot name images); /api/image also serves files under it")
     return parser
 
 
@@ -390,10 +392,13 @@ def cmd_serve(args) -> None:
         raise ShopGraphError("--max-k and --cypher-timeout must be positive")
     if args.api_key is not None and len(args.api_key) < 8:
         raise ShopGraphError("--api-key must be at least 8 characters")
+    if args.image_root and not Path(args.image_root).is_dir():
+        raise ShopGraphError(f"--image-root {args.image_root} is not a folder")
     from shopgraph.serve.run import serve
 
     settings = ServeSettings(api_key=args.api_key, read_only=args.read_only, max_k=args.max_k,
-                             cypher_timeout=args.cypher_timeout)
+                             cypher_timeout=args.cypher_timeout,
+                             image_root=Path(args.image_root) if args.image_root else None)
     serve(args.db, host=args.host, port=args.port, settings=settings,
           config=load_config(args.config, parse_overrides(args.set)))
 

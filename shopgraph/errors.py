@@ -17,6 +17,10 @@ class BadArgumentError(ShopGraphError):
     """An argument to an API call or CLI command is invalid (k <= 0, unknown product id, ...)."""
 
 
+class NotFoundError(BadArgumentError):
+    """An argument names a product, user or other item the graph does not have (HTTP 404)."""
+
+
 class SchemaError(ShopGraphError):
     """A label, relationship type or property name is not in the graph schema."""
 

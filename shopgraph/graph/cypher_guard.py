@@ -1,9 +1,18 @@
 """Decide whether a Cypher text only reads, before it reaches a database.
 
-Only values travel as parameters, but a passthrough query is user text: unless writes are explicitly
-allowed, a query is refused when any clause that writes (or manages the database) appears outside string
-literals and comments. This is deliberately conservative: a read query that happens to name a property
-`set` must back-quote it.
+Only values travel as parameters, but a passthrough query is user text. Unless writes are explicitly
+allowed, a query must pass three allow/deny checks, all made on the text outside string literals and
+comments:
+
+- it starts with a reading clause: MATCH, OPTIONAL MATCH, UNWIND, WITH, RETURN, CALL, SHOW (of indexes,
+  constraints, functions or procedures), or EXPLAIN / PROFILE followed by one of those;
+- every CALL, wherever it is (subqueries included), names an allow-listed read-only procedure, plain
+  or back-quoted, followed by "(" (so `CALL $x`, `CALL {...}` and LadybugDB's `CALL name=value`
+  setting form are refused);
+- no clause that writes or manages the database appears anywhere.
+
+This is deliberately conservative: a read query that uses a clause word such as `set` as a name must
+back-quote it (property access such as `p.set` and parameters such as `$set` are fine).
 """
 
 from __future__ import annotations
@@ -13,18 +22,19 @@ import re
 from shopgraph.errors import ReadOnlyError
 
 WRITE_KEYWORDS = frozenset({
-    # data and schema writes (Cypher, GQL's INSERT, LadybugDB's COPY / LOAD)
+    # data and schema writes (Cypher, GQL's INSERT, LadybugDB's COPY / LOAD / COMMENT ON)
     "CREATE", "MERGE", "INSERT", "SET", "DELETE", "DETACH", "REMOVE", "DROP", "ALTER", "COPY", "LOAD",
-    "FOREACH", "TRUNCATE", "RENAME",
+    "FOREACH", "TRUNCATE", "RENAME", "COMMENT",
     # database, extension and transaction management (LadybugDB)
-    "INSTALL", "UNINSTALL", "ATTACH", "EXPORT", "IMPORT", "CHECKPOINT", "BEGIN", "COMMIT", "ROLLBACK",
-    "USE",
+    "INSTALL", "UNINSTALL", "UPDATE", "ATTACH", "EXPORT", "IMPORT", "CHECKPOINT", "ANALYZE", "BEGIN",
+    "COMMIT", "ROLLBACK", "USE",
     # Neo4j administration: privileges, databases and servers, other users' transactions
     "GRANT", "REVOKE", "DENY", "START", "STOP", "TERMINATE", "ENABLE", "DEALLOCATE", "REALLOCATE",
 })
 
 # CALL is allowed only for procedures that read the catalog, settings or an index: anything else
-# (apoc.*, db.create.*, dbms.* writes, a CALL { } subquery, CALL { } IN TRANSACTIONS) is refused.
+# (apoc.*, db.create.*, dbms.* writes, LadybugDB's read_csv / read_parquet table functions that open
+# files, a CALL { } subquery, a setting) is refused.
 READ_ONLY_PROCEDURES = frozenset({
     "show_tables", "table_info", "show_connection", "current_setting", "db_version",
     "show_functions", "show_indexes", "show_warnings", "show_attached_databases",
@@ -32,12 +42,23 @@ READ_ONLY_PROCEDURES = frozenset({
     "db.index.vector.querynodes", "db.index.fulltext.querynodes",
 })
 
+# The clauses a read-only query may start with (EXPLAIN / PROFILE may precede any of them once).
+FIRST_CLAUSES = frozenset({"MATCH", "OPTIONAL", "UNWIND", "WITH", "RETURN", "CALL", "SHOW"})
+# Neo4j's SHOW commands that only list the schema: the words that may follow SHOW, then the noun.
+SHOW_MODIFIERS = frozenset({"ALL", "RANGE", "TEXT", "POINT", "LOOKUP", "VECTOR", "FULLTEXT", "UNIQUE",
+                            "UNIQUENESS", "EXISTENCE", "EXIST", "KEY", "NODE", "RELATIONSHIP", "REL",
+                            "PROPERTY", "BUILT", "IN", "BUILTIN", "USER", "DEFINED"})
+SHOW_NOUNS = frozenset({"INDEX", "INDEXES", "CONSTRAINT", "CONSTRAINTS", "FUNCTION", "FUNCTIONS",
+                        "PROCEDURE", "PROCEDURES"})
+
 _TOKEN = re.compile(
     r"""
     (?P<string>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")   # string literals
   | (?P<quoted>`[^`]*`)                              # back-quoted names
   | (?P<comment>//[^\n]*|/\*.*?\*/)                  # comments
+  | (?P<param>\$(?:[A-Za-z_][A-Za-z0-9_]*|`[^`]*`|[0-9]+))  # parameters: names, not clauses
   | (?P<word>[A-Za-z_][A-Za-z0-9_.]*)                # keywords, names, dotted procedure names
+  | (?P<space>\s+)
   | (?P<semicolon>;)
   | (?P<other>.)
     """,
@@ -45,31 +66,72 @@ _TOKEN = re.compile(
 )
 
 
-def write_reason(query: str) -> str | None:
-    """Why the query would write or manage the database, or None if it only reads."""
-    words: list[str] = []
-    statements = 1
-    for match in _TOKEN.finditer(query):
-        kind = match.lastgroup
-        if kind == "word":
-            words.append(match.group())
-        elif kind == "semicolon":
-            statements += 1
-    if statements > 1 and query.strip().rstrip(";").count(";") > 0:
-        return "several statements in one query"
-    for i, word in enumerate(words):
-        upper = word.upper()
-        if upper in WRITE_KEYWORDS:
-            return f"{upper} writes to the graph"
-        if upper == "CALL" and i + 1 < len(words):
-            procedure = words[i + 1].lower()
-            if procedure not in READ_ONLY_PROCEDURES:
-                return f"procedure {words[i + 1]!r} is not known to be read-only"
+def _tokens(query: str) -> list[tuple[str, str]]:
+    """(kind, text) of every significant token: no whitespace, no comments."""
+    return [(m.lastgroup, m.group()) for m in _TOKEN.finditer(query) if m.lastgroup not in ("space", "comment")]
+
+
+def _start_reason(tokens: list[tuple[str, str]]) -> str | None:
+    """Why the query does not start with a reading clause, or None."""
+    if not tokens:
+        return "the query is empty"
+    words = [text.upper() if kind == "word" else None for kind, text in tokens]
+    i = 1 if words[0] in ("EXPLAIN", "PROFILE") else 0
+    first = words[i] if i < len(words) else None
+    if first not in FIRST_CLAUSES:
+        return (f"a read-only query must start with MATCH, OPTIONAL MATCH, UNWIND, WITH, RETURN, CALL or SHOW, "
+                f"not {tokens[i][1] if i < len(tokens) else 'nothing'!r}")
+    if first == "OPTIONAL" and (i + 1 >= len(words) or words[i + 1] != "MATCH"):
+        return "a read-only query must start with OPTIONAL MATCH, not OPTIONAL alone"
+    if first == "SHOW":
+        j = i + 1
+        while j < len(words) and words[j] in SHOW_MODIFIERS:
+            j += 1
+        if j >= len(words) or words[j] not in SHOW_NOUNS:
+            return "only SHOW of indexes, constraints, functions or procedures is read-only here"
     return None
 
 
-def ensure_read_only(query: str) -> None:
-    """Raise ReadOnlyError with a one-line reason unless the query only reads."""
-    reason = write_reason(query)
+def _call_reason(tokens: list[tuple[str, str]], at: int) -> str | None:
+    """Why the CALL at tokens[at] is not a call of an allow-listed procedure, or None."""
+    after = tokens[at + 1] if at + 1 < len(tokens) else ("other", "")
+    kind, text = after
+    if kind not in ("word", "quoted"):
+        return f"CALL {text!r} is not a call of a procedure known to be read-only"
+    name = text.strip("`") if kind == "quoted" else text
+    if name.lower() not in READ_ONLY_PROCEDURES:
+        return f"procedure {name!r} is not known to be read-only"
+    if at + 2 >= len(tokens) or tokens[at + 2][1] != "(":
+        return f"procedure {name!r} must be called with ( )"
+    return None
+
+
+def write_reason(query: str, *, fragment: bool = False) -> str | None:
+    """Why the query would write or manage the database, or None if it only reads.
+
+    fragment: the text is a part of a query the code base builds around it (a WHERE expression or a
+    pattern), so it need not start with a clause; every other check applies."""
+    tokens = _tokens(query)
+    semicolons = [i for i, (kind, _) in enumerate(tokens) if kind == "semicolon"]
+    if semicolons and semicolons != [len(tokens) - 1]:
+        return "several statements in one query"
+    if semicolons:
+        tokens = tokens[:-1]
+    for i, (kind, text) in enumerate(tokens):
+        if kind != "word":
+            continue
+        upper = text.upper()
+        if upper in WRITE_KEYWORDS:
+            return f"{upper} writes to the graph"
+        if upper == "CALL":
+            reason = _call_reason(tokens, i)
+            if reason is not None:
+                return reason
+    return None if fragment else _start_reason(tokens)
+
+
+def ensure_read_only(query: str, *, fragment: bool = False) -> None:
+    """Raise ReadOnlyError with a one-line reason unless the query only reads (see write_reason)."""
+    reason = write_reason(query, fragment=fragment)
     if reason is not None:
         raise ReadOnlyError(f"query refused: {reason} (pass allow_write=True / --write to allow writes)")

@@ -29,7 +29,7 @@ from shopgraph.graph import schema as S
 from shopgraph.graph.cypher_guard import ensure_read_only
 from shopgraph.graph.filters import candidate_query
 from shopgraph.graph.rows import chunks, one_line, plain
-from shopgraph.graph.store import Filters, GraphBatch, GraphStore
+from shopgraph.graph.store import Filters, GraphBatch, GraphStore, Rows, take_rows
 from shopgraph.graph.vector_sync import INNER_PRODUCT_PROPERTIES, IndexedVectors
 
 log = logging.getLogger(__name__)
@@ -519,7 +519,7 @@ class EmbeddedStore(GraphStore):
         return [(i, float(s)) for i, s in self._rows_raw(query, bound)]
 
     def cypher(self, query: str, params: Mapping[str, Any] | None = None, *, allow_write: bool = False,
-               timeout: float | None = None) -> list[dict]:
+               timeout: float | None = None, max_rows: int | None = None) -> Rows:
         if not allow_write:
             ensure_read_only(query)
         elif self.read_only:
@@ -534,7 +534,8 @@ class EmbeddedStore(GraphStore):
                 result = self._run(query, params)
                 if isinstance(result, list):
                     raise StoreError("send one statement per call")
-                rows = list(result.rows_as_dict())
+                # Rows become dicts one at a time, under the lock: stop after max_rows (+1 to tell).
+                rows = take_rows(result.rows_as_dict(), max_rows, dict)
             except StoreError as e:
                 if timeout is not None and "Interrupted" in str(e):
                     raise QueryTimeoutError(f"query stopped at its time limit of {timeout:g} s") from None

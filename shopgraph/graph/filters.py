@@ -59,7 +59,7 @@ def candidate_query(filters: Filters | None, where: str | None,
         query += "\nWHERE " + " AND ".join(conditions)
     if where:
         where = where.strip()
-        ensure_read_only(where)
+        ensure_read_only(where, fragment=True)
         if where.startswith("("):
             query += f"\nMATCH {where}"
         else:

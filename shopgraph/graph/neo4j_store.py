@@ -30,7 +30,7 @@ from shopgraph.graph.filters import candidate_query
 from shopgraph.graph.neo4j_connect import Neo4jSettings, TransactionRunner, safe_uri
 from shopgraph.graph.neo4j_search import READ_CHUNK, VectorSearch, has_index, matrix
 from shopgraph.graph.rows import chunks, plain
-from shopgraph.graph.store import Filters, GraphBatch, GraphStore
+from shopgraph.graph.store import Filters, GraphBatch, GraphStore, Rows, take_rows
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +183,12 @@ class Neo4jStore(GraphStore):
         if self.trace is not None:
             self.trace(query, params)
         return tx.run(query, dict(params)).data()
+
+    def _run_rows(self, tx, query: str, params: Mapping[str, Any], max_rows: int | None) -> Rows:
+        """Like _run, but records are read one at a time and reading stops after max_rows (+1)."""
+        if self.trace is not None:
+            self.trace(query, params)
+        return take_rows(iter(tx.run(query, dict(params))), max_rows, lambda record: record.data())
 
     def _read(self, query: str, params: Mapping[str, Any], timeout: float | None = None) -> list[dict]:
         self._check_open()
@@ -417,7 +423,7 @@ class Neo4jStore(GraphStore):
         return self._search.fulltext(text, k)
 
     def cypher(self, query: str, params: Mapping[str, Any] | None = None, *, allow_write: bool = False,
-               timeout: float | None = None) -> list[dict]:
+               timeout: float | None = None, max_rows: int | None = None) -> Rows:
         """See GraphStore.cypher. timeout: seconds the server gives the query's transaction; past it
         the server stops it and QueryTimeoutError is raised (None: the server's own limit)."""
         if not allow_write:
@@ -426,10 +432,12 @@ class Neo4jStore(GraphStore):
             raise BadArgumentError(f"timeout must be a positive number of seconds, got {timeout!r}")
         try:
             if not allow_write:
-                return self._read(query, params or {}, timeout=timeout)
+                self._check_open()
+                return self._runner.run(lambda tx: self._run_rows(tx, query, params or {}, max_rows),
+                                        write=False, timeout=timeout)
 
             def work(tx):
-                rows = self._run(tx, query, params or {})
+                rows = self._run_rows(tx, query, params or {}, max_rows)
                 # A write query starts a new generation. Products are not restamped as in the embedded
                 # store: that is for its ANN mirror, and Neo4j's vector indexes follow writes themselves.
                 self._bump_generation(tx)

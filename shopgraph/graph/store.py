@@ -12,6 +12,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from shopgraph.errors import BadArgumentError
 from shopgraph.graph.schema import VectorDims
 
 
@@ -50,6 +51,25 @@ class GraphBatch:
 
     def is_empty(self) -> bool:
         return not any(self.nodes.values()) and not any(self.relationships.values())
+
+
+class Rows(list):
+    """The rows of a Cypher query (dicts); truncated: the query had more rows than max_rows."""
+
+    truncated: bool = False
+
+
+def take_rows(records, max_rows: int | None, as_dict) -> Rows:
+    """Rows from an iterator of database records, converting at most max_rows (+1 to tell if more)."""
+    if max_rows is not None and (isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 0):
+        raise BadArgumentError(f"max_rows must be a non-negative integer, got {max_rows!r}")
+    rows = Rows()
+    for record in records:
+        if max_rows is not None and len(rows) >= max_rows:
+            rows.truncated = True
+            break
+        rows.append(as_dict(record))
+    return rows
 
 
 class GraphStore(ABC):
@@ -128,11 +148,12 @@ class GraphStore(ABC):
 
     @abstractmethod
     def cypher(self, query: str, params: Mapping[str, Any] | None = None, *,
-               allow_write: bool = False, timeout: float | None = None) -> list[dict]:
+               allow_write: bool = False, timeout: float | None = None, max_rows: int | None = None) -> Rows:
         """Run Cypher with parameters; rows as dicts. Refuses writes unless allow_write.
 
         timeout: seconds the database may spend on the query; past it the query is stopped and
-        QueryTimeoutError raised (None = no limit)."""
+        QueryTimeoutError raised (None = no limit). max_rows: read at most this many rows (one more is
+        read to tell), and set the result's `truncated` when there were more (None = every row)."""
 
     # -- bookkeeping ---------------------------------------------------------------------------
     @abstractmethod

@@ -42,6 +42,8 @@ class ColumnMapping:
     columns; None means the file has no such column. default_currency applies when no currency column
     is mapped or its value is blank. image names a column holding a file name or a path relative to
     image_dir (absolute paths are used as they are); image_dir None means the data file's directory.
+    images_inside_dir: image values must be relative and resolve inside that directory (symbolic links
+    followed); others count as missing images (the server sets it for uploaded catalogs).
     category_max_depth caps category paths (None: no cap). format None means "from the extension".
     A platform may not contain ":" (it prefixes product ids: "<platform>:<id>").
     """
@@ -58,6 +60,7 @@ class ColumnMapping:
     category_separator: str = ">>"
     image: str | None = None
     image_dir: str | None = None
+    images_inside_dir: bool = False
     format: str | None = None
     category_max_depth: int | None = 4
 
@@ -81,6 +84,8 @@ class ColumnMapping:
                 raise ConfigError(f"mapping key {name!r} must be a string, got {value!r}")
             if value is not None and not value.strip():
                 object.__setattr__(self, name, None)   # "" in a file or flag means "not mapped"
+        if not isinstance(self.images_inside_dir, bool):
+            raise ConfigError(f"mapping key 'images_inside_dir' must be true or false, got {self.images_inside_dir!r}")
         if not isinstance(self.category_separator, str) or not self.category_separator:
             raise ConfigError("mapping key 'category_separator' must be a non-empty string, "
                               f"got {self.category_separator!r}")

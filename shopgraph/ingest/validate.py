@@ -197,12 +197,20 @@ def _image(row: dict, mapping: ColumnMapping, limits: IngestConfig, source_file:
     if value is None or not value.strip():
         problem = f"no image (column {mapping.image!r} is blank)"
     else:
-        path = Path(value.strip()).expanduser()
-        if not path.is_absolute():
-            path = (image_base if image_base is not None else Path(source_file).resolve().parent) / path
-        if path.is_file():
-            return str(path.resolve()), None
-        problem = f"image file not found: {path}"
+        base = image_base if image_base is not None else Path(source_file).resolve().parent
+        if mapping.images_inside_dir:
+            path = Path(value.strip())
+            inside = not path.is_absolute() and (base / path).resolve().is_relative_to(base.resolve())
+            if not inside:
+                path = None
+                problem = f"image {value.strip()!r} is not a relative path inside the image folder"
+        else:
+            path = Path(value.strip()).expanduser()
+        if path is not None:
+            path = path if path.is_absolute() else base / path
+            if path.is_file():
+                return str(path.resolve()), None
+            problem = f"image file not found: {path}"
     if limits.require_image:
         raise _Reject(problem)
     return None, problem

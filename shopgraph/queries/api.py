@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from shopgraph.config import Config
-from shopgraph.errors import BadArgumentError
+from shopgraph.errors import BadArgumentError, ConfigError, NotFoundError
 from shopgraph.graph.store import Filters, GraphStore
 from shopgraph.queries.results import Product, SearchResult, carried_by
 
@@ -46,6 +46,7 @@ class ShopGraph:
                  cache_path: Path | None = None):
         self.store = store
         self.config = config or Config()
+        self._scorers: dict[str, tuple[int, Any]] = {}  # matcher file -> (mtime in ns, PairScorer)
         self.store_path = store_path
         self._cache_path = cache_path
         self._encoder = None
@@ -143,7 +144,7 @@ class ShopGraph:
         ids, vectors = self.store.get_vectors("User", "gnn_vec", [user_id])
         if not ids:
             if not self.store.get_nodes("User", [user_id]):
-                raise BadArgumentError(f"no user with id {user_id!r}")
+                raise NotFoundError(f"no user with id {user_id!r}")
             raise BadArgumentError(f"user {user_id!r} has no learned vector yet; run `shopgraph train` "
                                    f"(or `shopgraph embed` for users added since)")
         seen: set[str] = set()
@@ -162,9 +163,24 @@ class ShopGraph:
         return base / f"matcher-{safe(source)}-{safe(target)}.pkl"
 
     def _scorer(self, source: str, target: str, model: str | Path | None):
+        """The pair scorer in model (default: this pair's matcher_path), loaded once per version of
+        the file (path and modification time) and kept."""
         from shopgraph.matching.scorer import PairScorer
 
-        return PairScorer.load(model or self.matcher_path(source, target))
+        path = Path(model or self.matcher_path(source, target))
+        try:
+            mtime = path.stat().st_mtime_ns
+        except OSError:
+            if model is not None:
+                return PairScorer.load(path)  # the caller's own file: its error names it
+            raise ConfigError(f"no pair scorer trained for {source} -> {target}; train one with "
+                              f"`shopgraph match --train`") from None
+        cached = self._scorers.get(str(path))
+        if cached is not None and cached[0] == mtime:
+            return cached[1]
+        scorer = PairScorer.load(path)
+        self._scorers[str(path)] = (mtime, scorer)
+        return scorer
 
     def train_matcher(self, source: str, target: str, *, k: int = 20, model: str | Path | None = None):
         """Train the pair scorer on the graph's labels (SAME_AS label/accepted, DIFFERENT_FROM) between
@@ -226,7 +242,7 @@ class ShopGraph:
     def product(self, product_id: str) -> Product:
         rows = self.store.get_nodes("Product", [product_id])
         if not rows:
-            raise BadArgumentError(f"no product with id {product_id!r}")
+            raise NotFoundError(f"no product with id {product_id!r}")
         return Product.from_row(rows[0])
 
     def neighbourhood(self, product_id: str, *, similar_k: int = 8):
@@ -240,12 +256,16 @@ class ShopGraph:
         return self.store.stats()
 
     def cypher(self, query: str, params: Mapping[str, Any] | None = None, *, allow_write: bool = False,
-               timeout: float | None = None) -> list[dict]:
+               timeout: float | None = None, max_rows: int | None = None) -> list[dict]:
         """Run Cypher with parameters; read-only unless allow_write; stopped after timeout seconds
-        (QueryTimeoutError) when given."""
-        if timeout is None:
-            return self.store.cypher(query, params, allow_write=allow_write)
-        return self.store.cypher(query, params, allow_write=allow_write, timeout=timeout)
+        (QueryTimeoutError) when given; at most max_rows rows read (the result's `truncated` then says
+        whether there were more)."""
+        extra: dict[str, Any] = {}
+        if timeout is not None:
+            extra["timeout"] = timeout
+        if max_rows is not None:
+            extra["max_rows"] = max_rows
+        return self.store.cypher(query, params, allow_write=allow_write, **extra)
 
     # -- vector queries ------------------------------------------------------------------------
     def search(self, text: str | None = None, image=None, *, k: int = 10, filters: Filters | None = None,
@@ -289,7 +309,7 @@ class ShopGraph:
         _check_k(k)
         ids, vectors = self.store.get_vectors("Product", "fused_vec", [product_id])
         if not ids:
-            raise BadArgumentError(f"no product with id {product_id!r}")
+            raise NotFoundError(f"no product with id {product_id!r}")
         if platform is not None:
             base = filters or Filters()
             filters = Filters(brand=base.brand, category=base.category,

@@ -8,7 +8,7 @@ Plain Cypher with parameters through the store, so it runs on any GraphStore.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from shopgraph.queries.results import Product, SearchResult
 from shopgraph.records import CATEGORY_SEPARATOR
@@ -53,9 +53,6 @@ class Neighbourhood:
     also_bought: list[dict]           # [{"product": Product, "weight": float}]
     users: int
     similar: list[SearchResult]
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def _evidence(raw) -> list:

@@ -1,7 +1,8 @@
 """The HTTP API and web page (`shopgraph serve`): a FastAPI app over one ShopGraph.
 
     from shopgraph.serve import serve
-    serve("shopgraph.db", host="127.0.0.1", port=8000, api_key="...")
+    from shopgraph.serve.host import ServeSettings
+    serve("shopgraph.db", host="127.0.0.1", port=8000, settings=ServeSettings(api_key="..."))
 
 Modules: host (how the graph is held; write lock), app (routes), models (request/response types),
 views (results -> models, facets), uploads (content checks, thumbnails), limits (body cap, headers),

@@ -9,7 +9,6 @@ No `from __future__ import annotations` here: FastAPI reads the endpoints' annot
 and some of them (K) are local to create_app.
 """
 
-import hmac
 import logging
 import os
 import shutil
@@ -24,13 +23,14 @@ from fastapi.responses import FileResponse, Response
 from fastapi.security import APIKeyHeader
 from fastapi.staticfiles import StaticFiles
 
-from shopgraph.errors import BadArgumentError, QueryTimeoutError, ReadOnlyError, ShopGraphError, StoreError
+from shopgraph.errors import NotFoundError, QueryTimeoutError, ReadOnlyError, ShopGraphError, StoreError
 from shopgraph.graph.store import Filters
 from shopgraph.queries.results import Product
 from shopgraph.serve import models as M
 from shopgraph.serve.host import GraphHost, WriteBusyError, WritesDisabledError
-from shopgraph.serve.limits import BodyLimit, SafeJSONResponse, SecurityHeaders
-from shopgraph.serve.uploads import Thumbnails, UploadTooLargeError, catalog_format, check_image
+from shopgraph.serve.limits import RequestGate, SafeJSONResponse, SecurityHeaders, key_problem
+from shopgraph.serve.uploads import (THUMBNAIL_SIZES, Thumbnails, UploadTooLargeError, catalog_format, check_image,
+                                     thumbnail_size, upload_mapping)
 from shopgraph.serve.views import evidence_out, facets, hit_out, jsonable, product_out
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,7 @@ ERRORS = {"4XX": {"model": M.ErrorBody, "description": "the request was refused;
 ID = Annotated[str, Query(min_length=1, max_length=1000, description="product id, e.g. shop_a:A-101100")]
 NAME = Annotated[str, Query(min_length=1, max_length=200)]
 PRICE = Annotated[float | None, Query(ge=0, allow_inf_nan=False)]
+FORM_SLACK = 64 * 1024  # a photo search's form fields and multipart framing beside the image
 KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False,
                           description="required for ingest, review decisions and Cypher")
 
@@ -52,7 +53,7 @@ def _status(error: ShopGraphError) -> int:
         return 409
     if isinstance(error, (WritesDisabledError, ReadOnlyError)):
         return 403
-    if isinstance(error, BadArgumentError) and str(error).startswith(("no product with id", "no user with id")):
+    if isinstance(error, NotFoundError):
         return 404
     if isinstance(error, StoreError) and not isinstance(error, QueryTimeoutError):
         return 500  # the database failed on a request we built: our fault, not the client's
@@ -83,13 +84,26 @@ def create_app(host: GraphHost, *, warm_up: bool = True) -> FastAPI:
     if warm_up:
         host.warm_up()
     thumbnails = Thumbnails(settings.thumbnail_cache)
+    image_roots = host.image_roots() if graph is not None else []
     K = Annotated[int, Query(ge=1, le=settings.max_k, description=f"number of results (at most {settings.max_k})")]
 
     app = FastAPI(title="shopgraph", version=_version(), docs_url=None, redoc_url=None,
                   default_response_class=SafeJSONResponse,
                   description="Search, product pages, matching and review over a shopgraph product graph. "
                               "Writes and Cypher need the X-API-Key header.")
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body)
+    # Bodies: a catalog upload may be large, a photo search about one image, everything else is small
+    # JSON. Keyed routes are refused before their body is read.
+    photo_limit = settings.max_image + FORM_SLACK
+
+    def limit_for(method: str, path: str) -> int:
+        if path == "/api/ingest":
+            return settings.max_body
+        if path == "/api/search" and method == "POST":
+            return photo_limit
+        return settings.max_json
+
+    app.add_middleware(RequestGate, limit_for=limit_for, api_key=settings.api_key,
+                       keyed={("POST", "/api/ingest"), ("POST", "/api/review"), ("POST", "/api/cypher")})
     app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(ShopGraphError)
@@ -115,11 +129,11 @@ def create_app(host: GraphHost, *, warm_up: bool = True) -> FastAPI:
                                 status_code=500)
 
     def require_key(key: Annotated[str | None, Security(KEY_HEADER)] = None) -> None:
-        if settings.api_key is None:
-            raise HTTPException(403, "this server was started without an API key, so writes and Cypher are off")
-        if not key or not hmac.compare_digest(key.encode("utf-8"), settings.api_key.encode("utf-8")):
-            raise HTTPException(401, "missing or wrong API key (send it in the X-API-Key header)",
-                                headers={"WWW-Authenticate": "X-API-Key"})
+        # RequestGate has already checked it before the body was read; this states it in the schema.
+        problem = key_problem(key, settings.api_key)
+        if problem is not None:
+            raise HTTPException(problem[0], problem[1],
+                                headers={"WWW-Authenticate": "X-API-Key"} if problem[0] == 401 else None)
 
     api = APIRouter(prefix="/api", responses=ERRORS)
     keyed = [Depends(require_key)]
@@ -183,12 +197,16 @@ def create_app(host: GraphHost, *, warm_up: bool = True) -> FastAPI:
 
     @api.get("/image", summary="A product's photo as a JPEG thumbnail",
              responses={200: {"content": {"image/jpeg": {}}, "description": "JPEG"}})
-    def product_image(id: ID, size: Annotated[int, Query(ge=32, le=1024)] = 320):
+    def product_image(id: ID, size: Annotated[int, Query(ge=32, le=1024, description="longest side in pixels, "
+                                                     f"rounded up to one of {', '.join(map(str, THUMBNAIL_SIZES))}")] = 320):
         product = graph.product(id)
         if not product.image_ref or product.image_missing:
             raise HTTPException(404, f"product {id!r} has no image")
+        path = Path(product.image_ref).resolve()
+        if not any(path.is_relative_to(root) for root in image_roots):
+            raise HTTPException(404, f"the image of {id!r} is outside the folders this server serves images from")
         try:
-            data = thumbnails.get(product.image_ref, os.path.getmtime(product.image_ref), size)
+            data = thumbnails.get(str(path), os.path.getmtime(path), thumbnail_size(size))
         except Exception as e:  # moved, deleted, no longer an image, or a decompression bomb: Pillow raises many types
             raise HTTPException(404, f"the image of {id!r} cannot be read ({type(e).__name__})") from None
         return Response(data, media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
@@ -243,7 +261,8 @@ def create_app(host: GraphHost, *, warm_up: bool = True) -> FastAPI:
                                      f"{settings.cypher_max_chars:,}")
         started = time.perf_counter()
         try:
-            rows = graph.cypher(request.query, request.params, timeout=settings.cypher_timeout)
+            rows = graph.cypher(request.query, request.params, timeout=settings.cypher_timeout,
+                                max_rows=settings.cypher_max_rows)
         except ReadOnlyError as e:
             reason = str(e).split(" (pass allow_write")[0]
             raise ReadOnlyError(f"{reason}; this endpoint only reads") from None
@@ -253,8 +272,7 @@ def create_app(host: GraphHost, *, warm_up: bool = True) -> FastAPI:
             raise HTTPException(400, _one_line(str(e))) from None
         except (TypeError, ValueError, OverflowError) as e:  # a parameter value the database cannot take
             raise HTTPException(400, f"a parameter cannot be used: {_one_line(str(e)) or type(e).__name__}") from None
-        limit = settings.cypher_max_rows
-        return M.CypherResponse(rows=[jsonable(r) for r in rows[:limit]], truncated=len(rows) > limit,
+        return M.CypherResponse(rows=[jsonable(r) for r in rows], truncated=rows.truncated,
                                 took_ms=round((time.perf_counter() - started) * 1000, 2))
 
     @api.post("/ingest", response_model=M.IngestResponse, dependencies=keyed,
@@ -266,15 +284,16 @@ def create_app(host: GraphHost, *, warm_up: bool = True) -> FastAPI:
 
         with host.writing(), tempfile.TemporaryDirectory(prefix="shopgraph-upload-") as tmp:
             try:
+                mapping_path = Path(tmp) / "mapping.toml"
+                mapping_path.write_text(mapping, encoding="utf-8")
+                columns = upload_mapping(load_mapping(mapping_path), settings.image_root)
                 head = file.file.read(8192)
                 file.file.seek(0)
                 kind = catalog_format(head)
                 data_path = Path(tmp) / f"catalog.{kind}"
                 with open(data_path, "wb") as out:
                     shutil.copyfileobj(file.file, out)
-                mapping_path = Path(tmp) / "mapping.toml"
-                mapping_path.write_text(mapping, encoding="utf-8")
-                summary = graph.ingest(data_path, load_mapping(mapping_path), progress=False)
+                summary = graph.ingest(data_path, columns, progress=False)
             except ShopGraphError as e:  # name the upload, not the temporary folder it sits in
                 raise type(e)(str(e).replace(f"{tmp}{os.sep}", "")) from None
         return M.IngestResponse(rows_read=summary.rows_read, products_written=summary.products_written,

@@ -14,6 +14,7 @@ import secrets
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterator
 
 from shopgraph.errors import ShopGraphError
@@ -34,8 +35,12 @@ class ServeSettings:
     """Limits and keys of one server. Sizes are bytes, times seconds.
 
     api_key: required (header X-API-Key) for ingest, review decisions and Cypher; None = those
-    endpoints are refused. max_k: most results one call returns. max_body: the largest request body
-    accepted (an ingest upload); max_image: the largest query image, max_image_pixels its most pixels.
+    endpoints are refused. max_k: most results one call returns. max_body: the largest ingest upload;
+    max_json: the largest body of the other routes (a photo search may be max_image + 64 KB);
+    max_image: the largest query image, max_image_pixels its most pixels.
+    image_root: the folder an uploaded catalog's image values are resolved in (they must stay inside
+    it); None = uploads cannot name images. /api/image serves files under it and under the database's
+    own folder only (image_roots()).
     cypher_timeout: the database stops a Cypher query after this; cypher_max_rows: rows returned at most.
     torch_threads: threads each model or BLAS call may use (set for the whole process by `serve`):
     requests already run side by side, and a query encoder that also spreads over every core makes
@@ -48,6 +53,7 @@ class ServeSettings:
     max_k: int = 100
     max_text: int = 500
     max_body: int = 64 * 1024 * 1024
+    max_json: int = 64 * 1024
     max_image: int = 10 * 1024 * 1024
     max_image_pixels: int = 40_000_000
     cypher_timeout: float = 5.0
@@ -55,6 +61,7 @@ class ServeSettings:
     cypher_max_chars: int = 20_000
     write_wait: float = 2.0
     thumbnail_cache: int = 512
+    image_root: Path | None = None
     torch_threads: int = 1
 
 
@@ -85,6 +92,15 @@ class GraphHost:
         encoder.text_encoder.encode(["warm up"])
         encoder.image_encoder.encode_images([Image.new("RGB", (32, 32), "white")])
         _ = self.graph.aligner
+
+    def image_roots(self) -> list[Path]:
+        """The folders /api/image may read from, resolved: --image-root and the folder holding an
+        on-disk database (where `shopgraph demo` puts its photos). A Neo4j store adds none."""
+        roots = [Path(self.settings.image_root)] if self.settings.image_root is not None else []
+        db = getattr(self.graph.store, "path", None)
+        if isinstance(db, (str, Path)) and "://" not in str(db):
+            roots.append(Path(db).parent)
+        return [r.expanduser().resolve() for r in roots]
 
     @contextmanager
     def writing(self) -> Iterator[None]:

@@ -1,9 +1,11 @@
-"""Transport-level safety: a cap on request bodies, JSON that never fails on NaN, security headers."""
+"""Transport-level safety: the API key and body caps checked before a body is read, JSON that never
+fails on NaN, security headers."""
 
 from __future__ import annotations
 
+import hmac
 import json
-import math
+from typing import Callable
 
 from starlette.responses import JSONResponse
 
@@ -19,74 +21,93 @@ class SafeJSONResponse(JSONResponse):
         try:
             return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
         except ValueError:
-            return json.dumps(_finite(content), ensure_ascii=False, allow_nan=False,
+            from shopgraph.serve.views import jsonable  # NaN and infinities -> null, as for Cypher rows
+
+            return json.dumps(jsonable(content), ensure_ascii=False, allow_nan=False,
                               separators=(",", ":")).encode("utf-8")
 
 
-def _finite(value):
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
+def key_problem(sent: str | None, api_key: str | None) -> tuple[int, str] | None:
+    """(status, reason) when a keyed request must be refused, None when its key is right."""
+    if api_key is None:
+        return 403, "this server was started without an API key, so writes and Cypher are off"
+    if not sent or not hmac.compare_digest(sent.encode("utf-8"), api_key.encode("utf-8")):
+        return 401, "missing or wrong API key (send it in the X-API-Key header)"
+    return None
 
 
-class BodyLimit:
-    """ASGI middleware: a request whose body is larger than max_bytes gets 413 before any endpoint
-    reads it (by Content-Length when sent; a chunked body is counted as it arrives)."""
+class _TooLarge(Exception):
+    """The body being read went over its route's limit."""
 
-    def __init__(self, app, max_bytes: int):
+
+class RequestGate:
+    """ASGI middleware in front of every route, before any endpoint reads a body:
+
+    - a keyed route (`keyed`: set of (method, path)) without the right X-API-Key gets 401 (403 when
+      the server has no key) without its body being read;
+    - a body larger than its route's limit (`limit_for(method, path)`, bytes) gets 413: by
+      Content-Length when sent, otherwise counted as the body streams in (nothing is buffered here;
+      the endpoint's own parser spools uploads to disk).
+    """
+
+    def __init__(self, app, limit_for: Callable[[str, str], int], keyed: set[tuple[str, str]],
+                 api_key: str | None):
         self.app = app
-        self.max_bytes = max_bytes
+        self.limit_for = limit_for
+        self.keyed = keyed
+        self.api_key = api_key
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        length = dict(scope.get("headers") or ()).get(b"content-length")
+        method, path = scope["method"], scope["path"]
+        headers = dict(scope.get("headers") or ())
+        if (method, path) in self.keyed:
+            sent = headers.get(b"x-api-key")
+            problem = key_problem(sent.decode("latin-1") if sent is not None else None, self.api_key)
+            if problem is not None:
+                extra = [(b"www-authenticate", b"X-API-Key")] if problem[0] == 401 else []
+                return await _refuse(send, problem[0], problem[1], extra)
+        limit = self.limit_for(method, path)
+        length = headers.get(b"content-length")
         if length is not None:
             try:
                 size = int(length)
             except ValueError:
                 return await _refuse(send, 400, "Content-Length is not a number")
-            if size > self.max_bytes:
-                return await _refuse(send, 413, f"the request body is {size:,} bytes; the limit is {self.max_bytes:,}")
-            return await self.app(scope, receive, send)
-        # No Content-Length (chunked): read the body here, up to the limit, then hand it on.
-        chunks, total = [], 0
-        while True:
+            if size > limit:
+                return await _refuse(send, 413, f"the request body is {size:,} bytes; the limit for {path} is {limit:,}")
+        state = {"read": 0, "over": False, "started": False}
+
+        async def counted_receive():
             message = await receive()
-            if message["type"] != "http.request":
-                return await self.app(scope, _replay([message], receive), send)
-            chunks.append(message.get("body", b""))
-            total += len(chunks[-1])
-            if total > self.max_bytes:
-                return await _refuse(send, 413, f"the request body is over the limit of {self.max_bytes:,} bytes")
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        return await self.app(scope, _replay([{"type": "http.request", "body": body, "more_body": False}], receive),
-                              send)
+            if message["type"] == "http.request":
+                state["read"] += len(message.get("body", b""))
+                if state["read"] > limit:
+                    state["over"] = True
+                    raise _TooLarge()
+            return message
+
+        async def guarded_send(message):
+            if state["over"]:
+                return  # whatever the app answers after the overflow, the client gets the 413
+            if message["type"] == "http.response.start":
+                state["started"] = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, guarded_send)
+        except _TooLarge:
+            pass
+        if state["over"] and not state["started"]:
+            await _refuse(send, 413, f"the request body is over the limit for {path} of {limit:,} bytes")
 
 
-def _replay(messages: list[dict], receive):
-    """A receive() that hands out messages already read, then listens to the client again."""
-    pending = list(messages)
-
-    async def replay():
-        if pending:
-            return pending.pop(0)
-        return await receive()
-
-    return replay
-
-
-async def _refuse(send, status: int, detail: str) -> None:
+async def _refuse(send, status: int, detail: str, extra: list | None = None) -> None:
     body = json.dumps({"detail": detail}).encode("utf-8")
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close")]})
+                            (b"connection", b"close"), *(extra or [])]})
     await send({"type": "http.response.body", "body": body})
 
 

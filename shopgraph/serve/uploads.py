@@ -8,8 +8,12 @@ re-encoded thumbnails, so only pixels ever leave the server, whatever file a pro
 from __future__ import annotations
 
 import io
+import os
+import stat
 import warnings
 from collections import OrderedDict
+from dataclasses import replace
+from pathlib import Path
 from threading import Lock
 
 from shopgraph.errors import BadArgumentError, BadFileError
@@ -68,6 +72,31 @@ def catalog_format(head: bytes) -> str:
     return "jsonl" if text.startswith(b"{") else "csv"
 
 
+def upload_mapping(mapping, image_root: Path | None):
+    """The ColumnMapping of an uploaded catalog as the server runs it: image values are resolved in
+    image_root and must stay inside it. BadArgumentError when the mapping chooses its own image folder,
+    or names an image column while the server has no image root."""
+    if mapping.image_dir is not None:
+        raise BadArgumentError("an uploaded mapping may not set image_dir: images are read from the server's "
+                               "--image-root only")
+    if mapping.image is None:
+        return mapping
+    if image_root is None:
+        raise BadArgumentError("this server was started without --image-root, so an uploaded catalog cannot "
+                               "name images (leave out the image column)")
+    return replace(mapping, image_dir=str(Path(image_root).expanduser().resolve()), images_inside_dir=True)
+
+
+# The sizes thumbnails are made in: a requested size is rounded up to one of them, so a client asking
+# for every size from 32 to 1024 makes at most this many decodes (and cache entries) per image.
+THUMBNAIL_SIZES = (64, 128, 256, 320, 512, 1024)
+
+
+def thumbnail_size(requested: int) -> int:
+    """The smallest of THUMBNAIL_SIZES at least `requested` pixels (the largest when none is)."""
+    return next((s for s in THUMBNAIL_SIZES if s >= requested), THUMBNAIL_SIZES[-1])
+
+
 class Thumbnails:
     """Product images as JPEG thumbnails, decoded once and kept (least recently used dropped)."""
 
@@ -97,7 +126,13 @@ def _thumbnail(path: str, longest: int) -> bytes:
 
     from shopgraph.ingest.encoders.image import to_rgb
 
-    with Image.open(path) as image:
+    # Opened without blocking and checked to be a regular file: a FIFO or device named as an image
+    # would otherwise hang the request (or never end).
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ValueError(f"{path} is not a regular file")
+    with os.fdopen(fd, "rb") as f, Image.open(f) as image:
         image.draft("RGB", (longest, longest))  # JPEG: decode at a reduced scale, much faster
         image = to_rgb(image)
         image.thumbnail((longest, longest))

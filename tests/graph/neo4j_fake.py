@@ -33,12 +33,23 @@ class Call:
     database: str
 
 
+class FakeRecord(dict):
+    def data(self) -> dict:
+        return dict(self)
+
+
 class FakeResult:
-    def __init__(self, rows: list[dict]):
-        self._rows = rows
+    """Rows read lazily, as the real driver streams records: data() reads them all, iterating reads
+    one record at a time."""
+
+    def __init__(self, rows):
+        self._rows = iter(rows)
 
     def data(self) -> list[dict]:
         return [dict(r) for r in self._rows]
+
+    def __iter__(self):
+        return (FakeRecord(r) for r in self._rows)
 
 
 class FakeTransaction:

@@ -22,6 +22,7 @@ class ServedGraph:
     db: Path
     review: list[tuple[str, str]]   # (src, dst) pairs waiting for review
     labelled: tuple[str, str]       # a SAME_AS label pair (shop_a id, shop_b id)
+    photos: Path                    # the demo catalog's folder: the copies' --image-root
 
 
 def copy_graph(db: Path, to: Path) -> Path:
@@ -56,13 +57,14 @@ def matched_graph(demo_graph, tmp_path_factory) -> ServedGraph:
              "evidence": '[{"group": "numbers", "effect": 0.4, "values": {"numbers_jaccard": 1.0}}]'}
             for a, b in queued]}))
         review = [(r["src"], r["dst"]) for r in sg.review_queue(limit=500)]
-    return ServedGraph(db, review, labels[0])
+    return ServedGraph(db, review, labels[0], demo_graph.catalog.root)
 
 
 @pytest.fixture
 def served_copy(matched_graph, tmp_path) -> ServedGraph:
     """A private copy of matched_graph for a test that writes."""
-    return ServedGraph(copy_graph(matched_graph.db, tmp_path / "g"), matched_graph.review, matched_graph.labelled)
+    return ServedGraph(copy_graph(matched_graph.db, tmp_path / "g"), matched_graph.review, matched_graph.labelled,
+                       matched_graph.photos)
 
 
 def make_app(db: Path, **settings):
@@ -81,7 +83,7 @@ def shared_app(matched_graph, tmp_path_factory):
     from fastapi.testclient import TestClient
 
     db = copy_graph(matched_graph.db, tmp_path_factory.mktemp("shared"))
-    app, host = make_app(db, cypher_timeout=2.0)
+    app, host = make_app(db, cypher_timeout=2.0, image_root=matched_graph.photos)
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client, host
     host.close()
@@ -121,7 +123,7 @@ class LiveServer:
 
 @pytest.fixture
 def live_server(served_copy):
-    app, host = make_app(served_copy.db)
+    app, host = make_app(served_copy.db, image_root=served_copy.photos)
     server = LiveServer(app).start()
     yield server, served_copy, host
     server.stop()

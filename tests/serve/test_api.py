@@ -116,17 +116,19 @@ def test_product_page_has_the_neighbourhood(client, matched_graph):
     assert matched and matched[0]["evidence"][0]["group"] == "numbers"
 
 
-def test_image_endpoint_serves_jpeg_thumbnails(client, a_product):
-    page = client.get("/api/product", params={"id": a_product}).json()["product"]
-    if not page["has_image"]:
-        pytest.skip("the first demo product has no image")
-    response = client.get("/api/image", params={"id": a_product, "size": 64})
+def test_image_endpoint_serves_jpeg_thumbnails(client, shared_app):
+    """The demo catalog (fixed seed) has products with and without an image: both are checked."""
+    graph = shared_app[1].graph
+    with_image = graph.cypher("MATCH (p:Product) WHERE p.image_missing = false RETURN p.id AS id ORDER BY id LIMIT 1")
+    without = graph.cypher("MATCH (p:Product) WHERE p.image_missing = true RETURN p.id AS id ORDER BY id LIMIT 1")
+    assert with_image and without, "the demo catalog should have products with and without images"
+    product = with_image[0]["id"]
+    assert client.get("/api/product", params={"id": product}).json()["product"]["has_image"]
+    response = client.get("/api/image", params={"id": product, "size": 64})
     assert response.status_code == 200 and response.headers["content-type"] == "image/jpeg"
     assert max(Image.open(io.BytesIO(response.content)).size) <= 64
-    no_image = client.get("/api/search", params={"q": "x", "k": 100}).json()["results"]
-    missing = next((h["product"]["id"] for h in no_image if not h["product"]["has_image"]), None)
-    if missing:
-        refused(client.get("/api/image", params={"id": missing}), 404, "no image")
+    assert not client.get("/api/product", params={"id": without[0]["id"]}).json()["product"]["has_image"]
+    refused(client.get("/api/image", params={"id": without[0]["id"]}), 404, "no image")
 
 
 def test_similar_match_review_queue_and_recommend(client, matched_graph):
@@ -187,6 +189,12 @@ def test_a_server_without_a_key_refuses_writes(matched_graph):
     try:
         client = TestClient(app, raise_server_exceptions=False)
         refused(client.post("/api/cypher", json={"query": "RETURN 1 AS one"}, headers=AUTH), 403, "without an API key")
+        src, dst = matched_graph.review[0]
+        refused(client.post("/api/review", json={"src": src, "dst": dst, "decision": "accept"}, headers=AUTH),
+                403, "without an API key")
+        refused(client.post("/api/ingest", files={"file": ("c.csv", catalog_csv(1))}, data={"mapping": MAPPING},
+                            headers=AUTH), 403, "without an API key")
+        assert client.get("/api/review").json()["items"], "the queue is still there: nothing was decided"
         assert client.get("/api/health").json()["read_only"] is True
     finally:
         host.close()
@@ -434,7 +442,7 @@ def test_batched_query_encoding_gives_the_single_query_vectors(shared_app):
 def test_image_of_a_moved_or_broken_file_is_a_404(served_copy, tmp_path):
     """Point two products of a private copy at files of this test (the catalog's own images are
     shared with other tests), then remove one and spoil the other."""
-    app, host = make_app(served_copy.db)
+    app, host = make_app(served_copy.db, image_root=tmp_path)
     try:
         client = TestClient(app, raise_server_exceptions=False)
         ids = [r["id"] for r in host.graph.cypher("MATCH (p:Product) WHERE p.image_missing = false "

@@ -2,13 +2,16 @@
 invalid, to every operation, with the API key, on a private copy of the small real graph.
 
 The bar is no 5xx; responses must also match the schema's status codes, content types and bodies.
-Bounded: SHOPGRAPH_FUZZ_EXAMPLES examples per operation and mode (default 40; the whole file takes
-about a minute). Each operation and mode is its own test, so a failure names it.
+Bounded in count and in time: SHOPGRAPH_FUZZ_EXAMPLES examples per operation and mode (default 40),
+and no new request once SHOPGRAPH_FUZZ_SECONDS (default 10) have passed in one operation and mode
+(the remaining examples are drawn but not sent). The whole file takes about a minute. Each operation
+and mode is its own test, so a failure names it.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +25,7 @@ from schemathesis.checks import (content_type_conformance, not_a_server_error, r
 from tests.serve.conftest import KEY, copy_graph, make_app
 
 EXAMPLES = int(os.environ.get("SHOPGRAPH_FUZZ_EXAMPLES", "40"))
+SECONDS = float(os.environ.get("SHOPGRAPH_FUZZ_SECONDS", "10"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
@@ -53,7 +57,7 @@ READ_QUERIES = [
 def fuzz_schema(matched_graph, demo_graph, tmp_path_factory):
     """(schema over a private copy, real values to mix into generated requests)."""
     db = copy_graph(matched_graph.db, tmp_path_factory.mktemp("fuzz"))
-    app, host = make_app(db, cypher_timeout=1.0)
+    app, host = make_app(db, cypher_timeout=1.0, image_root=matched_graph.photos)
     ids = [i for pair in demo_graph.truth[:6] for i in pair]
     users = [r["id"] for r in host.graph.cypher("MATCH (u:User) RETURN u.id AS id ORDER BY id LIMIT 3")]
     photo = next(Path(p.image_ref).read_bytes() for p in map(host.graph.product, ids) if not p.image_missing)
@@ -85,11 +89,14 @@ def test_fuzzed_requests_never_get_a_server_error(fuzz_schema, label, mode):
     method, path = label.split(" ", 1)
     operation = schema[path][method]
     statuses: list[int] = []
+    stop_at = time.monotonic() + SECONDS
 
     @given(case=operation.as_strategy(generation_mode=mode), data=st.data())
     @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
               suppress_health_check=list(HealthCheck))
     def run(case, data):
+        if statuses and time.monotonic() > stop_at:
+            return  # the time budget of this operation is spent: no more requests
         if mode is GenerationMode.POSITIVE:
             mix_in_real_values(case, data, real)
         statuses.append(case.call_and_validate(headers={"X-API-Key": KEY}, checks=CHECKS).status_code)
