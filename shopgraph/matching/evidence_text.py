@@ -54,7 +54,7 @@ def _numbers(v: Values) -> str:
         return "same sizes/capacities"
     unmatched = v.get("digits_unmatched_max", 0)
     if unmatched:
-        return f"{unmatched:.0f} code(s) with digits on one side not in the other"
+        return "1 token with digits differs" if unmatched == 1 else f"{unmatched:.0f} tokens with digits differ"
     return "numbers agree" if v.get("numbers_jaccard", 0) > 0 else "no shared numbers"
 
 

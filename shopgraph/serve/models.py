@@ -63,6 +63,7 @@ class EvidenceItem(Model):
     group: str = Field(description="a feature group, e.g. model_number or context")
     effect: float = Field(description="how far the group moved the score (positive: argued for a match)")
     values: dict[str, Any] = Field(default_factory=dict)
+    says: str | None = Field(default=None, description='the same in plain words, e.g. "for: same model number"')
 
 
 class ListingOut(Model):

@@ -66,7 +66,8 @@ def evidence_out(items: Any) -> list[M.EvidenceItem]:
     for item in items if isinstance(items, list) else []:
         if isinstance(item, dict) and isinstance(item.get("group"), str):
             out.append(M.EvidenceItem(group=item["group"], effect=_finite(item.get("effect")) or 0.0,
-                                      values=jsonable(item.get("values") or {})))
+                                      values=jsonable(item.get("values") or {}),
+                                      says=item["says"] if isinstance(item.get("says"), str) else None))
     return out
 
 

@@ -22,6 +22,7 @@ def test_every_feature_group_has_a_phrase():
     ("price", {"price_ratio": 0.96}, 0.05, "for: prices 4% apart"),
     ("price", {}, 0.0, "neutral: price unknown on one side"),
     ("numbers", {"quantity_conflict": 1.0}, -0.3, "against: a size or capacity differs"),
+    ("numbers", {"digits_unmatched_max": 2.0}, -0.1, "against: 2 tokens with digits differ"),
     ("context", {"ctx_mutual_best": 1.0}, 0.9, "for: each other's closest listing by text and wording"),
     ("context", {"ctx_mutual_best": 0.0, "ctx_text_row_rank": 3.0, "ctx_char_row_rank": 2.0}, -0.2,
      "against: 2 other listing(s) look closer"),

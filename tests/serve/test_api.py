@@ -138,6 +138,7 @@ def test_similar_match_review_queue_and_recommend(client, matched_graph):
     proposals = client.get("/api/match", params={"id": a_id, "platform": "shop_b", "limit": 3}).json()["proposals"]
     assert proposals[0]["dst"] == b_id and proposals[0]["product"]["id"] == b_id
     assert proposals[0]["status"] in ("matched", "review", "no match") and proposals[0]["evidence"]
+    assert all(e["says"].startswith(("for: ", "against: ", "neutral: ")) for e in proposals[0]["evidence"])
     queue = client.get("/api/review").json()["items"]
     assert {(i["src"], i["dst"]) for i in queue} == set(matched_graph.review)
     assert queue[0]["src_product"]["id"] == queue[0]["src"] and queue[0]["evidence"]

@@ -109,7 +109,8 @@ def test_search_open_product_and_accept_a_match(browser, live_server):
 
     # Ask the matcher for this product's best listings on shop_b, with evidence.
     browser.find_element(By.CSS_SELECTOR, ".actions button").click()
-    wait_for(browser, "#match-results table .evidence")
+    evidence = wait_for(browser, "#match-results table .evidence li")
+    assert evidence.text.startswith(("for: ", "against: ", "neutral: "))  # plain words, not feature names
 
     # Review queue: accept the first proposed match; the decision is stored in the graph.
     browser.find_element(By.ID, "nav-review").click()

@@ -73,8 +73,12 @@ function evidenceList(items) {
   return el("ul", { class: "evidence" }, items.map((e) => {
     const values = Object.entries(e.values || {}).slice(0, 3)
       .map(([k, v]) => `${k}=${typeof v === "number" ? +v.toFixed(3) : v}`).join(", ");
+    const effect = `${e.effect >= 0 ? "+" : ""}${e.effect.toFixed(2)}`;
+    // Plain words when the edge carries them (the feature values behind them on hover); edges written
+    // before evidence had words show the feature group and its values.
+    if (e.says) return el("li", { class: e.effect >= 0 ? "for" : "against", title: values || null }, `${e.says} (${effect})`);
     return el("li", { class: e.effect >= 0 ? "for" : "against" },
-      `${e.group} ${e.effect >= 0 ? "+" : ""}${e.effect.toFixed(2)}`, values ? el("span", { class: "vals" }, ` (${values})`) : null);
+      `${e.group} ${effect}`, values ? el("span", { class: "vals" }, ` (${values})`) : null);
   }));
 }
 
