@@ -116,6 +116,11 @@ def machine_info(packages: Iterable[str] = DEFAULT_PACKAGES) -> dict:
             "python": platform.python_version(), "packages": package_versions(packages)}
 
 
+def args_settings(args) -> dict:
+    """A benchmark's parsed arguments as JSON-ready settings (paths as strings)."""
+    return {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+
+
 def report_bars(results: dict, bars: Mapping[str, bool]) -> None:
     """Print the issue's bars as one line ("name: met; other: NOT met") and keep them in results."""
     results["bars"] = dict(bars)

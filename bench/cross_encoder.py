@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import print_table, write_results
+from bench.common import args_settings, print_table, write_results
 from bench.learned import WORK_DIR, data_root, run_checked
 
 PACKAGES = ("numpy", "torch", "transformers", "scikit-learn")
@@ -156,8 +156,7 @@ def main(argv=None) -> int:
           f"(scorer alone {results['scorer alone test F1']}); cross-encoder "
           f"{results['cross-encoder train seconds']} s to train, {results['cross-encoder inference ms per pair']} ms "
           f"per pair to score")
-    path = write_results(args.out, {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-                         results, packages=PACKAGES)
+    path = write_results(args.out, args_settings(args), results, packages=PACKAGES)
     print(f"wrote {path}")
     return 0
 

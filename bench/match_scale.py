@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import print_table, report_bars, write_results
+from bench.common import args_settings, print_table, report_bars, write_results
 from bench.learned import WORK_DIR, training_cost
 from bench.synthetic_catalog import write_catalog
 
@@ -152,8 +152,7 @@ def main(argv=None) -> int:
     print("stages (s): " + ", ".join(f"{k} {v}" for k, v in results["stages"].items()))
     seconds = results["rows"][0]["seconds"]
     report_bars(results, {f"end to end under {SECONDS_BAR:.0f} s ({seconds} s)": seconds < SECONDS_BAR})
-    path = write_results(args.out, {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-                         results, packages=PACKAGES)
+    path = write_results(args.out, args_settings(args), results, packages=PACKAGES)
     print(f"wrote {path}")
     return 0
 

@@ -29,7 +29,7 @@ from shopgraph.graph import schema as S
 from shopgraph.graph.cypher_guard import ensure_read_only
 from shopgraph.graph.filters import candidate_query
 from shopgraph.graph.rows import chunks, one_line, plain
-from shopgraph.graph.store import Filters, GraphBatch, GraphStore, Rows, take_rows
+from shopgraph.graph.store import Filters, GraphBatch, GraphStore, Rows, checked_query_vector, take_rows
 from shopgraph.graph.vector_sync import INNER_PRODUCT_PROPERTIES, IndexedVectors
 
 log = logging.getLogger(__name__)
@@ -462,12 +462,7 @@ class EmbeddedStore(GraphStore):
                       label: str = "Product", exact: bool = False) -> list[tuple[str, float]]:
         """See GraphStore.vector_search. exact=True scores every candidate with Cypher's
         array_cosine_similarity on the stored vectors instead of the index mirror."""
-        S.check_vector_property(prop)
-        if label != "Product":
-            raise SchemaError("vector properties live on Product")
-        query_vector = np.asarray(vector, dtype=np.float32).reshape(-1)
-        if query_vector.shape[0] != self.dims.of(prop):
-            raise SchemaError(f"{prop} has width {self.dims.of(prop)}, the query vector {query_vector.shape[0]}")
+        query_vector = checked_query_vector(self.dims, prop, vector, label)
         if k <= 0:
             return []
         filtered = where is not None or (filters is not None and not filters.is_empty())

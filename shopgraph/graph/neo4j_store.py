@@ -30,7 +30,7 @@ from shopgraph.graph.filters import candidate_query
 from shopgraph.graph.neo4j_connect import Neo4jSettings, TransactionRunner, safe_uri
 from shopgraph.graph.neo4j_search import READ_CHUNK, VectorSearch, has_index, matrix
 from shopgraph.graph.rows import chunks, plain
-from shopgraph.graph.store import Filters, GraphBatch, GraphStore, Rows, take_rows
+from shopgraph.graph.store import Filters, GraphBatch, GraphStore, Rows, checked_query_vector, take_rows
 
 log = logging.getLogger(__name__)
 
@@ -400,12 +400,7 @@ class Neo4jStore(GraphStore):
                       where: str | None = None, params: Mapping[str, Any] | None = None,
                       label: str = "Product", exact: bool = False) -> list[tuple[str, float]]:
         """See GraphStore.vector_search. exact=True scores every candidate instead of asking the index."""
-        S.check_vector_property(prop)
-        if label != "Product":
-            raise SchemaError("vector properties live on Product")
-        query = np.asarray(vector, dtype=np.float32).reshape(-1)
-        if query.shape[0] != self.dims.of(prop):
-            raise SchemaError(f"{prop} has width {self.dims.of(prop)}, the query vector {query.shape[0]}")
+        query = checked_query_vector(self.dims, prop, vector, label)
         if k <= 0:
             return []
         allowed = None

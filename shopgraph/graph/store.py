@@ -161,3 +161,18 @@ class GraphStore(ABC):
 
     @abstractmethod
     def set_meta(self, key: str, value: str) -> None: ...
+
+
+def checked_query_vector(dims: VectorDims, prop: str, vector, label: str) -> np.ndarray:
+    """A vector_search query as a flat float32 array of the property's width; SchemaError when the
+    property, the label or the width is wrong (every store checks the same way)."""
+    from shopgraph.errors import SchemaError
+    from shopgraph.graph.schema import check_vector_property
+
+    check_vector_property(prop)
+    if label != "Product":
+        raise SchemaError("vector properties live on Product")
+    query = np.asarray(vector, dtype=np.float32).reshape(-1)
+    if query.shape[0] != dims.of(prop):
+        raise SchemaError(f"{prop} has width {dims.of(prop)}, the query vector {query.shape[0]}")
+    return query
