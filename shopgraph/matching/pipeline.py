@@ -191,10 +191,17 @@ def write_matches(store, proposals: list[dict], model_version: str) -> None:
         store.write(GraphBatch(relationships={"SAME_AS": rows[start:start + WRITE_BATCH]}))
 
 
+def platform_pair(store, source: str, target: str) -> tuple[Listings, Listings, PairFeaturizer]:
+    """Both platforms' listings and their featurizer: what matching any product between them needs."""
+    left, right = listings_from_store(store, source), listings_from_store(store, target)
+    return left, right, PairFeaturizer(left, right)
+
+
 def match_product(store, scorer: PairScorer, product_id: str, platform: str, *, k: int = 20,
-                  limit: int = 5) -> list[dict]:
+                  limit: int = 5, prepared: tuple[Listings, Listings, PairFeaturizer] | None = None) -> list[dict]:
     """The best `limit` target listings on `platform` for one product, each with score, status
-    ("matched", "review" or "no match") and evidence; nothing is written."""
+    ("matched", "review" or "no match") and evidence; nothing is written. prepared: the
+    `platform_pair` of the product's platform and `platform`, when the caller keeps one."""
     rows = store.get_nodes("Product", [product_id], ["id", "platform"])
     if not rows:
         raise BadArgumentError(f"no product with id {product_id!r}")
@@ -202,11 +209,9 @@ def match_product(store, scorer: PairScorer, product_id: str, platform: str, *, 
     _check_platforms(store, source, platform)
     # The whole source platform, not just the product: the graph-context features rank a pair among
     # every alternative on both sides, as they did when the scorer was trained.
-    left = listings_from_store(store, source)
-    right = listings_from_store(store, platform)
-    if not len(right):
+    left, right, featurizer = prepared or platform_pair(store, source, platform)
+    if not len(right) or product_id not in left.index_of():
         return []
-    featurizer = PairFeaturizer(left, right)
     candidates = block(featurizer, k, rows=[left.index_of()[product_id]])
     x = featurizer.features(candidates.rows)
     scores = scorer.predict(x)

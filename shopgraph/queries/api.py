@@ -47,6 +47,7 @@ class ShopGraph:
         self.store = store
         self.config = config or Config()
         self._scorers: dict[str, tuple[int, Any]] = {}  # matcher file -> (mtime in ns, PairScorer)
+        self._platform_pairs: dict[tuple[str, str], tuple[int | None, Any]] = {}  # see _platform_pair
         self.store_path = store_path
         self._cache_path = cache_path
         self._encoder = None
@@ -205,7 +206,20 @@ class ShopGraph:
 
         source = self.product(product_id).platform
         return match_product(self.store, self._scorer(source, platform, model), product_id, platform, k=k,
-                             limit=limit)
+                             limit=limit, prepared=self._platform_pair(source, platform))
+
+    def _platform_pair(self, source: str, target: str):
+        """Both platforms' listings and featurizer, built once per write generation of the store (one
+        product's matches need the whole catalogs; rebuilding them per request was most of its cost)."""
+        from shopgraph.matching.pipeline import platform_pair
+
+        generation = self.store.generation() if hasattr(self.store, "generation") else None
+        cached = self._platform_pairs.get((source, target))
+        if cached is not None and generation is not None and cached[0] == generation:
+            return cached[1]
+        prepared = platform_pair(self.store, source, target)
+        self._platform_pairs[(source, target)] = (generation, prepared)
+        return prepared
 
     def review_queue(self, limit: int = 50) -> list[dict]:
         """Proposed matches waiting for a person, highest score first."""

@@ -231,3 +231,22 @@ def test_benchmark_loader_on_the_real_abt_buy_files():
     bench = benchmark_pairs(directory, *sides)
     assert {k: len(v) for k, v in bench.splits.items()} == {"train": 5743, "valid": 1916, "test": 1916}
     assert [int(v.labels.sum()) for v in bench.splits.values()] == [616, 206, 206] and bench.dropped_pairs == 0
+
+
+def test_api_match_builds_the_platform_pair_once_per_graph_version(store, tmp_path, monkeypatch):
+    from shopgraph.queries.api import ShopGraph
+
+    model = tmp_path / "m.pkl"
+    pipeline.train_matcher(store, "a", "b", model,
+                           config=ScorerConfig(min_samples_leaf=2, early_stopping=False, max_iter=50))
+    built = []
+    real = pipeline.platform_pair
+    monkeypatch.setattr(pipeline, "platform_pair", lambda *a: built.append(a) or real(*a))
+    sg = ShopGraph(store)
+    first = sg.match("a:33", platform="b", k=5, model=model)
+    assert sg.match("a:33", platform="b", k=5, model=model) == first and len(built) == 1
+    assert first == pipeline.match_product(store, PairScorer.load(model), "a:33", "b", k=5)
+    store.write(GraphBatch(relationships={"DIFFERENT_FROM": [
+        {"src": "a:1", "dst": "b:2", "method": "review", "model_version": ""}]}))  # the graph changed
+    sg.match("a:33", platform="b", k=5, model=model)
+    assert len(built) == 2
