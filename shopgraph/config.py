@@ -58,13 +58,23 @@ class FusionConfig:
 
 @dataclass(frozen=True)
 class IngestConfig:
-    """Row validation limits and batching."""
+    """Row validation limits (characters; a row over a limit is quarantined, never truncated) and
+    batching. max_record_lines: a CSV record whose quoted field runs over more physical lines than this
+    is taken as an unclosed quote (see readers.py). max_image_bytes: larger image files count as
+    missing images. image_root: the folder image_ref paths are stored relative to ("" = the folder
+    holding the database); images outside it are stored as absolute paths."""
 
     batch_size: int = 256
+    max_id_chars: int = 500
     max_title_chars: int = 1000
     max_description_chars: int = 20000
+    max_brand_chars: int = 200
+    max_category_chars: int = 1000
+    max_record_lines: int = 100
+    max_image_bytes: int = 50 * 1024 * 1024
     require_image: bool = False
     use_cache: bool = True
+    image_root: str = ""
 
 
 @dataclass(frozen=True)

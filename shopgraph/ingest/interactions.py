@@ -17,16 +17,18 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from shopgraph.errors import ConfigError
+from shopgraph.ingest.files import open_regular
 from shopgraph.ingest.mapping import FORMATS, read_mapping_file
 from shopgraph.ingest.quarantine import json_safe
 from shopgraph.ingest.readers import check_columns, check_file, decode_utf8, peek_columns, read_rows
+from shopgraph.names import check_platform
 from shopgraph.records import INTERACTION_KINDS, InteractionRecord, QuarantinedRow, product_id, user_id
 
 
 @dataclass(frozen=True)
 class InteractionMapping:
     """Columns of an interaction table. namespace prefixes user and product ids (a platform or data
-    set name, without ":"). kind None (or a blank value) means default_kind; value None (or blank)
+    set name: a valid platform name, names.py). kind None (or a blank value) means default_kind; value None (or blank)
     means 1.0, except that kind "rating" needs a value; timestamp None (or blank) means 0."""
 
     namespace: str
@@ -43,8 +45,7 @@ class InteractionMapping:
             value = getattr(self, name)
             if not isinstance(value, str) or not value.strip():
                 raise ConfigError(f"interaction mapping {name!r} must be a non-empty string, got {value!r}")
-        if ":" in self.namespace:
-            raise ConfigError(f"namespace {self.namespace!r} may not contain ':'")
+        check_platform(self.namespace, "namespace")
         if self.default_kind not in INTERACTION_KINDS:
             raise ConfigError(f"default_kind {self.default_kind!r} is not one of {', '.join(INTERACTION_KINDS)}")
         for name in ("kind", "value", "timestamp", "format"):
@@ -202,7 +203,7 @@ def read_interactions(path: str | Path, mapping: InteractionMapping) -> Iterator
     """Stream validated interactions from a table. The file and its columns are checked before this
     returns (BadFileError); bad rows come out as QuarantinedRows with the reason."""
     path = Path(path)
-    check_columns(path, peek_columns(path, mapping.format), mapping)
+    check_columns(path, peek_columns(path, mapping.format, wanted=mapping.columns()), mapping)
     rows = read_rows(path, mapping.format, columns=mapping.columns())
     return _interactions(rows, mapping, str(path))
 
@@ -220,7 +221,7 @@ def _interactions(rows, mapping: InteractionMapping, source_file: str) -> Iterat
 
 def _s3rec_lines(path: Path) -> Iterator[tuple[int, list[str] | None, str, str | None]]:
     """(line, [user, item, ...] or None, text, error) for each non-blank line of an S3-Rec file."""
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         for line_no, raw in enumerate(f, start=1):
             text, error = decode_utf8(raw)
             text = text.strip()
@@ -243,8 +244,7 @@ def read_s3rec_sequences(path: str | Path, namespace: str) -> Iterator[Interacti
     The file is checked before this returns (BadFileError)."""
     path = Path(path)
     check_file(path, "s3rec")
-    if ":" in namespace or not namespace.strip():
-        raise ConfigError(f"namespace {namespace!r} must be non-empty and may not contain ':'")
+    check_platform(namespace, "namespace")
     return _s3rec_records(path, namespace)
 
 

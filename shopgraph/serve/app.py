@@ -202,7 +202,10 @@ def create_app(host: GraphHost, *, warm_up: bool = True) -> FastAPI:
         product = graph.product(id)
         if not product.image_ref or product.image_missing:
             raise HTTPException(404, f"product {id!r} has no image")
-        path = Path(product.image_ref).resolve()
+        path = graph.image_file(product)
+        if path is None:
+            raise HTTPException(404, f"product {id!r} has no image")
+        path = path.resolve()
         if not any(path.is_relative_to(root) for root in image_roots):
             raise HTTPException(404, f"the image of {id!r} is outside the folders this server serves images from")
         try:

@@ -94,9 +94,12 @@ class GraphHost:
         _ = self.graph.aligner
 
     def image_roots(self) -> list[Path]:
-        """The folders /api/image may read from, resolved: --image-root and the folder holding an
-        on-disk database (where `shopgraph demo` puts its photos). A Neo4j store adds none."""
+        """The folders /api/image may read from, resolved: --image-root, the declared ingest.image_root
+        (config) and the folder holding an on-disk database (where `shopgraph demo` puts its photos). A
+        Neo4j store adds none of its own."""
         roots = [Path(self.settings.image_root)] if self.settings.image_root is not None else []
+        if self.graph.config.ingest.image_root:
+            roots.append(Path(self.graph.config.ingest.image_root))
         db = getattr(self.graph.store, "path", None)
         if isinstance(db, (str, Path)) and "://" not in str(db):
             roots.append(Path(db).parent)

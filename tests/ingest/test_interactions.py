@@ -76,7 +76,7 @@ def test_mapping_checks(tmp_path):
         read_interactions(path, MAPPING)
     with pytest.raises(ConfigError, match="default_kind"):
         InteractionMapping(namespace="n", user="u", item="i", default_kind="click")
-    with pytest.raises(ConfigError, match="may not contain ':'"):
+    with pytest.raises(ConfigError, match="namespace 'a:b' contains ':'"):
         InteractionMapping(namespace="a:b", user="u", item="i")
     assert MAPPING.columns() == {"uid", "sku", "event", "val", "ts"}
 

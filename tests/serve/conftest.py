@@ -26,9 +26,10 @@ class ServedGraph:
 
 
 def copy_graph(db: Path, to: Path) -> Path:
-    """A private copy of a closed database and everything beside it (index, cache, models)."""
+    """A private copy of a closed database and everything in its folder (index, cache, models, and the
+    demo catalog's photos, which the graph names relative to that folder)."""
     to.mkdir(parents=True, exist_ok=True)
-    for item in db.parent.glob(db.name + "*"):
+    for item in db.parent.iterdir():
         target = to / item.name
         (shutil.copytree if item.is_dir() else shutil.copy2)(item, target)
     return to / db.name
