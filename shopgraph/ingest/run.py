@@ -94,9 +94,9 @@ def ingest_layout(graph, directory: Path, name: str | None = None, *, progress: 
 
 
 def mapping_from_args(args, interactions: bool):
-    """A mapping from CLI flags, or the --mapping FILE path."""
+    """A mapping from CLI flags, or loaded from the --mapping FILE (ConfigError when it is bad)."""
     if args.mapping:
-        return load_interaction_mapping(args.mapping) if interactions else args.mapping
+        return load_interaction_mapping(args.mapping) if interactions else load_mapping(args.mapping)
     if not args.platform:
         raise BadArgumentError("give --mapping FILE, or --platform with the column flags")
     if interactions:

@@ -250,11 +250,12 @@ class ShopGraph:
 
         return from_ref(product.image_ref, self.image_root)
 
-    def ingest(self, path: str | Path, mapping, *, progress: bool = True):
-        """Ingest one catalog file (CSV, JSONL or Parquet) with a ColumnMapping or a mapping file."""
+    def ingest(self, path: str | Path, mapping, *, progress: bool = True, source_name: str | None = None):
+        """Ingest one catalog file (CSV, JSONL or Parquet) with a ColumnMapping or a mapping file.
+        source_name: what quarantine records and file names call the file (default: its path)."""
         from shopgraph.ingest.run import ingest_file
 
-        return ingest_file(self, Path(path), mapping, progress=progress)
+        return ingest_file(self, Path(path), mapping, progress=progress, source_name=source_name)
 
     def ingest_dataset(self, directory: str | Path, layout: str | None = None, *, progress: bool = True):
         """Ingest a directory in a known layout (deepmatcher, flipkart, grocery, s3rec)."""

@@ -56,19 +56,21 @@ def check_image(data: bytes, max_bytes: int, max_pixels: int):
 
 
 def catalog_format(head: bytes) -> str:
-    """csv, jsonl or parquet from a catalog file's first bytes (BadFileError when none fits)."""
+    """csv, jsonl or parquet from a catalog file's first bytes (BadFileError when none fits). A stray
+    NUL or bad byte after the first line is a row's problem, found when the row is read (as for files
+    ingested from disk: text_lines.binary_problem)."""
+    from shopgraph.ingest.text_lines import binary_problem
+
     if head.startswith(b"PAR1"):
         return "parquet"
     text = head.lstrip(b"\xef\xbb\xbf").lstrip()
     if not text:
         raise BadFileError("the catalog upload is empty")
-    if b"\x00" in head:
-        raise BadFileError("the catalog upload is binary and not Parquet; send CSV, JSONL or Parquet")
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError as e:
-        if e.start < len(head) - 4:  # a cut multi-byte character at the very end is fine
-            raise BadFileError("the catalog upload is not UTF-8 text or Parquet") from None
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise BadFileError("the catalog upload is UTF-16 encoded; send UTF-8")
+    problem = binary_problem(head)
+    if problem is not None:
+        raise BadFileError(f"the catalog upload {problem} and not Parquet; send CSV, JSONL or Parquet")
     return "jsonl" if text.startswith(b"{") else "csv"
 
 
