@@ -2,8 +2,8 @@
 
 - `id_text`: a number that names something (a product, user or brand id) as text, never rounded.
   Integers keep every digit (9007199254740993 stays "9007199254740993"); a float is an id only when it
-  is a whole number small enough that no integer near it shares its float (|x| <= 2**53), since a
-  larger one may already have been rounded by whoever wrote the file.
+  is a whole number small enough that no other integer shares its float (|x| < 2**53), since a
+  larger one may already have been rounded by whoever wrote the file (2**53 + 1 reads as 2**53).
 - `int64`: an integer the store's INT64 columns can hold, or ValueError.
 - `to_float`: float(value) with an overflowing integer as ValueError, not OverflowError.
 
@@ -52,7 +52,7 @@ def id_text(value: Any, field: str) -> str:
     if not math.isfinite(number):
         raise ValueError(f"{field}: not a valid id ({value})")
     if number.is_integer():
-        if abs(number) > EXACT_FLOAT_INT:
+        if abs(number) >= EXACT_FLOAT_INT:
             raise ValueError(f"{field}: {value!r} is a floating-point number too large to be an exact id "
                              f"(write ids as text or integers)")
         return str(int(number))
