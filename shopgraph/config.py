@@ -70,7 +70,7 @@ class IngestConfig:
     max_description_chars: int = 20000
     max_brand_chars: int = 200
     max_category_chars: int = 1000
-    max_record_lines: int = 100
+    max_record_lines: int = 1000
     max_image_bytes: int = 50 * 1024 * 1024
     require_image: bool = False
     use_cache: bool = True
