@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from shopgraph.errors import ConfigError
+from shopgraph.files import open_regular
 
 
 @dataclass(frozen=True)
@@ -230,7 +231,8 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
     if path is not None:
         path = Path(path)
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            with open_regular(path) as f:     # a FIFO named as the config file is an error, not a hang
+                data = tomllib.loads(f.read().decode("utf-8"))
         except FileNotFoundError:
             raise ConfigError(f"config file not found: {path}") from None
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:

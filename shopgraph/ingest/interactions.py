@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from shopgraph.errors import ConfigError
-from shopgraph.ingest.files import open_regular
+from shopgraph.files import open_regular
 from shopgraph.ingest.mapping import FORMATS, read_mapping_file
 from shopgraph.ingest.quarantine import json_safe
 from shopgraph.ingest.readers import check_columns, check_file, decode_utf8, peek_columns, read_rows

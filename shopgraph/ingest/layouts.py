@@ -128,13 +128,14 @@ def _columns_or_none(path: Path) -> set[str] | None:
 # -- deepmatcher -----------------------------------------------------------------------------------
 
 def deepmatcher_platforms(directory_name: str) -> tuple[str, str]:
-    """Platform names for tableA and tableB from the directory name (see the module docstring), made
-    valid platform names (names.platform_from_text: "my data" -> "my_data")."""
-    name = platform_from_text(directory_name)[:PLATFORM_MAX_CHARS - 2]
-    parts = name.split("_")
+    """Platform names for tableA and tableB from the directory name (see the module docstring): the two
+    parts when both are valid platform names, else the name made one (names.platform_from_text:
+    "my data" -> "my_data_a", "my_data_b")."""
+    parts = directory_name.replace(":", "_").split("_")
     if (len(parts) == 2 and not any(platform_problem(p) for p in parts) and parts[0] != parts[1]
             and parts[0].lower() not in MULTI_SHOP_PREFIXES):
         return parts[0], parts[1]
+    name = platform_from_text(directory_name)[:PLATFORM_MAX_CHARS - 2]
     return f"{name}_a", f"{name}_b"
 
 

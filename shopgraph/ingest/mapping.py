@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from shopgraph.errors import ConfigError
-from shopgraph.ingest.files import open_regular
+from shopgraph.files import open_regular
 from shopgraph.names import check_platform
 
 FORMATS = ("csv", "tsv", "jsonl", "parquet")

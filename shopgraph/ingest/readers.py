@@ -31,7 +31,7 @@ from typing import IO, Iterable, Iterator
 
 from shopgraph.errors import BadFileError
 from shopgraph.ingest.csv_records import csv_records
-from shopgraph.ingest.files import kind_of, open_regular
+from shopgraph.files import kind_of, open_regular
 from shopgraph.ingest.text_lines import Lines, binary_problem
 
 log = logging.getLogger(__name__)

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from shopgraph.config import IngestConfig
-from shopgraph.ingest.files import NotRegularFileError, file_digest
+from shopgraph.files import NotRegularFileError, file_digest
 from shopgraph.ingest.mapping import ColumnMapping
 from shopgraph.ingest.normalise import category_key, parse_category_path
 from shopgraph.ingest.prices import parse_price

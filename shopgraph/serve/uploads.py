@@ -8,8 +8,6 @@ re-encoded thumbnails, so only pixels ever leave the server, whatever file a pro
 from __future__ import annotations
 
 import io
-import os
-import stat
 import warnings
 from collections import OrderedDict
 from dataclasses import replace
@@ -17,6 +15,7 @@ from pathlib import Path
 from threading import Lock
 
 from shopgraph.errors import BadArgumentError, BadFileError
+from shopgraph.files import open_regular
 
 IMAGE_FORMATS = {"JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF"}
 
@@ -128,13 +127,8 @@ def _thumbnail(path: str, longest: int) -> bytes:
 
     from shopgraph.ingest.encoders.image import to_rgb
 
-    # Opened without blocking and checked to be a regular file: a FIFO or device named as an image
-    # would otherwise hang the request (or never end).
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise ValueError(f"{path} is not a regular file")
-    with os.fdopen(fd, "rb") as f, Image.open(f) as image:
+    # A regular file only: a FIFO or device named as an image would hang the request (or never end).
+    with open_regular(path) as f, Image.open(f) as image:
         image.draft("RGB", (longest, longest))  # JPEG: decode at a reduced scale, much faster
         image = to_rgb(image)
         image.thumbnail((longest, longest))

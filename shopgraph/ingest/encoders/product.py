@@ -23,7 +23,7 @@ from shopgraph.ingest.encoders.fusion import fuse, fuse_query
 from shopgraph.ingest.encoders.image import ImageEncoder
 from shopgraph.ingest.encoders.lexical import LexicalEncoder
 from shopgraph.ingest.encoders.text import TextEncoder
-from shopgraph.ingest.files import NotRegularFileError, read_regular
+from shopgraph.files import NotRegularFileError, read_regular
 from shopgraph.records import ProductRecord
 
 logger = logging.getLogger(__name__)
