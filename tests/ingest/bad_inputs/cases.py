@@ -60,7 +60,7 @@ GOOD = b"sku,name\n" + _rows(3)
 
 # -- images ----------------------------------------------------------------------------------------
 
-def _png(width: int = 32, height: int = 24, colour=(200, 40, 40)) -> bytes:
+def png(width: int = 32, height: int = 24, colour=(200, 40, 40)) -> bytes:
     from PIL import Image
 
     out = io.BytesIO()
@@ -68,9 +68,9 @@ def _png(width: int = 32, height: int = 24, colour=(200, 40, 40)) -> bytes:
     return out.getvalue()
 
 
-def _png_claiming(width: int, height: int) -> bytes:
+def png_claiming(width: int, height: int) -> bytes:
     """A small valid PNG whose header claims width x height pixels (a decompression bomb's header)."""
-    data = bytearray(_png())
+    data = bytearray(png())
     ihdr = struct.pack(">II", width, height) + bytes(data[24:29])
     data[16:29] = ihdr
     data[29:33] = struct.pack(">I", zlib.crc32(b"IHDR" + ihdr) & 0xFFFFFFFF)
@@ -80,13 +80,13 @@ def _png_claiming(width: int, height: int) -> bytes:
 def _images(folder: Path) -> Path:
     pics = folder / "pics"
     pics.mkdir()
-    (pics / "ok.png").write_bytes(_png())
-    (pics / "truncated.png").write_bytes(_png()[:60])
+    (pics / "ok.png").write_bytes(png())
+    (pics / "truncated.png").write_bytes(png()[:60])
     (pics / "text.png").write_bytes(b"this is not an image\n")
     (pics / "dir.png").mkdir()
-    (pics / "huge.png").write_bytes(_png_claiming(100_000, 100_000))
+    (pics / "huge.png").write_bytes(png_claiming(100_000, 100_000))
     os.mkfifo(pics / "fifo.png")
-    (folder / "outside.png").write_bytes(_png(colour=(10, 10, 200)))
+    (folder / "outside.png").write_bytes(png(colour=(10, 10, 200)))
     (pics / "link_out.png").symlink_to(folder / "outside.png")
     rows = ["sku,name,img", "I-1,Fine photo,ok.png", "I-2,Missing photo,gone.png", "I-3,Truncated,truncated.png",
             "I-4,Text as image,text.png", "I-5,Directory,dir.png", "I-6,Huge header,huge.png",
