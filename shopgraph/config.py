@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from shopgraph.errors import ConfigError
+from shopgraph.files import open_regular
 
 
 @dataclass(frozen=True)
@@ -58,13 +59,23 @@ class FusionConfig:
 
 @dataclass(frozen=True)
 class IngestConfig:
-    """Row validation limits and batching."""
+    """Row validation limits (characters; a row over a limit is quarantined, never truncated) and
+    batching. max_record_lines: a CSV record whose quoted field runs over more physical lines than this
+    is taken as an unclosed quote (see readers.py). max_image_bytes: larger image files count as
+    missing images. image_root: the folder image_ref paths are stored relative to ("" = the folder
+    holding the database); images outside it are stored as absolute paths."""
 
     batch_size: int = 256
+    max_id_chars: int = 500
     max_title_chars: int = 1000
     max_description_chars: int = 20000
+    max_brand_chars: int = 200
+    max_category_chars: int = 1000
+    max_record_lines: int = 1000
+    max_image_bytes: int = 50 * 1024 * 1024
     require_image: bool = False
     use_cache: bool = True
+    image_root: str = ""
 
 
 @dataclass(frozen=True)
@@ -220,7 +231,8 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
     if path is not None:
         path = Path(path)
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            with open_regular(path) as f:     # a FIFO named as the config file is an error, not a hang
+                data = tomllib.loads(f.read().decode("utf-8"))
         except FileNotFoundError:
             raise ConfigError(f"config file not found: {path}") from None
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:

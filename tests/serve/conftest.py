@@ -26,9 +26,10 @@ class ServedGraph:
 
 
 def copy_graph(db: Path, to: Path) -> Path:
-    """A private copy of a closed database and everything beside it (index, cache, models)."""
+    """A private copy of a closed database and everything in its folder (index, cache, models, and the
+    demo catalog's photos, which the graph names relative to that folder)."""
     to.mkdir(parents=True, exist_ok=True)
-    for item in db.parent.glob(db.name + "*"):
+    for item in db.parent.iterdir():
         target = to / item.name
         (shutil.copytree if item.is_dir() else shutil.copy2)(item, target)
     return to / db.name
@@ -98,13 +99,15 @@ def free_port() -> int:
 class LiveServer:
     """uvicorn serving an app on 127.0.0.1 in a background thread; stop() ends it."""
 
-    def __init__(self, app):
+    def __init__(self, app, settings=None):
         import uvicorn
+
+        from shopgraph.serve.host import ServeSettings
+        from shopgraph.serve.run import uvicorn_config
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                                    access_log=False))
+        self.server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", self.port, settings or ServeSettings()))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def start(self) -> "LiveServer":
