@@ -201,6 +201,14 @@ def _currency_token(prefix: str, suffix: str, original: Any) -> str | None:
     return found
 
 
+def read_number(core: str) -> float:
+    """A number written with thousands and decimal separators ("1,299", "12,50", "1.099,00") by the
+    price rules above (attribute values use it too); ValueError when the separators are ambiguous."""
+    if not _PRICE_CORE.fullmatch(core):
+        raise ValueError(f"not a number {_shown(core)}")
+    return _parse_separators(core, core)
+
+
 def _shown(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
