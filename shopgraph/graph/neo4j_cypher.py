@@ -162,10 +162,26 @@ def create_constraint(label: str) -> str:
     return f"CREATE CONSTRAINT {constraint_name(label)} IF NOT EXISTS FOR (n:{label}) REQUIRE n.{key} IS UNIQUE"
 
 
+def range_index_name(label: str, prop: str) -> str:
+    _props(label, [prop])
+    return f"sg_{label.lower()}_{prop}"
+
+
+def vector_index_names() -> list[str]:
+    """The name of the vector index every vector property would have (used or not)."""
+    return [vector_index_name(label, prop) for label, prop in _vector_pairs(None)]
+
+
+@statement(_none)
+def show_indexes() -> str:
+    """Every index (constraints' own indexes included, under the constraint's name) with its options
+    (a vector index's width), so only what is missing or different is created."""
+    return "SHOW INDEXES YIELD name, type, options RETURN name, type, options"
+
+
 @statement(_range_indexes)
 def create_range_index(label: str, prop: str) -> str:
-    _props(label, [prop])
-    return f"CREATE INDEX sg_{label.lower()}_{prop} IF NOT EXISTS FOR (n:{label}) ON (n.{prop})"
+    return f"CREATE INDEX {range_index_name(label, prop)} IF NOT EXISTS FOR (n:{label}) ON (n.{prop})"
 
 
 @statement(_vector_index_args)
@@ -207,8 +223,7 @@ def _check_own_name(name: str) -> None:
 def own_index_names() -> list[str]:
     """Every index this store creates or may have created (derived from the schema, so no SHOW
     query is needed): a vector index name for every vector property, whether or not it is in use."""
-    names = [vector_index_name(label, prop) for label, prop in _vector_pairs(None)]
-    names += [f"sg_{label.lower()}_{prop}" for label, prop in RANGE_INDEXES]
+    names = vector_index_names() + [range_index_name(label, prop) for label, prop in RANGE_INDEXES]
     return names + list(RETIRED_INDEXES) + [FULLTEXT_INDEX]
 
 
