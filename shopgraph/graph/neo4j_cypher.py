@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import Callable, Iterator, Sequence
 
 from shopgraph.graph import schema as S
+from shopgraph.graph.vector_sync import INNER_PRODUCT_PROPERTIES
 
 _REGISTRY: dict[str, tuple[Callable[..., str], Callable[[S.VectorDims], Iterator[tuple]]]] = {}
 
@@ -383,12 +384,23 @@ def ids_with_vector(prop: str) -> str:
     return f"MATCH (p:Product) WHERE p.{prop} IS NOT NULL RETURN p.id AS id"
 
 
-@statement(lambda dims: ((prop, first) for (prop,) in _product_vectors(dims) for first in (True, False)))
-def vector_page(prop: str, first: bool) -> str:
-    """One page of (id, vector) of every product that has the vector, in id order (exact search)."""
+@statement(lambda dims: ((prop, filtered) for (prop,) in _product_vectors(dims) for filtered in (True, False)))
+def exact_top_k(prop: str, filtered: bool) -> str:
+    """Exact top-$k scored in the server, so no vector crosses the wire: every product with the
+    vector ($ids only when filtered). Neo4j 5 has no inner-product function, but its euclidean
+    similarity 1 / (1 + d^2) gives d^2, and against $zero (a zero vector) the squared norm, so
+    a.b = (|a|^2 + |q|^2 - d^2) / 2 ($qq = |q|^2); cosine divides that by |a| |q| (0 for a zero
+    vector, as in numpy; vector.similarity.cosine refuses zero vectors). The server computes in
+    float32: the store re-scores the returned rows exactly."""
     _vector_prop("Product", prop)
-    after = "" if first else " AND p.id > $after"
-    return f"MATCH (p:Product) WHERE p.{prop} IS NOT NULL{after} RETURN p.id AS id, p.{prop} AS v ORDER BY p.id LIMIT $n"
+    inner = prop in INNER_PRODUCT_PROPERTIES
+    where = f"p.{prop} IS NOT NULL" + (" AND p.id IN $ids" if filtered else "")
+    score = "dot" if inner else "CASE WHEN pp > 0.0 THEN dot / sqrt(pp * $qq) ELSE 0.0 END"
+    return (f"MATCH (p:Product) WHERE {where} "
+            f"WITH p.id AS id, 1.0 / vector.similarity.euclidean(p.{prop}, $zero) - 1.0 AS pp, "
+            f"1.0 / vector.similarity.euclidean(p.{prop}, $vector) - 1.0 AS dd "
+            f"WITH id, pp, (pp + $qq - dd) / 2.0 AS dot "
+            f"RETURN id, {score} AS score ORDER BY score DESC, id LIMIT $k")
 
 
 # -- vector and full-text search -----------------------------------------------------------------

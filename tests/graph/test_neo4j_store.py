@@ -155,14 +155,24 @@ def _products(n, dim=8, seed=0):
 
 
 def _serve_vectors(driver, prop, vectors, with_index=True):
-    """Answer the count, paging, get_vectors and index queries from a dict id -> vector."""
-    ordered = sorted(vectors)
+    """Answer the count, exact top-k, get_vectors and index queries from a dict id -> vector, as
+    Neo4j would (exact top-k: the server's ranking over all or $ids, float32 arithmetic)."""
     driver.answer(Q.count_with_vector(prop), [{"n": len(vectors)}])
-    driver.answer(Q.vector_page(prop, True), lambda p: [{"id": i, "v": vectors[i].tolist()} for i in ordered[:p["n"]]])
-    driver.answer(Q.vector_page(prop, False), lambda p: [{"id": i, "v": vectors[i].tolist()}
-                                                         for i in ordered if i > p["after"]][:p["n"]])
+    driver.answer(Q.ids_with_vector(prop), [{"id": i} for i in sorted(vectors)])
     driver.answer(Q.get_vectors("Product", prop), lambda p: [{"id": i, "v": vectors[i].tolist()}
                                                               for i in p["ids"] if i in vectors])
+
+    def exact(p):
+        q = np.asarray(p["vector"], dtype=np.float32)
+        ids = sorted(vectors) if "ids" not in p else [i for i in p["ids"] if i in vectors]
+        inner = prop in ("fused_vec", "gnn_vec")
+        score = {i: float(vectors[i] @ q) / (1.0 if inner else float(np.linalg.norm(vectors[i]) * np.linalg.norm(q)))
+                 for i in ids}
+        best = sorted(score, key=lambda i: (-score[i], i))[:p["k"]]
+        return [{"id": i, "score": score[i]} for i in best]
+
+    driver.answer(Q.exact_top_k(prop, False), exact)
+    driver.answer(Q.exact_top_k(prop, True), exact)
 
     def index(p):
         """A cosine vector index, as Neo4j's: the top-k by cosine, scored (1 + cos) / 2, ids only."""
@@ -189,12 +199,21 @@ def test_small_graphs_are_scored_exactly_with_cosine(store, driver):
     query = -vectors["p007"]  # the best matches have negative cosine: scores must stay in [-1, 1]
     mark = driver.mark()
     hits = store.vector_search("text_vec", query, 5)
-    assert [q for q, _ in driver.queries(mark)] == [Q.count_with_vector("text_vec"), Q.vector_page("text_vec", True)]
-    assert driver.queries(mark)[1][1] == {"n": 2000}
+    sent = driver.queries(mark)
+    assert [q for q, _ in sent] == [Q.count_with_vector("text_vec"), Q.exact_top_k("text_vec", False),
+                                    Q.get_vectors("Product", "text_vec")]
+    # The server ranks; k + 10 rows come back and only their vectors are read, to score them here.
+    assert sent[1][1]["k"] == 15 and sent[1][1]["zero"] == [0.0] * 8
+    assert sent[1][1]["qq"] == pytest.approx(float(query @ query))
+    assert len(sent[2][1]["ids"]) == 15
     expected = _expected(vectors, query, 5)
     assert [i for i, _ in hits] == [i for i, _ in expected]
     np.testing.assert_allclose([s for _, s in hits], [s for _, s in expected], rtol=1e-5)
     assert min(s for _, s in store.vector_search("text_vec", query, 30)) == pytest.approx(-1.0, abs=1e-5)
+    # A zero query has cosine 0 with everything (the server's cosine would refuse it): nothing is sent.
+    mark = driver.mark()
+    assert store.vector_search("text_vec", np.zeros(8), 2) == [("p000", 0.0), ("p001", 0.0)]
+    assert Q.exact_top_k("text_vec", False) not in [q for q, _ in driver.queries(mark)]
 
 
 def test_large_graphs_use_the_vector_index_and_return_cosine_not_its_score(driver):
@@ -248,7 +267,7 @@ def test_selective_filter_prefilters_by_cypher_then_scores_exactly(driver):
     assert [i for i, _ in hits] == [i for i, _ in _expected(vectors, vectors["p005"], 5, ["p090", "p091"])]
     sent = driver.queries(mark)
     assert sent[0] == (text, bound) and sent[0][1] == {"_f_brands": ["rare"]}
-    assert sent[1] == (Q.get_vectors("Product", "text_vec"), {"ids": ["p090", "p091"]})
+    assert sent[1][0] == Q.exact_top_k("text_vec", True) and sent[1][1]["ids"] == ["p090", "p091"]
     assert not any("queryNodes" in q for q, _ in sent)
 
 
@@ -306,8 +325,10 @@ def test_inner_product_search_is_exact_on_a_large_graph_with_varied_norms(driver
     mark = driver.mark()
     hits = store.vector_search(prop, query, 10, filters=Filters(platform="shop_a"))
     assert [i for i, _ in hits] == [i for i, _ in _expected(vectors, query, 10, allowed, inner=True)]
+    ranked = [p for q, p in driver.queries(mark) if q == Q.exact_top_k(prop, True)]
+    assert [p["ids"] for p in ranked] == [allowed]  # the candidates go to the server, not their vectors here
     read = [i for q, p in driver.queries(mark) if q == Q.get_vectors("Product", prop) for i in p["ids"]]
-    assert read == allowed
+    assert len(read) == 20
 
 
 def test_vector_search_checks_its_arguments(store):
