@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import tempfile
 import time
 from dataclasses import replace
@@ -245,7 +244,7 @@ def run_flipkart(args, side: Neo4jSide, tmp: Path) -> tuple[list[dict], list[dic
     for name, target in targets.items():
         with ShopGraph.open(target, config=config) as sg:
             Path(f"{sg.store_path}.cache.sqlite").parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(cache, f"{sg.store_path}.cache.sqlite")
+            copy_cache(cache, Path(f"{sg.store_path}.cache.sqlite"))
             started = time.perf_counter()
             summary = sg.ingest_dataset(args.flipkart, "flipkart", progress=False)
             seconds = time.perf_counter() - started
@@ -295,6 +294,15 @@ def run_flipkart(args, side: Neo4jSide, tmp: Path) -> tuple[list[dict], list[dic
                 if config_kw:
                     store.close()
     return rows, recall_rows
+
+
+def copy_cache(source: Path, target: Path) -> None:
+    """The vector cache (SQLite) with what its write-ahead log still holds (a plain file copy would
+    miss it, and the ingest would encode those images again)."""
+    import sqlite3
+
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
 
 
 def main(argv=None) -> None:
