@@ -1,0 +1,335 @@
+"""Which embedded BM25 engine the lexical channel uses: SQLite FTS5 vs tantivy vs bm25s, measured.
+
+    python -m bench.lexical_engines                 # ~5 min on 2 cores
+    python -m bench.lexical_engines --engines fts5,tantivy
+
+Every engine indexes the same terms (shopgraph.search.analysis: words, compact model numbers, CJK
+unigrams + bigrams) except "fts5_trigram", which gives FTS5 the raw text and its own trigram tokenizer
+(the built-in option for text without spaces). Speed is measured on one corpus of real titles (the
+model-number corpus of bench/search_suites.py: abt_buy, amazon_google, wdc_computers tables and
+Flipkart, plus every zh/ecommerce_titles title; ~17.5k products with all their fields), in one process,
+side by side: build time, size on disk, memory added, query p50/p99 (the test queries of the known-item
+and Chinese suites), the cost of one update batch (200 documents replaced + 200 removed, committed
+and visible to a new search), and reopening a saved index. Quality: NDCG@10 and MRR of each engine
+alone (BM25 only, no exact lookup) on the test queries of known_abt_buy, known_amazon_google,
+known_wdc_computers, zh_type and flipkart_category, each over its own corpus.
+The properties that are not timings (crash safety, atomic replace, concurrent readers, field weights)
+are what the engines document, and for FTS5 what tests/search/test_lexical_index.py checks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import shutil
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench.common import Timer, percentiles, print_table, rss_growth, write_results
+from bench.learned import data_root
+from bench.search_quality import mean_metrics, metrics
+from bench.search_suites import Corpus, Suite, build_suites
+
+FIELDS = ("title", "brand", "identifiers", "attributes", "description")
+QUALITY_SUITES = ("known_abt_buy", "known_amazon_google", "known_wdc_computers", "zh_type", "flipkart_category")
+PACKAGES = ("numpy", "tantivy", "bm25s", "scipy")
+K = 10
+PROPERTIES = {
+    "fts5": {"dependency": "none (Python's sqlite3)", "incremental": "yes, per document, transactional",
+             "crash_safety": "SQLite WAL: a SIGKILL loses only the open transaction (tested)",
+             "atomic_replace": "new file + manifest os.replace (tested)",
+             "readers_beside_writer": "yes (WAL; tested)", "field_weights": "bm25() weights per query",
+             "cjk": "our unigrams+bigrams (trigram tokenizer also built in)"},
+    "fts5_trigram": {"dependency": "none", "incremental": "yes", "crash_safety": "as fts5",
+                     "atomic_replace": "as fts5", "readers_beside_writer": "yes",
+                     "field_weights": "bm25() weights", "cjk": "substrings of 3+ characters only: 2-character "
+                     "words (华为, 鞋子) and 1-2 character queries find nothing"},
+    "tantivy": {"dependency": "tantivy wheel (Rust, 5 MB)", "incremental": "yes, delete by term + add, "
+                "visible after commit (segments merge in background threads)",
+                "crash_safety": "commit is atomic (meta.json); uncommitted work is lost",
+                "atomic_replace": "new directory + switch (not built in)",
+                "readers_beside_writer": "yes (one writer lock per directory)",
+                "field_weights": "query-time field boosts", "cjk": "our terms (its default tokenizer keeps a "
+                "CJK run as one token)"},
+    "bm25s": {"dependency": "bm25s (numpy/scipy)", "incremental": "no: every change rebuilds the whole index",
+              "crash_safety": "files written by save(); no transactions",
+              "atomic_replace": "only by writing a new directory", "readers_beside_writer": "no notion of it",
+              "field_weights": "none (one text; a field can only be repeated)", "cjk": "our terms"},
+}
+
+
+def doc_terms(doc: dict, unigrams: bool = True) -> dict[str, str]:
+    from shopgraph.search.analysis import analyze
+    from shopgraph.search.lexical_index import _field_text
+
+    return {f: analyze(_field_text(doc.get(f)), unigrams=unigrams) for f in FIELDS}
+
+
+def weights() -> dict[str, float]:
+    from shopgraph.config import LexicalIndexConfig
+
+    c = LexicalIndexConfig()
+    return {f: float(getattr(c, f"{f}_weight")) for f in FIELDS}
+
+
+# -- engines: build(ids, docs), search(text, k) -> ids, update(replace ids/docs, remove ids), reopen -------
+class Fts5:
+    name = "fts5"
+
+    def __init__(self, directory: Path):
+        from shopgraph.search.lexical_index import LexicalIndex
+
+        self.directory, self._cls = directory, LexicalIndex
+
+    def build(self, ids, docs):
+        batches = [(ids[i:i + 1000], docs[i:i + 1000]) for i in range(0, len(ids), 1000)]
+        self.index = self._cls.replace(self.directory, database_id="bench", docs=batches, revision=0)
+
+    def search(self, text, k):
+        return [i for i, _ in self.index.search(text, k)]
+
+    def update(self, ids, docs, removed):
+        self.index.upsert(ids, docs, revision=1)
+        self.index.remove(removed, revision=2)
+
+    def reopen(self):
+        self.index.close()
+        self.index = self._cls.open(self.directory, database_id="bench")
+
+
+class Fts5Trigram:
+    name = "fts5_trigram"
+
+    def __init__(self, directory: Path):
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / "trigram.sqlite"
+        self.conn = sqlite3.connect(self.path)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.w = list(weights().values())
+
+    def build(self, ids, docs):
+        from shopgraph.search.lexical_index import _field_text
+
+        with self.conn:
+            self.conn.execute(f"CREATE VIRTUAL TABLE fts USING fts5(id UNINDEXED, {', '.join(FIELDS)}, "
+                              "tokenize='trigram case_sensitive 0')")
+            self.conn.executemany(f"INSERT INTO fts VALUES (?{', ?' * len(FIELDS)})",
+                                  [(i, *(_field_text(d.get(f)) for f in FIELDS)) for i, d in zip(ids, docs)])
+
+    def search(self, text, k):
+        import regex
+
+        words = [w for w in regex.findall(r"[\p{L}\p{N}]+", text.casefold()) if len(w) >= 3]
+        if not words:
+            return []
+        expression = " OR ".join('"' + w + '"' for w in dict.fromkeys(words))
+        sql = (f"SELECT id FROM fts WHERE fts MATCH ? ORDER BY bm25(fts, 0, {', '.join('?' * len(FIELDS))}) "
+               "LIMIT ?")
+        return [r[0] for r in self.conn.execute(sql, (expression, *self.w, k))]
+
+    def update(self, ids, docs, removed):
+        from shopgraph.search.lexical_index import _field_text
+
+        with self.conn:
+            self.conn.executemany("DELETE FROM fts WHERE id = ?", [(i,) for i in [*ids, *removed]])
+            self.conn.executemany(f"INSERT INTO fts VALUES (?{', ?' * len(FIELDS)})",
+                                  [(i, *(_field_text(d.get(f)) for f in FIELDS)) for i, d in zip(ids, docs)])
+
+    def reopen(self):
+        self.conn.close()
+        self.conn = sqlite3.connect(self.path)
+
+
+class Tantivy:
+    name = "tantivy"
+
+    def __init__(self, directory: Path):
+        import tantivy
+
+        self.t, self.directory = tantivy, directory
+        directory.mkdir(parents=True, exist_ok=True)
+        builder = tantivy.SchemaBuilder()
+        builder.add_text_field("id", stored=True, tokenizer_name="raw")
+        for f in FIELDS:
+            builder.add_text_field(f, tokenizer_name="whitespace")
+        self.schema = builder.build()
+        self.index = tantivy.Index(self.schema, path=str(directory))
+        self.writer = self.index.writer(heap_size=64_000_000, num_threads=1)
+
+    def _add(self, ids, docs):
+        for i, d in zip(ids, docs):
+            self.writer.add_document(self.t.Document(id=i, **doc_terms(d)))
+
+    def build(self, ids, docs):
+        self._add(ids, docs)
+        self.writer.commit()
+        self.writer.wait_merging_threads()
+        self.writer = self.index.writer(heap_size=64_000_000, num_threads=1)
+        self.index.reload()
+
+    def search(self, text, k):
+        from shopgraph.search.analysis import terms
+
+        words = list(dict.fromkeys(terms(text)))
+        if not words:
+            return []
+        query = self.index.parse_query(" ".join(words), list(FIELDS), field_boosts=weights())
+        searcher = self.index.searcher()
+        return [searcher.doc(address)["id"][0] for _, address in searcher.search(query, k).hits]
+
+    def update(self, ids, docs, removed):
+        for i in [*ids, *removed]:
+            self.writer.delete_documents_by_term("id", i)
+        self._add(ids, docs)
+        self.writer.commit()
+        self.index.reload()
+
+    def reopen(self):
+        self.writer.wait_merging_threads()
+        self.index = self.t.Index.open(str(self.directory))
+        self.writer = self.index.writer(heap_size=64_000_000, num_threads=1)
+
+
+class Bm25s:
+    name = "bm25s"
+
+    def __init__(self, directory: Path):
+        import bm25s
+
+        self.bm25s, self.directory = bm25s, directory
+
+    def _tokens(self, doc):
+        terms = doc_terms(doc)
+        # no field weights: the title (weight 2) is repeated once more, the rest as they are
+        return " ".join([terms["title"], *terms.values()]).split()
+
+    def build(self, ids, docs):
+        self.ids, self.docs = list(ids), list(docs)
+        self.model = self.bm25s.BM25()
+        self.model.index([self._tokens(d) for d in self.docs], show_progress=False)
+        self.model.save(str(self.directory))
+        self.vocab = set(self.model.vocab_dict)
+
+    def search(self, text, k):
+        from shopgraph.search.analysis import terms
+
+        words = [w for w in dict.fromkeys(terms(text)) if w in self.vocab]
+        if not words:
+            return []
+        docs, scores = self.model.retrieve([words], k=min(k, len(self.ids)), show_progress=False)
+        return [self.ids[j] for j, s in zip(docs[0], scores[0]) if s > 0]
+
+    def update(self, ids, docs, removed):
+        changed = dict(zip(ids, docs))
+        gone = set(removed)
+        keep = [(i, changed.get(i, d)) for i, d in zip(self.ids, self.docs) if i not in gone]
+        self.build([i for i, _ in keep], [d for _, d in keep])
+
+    def reopen(self):
+        self.model = self.bm25s.BM25.load(str(self.directory))
+
+
+ENGINES = {e.name: e for e in (Fts5, Fts5Trigram, Tantivy, Bm25s)}
+
+
+def _size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def speed(engine_cls, corpus: Corpus, queries: list[str], workdir: Path) -> dict:
+    directory = workdir / engine_cls.name
+    shutil.rmtree(directory, ignore_errors=True)
+    with rss_growth() as mem:
+        engine = engine_cls(directory)
+        with Timer() as build:
+            engine.build(corpus.ids, corpus.docs)
+    for q in queries[:20]:
+        engine.search(q, K)  # warm-up
+    ms = []
+    for q in queries:
+        start = time.perf_counter()
+        engine.search(q, K)
+        ms.append((time.perf_counter() - start) * 1000)
+    rng = np.random.default_rng(0)
+    picked = rng.choice(len(corpus.ids), size=400, replace=False)
+    changed = [corpus.ids[i] for i in picked[:200]]
+    changed_docs = [{**corpus.docs[i], "title": (corpus.docs[i].get("title") or "") + " updated"} for i in picked[:200]]
+    removed = [corpus.ids[i] for i in picked[200:]]
+    with Timer() as update:
+        engine.update(changed, changed_docs, removed)
+        engine.search(queries[0], K)
+    with Timer() as reopen:
+        engine.reopen()
+        engine.search(queries[0], K)
+    return {"engine": engine_cls.name, "docs": len(corpus.ids), "build_s": round(build.seconds, 2),
+            "size_mb": round(_size(directory) / 2**20, 1), "rss_added_mb": mem["mb"],
+            **percentiles(ms), "update_batch_ms": round(update.seconds * 1000, 1),
+            "reopen_ms": round(reopen.seconds * 1000, 1)}
+
+
+def quality(engine_cls, suite: Suite, workdir: Path) -> dict:
+    directory = workdir / f"{engine_cls.name}-{suite.name}"
+    shutil.rmtree(directory, ignore_errors=True)
+    engine = engine_cls(directory)
+    engine.build(suite.corpus.ids, suite.corpus.docs)
+    return mean_metrics([metrics(engine.search(q.text, 100), q.relevant) for q in suite.test])
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.lexical_engines", description=__doc__.split("\n")[0])
+    p.add_argument("--data", type=Path, default=data_root(), help="../shared/data (default)")
+    p.add_argument("--engines", default=",".join(ENGINES), help=f"comma list of {', '.join(ENGINES)}")
+    p.add_argument("--out", default="lexical_engines", help="results name (bench/results/NAME.json)")
+    return p.parse_args(argv)
+
+
+def run(args) -> dict:
+    suites = {s.name: s for s in build_suites(args.data, {"model_numbers", *QUALITY_SUITES})}
+    mn, zh = suites["model_numbers"], suites["zh_type"]
+    corpus = Corpus(mn.corpus.ids + zh.corpus.ids, mn.corpus.docs + zh.corpus.docs, [])
+    queries = [q.text for name in QUALITY_SUITES for q in suites[name].test]
+    engines = []
+    for name in args.engines.split(","):
+        if name not in ENGINES:
+            raise SystemExit(f"unknown engine {name!r}; engines are {', '.join(ENGINES)}")
+        if name in ("tantivy", "bm25s") and importlib.util.find_spec(name) is None:
+            print(f"skipping {name}: not installed (pip install -e .[bench] -c constraints.txt)")
+            continue
+        engines.append(ENGINES[name])
+    results: dict = {"speed": [], "quality": {}, "properties": {e.name: PROPERTIES[e.name] for e in engines}}
+    with tempfile.TemporaryDirectory(prefix="lexical-engines-") as tmp:
+        for engine in engines:
+            row = speed(engine, corpus, queries, Path(tmp))
+            results["speed"].append(row)
+            print(row, flush=True)
+        rows = []
+        for engine in engines:
+            results["quality"][engine.name] = {}
+            for name in QUALITY_SUITES:
+                q = quality(engine, suites[name], Path(tmp))
+                results["quality"][engine.name][name] = q
+                rows.append({"engine": engine.name, "suite": name, **q})
+    print_table(results["speed"], title=f"speed: {len(corpus.ids)} products, {len(queries)} queries, k={K}")
+    print_table(rows, title="quality (test queries, BM25 alone)")
+    return results
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if not args.data.is_dir():
+        print(f"error: data directory not found: {args.data}", file=sys.stderr)
+        return 2
+    results = run(args)
+    path = write_results(args.out, {"data": str(args.data), "engines": args.engines}, results,
+                         notes=["chosen: fts5 (see docs/benchmarks.md)"], packages=PACKAGES)
+    print(f"\nwrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
