@@ -10,8 +10,8 @@ How each suite is built (all sampling with numpy.random.default_rng(SEED), SEED 
   Corpus documents: title = that column; attributes = the other short columns as "column value";
   description = long free-text columns (median length > 80 characters). Vector text = title plus
   the short attributes.
-- model_numbers: the corpus is the union of both tables of abt_buy, amazon_google, wdc_computers and
-  the Flipkart titles; the candidates are the model numbers (`analysis.model_numbers`: letter+digit
+- model_numbers: the corpus is the union of the right tables (tableB) of abt_buy, amazon_google,
+  wdc_computers and the Flipkart products; the candidates are the model numbers (`analysis.model_numbers`: letter+digit
   tokens that are not quantities) written as one token in a title, with at least 5 characters and 3 digits, not a number with units ("25inch"), found in
   the titles of at most 5 listings; 400 sampled, split dev/test by a hash of the number. The query is the number
   typed in one of four ways chosen per query (as compact upper case "WM330S", dashed between
@@ -164,9 +164,8 @@ def model_number_suite(data: Path, flipkart: Corpus, n: int = 400) -> Suite:
 
     parts = [flipkart]
     for dataset in ("abt_buy", "amazon_google", "wdc_computers"):
-        for side in ("A", "B"):
-            corpus, _ = table_corpus(_read_csv(data / "em" / dataset / f"table{side}.csv"), f"{dataset}:{side}:")
-            parts.append(corpus)
+        corpus, _ = table_corpus(_read_csv(data / "em" / dataset / "tableB.csv"), f"{dataset}:B:")
+        parts.append(corpus)
     corpus = Corpus([i for p in parts for i in p.ids], [d for p in parts for d in p.docs],
                     [t for p in parts for t in p.texts])
     carriers: dict[str, set[str]] = defaultdict(set)
