@@ -336,7 +336,7 @@ def main(argv=None) -> int:
         return 2
     results = run(args)
     path = write_results(args.out, {"data": str(args.data), "engines": args.engines}, results,
-                         notes=["chosen: fts5 (see docs/benchmarks.md)"], packages=PACKAGES)
+                         notes=["LexicalIndex is built on fts5; see docs/benchmarks.md for the decision state"], packages=PACKAGES)
     print(f"\nwrote {path}")
     return 0
 
