@@ -1,6 +1,6 @@
-"""Which embedded BM25 engine the lexical channel uses: SQLite FTS5 vs tantivy vs bm25s, measured.
+"""Which embedded BM25 engine the lexical channel uses: tantivy vs SQLite FTS5 vs bm25s, measured.
 
-    python -m bench.lexical_engines                 # ~5 min on 2 cores
+    python -m bench.lexical_engines                 # ~5 min on 2 cores; bm25s needs the bench extra
     python -m bench.lexical_engines --engines fts5,tantivy
 
 Every engine indexes the same terms (shopgraph.search.analysis: words, compact model numbers, CJK
@@ -14,7 +14,8 @@ and visible to a new search), and reopening a saved index. Quality: NDCG@10 and 
 alone (BM25 only, no exact lookup) on the test queries of known_abt_buy, known_amazon_google,
 known_wdc_computers, zh_type and flipkart_category, each over its own corpus.
 The properties that are not timings (crash safety, atomic replace, concurrent readers, field weights)
-are what the engines document, and for FTS5 what tests/search/test_lexical_index.py checks.
+are what the engines document, and for the shipped one (tantivy, in shopgraph.search.lexical_index)
+what tests/search/test_lexical_index.py checks.
 """
 
 from __future__ import annotations
@@ -40,22 +41,22 @@ QUALITY_SUITES = ("known_abt_buy", "known_amazon_google", "known_wdc_computers",
 PACKAGES = ("numpy", "tantivy", "bm25s", "scipy")
 K = 10
 PROPERTIES = {
+    "tantivy": {"dependency": "tantivy wheel (Rust, 5 MB, MIT)", "incremental": "yes: delete by term + add, "
+                "one commit per batch (segments merge in a background thread)",
+                "crash_safety": "a commit atomically replaces meta.json; SIGKILL keeps the last commit (tested)",
+                "atomic_replace": "new version directory + manifest os.replace (tested)",
+                "readers_beside_writer": "yes, readers reload to the last commit; one writer lock (tested)",
+                "field_weights": "query-time boosts", "cjk": "our terms (its default tokenizer keeps a "
+                "whole CJK run as one token)"},
     "fts5": {"dependency": "none (Python's sqlite3)", "incremental": "yes, per document, transactional",
-             "crash_safety": "SQLite WAL: a SIGKILL loses only the open transaction (tested)",
-             "atomic_replace": "new file + manifest os.replace (tested)",
-             "readers_beside_writer": "yes (WAL; tested)", "field_weights": "bm25() weights per query",
-             "cjk": "our unigrams+bigrams (trigram tokenizer also built in)"},
+             "crash_safety": "SQLite WAL: a SIGKILL loses only the open transaction (tested in phase 1's "
+             "first version of LexicalIndex)", "atomic_replace": "new file + manifest os.replace",
+             "readers_beside_writer": "yes (WAL)", "field_weights": "bm25() weights per query",
+             "cjk": "our unigrams+bigrams; no top-k pruning: every document sharing a term is scored"},
     "fts5_trigram": {"dependency": "none", "incremental": "yes", "crash_safety": "as fts5",
                      "atomic_replace": "as fts5", "readers_beside_writer": "yes",
                      "field_weights": "bm25() weights", "cjk": "substrings of 3+ characters only: 2-character "
                      "words (华为, 鞋子) and 1-2 character queries find nothing"},
-    "tantivy": {"dependency": "tantivy wheel (Rust, 5 MB)", "incremental": "yes, delete by term + add, "
-                "visible after commit (segments merge in background threads)",
-                "crash_safety": "commit is atomic (meta.json); uncommitted work is lost",
-                "atomic_replace": "new directory + switch (not built in)",
-                "readers_beside_writer": "yes (one writer lock per directory)",
-                "field_weights": "query-time field boosts", "cjk": "our terms (its default tokenizer keeps a "
-                "CJK run as one token)"},
     "bm25s": {"dependency": "bm25s (numpy/scipy)", "incremental": "no: every change rebuilds the whole index",
               "crash_safety": "files written by save(); no transactions",
               "atomic_replace": "only by writing a new directory", "readers_beside_writer": "no notion of it",
@@ -78,8 +79,10 @@ def weights() -> dict[str, float]:
 
 
 # -- engines: build(ids, docs), search(text, k) -> ids, update(replace ids/docs, remove ids), reopen -------
-class Fts5:
-    name = "fts5"
+class Tantivy:
+    """The shipped LexicalIndex (tantivy), with exact lookup left out: BM25 only, like the others."""
+
+    name = "tantivy"
 
     def __init__(self, directory: Path):
         from shopgraph.search.lexical_index import LexicalIndex
@@ -102,97 +105,84 @@ class Fts5:
         self.index = self._cls.open(self.directory, database_id="bench")
 
 
-class Fts5Trigram:
-    name = "fts5_trigram"
+class Fts5:
+    """SQLite FTS5 over our terms: a docs table maps ids to rowids, bm25() weights the fields, an update
+    deletes and re-inserts by rowid in one transaction (WAL)."""
+
+    name = "fts5"
+    tokenizer = "unicode61 remove_diacritics 2 categories 'L* N* Co M*'"  # marks: Devanagari vowel signs
 
     def __init__(self, directory: Path):
         directory.mkdir(parents=True, exist_ok=True)
-        self.path = directory / "trigram.sqlite"
+        self.path = directory / "index.sqlite"
+        self.w = list(weights().values())
+        self._connect()
+
+    def _connect(self):
         self.conn = sqlite3.connect(self.path)
         self.conn.execute("PRAGMA journal_mode=WAL")
-        self.w = list(weights().values())
+
+    def row(self, doc):
+        return list(doc_terms(doc).values())
+
+    def query(self, text):
+        from shopgraph.search.analysis import terms
+
+        words = list(dict.fromkeys(terms(text)))[:64]
+        return " OR ".join('"' + w.replace('"', '""') + '"' for w in words) or None
 
     def build(self, ids, docs):
-        from shopgraph.search.lexical_index import _field_text
-
         with self.conn:
-            self.conn.execute(f"CREATE VIRTUAL TABLE fts USING fts5(id UNINDEXED, {', '.join(FIELDS)}, "
-                              "tokenize='trigram case_sensitive 0')")
-            self.conn.executemany(f"INSERT INTO fts VALUES (?{', ?' * len(FIELDS)})",
-                                  [(i, *(_field_text(d.get(f)) for f in FIELDS)) for i, d in zip(ids, docs)])
+            self.conn.execute("CREATE TABLE docs (rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE)")
+            self.conn.execute(f"CREATE VIRTUAL TABLE fts USING fts5({', '.join(FIELDS)}, tokenize=\"{self.tokenizer}\")")
+            self._insert(ids, docs)
+
+    def _insert(self, ids, docs):
+        for i, d in zip(ids, docs):
+            rowid = self.conn.execute("INSERT INTO docs (id) VALUES (?)", (i,)).lastrowid
+            self.conn.execute(f"INSERT INTO fts (rowid, {', '.join(FIELDS)}) VALUES (?{', ?' * len(FIELDS)})",
+                              (rowid, *self.row(d)))
 
     def search(self, text, k):
-        import regex
-
-        words = [w for w in regex.findall(r"[\p{L}\p{N}]+", text.casefold()) if len(w) >= 3]
-        if not words:
+        expression = self.query(text)
+        if not expression:
             return []
-        expression = " OR ".join('"' + w + '"' for w in dict.fromkeys(words))
-        sql = (f"SELECT id FROM fts WHERE fts MATCH ? ORDER BY bm25(fts, 0, {', '.join('?' * len(FIELDS))}) "
-               "LIMIT ?")
+        rank = f"bm25(fts, {', '.join('?' * len(FIELDS))})"
+        sql = (f"SELECT d.id FROM fts JOIN docs d ON d.rowid = fts.rowid WHERE fts MATCH ? "
+               f"ORDER BY {rank} LIMIT ?")
         return [r[0] for r in self.conn.execute(sql, (expression, *self.w, k))]
 
     def update(self, ids, docs, removed):
-        from shopgraph.search.lexical_index import _field_text
-
         with self.conn:
-            self.conn.executemany("DELETE FROM fts WHERE id = ?", [(i,) for i in [*ids, *removed]])
-            self.conn.executemany(f"INSERT INTO fts VALUES (?{', ?' * len(FIELDS)})",
-                                  [(i, *(_field_text(d.get(f)) for f in FIELDS)) for i, d in zip(ids, docs)])
+            for i in [*ids, *removed]:
+                row = self.conn.execute("SELECT rowid FROM docs WHERE id = ?", (i,)).fetchone()
+                if row:
+                    self.conn.execute("DELETE FROM fts WHERE rowid = ?", row)
+                    self.conn.execute("DELETE FROM docs WHERE rowid = ?", row)
+            self._insert(ids, docs)
 
     def reopen(self):
         self.conn.close()
-        self.conn = sqlite3.connect(self.path)
+        self._connect()
 
 
-class Tantivy:
-    name = "tantivy"
+class Fts5Trigram(Fts5):
+    """FTS5 with its own trigram tokenizer over the raw text (the built-in option for text without
+    spaces): query words shorter than 3 characters cannot match."""
 
-    def __init__(self, directory: Path):
-        import tantivy
+    name = "fts5_trigram"
+    tokenizer = "trigram case_sensitive 0"
 
-        self.t, self.directory = tantivy, directory
-        directory.mkdir(parents=True, exist_ok=True)
-        builder = tantivy.SchemaBuilder()
-        builder.add_text_field("id", stored=True, tokenizer_name="raw")
-        for f in FIELDS:
-            builder.add_text_field(f, tokenizer_name="whitespace")
-        self.schema = builder.build()
-        self.index = tantivy.Index(self.schema, path=str(directory))
-        self.writer = self.index.writer(heap_size=64_000_000, num_threads=1)
+    def row(self, doc):
+        from shopgraph.search.lexical_index import _field_text
 
-    def _add(self, ids, docs):
-        for i, d in zip(ids, docs):
-            self.writer.add_document(self.t.Document(id=i, **doc_terms(d)))
+        return [_field_text(doc.get(f)) for f in FIELDS]
 
-    def build(self, ids, docs):
-        self._add(ids, docs)
-        self.writer.commit()
-        self.writer.wait_merging_threads()
-        self.writer = self.index.writer(heap_size=64_000_000, num_threads=1)
-        self.index.reload()
+    def query(self, text):
+        import regex
 
-    def search(self, text, k):
-        from shopgraph.search.analysis import terms
-
-        words = list(dict.fromkeys(terms(text)))
-        if not words:
-            return []
-        query = self.index.parse_query(" ".join(words), list(FIELDS), field_boosts=weights())
-        searcher = self.index.searcher()
-        return [searcher.doc(address)["id"][0] for _, address in searcher.search(query, k).hits]
-
-    def update(self, ids, docs, removed):
-        for i in [*ids, *removed]:
-            self.writer.delete_documents_by_term("id", i)
-        self._add(ids, docs)
-        self.writer.commit()
-        self.index.reload()
-
-    def reopen(self):
-        self.writer.wait_merging_threads()
-        self.index = self.t.Index.open(str(self.directory))
-        self.writer = self.index.writer(heap_size=64_000_000, num_threads=1)
+        words = [w for w in regex.findall(r"[\p{L}\p{N}]+", text.casefold()) if len(w) >= 3]
+        return " OR ".join('"' + w + '"' for w in dict.fromkeys(words)) or None
 
 
 class Bm25s:
@@ -234,7 +224,7 @@ class Bm25s:
         self.model = self.bm25s.BM25.load(str(self.directory))
 
 
-ENGINES = {e.name: e for e in (Fts5, Fts5Trigram, Tantivy, Bm25s)}
+ENGINES = {e.name: e for e in (Tantivy, Fts5, Fts5Trigram, Bm25s)}
 
 
 def _size(path: Path) -> int:
@@ -307,7 +297,7 @@ def run(args) -> dict:
     for name in args.engines.split(","):
         if name not in ENGINES:
             raise SystemExit(f"unknown engine {name!r}; engines are {', '.join(ENGINES)}")
-        if name in ("tantivy", "bm25s") and importlib.util.find_spec(name) is None:
+        if name == "bm25s" and importlib.util.find_spec(name) is None:
             print(f"skipping {name}: not installed (pip install -e .[bench] -c constraints.txt)")
             continue
         engines.append(ENGINES[name])
@@ -336,7 +326,7 @@ def main(argv=None) -> int:
         return 2
     results = run(args)
     path = write_results(args.out, {"data": str(args.data), "engines": args.engines}, results,
-                         notes=["LexicalIndex is built on fts5; see docs/benchmarks.md for the decision state"], packages=PACKAGES)
+                         notes=["chosen: tantivy (shopgraph/search/lexical_index.py); see docs/benchmarks.md"], packages=PACKAGES)
     print(f"\nwrote {path}")
     return 0
 

@@ -1,29 +1,29 @@
-"""BM25 over product fields, with exact identifier lookup: SQLite FTS5 in a folder beside the database.
+"""BM25 over product fields, with exact identifier lookup: a tantivy index in a folder beside the database.
 
-Why FTS5: it is in Python's standard library, updates and deletes one document at a time inside a
-transaction (the graph changes batch by batch), survives SIGKILL at any point (SQLite's write-ahead
-log), lets readers search while one writer writes, and weights fields at query time.
-bench/lexical_engines.py (docs/benchmarks.md) measured the same quality with tantivy on the same terms
-but tantivy answers much faster (p50 0.3 ms against 18 ms on 17k products): phase 2 decides whether
-this class moves onto tantivy; its interface does not depend on the engine.
+Chosen by bench/lexical_engines.py (docs/benchmarks.md): on the same terms tantivy, SQLite FTS5 and
+bm25s rank alike, and tantivy answers far faster (top-k pruning instead of scoring every document that
+shares a term), updates a batch fastest and is the smallest on disk; bm25s cannot update at all.
 
 What is indexed: the terms of `shopgraph.search.analysis` (words, compact model numbers, character
-unigrams + bigrams for scripts without spaces) in five fields, `FIELDS`. The engine's own tokenizer
-only splits those terms on spaces. Exact lookup keys are `identifier_key` of every identifier and the
-model numbers found in the title, identifiers and attributes.
+unigrams + bigrams for scripts without spaces) in five fields, `FIELDS`, split on spaces only
+(tantivy's "whitespace" tokenizer). Field weights are query-time boosts. Exact lookup keys (the
+`idents` field) are `identifier_key` of every identifier and the model numbers found in the title,
+identifiers and attributes.
 
-Layout of the folder: ``manifest.json`` names the current data file ``lexical-<token>.sqlite``; the
-file's ``meta`` table holds the format and analyzer versions, the settings that change the content,
-the id of the database it mirrors and its revision (committed in the same transaction as the
-documents, so revision and contents never disagree). `LexicalIndex.replace` builds a whole new file
-and publishes it by replacing the manifest (os.replace), so a rebuild is atomic; a file name is never
-reused, so a reader still holding an old file is never confused with the new one (SQLite's own
-warning about files renamed under open connections).
+Durability and readers: every `upsert` / `remove` is one tantivy commit, which publishes new segments by
+atomically replacing the index's meta.json: a process killed at any point leaves the last commit.
+The index's own metadata (format and analyzer versions, content settings, the id of the database it
+mirrors and its revision) is a stored document rewritten in the same commit as the batch, so revision
+and contents never disagree. One process writes (tantivy's writer lock; a second writer gets
+LexicalIndexLocked); any number read, each reload picking up the last commit.
 
-Identity (the same rules as the vector index): `open(directory, database_id=...)` refuses a folder
-whose saved database id, format, analyzer version or content settings differ, with
-LexicalIndexUnavailable; the caller then rebuilds with `replace`. Nothing is served from an index
-of another database.
+Layout of the folder: ``manifest.json`` names the current version directory ``lexical-<token>/``.
+`LexicalIndex.replace` builds a whole new version and publishes it by replacing the manifest
+(os.replace), so a rebuild is atomic; a version name is never reused.
+
+Identity (the same rules as the vector index): `open(directory, database_id=...)` refuses a folder whose
+saved database id, format, analyzer version or content settings differ, with LexicalIndexUnavailable;
+the caller rebuilds with `replace`. Nothing is served from an index of another database.
 """
 
 from __future__ import annotations
@@ -31,38 +31,56 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sqlite3
+import shutil
 import threading
 import uuid
 from pathlib import Path
 from typing import Any, Collection, Iterable, Mapping, Sequence
 
 from shopgraph.config import LexicalIndexConfig
-from shopgraph.errors import BadArgumentError, ShopGraphError
+from shopgraph.errors import BadArgumentError, MissingDependencyError, ShopGraphError, StoreLockedError
 from shopgraph.search.analysis import ANALYZER_VERSION, analyze, identifier_key, model_numbers, terms
 
 log = logging.getLogger(__name__)
 
 FORMAT = "shopgraph-lexical"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 1 was an SQLite FTS5 file
 MANIFEST = "manifest.json"
 FIELDS = ("title", "brand", "identifiers", "attributes", "description")
-_TOKENIZER = "unicode61 remove_diacritics 2 categories 'L* N* Co M*'"  # marks: Devanagari vowel signs
 _MAX_QUERY_TERMS = 64  # a pasted paragraph as a query: its first terms are enough
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS docs (rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE)",
-    f"CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5({', '.join(FIELDS)}, tokenize=\"{_TOKENIZER}\")",
-    "CREATE TABLE IF NOT EXISTS idents (key TEXT NOT NULL, doc INTEGER NOT NULL, PRIMARY KEY (key, doc))"
-    " WITHOUT ROWID",
-    "CREATE INDEX IF NOT EXISTS idents_doc ON idents (doc)",
-)
+_WRITER_HEAP = 32_000_000  # bytes of tantivy's indexing buffer (one thread); a commit flushes it
+_ROLE_DOC, _ROLE_META = "doc", "meta"
 
 Doc = Mapping[str, Any]  # field name -> str, list of str, or (attributes) mapping key -> value
 
 
 class LexicalIndexUnavailable(ShopGraphError):
     """A saved lexical index is missing, unreadable or mirrors another database: rebuild it."""
+
+
+class LexicalIndexLocked(StoreLockedError):
+    """Another process (or index object) is writing this lexical index."""
+
+
+def _tantivy():
+    try:
+        import tantivy
+    except ImportError as e:  # pragma: no cover - tantivy is a core dependency
+        raise MissingDependencyError("the lexical index needs tantivy; reinstall shopgraph "
+                                     "(pip install -e . -c constraints.txt)") from e
+    return tantivy
+
+
+def _schema():
+    tantivy = _tantivy()
+    builder = tantivy.SchemaBuilder()
+    builder.add_text_field("role", tokenizer_name="raw")
+    builder.add_text_field("id", stored=True, tokenizer_name="raw")
+    builder.add_text_field("idents", tokenizer_name="raw", index_option="basic")
+    builder.add_text_field("meta", stored=True, tokenizer_name="raw", index_option="basic")
+    for name in FIELDS:
+        builder.add_text_field(name, tokenizer_name="whitespace")
+    return builder.build()
 
 
 def _field_text(value: Any) -> str:
@@ -100,40 +118,40 @@ def lookup_keys(doc: Doc) -> set[str]:
     return keys
 
 
-def fts_query(text: str, unigrams: bool) -> str | None:
-    """An FTS5 expression OR-ing the distinct terms of a query, each quoted (so no query text is
-    ever read as FTS5 syntax); None when the query has no terms."""
-    distinct = list(dict.fromkeys(terms(text, unigrams=unigrams)))[:_MAX_QUERY_TERMS]
-    if not distinct:
-        return None
-    return " OR ".join('"' + t.replace('"', '""') + '"' for t in distinct)
+def _content_settings(config: LexicalIndexConfig) -> dict:
+    """What changes the terms stored: an index with other values must be rebuilt, not served."""
+    return {"format": FORMAT, "format_version": FORMAT_VERSION, "analyzer_version": ANALYZER_VERSION,
+            "cjk_unigrams": bool(config.cjk_unigrams)}
 
 
 class LexicalIndex:
     """BM25 search over products' fields plus exact identifier lookup; ids are strings.
 
     Open with `open` (a folder), `replace` (build a new version of a folder) or `memory`.
-    One instance may be shared between threads (a lock serialises its use of the connection);
+    One instance may be shared between threads (a lock serialises writes and reads of its state);
     several processes may read one folder while one process writes it.
     """
 
-    def __init__(self, conn: sqlite3.Connection, config: LexicalIndexConfig, path: Path | None,
-                 read_only: bool):
-        self._conn = conn
+    def __init__(self, index, config: LexicalIndexConfig, path: Path | None, read_only: bool):
+        self._tantivy = _tantivy()
+        self._index = index
+        self._schema = index.schema
         self.config = config
-        self.path = path  # the data file (None: in memory)
+        self.path = path  # the version directory (None: in memory)
         self.read_only = read_only
+        self._writer = None
         self._lock = threading.RLock()
-        self._weights = tuple(float(getattr(config, f"{f}_weight")) for f in FIELDS)
+        self._boosts = [(f, float(getattr(config, f"{f}_weight"))) for f in FIELDS]
+        self._boosts = [(f, w) for f, w in self._boosts if w > 0]
 
     # -- opening ---------------------------------------------------------------------------------
     @classmethod
     def memory(cls, config: LexicalIndexConfig = LexicalIndexConfig(),
                database_id: str | None = None) -> "LexicalIndex":
         """An empty index in memory (tests, benchmarks, throwaway use)."""
-        conn = _connect(":memory:", read_only=False)
-        _init(conn, config, database_id)
-        return cls(conn, config, None, read_only=False)
+        index = cls(_tantivy().Index(_schema()), config, None, read_only=False)
+        index._commit_meta({**_content_settings(config), "database_id": database_id, "revision": None})
+        return index
 
     @classmethod
     def open(cls, directory: str | os.PathLike, *, database_id: str | None,
@@ -145,25 +163,21 @@ class LexicalIndex:
         and when the saved index is of another database, format or content setting,
         LexicalIndexUnavailable is raised: rebuild it with `replace`."""
         root = Path(directory)
-        for attempt in range(3):  # a rebuild may publish a new file between reading the manifest and opening it
-            name = _current_file(root)
+        for attempt in range(3):  # a rebuild may publish a new version between reading the manifest and opening it
+            name = _current_version(root)
             if name is None:
                 if not create or read_only:
                     raise LexicalIndexUnavailable(f"no lexical index in {root}")
                 return cls.replace(root, database_id=database_id, config=config)
             path = root / name
             try:
-                conn = _connect(path, read_only=read_only)
-            except sqlite3.OperationalError as e:
+                index = cls(_tantivy().Index.open(str(path)), config, path, read_only)
+            except ValueError as e:
                 if attempt < 2 and not path.exists():
                     continue
                 raise LexicalIndexUnavailable(f"cannot open lexical index {path}: {e}") from e
-            try:
-                _check(conn, config, database_id, path)
-            except BaseException:
-                conn.close()
-                raise
-            return cls(conn, config, path, read_only)
+            index._check(database_id)
+            return index
         raise LexicalIndexUnavailable(f"lexical index in {root} keeps changing while being opened")
 
     @classmethod
@@ -172,23 +186,22 @@ class LexicalIndex:
                 config: LexicalIndexConfig = LexicalIndexConfig()) -> "LexicalIndex":
         """Build a new version of the index in `directory` from batches of (ids, docs), then publish it
         atomically (readers see the old version or the new one, never a mix) and return it open.
-        Older data files are removed after the switch."""
+        Older versions are removed after the switch."""
         root = Path(directory)
         root.mkdir(parents=True, exist_ok=True)
-        name = f"lexical-{uuid.uuid4().hex[:16]}.sqlite"
+        name = f"lexical-{uuid.uuid4().hex[:16]}"
         path = root / name
-        conn = _connect(path, read_only=False)
+        path.mkdir()
         try:
-            _init(conn, config, database_id)
-            index = cls(conn, config, path, read_only=False)
+            index = cls(_tantivy().Index(_schema(), path=str(path)), config, path, read_only=False)
+            meta = {**_content_settings(config), "database_id": database_id, "revision": None}
             for ids, batch in docs:
-                index.upsert(ids, batch)
-            index.set_revision(revision)
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                index._write(list(ids), list(batch), (), meta)
+            index._commit_meta({**meta, "revision": _checked_revision(revision)})
+            index._writer.wait_merging_threads()  # the merges finish before the version is published
+            index._writer = None
         except BaseException:
-            conn.close()
-            for leftover in root.glob(name + "*"):
-                leftover.unlink(missing_ok=True)
+            shutil.rmtree(path, ignore_errors=True)
             raise
         _publish(root, name)
         _remove_old(root, keep=name)
@@ -196,8 +209,11 @@ class LexicalIndex:
         return index
 
     def close(self) -> None:
+        """Release the writer lock (if this instance wrote); the files stay."""
         with self._lock:
-            self._conn.close()
+            if self._writer is not None:
+                self._writer.wait_merging_threads()
+                self._writer = None
 
     def __enter__(self) -> "LexicalIndex":
         return self
@@ -206,39 +222,64 @@ class LexicalIndex:
         self.close()
 
     # -- identity --------------------------------------------------------------------------------
+    def meta(self) -> dict:
+        """The saved metadata: format, versions, content settings, database_id, revision."""
+        searcher = self._searcher()
+        hits = searcher.search(self._term("role", _ROLE_META), 1).hits
+        if not hits:
+            raise LexicalIndexUnavailable(f"lexical index {self.path} has no metadata")
+        try:
+            return json.loads(searcher.doc(hits[0][1])["meta"][0])
+        except (ValueError, KeyError, IndexError) as e:
+            raise LexicalIndexUnavailable(f"lexical index {self.path} metadata is unreadable: {e}") from e
+
     @property
     def database_id(self) -> str | None:
-        return _meta(self._conn).get("database_id")
+        return self.meta().get("database_id")
 
     @property
     def revision(self) -> int | str | None:
         """Which write generation of the database this index reflects (set by the caller)."""
-        return _meta(self._conn).get("revision")
+        return self.meta().get("revision")
 
     def set_revision(self, revision: int | str | None) -> None:
-        if revision is not None and (isinstance(revision, bool) or not isinstance(revision, (int, str))):
-            raise BadArgumentError(f"lexical index revision must be an int or str, got {revision!r}")
-        with self._lock, self._conn:
-            _set_meta(self._conn, revision=revision)
+        self._check_writable()
+        with self._lock:
+            self._commit_meta({**self.meta(), "revision": _checked_revision(revision)})
+
+    def _check(self, database_id: str | None) -> None:
+        meta = self.meta()
+        for key, want in _content_settings(self.config).items():
+            if meta.get(key) != want:
+                raise LexicalIndexUnavailable(f"lexical index {self.path} has {key}={meta.get(key)!r}, "
+                                              f"expected {want!r}")
+        if database_id is not None and meta.get("database_id") != database_id:
+            raise LexicalIndexUnavailable(f"lexical index {self.path} mirrors database "
+                                          f"{meta.get('database_id')!r}, not {database_id!r}")
 
     # -- contents --------------------------------------------------------------------------------
     def __len__(self) -> int:
-        with self._lock:
-            return self._conn.execute("SELECT count(*) FROM docs").fetchone()[0]
+        return self._searcher().search(self._term("role", _ROLE_DOC), 1, count=True).count
 
     def __contains__(self, item: object) -> bool:
-        with self._lock:
-            return self._conn.execute("SELECT 1 FROM docs WHERE id = ?", (item,)).fetchone() is not None
+        if not isinstance(item, str):
+            return False
+        return bool(self._searcher().search(self._term("id", item), 1).hits)
 
     def ids(self) -> list[str]:
-        with self._lock:
-            return [r[0] for r in self._conn.execute("SELECT id FROM docs ORDER BY rowid")]
+        """Every document id (in no particular order)."""
+        searcher = self._searcher()
+        n = searcher.search(self._term("role", _ROLE_DOC), 1, count=True).count
+        if not n:
+            return []
+        return [searcher.doc(a)["id"][0] for _, a in searcher.search(self._term("role", _ROLE_DOC), n).hits]
 
     def upsert(self, ids: Sequence[str], docs: Sequence[Doc], revision: int | str | None = None) -> None:
-        """Add or replace documents, in one transaction (with the revision, when given).
+        """Add or replace documents, in one commit (with the revision, when given).
 
         ids: n strings; docs: n mappings from field names in FIELDS to text (a list of strings or,
-        for attributes, a mapping key -> value, is joined). Unknown field names are refused."""
+        for attributes, a mapping key -> value, is joined). Unknown field names are refused.
+        A repeated id within one call: the last wins."""
         ids, docs = list(ids), list(docs)
         if len(ids) != len(docs):
             raise BadArgumentError(f"upsert got {len(ids)} ids and {len(docs)} documents")
@@ -247,67 +288,100 @@ class LexicalIndex:
         unknown = {k for d in docs for k in d} - set(FIELDS)
         if unknown:
             raise BadArgumentError(f"unknown lexical index fields {sorted(unknown)}; fields are {', '.join(FIELDS)}")
-        unigrams = self.config.cjk_unigrams
-        rows = [(i, [analyze(_field_text(d.get(f)), unigrams=unigrams) for f in FIELDS], lookup_keys(d))
-                for i, d in zip(ids, docs)]
         self._check_writable()
-        with self._lock, self._conn:
-            for doc_id, fields, keys in rows:
-                rowid = self._delete(doc_id)
-                if rowid is None:
-                    rowid = self._conn.execute("INSERT INTO docs (id) VALUES (?)", (doc_id,)).lastrowid
-                else:
-                    self._conn.execute("INSERT INTO docs (rowid, id) VALUES (?, ?)", (rowid, doc_id))
-                self._conn.execute(f"INSERT INTO fts (rowid, {', '.join(FIELDS)}) VALUES (?{', ?' * len(FIELDS)})",
-                                   (rowid, *fields))
-                self._conn.executemany("INSERT INTO idents (key, doc) VALUES (?, ?)", [(k, rowid) for k in keys])
+        with self._lock:
+            meta = self.meta()
             if revision is not None:
-                _set_meta(self._conn, revision=revision)
+                meta["revision"] = _checked_revision(revision)
+            self._write(ids, docs, (), meta)
 
     def remove(self, ids: Iterable[str], revision: int | str | None = None) -> int:
-        """Remove documents (unknown ids are ignored); returns how many were removed."""
+        """Remove documents (unknown ids are ignored) in one commit; returns how many were removed."""
         self._check_writable()
-        removed = 0
-        with self._lock, self._conn:
-            for doc_id in ids:
-                removed += self._delete(doc_id) is not None
+        ids = [i for i in dict.fromkeys(ids) if isinstance(i, str)]
+        with self._lock:
+            present = [i for i in ids if i in self]
+            meta = self.meta()
             if revision is not None:
-                _set_meta(self._conn, revision=revision)
-        return removed
+                meta["revision"] = _checked_revision(revision)
+            self._write([], [], present, meta)
+        return len(present)
 
-    def _delete(self, doc_id: str) -> int | None:
-        row = self._conn.execute("SELECT rowid FROM docs WHERE id = ?", (doc_id,)).fetchone()
-        if row is None:
-            return None
-        rowid = row[0]
-        self._conn.execute("DELETE FROM fts WHERE rowid = ?", (rowid,))
-        self._conn.execute("DELETE FROM idents WHERE doc = ?", (rowid,))
-        self._conn.execute("DELETE FROM docs WHERE rowid = ?", (rowid,))
-        return rowid
+    def _write(self, ids: list[str], docs: list[Doc], removed: Sequence[str], meta: dict) -> None:
+        """Delete `removed` and every id in `ids`, add `docs`, rewrite the metadata: one commit."""
+        tantivy, unigrams = self._tantivy, self.config.cjk_unigrams
+        last = {i: d for i, d in zip(ids, docs)}  # the last document of a repeated id wins
+        built = []
+        for doc_id, doc in last.items():
+            fields = {f: analyze(_field_text(doc.get(f)), unigrams=unigrams) for f in FIELDS}
+            document = tantivy.Document(role=_ROLE_DOC, id=doc_id, **fields)
+            for key in sorted(lookup_keys(doc)):
+                document.add_text("idents", key)
+            built.append(document)
+        writer = self._get_writer()
+        try:
+            for doc_id in [*removed, *last]:
+                writer.delete_documents_by_term("id", doc_id)
+            for document in built:
+                writer.add_document(document)
+            self._put_meta(writer, meta)
+            writer.commit()
+        except BaseException:
+            writer.rollback()
+            raise
+        self._index.reload()
+
+    def _commit_meta(self, meta: dict) -> None:
+        writer = self._get_writer()
+        self._put_meta(writer, meta)
+        writer.commit()
+        self._index.reload()
+
+    def _put_meta(self, writer, meta: dict) -> None:
+        writer.delete_documents_by_term("role", _ROLE_META)
+        writer.add_document(self._tantivy.Document(role=_ROLE_META, meta=json.dumps(meta)))
+
+    def _get_writer(self):
+        if self._writer is None:
+            try:
+                self._writer = self._index.writer(heap_size=_WRITER_HEAP, num_threads=1)
+            except ValueError as e:  # tantivy: "Failed to acquire Lockfile: LockBusy"
+                raise LexicalIndexLocked(f"lexical index {self.path} is being written by another process "
+                                         f"({e})") from None
+        return self._writer
 
     def _check_writable(self) -> None:
         if self.read_only:
             raise BadArgumentError("this lexical index was opened read-only")
 
     # -- search ----------------------------------------------------------------------------------
+    def _term(self, field: str, value: str):
+        return self._tantivy.Query.term_query(self._schema, field, value)
+
+    def _searcher(self):
+        with self._lock:
+            if self.read_only:
+                self._index.reload()  # see the writer's last commit
+            return self._index.searcher()
+
     def search(self, query: str, k: int = 10, allowed: Collection[str] | None = None) -> list[tuple[str, float]]:
         """Top k documents by BM25 (field-weighted), best first: [(id, score)], score > 0, larger is
         better. Terms are OR-ed: a document needs one of them. allowed: only these ids (None: all)."""
         if isinstance(k, bool) or not isinstance(k, int) or k <= 0:
             raise BadArgumentError(f"k must be a positive integer, got {k!r}")
-        expression = fts_query(query, self.config.cjk_unigrams)
-        if expression is None or (allowed is not None and not allowed):
+        distinct = list(dict.fromkeys(terms(query, unigrams=self.config.cjk_unigrams)))[:_MAX_QUERY_TERMS]
+        if not distinct or not self._boosts or (allowed is not None and not allowed):
             return []
-        rank = f"bm25(fts, {', '.join('?' * len(FIELDS))})"
-        sql = f"SELECT d.id, -{rank} FROM fts JOIN docs d ON d.rowid = fts.rowid WHERE fts MATCH ?"
-        params: list[Any] = [*self._weights, expression]
+        Query, Occur = self._tantivy.Query, self._tantivy.Occur
+        clauses = [(Occur.Should, Query.boost_query(self._term(f, t), w)) for t in distinct for f, w in self._boosts]
+        query_obj = Query.boolean_query(clauses)
         if allowed is not None:
-            sql += " AND d.id IN (SELECT value FROM json_each(?))"
-            params.append(json.dumps(list(allowed)))
-        sql += f" ORDER BY {rank} LIMIT ?"
-        params += [*self._weights, k]
-        with self._lock:
-            return [(i, float(s)) for i, s in self._conn.execute(sql, params)]
+            ids = [i for i in allowed if isinstance(i, str)]
+            query_obj = Query.boolean_query([(Occur.Must, query_obj),
+                                             (Occur.Must, Query.term_set_query(self._schema, "id", ids))])
+        searcher = self._searcher()
+        hits = searcher.search(query_obj, k).hits
+        return [(searcher.doc(a)["id"][0], float(score)) for score, a in hits]
 
     def lookup(self, query: str, limit: int = 100) -> list[tuple[str, int]]:
         """Documents carrying an identifier or model number of the query, exactly (after
@@ -325,76 +399,43 @@ class LexicalIndex:
         return self._lookup_keys(inner, limit) if inner else []
 
     def _lookup_keys(self, keys: list[str], limit: int) -> list[tuple[str, int]]:
-        sql = ("SELECT d.id, count(*) AS n FROM idents i JOIN docs d ON d.rowid = i.doc "
-               "WHERE i.key IN (SELECT value FROM json_each(?)) GROUP BY d.rowid ORDER BY n DESC, d.rowid LIMIT ?")
-        with self._lock:
-            return [(i, int(n)) for i, n in self._conn.execute(sql, (json.dumps(keys), limit))]
+        searcher = self._searcher()
+        counts: dict[str, int] = {}
+        for key in keys:
+            for _, a in searcher.search(self._term("idents", key), limit).hits:
+                doc_id = searcher.doc(a)["id"][0]
+                counts[doc_id] = counts.get(doc_id, 0) + 1
+        return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
 
     def stats(self) -> dict:
-        """documents, bytes of the data file (0 in memory)."""
+        """documents, bytes on disk (0 in memory)."""
         size = 0
         if self.path is not None:
-            size = sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*"))
+            size = sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
         return {"documents": len(self), "bytes": size}
 
 
-# -- files and metadata ------------------------------------------------------------------------------
-def _connect(path: str | Path, read_only: bool) -> sqlite3.Connection:
-    if read_only:
-        conn = sqlite3.connect(f"file:{Path(path).as_posix()}?mode=ro", uri=True, check_same_thread=False)
-    else:
-        conn = sqlite3.connect(str(path), check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")  # readers beside a writer; atomic commits survive SIGKILL
-        conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("PRAGMA busy_timeout=10000")
-    return conn
+# -- files -------------------------------------------------------------------------------------------
+def _checked_revision(revision: Any) -> int | str | None:
+    if revision is not None and (isinstance(revision, bool) or not isinstance(revision, (int, str))):
+        raise BadArgumentError(f"lexical index revision must be an int or str, got {revision!r}")
+    return revision
 
 
-def _content_settings(config: LexicalIndexConfig) -> dict:
-    """What changes the terms stored: an index with other values must be rebuilt, not served."""
-    return {"format": FORMAT, "format_version": FORMAT_VERSION, "analyzer_version": ANALYZER_VERSION,
-            "cjk_unigrams": bool(config.cjk_unigrams)}
-
-
-def _init(conn: sqlite3.Connection, config: LexicalIndexConfig, database_id: str | None) -> None:
-    with conn:
-        for statement in _SCHEMA:
-            conn.execute(statement)
-        _set_meta(conn, **_content_settings(config), database_id=database_id, revision=None)
-
-
-def _meta(conn: sqlite3.Connection) -> dict:
-    try:
-        return {k: json.loads(v) for k, v in conn.execute("SELECT key, value FROM meta")}
-    except (sqlite3.DatabaseError, ValueError) as e:
-        raise LexicalIndexUnavailable(f"lexical index metadata is unreadable: {e}") from e
-
-
-def _set_meta(conn: sqlite3.Connection, **values: Any) -> None:
-    conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                     [(k, json.dumps(v)) for k, v in values.items()])
-
-
-def _check(conn: sqlite3.Connection, config: LexicalIndexConfig, database_id: str | None, path: Path) -> None:
-    meta = _meta(conn)
-    for key, want in _content_settings(config).items():
-        if meta.get(key) != want:
-            raise LexicalIndexUnavailable(f"lexical index {path} has {key}={meta.get(key)!r}, expected {want!r}")
-    if database_id is not None and meta.get("database_id") != database_id:
-        raise LexicalIndexUnavailable(f"lexical index {path} mirrors database {meta.get('database_id')!r}, "
-                                      f"not {database_id!r}")
-
-
-def _current_file(root: Path) -> str | None:
+def _current_version(root: Path) -> str | None:
     try:
         manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as e:
         raise LexicalIndexUnavailable(f"cannot read {root / MANIFEST}: {e}") from e
-    name = manifest.get("file") if isinstance(manifest, dict) else None
-    if manifest.get("format") != FORMAT or not isinstance(name, str) or "/" in name or not name.startswith("lexical-"):
-        raise LexicalIndexUnavailable(f"{root / MANIFEST} is not a shopgraph lexical index manifest")
+    name = manifest.get("version") if isinstance(manifest, dict) else None
+    if (not isinstance(manifest, dict) or manifest.get("format") != FORMAT
+            or manifest.get("format_version") != FORMAT_VERSION):
+        raise LexicalIndexUnavailable(f"{root / MANIFEST} is not a shopgraph lexical index manifest "
+                                      f"of format version {FORMAT_VERSION}")
+    if not isinstance(name, str) or "/" in name or "\\" in name or not name.startswith("lexical-"):
+        raise LexicalIndexUnavailable(f"{root / MANIFEST} names no valid index version")
     return name
 
 
@@ -402,7 +443,7 @@ def _publish(root: Path, name: str) -> None:
     """Point the manifest at `name`: write a temporary file, fsync it, os.replace it, fsync the folder."""
     staging = root / f".{MANIFEST}.{uuid.uuid4().hex[:8]}"
     with open(staging, "w", encoding="utf-8") as f:
-        json.dump({"format": FORMAT, "format_version": FORMAT_VERSION, "file": name}, f)
+        json.dump({"format": FORMAT, "format_version": FORMAT_VERSION, "version": name}, f)
         f.flush()
         os.fsync(f.fileno())
     os.replace(staging, root / MANIFEST)
@@ -414,8 +455,8 @@ def _publish(root: Path, name: str) -> None:
 
 
 def _remove_old(root: Path, keep: str) -> None:
-    """Delete data files other than the current one (their names are never reused, so a reader
-    still holding one keeps reading its own copy until it closes)."""
-    for old in root.glob("lexical-*.sqlite*"):
-        if not old.name.startswith(keep):
-            old.unlink(missing_ok=True)
+    """Delete versions other than the current one (a reader still holding one keeps its open,
+    memory-mapped files until it closes; names are never reused)."""
+    for old in root.glob("lexical-*"):
+        if old.name != keep and old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)

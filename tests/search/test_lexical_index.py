@@ -110,9 +110,8 @@ def test_replace_publishes_a_new_version_atomically(tmp_path):
     old = fill(LexicalIndex.open(tmp_path, database_id="db-1"))
     old_file = old.path
     new = LexicalIndex.replace(tmp_path, database_id="db-2", docs=[(["z"], [{"title": "zebra"}])], revision=9)
-    assert json.loads((tmp_path / MANIFEST).read_text())["file"] == new.path.name
-    assert not old_file.exists()  # older data files are removed after the switch
-    assert old.search("walkman")[0][0] == "a"  # an open reader keeps its own copy
+    assert json.loads((tmp_path / MANIFEST).read_text())["version"] == new.path.name
+    assert not old_file.exists()  # older versions are removed after the switch
     with LexicalIndex.open(tmp_path, database_id="db-2") as reopened:
         assert reopened.ids() == ["z"] and reopened.revision == 9
 
@@ -154,3 +153,15 @@ def test_sigkill_during_writes_leaves_a_consistent_index(tmp_path):
         assert revision is not None and len(index) == 200 * (revision + 1)  # whole batches only
         last = revision
         assert index.lookup(f"x{last}y199") == [(f"p{last}-199", 1)]
+
+
+def test_a_second_writer_is_refused_with_one_line(tmp_path):
+    from shopgraph.search.lexical_index import LexicalIndexLocked
+
+    first = fill(LexicalIndex.open(tmp_path, database_id="db"))
+    second = LexicalIndex.open(tmp_path, database_id="db")
+    with pytest.raises(LexicalIndexLocked, match="being written"):
+        second.upsert(["z"], [{"title": "zebra"}])
+    first.close()  # releases the lock
+    second.upsert(["z"], [{"title": "zebra"}])
+    assert "z" in second
