@@ -48,7 +48,7 @@ class LexicalConfig:
 
 @dataclass(frozen=True)
 class LexicalIndexConfig:
-    """The BM25 index (shopgraph/search/lexical_index.py, SQLite FTS5; compared in bench/lexical_engines.py).
+    """The BM25 index (shopgraph/search/lexical_index.py: tantivy, chosen by bench/lexical_engines.py).
 
     *_weight: BM25 weight of each field (a term matched in a field with weight 2 counts twice).
     cjk_unigrams: index single characters of scripts without spaces besides their bigrams (changes the
