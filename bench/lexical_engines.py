@@ -31,8 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import Timer, percentiles, print_table, rss_growth, write_results
-from bench.learned import data_root
+from bench.common import Timer, args_settings, percentiles, print_table, rss_growth, write_results
+from bench.learned import data_root, run_checked
 from bench.search_quality import mean_metrics, metrics
 from bench.search_suites import Corpus, Suite, build_suites
 
@@ -321,12 +321,11 @@ def run(args) -> dict:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if not args.data.is_dir():
-        print(f"error: data directory not found: {args.data}", file=sys.stderr)
+    results = run_checked(args, run, "data")
+    if results is None:
         return 2
-    results = run(args)
-    path = write_results(args.out, {"data": str(args.data), "engines": args.engines}, results,
-                         notes=["chosen: tantivy (shopgraph/search/lexical_index.py); see docs/benchmarks.md"], packages=PACKAGES)
+    path = write_results(args.out, args_settings(args), results, packages=PACKAGES,
+                         notes=["chosen: tantivy (shopgraph/search/lexical_index.py); see docs/benchmarks.md"])
     print(f"\nwrote {path}")
     return 0
 

@@ -32,8 +32,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from bench.common import percentiles, print_table, report_bars, write_results
-from bench.learned import WORK_DIR, data_root
+from bench.common import args_settings, percentiles, print_table, report_bars, write_results
+from bench.learned import WORK_DIR, data_root, run_checked
 from bench.search_suites import Query, Suite, build_suites
 
 CANDIDATES = 100
@@ -295,13 +295,11 @@ def run(args: argparse.Namespace) -> dict:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if not args.data.is_dir():
-        print(f"error: data directory not found: {args.data}", file=sys.stderr)
+    results = run_checked(args, run, "data")
+    if results is None:
         return 2
-    results = run(args)
-    path = write_results(args.out, {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-                         results, notes=["phase 1: channels standalone from the datasets, no graph"],
-                         packages=PACKAGES)
+    path = write_results(args.out, args_settings(args), results, packages=PACKAGES,
+                         notes=["phase 1: channels standalone from the datasets, no graph"])
     print(f"\nwrote {path}")
     return 0
 
