@@ -149,6 +149,16 @@ def test_relationship_properties_upsert(filled):
         {"src": "shop_a:1", "dst": "shop_b:1", "score": 0.9, "method": "test"}]
 
 
+def test_relationship_update_with_fewer_properties_keeps_the_others(filled):
+    store, _ = filled
+    edge = {"src": "shop_a:1", "dst": "shop_b:1", "score": 0.7, "method": "test", "model_version": "v1",
+            "status": "review"}
+    store.write(GraphBatch(relationships={"SAME_AS": [edge]}))
+    store.write(GraphBatch(relationships={"SAME_AS": [{"src": "shop_a:1", "dst": "shop_b:1", "status": "accepted"}]}))
+    assert store.relationship_pairs("SAME_AS", ["score", "method", "status"]) == [
+        {"src": "shop_a:1", "dst": "shop_b:1", "score": 0.7, "method": "test", "status": "accepted"}]
+
+
 def test_interactions_keyed_by_kind_and_time(filled):
     store, _ = filled
     edges = [{"src": "u1", "dst": "shop_a:1", "kind": "view", "value": 1.0, "timestamp": 1},
