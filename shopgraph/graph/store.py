@@ -107,6 +107,15 @@ class GraphStore(ABC):
         """Delete nodes and their relationships; returns how many existed."""
 
     @abstractmethod
+    def retire_products(self, ids: Sequence[str]) -> tuple[int, int]:
+        """Take products out of the catalog graph, in one transaction. A product that no SAME_AS /
+        DIFFERENT_FROM names is deleted with all its relationships; one that a decision names becomes a
+        tombstone: gone = true, content_hash and every vector null, every other relationship removed
+        (owned edges, interactions, also-bought), so the decision still says which listing it was.
+        Starts a new write generation (vector indexes drop them). Unknown ids are ignored. Returns
+        (deleted, kept as tombstones)."""
+
+    @abstractmethod
     def set_vectors(self, label: str, prop: str, ids: Sequence[str], vectors: np.ndarray) -> None:
         """Write back one vector property (e.g. GNN embeddings): vectors has shape (len(ids), dim)."""
 
