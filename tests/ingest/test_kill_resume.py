@@ -27,11 +27,14 @@ def catalog(tmp_path_factory):
     path = root / "catalog.csv"
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        writer.writerow(["sku", "name", "price", "brand", "category"])
+        # Unmapped columns are identifiers (model) and attributes (color, weight): their nodes and edges
+        # are written in the same transactions as the products.
+        writer.writerow(["sku", "name", "price", "brand", "category", "model", "color", "weight"])
         for i in range(N_ROWS):
-            price = "-5" if i % 97 == 0 else f"{10 + i % 300}.99"   # a few bad rows go to quarantine
-            writer.writerow([f"SKU-{i:05d}", f"{BRANDS[i % 4]} model X{i} {CATEGORIES[i % 4].split(' > ')[1]}",
-                             price, BRANDS[i % 4], CATEGORIES[i % 4]])
+            name = f"{BRANDS[i % 4]} model X{i} {CATEGORIES[i % 4].split(' > ')[1]}"
+            name = "" if i % 97 == 0 else name        # a few bad rows (no title) go to quarantine
+            writer.writerow([f"SKU-{i:05d}", name, f"{10 + i % 300}.99", BRANDS[i % 4], CATEGORIES[i % 4],
+                             f"X-{i % 50}", ["red", "blue", "black"][i % 3], f"{1 + i % 7} kg"])
     return path
 
 
