@@ -297,3 +297,47 @@ def check_columns(path: str | Path, available: set[str], mapping) -> None:
     noun = "column" if len(missing) == 1 else "columns"
     raise BadFileError(f"{path}: mapping names {noun} {', '.join(repr(c) for c in missing)} "
                        f"not in the file (it has: {shown or 'no columns'})")
+
+
+def arrow_table(table):
+    """A pandas DataFrame or a pyarrow Table (or RecordBatch) as a pyarrow Table; BadArgumentError for
+    anything else. A DataFrame's index is dropped (give it as a column to keep it)."""
+    import pyarrow as pa
+
+    from shopgraph.errors import BadArgumentError
+
+    if isinstance(table, pa.RecordBatch):
+        return pa.Table.from_batches([table])
+    if isinstance(table, pa.Table):
+        return table
+    if type(table).__module__.startswith("pandas") and hasattr(table, "columns"):
+        duplicated = [c for c in table.columns[table.columns.duplicated()]]
+        if duplicated:
+            raise BadArgumentError(f"the DataFrame has column {duplicated[0]!r} twice")
+        try:
+            return pa.Table.from_pandas(table, preserve_index=False)
+        except (pa.ArrowException, TypeError, ValueError) as e:
+            raise BadArgumentError(f"the DataFrame cannot be read as a table: {str(e).splitlines()[0]}") from None
+    raise BadArgumentError(f"expected a file path, a pandas DataFrame or a pyarrow Table, got {type(table).__name__}")
+
+
+def read_table_rows(table, columns: Iterable[str] | None = None) -> Iterator[Row]:
+    """(line, row, error) from an Arrow table, line = row index + 1, like a Parquet file's rows (a value
+    Python cannot hold spoils its row only)."""
+    import pyarrow as pa
+
+    if columns is not None:
+        table = table.select([c for c in table.column_names if c in set(columns)])
+    line = 0
+    for batch in table.to_batches(max_chunksize=PARQUET_BATCH_ROWS):
+        try:
+            rows = batch.to_pylist()
+        except (UnicodeDecodeError, ValueError, OverflowError, pa.ArrowException):
+            rows = None
+        for i in range(batch.num_rows):
+            line += 1
+            if rows is not None:
+                yield line, rows[i], None
+                continue
+            row, error = _parquet_row_one_by_one(batch, i)
+            yield (line, {"raw": json.dumps(row, default=str, ensure_ascii=False)}, error) if error else (line, row, None)

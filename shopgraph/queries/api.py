@@ -250,12 +250,41 @@ class ShopGraph:
 
         return from_ref(product.image_ref, self.image_root)
 
-    def ingest(self, path: str | Path, mapping, *, progress: bool = True, source_name: str | None = None):
-        """Ingest one catalog file (CSV, JSONL or Parquet) with a ColumnMapping or a mapping file.
-        source_name: what quarantine records and file names call the file (default: its path)."""
-        from shopgraph.ingest.run import ingest_file
+    def ingest(self, source, mapping, *, progress: bool = True, source_name: str | None = None,
+               full_snapshot: bool = False, fetch_images: bool | None = None):
+        """Ingest one catalog: a file (CSV, TSV, JSONL or Parquet) or an in-memory table (a pandas
+        DataFrame or a pyarrow Table), with a ColumnMapping, a dict of mapping keys, or a mapping file.
+        Returns the IngestSummary (rows read, written, quarantined, notes, warnings, brand merges ...).
 
-        return ingest_file(self, Path(path), mapping, progress=progress, source_name=source_name)
+        source_name: what quarantine records and file names call the source (default: the file's path,
+        "table" for a table). full_snapshot: the source is the platform's whole catalog: the
+        platform's products it does not hold are removed afterwards (kept as `gone` tombstones when
+        matching decisions name them). fetch_images: download http(s) image URLs (None: config
+        ingest.fetch_images)."""
+        from shopgraph.ingest.run import ingest_file, ingest_table
+
+        if isinstance(source, (str, Path)):
+            return ingest_file(self, Path(source), mapping, progress=progress, source_name=source_name,
+                               full_snapshot=full_snapshot, fetch_images=fetch_images)
+        return ingest_table(self, source, mapping, progress=progress, source_name=source_name or "table",
+                            full_snapshot=full_snapshot, fetch_images=fetch_images)
+
+    def inspect(self, source, mapping, *, rows: int = 20, source_name: str | None = None):
+        """What ingesting `source` (a file or a table, as for ingest) would do, writing nothing: per
+        column what it becomes, parsed samples of the first `rows` rows, the titles' script and every
+        warning (shopgraph.ingest.inspect.InspectReport; .render() for text)."""
+        from shopgraph.ingest.inspect import inspect_source
+
+        return inspect_source(source, mapping, self.config, rows=rows, source_name=source_name)
+
+    def delete_products(self, ids) -> tuple[int, int]:
+        """Remove products by id: (removed, of them kept as `gone` tombstones because SAME_AS /
+        DIFFERENT_FROM decisions name them). Their other relationships and vectors go; search no longer
+        finds them. Unknown ids are ignored."""
+        from shopgraph.ingest.run import delete_products
+
+        summary = delete_products(self, ids)
+        return summary.products_removed, summary.products_retired
 
     def ingest_dataset(self, directory: str | Path, layout: str | None = None, *, progress: bool = True):
         """Ingest a directory in a known layout (deepmatcher, flipkart, grocery, s3rec)."""
