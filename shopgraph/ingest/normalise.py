@@ -22,6 +22,7 @@ from shopgraph.records import CATEGORY_SEPARATOR
 LEGAL_SUFFIXES = frozenset({
     "inc", "incorporated", "ltd", "limited", "llc", "llp", "plc", "gmbh", "corp", "corporation",
     "co", "company", "pvt", "private", "ag", "sa", "srl", "bv", "nv", "pty", "kg", "oy",
+    "ab", "asa", "aps", "oyj", "spa", "sarl", "bhd",
 })
 
 # Trailing words that describe a company rather than name its brand ("Samsung Electronics", "Sony

@@ -90,7 +90,7 @@ def _fetcher(graph, fetch_images: bool | None):
 
 
 def _snapshot(graph, stream: ProductStream, platform: str, summary: IngestSummary) -> None:
-    deleted, retired = sync_platform(graph.store, platform, stream.seen_ids)
+    deleted, retired = sync_platform(graph.store, platform, stream.seen_ids, graph.config.ingest.batch_size)
     summary.products_removed += deleted + retired
     summary.products_retired += retired
 

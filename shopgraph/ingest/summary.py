@@ -96,7 +96,8 @@ class IngestSummary:
             f"identifiers written  {self.identifiers_written:>10,}",
             f"attribute values     {self.attributes_written:>10,}",
         ]
-        lines += [f"{kind:<20} {n:>10,}" for kind, n in sorted(self.notes.items())]
+        # A label longer than the usual 20 columns keeps the count's right edge where the others end.
+        lines += [f"{kind:<20} {n:>{max(1, 30 - max(20, len(kind)))},}" for kind, n in sorted(self.notes.items())]
         if self.products_removed or self.products_retired:
             lines += [f"products removed     {self.products_removed:>10,}",
                       f"  kept as gone       {self.products_retired:>10,}"]

@@ -110,6 +110,7 @@ def test_a_set_separator_that_never_splits_warns_when_another_would():
 
 def test_brand_merges_legal_suffixes_descriptors_and_aliases(tmp_path):
     assert normalise_brand("SAMSUNG Electronics Co., Ltd.") == "samsung electronics"
+    assert normalise_brand("Nordvik AB") == normalise_brand("NORDVIK") == "nordvik"
     assert descriptor_stem("samsung electronics") == "samsung" and descriptor_stem("samsung") is None
     merger = BrandMerger(["samsung"])
     assert merger.resolve("samsung electronics") == "samsung"
