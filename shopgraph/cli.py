@@ -180,6 +180,8 @@ def _add_filter_flags(p: argparse.ArgumentParser) -> None:
     # float accepts "nan" and "inf": Filters refuses them (one line, exit 1), as the HTTP API does.
     p.add_argument("--price-min", type=float, help="minimum price (a finite number >= 0)")
     p.add_argument("--price-max", type=float, help="maximum price (a finite number >= 0)")
+    p.add_argument("--currency", help="only products priced in this currency (ISO code, e.g. EUR); price bounds "
+                   "need it when the products carry several currencies")
 
 
 def _version() -> str:
@@ -216,7 +218,7 @@ def _filters(args):
 
     return Filters(brand=tuple(args.brand) if args.brand else None, category=args.category,
                    platform=tuple(args.platform) if args.platform else None,
-                   price_min=args.price_min, price_max=args.price_max)
+                   price_min=args.price_min, price_max=args.price_max, currency=args.currency)
 
 
 def _trace(args):

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -18,6 +19,7 @@ import numpy as np
 
 from shopgraph.config import Config
 from shopgraph.errors import BadArgumentError, ConfigError, NotFoundError
+from shopgraph.graph.filters import price_currencies
 from shopgraph.graph.store import Filters, GraphStore
 from shopgraph.queries.results import Product, SearchResult, carried_by
 
@@ -360,7 +362,8 @@ class ShopGraph:
         aligned = self.aligner.embed(text, query["image"][None] if query["image"] is not None else None)
         vector = aligned["fused"][0]
         prop = {"auto": "mm_vec", "fused": "mm_vec", "text": "txt_emb", "image": "img_emb"}[rank_by]
-        hits = self.store.vector_search(prop, vector, k, filters=filters, where=where, params=params)
+        hits = self.store.vector_search(prop, vector, k, filters=self._one_currency(filters), where=where,
+                                        params=params)
         return self._results(hits, None, aligned_query=vector)
 
     def similar(self, product_id: str, k: int = 10, *, platform: str | Sequence[str] | None = None,
@@ -374,7 +377,7 @@ class ShopGraph:
             base = filters or Filters()
             filters = Filters(brand=base.brand, category=base.category,
                               platform=platform if isinstance(platform, str) else tuple(platform),
-                              price_min=base.price_min, price_max=base.price_max)
+                              price_min=base.price_min, price_max=base.price_max, currency=base.currency)
         hits = self._fused_search(vectors[0], k + 1, filters, None, None)
         return [h for h in hits if h.product.id != product_id][:k]
 
@@ -388,12 +391,29 @@ class ShopGraph:
             raise BadArgumentError("the query vector has NaN or infinite values")
         if prop == "fused_vec":
             return self._fused_search(vector, k, filters, where, params)
-        hits = self.store.vector_search(prop, vector, k, filters=filters, where=where, params=params)
+        hits = self.store.vector_search(prop, vector, k, filters=self._one_currency(filters), where=where,
+                                        params=params)
         return self._results(hits, None)
 
     def _fused_search(self, query: np.ndarray, k: int, filters, where, params) -> list[SearchResult]:
-        hits = self.store.vector_search("fused_vec", query, k, filters=filters, where=where, params=params)
+        hits = self.store.vector_search("fused_vec", query, k, filters=self._one_currency(filters), where=where,
+                                        params=params)
         return self._results(hits, query)
+
+    def _one_currency(self, filters: Filters | None) -> Filters | None:
+        """Price bounds compare prices of one currency: with no currency given, the priced products the
+        other filters allow must all carry the same one (it is then applied), else BadArgumentError
+        naming the currencies. No conversion is made: give Filters(currency=...) to choose."""
+        if filters is None or filters.currency is not None or (filters.price_min is None and filters.price_max is None):
+            return filters
+        currencies = price_currencies(self.store, filters)
+        if len(currencies) > 1:
+            shown = ", ".join(c or "none" for c in currencies)
+            raise BadArgumentError(f"price bounds compare prices of one currency, and these products are priced in "
+                                   f"{shown}: give a currency (--currency, currency=, Filters(currency=...))")
+        if currencies and currencies[0] is not None:
+            return replace(filters, currency=currencies[0])
+        return filters
 
     def _results(self, hits: list[tuple[str, float]], fused_query: np.ndarray | None,
                  aligned_query: np.ndarray | None = None) -> list[SearchResult]:
