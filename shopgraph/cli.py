@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("file", nargs="?", help="catalog file (.csv, .jsonl, .parquet)")
     source.add_argument("--dataset", metavar="DIR", help="a directory in a known layout")
     source.add_argument("--interactions", metavar="FILE", help="a user interaction file")
-    p.add_argument("--layout", help="deepmatcher | flipkart | grocery | s3rec[:Name] (default: detected)")
+    p.add_argument("--layout", help="deepmatcher | flipkart | grocery | s3rec[:Name] | titles (default: detected)")
     p.add_argument("--mapping", help="column mapping file (TOML) for a catalog or interaction file")
     p.add_argument("--platform", help="platform name (catalog) or id namespace (interactions)")
     for flag, what in (("id", "product id"), ("title", "title"), ("description", "description (repeatable)"),

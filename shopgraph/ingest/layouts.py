@@ -46,7 +46,7 @@ from shopgraph.records import ProductRecord, QuarantinedRow, product_id
 
 log = logging.getLogger(__name__)
 
-LAYOUTS = ("deepmatcher", "flipkart", "grocery", "s3rec")
+LAYOUTS = ("deepmatcher", "flipkart", "grocery", "s3rec", "titles")
 PAIR_COLUMNS = frozenset({"ltable_id", "rtable_id", "label"})
 PAIR_SPLITS = ("train", "valid", "test")
 MULTI_SHOP_PREFIXES = ("wdc",)
@@ -57,6 +57,9 @@ GROCERY_COLUMNS = frozenset({"class_id", "class_name", "coarse_class_name", "top
                              "description"})
 GROCERY_MULTIWORD_BRANDS = ("God-Morgon",)
 _NOT_S3REC = ("readme", "license", "licence")
+# The titles layout: one table whose title column has one of these names (any case); see load_titles.
+TITLE_COLUMN_NAMES = ("title", "name", "product_name", "product_title", "item_name")
+ROW_ID = "row"   # the id a titles table without an id column gets: its data row number
 
 
 @dataclass
@@ -334,6 +337,61 @@ def load_s3rec(directory: str | Path, dataset: str | None = None) -> Layout:
                    "item_attributes": attributes if attributes.is_file() else None})
 
 
+# -- titles ----------------------------------------------------------------------------------------
+
+def _titles_table(d: Path) -> tuple[Path, str] | None:
+    """The one CSV/TSV file of d with a title column (TITLE_COLUMN_NAMES), and that column's name."""
+    found = []
+    for path in sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in (".csv", ".tsv")):
+        try:
+            columns = peek_columns(path, path.suffix.lower()[1:])
+        except BadFileError:
+            continue
+        titles = [c for c in columns if c.strip().lower() in TITLE_COLUMN_NAMES]
+        if titles:
+            found.append((path, titles[0]))
+    return found[0] if len(found) == 1 else None
+
+
+def titles_products(path: Path, mapping: ColumnMapping, limits: IngestConfig | None = None,
+                    ) -> Iterator[ProductRecord | QuarantinedRow]:
+    """A titles table's products: each row's id is its data row number (the table has no id column),
+    every other column read as the mapping's plan says (attributes by default)."""
+    from shopgraph.ingest.columns import SAMPLE_ROWS, plan_columns
+
+    limits = limits or IngestConfig()
+    fmt = path.suffix.lower()[1:]
+    columns = [c for c in peek_columns(path, fmt)]
+    sample = []
+    for line, row, error in read_rows(path, fmt):
+        if error is None:
+            sample.append({**row, ROW_ID: str(len(sample) + 1)})
+        if len(sample) >= SAMPLE_ROWS:
+            break
+    plan = plan_columns([ROW_ID, *columns], sample, mapping)
+    for n, (line, row, error) in enumerate(read_rows(path, fmt), start=1):
+        if error is not None:
+            yield QuarantinedRow(str(path), line, error, json_safe(row or {}))
+            continue
+        yield validate_product({**row, ROW_ID: str(n)}, mapping, limits, str(path), line, path.parent, plan)
+
+
+def load_titles(directory: str | Path) -> Layout:
+    """A directory holding one CSV or TSV table of product titles and no id column (e.g. a corpus of
+    shop titles): the title column is the one named like a title (TITLE_COLUMN_NAMES), each product's
+    id its data row number, the platform the directory's name; every other column an attribute."""
+    d = _directory(directory)
+    found = _titles_table(d)
+    if found is None:
+        raise BadFileError(f"{d}: not a titles layout (expected one .csv or .tsv file with a column named "
+                           f"{' / '.join(TITLE_COLUMN_NAMES)})")
+    path, title = found
+    platform = platform_from_text(d.name)
+    mapping = ColumnMapping(platform=platform, id=ROW_ID, title=title)
+    return Layout("titles", [ProductSource(path, mapping, records=functools.partial(titles_products, path, mapping))],
+                  extra={"directory": d})
+
+
 # -- detection -------------------------------------------------------------------------------------
 
 def detect_layout(directory: str | Path) -> str | None:
@@ -349,6 +407,8 @@ def detect_layout(directory: str | Path) -> str | None:
         return "grocery"
     if s3rec_datasets(d):
         return "s3rec"
+    if _titles_table(d) is not None:
+        return "titles"
     return None
 
 
@@ -363,7 +423,8 @@ def load_layout(directory: str | Path, name: str | None = None) -> Layout:
         name = detect_layout(d)
         if name is None:
             raise BadFileError(f"{d}: not a known data set layout (looked for tableA.csv + tableB.csv, "
-                               f"{FLIPKART_CSV}, products.csv, <Name>.txt sequences)")
+                               f"{FLIPKART_CSV}, products.csv, <Name>.txt sequences, one table with a title "
+                               f"column)")
     base, _, arg = name.partition(":")
     if base not in LAYOUTS:
         raise BadArgumentError(f"unknown layout {name!r}; known: {', '.join(LAYOUTS)} (or s3rec:<Name>)")
@@ -375,4 +436,6 @@ def load_layout(directory: str | Path, name: str | None = None) -> Layout:
         return load_flipkart(d)
     if base == "grocery":
         return load_grocery(d)
+    if base == "titles":
+        return load_titles(d)
     return load_s3rec(d, arg or None)

@@ -121,9 +121,18 @@ def test_detect_on_real_dirs(data):
     assert detect_layout(data / "multimodal" / "flipkart_1050") == "flipkart"
     assert detect_layout(data / "multimodal" / "grocery_store") == "grocery"
     assert detect_layout(data / "interactions" / "amazon_s3rec") == "s3rec"
-    assert detect_layout(data / "zh" / "ecommerce_titles") is None
-    with pytest.raises(BadFileError, match="not a known data set layout"):
-        load_layout(data / "zh" / "ecommerce_titles")
+    assert detect_layout(data / "zh" / "ecommerce_titles") == "titles"
+
+
+@pytest.mark.data
+def test_zh_titles(data):
+    """The Chinese titles table has no id column: ids are row numbers, every other column is kept."""
+    layout = load_layout(data / "zh" / "ecommerce_titles")
+    good, bad = _split(product_items(layout.products[0]))
+    assert (len(good), len(bad)) == (4987, 0)
+    first = good[0]
+    assert first.id == "ecommerce_titles:1" and first.title.startswith("日本otax")
+    assert {a.key for a in first.attributes} == {"split", "brands_hp", "products_hc"}
 
 
 # -- tiny generated directories ----------------------------------------------------------------------
@@ -215,6 +224,18 @@ def test_s3rec_generated(tmp_path):
         ("2", "Zed item 2", 1), ("3", "Zed item 3", 1)]
     interactions = list(iter_interaction_source(*zed.interactions[0]))
     assert [r.timestamp for r in interactions if isinstance(r, InteractionRecord)] == [0, 1, 0]
+
+
+def test_titles_generated(tmp_path):
+    d = _dir(tmp_path, "shop titles", {"t.tsv": "split\tProduct_Name\tcolour\ntrain\t无线耳机\tred\ntest\t\tblue\n",
+                                        "notes.txt": "not a table\n"})
+    assert detect_layout(d) == "titles"
+    good, bad = _split(product_items(load_layout(d).products[0]))
+    assert [(r.id, r.title) for r in good] == [("shop_titles:1", "无线耳机")]
+    assert {a.key: a.value for a in good[0].attributes} == {"split": "train", "color": "red"}
+    assert [q.source_line for q in bad] == [3]          # no title: quarantined, not dropped
+    (d / "u.csv").write_text("title\nx\n", encoding="utf-8")   # two title tables: not this layout
+    assert detect_layout(d) is None
 
 
 def test_bad_names_and_directories(tmp_path):
