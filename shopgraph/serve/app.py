@@ -310,7 +310,11 @@ def create_app(host: GraphHost, *, warm_up: bool = True) -> FastAPI:
                                 products_replaced=summary.products_replaced,
                                 products_unchanged=summary.products_unchanged, quarantined=summary.quarantined,
                                 images_missing=summary.images_missing, seconds=round(summary.seconds, 3),
-                                quarantine_files=[Path(p).name for p in summary.quarantine_files])
+                                quarantine_files=[Path(p).name for p in summary.quarantine_files],
+                                identifiers_written=summary.identifiers_written,
+                                attributes_written=summary.attributes_written, notes=dict(summary.notes),
+                                warnings=[w.replace(f"{tmp}{os.sep}", "") for w in summary.warnings],
+                                brand_merges=list(summary.brand_merges))
 
     app.include_router(api)
 
