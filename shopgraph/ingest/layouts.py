@@ -4,7 +4,8 @@ Layouts (`detect_layout` tries them in this order):
 
 - "deepmatcher": tableA.csv + tableB.csv (two catalogs) and labelled pair files (train/valid/test.csv
   and any other CSV with ltable_id, rtable_id, label). Columns are taken from each header: id; title
-  or name -> title; description; manufacturer or brand -> brand; price (taken as USD: the Magellan /
+  or name -> title (without either, the first column whose name ends in "name" or "title" in any case,
+  "Beer_Name", "Song_Name"; deepmatcher_title); description; manufacturer or brand -> brand; price (taken as USD: the Magellan /
   DeepMatcher benchmarks come from US shops). Platforms: a directory name of two "_"-separated parts
   names the two shops (abt_buy -> "abt", "buy"); otherwise, and for Web Data Commons corpora whose two
   tables both hold offers from many shops (wdc_*), they are "<dir>_a" and "<dir>_b" (the directory
@@ -30,12 +31,14 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 from shopgraph.config import IngestConfig
 from shopgraph.errors import BadArgumentError, BadFileError
+from shopgraph.files import open_regular
 from shopgraph.ingest.interactions import InteractionMapping, s3rec_items
 from shopgraph.ingest.mapping import ColumnMapping
 from shopgraph.ingest.quarantine import json_safe
@@ -121,6 +124,15 @@ def _require(directory: Path, name: str, layout: str) -> Path:
     return path
 
 
+def _header(path: Path) -> list[str]:
+    """A CSV file's column names in header order."""
+    import csv
+
+    with open_regular(path) as f:
+        line = f.readline().decode("utf-8-sig", errors="replace")
+    return next(csv.reader([line]), [])
+
+
 def _columns_or_none(path: Path) -> set[str] | None:
     try:
         return peek_columns(path, "csv")
@@ -142,16 +154,29 @@ def deepmatcher_platforms(directory_name: str) -> tuple[str, str]:
     return f"{name}_a", f"{name}_b"
 
 
+def deepmatcher_title(columns: Sequence[str]) -> str | None:
+    """The title column of a DeepMatcher table, by the column names alone: "title", else "name", else
+    the first column (header order) whose name ends in "name" or "title" ignoring case and separators
+    ("Beer_Name", "Song_Name", "productTitle"). None when no column qualifies."""
+    for wanted in ("title", "name"):
+        if wanted in columns:
+            return wanted
+    return next((c for c in columns if c != "id" and re.sub(r"[^a-z]", "", c.lower()).endswith(("name", "title"))),
+                None)
+
+
 def _deepmatcher_mapping(path: Path, platform: str) -> ColumnMapping:
     cols = peek_columns(path, "csv")
-    title = next((c for c in ("title", "name") if c in cols), None)
+    title = deepmatcher_title(_header(path))
     if "id" not in cols or title is None:
-        raise BadFileError(f"{path}: a deepmatcher table needs columns 'id' and 'title' or 'name' "
-                           f"(it has: {', '.join(sorted(cols))})")
-    brand = next((c for c in ("manufacturer", "brand") if c in cols), None)
-    price = "price" if "price" in cols else None
+        raise BadFileError(f"{path}: a deepmatcher table needs columns 'id' and 'title', 'name' or one named "
+                           f"*name / *title (it has: {', '.join(sorted(cols))})")
+    by_lower = {c.lower(): c for c in reversed(_header(path))}   # "Price" is the price (em/itunes_amazon)
+    brand = next((by_lower[c] for c in ("manufacturer", "brand") if c in by_lower), None)
+    price = by_lower.get("price")
+    description = by_lower.get("description")
     return ColumnMapping(platform=platform, id="id", title=title,
-                         description=("description",) if "description" in cols else (),
+                         description=(description,) if description else (),
                          price=price, default_currency="USD" if price else None, brand=brand)
 
 

@@ -6,8 +6,8 @@ import pytest
 
 from shopgraph.errors import BadArgumentError, BadFileError
 from shopgraph.ingest.interactions import iter_interaction_source
-from shopgraph.ingest.layouts import (deepmatcher_platforms, detect_layout, grocery_brand, load_layout,
-                                      product_items)
+from shopgraph.ingest.layouts import (deepmatcher_platforms, deepmatcher_title, detect_layout, grocery_brand,
+                                      load_layout, product_items)
 from shopgraph.records import InteractionRecord, ProductRecord, QuarantinedRow
 
 
@@ -224,6 +224,33 @@ def test_s3rec_generated(tmp_path):
         ("2", "Zed item 2", 1), ("3", "Zed item 3", 1)]
     interactions = list(iter_interaction_source(*zed.interactions[0]))
     assert [r.timestamp for r in interactions if isinstance(r, InteractionRecord)] == [0, 1, 0]
+
+
+@pytest.mark.parametrize("columns, title", [
+    (["id", "Beer_Name", "Brew_Factory_Name", "Style", "ABV"], "Beer_Name"),      # em/beer
+    (["id", "Song_Name", "Artist_Name", "Album_Name", "Time"], "Song_Name"),      # em/itunes_amazon
+    (["id", "name", "description", "price"], "name"),
+    (["id", "productTitle", "maker"], "productTitle"),
+    (["id", "maker", "cost"], None),
+])
+def test_deepmatcher_title_by_column_names(columns, title):
+    assert deepmatcher_title(columns) == title
+
+
+def test_deepmatcher_table_without_a_title_column_keeps_every_column(tmp_path):
+    d = _dir(tmp_path, "beers_x", {"tableA.csv": "id,Beer_Name,Style,ABV\n0,Red Ale,Amber,8.10 %\n",
+                                  "tableB.csv": "id,Beer_Name,Style,ABV\n0,Red Ale Imperial,Amber,8.1%\n",
+                                  "train.csv": "ltable_id,rtable_id,label\n0,0,1\n"})
+    layout = load_layout(d)
+    record = next(iter(product_items(layout.products[0])))
+    assert record.title == "Red Ale"
+    assert {a.key: (a.value, a.parsed.number, a.parsed.unit) for a in record.attributes} == {
+        "style": ("Amber", None, None), "abv": ("8.10 %", 8.1, "%")}
+    d = _dir(tmp_path, "songs_x", {"tableA.csv": "id,Song_Name,Price,Time\n0,Clarity,$ 1.29,6:30\n",
+                                  "tableB.csv": "id,Song_Name,Price,Time\n0,Clarity,$1.29,4:02\n"})
+    record = next(iter(product_items(load_layout(d).products[0])))
+    assert (record.title, record.price, record.currency) == ("Clarity", 1.29, "USD")      # "Price" is the price
+    assert [(a.key, a.parsed.number, a.parsed.unit) for a in record.attributes] == [("time", 390.0, "s")]
 
 
 def test_titles_generated(tmp_path):
