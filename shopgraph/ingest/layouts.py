@@ -30,6 +30,7 @@ products) set ProductSource.records; `product_items(source, limits)` reads eithe
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import re
 from dataclasses import dataclass, field
@@ -43,7 +44,7 @@ from shopgraph.ingest.interactions import InteractionMapping, s3rec_items
 from shopgraph.ingest.mapping import ColumnMapping
 from shopgraph.ingest.quarantine import json_safe
 from shopgraph.ingest.readers import check_columns, peek_columns, read_rows
-from shopgraph.ingest.validate import read_products, validate_product
+from shopgraph.ingest.validate import ProductStream, read_products, validate_product
 from shopgraph.names import PLATFORM_MAX_CHARS, platform_from_text, platform_problem
 from shopgraph.records import ProductRecord, QuarantinedRow, product_id
 
@@ -378,27 +379,22 @@ def _titles_table(d: Path) -> tuple[Path, str] | None:
     return found[0] if len(found) == 1 else None
 
 
-def titles_products(path: Path, mapping: ColumnMapping, limits: IngestConfig | None = None,
-                    ) -> Iterator[ProductRecord | QuarantinedRow]:
+def titles_products(path: Path, mapping: ColumnMapping, limits: IngestConfig | None = None) -> ProductStream:
     """A titles table's products: each row's id is its data row number (the table has no id column),
-    every other column read as the mapping's plan says (attributes by default)."""
+    every other column read as the mapping's plan says (attributes by default). A ProductStream, so
+    the run summary carries the plan's columns line and warnings (the titles' script among them)."""
     from shopgraph.ingest.columns import SAMPLE_ROWS, plan_columns
 
     limits = limits or IngestConfig()
     fmt = path.suffix.lower()[1:]
-    columns = [c for c in peek_columns(path, fmt)]
-    sample = []
-    for line, row, error in read_rows(path, fmt):
-        if error is None:
-            sample.append({**row, ROW_ID: str(len(sample) + 1)})
-        if len(sample) >= SAMPLE_ROWS:
-            break
-    plan = plan_columns([ROW_ID, *columns], sample, mapping)
-    for n, (line, row, error) in enumerate(read_rows(path, fmt), start=1):
-        if error is not None:
-            yield QuarantinedRow(str(path), line, error, json_safe(row or {}))
-            continue
-        yield validate_product({**row, ROW_ID: str(n)}, mapping, limits, str(path), line, path.parent, plan)
+
+    def numbered():
+        for n, (line, row, error) in enumerate(read_rows(path, fmt), start=1):
+            yield line, (row if error is not None else {**row, ROW_ID: str(n)}), error
+
+    sample = [row for _, row, error in itertools.islice(numbered(), SAMPLE_ROWS) if error is None]
+    plan = plan_columns([ROW_ID, *peek_columns(path, fmt)], sample, mapping)
+    return ProductStream(numbered(), plan, mapping, limits, str(path), path.parent, str(path))
 
 
 def load_titles(directory: str | Path) -> Layout:

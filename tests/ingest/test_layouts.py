@@ -133,6 +133,8 @@ def test_zh_titles(data):
     first = good[0]
     assert first.id == "ecommerce_titles:1" and first.title.startswith("日本otax")
     assert {a.key for a in first.attributes} == {"split", "brands_hp", "products_hc"}
+    stream = product_items(layout.products[0])     # the plan an ingest's summary reports
+    assert stream.plan.title_script.script == "Han" and stream.plan.title_script.needs_multilingual
 
 
 # -- tiny generated directories ----------------------------------------------------------------------
