@@ -212,23 +212,8 @@ def _read_parquet(path: Path, columns: Iterable[str] | None) -> Iterator[Row]:
     pf = _parquet_file(path)
     names = pf.schema_arrow.names
     wanted = [c for c in names if c in set(columns)] if columns is not None else None
-    line = 0
     try:
-        for batch in pf.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=wanted):
-            try:
-                rows = batch.to_pylist()
-            except (UnicodeDecodeError, ValueError, OverflowError, pa.ArrowException):
-                rows = None     # some value cannot become a Python value: find it row by row
-            for i in range(batch.num_rows):
-                line += 1
-                if rows is not None:
-                    yield line, rows[i], None
-                    continue
-                row, error = _parquet_row_one_by_one(batch, i)
-                if error:
-                    yield line, {"raw": json.dumps(row, default=str, ensure_ascii=False)}, error
-                else:
-                    yield line, row, None
+        yield from _batch_rows(pf.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=wanted))
     except (pa.ArrowException, OSError) as e:
         raise BadFileError(f"{path}: corrupt Parquet data after row {line} ({e})") from None
 
@@ -328,16 +313,26 @@ def read_table_rows(table, columns: Iterable[str] | None = None) -> Iterator[Row
 
     if columns is not None:
         table = table.select([c for c in table.column_names if c in set(columns)])
+    yield from _batch_rows(table.to_batches(max_chunksize=PARQUET_BATCH_ROWS))
+
+
+def _batch_rows(batches) -> Iterator[Row]:
+    """(line, row, error) of Arrow record batches, line counting rows from 1."""
+    import pyarrow as pa
+
     line = 0
-    for batch in table.to_batches(max_chunksize=PARQUET_BATCH_ROWS):
+    for batch in batches:
         try:
             rows = batch.to_pylist()
         except (UnicodeDecodeError, ValueError, OverflowError, pa.ArrowException):
-            rows = None
+            rows = None     # some value cannot become a Python value: find it row by row
         for i in range(batch.num_rows):
             line += 1
             if rows is not None:
                 yield line, rows[i], None
                 continue
             row, error = _parquet_row_one_by_one(batch, i)
-            yield (line, {"raw": json.dumps(row, default=str, ensure_ascii=False)}, error) if error else (line, row, None)
+            if error:
+                yield line, {"raw": json.dumps(row, default=str, ensure_ascii=False)}, error
+            else:
+                yield line, row, None
