@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import json
 import logging
 import re
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ from typing import Callable, Iterator, Sequence
 from shopgraph.config import IngestConfig
 from shopgraph.errors import BadArgumentError, BadFileError
 from shopgraph.files import open_regular
+from shopgraph.ingest.attributes import Attribute, ParsedValue
 from shopgraph.ingest.interactions import InteractionMapping, s3rec_items
 from shopgraph.ingest.mapping import ColumnMapping
 from shopgraph.ingest.quarantine import json_safe
@@ -329,17 +331,37 @@ def s3rec_datasets(directory: str | Path) -> list[str]:
                   if not p.stem.lower().startswith(_NOT_S3REC) and p.is_file() and _looks_like_sequences(p))
 
 
-def s3rec_products(path: str | Path, namespace: str, name: str | None = None,
+S3REC_ATTRIBUTE = "attribute_id"   # the attribute key of an S3-Rec item's (anonymous) attribute ids
+
+
+def s3rec_attributes(path: Path | None) -> dict[str, tuple[str, ...]]:
+    """item id -> its attribute ids (as text) from <Name>_item2attributes.json ({} without one); a file
+    that is not that JSON is one BadFileError naming it."""
+    if path is None:
+        return {}
+    try:
+        with open_regular(path) as f:
+            data = json.loads(f.read().decode("utf-8"))
+        return {str(item): tuple(str(int(a)) for a in ids) for item, ids in data.items()}
+    except (OSError, UnicodeDecodeError, ValueError, TypeError, AttributeError) as e:
+        raise BadFileError(f"{path}: not an item -> attribute ids JSON object ({str(e)[:120]})") from None
+
+
+def s3rec_products(path: str | Path, namespace: str, name: str | None = None, attributes_path: Path | None = None,
                    limits: IngestConfig | None = None) -> Iterator[ProductRecord]:
     """One ProductRecord per distinct item of a sequence file, by item id: title f"{name} item {id}"
-    (the data is anonymised), source_line = the line where the item first appears. limits is accepted
-    for the ProductSource.records signature; these titles always pass it."""
+    (the data is anonymised), source_line = the line where the item first appears, and the item's
+    attribute ids (brand and category nodes, anonymised) as S3REC_ATTRIBUTE attributes when the
+    dataset has an item2attributes file. limits is accepted for the ProductSource.records signature;
+    these titles always pass it."""
     path = Path(path)
     name = name or path.stem
     items = s3rec_items(path)
+    attributes = s3rec_attributes(attributes_path)
     for item in sorted(items, key=int):
+        kept = tuple(Attribute(S3REC_ATTRIBUTE, a, ParsedValue(norm=a)) for a in attributes.get(item, ()))
         yield ProductRecord(platform=namespace, source_id=item, title=f"{name} item {item}",
-                            source_file=str(path), source_line=items[item])
+                            source_file=str(path), source_line=items[item], attributes=kept)
 
 
 def load_s3rec(directory: str | Path, dataset: str | None = None) -> Layout:
@@ -357,7 +379,8 @@ def load_s3rec(directory: str | Path, dataset: str | None = None) -> Layout:
     sequences, namespace = d / f"{name}.txt", platform_from_text(name.lower())
     attributes = d / f"{name}_item2attributes.json"
     source = ProductSource(sequences, ColumnMapping(platform=namespace, id="item", title="title"),
-                           records=functools.partial(s3rec_products, sequences, namespace, name))
+                           records=functools.partial(s3rec_products, sequences, namespace, name,
+                                                     attributes if attributes.is_file() else None))
     return Layout("s3rec", [source], [(sequences, namespace)], {},
                   {"directory": d, "datasets": names, "dataset": name,
                    "item_attributes": attributes if attributes.is_file() else None})

@@ -105,6 +105,9 @@ def test_s3rec(data):
     assert layout.extra["dataset"] == "Beauty" and layout.extra["item_attributes"].name == "Beauty_item2attributes.json"
     records = list(product_items(layout.products[0]))
     assert len(records) == 12101 and records[0].title == "Beauty item 1" and records[0].id == "beauty:1"
+    # item2attributes: 45,037 item-attribute links (README.txt), each an attribute of its item
+    assert sum(len(r.attributes) for r in records) == 45037
+    assert {a.key for r in records for a in r.attributes} == {"attribute_id"}
     [(path, namespace)] = layout.interactions
     kinds = Counter(type(r).__name__ for r in iter_interaction_source(path, namespace))
     assert kinds == {"InteractionRecord": 198502}
@@ -226,6 +229,12 @@ def test_s3rec_generated(tmp_path):
         ("2", "Zed item 2", 1), ("3", "Zed item 3", 1)]
     interactions = list(iter_interaction_source(*zed.interactions[0]))
     assert [r.timestamp for r in interactions if isinstance(r, InteractionRecord)] == [0, 1, 0]
+    (d / "Zed_item2attributes.json").write_text('{"2": [7, 8], "9": [1]}', encoding="utf-8")
+    records = list(product_items(load_layout(d, "s3rec:Zed").products[0]))
+    assert [[a.value for a in r.attributes] for r in records] == [["7", "8"], []]
+    (d / "Zed_item2attributes.json").write_text("[1, 2]", encoding="utf-8")
+    with pytest.raises(BadFileError, match="Zed_item2attributes.json"):
+        list(product_items(load_layout(d, "s3rec:Zed").products[0]))
 
 
 @pytest.mark.parametrize("columns, title", [
