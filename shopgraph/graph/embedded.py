@@ -610,6 +610,13 @@ class EmbeddedStore(GraphStore):
             return index.search(query_vector, k, allowed=allowed)
 
     @contextmanager
+    def vector_index(self, prop: str):
+        """The ANN index of a Product vector property, synced to the graph, held for the block (for
+        checks and tools; searches go through vector_search)."""
+        with self._synced_index(prop) as (index, _):
+            yield index
+
+    @contextmanager
     def _synced_index(self, prop: str, filter_args: tuple | None = None):
         """(the index of prop synced to the graph, the prepared candidate filter or None), held for the
         block. Syncing and the candidate query are one consistent read; the block (the search itself,
