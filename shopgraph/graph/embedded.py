@@ -35,7 +35,7 @@ from shopgraph.graph.access_lock import AccessLock
 from shopgraph.graph.cypher_guard import ensure_read_only
 from shopgraph.graph.filters import candidate_query
 from shopgraph.graph.rows import chunks, one_line, plain
-from shopgraph.graph.sessions import Session, Sessions, open_database
+from shopgraph.graph.sessions import Session, Sessions, connect, open_database
 from shopgraph.graph.store import (Filters, GraphBatch, GraphStore, Rows, VectorWrite, check_model_switch,
                                    check_vector_write, checked_query_vector, model_key, take_rows)
 from shopgraph.graph.vector_sync import INNER_PRODUCT_PROPERTIES, IndexedVectors
@@ -117,9 +117,7 @@ class EmbeddedStore(GraphStore):
                 with store._access.writing():
                     database = store._open_database()
                     store._sessions.start(database)
-                    import ladybug
-
-                    store._write_conn = ladybug.Connection(database)
+                    store._write_conn = connect(database)
                     store._ensure_schema(dims)
         except BaseException:
             store._close_quietly()
@@ -128,7 +126,8 @@ class EmbeddedStore(GraphStore):
 
     def _open_database(self):
         return open_database(self.path, read_only=self.read_only,
-                             checkpoint_bytes=max(1, int(self.store_config.checkpoint_mb * 1024 * 1024)))
+                             checkpoint_bytes=max(1, int(self.store_config.checkpoint_mb * 1024 * 1024)),
+                             connections=self.store_config.read_connections)
 
     def close(self) -> None:
         with self._write_lock:

@@ -2,9 +2,14 @@
 
 A `Session` is one `ladybug.Database` with a pool of read connections. A connection runs one query
 at a time, but LadybugDB runs the queries of several connections of one Database side by side, and a
-write transaction (on its own connection) beside them (measured: a 16 s query on one connection did
-not delay point reads, a commit or a checkpoint on the others). So reads borrow a connection each and
-never wait for one another, up to `max_connections` at once.
+write transaction (on its own connection) beside them. So reads borrow a connection each and never
+wait for one another, up to `max_connections` at once.
+
+Worker threads: a Database runs every query on one shared pool of `max_num_threads` workers, and a
+query takes as many as its connection allows (by default all of them). Measured on 2 cores: one long
+query on the default settings kept a point read on another connection waiting until it ended; with
+each connection limited to QUERY_THREADS workers and the pool sized for every connection at once,
+point reads beside six long queries took 0.1 s. So both limits are set here.
 
 A read-only store opens a new Session when the writer process has committed since its current one was
 opened (shopgraph.graph.access_lock says when); `Sessions` swaps it in for new reads and closes the
@@ -14,6 +19,7 @@ old one when the last read still using it ends.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 from pathlib import Path
@@ -24,14 +30,31 @@ from shopgraph.graph.rows import one_line
 log = logging.getLogger(__name__)
 
 _RECOVERY_PENDING = "checkpoint recovery is pending"
+QUERY_THREADS = max(1, min(os.cpu_count() or 1, 4))  # workers one query may use (LadybugDB's default: all)
 
 
-def open_database(path: Path, *, read_only: bool, checkpoint_bytes: int):
-    """A ladybug.Database at path; its errors as one-line StoreErrors."""
+def worker_threads(connections: int) -> int:
+    """The Database's worker pool: every connection (reads and the writer's) at QUERY_THREADS at once."""
+    return (connections + 1) * QUERY_THREADS
+
+
+def connect(database):
+    """A connection whose queries use at most QUERY_THREADS of the Database's workers."""
+    import ladybug
+
+    connection = ladybug.Connection(database)
+    connection.set_max_threads_for_exec(QUERY_THREADS)
+    return connection
+
+
+def open_database(path: Path, *, read_only: bool, checkpoint_bytes: int, connections: int):
+    """A ladybug.Database at path with workers for `connections` connections at once; its errors as
+    one-line StoreErrors."""
     import ladybug
 
     try:
-        return ladybug.Database(str(path), read_only=read_only, checkpoint_threshold=checkpoint_bytes)
+        return ladybug.Database(str(path), read_only=read_only, checkpoint_threshold=checkpoint_bytes,
+                                max_num_threads=worker_threads(connections))
     except RuntimeError as e:
         message = str(e)
         if "Lock is held" in message or "lock on file" in message:
@@ -68,8 +91,6 @@ class Session:
 
     def borrow(self):
         """A connection for one read (waits while max_connections reads run)."""
-        import ladybug
-
         with self._cond:
             while not self._idle and self._opened >= self._max:
                 self._cond.wait()
@@ -79,7 +100,7 @@ class Session:
                 return self._idle.pop()
             self._opened += 1
         try:
-            return ladybug.Connection(self.database)
+            return connect(self.database)
         except BaseException:
             with self._cond:
                 self._opened -= 1
