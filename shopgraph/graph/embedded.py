@@ -36,8 +36,9 @@ from shopgraph.graph.cypher_guard import ensure_read_only
 from shopgraph.graph.filters import candidate_query
 from shopgraph.graph.rows import chunks, one_line, plain
 from shopgraph.graph.sessions import Session, Sessions, connect, open_database
-from shopgraph.graph.store import (Filters, GraphBatch, GraphStore, Rows, VectorWrite, check_model_switch,
-                                   check_vector_write, checked_query_vector, model_key, take_rows)
+from shopgraph.graph.store import (DATABASE_ID, Filters, GraphBatch, GraphStore, Rows, VectorWrite,
+                                   check_model_switch, check_vector_write, checked_query_vector, model_key,
+                                   take_rows)
 from shopgraph.graph.vector_sync import INNER_PRODUCT_PROPERTIES, IndexedVectors
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,6 @@ FILTER_CACHE_SIZE = 64  # prepared candidate filters kept per store
 NODE_WRITE_ORDER = ("Platform", "Brand", "Category", "User", "Product", "Meta")
 _DDL_TYPES = {S.STRING: "STRING", S.DOUBLE: "DOUBLE", S.INT64: "INT64", S.BOOL: "BOOLEAN"}
 _ARROW_TYPES = {S.STRING: pa.string(), S.DOUBLE: pa.float64(), S.INT64: pa.int64(), S.BOOL: pa.bool_()}
-DATABASE_ID = "database_id"  # Meta key: random id given to a database when it is created
 
 
 def _check_store_config(config: StoreConfig) -> None:

@@ -63,6 +63,9 @@ class VectorWrite:
     vectors: np.ndarray
 
 
+DATABASE_ID = "database_id"  # Meta key: a store's own random identity (what its local vector index mirrors)
+
+
 def model_key(model: str) -> str:
     """The Meta key naming the trained model of a kind ("align", "gnn") whose vectors the graph holds."""
     return f"model.{model}"
