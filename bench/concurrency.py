@@ -129,6 +129,7 @@ def writer_main(db: str, seconds: float, batch: int, seed: int, start_batch: int
         result["errors"].append(f"{type(e).__name__}: {e}")
     finally:
         result["seconds"] = time.perf_counter() - started
+        result["lock_wait_ms"] = [w * 1000 for w in store._access.write_waits]
         store.close()
         Path(out).write_text(json.dumps(result))
 
@@ -172,7 +173,11 @@ def reader_main(kind: str, db: str, batch: int, seed: int, stop: str, out: str) 
     index = IndexConfig(min_ann_size=INDEX_MIN_ANN)
     try:
         if kind == "api":
+            import torch
+
             from shopgraph.queries.api import ShopGraph
+
+            torch.set_num_threads(1)  # as `shopgraph serve` does: requests, not one query, share the cores
 
             graph = ShopGraph.open(db, config=Config(index=index), read_only=True)
             graph.encoder.encode_query(text="warm up")  # model load is not a search
@@ -379,6 +384,47 @@ def _db_vectors(store, prop: str, ids: list[str]):
     return got, np.array([by_id[i] for i in got], dtype=np.float32).reshape(len(got), -1)
 
 
+# -- what the protocol costs one read ---------------------------------------------------------------
+def protocol_cost(db: Path, repeats: int = 300) -> list[dict]:
+    """On a still database, in this process: a one-row Meta read and a text_vec search through a
+    read-only EmbeddedStore (access lock, commit marker, borrowed connection, snapshot transaction,
+    index sync check), beside the same query on a raw LadybugDB connection and the same search on the
+    synced index object itself. Calls alternate, so machine noise hits both arms alike."""
+    import ladybug
+
+    from shopgraph.config import IndexConfig
+    from shopgraph.graph.embedded import EmbeddedStore
+
+    rng = np.random.default_rng(7)
+    store = EmbeddedStore.open(db, read_only=True, index_config=IndexConfig(min_ann_size=INDEX_MIN_ANN))
+    raw_db = ladybug.Database(str(db), read_only=True)
+    raw = ladybug.Connection(raw_db)
+    query = "MATCH (m:Meta {key: $key}) RETURN m.value"
+    queries = _unit(rng, repeats, store.dims.text)
+    store.vector_search("text_vec", queries[0], 10)  # index loaded and synced
+    with store.vector_index("text_vec") as index:
+        pass
+    arms: dict[str, list[float]] = defaultdict(list)
+    for vector in queries:
+        for name, call in (("meta read: store", lambda: store.get_meta("generation")),
+                           ("meta read: raw connection", lambda: raw.execute(query, {"key": "generation"}).get_all()),
+                           ("search: store", lambda: store.vector_search("text_vec", vector, 10)),
+                           ("search: index alone", lambda: index.search(vector, 10))):
+            t = time.perf_counter()
+            call()
+            arms[name].append((time.perf_counter() - t) * 1000)
+    raw.close()
+    raw_db.close()
+    store.close()
+    rows = []
+    for what, base in (("meta read", "raw connection"), ("search", "index alone")):
+        through, direct = percentiles(arms[f"{what}: store"]), percentiles(arms[f"{what}: {base}"])
+        rows.append({"read": what, "through the store p50": through["p50"], "direct p50": direct["p50"],
+                     "ratio p50": round(through["p50"] / direct["p50"], 2), "through the store p99": through["p99"],
+                     "direct p99": direct["p99"], "direct": base})
+    return rows
+
+
 # -- the benchmark --------------------------------------------------------------------------------
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.concurrency", description=__doc__.split("\n")[0])
@@ -410,6 +456,7 @@ def main(argv=None) -> None:
     both = stress(db, args.workdir / "together", seconds=args.seconds, kinds=kinds, batch=args.batch,
                   start_batch=alone["writer"]["batches"] + 1000, seed=1)
     check = verify_in_fresh_process(db, args.workdir)
+    cost = protocol_cost(db)
 
     def rate(phase):
         w = phase["writer"]
@@ -419,18 +466,23 @@ def main(argv=None) -> None:
     rows_both, commit_both = rate(both)
     latency = _latency_rows(idle, "idle") + _latency_rows(both, "writing")
     print_table(latency, title="reader latency (ms), readers on a still database vs beside the writer")
-    print_table([{"writer": "alone", "rows/s": rows_alone, **{f"write {k}": v for k, v in commit_alone.items()}},
-                 {"writer": "with readers", "rows/s": rows_both, **{f"write {k}": v for k, v in commit_both.items()}},
+    wait_alone, wait_both = percentiles(alone["writer"]["lock_wait_ms"]), percentiles(both["writer"]["lock_wait_ms"])
+    print_table([{"writer": "alone", "rows/s": rows_alone, **{f"write {k}": v for k, v in commit_alone.items()},
+                  **{f"lock wait {k}": v for k, v in wait_alone.items()}},
+                 {"writer": "with readers", "rows/s": rows_both, **{f"write {k}": v for k, v in commit_both.items()},
+                  **{f"lock wait {k}": v for k, v in wait_both.items()}},
                  {"writer": "ratio", "rows/s": round(rows_both / rows_alone, 3)}],
-                title="writer throughput (rows/s) and write latency (ms)")
+                title="writer throughput (rows/s), write latency and its wait for readers' locks (ms)")
+    print_table(cost, title="what the protocol costs one read on a still database (ms, same process, alternating)")
     troubles = problems(alone) + problems(idle) + problems(both) + check["problems"]
     retryable = {n: sum(t["retryable"].values()) for n, t in both["readers"].items()}
     print(f"\nreader retryable errors while writing: {retryable}")
     print(f"index check: {json.dumps({k: v for k, v in check.items() if k != 'problems'})}")
     print("problems: " + ("; ".join(troubles) if troubles else "none"))
-    results = {"latency": latency, "writer": {"alone": {"rows_per_s": rows_alone, "write_ms": commit_alone},
-                                              "with_readers": {"rows_per_s": rows_both, "write_ms": commit_both},
-                                              "ratio": round(rows_both / rows_alone, 3)},
+    results = {"latency": latency, "protocol_cost": cost,
+               "writer": {"alone": {"rows_per_s": rows_alone, "write_ms": commit_alone, "lock_wait_ms": wait_alone},
+                          "with_readers": {"rows_per_s": rows_both, "write_ms": commit_both, "lock_wait_ms": wait_both},
+                          "ratio": round(rows_both / rows_alone, 3)},
                "retryable_while_writing": retryable, "index_check": check, "problems": troubles,
                "phases": {"alone": alone["exit_codes"], "idle": idle["exit_codes"], "together": both["exit_codes"]}}
     report_bars(results, {"no reader crashed or failed": not troubles, "index equals the graph": not check["problems"]})

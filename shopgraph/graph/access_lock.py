@@ -66,6 +66,7 @@ class AccessLock:
         self._write_depth = 0
         self._writer_files: tuple[BinaryIO, BinaryIO] | None = None
         self._warned_unlocked = False
+        self.write_waits: list[float] = []  # seconds each exclusive hold waited for readers (diagnostics)
 
     # -- readers -------------------------------------------------------------------------------
     @contextmanager
@@ -135,7 +136,8 @@ class AccessLock:
                     fcntl.flock(data, fcntl.LOCK_UN)
 
     def _lock_exclusive(self) -> BinaryIO:
-        deadline = time.monotonic() + self.write_wait
+        started = time.monotonic()
+        deadline = started + self.write_wait
         while True:
             if self._writer_files is None:
                 gate = _open_lock_file(self.gate_path, create=True)
@@ -151,6 +153,8 @@ class AccessLock:
             finally:
                 fcntl.flock(gate, fcntl.LOCK_UN)
             if _same_file(data, self.data_path) and _same_file(gate, self.gate_path):
+                if len(self.write_waits) < 100_000:
+                    self.write_waits.append(time.monotonic() - started)
                 return data
             fcntl.flock(data, fcntl.LOCK_UN)
             self._writer_files = None
