@@ -25,8 +25,7 @@ class MirrorDriver(FakeDriver):
     def respond(self, query: str, params: dict) -> list[dict]:
         if query in self.answers or "Meta" in query or "dbms.components" in query or query.startswith("CREATE"):
             return super().respond(query, params)
-        with self.store._lock:
-            return list(self.store._conn.execute(query, params).rows_as_dict())
+        return list(self.store.cypher(query, params))
 
 
 @pytest.fixture(scope="module")
