@@ -205,7 +205,7 @@ def reader_main(kind: str, db: str, batch: int, seed: int, stop: str, out: str) 
                         tally.inconsistent += 1
                     ids = [r["one"] for r in counts]
                 if ids:
-                    asked = list(rng.choice(ids, min(5, len(ids))))
+                    asked = [str(i) for i in rng.choice(ids, min(5, len(ids)))]
                     tally.time("get_nodes", lambda: store.get_nodes("Product", asked))
             store.close()
         elif kind == "cli":
@@ -425,6 +425,62 @@ def protocol_cost(db: Path, repeats: int = 300) -> list[dict]:
     return rows
 
 
+# -- reads beside long Cypher queries -------------------------------------------------------------
+LONG_CYPHER = ("MATCH (a:Product), (b:Product), (c:Product) "
+               "WHERE a.title + b.title + c.title = 'no such title' RETURN count(*) AS n")
+
+
+def beside_long_queries(db: Path, long_queries: int = 4, limit: float = 3.0, reads: int = 100) -> dict:
+    """In one process on a still database: point reads (get_nodes) and text_vec searches alone, then
+    while `long_queries` Cypher queries run to their time limit on other threads; and how far apart
+    the long queries ended (side by side: about 0; one after another: (long_queries - 1) x limit)."""
+    import threading
+
+    from shopgraph.config import IndexConfig
+    from shopgraph.errors import QueryTimeoutError
+    from shopgraph.graph.embedded import EmbeddedStore
+
+    rng = np.random.default_rng(3)
+    with EmbeddedStore.open(db, read_only=True, index_config=IndexConfig(min_ann_size=INDEX_MIN_ANN)) as store:
+        ids = [r["id"] for r in store.cypher("MATCH (p:Product) RETURN p.id AS id LIMIT 50")]
+
+        def sample() -> dict[str, list[float]]:
+            out: dict[str, list[float]] = defaultdict(list)
+            for _ in range(reads):
+                for name, call in (("get_nodes", lambda: store.get_nodes("Product", [str(i) for i in rng.choice(ids, 5)])),
+                                   ("vector_search text", lambda: store.vector_search(
+                                       "text_vec", _unit(rng, 1, store.dims.text)[0], 10))):
+                    t = time.perf_counter()
+                    call()
+                    out[name].append((time.perf_counter() - t) * 1000)
+            return out
+
+        alone = sample()
+        ends: list[float] = []
+
+        def long_query():
+            try:
+                store.cypher(LONG_CYPHER, timeout=limit)
+            except QueryTimeoutError:
+                pass
+            ends.append(time.perf_counter())
+
+        threads = [threading.Thread(target=long_query) for _ in range(long_queries)]
+        for t in threads:
+            t.start()
+        time.sleep(0.2)
+        beside = sample()
+        still_running = sum(t.is_alive() for t in threads)
+        for t in threads:
+            t.join()
+    rows = [{"read": name, "alone p50": percentiles(alone[name])["p50"],
+             "beside long queries p50": percentiles(beside[name])["p50"],
+             "beside long queries p99": percentiles(beside[name])["p99"]} for name in alone]
+    return {"rows": rows, "long_queries": long_queries, "limit_s": limit,
+            "long_queries_running_after_the_reads": still_running,
+            "long_queries_ended_apart_s": round(max(ends) - min(ends), 2)}
+
+
 # -- the benchmark --------------------------------------------------------------------------------
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.concurrency", description=__doc__.split("\n")[0])
@@ -457,6 +513,7 @@ def main(argv=None) -> None:
                   start_batch=alone["writer"]["batches"] + 1000, seed=1)
     check = verify_in_fresh_process(db, args.workdir)
     cost = protocol_cost(db)
+    parallel = beside_long_queries(db)
 
     def rate(phase):
         w = phase["writer"]
@@ -474,12 +531,16 @@ def main(argv=None) -> None:
                  {"writer": "ratio", "rows/s": round(rows_both / rows_alone, 3)}],
                 title="writer throughput (rows/s), write latency and its wait for readers' locks (ms)")
     print_table(cost, title="what the protocol costs one read on a still database (ms, same process, alternating)")
+    print_table(parallel["rows"], title=f"reads (ms) alone and beside {parallel['long_queries']} Cypher queries "
+                                        f"running to their {parallel['limit_s']:g} s limit, one process")
+    print(f"long queries still running when those reads were done: {parallel['long_queries_running_after_the_reads']}"
+          f" of {parallel['long_queries']}; they ended {parallel['long_queries_ended_apart_s']} s apart")
     troubles = problems(alone) + problems(idle) + problems(both) + check["problems"]
     retryable = {n: sum(t["retryable"].values()) for n, t in both["readers"].items()}
     print(f"\nreader retryable errors while writing: {retryable}")
     print(f"index check: {json.dumps({k: v for k, v in check.items() if k != 'problems'})}")
     print("problems: " + ("; ".join(troubles) if troubles else "none"))
-    results = {"latency": latency, "protocol_cost": cost,
+    results = {"latency": latency, "protocol_cost": cost, "beside_long_queries": parallel,
                "writer": {"alone": {"rows_per_s": rows_alone, "write_ms": commit_alone, "lock_wait_ms": wait_alone},
                           "with_readers": {"rows_per_s": rows_both, "write_ms": commit_both, "lock_wait_ms": wait_both},
                           "ratio": round(rows_both / rows_alone, 3)},

@@ -82,15 +82,8 @@ class AccessLock:
                 yield b""
                 return
             gate, data = files
-            self._acquire(gate, fcntl.LOCK_SH, deadline, "read")
-            try:
-                self._acquire(data, fcntl.LOCK_SH, deadline, "read")
-            finally:
-                fcntl.flock(gate, fcntl.LOCK_UN)
-            if _same_file(data, self.data_path) and _same_file(gate, self.gate_path):
+            if self._through_gate(gate, data, fcntl.LOCK_SH, deadline, "read"):
                 break
-            # The lock files were deleted (and maybe made anew by a writer): lock the current ones.
-            fcntl.flock(data, fcntl.LOCK_UN)
             self._local.files = None
         try:
             yield os.pread(data.fileno(), MARKER_BYTES, 0)
@@ -147,16 +140,10 @@ class AccessLock:
                                      f"a writer needs its folder to be writable")
                 self._writer_files = (gate, data)
             gate, data = self._writer_files
-            self._acquire(gate, fcntl.LOCK_EX, deadline, "write")
-            try:
-                self._acquire(data, fcntl.LOCK_EX, deadline, "write")
-            finally:
-                fcntl.flock(gate, fcntl.LOCK_UN)
-            if _same_file(data, self.data_path) and _same_file(gate, self.gate_path):
+            if self._through_gate(gate, data, fcntl.LOCK_EX, deadline, "write"):
                 if len(self.write_waits) < 100_000:
                     self.write_waits.append(time.monotonic() - started)
                 return data
-            fcntl.flock(data, fcntl.LOCK_UN)
             self._writer_files = None
 
     def close(self) -> None:
@@ -168,6 +155,20 @@ class AccessLock:
                 self._writer_files = None
 
     # -- both ----------------------------------------------------------------------------------
+    def _through_gate(self, gate: BinaryIO, data: BinaryIO, mode: int, deadline: float, side: str) -> bool:
+        """Pass the gate (held only until the data lock is ours) and take the data lock in `mode`.
+        False, with nothing held, when the lock files were deleted meanwhile (and maybe made anew by
+        a writer): the caller opens the current ones and tries again."""
+        self._acquire(gate, mode, deadline, side)
+        try:
+            self._acquire(data, mode, deadline, side)
+        finally:
+            fcntl.flock(gate, fcntl.LOCK_UN)
+        if _same_file(data, self.data_path) and _same_file(gate, self.gate_path):
+            return True
+        fcntl.flock(data, fcntl.LOCK_UN)
+        return False
+
     def _acquire(self, handle: BinaryIO, mode: int, deadline: float, side: str) -> None:
         delay = _POLL_FIRST
         while True:
