@@ -109,18 +109,27 @@ class EmbeddedStore(GraphStore):
         if not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
         store = cls(path, dims or S.VectorDims(), read_only, index_config or IndexConfig(), store_config, trace)
-        try:
-            if read_only:
+        if read_only:
+            try:
                 store._ensure_schema(dims)  # its first read opens the database, under the access lock
-            else:
-                # Opening replays the log and may checkpoint: files change, so readers are kept out.
-                with store._access.writing():
+            except BaseException:
+                store._close_quietly()
+                raise
+            return store
+        # Opening replays the log and may checkpoint, and closing after a failed open checkpoints:
+        # files change, so other processes' readers are kept out.
+        try:
+            with store._access.writing():
+                try:
                     database = store._open_database()
                     store._sessions.start(database)
                     store._write_conn = connect(database)
                     store._ensure_schema(dims)
+                except BaseException:
+                    store._close_quietly()
+                    raise
         except BaseException:
-            store._close_quietly()
+            store._access.close()
             raise
         return store
 
@@ -143,11 +152,11 @@ class EmbeddedStore(GraphStore):
             self._access.close()
 
     def _close_quietly(self) -> None:
+        """Close after a failed open (inside the writer's hold for a read-write store)."""
         try:
             if self._write_conn is not None:
                 self._write_conn.close()
             self._sessions.close()
-            self._access.close()
         except Exception as e:  # already failing: keep the first error
             log.debug("closing after a failed open: %s", e)
         self._closed = True
