@@ -19,7 +19,10 @@ Phases: (1) writer alone for --seconds (rows/s baseline); (2) readers alone on t
 (idle latency); (3) writer and readers together. Then the index check in a fresh process: each
 searched property's index, loaded from disk and synced, holds exactly the graph's products with their
 stored vectors, every product's own text_vec finds itself first with its exact score, and fused_vec
-top-10 lists equal exact scoring in the database for sampled products.
+top-10 lists equal exact scoring in the database for sampled products. Last, in this process on the
+still database: what the protocol costs one read (a Meta read and a search through a read-only
+store, beside the same query on a raw connection and the same search on the index alone, calls
+alternating), and reads alone vs beside four Cypher queries running to their time limit.
 
 The bounded form runs in `make test` (tests/graph/test_readers_beside_writer.py calls `stress` and
 `verify_index` with a few seconds per phase).
@@ -483,7 +486,7 @@ def beside_long_queries(db: Path, long_queries: int = 4, limit: float = 3.0, rea
 
 # -- the benchmark --------------------------------------------------------------------------------
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench.concurrency", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m bench.concurrency", description=" ".join(__doc__.split("\n\n")[0].split()))
     p.add_argument("--seconds", type=float, default=60.0, help="length of each phase (default 60)")
     p.add_argument("--readers", default="api,store,cli", help="reader kinds, comma separated (default api,store,cli)")
     p.add_argument("--batch", type=int, default=20, help="new products per write batch (default 20)")

@@ -166,7 +166,7 @@ def summary_rows(arm: str, result: dict) -> list[dict]:
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(prog="python -m bench.ladybug_readers", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m bench.ladybug_readers", description=" ".join(__doc__.split("\n\n")[0].split()))
     p.add_argument("--seconds", type=float, default=20.0, help="length of each arm (default 20)")
     p.add_argument("--readers", type=int, default=2, help="readers of each kind (default 2)")
     p.add_argument("--workdir", type=Path, default=Path("/tmp/shopgraph-bench-ladybug-readers"))

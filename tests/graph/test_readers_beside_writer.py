@@ -18,7 +18,7 @@ from bench.concurrency import problems, stress, verify_in_fresh_process
 
 def test_readers_beside_a_writer_never_fail_and_the_index_equals_the_graph(tmp_path):
     db = tmp_path / "stress.db"
-    phase = stress(db, tmp_path / "run", seconds=12, kinds=("api", "store", "cli"), batch=10)
+    phase = stress(db, tmp_path / "run", seconds=8, kinds=("api", "store", "cli"), batch=10)
 
     assert problems(phase) == []
     assert phase["writer"]["batches"] >= 5 and phase["writer"]["deleted_batches"] >= 0
