@@ -1,7 +1,7 @@
 """Readers beside a writer on one embedded database: reader errors and latency while writing vs idle,
 writer rows/s with vs without readers, and whether the vector index equals the graph afterwards.
 
-    python -m bench.concurrency                     # 60 s per phase, 3 readers, batches of 20
+    python -m bench.concurrency                     # 30 s per phase, 3 readers, batches of 20
     python -m bench.concurrency --seconds 20 --workdir /tmp/cc
 
 Processes (all real, spawned): one writer (`EmbeddedStore.write` of batches of new products, with
@@ -487,7 +487,8 @@ def beside_long_queries(db: Path, long_queries: int = 4, limit: float = 3.0, rea
 # -- the benchmark --------------------------------------------------------------------------------
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.concurrency", description=" ".join(__doc__.split("\n\n")[0].split()))
-    p.add_argument("--seconds", type=float, default=60.0, help="length of each phase (default 60)")
+    p.add_argument("--seconds", type=float, default=30.0, help="length of each phase (default 30; the writer's "
+                   "memory grows ~50 MB per batch, LadybugDB's COPY)")
     p.add_argument("--readers", default="api,store,cli", help="reader kinds, comma separated (default api,store,cli)")
     p.add_argument("--batch", type=int, default=20, help="new products per write batch (default 20)")
     p.add_argument("--workdir", type=Path, default=Path("/tmp/shopgraph-bench-concurrency"),

@@ -15,6 +15,11 @@ breaks it) and that the newest rows' vectors are finite. Arms: "unlocked" (Ladyb
 "locked" (AccessLock.writing around every commit and checkpoint, AccessLock.reading around every open
 and read). Reported per arm and reader kind: good reads, errors by message, inconsistent reads,
 distinct counters seen (1 = the reader never saw a commit after its open), crashed processes.
+
+Last, what a read-only open costs as the write-ahead log grows (it replays the log): the same
+transactions without checkpoints, and the best of three opens in a fresh process at each log size
+(what store.checkpoint_mb bounds). A transaction that runs COPY is checkpointed by LadybugDB at
+commit whatever the threshold (its log is then empty); the counts of such commits are printed too.
 """
 
 from __future__ import annotations
@@ -149,6 +154,56 @@ def run_arm(workdir: Path, seconds: float, readers: int, locked: bool) -> dict:
     return result
 
 
+def open_cost(workdir: Path, sizes_mb=(0, 0.5, 1, 2, 4)) -> list[dict]:
+    """Read-only open time (best of 3, ms, in a fresh process) at each write-ahead log size, the log
+    grown by UNWIND transactions with checkpoints off; and whether a COPY transaction left a log."""
+    import subprocess
+    import sys
+
+    import ladybug
+    import pyarrow as pa
+
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    db = workdir / "log.db"
+    database = ladybug.Database(str(db), auto_checkpoint=False)
+    conn = ladybug.Connection(database)
+    conn.execute(f"CREATE NODE TABLE R(id STRING, b INT64, v FLOAT[{DIM}], PRIMARY KEY(id))")
+    conn.execute("CHECKPOINT")
+    probe = ("import ladybug, sys, time\nbest = 1e9\nfor _ in range(3):\n    t = time.perf_counter()\n"
+             "    d = ladybug.Database(sys.argv[1], read_only=True)\n    ladybug.Connection(d).execute('MATCH (r:R) "
+             "RETURN count(r)').get_all()\n    best = min(best, time.perf_counter() - t)\n    d.close()\n"
+             "print(round(best * 1000, 1))")
+    wal = Path(f"{db}.wal")
+    rng = np.random.default_rng(1)
+    rows, n = [], 0
+    for size in sizes_mb:
+        while (wal.stat().st_size if wal.exists() else 0) < size * 2**20 and n < 10_000:
+            n += 1
+            batch = [{"id": f"{n}-{i}", "b": n, "v": rng.random(DIM, dtype=np.float32).tolist()} for i in range(ROWS)]
+            conn.execute(f"UNWIND $rows AS r CREATE (:R {{id: r.id, b: r.b, v: CAST(r.v AS FLOAT[{DIM}])}})", {"rows": batch})
+        opened = subprocess.run([sys.executable, "-c", probe, str(db)], capture_output=True, text=True)
+        rows.append({"log MB": round(wal.stat().st_size / 2**20, 2) if wal.exists() else 0.0, "commits": n,
+                     "read-only open ms": float(opened.stdout.strip()) if opened.returncode == 0 else None})
+    conn.close()
+    database.close()
+    copy_db = workdir / "copy.db"
+    database = ladybug.Database(str(copy_db))  # auto checkpoint on, 16 MB threshold
+    conn = ladybug.Connection(database)
+    conn.execute("CREATE NODE TABLE T(id STRING, PRIMARY KEY(id))")
+    conn.execute("CREATE (:T {id: 'first'})")
+    logged = Path(f"{copy_db}.wal").exists()
+    conn.execute("BEGIN TRANSACTION")
+    conn.execute("COPY T FROM $t", {"t": pa.table({"id": [f"c{i}" for i in range(20)]})})
+    conn.execute("COMMIT")
+    rows.append({"log MB": "COPY commit", "commits": 1,
+                 "read-only open ms": f"log before {'kept' if logged else 'none'}, after: "
+                                     f"{'kept' if Path(f'{copy_db}.wal').exists() else 'checkpointed'}"})
+    conn.close()
+    database.close()
+    return rows
+
+
 def summary_rows(arm: str, result: dict) -> list[dict]:
     rows = []
     for kind in ("reopen", "long-lived"):
@@ -181,7 +236,9 @@ def main(argv=None) -> None:
             errors.update({k: v for k, v in r.get("tally", {}).items() if k.startswith("error")})
         for message, count in errors.most_common(8):
             print(f"  {arm}: {count:>5} x {message}")
-    path = write_results("ladybug_readers", args_settings(args), {"summary": rows, "arms": results},
+    opens = open_cost(args.workdir / "open-cost")
+    print_table(opens, title="read-only open vs write-ahead log size (checkpoints off)")
+    path = write_results("ladybug_readers", args_settings(args), {"summary": rows, "arms": results, "open_cost": opens},
                          packages=("ladybug", "numpy"),
                          notes=[f"{ROWS} rows of {DIM} floats per commit, CHECKPOINT every {CHECKPOINT_EVERY}"])
     print(f"wrote {path}")
