@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import args_settings, percentiles, print_table, report_bars, write_results
+from bench.common import args_settings, peak_rss_mb, percentiles, print_table, report_bars, write_results
 
 PACKAGES = ("numpy", "ladybug", "faiss-cpu", "sentence-transformers")
 PLATFORM = "shop_w"
@@ -133,6 +133,7 @@ def writer_main(db: str, seconds: float, batch: int, seed: int, start_batch: int
     finally:
         result["seconds"] = time.perf_counter() - started
         result["lock_wait_ms"] = [w * 1000 for w in store._access.write_waits]
+        result["peak_rss_mb"] = peak_rss_mb()
         store.close()
         Path(out).write_text(json.dumps(result))
 
@@ -487,8 +488,8 @@ def beside_long_queries(db: Path, long_queries: int = 4, limit: float = 3.0, rea
 # -- the benchmark --------------------------------------------------------------------------------
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.concurrency", description=" ".join(__doc__.split("\n\n")[0].split()))
-    p.add_argument("--seconds", type=float, default=30.0, help="length of each phase (default 30; the writer's "
-                   "memory grows ~50 MB per batch, LadybugDB's COPY)")
+    p.add_argument("--seconds", type=float, default=30.0,
+                   help="length of each phase (default 30; the writer's memory grows with every batch it writes)")
     p.add_argument("--readers", default="api,store,cli", help="reader kinds, comma separated (default api,store,cli)")
     p.add_argument("--batch", type=int, default=20, help="new products per write batch (default 20)")
     p.add_argument("--workdir", type=Path, default=Path("/tmp/shopgraph-bench-concurrency"),
@@ -529,9 +530,11 @@ def main(argv=None) -> None:
     print_table(latency, title="reader latency (ms), readers on a still database vs beside the writer")
     wait_alone, wait_both = percentiles(alone["writer"]["lock_wait_ms"]), percentiles(both["writer"]["lock_wait_ms"])
     print_table([{"writer": "alone", "rows/s": rows_alone, **{f"write {k}": v for k, v in commit_alone.items()},
-                  **{f"lock wait {k}": v for k, v in wait_alone.items()}},
+                  **{f"lock wait {k}": v for k, v in wait_alone.items()}, "batches": alone["writer"]["batches"],
+                  "peak RSS MB": alone["writer"]["peak_rss_mb"]},
                  {"writer": "with readers", "rows/s": rows_both, **{f"write {k}": v for k, v in commit_both.items()},
-                  **{f"lock wait {k}": v for k, v in wait_both.items()}},
+                  **{f"lock wait {k}": v for k, v in wait_both.items()}, "batches": both["writer"]["batches"],
+                  "peak RSS MB": both["writer"]["peak_rss_mb"]},
                  {"writer": "ratio", "rows/s": round(rows_both / rows_alone, 3)}],
                 title="writer throughput (rows/s), write latency and its wait for readers' locks (ms)")
     print_table(cost, title="what the protocol costs one read on a still database (ms, same process, alternating)")
