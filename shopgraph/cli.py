@@ -9,6 +9,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -159,8 +160,9 @@ def _add_filter_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--brand", action="append", help="only this brand (repeatable)")
     p.add_argument("--category", help="only this category path and its subcategories")
     p.add_argument("--platform", action="append", help="only this platform (repeatable)")
-    p.add_argument("--price-min", type=float, help="minimum price")
-    p.add_argument("--price-max", type=float, help="maximum price")
+    # float accepts "nan" and "inf": Filters refuses them (one line, exit 1), as the HTTP API does.
+    p.add_argument("--price-min", type=float, help="minimum price (a finite number >= 0)")
+    p.add_argument("--price-max", type=float, help="maximum price (a finite number >= 0)")
 
 
 def _version() -> str:
@@ -169,7 +171,14 @@ def _version() -> str:
     return f"shopgraph {__version__}"
 
 
+# A --param value that starts like JSON (a number, string, list or object) must be valid JSON; any
+# other text is taken as a string, so `--param brand=brakmoor` needs no quotes.
+_LOOKS_LIKE_JSON = re.compile(r"\s*[-+.0-9\"\[{]")
+
+
 def _params(pairs: list[str]) -> dict:
+    """--param NAME=VALUE pairs: VALUE as JSON, or a bare word as a string. A value that starts like
+    JSON but is not valid JSON is refused rather than silently passed as a string."""
     out = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
@@ -177,7 +186,10 @@ def _params(pairs: list[str]) -> dict:
             raise ShopGraphError(f"--param expects NAME=VALUE, got {pair!r}")
         try:
             out[name] = json.loads(value)
-        except json.JSONDecodeError:
+        except json.JSONDecodeError as e:
+            if _LOOKS_LIKE_JSON.match(value):
+                raise ShopGraphError(f"--param {name}: {value!r} is not valid JSON ({e.msg}); to pass it as a "
+                                     f"string, quote it as JSON: --param '{name}={json.dumps(value)}'") from None
             out[name] = value  # a bare word is a string
     return out
 
@@ -213,14 +225,16 @@ def _open(args, read_only: bool = False):
 def cmd_ingest(args) -> None:
     from shopgraph.ingest.run import mapping_from_args
 
+    # The mapping first: a bad one (a platform name that is not one) must not leave a new database behind.
+    mapping = None if args.dataset else mapping_from_args(args, interactions=bool(args.interactions))
     with _open(args) as sg:
         progress = not args.no_progress
         if args.dataset:
             summary = sg.ingest_dataset(args.dataset, args.layout, progress=progress)
         elif args.interactions:
-            summary = sg.ingest_interactions(args.interactions, mapping_from_args(args, interactions=True), progress=progress)
+            summary = sg.ingest_interactions(args.interactions, mapping, progress=progress)
         else:
-            summary = sg.ingest(args.file, mapping_from_args(args, interactions=False), progress=progress)
+            summary = sg.ingest(args.file, mapping, progress=progress)
     print(summary.render())
 
 

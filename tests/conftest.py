@@ -47,3 +47,41 @@ def graph(demo_graph):
 
     with ShopGraph.open(demo_graph.db, read_only=True) as g:
         yield g
+
+
+# -- a live Neo4j (tests/neo4j_live.py) ------------------------------------------------------------
+@pytest.fixture(scope="session")
+def neo4j_server():
+    """A live Neo4j for the whole session: $NEO4J_URI, or a local Neo4j Community started here on
+    first use and stopped at the end of the session. Skips (one line) when neither can be had."""
+    from tests.neo4j_live import Neo4jTarget, external_target, skip_reason
+
+    reason = skip_reason()
+    if reason:
+        pytest.skip(reason)
+    external = external_target()
+    if external is not None:
+        yield external
+        return
+    from tools.neo4j_local import LocalNeo4j
+
+    with LocalNeo4j.start() as server:
+        yield Neo4jTarget(server.uri, server.username, server.password, "neo4j", server.version)
+
+
+@pytest.fixture
+def neo4j_env(neo4j_server, monkeypatch):
+    """The live Neo4j's NEO4J_* variables set for this test (so `--db neo4j` and
+    Neo4jStore.open(None) reach it)."""
+    for key, value in neo4j_server.environment().items():
+        monkeypatch.setenv(key, value)
+    return neo4j_server
+
+
+@pytest.fixture
+def neo4j_empty(neo4j_env):
+    """The live Neo4j with its database emptied first (every node; indexes stay)."""
+    from tests.neo4j_live import empty
+
+    empty(neo4j_env)
+    return neo4j_env

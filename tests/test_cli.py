@@ -122,3 +122,38 @@ def test_ingest_by_flags_then_search(tmp_path, capsys):
 def test_console_script_runs():
     result = subprocess.run([sys.executable, "-m", "shopgraph", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.startswith("shopgraph ")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["search", "x", "--price-min", "nan"], "price_min must be a finite number >= 0, got nan"),
+    (["search", "x", "--price-max", "inf"], "price_max must be a finite number >= 0, got inf"),
+    (["search", "x", "--where", "p.price < $x", "--param", "x={bad json"], "x={bad json".split("=", 1)[1]),
+    (["search", "x", "--where", "p.price < $x", "--param", "x=1.2.3"], "is not valid JSON"),
+    (["cypher", "RETURN $x AS x", "--param", "x=[1, 2"], "quote it as JSON: --param 'x=\"[1, 2\"'"),
+    (["search", "x", "--platform", "shop_a", "--where", "p.platform = $_f_platforms",
+      "--param", "_f_platforms=\"shop_b\""], "names starting with '_' are reserved"),
+])
+def test_bad_filters_and_parameters_are_refused(demo_graph, capsys, argv, message):
+    """Issue 13, finding 11: --price-min nan was accepted, --param x={bad json silently became a string,
+    and a user parameter named _f_... was overwritten by the structured filters."""
+    code, out, err = run(argv + ["--db", str(demo_graph.db)], capsys)
+    assert code == 1 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_bare_words_and_json_strings_are_still_parameters(demo_graph, capsys):
+    code, out, err = run(["cypher", "RETURN $a AS a, $b AS b, $c AS c", "--json", "--param", "a=brakmoor",
+                          "--param", 'b="{not json}"', "--param", "c=[1, 2]", "--db", str(demo_graph.db)], capsys)
+    assert code == 0, err
+    assert json.loads(out) == {"a": "brakmoor", "b": "{not json}", "c": [1, 2]}
+
+
+@pytest.mark.parametrize("platform", ["../../escaped", "/tmp/escaped", "a\nb", ".."])
+def test_ingest_refuses_a_platform_name_that_could_reach_a_path(tmp_path, capsys, platform):
+    """Issue 13, finding 3: the CLI wrote <platform>-<file>.jsonl wherever the platform pointed."""
+    data = tmp_path / "c.csv"
+    data.write_text("sku,name,price\nA-1,Bad price,abc\n", encoding="utf-8")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, _, err = run(["ingest", str(data), "--platform", platform, "--id-col", "sku", "--title-col", "name",
+                        "--price-col", "price", "--db", str(tmp_path / "g.db"), "--no-progress"], capsys)
+    assert code == 1 and "platform" in err and len(err.strip().splitlines()) == 1, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before

@@ -38,7 +38,7 @@ def test_flipkart_search_by_title_and_by_image(flipkart):
         for row in rows:
             product = sg.product(row["id"])
             text_top1 += sg.search(text=product.title, k=1)[0].product.id == product.id
-            image_top1 += sg.search(image=product.image_ref, k=1)[0].product.id == product.id
+            image_top1 += sg.search(image=sg.image_file(product), k=1)[0].product.id == product.id
         assert text_top1 >= 38 and image_top1 >= 38
 
 

@@ -118,7 +118,7 @@ def _show_queries(graph: ShopGraph, text_query: str, image_product, say, image_p
         where = f" among {image_platform} listings" if image_platform else ""
         _section(say, f"image search{where}: the photo of {image_product.id} ({image_product.title[:40]})")
         filters = Filters(platform=image_platform) if image_platform else None
-        hits = graph.search(image=image_product.image_ref, k=5, filters=filters)
+        hits = graph.search(image=graph.image_file(image_product), k=5, filters=filters)
         say(results_table(hits))
         shown["image_hits"] = hits
         shown["image_query"] = image_product.id

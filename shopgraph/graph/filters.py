@@ -1,7 +1,8 @@
 """Turn structured Filters and a user `where` pattern into a read-only Cypher candidate query.
 
-The result binds `p` to Product and returns `p.id AS id`. Values go in parameters prefixed `_f_` so they
-cannot collide with the caller's own parameters.
+The result binds `p` to Product and returns `p.id AS id`. Values go in parameters whose names start with
+"_" (`_f_brands`, ...; the stores add `_q`, `_k`): that name space is reserved, and a caller's own
+parameter named "_..." is refused, so no filter value can ever replace a caller's value or the reverse.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from shopgraph.errors import BadArgumentError
 from shopgraph.graph.cypher_guard import ensure_read_only
 from shopgraph.graph.store import Filters
 from shopgraph.records import CATEGORY_SEPARATOR
+
+
+RESERVED_PREFIX = "_"
 
 
 def _as_tuple(value: str | tuple[str, ...] | list[str]) -> list[str]:
@@ -28,6 +32,10 @@ def candidate_query(filters: Filters | None, where: str | None,
     """
     filters = filters or Filters()
     bound = dict(params or {})
+    reserved = sorted(str(name) for name in bound if str(name).startswith(RESERVED_PREFIX))
+    if reserved:
+        raise BadArgumentError(f"parameter ${reserved[0]}: names starting with {RESERVED_PREFIX!r} are reserved "
+                               f"for shopgraph's own filters; rename it")
     matches = ["MATCH (p:Product)"]
     conditions: list[str] = []
     if filters.brand is not None:

@@ -126,8 +126,8 @@ def migrate(source: GraphStore, target: GraphStore, *, batch_size: int = 1000, v
 
 def verify_equal(source: GraphStore, target: GraphStore) -> str:
     """Raise StoreError unless both stores hold the same graph; returns the checksum."""
-    differences = [f"{name}: {a} vs {b}" for name, a in source.stats().items()
-                   if (b := target.stats()[name]) != a]
+    theirs = target.stats()  # once: each stats() is a count query per label and relationship type
+    differences = [f"{name}: {a} vs {theirs[name]}" for name, a in source.stats().items() if theirs[name] != a]
     if differences:
         raise StoreError("migration incomplete, counts differ (source vs target): " + "; ".join(differences))
     a, b = graph_checksum(source), graph_checksum(target)

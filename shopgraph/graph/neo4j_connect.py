@@ -106,7 +106,10 @@ class Neo4jSettings:
             raise MissingDependencyError("the Neo4j store needs the neo4j driver: pip install 'shopgraph[neo4j]'") from None
         auth = neo4j.basic_auth(self.username, self.password or "")
         try:
-            return neo4j.GraphDatabase.driver(self.uri, auth=auth, connection_timeout=config.connection_timeout)
+            # Server notifications off: the driver logs each one as a WARNING (a CLI user would see
+            # "label Meta does not exist" on a new database); shopgraph reads none of them.
+            return neo4j.GraphDatabase.driver(self.uri, auth=auth, connection_timeout=config.connection_timeout,
+                                              notifications_min_severity="OFF")
         except (ValueError, neo4j.exceptions.ConfigurationError) as e:
             raise ConfigError(f"cannot use Neo4j URI {safe_uri(self.uri)}: {self.scrub(one_line(e))}") from None
 

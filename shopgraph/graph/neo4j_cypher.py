@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import Callable, Iterator, Sequence
 
 from shopgraph.graph import schema as S
+from shopgraph.graph.vector_sync import INNER_PRODUCT_PROPERTIES
 
 _REGISTRY: dict[str, tuple[Callable[..., str], Callable[[S.VectorDims], Iterator[tuple]]]] = {}
 
@@ -162,10 +163,26 @@ def create_constraint(label: str) -> str:
     return f"CREATE CONSTRAINT {constraint_name(label)} IF NOT EXISTS FOR (n:{label}) REQUIRE n.{key} IS UNIQUE"
 
 
+def range_index_name(label: str, prop: str) -> str:
+    _props(label, [prop])
+    return f"sg_{label.lower()}_{prop}"
+
+
+def vector_index_names() -> list[str]:
+    """The name of the vector index every vector property would have (used or not)."""
+    return [vector_index_name(label, prop) for label, prop in _vector_pairs(None)]
+
+
+@statement(_none)
+def show_indexes() -> str:
+    """Every index (constraints' own indexes included, under the constraint's name) with its options
+    (a vector index's width), so only what is missing or different is created."""
+    return "SHOW INDEXES YIELD name, type, options RETURN name, type, options"
+
+
 @statement(_range_indexes)
 def create_range_index(label: str, prop: str) -> str:
-    _props(label, [prop])
-    return f"CREATE INDEX sg_{label.lower()}_{prop} IF NOT EXISTS FOR (n:{label}) ON (n.{prop})"
+    return f"CREATE INDEX {range_index_name(label, prop)} IF NOT EXISTS FOR (n:{label}) ON (n.{prop})"
 
 
 @statement(_vector_index_args)
@@ -207,8 +224,7 @@ def _check_own_name(name: str) -> None:
 def own_index_names() -> list[str]:
     """Every index this store creates or may have created (derived from the schema, so no SHOW
     query is needed): a vector index name for every vector property, whether or not it is in use."""
-    names = [vector_index_name(label, prop) for label, prop in _vector_pairs(None)]
-    names += [f"sg_{label.lower()}_{prop}" for label, prop in RANGE_INDEXES]
+    names = vector_index_names() + [range_index_name(label, prop) for label, prop in RANGE_INDEXES]
     return names + list(RETIRED_INDEXES) + [FULLTEXT_INDEX]
 
 
@@ -368,12 +384,23 @@ def ids_with_vector(prop: str) -> str:
     return f"MATCH (p:Product) WHERE p.{prop} IS NOT NULL RETURN p.id AS id"
 
 
-@statement(lambda dims: ((prop, first) for (prop,) in _product_vectors(dims) for first in (True, False)))
-def vector_page(prop: str, first: bool) -> str:
-    """One page of (id, vector) of every product that has the vector, in id order (exact search)."""
+@statement(lambda dims: ((prop, filtered) for (prop,) in _product_vectors(dims) for filtered in (True, False)))
+def exact_top_k(prop: str, filtered: bool) -> str:
+    """Exact top-$k scored in the server, so no vector crosses the wire: every product with the
+    vector ($ids only when filtered). Neo4j 5 has no inner-product function, but its euclidean
+    similarity 1 / (1 + d^2) gives d^2, and against $zero (a zero vector) the squared norm, so
+    a.b = (|a|^2 + |q|^2 - d^2) / 2 ($qq = |q|^2); cosine divides that by |a| |q| (0 for a zero
+    vector, as in numpy; vector.similarity.cosine refuses zero vectors). The server computes in
+    float32: the store re-scores the returned rows exactly."""
     _vector_prop("Product", prop)
-    after = "" if first else " AND p.id > $after"
-    return f"MATCH (p:Product) WHERE p.{prop} IS NOT NULL{after} RETURN p.id AS id, p.{prop} AS v ORDER BY p.id LIMIT $n"
+    inner = prop in INNER_PRODUCT_PROPERTIES
+    where = f"p.{prop} IS NOT NULL" + (" AND p.id IN $ids" if filtered else "")
+    score = "dot" if inner else "CASE WHEN pp > 0.0 THEN dot / sqrt(pp * $qq) ELSE 0.0 END"
+    return (f"MATCH (p:Product) WHERE {where} "
+            f"WITH p.id AS id, 1.0 / vector.similarity.euclidean(p.{prop}, $zero) - 1.0 AS pp, "
+            f"1.0 / vector.similarity.euclidean(p.{prop}, $vector) - 1.0 AS dd "
+            f"WITH id, pp, (pp + $qq - dd) / 2.0 AS dot "
+            f"RETURN id, {score} AS score ORDER BY score DESC, id LIMIT $k")
 
 
 # -- vector and full-text search -----------------------------------------------------------------

@@ -5,11 +5,11 @@
 
 Which properties use a Neo4j vector index: Neo4j's vector indexes rank by cosine or euclidean
 distance only, so the inner-product properties (fused_vec, gnn_vec: their length means something)
-have no index and are always scored exactly, in numpy, over pages of vectors read from the server
-(the filter's candidates only, when there is a filter). That costs one read of every candidate's
-vector per search: n x dim x 8 bytes over the wire (an unfiltered fused_vec search on 100k products
-moves about 1.7 GB); a selective filter keeps it small. A property wider than MAX_INDEX_DIMS has no
-index either (the vector-2.0 index provider, Neo4j 5.18+, takes at most 4096 dimensions).
+have no index and are always scored exactly. Exact scoring runs in the server (one Cypher query over
+the candidates, neo4j_cypher.exact_top_k): only k + EXACT_MARGIN ids and scores come back, and those
+rows' vectors are read and re-scored here so the scores equal the embedded store's. A property wider
+than MAX_INDEX_DIMS has no index either (the vector-2.0 index provider, Neo4j 5.18+, takes at most
+4096 dimensions).
 
 Cosine properties with an index: up to config.exact_max candidates are scored exactly; more ask the
 index for k * overfetch node ids and scores (growing 4x until k pass the filter), and only the final
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -35,7 +35,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_INDEX_DIMS = 4096  # the vector-2.0 index provider's limit (Neo4j 5.18+)
-READ_CHUNK = 2000  # ids per `IN $ids` read, vectors per page
+READ_CHUNK = 2000  # ids per `IN $ids` read of vectors
+FILTER_CHUNK = 50000  # candidate ids per exact-search query (a filter's candidates)
+EXACT_MARGIN = 10  # rows beyond k an exact search takes from the server, re-scored here
 
 
 def has_index(prop: str, dims: VectorDims) -> bool:
@@ -61,27 +63,30 @@ class VectorSearch:
         return self._ann(prop, query, k, allowed, total)
 
     def exact(self, prop: str, query: np.ndarray, k: int, ids: list[str] | None) -> list[tuple[str, float]]:
-        """Exact top-k over the given ids (None: every product with the vector), a page at a time."""
-        best: list[tuple[str, float]] = []
+        """Exact top-k over the given ids (None: every product with the vector). The server ranks
+        (neo4j_cypher.exact_top_k: no vectors over the wire) and returns k + EXACT_MARGIN rows; their
+        vectors are then read and scored here in float64, as the embedded store scores, so near-ties
+        the server's float32 arithmetic may have swapped are ordered right."""
+        qq = float(query.astype(np.float64) @ query.astype(np.float64))
+        if qq == 0.0 and prop not in INNER_PRODUCT_PROPERTIES:
+            ids = sorted(self.store.ids_with_vector(prop) if ids is None else ids)
+            return [(i, 0.0) for i in ids[:k]]  # cosine with a zero query is 0 for all (numpy's answer)
+        params = {"k": int(k) + EXACT_MARGIN, "vector": query.astype(np.float64).tolist(),
+                  "zero": [0.0] * len(query), "qq": qq}
         if ids is None:
-            pages = self._vector_pages(prop)
+            rows = self.store._read(Q.exact_top_k(prop, False), params)
         else:
-            pages = (self.store.get_vectors("Product", prop, chunk) for chunk in chunks(ids, READ_CHUNK))
-        for got, matrix in pages:
-            best = top_k(best + list(zip(got, scores(prop, matrix, query))), k)
-        return best
+            rows = [r for chunk in chunks(ids, FILTER_CHUNK)
+                    for r in self.store._read(Q.exact_top_k(prop, True), {**params, "ids": list(chunk)})]
+        return self.rescore(prop, query, k, [r["id"] for r in rows])
 
-    def _vector_pages(self, prop: str) -> Iterator[tuple[list[str], np.ndarray]]:
-        first, after = True, None
-        while True:
-            params = {"n": READ_CHUNK} if first else {"n": READ_CHUNK, "after": after}
-            rows = self.store._read(Q.vector_page(prop, first), params)
-            if not rows:
-                return
-            yield [r["id"] for r in rows], matrix([r["v"] for r in rows], self.store.dims.of(prop))
-            if len(rows) < READ_CHUNK:
-                return
-            first, after = False, rows[-1]["id"]
+    def rescore(self, prop: str, query: np.ndarray, k: int, ids: list[str]) -> list[tuple[str, float]]:
+        """The best k of ids, scored exactly here from their vectors (read READ_CHUNK at a time)."""
+        best: list[tuple[str, float]] = []
+        for chunk in chunks(ids, READ_CHUNK):
+            got, vectors = self.store.get_vectors("Product", prop, chunk)
+            best = top_k(best + list(zip(got, scores(prop, vectors, query))), k)
+        return best
 
     def _ann(self, prop: str, query: np.ndarray, k: int, allowed: set[str] | None, total: int) -> list[tuple[str, float]]:
         """The vector index with over-fetch: ask for k * overfetch, keep hits that pass the filter,
@@ -100,8 +105,7 @@ class VectorSearch:
             log.info("vector index %s returned %d of %d wanted; scoring exactly", prop, len(kept), k)
             return self.exact(prop, query, k, None if allowed is None else sorted(allowed))
         # The index's cosine ranks the hits; only the final k vectors are read, for exact scores.
-        final = [i for i, _ in top_k(kept, k)]
-        return self.exact(prop, query, k, final)
+        return self.rescore(prop, query, k, [i for i, _ in top_k(kept, k)])
 
     def _index_query(self, prop: str, query: np.ndarray, fetch: int) -> list[tuple[str, float]]:
         """(id, cosine) of the index's top `fetch` nodes (no vectors travel)."""

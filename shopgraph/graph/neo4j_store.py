@@ -42,6 +42,13 @@ NODE_WRITE_ORDER = ("Platform", "Brand", "Category", "User", "Product", "Meta")
 INDEX_WAIT_SECONDS = 300
 
 
+def _vector_width(index: Mapping) -> int | None:
+    """vector.dimensions of a SHOW INDEXES row (None when it has none)."""
+    config = (index.get("options") or {}).get("indexConfig") or {}
+    width = config.get("vector.dimensions")
+    return int(width) if width is not None else None
+
+
 class Neo4jStore(GraphStore):
     """GraphStore on Neo4j through the official driver. Use `Neo4jStore.open(...)`."""
 
@@ -155,16 +162,33 @@ class Neo4jStore(GraphStore):
         self._write_tx(lambda tx: [self._run(tx, Q.set_meta(), {"key": k, "value": v}) for k, v in meta.items()])
 
     def _create_indexes(self) -> None:
-        """Schema statements each in their own transaction (Neo4j does not mix them with data writes)."""
-        statements = [Q.create_constraint(label) for label in S.NODE_TYPES]
-        statements += [Q.create_range_index(label, prop) for label, prop in Q.RANGE_INDEXES]
+        """Create the constraints and indexes that are missing, each statement in its own transaction
+        (Neo4j does not mix schema and data writes). Deleting a graph node by node leaves Neo4j's
+        indexes behind, so a shopgraph vector index of another width than this graph's (or one this
+        graph has no use for) is dropped first: the old one would skip every new vector and make an
+        index search fail."""
+        existing = {r["name"]: r for r in self._read(Q.show_indexes(), {})}
+        statements = [Q.create_constraint(label) for label in S.NODE_TYPES
+                      if Q.constraint_name(label) not in existing]
+        statements += [Q.create_range_index(label, prop) for label, prop in Q.RANGE_INDEXES
+                       if Q.range_index_name(label, prop) not in existing]
         # Only what search uses: cosine-ranked Product vectors of at most 4096 dimensions.
-        statements += [Q.create_vector_index("Product", prop, self.dims.of(prop))
-                       for prop in S.VECTOR_PROPERTIES if has_index(prop, self.dims)]
-        statements.append(Q.create_fulltext_index())
+        wanted = {Q.vector_index_name("Product", prop): prop for prop in S.VECTOR_PROPERTIES if has_index(prop, self.dims)}
+        for name in Q.vector_index_names():
+            have = existing.get(name)
+            if have is not None and (name not in wanted or _vector_width(have) != self.dims.of(wanted[name])):
+                log.info("dropping vector index %s (width %s, this graph's is %s)", name, _vector_width(have),
+                         self.dims.of(wanted[name]) if name in wanted else "none")
+                statements.append(Q.drop_index(name))
+                have = None
+            if have is None and name in wanted:
+                statements.append(Q.create_vector_index("Product", wanted[name], self.dims.of(wanted[name])))
+        if Q.FULLTEXT_INDEX not in existing:
+            statements.append(Q.create_fulltext_index())
         for text in statements:
             self._write_tx(lambda tx, text=text: self._run(tx, text, {}))
-        self._write_tx(lambda tx: self._run(tx, Q.await_indexes(), {"seconds": INDEX_WAIT_SECONDS}))
+        if statements:
+            self._write_tx(lambda tx: self._run(tx, Q.await_indexes(), {"seconds": INDEX_WAIT_SECONDS}))
 
     def clear(self, *, drop_schema: bool = False, batch: int = 10000) -> None:
         """Delete every shopgraph node (and relationship) in the database; with drop_schema also the
@@ -181,9 +205,14 @@ class Neo4jStore(GraphStore):
 
     # -- running queries -----------------------------------------------------------------------
     def _run(self, tx, query: str, params: Mapping[str, Any]) -> list[dict]:
+        """Rows of one of the store's own queries (plain values: ids, numbers, lists). Not
+        Result.data(): that walks every value of every row in Python to convert graph objects, and
+        took over half the time of reading vectors."""
         if self.trace is not None:
             self.trace(query, params)
-        return tx.run(query, dict(params)).data()
+        result = tx.run(query, dict(params))
+        keys = result.keys()
+        return [dict(zip(keys, record.values())) for record in result]
 
     def _run_rows(self, tx, query: str, params: Mapping[str, Any], max_rows: int | None) -> Rows:
         """Like _run, but records are read one at a time and reading stops after max_rows (+1)."""

@@ -6,8 +6,10 @@ vectors are float32 numpy arrays; scores are cosine similarities in [-1, 1].
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from numbers import Real
 from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -21,7 +23,8 @@ class Filters:
     """Structured pre-filters for vector search; all given conditions must hold.
 
     brand: normalised brand name(s); category: a category path whose whole subtree matches;
-    platform: platform name(s); price_min / price_max: inclusive bounds in the product's currency.
+    platform: platform name(s); price_min / price_max: inclusive bounds in the product's currency,
+    finite numbers >= 0 (NaN or infinity is a BadArgumentError, as the HTTP API refuses them).
     """
 
     brand: str | tuple[str, ...] | None = None
@@ -29,6 +32,13 @@ class Filters:
     platform: str | tuple[str, ...] | None = None
     price_min: float | None = None
     price_max: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("price_min", "price_max"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, Real)
+                                      or not math.isfinite(value) or value < 0):
+                raise BadArgumentError(f"{name} must be a finite number >= 0, got {value!r}")
 
     def is_empty(self) -> bool:
         return all(v is None for v in (self.brand, self.category, self.platform,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from shopgraph.graph.store import GraphBatch
+from shopgraph.ingest.image_refs import to_ref
 from shopgraph.ingest.normalise import category_key, normalise_brand
 from shopgraph.records import InteractionRecord, ProductRecord
 
@@ -14,11 +16,13 @@ from shopgraph.records import InteractionRecord, ProductRecord
 PRODUCT_OWNED = ("LISTED_ON", "OF_BRAND", "IN_CATEGORY")
 
 
-def product_batch(records: Sequence[ProductRecord], vectors, image_ok: np.ndarray) -> GraphBatch:
+def product_batch(records: Sequence[ProductRecord], vectors, image_ok: np.ndarray,
+                  image_root: Path | None = None) -> GraphBatch:
     """One batch for new or changed products.
 
     vectors: an EncodedProducts (text, image, lexical, fused arrays of shape (n, d)); image_ok: (n,)
     bool, False where the image was missing or not decodable (image_vec stays null, flag set).
+    image_root: image paths inside it are stored relative to it (image_refs.py).
     """
     batch = GraphBatch()
     platforms = {r.platform for r in records}
@@ -40,7 +44,7 @@ def product_batch(records: Sequence[ProductRecord], vectors, image_ok: np.ndarra
             "id": record.id, "platform": record.platform, "source_id": record.source_id,
             "title": record.title, "description": record.description, "price": record.price,
             "currency": record.currency, "brand": record.brand, "category": leaf,
-            "image_ref": record.image_path, "image_missing": not has_image,
+            "image_ref": to_ref(record.image_path, image_root), "image_missing": not has_image,
             "content_hash": record.content_hash(),
             "text_vec": vectors.text[i], "image_vec": vectors.image[i] if has_image else None,
             "lex_vec": vectors.lexical[i], "fused_vec": vectors.fused[i],

@@ -12,21 +12,25 @@ import datetime as _dt
 import math
 import re
 from dataclasses import dataclass
-from numbers import Real
+from decimal import Decimal
+from numbers import Integral, Real
 from pathlib import Path
 from typing import Any, Iterator
 
 from shopgraph.errors import ConfigError
+from shopgraph.files import open_regular
 from shopgraph.ingest.mapping import FORMATS, read_mapping_file
 from shopgraph.ingest.quarantine import json_safe
 from shopgraph.ingest.readers import check_columns, check_file, decode_utf8, peek_columns, read_rows
+from shopgraph.ingest.values import id_text, int64, to_float
+from shopgraph.names import check_platform
 from shopgraph.records import INTERACTION_KINDS, InteractionRecord, QuarantinedRow, product_id, user_id
 
 
 @dataclass(frozen=True)
 class InteractionMapping:
     """Columns of an interaction table. namespace prefixes user and product ids (a platform or data
-    set name, without ":"). kind None (or a blank value) means default_kind; value None (or blank)
+    set name: a valid platform name, names.py). kind None (or a blank value) means default_kind; value None (or blank)
     means 1.0, except that kind "rating" needs a value; timestamp None (or blank) means 0."""
 
     namespace: str
@@ -43,8 +47,7 @@ class InteractionMapping:
             value = getattr(self, name)
             if not isinstance(value, str) or not value.strip():
                 raise ConfigError(f"interaction mapping {name!r} must be a non-empty string, got {value!r}")
-        if ":" in self.namespace:
-            raise ConfigError(f"namespace {self.namespace!r} may not contain ':'")
+        check_platform(self.namespace, "namespace")
         if self.default_kind not in INTERACTION_KINDS:
             raise ConfigError(f"default_kind {self.default_kind!r} is not one of {', '.join(INTERACTION_KINDS)}")
         for name in ("kind", "value", "timestamp", "format"):
@@ -102,16 +105,17 @@ def _is_blank(value: Any) -> bool:
 
 
 def _ident(value: Any, field: str) -> str:
-    """A user or item id as text: str, or an int / integral float (12.0 -> "12")."""
+    """A user or item id as text: str, or a number as exact text (values.id_text: 12.0 -> "12",
+    9007199254740993 -> "9007199254740993")."""
     if _is_blank(value):
         raise _Reject(f"missing {field}")
     if isinstance(value, bool):
         raise _Reject(f"{field}: expected an id, got a boolean")
-    if isinstance(value, Real):
-        number = float(value)
-        if not math.isfinite(number):
-            raise _Reject(f"{field}: not a valid id ({value})")
-        return str(int(number)) if number.is_integer() else str(value)
+    if isinstance(value, (Real, Decimal)):
+        try:
+            return id_text(value, field)
+        except ValueError as e:
+            raise _Reject(str(e)) from None
     if not isinstance(value, str):
         raise _Reject(f"{field}: expected an id, got {type(value).__name__}")
     text = value.strip()
@@ -128,17 +132,24 @@ def parse_timestamp(value: Any) -> int:
     """Epoch seconds (int) from a number, a numeric string or an ISO-8601 string / datetime.
 
     Blank gives 0 (unknown). Naive ISO times are taken as UTC; fractions of a second are floored.
-    Raises ValueError when the value is none of these.
+    Raises ValueError when the value is none of these, or does not fit the store's 64-bit integer
+    (99999999999999999999, 1e300).
     """
+    return int64(_timestamp(value), "timestamp")
+
+
+def _timestamp(value: Any) -> int:
     if _is_blank(value):
         return 0
     if isinstance(value, bool):
         raise ValueError(f"timestamp is a boolean ({value})")
     if isinstance(value, Real):
-        number = float(value)
+        if isinstance(value, Integral):
+            return int(value)
+        number = to_float(value)
         if not math.isfinite(number):
             raise ValueError(f"timestamp is not finite ({value})")
-        return int(value) if isinstance(value, int) else math.floor(number)
+        return math.floor(number)
     if isinstance(value, _dt.datetime):
         moment = value
     elif isinstance(value, _dt.date):
@@ -146,11 +157,11 @@ def parse_timestamp(value: Any) -> int:
     elif isinstance(value, str):
         text = value.strip()
         try:
-            if re.fullmatch(r"[+-]?\d+", text):
+            if re.fullmatch(r"[+-]?[0-9]+", text):
                 return int(text)
-            if re.fullmatch(r"[+-]?\d*\.\d+", text):
-                return parse_timestamp(float(text))
-            return parse_timestamp(_dt.datetime.fromisoformat(text))
+            if re.fullmatch(r"[+-]?[0-9]*\.[0-9]+", text):
+                return _timestamp(float(text))
+            return _timestamp(_dt.datetime.fromisoformat(text))
         except ValueError:
             raise ValueError(f"cannot read timestamp {value!r} (expected epoch seconds or ISO-8601)") from None
     else:
@@ -168,15 +179,15 @@ def _value(raw: Any, kind: str) -> float:
     if isinstance(raw, bool):
         raise _Reject("value: expected a number, got a boolean")
     try:
-        number = float(raw.strip() if isinstance(raw, str) else raw)
+        number = to_float(raw.strip() if isinstance(raw, str) else raw)
     except (TypeError, ValueError):
-        raise _Reject(f"value: not a number ({raw!r})") from None
+        raise _Reject(f"value: not a number ({str(raw)[:40]!r})") from None
     if math.isnan(number):
         if kind == "rating":
             raise _Reject("rating without a value")
         return 1.0
     if not math.isfinite(number):
-        raise _Reject(f"value: not finite ({raw!r})")
+        raise _Reject(f"value: not finite ({str(raw)[:40]!r})")
     return number
 
 
@@ -202,7 +213,7 @@ def read_interactions(path: str | Path, mapping: InteractionMapping) -> Iterator
     """Stream validated interactions from a table. The file and its columns are checked before this
     returns (BadFileError); bad rows come out as QuarantinedRows with the reason."""
     path = Path(path)
-    check_columns(path, peek_columns(path, mapping.format), mapping)
+    check_columns(path, peek_columns(path, mapping.format, wanted=mapping.columns()), mapping)
     rows = read_rows(path, mapping.format, columns=mapping.columns())
     return _interactions(rows, mapping, str(path))
 
@@ -218,9 +229,12 @@ def _interactions(rows, mapping: InteractionMapping, source_file: str) -> Iterat
             yield QuarantinedRow(source_file, line, str(e), json_safe(row))
 
 
+_S3REC_ID = re.compile(r"[0-9]{1,40}")
+
+
 def _s3rec_lines(path: Path) -> Iterator[tuple[int, list[str] | None, str, str | None]]:
     """(line, [user, item, ...] or None, text, error) for each non-blank line of an S3-Rec file."""
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         for line_no, raw in enumerate(f, start=1):
             text, error = decode_utf8(raw)
             text = text.strip()
@@ -230,9 +244,9 @@ def _s3rec_lines(path: Path) -> Iterator[tuple[int, list[str] | None, str, str |
             if error is None and len(tokens) < 2:
                 error = "a user id with no items"
             if error is None:
-                bad = next((t for t in tokens if not t.isdigit()), None)
+                bad = next((t for t in tokens if not _S3REC_ID.fullmatch(t)), None)
                 if bad is not None:
-                    error = f"not an integer id: {bad[:40]!r}"
+                    error = f"not an integer id of at most 40 digits: {bad[:40]!r}"
             yield line_no, (None if error else tokens), text, error
 
 
@@ -243,8 +257,7 @@ def read_s3rec_sequences(path: str | Path, namespace: str) -> Iterator[Interacti
     The file is checked before this returns (BadFileError)."""
     path = Path(path)
     check_file(path, "s3rec")
-    if ":" in namespace or not namespace.strip():
-        raise ConfigError(f"namespace {namespace!r} must be non-empty and may not contain ':'")
+    check_platform(namespace, "namespace")
     return _s3rec_records(path, namespace)
 
 

@@ -7,7 +7,8 @@ Layouts (`detect_layout` tries them in this order):
   or name -> title; description; manufacturer or brand -> brand; price (taken as USD: the Magellan /
   DeepMatcher benchmarks come from US shops). Platforms: a directory name of two "_"-separated parts
   names the two shops (abt_buy -> "abt", "buy"); otherwise, and for Web Data Commons corpora whose two
-  tables both hold offers from many shops (wdc_*), they are "<dir>_a" and "<dir>_b".
+  tables both hold offers from many shops (wdc_*), they are "<dir>_a" and "<dir>_b" (the directory
+  name made a valid platform name first, names.platform_from_text).
 - "flipkart": flipkart_com-ecommerce_sample_1050.csv (or any CSV with uniq_id, product_name and
   product_category_tree) + images_512/ (else images/). Platform "flipkart"; id uniq_id; price is
   discounted_price (the selling price the listing shows; retail_price is the list price), in INR;
@@ -17,7 +18,7 @@ Layouts (`detect_layout` tries them in this order):
   Brand: for top_category "Packages" only, the leading word of class_name (multi-word brands listed
   in GROCERY_MULTIWORD_BRANDS); fruit and vegetables have none. extra["photos"] lists the photos.
 - "s3rec": <Name>.txt sequences (+ <Name>_item2attributes.json). The data is anonymised: products are
-  f"{Name} item {item_id}" with nothing else; platform and id namespace are Name.lower(). One
+  f"{Name} item {item_id}" with nothing else; platform and id namespace are Name.lower() (made a valid platform name). One
   directory holds several data sets: name "s3rec:<Name>" picks one, the default is the first
   alphabetically, extra["datasets"] lists them.
 
@@ -40,6 +41,7 @@ from shopgraph.ingest.mapping import ColumnMapping
 from shopgraph.ingest.quarantine import json_safe
 from shopgraph.ingest.readers import check_columns, peek_columns, read_rows
 from shopgraph.ingest.validate import read_products, validate_product
+from shopgraph.names import PLATFORM_MAX_CHARS, platform_from_text, platform_problem
 from shopgraph.records import ProductRecord, QuarantinedRow, product_id
 
 log = logging.getLogger(__name__)
@@ -126,11 +128,14 @@ def _columns_or_none(path: Path) -> set[str] | None:
 # -- deepmatcher -----------------------------------------------------------------------------------
 
 def deepmatcher_platforms(directory_name: str) -> tuple[str, str]:
-    """Platform names for tableA and tableB from the directory name (see the module docstring)."""
-    name = directory_name.replace(":", "_")
-    parts = name.split("_")
-    if len(parts) == 2 and all(parts) and parts[0] != parts[1] and parts[0].lower() not in MULTI_SHOP_PREFIXES:
+    """Platform names for tableA and tableB from the directory name (see the module docstring): the two
+    parts when both are valid platform names, else the name made one (names.platform_from_text:
+    "my data" -> "my_data_a", "my_data_b")."""
+    parts = directory_name.replace(":", "_").split("_")
+    if (len(parts) == 2 and not any(platform_problem(p) for p in parts) and parts[0] != parts[1]
+            and parts[0].lower() not in MULTI_SHOP_PREFIXES):
         return parts[0], parts[1]
+    name = platform_from_text(directory_name)[:PLATFORM_MAX_CHARS - 2]
     return f"{name}_a", f"{name}_b"
 
 
@@ -320,7 +325,7 @@ def load_s3rec(directory: str | Path, dataset: str | None = None) -> Layout:
         if name is None:
             raise BadFileError(f"{d}: not an s3rec layout for {dataset!r}: missing {dataset}.txt "
                                f"(available: {', '.join(names)})")
-    sequences, namespace = d / f"{name}.txt", name.lower()
+    sequences, namespace = d / f"{name}.txt", platform_from_text(name.lower())
     attributes = d / f"{name}_item2attributes.json"
     source = ProductSource(sequences, ColumnMapping(platform=namespace, id="item", title="title"),
                            records=functools.partial(s3rec_products, sequences, namespace, name))

@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from shopgraph.errors import ConfigError
+from shopgraph.files import open_regular
+from shopgraph.names import check_platform
 
 FORMATS = ("csv", "tsv", "jsonl", "parquet")
 REQUIRED_KEYS = ("platform", "id", "title")
@@ -45,7 +47,8 @@ class ColumnMapping:
     images_inside_dir: image values must be relative and resolve inside that directory (symbolic links
     followed); others count as missing images (the server sets it for uploaded catalogs).
     category_max_depth caps category paths (None: no cap). format None means "from the extension".
-    A platform may not contain ":" (it prefixes product ids: "<platform>:<id>").
+    platform is a valid platform name (names.py: 1-64 letters, digits, "_", "-", "."; it prefixes
+    product ids, "<platform>:<id>", and quarantine file names): anything else is a ConfigError.
     """
 
     platform: str
@@ -69,8 +72,7 @@ class ColumnMapping:
             value = getattr(self, name)
             if not isinstance(value, str) or not value.strip():
                 raise ConfigError(f"mapping key {name!r} must be a non-empty string, got {value!r}")
-        if ":" in self.platform:
-            raise ConfigError(f"platform {self.platform!r} may not contain ':' (it prefixes product ids)")
+        check_platform(self.platform)
         description = self.description
         if isinstance(description, str):
             description = (description,)
@@ -118,7 +120,8 @@ _FIELDS = {f.name for f in dataclasses.fields(ColumnMapping)}
 def read_mapping_file(path: Path) -> dict[str, Any]:
     """The top-level table of a TOML (or, for *.json, JSON) mapping file; ConfigError when unreadable."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with open_regular(path) as f:
+            text = f.read().decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"mapping file not found: {path}") from None
     except IsADirectoryError:

@@ -26,10 +26,14 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class IngestSummary:
-    """Counts of one ingest run. rows_read counts every data row seen, good or bad."""
+    """Counts of one ingest run. rows_read counts every data row seen, good or bad:
+    rows_read = products_written + products_unchanged + quarantined (+ interactions_written for an
+    interaction file). products_replaced counts the written products that were already in the graph
+    with other content (a changed row, or the same id in another file: `replaced` names the first)."""
 
     rows_read: int = 0
     products_written: int = 0
+    products_replaced: int = 0
     products_unchanged: int = 0
     quarantined: int = 0
     images_missing: int = 0
@@ -40,22 +44,25 @@ class IngestSummary:
     seconds: float = 0.0
     quarantine_files: list[str] = field(default_factory=list)
     image_problems: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
 
     @property
     def rows_per_second(self) -> float:
         return self.rows_read / self.seconds if self.seconds > 0 else 0.0
 
     def merge(self, other: "IngestSummary") -> None:
-        for name in ("rows_read", "products_written", "products_unchanged", "quarantined", "images_missing",
-                     "interactions_written", "same_as_written", "different_written", "vectors_from_cache", "seconds"):
+        for name in ("rows_read", "products_written", "products_replaced", "products_unchanged", "quarantined",
+                     "images_missing", "interactions_written", "same_as_written", "different_written", "vectors_from_cache", "seconds"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.quarantine_files += other.quarantine_files
         self.image_problems += other.image_problems
+        self.replaced += other.replaced
 
     def render(self) -> str:
         lines = [
             f"rows read            {self.rows_read:>10,}",
             f"products written     {self.products_written:>10,}",
+            f"  of them replaced   {self.products_replaced:>10,}",
             f"products unchanged   {self.products_unchanged:>10,}",
             f"quarantined rows     {self.quarantined:>10,}",
             f"without image        {self.images_missing:>10,}",
@@ -67,17 +74,23 @@ class IngestSummary:
             f"rows/s               {self.rows_per_second:>10.1f}",
         ]
         lines += [f"quarantine file      {p}" for p in self.quarantine_files]
-        shown = self.image_problems[:5]
-        lines += [f"image problem        {p}" for p in shown]
-        if len(self.image_problems) > len(shown):
-            lines.append(f"image problem        ... and {len(self.image_problems) - len(shown)} more")
+        lines += _first("image problem", self.image_problems)
+        lines += _first("replaced product", self.replaced, self.products_replaced)
         return "\n".join(lines)
 
 
-def quarantine_path(store_path: Path | str | None, source: Path, platform: str) -> Path:
-    """Where a source's bad rows go: `<db>.quarantine/<platform>-<file name>.jsonl`."""
-    base = Path(f"{store_path}.quarantine") if store_path else Path("shopgraph.quarantine")
-    return base / f"{platform}-{source.name}.jsonl"
+def _first(label: str, items: list[str], total: int | None = None, shown: int = 5) -> list[str]:
+    """Up to `shown` lines "<label> <item>", then "... and N more" when there are more."""
+    total = len(items) if total is None else total
+    lines = [f"{label:<20} {item}" for item in items[:shown]]
+    if total > len(lines):
+        lines.append(f"{label:<20} ... and {total - len(lines)} more")
+    return lines
+
+
+def quarantine_folder(store_path: Path | str | None) -> Path:
+    """The folder of a database's quarantine files: `<db>.quarantine/`."""
+    return Path(f"{store_path}.quarantine") if store_path else Path("shopgraph.quarantine")
 
 
 def _batches(items: Iterable, size: int) -> Iterator[list]:
@@ -92,11 +105,14 @@ def _batches(items: Iterable, size: int) -> Iterator[list]:
 
 
 def ingest_records(store: GraphStore, items: Iterable[ProductRecord | QuarantinedRow], encoder, config: Config,
-                   quarantine: QuarantineWriter, progress: bool = True, label: str = "products") -> IngestSummary:
+                   quarantine: QuarantineWriter, progress: bool = True, label: str = "products",
+                   image_root: Path | None = None) -> IngestSummary:
     """Write products (skipping unchanged ones) and send QuarantinedRows to the quarantine.
 
     Ids repeated within one source keep their first row; later ones are quarantined with the line of
-    the first, never dropped silently.
+    the first, never dropped silently. A product already in the graph with other content is replaced
+    and counted (summary.products_replaced; a warning names the first), since it may be another
+    file's product under the same id. image_root: see graph_rows.product_batch.
     """
     summary = IngestSummary()
     started = time.perf_counter()
@@ -117,21 +133,29 @@ def ingest_records(store: GraphStore, items: Iterable[ProductRecord | Quarantine
                     continue
                 first_line[item.id] = item.source_line
                 records.append(item)
-            _write_products(store, records, encoder, summary)
+            _write_products(store, records, encoder, summary, image_root)
             bar.update(len(chunk))
     finally:
         bar.close()
     summary.quarantined = quarantine.count
     summary.seconds = time.perf_counter() - started
+    if summary.products_replaced:
+        log.warning("%s: %d products already in the graph with other content were replaced (first: %s); "
+                    "if another file's products share these ids, give that file a platform of its own",
+                    label, summary.products_replaced, summary.replaced[0])
     return summary
 
 
-def _write_products(store: GraphStore, records: list[ProductRecord], encoder, summary: IngestSummary) -> None:
+def _write_products(store: GraphStore, records: list[ProductRecord], encoder, summary: IngestSummary,
+                    image_root: Path | None = None) -> None:
     if not records:
         return
     stored = store.product_hashes([r.id for r in records])
     changed = [r for r in records if stored.get(r.id) != r.content_hash()]
     summary.products_unchanged += len(records) - len(changed)
+    replaced = [r for r in changed if r.id in stored]
+    summary.products_replaced += len(replaced)
+    summary.replaced += [f"{r.id} (line {r.source_line} of {r.source_file})" for r in replaced[:5 - len(summary.replaced)]]
     if not changed:
         return
     encoded = encoder.encode(changed)
@@ -141,7 +165,7 @@ def _write_products(store: GraphStore, records: list[ProductRecord], encoder, su
             summary.images_missing += 1
             if record.image_path is not None:
                 summary.image_problems.append(f"{record.id}: {error}")
-    store.write(product_batch(changed, encoded, encoded.image_ok))
+    store.write(product_batch(changed, encoded, encoded.image_ok, image_root))
     summary.products_written += len(changed)
 
 

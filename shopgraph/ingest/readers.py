@@ -3,28 +3,36 @@
 `read_rows` yields ``(line, row, error)``:
 
 - ``line``: 1-based physical line where the record starts for CSV/TSV (the header is line 1, so the
-  first record is line 2) and JSONL; row index + 1 for Parquet.
+  first record is line 2) and JSONL; row index + 1 for Parquet. Lines end at "\\n", "\\r\\n" or a
+  bare "\\r" (text_lines.py).
 - ``row``: {column: value}. CSV values are str ("" for an empty field); JSONL and Parquet values keep
   their JSON / Arrow types (str, int, float, bool, None, list, dict).
 - ``error``: None, or the reason a record could not be parsed (invalid JSON, wrong number of CSV fields,
-  invalid UTF-8 bytes ...). Then row is ``{"raw": <the record's text, bad bytes escaped as \\xNN>}``, so
-  the record can go to the quarantine and the rest of the file is still read.
+  an unclosed quote, invalid UTF-8 bytes, a Parquet value Python cannot hold ...). Then row is
+  ``{"raw": <the record's text, bad bytes escaped as \\xNN>}`` (Parquet: the readable values), so the
+  record can go to the quarantine and the rest of the file is still read.
 
-A bad *file* (missing, a directory, unreadable, binary or UTF-16 given as text, not Parquet, a CSV
-without header) raises BadFileError("<path>: <reason>") instead.
+A bad *file* (missing, a directory, a FIFO or device, unreadable, binary or UTF-16 given as text, not
+Parquet, a CSV without header) raises BadFileError("<path>: <reason>") instead. A NUL byte or a bad
+byte after the first line is one row's problem, not the file's (text_lines.binary_problem).
 
-Bytes are decoded as UTF-8 one physical line at a time, so one bad byte spoils one record only.
+Bytes are decoded as UTF-8 one physical line at a time, so one bad byte spoils one record only; a
+broken CSV quote spoils one line only (csv_records.py).
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
+import os
+import stat
 from pathlib import Path
 from typing import IO, Iterable, Iterator
 
 from shopgraph.errors import BadFileError
+from shopgraph.ingest.csv_records import csv_records
+from shopgraph.files import kind_of, open_regular
+from shopgraph.ingest.text_lines import Lines, binary_problem
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +40,10 @@ Row = tuple[int, "dict | None", "str | None"]
 
 FORMAT_BY_SUFFIX = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
                     ".parquet": "parquet", ".pq": "parquet"}
-# Large enough for any real description; small enough that a runaway quote (an unclosed '"' that
-# swallows the rest of the file) fails as one bad record instead of filling memory.
-CSV_FIELD_LIMIT = 64 * 1024 * 1024
 JSONL_PEEK_RECORDS = 100
 PARQUET_BATCH_ROWS = 1024
+DEFAULT_MAX_RECORD_LINES = 1000
 _SNIFF_BYTES = 8192
-_RAW_LIMIT = 100_000
-_BOM = b"\xef\xbb\xbf"
 
 
 def resolve_format(path: str | Path, format: str | None = None) -> str:
@@ -58,12 +62,19 @@ def resolve_format(path: str | Path, format: str | None = None) -> str:
 
 
 def check_exists(path: str | Path) -> Path:
-    """path as a Path; BadFileError if it is missing or a directory."""
+    """path as a Path; BadFileError if it is missing, a directory, or anything but a regular file (a
+    FIFO would block the reader until some process wrote to it)."""
     path = Path(path)
-    if not path.exists():
-        raise BadFileError(f"{path}: file not found")
-    if path.is_dir():
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise BadFileError(f"{path}: file not found") from None
+    except OSError as e:
+        raise BadFileError(f"{path}: cannot read: {e.strerror or e}") from None
+    if stat.S_ISDIR(mode):
         raise BadFileError(f"{path}: is a directory, not a file")
+    if not stat.S_ISREG(mode):
+        raise BadFileError(f"{path}: is {kind_of(mode)}, not a regular file")
     return path
 
 
@@ -71,13 +82,11 @@ def check_file(path: str | Path, fmt: str) -> None:
     """Raise BadFileError unless path is a readable file; for text formats also unless its first
     bytes look like text (not Parquet, gzip, UTF-16 or binary)."""
     path = check_exists(path)
-    try:
-        with open(path, "rb") as f:
+    with _open_binary(path) as f:
+        try:
             head = f.read(_SNIFF_BYTES)
-    except PermissionError:
-        raise BadFileError(f"{path}: permission denied") from None
-    except OSError as e:
-        raise BadFileError(f"{path}: cannot read: {e.strerror or e}") from None
+        except OSError as e:
+            raise BadFileError(f"{path}: cannot read: {e.strerror or e}") from None
     if fmt == "parquet":
         return
     if head.startswith(b"PAR1"):
@@ -86,13 +95,16 @@ def check_file(path: str | Path, fmt: str) -> None:
         raise BadFileError(f"{path}: is gzip-compressed; decompress it first")
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise BadFileError(f"{path}: is UTF-16 encoded; save it as UTF-8")
-    if b"\x00" in head:
-        raise BadFileError(f"{path}: looks like a binary file, not {fmt.upper()}")
+    problem = binary_problem(head)
+    if problem is not None:
+        raise BadFileError(f"{path}: {problem}, not {fmt.upper()}")
 
 
 def _open_binary(path: Path) -> IO[bytes]:
     try:
-        return open(path, "rb")
+        return open_regular(path)
+    except PermissionError:
+        raise BadFileError(f"{path}: permission denied") from None
     except OSError as e:
         raise BadFileError(f"{path}: cannot read: {e.strerror or e}") from None
 
@@ -105,68 +117,11 @@ def decode_utf8(raw: bytes) -> tuple[str, str | None]:
         return raw.decode("utf-8", "backslashreplace"), f"invalid UTF-8 byte 0x{raw[e.start]:02x}"
 
 
-class _LineFeed:
-    """Feeds decoded physical lines to csv.reader, remembering the current record's raw text, its
-    first decoding error and the number of lines read."""
-
-    def __init__(self, f: IO[bytes]):
-        self._f = f
-        self.line_no = 0
-        self._buffer: list[str] = []
-        self._error: str | None = None
-
-    def __iter__(self) -> "_LineFeed":
-        return self
-
-    def __next__(self) -> str:
-        raw = self._f.readline()
-        if not raw:
-            raise StopIteration
-        self.line_no += 1
-        if self.line_no == 1 and raw.startswith(_BOM):
-            raw = raw[len(_BOM):]
-        text, error = decode_utf8(raw)
-        if error and self._error is None:
-            self._error = f"{error} on line {self.line_no}"
-        self._buffer.append(text)
-        return text
-
-    def take(self) -> tuple[str, str | None]:
-        """The raw text and decoding error of the record just read; resets both."""
-        text, error = "".join(self._buffer).rstrip("\r\n"), self._error
-        self._buffer.clear()
-        self._error = None
-        return text, error
-
-
-def _csv_records(feed: _LineFeed, delimiter: str) -> Iterator[tuple[int, list[str] | None, str, str | None]]:
-    """(start line, fields or None, raw text, error) for each non-blank record."""
-    if csv.field_size_limit() < CSV_FIELD_LIMIT:     # process-wide setting: only ever raised
-        csv.field_size_limit(CSV_FIELD_LIMIT)
-    reader = csv.reader(feed, delimiter=delimiter)
-    while True:
-        start = feed.line_no + 1
-        try:
-            fields = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as e:
-            raw, _ = feed.take()
-            if len(raw) > _RAW_LIMIT:       # a runaway quote: keep the start, not megabytes
-                raw = raw[:_RAW_LIMIT] + f"... [{len(raw) - _RAW_LIMIT} more characters]"
-            yield start, None, raw, f"unparseable CSV record: {e}"
-            continue
-        raw, error = feed.take()
-        if not fields or (len(fields) == 1 and not fields[0].strip()):
-            continue    # blank line
-        yield start, fields, raw, error
-
-
-def _csv_header(path: Path, records: Iterator) -> list[str]:
-    for _, fields, _, error in records:
-        if error or fields is None:
-            raise BadFileError(f"{path}: the header row cannot be read ({error})")
-        header = [name.strip() for name in fields]
+def _csv_header(path: Path, lines: Lines, delimiter: str) -> list[str]:
+    for record in csv_records(lines, delimiter, DEFAULT_MAX_RECORD_LINES):
+        if record.error or record.fields is None:
+            raise BadFileError(f"{path}: the header row cannot be read ({record.error})")
+        header = [name.strip() for name in record.fields]
         seen: set[str] = set()
         for name in header:
             if name in seen:
@@ -176,32 +131,29 @@ def _csv_header(path: Path, records: Iterator) -> list[str]:
     raise BadFileError(f"{path}: empty file, no header row")
 
 
-def _read_csv(path: Path, delimiter: str) -> Iterator[Row]:
+def _read_csv(path: Path, delimiter: str, max_record_lines: int) -> Iterator[Row]:
     with _open_binary(path) as f:
-        records = _csv_records(_LineFeed(f), delimiter)
-        header = _csv_header(path, records)
+        lines = Lines(f)
+        header = _csv_header(path, lines, delimiter)
         width = len(header)
-        for start, fields, raw, error in records:
-            if error:
-                yield start, {"raw": raw}, error
-            elif len(fields) != width:
-                yield start, {"raw": raw}, f"expected {width} fields, found {len(fields)}"
+        for record in csv_records(lines, delimiter, max_record_lines, width):
+            if record.error:
+                yield record.line, {"raw": record.raw}, record.error
+            elif len(record.fields) != width:
+                yield record.line, {"raw": record.raw}, f"expected {width} fields, found {len(record.fields)}"
             else:
-                yield start, dict(zip(header, fields)), None
+                yield record.line, dict(zip(header, record.fields)), None
 
 
 def _read_jsonl(path: Path) -> Iterator[Row]:
     with _open_binary(path) as f:
         seen_record = False
-        for line_no, raw in enumerate(f, start=1):
-            if line_no == 1 and raw.startswith(_BOM):
-                raw = raw[len(_BOM):]
-            if not raw.strip():
+        for line in Lines(f):
+            text = line.text.rstrip("\r\n")
+            if not text.strip():
                 continue
-            text, error = decode_utf8(raw)
-            text = text.rstrip("\r\n")
-            if error:
-                yield line_no, {"raw": text}, error
+            if line.error:
+                yield line.number, {"raw": line.shown}, line.error
                 seen_record = True
                 continue
             try:
@@ -210,14 +162,14 @@ def _read_jsonl(path: Path) -> Iterator[Row]:
                 if not seen_record and text.lstrip().startswith("["):
                     raise BadFileError(f"{path}: a JSON array, not JSON Lines (one object per line)") from None
                 reason = f"invalid JSON: {getattr(e, 'msg', e)} (column {getattr(e, 'colno', '?')})"
-                yield line_no, {"raw": text}, reason
+                yield line.number, {"raw": text}, reason
             except RecursionError:
-                yield line_no, {"raw": text[:1000]}, "invalid JSON: nested too deeply"
+                yield line.number, {"raw": text[:1000]}, "invalid JSON: nested too deeply"
             else:
                 if isinstance(obj, dict):
-                    yield line_no, obj, None
+                    yield line.number, obj, None
                 else:
-                    yield line_no, {"raw": text}, f"expected a JSON object, got {type(obj).__name__}"
+                    yield line.number, {"raw": text}, f"expected a JSON object, got {type(obj).__name__}"
             seen_record = True
 
 
@@ -233,7 +185,8 @@ def _parquet_file(path: Path):
 
 
 def _parquet_row_one_by_one(batch, i: int) -> tuple[dict, str | None]:
-    """Row i of a batch whose bulk conversion failed: decode column by column, escaping bad bytes."""
+    """Row i of a batch whose bulk conversion failed: column by column, bad bytes escaped, a value
+    Python cannot hold (a date beyond year 9999, ...) replaced by its reason."""
     import pyarrow as pa
 
     row, error = {}, None
@@ -246,6 +199,10 @@ def _parquet_row_one_by_one(batch, i: int) -> tuple[dict, str | None]:
             row[name] = text
             if bad and error is None:
                 error = f"{bad} in column {name!r}"
+        except (ValueError, OverflowError, pa.ArrowException) as e:
+            problem = f"column {name!r}: value out of range ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
+            row[name] = f"<{problem}>"
+            error = error or problem
     return row, error
 
 
@@ -260,8 +217,8 @@ def _read_parquet(path: Path, columns: Iterable[str] | None) -> Iterator[Row]:
         for batch in pf.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=wanted):
             try:
                 rows = batch.to_pylist()
-            except UnicodeDecodeError:
-                rows = None
+            except (UnicodeDecodeError, ValueError, OverflowError, pa.ArrowException):
+                rows = None     # some value cannot become a Python value: find it row by row
             for i in range(batch.num_rows):
                 line += 1
                 if rows is not None:
@@ -276,12 +233,17 @@ def _read_parquet(path: Path, columns: Iterable[str] | None) -> Iterator[Row]:
         raise BadFileError(f"{path}: corrupt Parquet data after row {line} ({e})") from None
 
 
-def read_rows(path: str | Path, format: str | None = None,
-              columns: Iterable[str] | None = None) -> Iterator[Row]:
+def _delimiter(fmt: str) -> str:
+    return "\t" if fmt == "tsv" else ","
+
+
+def read_rows(path: str | Path, format: str | None = None, columns: Iterable[str] | None = None,
+              max_record_lines: int = DEFAULT_MAX_RECORD_LINES) -> Iterator[Row]:
     """Stream (line, row, error) tuples from a catalog file; see the module docstring.
 
     The file is checked before this returns (BadFileError at once for a bad file); rows are read
     lazily. columns, when given, limits the Parquet columns read (other formats ignore it).
+    max_record_lines: the most physical lines one CSV record may span (csv_records.py).
     """
     path = check_exists(path)
     fmt = resolve_format(path, format)
@@ -292,13 +254,15 @@ def read_rows(path: str | Path, format: str | None = None,
     if fmt == "jsonl":
         return _read_jsonl(path)
     with _open_binary(path) as f:    # read the header now, so a headerless file fails at once
-        _csv_header(path, _csv_records(_LineFeed(f), "\t" if fmt == "tsv" else ","))
-    return _read_csv(path, "\t" if fmt == "tsv" else ",")
+        _csv_header(path, Lines(f), _delimiter(fmt))
+    return _read_csv(path, _delimiter(fmt), max_record_lines)
 
 
-def peek_columns(path: str | Path, format: str | None = None) -> set[str]:
-    """The columns of a file: the CSV header, the Parquet schema, or for JSONL the union of the keys
-    of the first JSONL_PEEK_RECORDS objects."""
+def peek_columns(path: str | Path, format: str | None = None, wanted: Iterable[str] = ()) -> set[str]:
+    """The columns of a file: the CSV header, the Parquet schema, or for JSONL (whose objects need not
+    share their keys) the union of the keys of the first JSONL_PEEK_RECORDS objects, read on through
+    the whole file while a key in `wanted` has not been seen (a key that first appears in record 5000
+    is still a column of the file)."""
     path = check_exists(path)
     fmt = resolve_format(path, format)
     check_file(path, fmt)
@@ -306,16 +270,18 @@ def peek_columns(path: str | Path, format: str | None = None) -> set[str]:
         return set(_parquet_file(path).schema_arrow.names)
     if fmt == "jsonl":
         keys: set[str] = set()
+        missing = set(wanted)
         seen = 0
         for _, row, error in _read_jsonl(path):
             if error is None:
                 keys.update(row)
+                missing.difference_update(row)
                 seen += 1
-                if seen >= JSONL_PEEK_RECORDS:
+                if seen >= JSONL_PEEK_RECORDS and not missing:
                     break
         return keys
     with _open_binary(path) as f:
-        return set(_csv_header(path, _csv_records(_LineFeed(f), "\t" if fmt == "tsv" else ",")))
+        return set(_csv_header(path, Lines(f), _delimiter(fmt)))
 
 
 def check_columns(path: str | Path, available: set[str], mapping) -> None:

@@ -12,8 +12,8 @@ from shopgraph.ingest.interactions import (InteractionMapping, iter_interaction_
 from shopgraph.ingest.layouts import load_layout, product_items
 from shopgraph.ingest.mapping import ColumnMapping, load_mapping, mapping_from_flags
 from shopgraph.ingest.pipeline import (IngestSummary, ingest_interactions, ingest_records, ingest_same_as,
-                                       quarantine_path)
-from shopgraph.ingest.quarantine import QuarantineWriter
+                                       quarantine_folder)
+from shopgraph.ingest.quarantine import QuarantineWriter, run_file, run_stamp
 from shopgraph.ingest.validate import read_products
 
 log = logging.getLogger(__name__)
@@ -23,34 +23,40 @@ log = logging.getLogger(__name__)
 SAME_AS_SPLITS = ("train",)
 
 
-def _with_quarantine(graph, source: Path, namespace: str, ingest: Callable[[QuarantineWriter], IngestSummary]) -> IngestSummary:
-    """Run one source's ingest with its quarantine file; the file is listed when it got rows."""
-    target = quarantine_path(graph.store_path, source, namespace)
+def _with_quarantine(graph, source_name: str, namespace: str, stamp: str,
+                     ingest: Callable[[QuarantineWriter], IngestSummary]) -> IngestSummary:
+    """Run one source's ingest with a quarantine file of its own for this run (created only when a row
+    goes to it); the file is listed in the summary when it got rows."""
+    target = run_file(quarantine_folder(graph.store_path), namespace, source_name, stamp)
     with QuarantineWriter(target) as quarantine:
         summary = ingest(quarantine)
-    if summary.quarantined:
-        summary.quarantine_files.append(str(target))
+    if quarantine.path is not None:
+        summary.quarantine_files.append(str(quarantine.path))
     return summary
 
 
-def _products(graph, items: Iterable, source: Path, platform: str, progress: bool) -> IngestSummary:
-    return _with_quarantine(graph, source, platform, lambda quarantine: ingest_records(
-        graph.store, items, graph.encoder, graph.config, quarantine, progress, platform))
+def _products(graph, items: Iterable, source_name: str, platform: str, stamp: str, progress: bool) -> IngestSummary:
+    return _with_quarantine(graph, source_name, platform, stamp, lambda quarantine: ingest_records(
+        graph.store, items, graph.encoder, graph.config, quarantine, progress, platform, graph.image_root))
 
 
-def _interactions(graph, items: Iterable, source: Path, namespace: str, progress: bool) -> IngestSummary:
-    return _with_quarantine(graph, source, namespace, lambda quarantine: ingest_interactions(
+def _interactions(graph, items: Iterable, source_name: str, namespace: str, stamp: str,
+                  progress: bool) -> IngestSummary:
+    return _with_quarantine(graph, source_name, namespace, stamp, lambda quarantine: ingest_interactions(
         graph.store, items, quarantine, progress=progress))
 
 
-def ingest_file(graph, path: Path, mapping, *, progress: bool = True) -> IngestSummary:
-    """Ingest one catalog file; mapping is a ColumnMapping or the path of a mapping file."""
+def ingest_file(graph, path: Path, mapping, *, progress: bool = True, source_name: str | None = None) -> IngestSummary:
+    """Ingest one catalog file; mapping is a ColumnMapping or the path of a mapping file.
+
+    source_name: what quarantine records and file names call the file (default: its path); the server
+    passes the uploaded file's own name instead of the temporary file it was saved to."""
     if mapping is None:
         raise BadArgumentError("a catalog file needs a column mapping (--mapping FILE or --platform/--id-col/--title-col)")
     if not isinstance(mapping, ColumnMapping):
         mapping = load_mapping(mapping)
-    items = read_products(path, mapping, graph.config.ingest)
-    return _products(graph, items, path, mapping.platform, progress)
+    items = read_products(path, mapping, graph.config.ingest, source_name=source_name)
+    return _products(graph, items, Path(source_name or path).name, mapping.platform, run_stamp(), progress)
 
 
 def ingest_interaction_file(graph, path: Path, mapping, *, progress: bool = True) -> IngestSummary:
@@ -59,19 +65,22 @@ def ingest_interaction_file(graph, path: Path, mapping, *, progress: bool = True
         raise BadArgumentError("an interaction file needs a mapping (--mapping FILE or --platform/--user-col/--item-col)")
     if not isinstance(mapping, InteractionMapping):
         mapping = load_interaction_mapping(mapping)
-    return _interactions(graph, read_interactions(path, mapping), path, mapping.namespace, progress)
+    return _interactions(graph, read_interactions(path, mapping), Path(path).name, mapping.namespace, run_stamp(),
+                         progress)
 
 
 def ingest_layout(graph, directory: Path, name: str | None = None, *, progress: bool = True) -> IngestSummary:
     """Ingest every source of a dataset directory in a known layout (products, interactions, train pairs)."""
     layout = load_layout(directory, name)
     total = IngestSummary()
+    stamp = run_stamp()
     for source in layout.products:
         items = product_items(source, graph.config.ingest)
-        total.merge(_products(graph, items, source.path, source.mapping.platform, progress))
+        total.merge(_products(graph, items, source.path.name, source.mapping.platform, stamp, progress))
     for path, spec in layout.interactions:
         namespace = spec.namespace if isinstance(spec, InteractionMapping) else spec
-        total.merge(_interactions(graph, iter_interaction_source(path, spec), Path(path), namespace, progress))
+        total.merge(_interactions(graph, iter_interaction_source(path, spec), Path(path).name, namespace, stamp,
+                                  progress))
     labelled = [p for split in SAME_AS_SPLITS for p in layout.labelled_pairs.get(split, [])]
     version = f"{layout.name}:train"
     positives = [(a, b) for a, b, label in labelled if label]
@@ -85,9 +94,9 @@ def ingest_layout(graph, directory: Path, name: str | None = None, *, progress: 
 
 
 def mapping_from_args(args, interactions: bool):
-    """A mapping from CLI flags, or the --mapping FILE path."""
+    """A mapping from CLI flags, or loaded from the --mapping FILE (ConfigError when it is bad)."""
     if args.mapping:
-        return load_interaction_mapping(args.mapping) if interactions else args.mapping
+        return load_interaction_mapping(args.mapping) if interactions else load_mapping(args.mapping)
     if not args.platform:
         raise BadArgumentError("give --mapping FILE, or --platform with the column flags")
     if interactions:

@@ -169,10 +169,12 @@ class ShopGraph:
 
     # -- matching ------------------------------------------------------------------------------
     def matcher_path(self, source: str, target: str) -> Path:
-        """Where the pair scorer for source -> target is saved: <db>.models/matcher-<source>-<target>.pkl."""
+        """Where the pair scorer for source -> target is saved: <db>.models/matcher-<source>-<target>.pkl
+        (the names made safe as file-name parts, and the path checked to stay in the folder)."""
+        from shopgraph.names import file_part, inside
+
         base = Path(f"{self.store_path}.models") if self.store_path else Path("shopgraph.models")
-        safe = lambda name: "".join(c if c.isalnum() or c in "-_." else "_" for c in name)  # noqa: E731
-        return base / f"matcher-{safe(source)}-{safe(target)}.pkl"
+        return inside(base, f"matcher-{file_part(source)}-{file_part(target)}.pkl")
 
     def _scorer(self, source: str, target: str, model: str | Path | None):
         """The pair scorer in model (default: this pair's matcher_path), loaded once per version of
@@ -245,11 +247,26 @@ class ShopGraph:
         return decide(self.store, src, dst, accept)
 
     # -- ingest --------------------------------------------------------------------------------
-    def ingest(self, path: str | Path, mapping, *, progress: bool = True):
-        """Ingest one catalog file (CSV, JSONL or Parquet) with a ColumnMapping or a mapping file."""
+    @property
+    def image_root(self) -> Path | None:
+        """The folder image_ref paths are relative to (shopgraph.ingest.image_refs): config
+        ingest.image_root, else the folder holding the database (for Neo4j: config.neo4j.local_dir)."""
+        if self.config.ingest.image_root:
+            return Path(self.config.ingest.image_root).expanduser().resolve()
+        return Path(self.store_path).resolve().parent if self.store_path else None
+
+    def image_file(self, product: Product) -> Path | None:
+        """The image file of a product (its image_ref resolved), None when it has none."""
+        from shopgraph.ingest.image_refs import from_ref
+
+        return from_ref(product.image_ref, self.image_root)
+
+    def ingest(self, path: str | Path, mapping, *, progress: bool = True, source_name: str | None = None):
+        """Ingest one catalog file (CSV, JSONL or Parquet) with a ColumnMapping or a mapping file.
+        source_name: what quarantine records and file names call the file (default: its path)."""
         from shopgraph.ingest.run import ingest_file
 
-        return ingest_file(self, Path(path), mapping, progress=progress)
+        return ingest_file(self, Path(path), mapping, progress=progress, source_name=source_name)
 
     def ingest_dataset(self, directory: str | Path, layout: str | None = None, *, progress: bool = True):
         """Ingest a directory in a known layout (deepmatcher, flipkart, grocery, s3rec)."""

@@ -106,7 +106,8 @@ def create_app(host: GraphHost, *, warm_up: bool = True) -> FastAPI:
         return settings.max_json
 
     app.add_middleware(RequestGate, limit_for=limit_for, api_key=settings.api_key,
-                       keyed={("POST", "/api/ingest"), ("POST", "/api/review"), ("POST", "/api/cypher")})
+                       keyed={("POST", "/api/ingest"), ("POST", "/api/review"), ("POST", "/api/cypher")},
+                       body_idle=settings.body_idle_timeout, body_total=settings.body_timeout)
     app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(ShopGraphError)
@@ -205,7 +206,10 @@ def create_app(host: GraphHost, *, warm_up: bool = True) -> FastAPI:
         product = graph.product(id)
         if not product.image_ref or product.image_missing:
             raise HTTPException(404, f"product {id!r} has no image")
-        path = Path(product.image_ref).resolve()
+        path = graph.image_file(product)
+        if path is None:
+            raise HTTPException(404, f"product {id!r} has no image")
+        path = path.resolve()
         if not any(path.is_relative_to(root) for root in image_roots):
             raise HTTPException(404, f"the image of {id!r} is outside the folders this server serves images from")
         try:
@@ -296,12 +300,16 @@ def create_app(host: GraphHost, *, warm_up: bool = True) -> FastAPI:
                 data_path = Path(tmp) / f"catalog.{kind}"
                 with open(data_path, "wb") as out:
                     shutil.copyfileobj(file.file, out)
-                summary = graph.ingest(data_path, columns, progress=False)
+                # Quarantine records and file names carry the upload's own name (made safe there).
+                name = Path(file.filename or "").name or data_path.name
+                summary = graph.ingest(data_path, columns, progress=False, source_name=name)
             except ShopGraphError as e:  # name the upload, not the temporary folder it sits in
                 raise type(e)(str(e).replace(f"{tmp}{os.sep}", "")) from None
         return M.IngestResponse(rows_read=summary.rows_read, products_written=summary.products_written,
+                                products_replaced=summary.products_replaced,
                                 products_unchanged=summary.products_unchanged, quarantined=summary.quarantined,
-                                images_missing=summary.images_missing, seconds=round(summary.seconds, 3))
+                                images_missing=summary.images_missing, seconds=round(summary.seconds, 3),
+                                quarantine_files=[Path(p).name for p in summary.quarantine_files])
 
     app.include_router(api)
 

@@ -43,6 +43,9 @@ class ServeSettings:
     it); None = uploads cannot name images. /api/image serves files under it and under the database's
     own folder only (image_roots()).
     cypher_timeout: the database stops a Cypher query after this; cypher_max_rows: rows returned at most.
+    Slow clients: a connection whose request headers are not complete header_timeout seconds after
+    it opened (or after its last response) is closed; a request body whose next part takes more than
+    body_idle_timeout, or which is not complete after body_timeout, gets 408 and the connection closes.
     torch_threads: threads each model or BLAS call may use (set for the whole process by `serve`):
     requests already run side by side, and a query encoder that also spreads over every core makes
     them fight for the cores (measured: 8 ms per query with 1 thread, 300+ ms with 2 on a busy 2-core
@@ -61,6 +64,9 @@ class ServeSettings:
     cypher_max_rows: int = 1000
     cypher_max_chars: int = 20_000
     write_wait: float = 2.0
+    header_timeout: float = 10.0
+    body_idle_timeout: float = 30.0
+    body_timeout: float = 300.0
     thumbnail_cache: int = 512
     image_root: Path | None = None
     torch_threads: int = 1
@@ -95,9 +101,12 @@ class GraphHost:
         _ = self.graph.aligner
 
     def image_roots(self) -> list[Path]:
-        """The folders /api/image may read from, resolved: --image-root and the folder holding an
-        on-disk database (where `shopgraph demo` puts its photos). A Neo4j store adds none."""
+        """The folders /api/image may read from, resolved: --image-root, the declared ingest.image_root
+        (config) and the folder holding an on-disk database (where `shopgraph demo` puts its photos). A
+        Neo4j store adds none of its own."""
         roots = [Path(self.settings.image_root)] if self.settings.image_root is not None else []
+        if self.graph.config.ingest.image_root:
+            roots.append(Path(self.graph.config.ingest.image_root))
         db = getattr(self.graph.store, "path", None)
         if isinstance(db, (str, Path)) and "://" not in str(db):
             roots.append(Path(db).parent)

@@ -147,12 +147,18 @@ class CypherResponse(Model):
 
 
 class IngestResponse(Model):
+    """rows_read = products_written + products_unchanged + quarantined. products_replaced: written
+    products that were already in the graph with other content. quarantine_files: names of this run's
+    quarantine files in the database's quarantine folder."""
+
     rows_read: int
     products_written: int
+    products_replaced: int = 0
     products_unchanged: int
     quarantined: int
     images_missing: int
     seconds: float
+    quarantine_files: list[str] = []
 
 
 class Health(Model):

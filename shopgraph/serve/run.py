@@ -47,6 +47,17 @@ def open_host(db: str | Path, settings: ServeSettings, config: Config | None = N
     return GraphHost(ShopGraph.open(db, config=config, read_only=settings.read_only), settings)
 
 
+def uvicorn_config(app, host: str, port: int, settings: ServeSettings):
+    """The uvicorn configuration the server runs with (the tests' live server uses it too): h11 with
+    the header time limit (limits.header_timeout_protocol), no access log."""
+    import uvicorn
+
+    from shopgraph.serve.limits import header_timeout_protocol
+
+    return uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
+                          http=header_timeout_protocol(settings.header_timeout))
+
+
 def serve(db: str | Path, *, host: str = "127.0.0.1", port: int = 8000, settings: ServeSettings | None = None,
           config: Config | None = None, say: Callable[[str], None] = lambda line: print(line, file=sys.stderr)) -> None:
     """Serve the graph at db until interrupted. Without an API key in settings a random one is made
@@ -77,6 +88,6 @@ def serve(db: str | Path, *, host: str = "127.0.0.1", port: int = 8000, settings
             say(f"the page with the key: http://{shown}:{port}/#key={settings.api_key}")
         if host not in ("127.0.0.1", "localhost", "::1"):
             say(f"warning: listening on {host}, reachable from other machines")
-        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+        uvicorn.Server(uvicorn_config(app, host, port, settings)).run()
     finally:
         graph_host.close()

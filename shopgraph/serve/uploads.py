@@ -8,8 +8,6 @@ re-encoded thumbnails, so only pixels ever leave the server, whatever file a pro
 from __future__ import annotations
 
 import io
-import os
-import stat
 import warnings
 from collections import OrderedDict
 from dataclasses import replace
@@ -17,6 +15,7 @@ from pathlib import Path
 from threading import Lock
 
 from shopgraph.errors import BadArgumentError, BadFileError
+from shopgraph.files import open_regular
 
 IMAGE_FORMATS = {"JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF"}
 
@@ -56,19 +55,21 @@ def check_image(data: bytes, max_bytes: int, max_pixels: int):
 
 
 def catalog_format(head: bytes) -> str:
-    """csv, jsonl or parquet from a catalog file's first bytes (BadFileError when none fits)."""
+    """csv, jsonl or parquet from a catalog file's first bytes (BadFileError when none fits). A stray
+    NUL or bad byte after the first line is a row's problem, found when the row is read (as for files
+    ingested from disk: text_lines.binary_problem)."""
+    from shopgraph.ingest.text_lines import binary_problem
+
     if head.startswith(b"PAR1"):
         return "parquet"
     text = head.lstrip(b"\xef\xbb\xbf").lstrip()
     if not text:
         raise BadFileError("the catalog upload is empty")
-    if b"\x00" in head:
-        raise BadFileError("the catalog upload is binary and not Parquet; send CSV, JSONL or Parquet")
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError as e:
-        if e.start < len(head) - 4:  # a cut multi-byte character at the very end is fine
-            raise BadFileError("the catalog upload is not UTF-8 text or Parquet") from None
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise BadFileError("the catalog upload is UTF-16 encoded; send UTF-8")
+    problem = binary_problem(head)
+    if problem is not None:
+        raise BadFileError(f"the catalog upload {problem} and not Parquet; send CSV, JSONL or Parquet")
     return "jsonl" if text.startswith(b"{") else "csv"
 
 
@@ -126,13 +127,8 @@ def _thumbnail(path: str, longest: int) -> bytes:
 
     from shopgraph.ingest.encoders.image import to_rgb
 
-    # Opened without blocking and checked to be a regular file: a FIFO or device named as an image
-    # would otherwise hang the request (or never end).
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise ValueError(f"{path} is not a regular file")
-    with os.fdopen(fd, "rb") as f, Image.open(f) as image:
+    # A regular file only: a FIFO or device named as an image would hang the request (or never end).
+    with open_regular(path) as f, Image.open(f) as image:
         image.draft("RGB", (longest, longest))  # JPEG: decode at a reduced scale, much faster
         image = to_rgb(image)
         image.thumbnail((longest, longest))

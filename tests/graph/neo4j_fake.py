@@ -15,6 +15,7 @@ already join that pair (MERGE matches all of them), and the count follows the RE
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -44,6 +45,14 @@ class FakeResult:
 
     def __init__(self, rows):
         self._rows = iter(rows)
+
+    def keys(self) -> list[str]:
+        """The first row's keys (peeked, then put back; an empty result has none)."""
+        first = next(self._rows, None)
+        if first is None:
+            return []
+        self._rows = itertools.chain([first], self._rows)
+        return list(first)
 
     def data(self) -> list[dict]:
         return [dict(r) for r in self._rows]

@@ -1,6 +1,6 @@
-"""shopgraph migrate: store to store, verified, resumable. Embedded -> embedded runs for real here;
-embedded -> Neo4j against the recording driver (the Cypher and parameters it is sent); the live round
-trip embedded -> Neo4j -> embedded is in tests/contract/test_neo4j_live.py (needs NEO4J_URI)."""
+"""shopgraph migrate: store to store, verified, resumable: embedded -> embedded, and embedded -> the
+session's live Neo4j for the interrupted-and-resumed copy; the round trip embedded -> Neo4j ->
+embedded is in tests/contract/test_neo4j_live.py."""
 
 from __future__ import annotations
 
@@ -11,10 +11,8 @@ import pytest
 
 from shopgraph.config import IndexConfig, Neo4jConfig
 from shopgraph.errors import StoreError
-from shopgraph.graph import neo4j_cypher as Q
 from shopgraph.graph.embedded import EmbeddedStore
 from shopgraph.graph.migrate import PROGRESS_KEY, graph_checksum, migrate
-from shopgraph.graph.neo4j_connect import Neo4jSettings
 from shopgraph.graph.neo4j_store import Neo4jStore
 from shopgraph.graph.store import GraphBatch
 from tests.contract.conftest import SMALL_DIMS
@@ -92,8 +90,18 @@ def _same_but_rev(a, b, ids):
     return strip(a.get_nodes("Product", ids)) == strip(b.get_nodes("Product", ids))
 
 
+@pytest.fixture(params=["embedded", "neo4j"])
+def reopen(request, tmp_path):
+    """Opens the migration target anew each call, as a new process would: a LadybugDB file, or the
+    session's live Neo4j (emptied first)."""
+    if request.param == "embedded":
+        return lambda: open_target(tmp_path / "resumed.db")
+    request.getfixturevalue("neo4j_empty")
+    return lambda: Neo4jStore.open(None, dims=SMALL_DIMS, config=Neo4jConfig(exact_max=0))
+
+
 @pytest.mark.parametrize("stop_after", [1, 6, 14])
-def test_interrupted_migration_resumes_to_the_same_graph(source, tmp_path, stop_after):
+def test_interrupted_migration_resumes_to_the_same_graph(source, tmp_path, stop_after, reopen):
     all_batches = []
     with open_target(tmp_path / "whole.db") as whole:
         reference = migrate(source, whole, batch_size=5, on_batch=lambda step, rows: all_batches.append(step))
@@ -105,14 +113,14 @@ def test_interrupted_migration_resumes_to_the_same_graph(source, tmp_path, stop_
         if len(seen) == stop_after:
             raise Interrupted(step)
 
-    with open_target(tmp_path / "resumed.db") as target:
+    with reopen() as target:
         with pytest.raises(Interrupted):
             migrate(source, target, batch_size=5, on_batch=interrupt)
         partial = target.stats()
         assert partial != source.stats()  # really stopped part-way
         state = json.loads(target.get_meta(PROGRESS_KEY))
         assert state["step"] == seen[-1]
-    with open_target(tmp_path / "resumed.db") as target:  # a new process, as after a crash
+    with reopen() as target:  # a new process, as after a crash
         batches = []
         report = migrate(source, target, batch_size=5, on_batch=lambda step, rows: batches.append(step))
         assert report.resumed_from is not None and report.verified
@@ -178,41 +186,6 @@ class ReorderedRows:
 
 def test_checksum_does_not_depend_on_the_stores_row_order(source):
     assert graph_checksum(ReorderedRows(source)) == graph_checksum(source)
-
-
-def test_embedded_to_neo4j_sends_every_node_relationship_and_vector(source):
-    from tests.graph.neo4j_fake import FakeDriver
-
-    driver = FakeDriver(version="5.26.0")
-    target = Neo4jStore.open(Neo4jSettings("bolt://localhost:7687", password="pw"), driver=driver, dims=SMALL_DIMS,
-                             config=Neo4jConfig())
-    mark = driver.mark()
-    report = migrate(source, target, batch_size=10, verify=False)
-    assert not report.verified
-    sent = driver.calls[mark:]
-    product_upserts = [c for c in sent if c.query.startswith("UNWIND $rows AS r MERGE (n:Product {id: r.id})")]
-    rows = {r["id"]: r for c in product_upserts for r in c.params["rows"]}
-    ids = [r["id"] for b in source.iter_nodes("Product", ["id"]) for r in b]
-    assert sorted(rows) == sorted(ids)
-    got, mm = source.get_vectors("Product", "mm_vec", ids)
-    for pid, vector in zip(got, mm):
-        assert np.array_equal(np.asarray(rows[pid]["mm_vec"], dtype=np.float32), vector)
-    assert sum(r["image_vec"] is None for r in rows.values()) == 8  # nulls travel as nulls
-    interacted = [r for c in sent if ":INTERACTED {kind: r.kind, timestamp: r.timestamp}]" in c.query
-                  for r in c.params["rows"]]
-    assert sorted((r["src"], r["dst"], r["timestamp"]) for r in interacted) == sorted(
-        (r["src"], r["dst"], r["timestamp"]) for r in source.relationship_pairs("INTERACTED", ["timestamp"]))
-    users = [r for c in sent if c.query.startswith("UNWIND $rows AS r MERGE (n:User") for r in c.params["rows"]]
-    assert len(users) == 6 and all(len(u["gnn_vec"]) == 128 for u in users)
-    # Each batch commits with its progress record, in one transaction.
-    meta_writes = [c for c in sent if c.query.startswith("UNWIND $rows AS r MERGE (n:Meta")]
-    progress = [r for c in meta_writes for r in c.params["rows"] if r["key"] == PROGRESS_KEY]
-    assert progress and all(
-        any(o.tx == c.tx and o.query != c.query for o in sent) for c in meta_writes if c.params["rows"][0]["key"] == PROGRESS_KEY)
-    assert json.loads(driver.meta[PROGRESS_KEY])["step"] == "done"
-    assert driver.meta.get("align_model") is None  # Meta rows went through the UNWIND (fake keeps only set_meta)
-    assert any(r["key"] == "align_model" for c in meta_writes for r in c.params["rows"])
-    assert all(Q.get_meta() != c.query or c.mode == "READ" for c in sent)
 
 
 def test_cli_migrate_embedded_to_embedded(source, tmp_path, capsys):

@@ -1,9 +1,9 @@
-"""Neo4jStore against a recording stand-in for the driver: the exact Cypher and parameters of every
-GraphStore operation, transactions, retries with back-off, and error translation.
-
-No Neo4j server can run on our machines; tests/contract/ runs the same store against a real one
-whenever NEO4J_URI is set.
-"""
+"""Neo4jStore against a recording stand-in for the driver: what a live server cannot show. The exact
+Cypher and parameters of writes (statement splitting, one transaction per batch), which queries a
+vector search sends (no vectors over the wire, only the final k read back), servers of other versions,
+and failures injected at chosen points: retries with back-off, unknown commit outcomes, timeouts,
+error translation. Behaviour on a real server is in tests/contract/ and tests/graph/test_neo4j_*_live.py
+and test_neo4j_api.py (the session's live Neo4j)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from shopgraph.graph.neo4j_search import cosine_from_index_score, lucene_terms
 from shopgraph.graph.neo4j_store import Neo4jStore
 from shopgraph.graph.store import Filters, GraphBatch, VectorWrite
 from tests.contract.conftest import SMALL_DIMS
-from tests.contract.test_store_contract import catalog_batch, product, vec
+from tests.contract.test_store_contract import catalog_batch, product
 from tests.graph.neo4j_fake import FakeDriver, auth_error, incomplete_commit, timed_out, transient, unavailable
 
 PASSWORD = "s3cret-pw-4711"
@@ -44,56 +44,6 @@ def store(driver):
     return open_store(driver)
 
 
-# -- opening and schema --------------------------------------------------------------------------
-def test_new_database_gets_constraints_indexes_and_meta():
-    driver = FakeDriver(version="5.26.1")
-    store = open_store(driver)
-    sent = [q for q, _ in driver.queries()]
-    assert sent[:2] == ["CALL dbms.components() YIELD name, versions, edition RETURN name, versions, edition",
-                        "MATCH (m:Meta {key: $key}) RETURN m.value AS value"]
-    assert "CREATE CONSTRAINT sg_product_id_unique IF NOT EXISTS FOR (n:Product) REQUIRE n.id IS UNIQUE" in sent
-    assert "CREATE CONSTRAINT sg_brand_name_unique IF NOT EXISTS FOR (n:Brand) REQUIRE n.name IS UNIQUE" in sent
-    assert ("CREATE VECTOR INDEX sg_product_text_vec IF NOT EXISTS FOR (n:Product) ON n.text_vec OPTIONS "
-            "{indexConfig: {`vector.dimensions`: 384, `vector.similarity_function`: 'cosine'}}") in sent
-    # No index for the inner-product vectors (a cosine index cannot rank by inner product).
-    assert not any(q.startswith("CREATE VECTOR INDEX") and ("fused_vec" in q or "gnn_vec" in q) for q in sent)
-    assert not any("n.rev" in q for q in sent if q.startswith("CREATE"))
-    assert ("CREATE FULLTEXT INDEX sg_product_fulltext IF NOT EXISTS FOR (n:Product) "
-            "ON EACH [n.title, n.description, n.brand]") in sent
-    assert sum(q.startswith("CREATE CONSTRAINT") for q in sent) == 6
-    assert sum(q.startswith("CREATE VECTOR INDEX") for q in sent) == 6
-    assert ("CALL db.awaitIndexes($seconds)", {"seconds": 300}) in driver.queries()
-    assert driver.meta["schema_version"] == "3" and driver.meta["dim_text"] == "384"
-    # Schema statements each run in their own committed write transaction, against the configured database.
-    ddl = [c for c in driver.calls if c.query.startswith("CREATE")]
-    assert len({c.tx for c in ddl}) == len(ddl)
-    assert {c.database for c in driver.calls} == {"graph"} and {c.mode for c in ddl} == {"WRITE"}
-    assert store.dims.text == 384
-
-
-def test_existing_database_keeps_its_widths_and_refuses_other_encoders(driver):
-    store = open_store(driver)
-    assert store.dims == SMALL_DIMS
-    assert not any(q.startswith("CREATE") for q, _ in driver.queries())
-    with pytest.raises(SchemaError, match="vector widths"):
-        Neo4jStore.open(SETTINGS, driver=FakeDriver(existing=True, dims=SMALL_DIMS), dims=SMALL_DIMS.__class__())
-
-
-def test_a_graph_of_a_newer_schema_is_refused_not_rewritten():
-    for read_only in (False, True):
-        driver = FakeDriver(existing=True, dims=SMALL_DIMS)
-        driver.meta["schema_version"] = "4"
-        with pytest.raises(SchemaError, match="schema version 4; this shopgraph reads version 3 and older"):
-            open_store(driver, read_only=read_only)
-        assert driver.meta["schema_version"] == "4"
-        assert not any(q.startswith(("CREATE", "MERGE")) for q, _ in driver.queries())
-
-
-def test_read_only_open_of_an_empty_database_is_one_error():
-    with pytest.raises(StoreError, match="holds no shopgraph graph"):
-        open_store(FakeDriver(), read_only=True)
-
-
 def test_old_server_is_refused_and_search_clause_detected():
     for old in ("5.11.0", "5.15.0", "5.17.2"):  # before 5.18 vector indexes take at most 2048 dimensions
         with pytest.raises(StoreError, match="needs 5.18 or newer"):
@@ -101,14 +51,6 @@ def test_old_server_is_refused_and_search_clause_detected():
     assert open_store(FakeDriver(version="5.18.0", existing=True, dims=SMALL_DIMS)).server_version == (5, 18, 0)
     assert not open_store(FakeDriver(version="5.26.0", existing=True, dims=SMALL_DIMS)).has_search_clause
     assert open_store(FakeDriver(version="2026.01.0", existing=True, dims=SMALL_DIMS)).has_search_clause
-
-
-def test_close_closes_only_an_own_driver(driver):
-    store = open_store(driver)
-    store.close()
-    assert not driver.closed  # the caller's driver stays theirs
-    with pytest.raises(StoreError, match="closed"):
-        store.count_nodes("Product")
 
 
 # -- writes ----------------------------------------------------------------------------------------
@@ -138,77 +80,6 @@ def test_write_is_one_transaction_of_unwind_merge_statements(store, driver):
     assert calls[9].query == ("UNWIND $rows AS r MATCH (a:Product {id: r.src}) MATCH (b:Brand {name: r.dst}) "
                               "MERGE (a)-[e:OF_BRAND]->(b) WITH DISTINCT r RETURN count(r) AS written")
     assert calls[9].params == {"rows": [{"src": "shop_a:1", "dst": "acme"}]}
-
-
-def test_writing_twice_sends_the_same_idempotent_merges(store, driver):
-    batch = catalog_batch([product("1")])
-    first = driver.mark()
-    store.write(batch)
-    second = driver.mark()
-    store.write(batch)
-    one, two = driver.queries(first)[:second - first], driver.queries(second)
-    assert [q for q, _ in one] == [q for q, _ in two]
-    assert all("CREATE" not in q for q, _ in two)
-
-
-def test_relationship_naming_a_missing_node_rolls_the_batch_back(store, driver):
-    driver.answer(Q.upsert_relationships("OF_BRAND", (), ()), [{"written": 0}])
-    batch = catalog_batch([product("8")])
-    with pytest.raises(StoreError, match="1 OF_BRAND rows name a Product or Brand that is not in the graph"):
-        store.write(batch)
-    assert not driver.transactions[-1].committed and driver.transactions[-1].closed
-
-
-def test_relationship_updates_set_only_the_properties_each_row_has(store, driver):
-    mark = driver.mark()
-    store.write(GraphBatch(relationships={"SAME_AS": [
-        {"src": "a", "dst": "b", "score": 0.9, "method": "m", "model_version": "v", "status": "matched"},
-        {"src": "c", "dst": "d", "status": "accepted"}]}))
-    texts = {q: p for q, p in driver.queries(mark)}
-    full = ("UNWIND $rows AS r MATCH (a:Product {id: r.src}) MATCH (b:Product {id: r.dst}) MERGE (a)-[e:SAME_AS]->(b) "
-            "SET e.score = r.score, e.method = r.method, e.model_version = r.model_version, e.status = r.status "
-            "WITH DISTINCT r RETURN count(r) AS written")
-    status_only = ("UNWIND $rows AS r MATCH (a:Product {id: r.src}) MATCH (b:Product {id: r.dst}) "
-                   "MERGE (a)-[e:SAME_AS]->(b) SET e.status = r.status WITH DISTINCT r RETURN count(r) AS written")
-    assert texts[full]["rows"][0]["score"] == 0.9
-    assert texts[status_only] == {"rows": [{"src": "c", "dst": "d", "status": "accepted"}]}
-
-
-def test_interactions_merge_on_their_key_properties_and_refuse_null_keys(store, driver):
-    mark = driver.mark()
-    store.write(GraphBatch(relationships={"INTERACTED": [
-        {"src": "u1", "dst": "p1", "kind": "view", "value": 1.0, "timestamp": 5},
-        {"src": "u1", "dst": "p1", "kind": "view", "value": 2.0, "timestamp": 5},  # same key: last wins
-        {"src": "u1", "dst": "p1", "kind": "view", "value": 1.0, "timestamp": 6}]}))
-    sent = dict(driver.queries(mark))
-    keyed = ("UNWIND $rows AS r MATCH (a:User {id: r.src}) MATCH (b:Product {id: r.dst}) "
-             "MERGE (a)-[e:INTERACTED {kind: r.kind, timestamp: r.timestamp}]->(b) SET e.value = r.value "
-             "WITH DISTINCT r RETURN count(r) AS written")
-    assert sent[keyed] == {"rows": [{"src": "u1", "dst": "p1", "kind": "view", "value": 2.0, "timestamp": 5},
-                                    {"src": "u1", "dst": "p1", "kind": "view", "value": 1.0, "timestamp": 6}]}
-    # A row without a key property would merge on fewer keys and overwrite every interaction of
-    # that kind between the two: refused before anything is sent, as by the embedded store.
-    mark = driver.mark()
-    for missing in ("timestamp", "kind"):
-        row = {"src": "u1", "dst": "p2", "kind": "cart", "value": 1.0, "timestamp": 7, missing: None}
-        with pytest.raises(SchemaError, match=f"INTERACTED row 'u1' -> 'p2' has no {missing}"):
-            store.write(GraphBatch(relationships={"INTERACTED": [row]}))
-    assert driver.mark() == mark
-
-
-def test_relationship_count_is_rows_not_matched_relationships(store, driver):
-    """MERGE matches every existing relationship of a row's key; counting them would hide a row
-    whose endpoint is missing (here: one row finds no Brand, the other matches two old edges)."""
-    driver.missing = {"ghost"}
-    driver.parallel = {("shop_a:1", "acme"): 2}
-    batch = GraphBatch(relationships={"OF_BRAND": [{"src": "shop_a:1", "dst": "acme"},
-                                                   {"src": "shop_a:2", "dst": "ghost"}]})
-    with pytest.raises(StoreError, match="1 OF_BRAND rows name a Product or Brand that is not in the graph"):
-        store.write(batch)
-    assert not driver.transactions[-1].committed
-    driver.missing = set()
-    store.write(batch)  # both ends present: two rows written although three relationships matched
-    assert driver.transactions[-1].committed
 
 
 def test_large_batches_are_split_into_statements(driver):
@@ -298,63 +169,6 @@ def test_write_model_vectors_is_one_transaction_with_the_model_record(driver):
     assert not driver.transactions[driver.calls[mark].tx].committed
 
 
-# -- reads -----------------------------------------------------------------------------------------
-def test_get_nodes_keeps_order_and_skips_unknown(store, driver):
-    text = Q.get_nodes("Product", ["id", "price"])
-    assert text == "MATCH (n:Product) WHERE n.id IN $ids RETURN n.id AS _key, n.id AS id, n.price AS price"
-    driver.answer(text, [{"_key": "a", "id": "a", "price": 1.0}, {"_key": "c", "id": "c", "price": 3.0}])
-    assert store.get_nodes("Product", ["c", "b", "a"], ["id", "price"]) == [{"id": "c", "price": 3.0},
-                                                                             {"id": "a", "price": 1.0}]
-    assert driver.calls[-1].params == {"ids": ["c", "b", "a"]} and driver.calls[-1].mode == "READ"
-
-
-def test_get_vectors_float32_in_the_order_asked(store, driver):
-    text = Q.get_vectors("Product", "text_vec")
-    assert text == ("MATCH (n:Product) WHERE n.id IN $ids AND n.text_vec IS NOT NULL "
-                    "RETURN n.id AS id, n.text_vec AS v")
-    driver.answer(text, [{"id": "a", "v": [1.0] * 8}, {"id": "b", "v": [2.0] * 8}])
-    ids, matrix = store.get_vectors("Product", "text_vec", ["b", "x", "a"])
-    assert ids == ["b", "a"] and matrix.dtype == np.float32 and matrix[0, 0] == 2.0
-    driver.answer(text, [])
-    ids, matrix = store.get_vectors("Product", "text_vec", ["x"])
-    assert ids == [] and matrix.shape == (0, 8)
-
-
-def test_counts_hashes_pairs_and_meta(store, driver):
-    driver.answer("MATCH (n:Brand) RETURN count(n) AS n", [{"n": 2}])
-    driver.answer("MATCH (:Product)-[e:SAME_AS]->(:Product) RETURN count(e) AS n", [{"n": 1}])
-    assert store.count_nodes("Brand") == 2 and store.count_relationships("SAME_AS") == 1
-    driver.answer(Q.product_hashes(), [{"id": "a", "hash": "h"}])
-    assert store.product_hashes(["a", "b"]) == {"a": "h"}
-    assert Q.product_hashes() == ("MATCH (p:Product) WHERE p.id IN $ids AND p.content_hash IS NOT NULL "
-                                  "RETURN p.id AS id, p.content_hash AS hash")
-    pairs = "MATCH (a:Product)-[e:SAME_AS]->(b:Product) RETURN a.id AS src, b.id AS dst, e.score AS score"
-    driver.answer(pairs, [{"src": "a", "dst": "b", "score": 0.5}])
-    assert store.relationship_pairs("SAME_AS", ["score"]) == [{"src": "a", "dst": "b", "score": 0.5}]
-    store.set_meta("model", "x")
-    assert driver.queries()[-1] == ("MERGE (m:Meta {key: $key}) SET m.value = $value", {"key": "model", "value": "x"})
-    assert store.get_meta("model") == "x" and store.get_meta("nothing") is None
-    stats = store.stats()
-    assert stats["Brand"] == 2 and stats["SAME_AS"] == 1 and set(stats) >= {"Product", "INTERACTED"}
-
-
-def test_iter_nodes_pages_by_key(store, driver):
-    first = "MATCH (n:Brand) RETURN n.name AS _key, n.name AS name ORDER BY n.name LIMIT $n"
-    later = "MATCH (n:Brand) WHERE n.name > $after RETURN n.name AS _key, n.name AS name ORDER BY n.name LIMIT $n"
-    names = ["a", "b", "c", "d", "e"]
-    driver.answer(first, lambda p: [{"_key": x, "name": x} for x in names[:p["n"]]])
-    driver.answer(later, lambda p: [{"_key": x, "name": x} for x in names if x > p["after"]][:p["n"]])
-    batches = list(store.iter_nodes("Brand", ["name"], batch_size=2))
-    assert batches == [[{"name": "a"}, {"name": "b"}], [{"name": "c"}, {"name": "d"}], [{"name": "e"}]]
-    assert [p for q, p in driver.queries() if q == later] == [{"n": 2, "after": "b"}, {"n": 2, "after": "d"}]
-
-
-def test_vector_extras(store, driver):
-    driver.answer("MATCH (p:Product) WHERE p.mm_vec IS NOT NULL RETURN count(p) AS n", [{"n": 4}])
-    driver.answer("MATCH (p:Product) WHERE p.gnn_vec IS NOT NULL RETURN p.id AS id", [{"id": "a"}])
-    assert store.count_with_vector("mm_vec") == 4 and store.ids_with_vector("gnn_vec") == {"a"}
-
-
 # -- vector search ---------------------------------------------------------------------------------
 def _unit(v):
     v = np.asarray(v, dtype=np.float32)
@@ -367,14 +181,24 @@ def _products(n, dim=8, seed=0):
 
 
 def _serve_vectors(driver, prop, vectors, with_index=True):
-    """Answer the count, paging, get_vectors and index queries from a dict id -> vector."""
-    ordered = sorted(vectors)
+    """Answer the count, exact top-k, get_vectors and index queries from a dict id -> vector, as
+    Neo4j would (exact top-k: the server's ranking over all or $ids, float32 arithmetic)."""
     driver.answer(Q.count_with_vector(prop), [{"n": len(vectors)}])
-    driver.answer(Q.vector_page(prop, True), lambda p: [{"id": i, "v": vectors[i].tolist()} for i in ordered[:p["n"]]])
-    driver.answer(Q.vector_page(prop, False), lambda p: [{"id": i, "v": vectors[i].tolist()}
-                                                         for i in ordered if i > p["after"]][:p["n"]])
+    driver.answer(Q.ids_with_vector(prop), [{"id": i} for i in sorted(vectors)])
     driver.answer(Q.get_vectors("Product", prop), lambda p: [{"id": i, "v": vectors[i].tolist()}
                                                               for i in p["ids"] if i in vectors])
+
+    def exact(p):
+        q = np.asarray(p["vector"], dtype=np.float32)
+        ids = sorted(vectors) if "ids" not in p else [i for i in p["ids"] if i in vectors]
+        inner = prop in ("fused_vec", "gnn_vec")
+        score = {i: float(vectors[i] @ q) / (1.0 if inner else float(np.linalg.norm(vectors[i]) * np.linalg.norm(q)))
+                 for i in ids}
+        best = sorted(score, key=lambda i: (-score[i], i))[:p["k"]]
+        return [{"id": i, "score": score[i]} for i in best]
+
+    driver.answer(Q.exact_top_k(prop, False), exact)
+    driver.answer(Q.exact_top_k(prop, True), exact)
 
     def index(p):
         """A cosine vector index, as Neo4j's: the top-k by cosine, scored (1 + cos) / 2, ids only."""
@@ -401,12 +225,21 @@ def test_small_graphs_are_scored_exactly_with_cosine(store, driver):
     query = -vectors["p007"]  # the best matches have negative cosine: scores must stay in [-1, 1]
     mark = driver.mark()
     hits = store.vector_search("text_vec", query, 5)
-    assert [q for q, _ in driver.queries(mark)] == [Q.count_with_vector("text_vec"), Q.vector_page("text_vec", True)]
-    assert driver.queries(mark)[1][1] == {"n": 2000}
+    sent = driver.queries(mark)
+    assert [q for q, _ in sent] == [Q.count_with_vector("text_vec"), Q.exact_top_k("text_vec", False),
+                                    Q.get_vectors("Product", "text_vec")]
+    # The server ranks; k + 10 rows come back and only their vectors are read, to score them here.
+    assert sent[1][1]["k"] == 15 and sent[1][1]["zero"] == [0.0] * 8
+    assert sent[1][1]["qq"] == pytest.approx(float(query @ query))
+    assert len(sent[2][1]["ids"]) == 15
     expected = _expected(vectors, query, 5)
     assert [i for i, _ in hits] == [i for i, _ in expected]
     np.testing.assert_allclose([s for _, s in hits], [s for _, s in expected], rtol=1e-5)
     assert min(s for _, s in store.vector_search("text_vec", query, 30)) == pytest.approx(-1.0, abs=1e-5)
+    # A zero query has cosine 0 with everything (the server's cosine would refuse it): nothing is sent.
+    mark = driver.mark()
+    assert store.vector_search("text_vec", np.zeros(8), 2) == [("p000", 0.0), ("p001", 0.0)]
+    assert Q.exact_top_k("text_vec", False) not in [q for q, _ in driver.queries(mark)]
 
 
 def test_large_graphs_use_the_vector_index_and_return_cosine_not_its_score(driver):
@@ -460,7 +293,7 @@ def test_selective_filter_prefilters_by_cypher_then_scores_exactly(driver):
     assert [i for i, _ in hits] == [i for i, _ in _expected(vectors, vectors["p005"], 5, ["p090", "p091"])]
     sent = driver.queries(mark)
     assert sent[0] == (text, bound) and sent[0][1] == {"_f_brands": ["rare"]}
-    assert sent[1] == (Q.get_vectors("Product", "text_vec"), {"ids": ["p090", "p091"]})
+    assert sent[1][0] == Q.exact_top_k("text_vec", True) and sent[1][1]["ids"] == ["p090", "p091"]
     assert not any("queryNodes" in q for q, _ in sent)
 
 
@@ -491,17 +324,6 @@ def test_index_that_returns_too_few_falls_back_to_exact(driver):
     assert [i for i, _ in hits] == [i for i, _ in _expected(vectors, vectors["p001"], 3)]
 
 
-def test_fused_vectors_rank_by_inner_product(driver):
-    store = open_store(driver, exact_max=0)
-    direction = vec(5, SMALL_DIMS.fused)
-    vectors = {"full": direction, "short": (0.5 * direction + 0.05 * vec(6, SMALL_DIMS.fused)).astype(np.float32)}
-    _serve_vectors(driver, "fused_vec", vectors)
-    for exact in (False, True):
-        hits = store.vector_search("fused_vec", direction, 2, exact=exact)
-        assert [i for i, _ in hits] == ["full", "short"]
-        assert hits[1][1] == pytest.approx(float(vectors["short"] @ direction), abs=1e-5)
-
-
 @pytest.mark.parametrize("prop", ["fused_vec", "gnn_vec"])
 def test_inner_product_search_is_exact_on_a_large_graph_with_varied_norms(driver, prop):
     """Neo4j indexes rank by cosine only; over-fetching by cosine and re-ranking by inner product
@@ -529,24 +351,10 @@ def test_inner_product_search_is_exact_on_a_large_graph_with_varied_norms(driver
     mark = driver.mark()
     hits = store.vector_search(prop, query, 10, filters=Filters(platform="shop_a"))
     assert [i for i, _ in hits] == [i for i, _ in _expected(vectors, query, 10, allowed, inner=True)]
+    ranked = [p for q, p in driver.queries(mark) if q == Q.exact_top_k(prop, True)]
+    assert [p["ids"] for p in ranked] == [allowed]  # the candidates go to the server, not their vectors here
     read = [i for q, p in driver.queries(mark) if q == Q.get_vectors("Product", prop) for i in p["ids"]]
-    assert read == allowed
-
-
-def test_vectors_wider_than_an_index_takes_are_searched_exactly():
-    """Vector indexes take at most 4096 dimensions: a wider property gets no index, and the store
-    opens and searches it exactly instead of refusing."""
-    wide = SMALL_DIMS.__class__(text=5000, image=6, lexical=4)
-    store = Neo4jStore.open(SETTINGS, driver=FakeDriver(), dims=wide, config=Neo4jConfig(exact_max=0))
-    sent = [q for q, _ in store._driver.queries()]
-    assert not any(q.startswith("CREATE VECTOR INDEX sg_product_text_vec") for q in sent)
-    assert any(q.startswith("CREATE VECTOR INDEX sg_product_image_vec") for q in sent)
-    vectors = {k: np.resize(v, 5000) for k, v in _products(20).items()}
-    _serve_vectors(store._driver, "text_vec", vectors)
-    mark = store._driver.mark()
-    hits = store.vector_search("text_vec", vectors["p004"], 3)
-    assert hits[0] == ("p004", pytest.approx(1.0, abs=1e-5))
-    assert not any("queryNodes" in q for q, _ in store._driver.queries(mark))
+    assert len(read) == 20
 
 
 def test_vector_search_checks_its_arguments(store):
@@ -735,16 +543,3 @@ def test_settings_from_uri_and_environment():
     assert not is_neo4j_target("shopgraph.db") and not is_neo4j_target("./neo4j.db")
 
 
-def test_clear_deletes_in_batches_and_drops_own_schema(store, driver):
-    remaining = {"Product": 3}
-    for label in ("Product",):
-        driver.answer(Q.delete_label_batch(label),
-                      lambda p, label=label: [{"deleted": remaining.pop(label, 0)}])
-    mark = driver.mark()
-    store.clear(drop_schema=True)
-    sent = [q for q, _ in driver.queries(mark)]
-    assert sent.count(Q.delete_label_batch("Product")) == 2
-    assert "DROP INDEX sg_product_fused_vec IF EXISTS" in sent
-    assert "DROP CONSTRAINT sg_product_id_unique IF EXISTS" in sent
-    with pytest.raises(SchemaError):
-        Q.drop_index("user_index")

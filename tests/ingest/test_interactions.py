@@ -76,7 +76,7 @@ def test_mapping_checks(tmp_path):
         read_interactions(path, MAPPING)
     with pytest.raises(ConfigError, match="default_kind"):
         InteractionMapping(namespace="n", user="u", item="i", default_kind="click")
-    with pytest.raises(ConfigError, match="may not contain ':'"):
+    with pytest.raises(ConfigError, match="namespace 'a:b' contains ':'"):
         InteractionMapping(namespace="a:b", user="u", item="i")
     assert MAPPING.columns() == {"uid", "sku", "event", "val", "ts"}
 
@@ -91,7 +91,7 @@ def test_s3rec_sequences(tmp_path):
                     ("mini:1", "mini:7", "purchase", 1.0, 2, 1), ("mini:2", "mini:6", "purchase", 1.0, 0, 3)]
     bad = {r.source_line: (r.reason, r.row) for r in results if isinstance(r, QuarantinedRow)}
     assert bad[4] == ("a user id with no items", {"raw": "3"})
-    assert bad[5] == ("not an integer id: 'x'", {"raw": "x 1 2"})
+    assert bad[5] == ("not an integer id of at most 40 digits: 'x'", {"raw": "x 1 2"})
     assert bad[6][0] == "invalid UTF-8 byte 0xff"
     assert s3rec_items(path) == {"5": 1, "6": 1, "7": 1}
     assert len(list(iter_interaction_source(path, "mini"))) == len(results)
@@ -120,3 +120,42 @@ def test_load_interaction_mapping(tmp_path):
         with pytest.raises(ConfigError) as info:
             load_interaction_mapping(path)
         assert message in str(info.value) and str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("value", ["99999999999999999999", 99999999999999999999, 1e300, -1e300, 10 ** 400,
+                                   "9" * 5000, 2 ** 63])
+def test_timestamps_beyond_the_stores_integers_are_refused(value):
+    """Finding 5: 99999999999999999999 (or JSON 1e300) passed here and crashed the write with OverflowError."""
+    with pytest.raises(ValueError):
+        parse_timestamp(value)
+
+
+def test_one_overflowing_row_is_one_bad_row(tmp_path):
+    path = tmp_path / "e.jsonl"
+    path.write_text('{"uid": "u1", "sku": "p1", "ts": 99999999999999999999}\n'
+                    '{"uid": "u2", "sku": "p1", "ts": 1e300}\n'
+                    '{"uid": "u3", "sku": "p1", "val": 1e400, "event": "rating"}\n'
+                    '{"uid": "u4", "sku": "p1", "val": ' + "9" * 400 + ', "event": "rating"}\n'
+                    '{"uid": "u5", "sku": "p1", "ts": 1577836800}\n', encoding="utf-8")
+    results = list(read_interactions(path, MAPPING))
+    assert [type(r).__name__ for r in results] == ["QuarantinedRow"] * 4 + ["InteractionRecord"]
+    assert "out of range" in results[0].reason and "timestamp" in results[1].reason
+    assert results[2].reason.startswith("value: not finite") and results[3].reason.startswith("value: not a number")
+
+
+def test_numeric_ids_are_exact(tmp_path):
+    """Finding 10: item 9007199254740993 attached to product ...992."""
+    path = tmp_path / "e.jsonl"
+    path.write_text('{"uid": 9007199254740993, "sku": 9007199254740993}\n'
+                    '{"uid": 1, "sku": 9007199254740993.0}\n', encoding="utf-8")
+    first, second = list(read_interactions(path, InteractionMapping(namespace="shop", user="uid", item="sku")))
+    assert (first.user_id, first.product_id) == ("shop:9007199254740993", "shop:9007199254740993")
+    assert isinstance(second, QuarantinedRow) and "too large to be an exact id" in second.reason
+
+
+def test_s3rec_ids_are_ascii_digits_of_a_sane_length(tmp_path):
+    path = tmp_path / "Seq.txt"
+    path.write_text("1 2 3\n2 ²\n3 " + "9" * 5000 + "\n4 5\n", encoding="utf-8")
+    results = list(read_s3rec_sequences(path, "seq"))
+    assert [type(r).__name__ for r in results] == ["InteractionRecord"] * 2 + ["QuarantinedRow"] * 2 + ["InteractionRecord"]
+    assert sorted(s3rec_items(path), key=int) == ["2", "3", "5"]

@@ -163,6 +163,9 @@ def test_bad_pair_file(tmp_path):
     ("abt_buy", ("abt", "buy")), ("amazon_google", ("amazon", "google")),
     ("wdc_computers", ("wdc_computers_a", "wdc_computers_b")), ("shop", ("shop_a", "shop_b")),
     ("a_b_c", ("a_b_c_a", "a_b_c_b")), ("same_same", ("same_same_a", "same_same_b")),
+    # Directory names are made valid platform names (issue 13): never a path, a space or a NUL.
+    ("my data", ("my_data_a", "my_data_b")), ("..", ("data_a", "data_b")), ("a b_c", ("a_b_c_a", "a_b_c_b")),
+    ("x" * 100, ("x" * 62 + "_a", "x" * 62 + "_b")),
 ])
 def test_deepmatcher_platforms(name, expected):
     assert deepmatcher_platforms(name) == expected

@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import pytest
@@ -54,7 +55,7 @@ def test_load_json(tmp_path):
     ('platform = "p"\ntitle = "t"\n', "missing required key 'id'"),
     ('platform = "p"\nid = "i"\ntitle = 3\n', "'title' must be a non-empty string"),
     ('platform = "p"\nid = "i"\ntitle = "t"\nprice = ["a"]\n', "'price' must be a string"),
-    ('platform = "p:q"\nid = "i"\ntitle = "t"\n', "may not contain ':'"),
+    ('platform = "p:q"\nid = "i"\ntitle = "t"\n', "platform 'p:q' contains ':'"),
     ('platform = "p"\nid = "i"\ntitle = "t"\nformat = "xml"\n', "'format' must be one of"),
     ('platform = "p"\nid = "i"\ntitle = "t"\ncategory_max_depth = -1\n', "category_max_depth"),
     ('platform = "p"\nid = "i"\ntitle = \n', "not valid TOML"),
@@ -93,3 +94,24 @@ def test_blank_optional_column_means_unmapped():
     mapping = ColumnMapping(platform="p", id="i", title="t", brand="", price="  ")
     assert mapping.brand is None and mapping.price is None
     assert mapping.columns() == {"i", "t"}
+
+
+@pytest.mark.parametrize("platform, problem", [
+    ("../../x", "contains '/'"), ("/some/dir/x", "contains '/'"), ("..", "starts with '.'"),
+    ("a\x00b", "contains '\\x00'"), ("a\nb", "contains '\\n'"), ("a b", "contains ' '"),
+    ("a\\b", "contains '\\\\'"), ("-rf", "starts with '-'"), ("", "non-empty"), ("p" * 65, "65 characters"),
+])
+def test_platform_names_that_could_reach_a_path_are_refused(tmp_path, platform, problem):
+    """Finding 3 of issue 13: a platform named a path made files be written anywhere."""
+    with pytest.raises(ConfigError, match=problem.replace("\\", "\\\\").replace("(", r"\(")) as info:
+        ColumnMapping(platform=platform, id="i", title="t")
+    assert "\n" not in str(info.value)
+    as_file = tmp_path / "m.json"
+    as_file.write_text(json.dumps({"platform": platform, "id": "i", "title": "t"}))
+    with pytest.raises(ConfigError):
+        load_mapping(as_file)
+
+
+@pytest.mark.parametrize("platform", ["shop_a", "Shop-B.eu", "淘宝", "a", "p" * 64, "2nd_shop"])
+def test_valid_platform_names(platform):
+    assert ColumnMapping(platform=platform, id="i", title="t").platform == platform

@@ -178,3 +178,120 @@ def test_check_columns_names_file_and_missing_columns(tmp_path):
     message = str(info.value)
     assert message == f"{path}: mapping names columns 'maker', 'title' not in the file (it has: 'name', 'sku')"
     check_columns(path, peek_columns(path), ColumnMapping(platform="p", id="sku", title="name"))
+
+
+# -- issue 13: broken quotes, line endings, NUL bytes, FIFOs, late JSONL keys, Parquet values ---------
+
+def test_an_unclosed_quote_costs_one_row_not_the_rows_after_it(tmp_path):
+    """Finding 4: B-1's quote swallowed A-2..A-4 into its title ("rows read 2, written 2")."""
+    path = _bytes(tmp_path, "a.csv", b'sku,name\nA-1,One\nB-1,"Broken quote\nA-2,Two\nA-3,Three\nA-4,Four\n')
+    rows = list(read_rows(path))
+    assert [(line, row.get("sku")) for line, row, _ in rows] == [(2, "A-1"), (3, None), (4, "A-2"), (5, "A-3"), (6, "A-4")]
+    line, row, error = rows[1]
+    assert row == {"raw": 'B-1,"Broken quote'}
+    assert error.startswith("unclosed quote: the quoted field that starts on line 3 is still open at the end of the file")
+
+
+@pytest.mark.parametrize("broken, reason", [
+    (b'B-1,"Broken\nA-8,"Eight, with comma"\n', "closed by a quote followed by text"),
+    (b'B-1,"Broken\nA-8,Eight",x\n', "leaves its record with 3 fields, expected 2"),
+])
+def test_a_quote_closed_in_the_wrong_place_is_found_too(tmp_path, broken, reason):
+    path = _bytes(tmp_path, "a.csv", b"sku,name\nA-1,One\n" + broken + b"A-9,Nine\n")
+    rows = list(read_rows(path))
+    assert rows[1][0] == 3 and reason in rows[1][2]
+    assert rows[0][1] == {"sku": "A-1", "name": "One"} and rows[-1][1] == {"sku": "A-9", "name": "Nine"}
+    assert len(rows) == 4      # A-1, the broken line, the line after it read again, A-9
+
+
+def test_a_runaway_quote_in_a_long_file_costs_one_row(tmp_path):
+    """The issue's 201-line file: one broken quote near the top lost 195 good rows with exit 0."""
+    lines = [b"sku,name"] + [b"A-%d,Product %d" % (i, i) for i in range(200)]
+    lines[6] = b'B-1,"Broken quote'
+    rows = list(read_rows(_bytes(tmp_path, "a.csv", b"\n".join(lines) + b"\n"), max_record_lines=50))
+    good = [row for _, row, error in rows if error is None]
+    assert len(rows) == 200 and len(good) == 199
+    assert [line for line, _, error in rows if error] == [7]
+
+
+def test_legit_multi_line_fields_stay_whole(tmp_path):
+    text = "sku,desc\n1,\"line one\nline two, with comma\n\nline four\"\n2,plain\n"
+    rows = list(read_rows(_bytes(tmp_path, "a.csv", text.encode())))
+    assert rows == [(2, {"sku": "1", "desc": "line one\nline two, with comma\n\nline four"}, None),
+                    (6, {"sku": "2", "desc": "plain"}, None)]
+
+
+def test_strict_quotes_make_a_malformed_line_a_bad_row(tmp_path):
+    rows = list(read_rows(_bytes(tmp_path, "a.csv", b'sku,name\n1,"abc"def\n2,ok\n')))
+    assert rows[0][0] == 2 and "unparseable CSV record" in rows[0][2] and rows[1] == (3, {"sku": "2", "name": "ok"}, None)
+
+
+def test_bare_cr_line_endings_are_line_endings(tmp_path):
+    """Finding 11: a file with bare-CR line endings was refused whole."""
+    path = _bytes(tmp_path, "a.csv", b'sku,name\r1,a\r2,"b\rc"\r\n3,c\n4,d')
+    assert list(read_rows(path)) == [(2, {"sku": "1", "name": "a"}, None), (3, {"sku": "2", "name": "b\rc"}, None),
+                                      (5, {"sku": "3", "name": "c"}, None), (6, {"sku": "4", "name": "d"}, None)]
+    assert peek_columns(path) == {"sku", "name"}
+
+
+def test_a_nul_byte_early_in_the_file_is_a_row_problem(tmp_path):
+    """Finding 11: a NUL in the first 8 KB refused the whole file (later ones only their row)."""
+    path = _bytes(tmp_path, "a.csv", b"sku,name\n1,a\x00b\n2,fine\n")
+    assert list(read_rows(path)) == [(2, {"sku": "1", "name": "a\x00b"}, None), (3, {"sku": "2", "name": "fine"}, None)]
+    jsonl = _bytes(tmp_path, "a.jsonl", b'{"sku": "1", "name": "x"}\n{"sku": "2"\x00}\n{"sku": "3", "name": "y"}\n')
+    assert [(line, error is None) for line, _, error in read_rows(jsonl)] == [(1, True), (2, False), (3, True)]
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"s\x00k\x00u\x00,\x00n\x00a\x00m\x00e\x00\n\x00", "looks UTF-16 encoded"),
+    (b"sku,na\x00me\n1,a\n", "a NUL byte in the first line"),
+    (bytes(range(256)) * 40, "looks like a binary file"),
+])
+def test_binary_files_are_still_refused_whole(tmp_path, data, message):
+    assert message in _bad_file_message(_bytes(tmp_path, "a.csv", data))
+
+
+def test_a_fifo_is_refused_not_waited_on(tmp_path):
+    """Finding 11: a FIFO given as the catalog hung the ingest until some process wrote to it."""
+    import threading
+
+    fifo = tmp_path / "catalog.csv"
+    os.mkfifo(fifo)
+    outcome = {}
+
+    def attempt():
+        try:
+            list(read_rows(fifo))
+        except BadFileError as e:
+            outcome["error"] = str(e)
+
+    worker = threading.Thread(target=attempt, daemon=True)
+    worker.start()
+    worker.join(10)
+    if worker.is_alive():      # unblock the reader so the test process can end
+        with open(fifo, "wb"):
+            pass
+        pytest.fail("reading a FIFO blocked")
+    assert outcome["error"] == f"{fifo}: is a FIFO (named pipe), not a regular file"
+
+
+def test_jsonl_keys_that_first_appear_late_are_columns(tmp_path):
+    """Finding 11: a mapped key first seen after record 100 made the whole file 'not have' the column."""
+    lines = [b'{"id": %d}' % i for i in range(150)] + [b'{"id": 150, "brand": "Late"}']
+    path = _bytes(tmp_path, "a.jsonl", b"\n".join(lines) + b"\n")
+    assert peek_columns(path) == {"id"}                       # the cheap look at the first 100
+    assert peek_columns(path, wanted={"id", "brand"}) == {"id", "brand"}
+    mapping = ColumnMapping(platform="p", id="id", title="id", brand="brand")
+    check_columns(path, peek_columns(path, wanted=mapping.columns()), mapping)
+    with pytest.raises(BadFileError, match="'maker'"):
+        wrong = ColumnMapping(platform="p", id="id", title="id", brand="maker")
+        check_columns(path, peek_columns(path, wanted=wrong.columns()), wrong)
+
+
+def test_parquet_values_python_cannot_hold_spoil_their_row_only(tmp_path):
+    path = tmp_path / "a.parquet"
+    pq.write_table(pa.table({"id": ["a", "b", "c"],
+                             "when": pa.array([0, 2 ** 31 - 1, 1], type=pa.date32())}), path)
+    rows = list(read_rows(path))
+    assert [(line, error is None) for line, _, error in rows] == [(1, True), (2, False), (3, True)]
+    assert "column 'when'" in rows[1][2] and rows[1][1]["raw"]

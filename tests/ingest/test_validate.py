@@ -1,12 +1,15 @@
 import json
 import math
+import os
+
+from decimal import Decimal
 
 import pytest
 
 from shopgraph.config import IngestConfig
 from shopgraph.errors import BadFileError
 from shopgraph.ingest.mapping import ColumnMapping
-from shopgraph.ingest.validate import parse_price, read_products, validate_product
+from shopgraph.ingest.validate import _validate, parse_price, read_products, validate_product
 from shopgraph.records import ProductRecord, QuarantinedRow
 
 MAPPING = ColumnMapping(platform="shop", id="sku", title="name", description=("desc", "features"),
@@ -168,3 +171,76 @@ def test_wrong_format(tmp_path):
         read_products(path, _mapping(format="parquet"))
     with pytest.raises(BadFileError, match="file not found"):
         read_products(tmp_path / "missing.csv", _mapping())
+
+
+# -- issue 13 ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value", ["1.2.3", "1,2,3,4", "1 2 3", "12,34,5", "1.2345.678", "1'2'3", "1,299 000",
+                                   "1_000", "1.299.00", "1,2999.5"])
+def test_separators_that_do_not_group_digits_are_unreadable(value):
+    """Finding 11: "1.2.3" was read as 123 and "1,2,3,4" as 1234."""
+    with pytest.raises(ValueError, match="unparseable price"):
+        parse_price(value)
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("1.299.000", 1299000.0), ("1,299,000.50", 1299000.5), ("1 299 000,5", 1299000.5), ("12,34,567", 1234567.0),
+    ("1e3", 1000.0), ("+5", 5.0), (10 ** 30, 1e30),
+])
+def test_grouped_thousands_still_read(value, expected):
+    assert parse_price(value) == expected
+
+
+@pytest.mark.parametrize("value", [10 ** 400, "9" * 400 + "e9999"])
+def test_out_of_range_prices_are_a_reason_not_a_crash(value):
+    """Finding 5's class: float(10**400) raises OverflowError, which ended the whole run."""
+    result = _check(_row(price=value))
+    assert isinstance(result, QuarantinedRow) and result.reason.startswith("price:")
+
+
+@pytest.mark.parametrize("changes, reason", [
+    ({"brand": "b" * 41}, "brand too long (41 characters > max_brand_chars 40)"),
+    ({"cat": "c" * 30 + " > " + "d" * 30}, "category too long (63 characters > max_category_chars 60)"),
+    ({"sku": "s" * 21}, "id too long (21 characters > max_id_chars 20)"),
+    ({"cur": "X" * 21}, "currency too long"),
+    ({"sku": 9007199254740993.0}, "is a floating-point number too large to be an exact id"),
+    ({"sku": float("inf")}, "not a valid id"),
+    ({"sku": 1e300}, "too large to be an exact id"),
+])
+def test_limits_for_brand_category_and_ids(changes, reason):
+    """Finding 11: 200,000-character brands and categories were accepted."""
+    limits = IngestConfig(max_title_chars=40, max_description_chars=50, max_brand_chars=40, max_category_chars=60,
+                          max_id_chars=20)
+    result = _check(_row(**changes), limits=limits)
+    assert isinstance(result, QuarantinedRow) and reason in result.reason, result
+
+
+def test_integer_ids_are_exact_text():
+    """Finding 10: 9007199254740993 became ...992 through a float and named another product."""
+    assert _check(_row(sku=9007199254740993)).source_id == "9007199254740993"
+    assert _check(_row(sku=-(2 ** 70))).source_id == str(-(2 ** 70))
+    assert _check(_row(sku=2.0 ** 53 - 1)).source_id == "9007199254740991"
+    assert _check(_row(sku=Decimal("12345678901234567890.000"))).source_id == "12345678901234567890"
+
+
+def test_image_digest_follows_the_bytes(tmp_path):
+    """Finding 6: the content hash covered the image path only, so a replaced photo was never re-read."""
+    photo = tmp_path / "a.jpg"
+    photo.write_bytes(b"first")
+    first = _check(_row(img="a.jpg"), image_base=tmp_path)
+    photo.write_bytes(b"second")
+    second = _check(_row(img="a.jpg"), image_base=tmp_path)
+    assert first.image_path == second.image_path and first.image_digest != second.image_digest
+    assert first.content_hash() != second.content_hash()
+    no_image = _check(_row())
+    assert no_image.image_digest is None
+
+
+def test_an_image_that_is_not_a_file_is_a_missing_image(tmp_path):
+    (tmp_path / "dir.jpg").mkdir()
+    os.mkfifo(tmp_path / "pipe.jpg")
+    (tmp_path / "big.jpg").write_bytes(b"x" * 2000)
+    small = IngestConfig(max_title_chars=40, max_description_chars=50, max_image_bytes=1000)
+    for name, problem in (("dir.jpg", "is a directory"), ("pipe.jpg", "is a FIFO"), ("big.jpg", "larger than 1,000")):
+        record, found = _validate(_row(img=name), MAPPING, small, "/data/shop.csv", 7, tmp_path)
+        assert isinstance(record, ProductRecord) and record.image_path is None and problem in found, found

@@ -1,5 +1,6 @@
 """Matching: text signals, pair features and the scorer on a hand-made pair set, blocking, the review
-loop round trip on a real embedded store, the CLI, and the benchmark loader on the real files."""
+loop round trip on a real store (embedded LadybugDB and the session's live Neo4j), the CLI, and the
+benchmark loader on the real files."""
 
 from __future__ import annotations
 
@@ -129,8 +130,8 @@ def test_best_f1_threshold_and_prf():
 
 # -- the review loop on a real store ------------------------------------------------------------
 
-@pytest.fixture
-def store(tmp_path):
+@pytest.fixture(params=["embedded", "neo4j"])
+def store(request, tmp_path):
     left_rows, right_rows, truth = catalog()
     products = []
     for platform, rows in (("a", left_rows), ("b", right_rows)):
@@ -141,10 +142,22 @@ def store(tmp_path):
                "status": "label"} for i in range(20)]
     negatives = [{"src": f"a:{i}", "dst": f"b:{(i + 8) % 40}", "method": "label", "model_version": "t"}
                  for i in range(20)]
-    with EmbeddedStore.open(tmp_path / "g.db") as s:
+    if request.param == "neo4j":
+        from shopgraph.graph.neo4j_store import Neo4jStore
+
+        request.getfixturevalue("neo4j_empty")
+        opened = Neo4jStore.open(None)
+    else:
+        opened = EmbeddedStore.open(tmp_path / "g.db")
+    with opened as s:
         s.write(GraphBatch(nodes={"Platform": [{"name": "a"}, {"name": "b"}], "Product": products},
                            relationships={"SAME_AS": labels, "DIFFERENT_FROM": negatives}))
         yield s
+
+
+def target(store) -> str:
+    """What a user would pass as --db for this store: the database path, or `neo4j` ($NEO4J_URI)."""
+    return str(store.path) if hasattr(store, "path") else "neo4j"
 
 
 def test_review_loop_round_trip(store, tmp_path):
@@ -201,8 +214,9 @@ def test_match_one_product_reads_only(store, tmp_path):
     assert expected[-1, FEATURE_NAMES.index("ctx_char_col_rank")] > 0  # context a catalog of one would lose
 
 
-def test_cli_match_and_review(store, tmp_path, capsys):
-    db = str(store.path)
+def test_cli_match_and_review(store, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a Neo4j graph's scorer is kept under ./shopgraph-neo4j
+    db = target(store)
     store.close()
     assert cli(["match", "--db", db, "--source", "a", "--target", "b", "--train", "-k", "5", "--json"]) == 0
     out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]

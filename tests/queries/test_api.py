@@ -58,7 +58,7 @@ def test_image_search_finds_the_other_listing(graph, demo_graph):
     found = 0
     pairs = [(a, b) for a, b in demo_graph.truth if not graph.product(b).image_missing][:10]
     for a_id, b_id in pairs:
-        photo = graph.product(b_id).image_ref
+        photo = graph.image_file(graph.product(b_id))
         hits = graph.search(image=photo, k=5, filters=Filters(platform="shop_a"))
         assert all(h.product.platform == "shop_a" for h in hits)
         assert hits and hits[0].matched_by == ("image",)
@@ -68,7 +68,7 @@ def test_image_search_finds_the_other_listing(graph, demo_graph):
 
 def test_image_search_accepts_bytes_and_text_plus_image(graph, demo_graph):
     a_id, b_id = next((a, b) for a, b in demo_graph.truth if not graph.product(b).image_missing)
-    with open(graph.product(b_id).image_ref, "rb") as f:
+    with open(graph.image_file(graph.product(b_id)), "rb") as f:
         data = f.read()
     by_bytes = graph.search(image=data, k=3)
     assert by_bytes[0].product.id == b_id

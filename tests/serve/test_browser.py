@@ -135,7 +135,7 @@ def test_search_by_photo(browser, live_server):
                    if not p.image_missing)
     browser.get(server.url + "/")
     wait_for(browser, "#footer:not(:empty)")
-    browser.find_element(By.ID, "photo").send_keys(product.image_ref)
+    browser.find_element(By.ID, "photo").send_keys(str(host.graph.image_file(product)))
     browser.find_element(By.ID, "search-button").click()
     card = wait_for(browser, "#results .card")
     assert card.get_attribute("data-id") == product.id

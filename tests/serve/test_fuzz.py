@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 import pytest
 import schemathesis
@@ -60,7 +59,7 @@ def fuzz_schema(matched_graph, demo_graph, tmp_path_factory):
     app, host = make_app(db, cypher_timeout=1.0, image_root=matched_graph.photos)
     ids = [i for pair in demo_graph.truth[:6] for i in pair]
     users = [r["id"] for r in host.graph.cypher("MATCH (u:User) RETURN u.id AS id ORDER BY id LIMIT 3")]
-    photo = next(Path(p.image_ref).read_bytes() for p in map(host.graph.product, ids) if not p.image_missing)
+    photo = next(host.graph.image_file(p).read_bytes() for p in map(host.graph.product, ids) if not p.image_missing)
     real = {"id": ids, "platform": ["shop_a", "shop_b"], "user": users, "src": [a for a, _ in matched_graph.review],
             "dst": [b for _, b in matched_graph.review], "image": [photo], "query": READ_QUERIES,
             "mapping": ['platform = "shop_f"\nid = "sku"\ntitle = "name"\n'],

@@ -1,7 +1,11 @@
 """Body limits per route (ingest: max_body; photo search: about max_image; JSON: max_json), counted
-as the body streams in, and the API key checked before a keyed route's body is read."""
+as the body streams in, the API key checked before a keyed route's body is read, and time limits for
+clients that send their headers or body too slowly."""
 
 from __future__ import annotations
+
+import socket
+import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -65,4 +69,76 @@ def test_no_key_server_refuses_keyed_routes_before_reading(matched_graph):
             assert "without an API key" in detail(client.post(path, content=b"{", headers={
                 **AUTH, "Content-Type": "application/json"}), 403)
     finally:
+        host.close()
+
+
+def _live(app, **timeouts):
+    from shopgraph.serve.host import ServeSettings
+    from tests.serve.conftest import LiveServer
+
+    return LiveServer(app, ServeSettings(**timeouts)).start()
+
+
+def _closed_within(sock, seconds: float) -> tuple[bool, bytes]:
+    """(whether the server closed the connection within seconds, what it sent)."""
+    sock.settimeout(seconds)
+    received = b""
+    try:
+        while chunk := sock.recv(4096):
+            received += chunk
+        return True, received
+    except (socket.timeout, TimeoutError):
+        return False, received
+    except ConnectionResetError:
+        return True, received
+
+
+def test_slow_clients_are_disconnected(matched_graph):
+    """Issue 13, finding 11: a client trickling its headers or its body held a connection for ever."""
+    app, host = make_app(matched_graph.db, read_only=True, body_idle_timeout=1.0, body_timeout=3.0)
+    server = _live(app, header_timeout=1.0)
+    try:
+        port = server.port
+        # Headers, one byte at a time, never finished: each byte is well within uvicorn's keep-alive
+        # timeout, which any byte resets; the header limit closes the connection anyway.
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            started = time.monotonic()
+            for byte in b"GET /api/health HTTP/1.1\r\nHost: x\r\nX-Slow: ":
+                try:
+                    sock.sendall(bytes([byte]))
+                except OSError:
+                    break
+                time.sleep(0.1)
+                if time.monotonic() - started > 8:
+                    break
+            closed, _ = _closed_within(sock, 5)
+            assert closed and time.monotonic() - started < 8
+        # A body that stops arriving: 408 and the connection closed.
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(b"POST /api/search HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+                         b"Content-Length: 5000\r\n\r\n--b\r\n")
+            closed, answer = _closed_within(sock, 6)
+            assert closed and answer.startswith(b"HTTP/1.1 408"), answer[:200]
+        # A body trickled fast enough between parts but never finished: cut at body_timeout.
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(b"POST /api/search HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+                         b"Content-Length: 5000\r\n\r\n--b\r\n")
+            started, answer = time.monotonic(), b""
+            sock.settimeout(0.5)
+            while not answer and time.monotonic() - started < 8:
+                try:
+                    sock.sendall(b"x")      # one byte every 0.5 s: never idle for body_idle_timeout
+                    answer = sock.recv(4096)
+                except (socket.timeout, TimeoutError):
+                    continue
+                except OSError:
+                    break
+            assert answer.startswith(b"HTTP/1.1 408") and time.monotonic() - started < 6, answer[:200]
+        # A normal client is not affected.
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            closed, answer = _closed_within(sock, 10)
+            assert answer.startswith(b"HTTP/1.1 200")
+    finally:
+        server.stop()
         host.close()

@@ -5,6 +5,7 @@ and /api/image serves only regular files under a root."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import threading
 from pathlib import Path
@@ -115,3 +116,47 @@ def test_image_endpoint_serves_regular_files_under_a_root_only(served_copy, tmp_
         assert get_with_deadline(client, "/api/image", {"id": "shop_p:S-0"}).status_code == 200
     finally:
         host.close()
+
+
+def _tree(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*")}
+
+
+@pytest.mark.parametrize("platform", ["../../escaped", "/ABS/escaped", "a\\u0000b", "line\\nbreak", "..", "x/../../y"])
+def test_an_uploaded_platform_name_cannot_reach_a_path(served_copy, tmp_path, platform):
+    """Issue 13, finding 3: `platform = "/some/dir/x"` or "../../x" made the server create directories and
+    write <platform>-catalog.csv.jsonl outside the database's folder; a NUL gave a 500."""
+    platform = platform.replace("/ABS", str(tmp_path))
+    app, host = make_app(served_copy.db)
+    before, outside_before = _tree(served_copy.db.parent), _tree(tmp_path)
+    try:
+        client = TestClient(app, raise_server_exceptions=False)
+        mapping = f'platform = "{platform}"\nid = "sku"\ntitle = "name"\nprice = "price"\n'
+        r = client.post("/api/ingest", headers=AUTH, data={"mapping": mapping},
+                        files={"file": ("catalog.csv", b"sku,name,price\nB-1,Bad price row,abc\nB-2,Fine row,1\n")})
+        assert r.status_code == 400 and "platform" in r.json()["detail"] and "\n" not in r.json()["detail"], r.text
+    finally:
+        host.close()
+    assert _tree(tmp_path) == outside_before
+    assert _tree(served_copy.db.parent) == before
+
+
+def test_upload_quarantine_files_are_per_run_and_named_after_the_upload(served_copy):
+    """Issue 13, finding 7: every upload was "catalog.csv", so each run erased the last run's bad rows."""
+    app, host = make_app(served_copy.db)
+    mapping = 'platform = "shop_q"\nid = "sku"\ntitle = "name"\nprice = "price"\n'
+    try:
+        client = TestClient(app, raise_server_exceptions=False)
+        names = []
+        for n in range(3):
+            r = client.post("/api/ingest", headers=AUTH, data={"mapping": mapping},
+                            files={"file": ("jan/../products.csv", f"sku,name,price\nQ-{n},Row {n},abc\n".encode())})
+            assert r.status_code == 200 and r.json()["quarantined"] == 1, r.text
+            names += r.json()["quarantine_files"]
+    finally:
+        host.close()
+    folder = Path(f"{served_copy.db}.quarantine")
+    assert len(set(names)) == 3 and all(n.startswith("shop_q-products.csv-") for n in names)
+    rows = [json.loads(line) for n in names for line in (folder / n).read_text().splitlines()]
+    assert [r["row"]["sku"] for r in rows] == ["Q-0", "Q-1", "Q-2"]
+    assert {r["source_file"] for r in rows} == {"products.csv"}

@@ -23,6 +23,7 @@ from shopgraph.ingest.encoders.fusion import fuse, fuse_query
 from shopgraph.ingest.encoders.image import ImageEncoder
 from shopgraph.ingest.encoders.lexical import LexicalEncoder
 from shopgraph.ingest.encoders.text import TextEncoder
+from shopgraph.files import NotRegularFileError, read_regular
 from shopgraph.records import ProductRecord
 
 logger = logging.getLogger(__name__)
@@ -190,10 +191,12 @@ class ProductEncoder:
                 errors[i] = "no image"
                 continue
             try:
-                with open(path, "rb") as f:
-                    data = f.read()
+                data = read_regular(path)   # never blocks on a FIFO put where the image was
             except FileNotFoundError:
                 errors[i] = f"image missing: {path}"  # not cached: the file may appear later
+                continue
+            except NotRegularFileError as e:
+                errors[i] = f"image is not a file: {e}"
                 continue
             except OSError as e:
                 errors[i] = f"image not decodable: {path}: {e.strerror or type(e).__name__}"
@@ -249,10 +252,11 @@ class ProductEncoder:
             return self.image_encoder.encode_bytes(bytes(image))
         if isinstance(image, (str, os.PathLike)):
             try:
-                with open(image, "rb") as f:
-                    data = f.read()
+                data = read_regular(image)
             except FileNotFoundError:
                 raise BadArgumentError(f"query image not found: {image}") from None
+            except NotRegularFileError as e:
+                raise BadArgumentError(f"query image: {e}") from None
             except OSError as e:
                 raise BadArgumentError(f"query image cannot be read: {image}: {e.strerror or e}") from None
             return self.image_encoder.encode_bytes(data)
