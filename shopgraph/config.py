@@ -90,7 +90,14 @@ class IngestConfig:
     batching. max_record_lines: a CSV record whose quoted field runs over more physical lines than this
     is taken as an unclosed quote (see readers.py). max_image_bytes: larger image files count as
     missing images. image_root: the folder image_ref paths are stored relative to ("" = the folder
-    holding the database); images outside it are stored as absolute paths."""
+    holding the database); images outside it are stored as absolute paths.
+    max_attribute_chars / max_attributes: one attribute value's length and a product's number of
+    attributes (more is quarantined, like a too long title). attribute_synonyms: a TOML file whose
+    [synonyms] table adds attribute key synonyms (attributes.py). brand_aliases: a TOML ([aliases]
+    variant = "brand") or CSV (variant,brand) file of brand names to merge (brands.py).
+    fetch_images: download http(s) image URLs (images.py: at most fetch_max_bytes, fetch_timeout
+    seconds, content-checked, cached by URL in <db>.images/); fetch_allow_private: also from
+    loopback and private address ranges (off: a catalog cannot make the ingest reach inside the network)."""
 
     batch_size: int = 256
     max_id_chars: int = 500
@@ -103,6 +110,14 @@ class IngestConfig:
     require_image: bool = False
     use_cache: bool = True
     image_root: str = ""
+    max_attribute_chars: int = 10000
+    max_attributes: int = 500
+    attribute_synonyms: str = ""
+    brand_aliases: str = ""
+    fetch_images: bool = False
+    fetch_max_bytes: int = 10 * 1024 * 1024
+    fetch_timeout: float = 10.0
+    fetch_allow_private: bool = False
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,18 @@ A mapping comes from a TOML (or JSON) file::
     default_currency = "USD"
     brand = "brand"
     category = "category"
-    category_separator = ">"
-    image = "image_file"
+    category_separator = ">"               # omitted: detected from the values
+    image = "image_file"                   # one or several ("a.jpg|b.jpg", a list); the first is the main
     image_dir = "images"                   # relative to the mapping file
+    identifiers = {model = "mpn", ean = "gtin"}   # or a list of columns with identifier names
+    attributes = "*"                       # the default: every column not mapped above; or a list
+    ignore = ["internal_note"]             # columns dropped (and named in the summary)
 
 or from CLI flags (`mapping_from_flags`), where a relative image_dir is taken relative to the data
-file's directory.
+file's directory, or from a Python dict (`mapping_from_dict`).
+
+Columns are planned by columns.plan_columns: every column is a field, an identifier, an attribute or
+ignored; nothing is dropped without being named.
 """
 
 from __future__ import annotations
@@ -29,11 +35,13 @@ from typing import Any
 
 from shopgraph.errors import ConfigError
 from shopgraph.files import open_regular
+from shopgraph.ingest.identifiers import SCHEMES, column_scheme
 from shopgraph.names import check_platform
 
 FORMATS = ("csv", "tsv", "jsonl", "parquet")
 REQUIRED_KEYS = ("platform", "id", "title")
 _OPTIONAL_COLUMNS = ("price", "currency", "brand", "category", "image")
+ALL_COLUMNS = "*"
 
 
 @dataclass(frozen=True)
@@ -60,12 +68,16 @@ class ColumnMapping:
     default_currency: str | None = None
     brand: str | None = None
     category: str | None = None
-    category_separator: str = ">>"
+    category_separator: str | None = None
     image: str | None = None
     image_dir: str | None = None
     images_inside_dir: bool = False
     format: str | None = None
     category_max_depth: int | None = 4
+    identifiers: Any = ()
+    attributes: Any = ALL_COLUMNS
+    ignore: Any = ()
+    detect_identifiers: bool = True
 
     def __post_init__(self) -> None:
         for name in REQUIRED_KEYS:
@@ -88,19 +100,38 @@ class ColumnMapping:
                 object.__setattr__(self, name, None)   # "" in a file or flag means "not mapped"
         if not isinstance(self.images_inside_dir, bool):
             raise ConfigError(f"mapping key 'images_inside_dir' must be true or false, got {self.images_inside_dir!r}")
-        if not isinstance(self.category_separator, str) or not self.category_separator:
+        if self.category_separator is not None and (not isinstance(self.category_separator, str)
+                                                     or not self.category_separator):
             raise ConfigError("mapping key 'category_separator' must be a non-empty string, "
                               f"got {self.category_separator!r}")
+        object.__setattr__(self, "identifiers", _identifier_columns(self.identifiers))
+        object.__setattr__(self, "ignore", _column_list(self.ignore, "ignore"))
+        if self.attributes != ALL_COLUMNS:
+            object.__setattr__(self, "attributes", _column_list(self.attributes, "attributes"))
+        if not isinstance(self.detect_identifiers, bool):
+            raise ConfigError(f"mapping key 'detect_identifiers' must be true or false, got {self.detect_identifiers!r}")
+        fields = self.field_columns()
+        for column, _ in self.identifiers:
+            if column in fields:
+                raise ConfigError(f"column {column!r} is mapped to a field and named as an identifier")
         if self.format is not None and self.format not in FORMATS:
             raise ConfigError(f"mapping key 'format' must be one of {', '.join(FORMATS)}, got {self.format!r}")
         depth = self.category_max_depth
         if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 1):
             raise ConfigError(f"mapping key 'category_max_depth' must be a positive integer, got {depth!r}")
 
-    def columns(self) -> set[str]:
-        """Every source column this mapping reads."""
+    def field_columns(self) -> set[str]:
+        """The columns mapped to product fields (id, title, description, price, ...)."""
         cols = {self.id, self.title, *self.description}
         cols.update(c for c in (getattr(self, n) for n in _OPTIONAL_COLUMNS) if c is not None)
+        return cols
+
+    def columns(self) -> set[str]:
+        """Every source column this mapping names (and a file must have): the fields, the identifier
+        columns and the attributes listed by name."""
+        cols = self.field_columns() | {c for c, _ in self.identifiers}
+        if self.attributes != ALL_COLUMNS:
+            cols.update(self.attributes)
         return cols
 
     def image_base(self, data_path: str | Path) -> Path | None:
@@ -112,6 +143,33 @@ class ColumnMapping:
             return data_dir
         base = Path(self.image_dir).expanduser()
         return base if base.is_absolute() else data_dir / base
+
+
+def _column_list(value: Any, key: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(c, str) and c for c in value):
+        raise ConfigError(f"mapping key {key!r} must be a list of column names, got {value!r}")
+    return tuple(value)
+
+
+def _identifier_columns(value: Any) -> tuple[tuple[str, str], ...]:
+    """(column, scheme) pairs from a {column: scheme} table or a list of columns named after their scheme."""
+    if isinstance(value, dict):
+        pairs = list(value.items())
+    else:
+        pairs = []
+        for column in _column_list(value, "identifiers"):
+            scheme = column_scheme(column)
+            if scheme is None:
+                raise ConfigError(f"identifier column {column!r}: its name does not say gtin, mpn or sku; "
+                                  f"give it as identifiers = {{{column} = \"mpn\"}}")
+            pairs.append((column, scheme))
+    for column, scheme in pairs:
+        if not isinstance(column, str) or not column or scheme not in SCHEMES:
+            raise ConfigError(f"identifier column {column!r}: scheme must be one of {', '.join(SCHEMES)}, "
+                              f"got {scheme!r}")
+    return tuple(pairs)
 
 
 _FIELDS = {f.name for f in dataclasses.fields(ColumnMapping)}
@@ -169,6 +227,22 @@ def load_mapping(path: str | Path) -> ColumnMapping:
         raise ConfigError(f"{path}: {e}") from None
 
 
+def mapping_from_dict(data: dict[str, Any]) -> ColumnMapping:
+    """A mapping from a Python dict with the keys of a mapping file (ConfigError for unknown or
+    missing keys); a relative image_dir stays relative to the data file's directory."""
+    if isinstance(data, ColumnMapping):
+        return data
+    if not isinstance(data, dict):
+        raise ConfigError(f"a mapping is a dict or a ColumnMapping, got {type(data).__name__}")
+    unknown = sorted(set(data) - _FIELDS)
+    if unknown:
+        raise ConfigError(f"unknown mapping key {unknown[0]!r} (allowed: {', '.join(sorted(_FIELDS))})")
+    for key in REQUIRED_KEYS:
+        if key not in data:
+            raise ConfigError(f"mapping: missing required key {key!r}")
+    return ColumnMapping(**data)
+
+
 def mapping_from_flags(platform: str, id_col: str, title_col: str, **optional: Any) -> ColumnMapping:
     """A mapping from CLI flags. optional takes the other ColumnMapping fields; None values are
     ignored (flags not given), a description string is split on commas, unknown names raise ConfigError.
@@ -178,8 +252,13 @@ def mapping_from_flags(platform: str, id_col: str, title_col: str, **optional: A
         allowed = ", ".join(sorted(_FIELDS - set(REQUIRED_KEYS)))
         raise ConfigError(f"unknown mapping option {unknown[0]!r} (allowed: {allowed})")
     given = {k: v for k, v in optional.items() if v is not None}
-    if isinstance(given.get("description"), str):
-        given["description"] = tuple(c.strip() for c in given["description"].split(",") if c.strip())
+    for key in ("description", "ignore"):
+        if isinstance(given.get(key), str):
+            given[key] = tuple(c.strip() for c in given[key].split(",") if c.strip())
+    if isinstance(given.get("attributes"), str) and given["attributes"] != ALL_COLUMNS:
+        given["attributes"] = tuple(c.strip() for c in given["attributes"].split(",") if c.strip())
+    if isinstance(given.get("identifiers"), str):
+        given["identifiers"] = _identifier_flag(given["identifiers"])
     if "category_max_depth" in given and isinstance(given["category_max_depth"], str):
         text = given["category_max_depth"].strip().lower()
         try:
@@ -187,3 +266,22 @@ def mapping_from_flags(platform: str, id_col: str, title_col: str, **optional: A
         except ValueError:
             raise ConfigError(f"category_max_depth must be an integer, got {text!r}") from None
     return ColumnMapping(platform=platform, id=id_col, title=title_col, **given)
+
+
+def _identifier_flag(text: str) -> dict[str, str] | tuple[str, ...]:
+    """--identifier-col values: "model=mpn,ean" -> {"model": "mpn", "ean": <scheme from its name>}."""
+    out: dict[str, str] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        column, sep, scheme = part.partition("=")
+        column = column.strip()
+        if sep:
+            out[column] = scheme.strip()
+        else:
+            found = column_scheme(column)
+            if found is None:
+                raise ConfigError(f"identifier column {column!r}: its name does not say gtin, mpn or sku; "
+                                  f"write it as {column}=mpn (or gtin, sku)")
+            out[column] = found
+    return out

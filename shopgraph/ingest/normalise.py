@@ -93,7 +93,49 @@ def _levels_from_list(items: Sequence[Any], separator: str) -> list[str]:
     return strings
 
 
-def parse_category_path(value: Any, separator: str = ">>",
+# Separators category paths are written with, in the order they are preferred when several occur in
+# the values (">" inside ">>" is not counted twice; "/" is often part of a level's name: "Tops/Tees").
+SEPARATORS = (">>", "»", "›", "→", ">", "|", "\\", "/")
+# A separator found in at least this share of the non-blank values is the one (a few values may be
+# top-level categories with no separator at all).
+SEPARATOR_MIN_SHARE = 0.2
+
+
+def _path_text(value: Any) -> str | None:
+    if value is None or isinstance(value, (list, tuple)):
+        return None
+    text = str(value).strip()
+    if text.startswith("[") and text.endswith("]"):
+        try:
+            decoded = json.loads(text)
+        except ValueError:
+            decoded = None
+        if isinstance(decoded, list) and decoded:
+            return str(decoded[0])
+    return text or None
+
+
+def separator_shares(values: Sequence[Any]) -> dict[str, float]:
+    """Share of the non-blank text values containing each of SEPARATORS (">" not counting ">>")."""
+    texts = [t for t in (_path_text(v) for v in values) if t]
+    if not texts:
+        return {}
+    shares = {}
+    for sep in SEPARATORS:
+        hits = sum(1 for t in texts if sep in (t.replace(">>", "") if sep == ">" else t))
+        if hits:
+            shares[sep] = hits / len(texts)
+    return shares
+
+
+def detect_separator(values: Sequence[Any]) -> str | None:
+    """The category path separator the values use: the first of SEPARATORS found in at least
+    SEPARATOR_MIN_SHARE of them; None when none is (flat categories, or list values)."""
+    shares = separator_shares(values)
+    return next((sep for sep in SEPARATORS if shares.get(sep, 0) >= SEPARATOR_MIN_SHARE), None)
+
+
+def parse_category_path(value: Any, separator: str | None = ">>",
                         max_depth: int | None = DEFAULT_CATEGORY_DEPTH) -> tuple[str, ...]:
     """Root-to-leaf category levels from a path string, a bracketed/quoted list string, or a list.
 

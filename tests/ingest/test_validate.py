@@ -55,12 +55,37 @@ def test_parse_price_rejects(value):
         parse_price(value)
 
 
+@pytest.mark.parametrize("price, reason", [
+    ("-5", "negative (-5.0)"), ("-$5.00", "negative (-5.0)"), (math.inf, "price is not finite (inf)"),
+    ("inf", "price is not finite (inf)"), ("12 to 20", "unparseable price '12 to 20'"), ("POA", "unparseable"),
+    ("589.99 Lei; or less", "unparseable"), ("n0pe", "unparseable"), (True, "boolean"),
+])
+def test_unreadable_price_keeps_the_product_with_the_raw_text(price, reason):
+    """Issue 15: a row whose price could not be read was quarantined whole (title, id and its labelled
+    pairs lost). Now the product stays, without a price; the raw text is an attribute of the price
+    column and the note is counted."""
+    record = _check(_row(price=price))
+    assert isinstance(record, ProductRecord), record
+    assert (record.price, record.currency) == (None, None)
+    assert [(a.key, a.value) for a in record.attributes] == [("price", str(price).lower() if price is True else
+                                                              (str(price) if not isinstance(price, float) else "inf"))]
+    (kind, detail), = record.notes
+    assert kind == "prices unreadable" and reason in detail
+
+
+@pytest.mark.parametrize("price, default, expected", [
+    ("1.099,00 €", "USD", (1099.0, "EUR")), ("$399.99", None, (399.99, "USD")), ("$399.99", "CAD", (399.99, "CAD")),
+    ("589.99 Lei;", "USD", (589.99, "RON")), ("378,00 лв", None, (378.0, "BGN")), ("12", "INR", (12.0, "INR")),
+    ("£5", "EUR", (5.0, "GBP")), ("¥1200", "CNY", (1200.0, "CNY")), ("¥1200", None, (1200.0, "JPY")),
+])
+def test_the_values_currency_wins_over_the_default(price, default, expected):
+    """Issue 15: "1.099,00 €" was stored as 1099 USD (the default currency) and "$399.99" with none."""
+    mapping = ColumnMapping(platform="shop", id="sku", title="name", price="price", default_currency=default)
+    record = validate_product(_row(price=price), mapping, LIMITS, "/data/shop.csv", 7, None)
+    assert (record.price, record.currency) == expected
+
+
 @pytest.mark.parametrize("changes, reason", [
-    ({"price": "-5"}, "price: negative (-5.0)"),
-    ({"price": "-$5.00"}, "price: negative (-5.0)"),
-    ({"price": math.inf}, "price: price is not finite (inf)"),
-    ({"price": "inf"}, "price: price is not finite (inf)"),
-    ({"price": "12 to 20"}, "price: unparseable price '12 to 20'"),
     ({"name": ""}, "missing title (column 'name')"),
     ({"name": " \x07\t "}, "missing title (column 'name')"),
     ({"name": None}, "missing title (column 'name')"),
@@ -107,8 +132,11 @@ def test_numbers_become_text_for_id_and_brand():
 
 
 def test_currency_column_and_blank_brand_and_category():
-    record = _check(_row(cur=" inr ", brand="  ", cat=None))
+    record = _check(_row(cur=" inr ", price="1299", brand="  ", cat=None))
     assert (record.currency, record.brand, record.category_path) == ("INR", None, ())
+    # The value's own currency wins over the column's.
+    assert _check(_row(cur="INR", price="€12")).currency == "EUR"
+    assert _check(_row(cur="€", price="12")).currency == "EUR"
     assert _check(_row(cat=["Home", "Decor"])).category_path == ("Home", "Decor")
 
 
@@ -143,8 +171,8 @@ def test_read_products_mixes_records_and_quarantine(tmp_path):
     results = list(read_products(path, _mapping()))
     kept = {r.source_id: r.price for r in results if isinstance(r, ProductRecord)}
     bad = {r.source_line: r.reason for r in results if isinstance(r, QuarantinedRow)}
-    assert kept == {"1": 9.5, "6": None, "7": None}
-    assert bad == {3: "missing title (column 'title')", 4: "price: negative (-1.0)",
+    assert kept == {"1": 9.5, "3": None, "6": None, "7": None}     # a negative price is no price, kept
+    assert bad == {3: "missing title (column 'title')",
                    5: "invalid UTF-8 byte 0xff on line 5", 6: "expected 3 fields, found 4"}
 
 
@@ -192,17 +220,19 @@ def test_grouped_thousands_still_read(value, expected):
 
 
 @pytest.mark.parametrize("value", [10 ** 400, "9" * 400 + "e9999"])
-def test_out_of_range_prices_are_a_reason_not_a_crash(value):
-    """Finding 5's class: float(10**400) raises OverflowError, which ended the whole run."""
+def test_out_of_range_prices_are_a_note_not_a_crash(value):
+    """Finding 5's class: float(10**400) raises OverflowError, which ended the whole run. (Issue 15:
+    the product is kept without a price.)"""
     result = _check(_row(price=value))
-    assert isinstance(result, QuarantinedRow) and result.reason.startswith("price:")
+    assert isinstance(result, ProductRecord) and result.price is None
+    assert result.notes[0][0] == "prices unreadable"
 
 
 @pytest.mark.parametrize("changes, reason", [
     ({"brand": "b" * 41}, "brand too long (41 characters > max_brand_chars 40)"),
     ({"cat": "c" * 30 + " > " + "d" * 30}, "category too long (63 characters > max_category_chars 60)"),
     ({"sku": "s" * 21}, "id too long (21 characters > max_id_chars 20)"),
-    ({"cur": "X" * 21}, "currency too long"),
+    ({"cur": "X" * 21, "price": "12"}, "currency too long"),
     ({"sku": 9007199254740993.0}, "is a floating-point number too large to be an exact id"),
     ({"sku": float("inf")}, "not a valid id"),
     ({"sku": 1e300}, "too large to be an exact id"),
