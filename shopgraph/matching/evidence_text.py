@@ -97,6 +97,41 @@ def _context(v: Values) -> str:
     return "no catalog context"
 
 
+def _attributes(v: Values) -> str:
+    shared = v.get("attr_shared_keys", 0)
+    if not shared:
+        return "no attribute on both sides"
+    conflicts = v.get("attr_conflicts", 0)
+    if conflicts:
+        return f"{conflicts:.0f} of {shared:.0f} shared attributes disagree"
+    mean = v.get("attr_agree_mean")
+    return f"{shared:.0f} shared attributes agree ({mean:.0%} on average)" if mean is not None \
+        else f"{shared:.0f} shared attributes"
+
+
+def _identifiers(v: Values) -> str:
+    if v.get("gtin_equal"):
+        return "same GTIN"
+    if v.get("gtin_conflict"):
+        return "different GTINs"
+    if v.get("code_equal"):
+        return "same code"
+    if v.get("code_in_other"):
+        return "a code of one listing written in the other"
+    if v.get("code_conflict"):
+        closeness = v.get("code_best_fuzz")
+        near = f" (closest pair {closeness:.0%} alike)" if closeness is not None else ""
+        return f"different codes{near}"
+    return "no code or GTIN on both sides"
+
+
+def _containment(v: Values) -> str:
+    low = v.get("words_explained_min")
+    if low is None:
+        return "no words to compare"
+    return f"{low:.0%} to {v.get('words_explained_max', low):.0%} of each listing's words in the other"
+
+
 PHRASES: dict[str, Callable[[Values], str]] = {
     "text": lambda v: _cosine(v, "cos_text", "descriptions"),
     "lexical": _lexical,
@@ -109,6 +144,9 @@ PHRASES: dict[str, Callable[[Values], str]] = {
     "price": _price,
     "length": _length,
     "context": _context,
+    "attributes": _attributes,
+    "identifiers": _identifiers,
+    "containment": _containment,
 }
 
 

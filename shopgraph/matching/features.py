@@ -9,6 +9,8 @@ evidence reports):
 - identifiers: model numbers shared, written inside the other text, or in conflict; plain numbers
   and unit quantities shared or in conflict;
 - attributes: brand and category agreement, price ratio, title lengths;
+- attributes, identifiers, containment: schema-agnostic comparisons of the listings' attributes
+  (attribute_features.py: values typed by what they hold, aggregated over whatever keys both share);
 - graph context: how the pair ranks among each side's other candidates (a product's best match is
   far more telling than its raw similarity), per channel, computed over the whole other catalog.
 
@@ -24,6 +26,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from shopgraph.errors import BadArgumentError
 from shopgraph.matching import text_signals as ts
+from shopgraph.matching.attribute_features import ATTRIBUTE_FEATURES, ATTRIBUTE_GROUPS, RecordView
+from shopgraph.matching.attribute_features import pair_features as attribute_pair_features
 from shopgraph.matching.listings import Listings
 
 CONTEXT_CHUNK = 2048   # rows of the dense similarity block computed at once (2048 x n floats)
@@ -43,6 +47,7 @@ FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
     "category": ("category_equal",),
     "price": ("price_ratio", "price_log_diff"),
     "length": ("words_left", "words_right", "length_ratio"),
+    **ATTRIBUTE_GROUPS,
     "context": ("ctx_text_row_gap", "ctx_text_col_gap", "ctx_text_row_rank", "ctx_text_col_rank",
                 "ctx_char_row_gap", "ctx_char_col_gap", "ctx_char_row_rank", "ctx_char_col_rank",
                 "ctx_code_row_gap", "ctx_code_col_gap", "ctx_code_row_rank", "ctx_code_col_rank",
@@ -68,6 +73,7 @@ class _Side:
         self.categories = [ts.normalise(c).strip() for c in listings.categories]
         self.prices = listings.prices
         self.vectors = listings.vectors
+        self.records = [RecordView(r) for r in listings.attributes]
 
 
 def _sorted_digit_tokens(text: str) -> list[str]:
@@ -181,7 +187,8 @@ class PairFeaturizer:
             cols[f"tfidf_{name}"] = _row_cosines(lm[li], rm[ri])
 
         per_pair = [self._pair_row(i, j) for i, j in zip(li, ri)]
-        scalar_names = [n for n in FEATURE_NAMES if n not in cols and not n.startswith("ctx_")]
+        scalar_names = [n for n in FEATURE_NAMES if n not in cols and not n.startswith("ctx_")
+                        and n not in ATTRIBUTE_FEATURES]
         scalars = np.array(per_pair, dtype=np.float64).reshape(len(pairs), len(scalar_names))
         for k, name in enumerate(scalar_names):
             cols[name] = scalars[:, k]
@@ -197,6 +204,10 @@ class PairFeaturizer:
             if channel != "code" and not np.isnan(ctx[2]).all():
                 mutual &= (ctx[2] == 0) & (ctx[3] == 0)
         cols["ctx_mutual_best"] = mutual.astype(np.float64)
+        attrs = np.array([attribute_pair_features(L.records[i], R.records[j]) for i, j in zip(li, ri)],
+                         dtype=np.float64).reshape(len(pairs), len(ATTRIBUTE_FEATURES))
+        for k, name in enumerate(ATTRIBUTE_FEATURES):
+            cols[name] = attrs[:, k]
         return np.column_stack([cols[n] for n in FEATURE_NAMES]).astype(np.float32)
 
     def _pair_row(self, i: int, j: int) -> list[float]:
