@@ -55,6 +55,21 @@ FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
 }
 FEATURE_NAMES: tuple[str, ...] = tuple(name for names in FEATURE_GROUPS.values() for name in names)
 GROUP_OF = {name: group for group, names in FEATURE_GROUPS.items() for name in names}
+# Features that belong to one side of the pair, by name pattern: swapping the two listings swaps them.
+_SIDE_PAIRS = (("_left", "_right"), ("_row_", "_col_"))
+
+
+def swapped_columns(names=FEATURE_NAMES) -> np.ndarray:
+    """Column order of the same pairs asked the other way round: x[:, swapped_columns()] is what the
+    features of (right, left) would be. Every other feature is symmetric by construction."""
+    index = {n: k for k, n in enumerate(names)}
+    order = np.arange(len(names))
+    for k, name in enumerate(names):
+        for a, b in _SIDE_PAIRS:
+            for one, other in ((a, b), (b, a)):
+                if one in name and name.replace(one, other) in index:
+                    order[k] = index[name.replace(one, other)]
+    return order
 
 
 class _Side:
@@ -72,8 +87,16 @@ class _Side:
         self.brands = [ts.normalise(b).strip() for b in listings.brands]
         self.categories = [ts.normalise(c).strip() for c in listings.categories]
         self.prices = listings.prices
-        self.vectors = listings.vectors
+        # Unit rows, so a dot product is a cosine in [-1, 1] whatever the store holds (GNN vectors
+        # are not normalised there); zero rows stay zero (unknown).
+        self.vectors = {c: _unit_rows(m) for c, m in listings.vectors.items()}
         self.records = [RecordView(r) for r in listings.attributes]
+
+
+def _unit_rows(matrix: np.ndarray) -> np.ndarray:
+    matrix = np.asarray(matrix, dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0)
 
 
 def _sorted_digit_tokens(text: str) -> list[str]:

@@ -115,7 +115,8 @@ def test_product_page_has_the_neighbourhood(client, matched_graph):
     # Matches written by the matching run carry their evidence.
     matched = [x for p in matched_graph.review for x in
                client.get("/api/product", params={"id": p[0]}).json()["same_as"] if x["status"] == "review"]
-    assert matched and matched[0]["evidence"][0]["group"] == "numbers"
+    assert matched and matched[0]["evidence"][0]["group"] and matched[0]["evidence"][0]["says"].startswith(
+        ("for: ", "against: "))
 
 
 def test_image_endpoint_serves_jpeg_thumbnails(client, shared_app):
@@ -170,7 +171,7 @@ def test_read_errors_are_one_line_4xx(client):
     refused(client.get("/api/image", params={"id": "x", "size": 5000}), 422, "size")
     refused(client.get("/api/match", params={"id": "shop_a:none", "platform": "shop_b"}), 404, "no product")
     a_id = client.get("/api/search", params={"q": "x", "platform": "shop_a", "k": 1}).json()["results"][0]["product"]["id"]
-    refused(client.get("/api/match", params={"id": a_id, "platform": "nowhere"}), 400, "scorer")
+    refused(client.get("/api/match", params={"id": a_id, "platform": "nowhere"}), 400, "no platform")
     refused(client.get("/api/review", params={"limit": 0}), 422, "limit")
     refused(client.get("/api/nothing-here"), 404)
 
