@@ -263,6 +263,7 @@ def write_matches(store, proposals: list[dict], model_version: str, method: str 
 
 def platform_pair(store, source: str, target: str) -> tuple[Listings, Listings, PairFeaturizer]:
     """Both platforms' listings and their featurizer: what matching any product between them needs."""
+    _check_platforms(store, source, target)
     left, right = listings_from_store(store, source), listings_from_store(store, target)
     return left, right, PairFeaturizer(left, right)
 
