@@ -33,8 +33,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--data", type=Path, default=data_root() / "em", help="folder of the dataset directories")
     p.add_argument("--datasets", nargs="+", default=list(DATASETS), help="dataset directory names")
     p.add_argument("--workdir", type=Path, default=WORK_DIR, help="vector cache folder")
-    p.add_argument("--serialise", choices=("keys", "values"), default="keys",
-                   help='a table with no title column: its record as "key: value" text or its values alone')
+    p.add_argument("--serialise", choices=("keys", "values"), default="values",
+                   help='a table with no title column: its record as "key: value" text or its values alone '
+                        '(default values: the better valid F1 on beer and itunes_amazon, docs/benchmarks.md)')
     p.add_argument("--write", action="store_true", help="retrain the shipped scorer on every dataset and write it")
     p.add_argument("--out", default="ready_scorer", help="results name (bench/results/NAME.json)")
     return p.parse_args(argv)

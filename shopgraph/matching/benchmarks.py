@@ -8,7 +8,8 @@ it); the tables go through ingest's row validation, so a bad row is quarantined,
 needed): every column but the id becomes an attribute (key -> raw text); the layout's field columns
 (ingest.layouts: a title or name, description, brand, price), where the table has them, also fill the
 Listings fields. A table with no title column gets, as its title for the text channels, the record
-serialised ("key: value ..." or the values alone, `with_keys`).
+serialised: its values alone by default, or "key: value ..." with `with_keys` (the values alone
+measured better on validation: docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def benchmark_pairs(directory: str | Path, left: Listings, right: Listings) -> E
     return bench
 
 
-def read_table(path: Path, platform: str, with_keys: bool = True) -> tuple[Listings, int]:
+def read_table(path: Path, platform: str, with_keys: bool = False) -> tuple[Listings, int]:
     """One DeepMatcher table as Listings (no vectors) and the number of rows skipped (no id, or an id
     seen before: such rows cannot be paired, so they are counted, not guessed at)."""
     from shopgraph.ingest.layouts import _deepmatcher_mapping
@@ -116,7 +117,7 @@ def read_table(path: Path, platform: str, with_keys: bool = True) -> tuple[Listi
                     attributes=attributes), skipped
 
 
-def load_benchmark(directory: str | Path, with_keys: bool = True) -> tuple[Listings, Listings, EMBenchmark]:
+def load_benchmark(directory: str | Path, with_keys: bool = False) -> tuple[Listings, Listings, EMBenchmark]:
     """(left = tableA, right = tableB, labelled pairs) of any DeepMatcher-layout directory, read
     straight from its files (see the module docstring); vectors are the caller's to add."""
     from shopgraph.ingest.layouts import deepmatcher_platforms

@@ -83,10 +83,10 @@ def test_load_benchmark_any_columns(tmp_path):
     (tmp_path / "tableB.csv").write_text("id,Song_Name,Time\n0,Hello!,3:01\n1,Word,4:10\n")
     for split in ("train", "valid", "test"):
         (tmp_path / f"{split}.csv").write_text("ltable_id,rtable_id,label\n0,0,1\n1,0,0\n")
-    left, right, bench = load_benchmark(tmp_path)
+    left, right, bench = load_benchmark(tmp_path, with_keys=True)
     assert left.titles == ["Song_Name: Hello Time: 3:01", "Song_Name: World Time: 4:00"]
     assert left.attributes[0] == {"Song_Name": "Hello", "Time": "3:01"} and bench.skipped_rows == 1
-    assert load_benchmark(tmp_path, with_keys=False)[0].titles[0] == "Hello 3:01"
+    assert load_benchmark(tmp_path)[0].titles[0] == "Hello 3:01"
     assert bench.splits["test"].rows.tolist() == [[0, 0], [1, 0]]
 
 
