@@ -17,6 +17,7 @@ from shopgraph.matching import pipeline
 from shopgraph.matching.blocking import block, pair_completeness
 from shopgraph.matching.features import FEATURE_NAMES, PairFeaturizer
 from shopgraph.matching.listings import Listings, listings_from_records
+from shopgraph.matching.ready import ready_scorer
 from shopgraph.matching.scorer import PairScorer, ScorerConfig, best_f1_threshold, prf
 from shopgraph.matching.text_signals import digit_tokens, model_numbers, normalise, quantities
 from tests.helpers import need_data
@@ -333,3 +334,37 @@ def test_api_match_builds_the_platform_pair_once_per_graph_version(store, tmp_pa
         {"src": "a:1", "dst": "b:2", "method": "review", "model_version": ""}]}))  # the graph changed
     sg.match("a:33", platform="b", k=5, model=model)
     assert len(built) == 2
+
+
+def test_one_to_one_matches_each_listing_at_most_once(tmp_path):
+    left_rows, right_rows, truth = catalog()
+    products = []
+    for platform, rows in (("a", left_rows), ("b", right_rows + right_rows[:5])):   # b lists 5 products twice
+        for n, (title, description, price) in enumerate(rows):
+            products.append({"id": f"{platform}:{n}", "platform": platform, "source_id": str(n), "title": title,
+                             "description": description, "price": price, "content_hash": f"{platform}{n}", "rev": 1})
+    with EmbeddedStore.open(tmp_path / "g.db") as s:
+        s.write(GraphBatch(nodes={"Platform": [{"name": "a"}, {"name": "b"}], "Product": products}))
+        scorer = ready_scorer()
+        _, many = pipeline.match_platforms(s, scorer, "a", "b", k=5, write=False, one_to_one=False)
+        _, once = pipeline.match_platforms(s, scorer, "a", "b", k=5, write=False)   # no labels: one-to-one
+        for proposals in (many, once):
+            assert all(p["scorer"]["kind"] == "ready" for p in proposals)
+        matched = [p for p in once if p["status"] == "matched"]
+        assert len({p["src"] for p in matched}) == len(matched) == len({p["dst"] for p in matched})
+        assert len([p for p in many if p["status"] == "matched"]) > len(matched)   # the duplicates matched twice
+        # the pairs one-to-one set aside wait for a person, they are not dropped
+        assert {(p["src"], p["dst"]) for p in many} == {(p["src"], p["dst"]) for p in once}
+
+
+def test_cli_match_report_writes_the_two_plots(store, tmp_path, capsys, monkeypatch):
+    if not hasattr(store, "path"):
+        pytest.skip("the report reads the same labels from either store; once is enough")
+    monkeypatch.chdir(tmp_path)
+    db = target(store)
+    store.close()
+    assert cli(["match", "--db", db, "--source", "a", "--target", "b", "--train", "-k", "5", "--dry-run",
+                "--report", str(tmp_path / "report")]) == 0
+    for name in ("score_histogram.png", "precision_recall.png"):
+        assert (tmp_path / "report" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "precision_recall.png" in capsys.readouterr().err
