@@ -88,6 +88,27 @@ def compare(a: Value, b: Value) -> tuple[float, bool, str]:
     return agree, not (a.words & b.words), "text"
 
 
+def _short(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def conflicts(a: RecordView, b: RecordView, raw_a: dict, raw_b: dict, limit: int = 3) -> dict[str, list[str]]:
+    """What disagrees, in words, for a pair's evidence: {"attributes": ["colour: blue vs orange", ...],
+    "identifiers": ["mc359lla vs a1377"]} (at most `limit` each, the least alike first); empty lists
+    when nothing does. a / b: the views of the raw records raw_a / raw_b."""
+    found = []
+    for key in sorted(a.values.keys() & b.values.keys()):
+        agree, conflict, _ = compare(a.values[key], b.values[key])
+        if conflict:
+            found.append((agree, f"{key}: {_short(raw_a[key])} vs {_short(raw_b[key])}"))
+    codes = []
+    if a.codes and b.codes and not (a.codes & b.codes):
+        pairs = sorted(((fuzz.ratio(x, y), x, y) for x in a.codes for y in b.codes), reverse=True)
+        if not any(x in b.compact or y in a.compact for _, x, y in pairs):
+            codes = [f"{x} vs {y}" for _, x, y in pairs[:limit]]
+    return {"attributes": [text for _, text in sorted(found)[:limit]], "identifiers": codes}
+
+
 def pair_features(a: RecordView, b: RecordView) -> list[float]:
     """One row of ATTRIBUTE_FEATURES for two listings (symmetric in a and b)."""
     nan = np.nan

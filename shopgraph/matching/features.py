@@ -91,6 +91,7 @@ class _Side:
         # are not normalised there); zero rows stay zero (unknown).
         self.vectors = {c: _unit_rows(m) for c, m in listings.vectors.items()}
         self.records = [RecordView(r) for r in listings.attributes]
+        self.raw = listings.attributes
 
 
 def _unit_rows(matrix: np.ndarray) -> np.ndarray:
@@ -186,6 +187,21 @@ class PairFeaturizer:
                 gap[in_chunk] = s - best
                 rank[in_chunk] = np.minimum((block[local] > s[:, None] + 1e-6).sum(axis=1), RANK_CAP)
         return row_gap, col_gap, row_rank, col_rank
+
+    def conflicts(self, pairs) -> list[dict[str, list[str]]]:
+        """Per pair, what disagrees in words (attribute_features.conflicts), for its evidence."""
+        from shopgraph.matching.attribute_features import conflicts
+
+        L, R = self.left, self.right
+        out = []
+        for i, j in np.asarray(pairs).reshape(-1, 2):
+            found = conflicts(L.records[i], R.records[j], L.raw[i], R.raw[j])
+            ma, mb = L.models[i], R.models[j]
+            if ma and mb and not (ma & mb):
+                closest = sorted(((fuzz.ratio(x, y), x, y) for x in ma for y in mb), reverse=True)[:2]
+                found["model_number"] = [f"{x} vs {y}" for _, x, y in closest]
+            out.append(found)
+        return out
 
     # -- the feature matrix -------------------------------------------------------------------------
 

@@ -221,7 +221,7 @@ def match_platforms(store, scorer: PairScorer, source: str, target: str, *, k: i
         one_to_one = one_to_one_labels(labels)
     who = provenance(scorer)
     proposals = []
-    evidence = scorer.evidence(x[keep]) if len(keep) else []
+    evidence = scorer.evidence(x[keep], details=featurizer.conflicts(candidates.rows[keep])) if len(keep) else []
     for n, r in enumerate(keep):
         i, j = candidates.rows[r]
         key = (left.ids[i], right.ids[j])
@@ -287,7 +287,7 @@ def match_product(store, scorer: PairScorer, product_id: str, platform: str, *, 
     x = featurizer.features(candidates.rows)
     scores = scorer.predict(x)
     order = np.argsort(-scores, kind="stable")[:limit]
-    evidence = scorer.evidence(x[order])
+    evidence = scorer.evidence(x[order], details=featurizer.conflicts(candidates.rows[order]))
     out = []
     for n, r in enumerate(order):
         s = float(scores[r])

@@ -171,10 +171,12 @@ class PairScorer:
         back[:, -1] = raw[m:, -1]
         return (raw[:m] + back) / 2
 
-    def evidence(self, x: np.ndarray, top: int = 3) -> list[list[dict]]:
+    def evidence(self, x: np.ndarray, top: int = 3, details: list[dict] | None = None) -> list[list[dict]]:
         """Per row, the `top` feature groups that moved the score most: [{group, effect, values, says}],
         effect = the group's summed TreeSHAP contribution to the log-odds (positive: argued for a
-        match), says = what the group saw, in plain words with the side it argued for."""
+        match), says = what the group saw, in plain words with the side it argued for. A group that
+        knew nothing about the pair (every feature unknown) is not evidence. details: per row, group ->
+        what disagreed in words (PairFeaturizer.conflicts), added to an "against" phrase."""
         contrib = self.contributions(x) if len(x) else np.zeros((0, len(self.feature_names) + 1))
         index = {n: k for k, n in enumerate(self.feature_names)}
         out = []
@@ -185,10 +187,13 @@ class PairScorer:
                 values = {n: _rounded(x[r, index[n]]) for n in names if np.isfinite(x[r, index[n]])}
                 sign = polarity(group, values)
                 # A phrase that says the opposite of what the group did is no explanation.
-                if abs(effect) < 1e-3 or (sign and np.sign(effect) != sign):
+                if not values or abs(effect) < 1e-3 or (sign and np.sign(effect) != sign):
                     continue
-                items.append({"group": group, "effect": round(effect, 3), "values": values,
-                              "says": describe(group, values, effect)})
+                says = describe(group, values, effect)
+                what = (details[r].get(group) if details else None) or []
+                if effect < 0 and what:
+                    says += " (" + "; ".join(what) + ")"
+                items.append({"group": group, "effect": round(effect, 3), "values": values, "says": says})
             items.sort(key=lambda item: -abs(item["effect"]))
             out.append(items[:top])
         return out

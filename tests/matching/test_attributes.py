@@ -98,3 +98,14 @@ def test_load_benchmark_on_the_real_tables_without_a_title_column():
     assert (len(left), len(right)) == (262, 436) and bench.dropped_pairs == 0
     assert [int(p.labels.sum()) for p in bench.splits.values()] == [78, 27, 27]
     assert len(left.attributes[0]) == 8 and np.isnan(left.prices).all()
+
+
+def test_what_disagrees_is_said_in_words():
+    from shopgraph.matching.attribute_features import conflicts
+
+    a = {"name": "Apple iPad 16GB", "colour": "blue", "mpn": "MC359LL/A"}
+    b = {"name": "Apple iPad 16GB", "colour": "orange", "mpn": "A1377"}
+    said = conflicts(RecordView(a), RecordView(b), a, b)
+    assert set(said["attributes"]) == {"colour: blue vs orange", "mpn: MC359LL/A vs A1377"}
+    assert said["identifiers"] == ["mc359lla vs a1377"]
+    assert conflicts(RecordView(a), RecordView(a), a, a) == {"attributes": [], "identifiers": []}
