@@ -6,7 +6,8 @@ it); the tables go through ingest's row validation, so a bad row is quarantined,
 
 `load_benchmark(directory)` reads such a directory whatever its columns (no store, no title column
 needed): every column but the id becomes an attribute (key -> raw text); the layout's field columns
-(ingest.layouts: a title or name, description, brand, price), where the table has them, also fill the
+(LAYOUT_FIELDS, exact names: title or name, description, manufacturer or brand, price), where the table
+has them, also fill the
 Listings fields. A table with no title column gets, as its title for the text channels, the record
 serialised: its values alone by default, or "key: value ..." with `with_keys` (the values alone
 measured better on validation: docs/benchmarks.md).
@@ -71,10 +72,21 @@ def benchmark_pairs(directory: str | Path, left: Listings, right: Listings) -> E
     return bench
 
 
+# The DeepMatcher layout's own field names (its convention, exact up to case): nothing else is read
+# by name; every column, these included, is also an attribute.
+LAYOUT_FIELDS = {"title": ("title", "name"), "description": ("description",), "brand": ("manufacturer", "brand"),
+                 "price": ("price",)}
+
+
+def _layout_fields(columns) -> dict[str, str | None]:
+    """field -> the table's column for it (exact layout name, any case), or None."""
+    by_case = {c.casefold(): c for c in columns}
+    return {field: next((by_case[n] for n in names if n in by_case), None) for field, names in LAYOUT_FIELDS.items()}
+
+
 def read_table(path: Path, platform: str, with_keys: bool = False) -> tuple[Listings, int]:
     """One DeepMatcher table as Listings (no vectors) and the number of rows skipped (no id, or an id
     seen before: such rows cannot be paired, so they are counted, not guessed at)."""
-    from shopgraph.ingest.layouts import _deepmatcher_mapping
     from shopgraph.ingest.prices import read_price
     from shopgraph.ingest.readers import peek_columns, read_rows
     from shopgraph.records import product_id
@@ -82,10 +94,7 @@ def read_table(path: Path, platform: str, with_keys: bool = False) -> tuple[List
     columns = peek_columns(path, "csv")
     if "id" not in columns:
         raise BadFileError(f"{path}: a DeepMatcher table needs an 'id' column (it has: {', '.join(sorted(columns))})")
-    try:
-        mapping = _deepmatcher_mapping(path, platform)
-    except BadFileError:
-        mapping = None   # no title column: the serialised record stands in for it
+    mapping = _layout_fields(columns)
     ids, titles, texts, brands, prices, attributes, skipped, seen = [], [], [], [], [], [], 0, set()
     for _line, row, error in read_rows(path, "csv"):
         raw_id = (row or {}).get("id")
@@ -95,13 +104,13 @@ def read_table(path: Path, platform: str, with_keys: bool = False) -> tuple[List
         seen.add(str(raw_id).strip())
         record = {k: " ".join(str(v).split()) for k, v in row.items() if k != "id" and v is not None}
         record = {k: v for k, v in record.items() if v}
-        if mapping is not None:
-            title = record.get(mapping.title, "")
-            description = " ".join(record.get(c, "") for c in mapping.description).strip()
+        if mapping["title"] is not None:
+            title = record.get(mapping["title"], "")
+            description = record.get(mapping["description"], "") if mapping["description"] else ""
             text = f"{title}. {description}" if description else title
-            brand = record.get(mapping.brand, "") if mapping.brand else ""
+            brand = record.get(mapping["brand"], "") if mapping["brand"] else ""
             try:
-                price = read_price(record.get(mapping.price)).amount if mapping.price else None
+                price = read_price(record.get(mapping["price"])).amount if mapping["price"] else None
             except ValueError:
                 price = None
         else:
