@@ -77,7 +77,7 @@ def load_dataset(args, name: str) -> dict:
     from shopgraph.matching.features import PairFeaturizer
 
     args.workdir.mkdir(parents=True, exist_ok=True)
-    left, right, bench = load_benchmark(args.data / name, with_keys=args.serialise == "keys")
+    left, right, bench = load_benchmark(args.data / name, with_keys=getattr(args, "serialise", "values") == "keys")
     encode(left, args.workdir)
     encode(right, args.workdir)
     start = time.perf_counter()
