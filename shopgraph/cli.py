@@ -19,6 +19,7 @@ DEFAULT_DB = "shopgraph.db"
 
 COMMANDS_HELP = {
     "ingest": "ingest a catalog file, a dataset directory or an interaction file",
+    "delete": "remove products by id (kept as 'gone' when matching decisions name them)",
     "search": "search products by text and/or image, with optional filters",
     "similar": "products most like a given product",
     "cypher": "run a Cypher query with parameters (read-only unless --write)",
@@ -55,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("file", nargs="?", help="catalog file (.csv, .jsonl, .parquet)")
     source.add_argument("--dataset", metavar="DIR", help="a directory in a known layout")
     source.add_argument("--interactions", metavar="FILE", help="a user interaction file")
-    p.add_argument("--layout", help="deepmatcher | flipkart | grocery | s3rec[:Name] (default: detected)")
+    p.add_argument("--layout", help="deepmatcher | flipkart | grocery | s3rec[:Name] | titles (default: detected)")
     p.add_argument("--mapping", help="column mapping file (TOML) for a catalog or interaction file")
     p.add_argument("--platform", help="platform name (catalog) or id namespace (interactions)")
     for flag, what in (("id", "product id"), ("title", "title"), ("description", "description (repeatable)"),
@@ -66,11 +67,27 @@ def build_parser() -> argparse.ArgumentParser:
                        ("timestamp", "interaction time")):
         p.add_argument(f"--{flag}-col", action="append" if flag == "description" else "store",
                        help=f"column holding the {what}")
-    p.add_argument("--default-currency", help="currency when the file has no currency column")
-    p.add_argument("--category-sep", default=">>", help="category path separator (default '>>')")
+    p.add_argument("--identifier-col", action="append", metavar="COL[=SCHEME]",
+                   help="identifier column, scheme gtin, mpn or sku (default: from the name: ean, upc, model ...) "
+                        "(repeatable)")
+    p.add_argument("--attribute-col", action="append", metavar="COL",
+                   help="read only these columns as attributes (repeatable; default: every unmapped column)")
+    p.add_argument("--ignore-col", action="append", metavar="COL", help="column to leave out (repeatable)")
+    p.add_argument("--default-currency", help="currency of prices that do not say theirs (ISO code, e.g. EUR)")
+    p.add_argument("--category-sep", help="category path separator (default: detected from the values)")
     p.add_argument("--image-dir", help="directory that image names are relative to")
-    p.add_argument("--format", choices=["csv", "jsonl", "parquet"], help="file format (default: by extension)")
+    p.add_argument("--format", choices=["csv", "tsv", "jsonl", "parquet"], help="file format (default: by extension)")
+    p.add_argument("--full-snapshot", action="store_true",
+                   help="the file is the platform's whole catalog: remove the platform's products it does not hold")
+    p.add_argument("--fetch-images", action="store_true",
+                   help="download http(s) image URLs (bounded, content-checked, cached beside the database)")
+    p.add_argument("--inspect", action="store_true",
+                   help="show what each column becomes and how the first rows read; write nothing")
+    p.add_argument("--rows", type=int, default=20, help="rows --inspect reads (default 20)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    p = sub.add_parser("delete", parents=[common], help=COMMANDS_HELP["delete"], description=COMMANDS_HELP["delete"])
+    p.add_argument("ids", nargs="+", help="product ids, e.g. shop_a:SKU-001")
 
     p = sub.add_parser("search", parents=[common], help=COMMANDS_HELP["search"], description=COMMANDS_HELP["search"])
     p.add_argument("text", nargs="?", help="query text")
@@ -170,6 +187,8 @@ def _add_filter_flags(p: argparse.ArgumentParser) -> None:
     # float accepts "nan" and "inf": Filters refuses them (one line, exit 1), as the HTTP API does.
     p.add_argument("--price-min", type=float, help="minimum price (a finite number >= 0)")
     p.add_argument("--price-max", type=float, help="maximum price (a finite number >= 0)")
+    p.add_argument("--currency", help="only products priced in this currency (ISO code, e.g. EUR); price bounds "
+                   "need it when the products carry several currencies")
 
 
 def _version() -> str:
@@ -206,7 +225,7 @@ def _filters(args):
 
     return Filters(brand=tuple(args.brand) if args.brand else None, category=args.category,
                    platform=tuple(args.platform) if args.platform else None,
-                   price_min=args.price_min, price_max=args.price_max)
+                   price_min=args.price_min, price_max=args.price_max, currency=args.currency)
 
 
 def _trace(args):
@@ -234,6 +253,17 @@ def cmd_ingest(args) -> None:
 
     # The mapping first: a bad one (a platform name that is not one) must not leave a new database behind.
     mapping = None if args.dataset else mapping_from_args(args, interactions=bool(args.interactions))
+    if args.inspect:
+        if not args.file:
+            raise ShopGraphError("--inspect reads a catalog file (FILE with --mapping or the column flags)")
+        from shopgraph.config import load_config, parse_overrides
+        from shopgraph.ingest.inspect import inspect_source
+
+        config = load_config(args.config, parse_overrides(args.set))
+        print(inspect_source(args.file, mapping, config, rows=args.rows).render())
+        return
+    if args.full_snapshot and not args.file:
+        raise ShopGraphError("--full-snapshot takes a catalog file (it is that platform's whole catalog)")
     with _open(args) as sg:
         progress = not args.no_progress
         if args.dataset:
@@ -241,8 +271,15 @@ def cmd_ingest(args) -> None:
         elif args.interactions:
             summary = sg.ingest_interactions(args.interactions, mapping, progress=progress)
         else:
-            summary = sg.ingest(args.file, mapping, progress=progress)
+            summary = sg.ingest(args.file, mapping, progress=progress, full_snapshot=args.full_snapshot,
+                                fetch_images=True if args.fetch_images else None)
     print(summary.render())
+
+
+def cmd_delete(args) -> None:
+    with _open(args) as sg:
+        removed, retired = sg.delete_products(args.ids)
+    print(f"{removed} products removed" + (f" ({retired} kept as gone: matching decisions name them)" if retired else ""))
 
 
 def cmd_search(args) -> None:
@@ -427,7 +464,7 @@ def cmd_serve(args) -> None:
           config=load_config(args.config, parse_overrides(args.set)))
 
 
-HANDLERS = {"ingest": cmd_ingest, "search": cmd_search, "similar": cmd_similar, "cypher": cmd_cypher,
+HANDLERS = {"ingest": cmd_ingest, "delete": cmd_delete, "search": cmd_search, "similar": cmd_similar, "cypher": cmd_cypher,
             "stats": cmd_stats, "train": cmd_train, "embed": cmd_embed, "recommend": cmd_recommend,
             "match": cmd_match, "review": cmd_review, "demo": cmd_demo, "migrate": cmd_migrate, "serve": cmd_serve}
 

@@ -17,6 +17,7 @@ CATEGORY_SEPARATOR = " > "
 NOTE_PRICE = "prices unreadable"
 NOTE_CURRENCY = "currencies unknown"
 NOTE_IDENTIFIER = "identifiers invalid"
+NOTE_ESCAPED = "attribute values escaped"
 NOTE_IMAGE_URL = "images not fetched (URL)"
 NOTE_IMAGE_FETCH = "images not downloaded"
 

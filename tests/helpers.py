@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -40,5 +41,7 @@ def dump_graph(store) -> dict:
                 got, vectors = store.get_vectors("Product", prop, ids)
                 out[f"{prop}"] = (got, np.round(vectors, 5).tolist())
     for name, rel in S.REL_TYPES.items():
-        out[name] = sorted(tuple(sorted(p.items())) for p in store.relationship_pairs(name, list(rel.properties)))
+        # Sorted by their JSON text: a property that is null in some rows cannot be compared with a number.
+        out[name] = sorted((tuple(sorted(p.items())) for p in store.relationship_pairs(name, list(rel.properties))),
+                           key=lambda row: json.dumps(row, default=str))
     return out

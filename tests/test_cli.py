@@ -113,7 +113,9 @@ def test_ingest_by_flags_then_search(tmp_path, capsys):
     code, out, err = run(["ingest", str(catalog), "--db", db, "--platform", "shop", "--id-col", "sku",
                           "--title-col", "name", "--price-col", "cost", "--default-currency", "EUR", "--no-progress"], capsys)
     assert code == 0, err
-    assert re.search(r"products written\s+1\b", out) and re.search(r"quarantined rows\s+2\b", out)
+    # Issue 15: the negative price keeps its product (no price, counted); the broken line is quarantined.
+    assert re.search(r"products written\s+2\b", out) and re.search(r"quarantined rows\s+1\b", out)
+    assert re.search(r"prices unreadable\s+1\b", out) and "shop:2: '-3': negative" in out
     code, out, _ = run(["search", "kettle", "--db", db, "--json"], capsys)
     hit = json.loads(out.splitlines()[0])
     assert hit["product"]["id"] == "shop:1" and hit["product"]["price"] == 29.9 and hit["product"]["currency"] == "EUR"

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from shopgraph.demo.catalog import (A_COLUMNS, B_COLUMNS, MARKER, QUARANTINE_KINDS, generate_demo_catalog)
+from shopgraph.demo.catalog import (A_COLUMNS, B_COLUMNS, MARKER, PRICE_DEFECT_KINDS, QUARANTINE_KINDS,
+                                    generate_demo_catalog)
 from shopgraph.errors import BadArgumentError
 
 
@@ -73,10 +74,11 @@ def test_counts_and_overlap(demo):
     c, a, b = demo["catalog"].counts, demo["a"], demo["b"]
     assert c["products"] == 240 and c["overlap"] == 144 == len(demo["truth"])
     assert c["overlap"] / c["products"] == pytest.approx(0.6)
-    assert c["shop_a_products"] == c["shop_b_products"] == 192  # 144 shared + 48 unique each
+    # 144 shared + 48 unique each, + 3 each kept with an unreadable or negative price
+    assert c["shop_a_products"] == c["shop_b_products"] == 195 and c["price_unreadable"] == 6
     assert c["shop_a_rows"] == len(a) == 197 and c["shop_b_rows"] == len(b) == 197
-    assert c["bad_rows"] == c["bad_rows_shop_a"] + c["bad_rows_shop_b"] == 10
-    assert 0.02 <= c["bad_rows"] / (len(a) + len(b)) <= 0.03
+    assert c["bad_rows"] == c["bad_rows_shop_a"] + c["bad_rows_shop_b"] == 4   # missing titles
+    assert 0.02 <= (c["bad_rows"] + c["price_unreadable"]) / (len(a) + len(b)) <= 0.03
     assert c["price_missing"] == c["image_missing"] == c["image_corrupt"] == 2
     assert c["near_miss_pairs"] > 0 and c["users"] == 60
 
@@ -87,8 +89,8 @@ def test_truth_references_both_sides_once(demo):
     assert len({s for s, _ in truth}) == len({t for _, t in truth}) == len(truth)
     for sku, lid in truth:
         assert sku in a and lid in b
-        assert defects.get(("shop_a", sku)) not in QUARANTINE_KINDS
-        assert defects.get(("shop_b", lid)) not in QUARANTINE_KINDS
+        assert defects.get(("shop_a", sku)) not in QUARANTINE_KINDS | PRICE_DEFECT_KINDS
+        assert defects.get(("shop_b", lid)) not in QUARANTINE_KINDS | PRICE_DEFECT_KINDS
 
 
 def test_truth_pairs_vary_but_share_the_model_number(demo):
@@ -134,8 +136,8 @@ def test_near_misses_are_same_line_other_products(demo):
 
 def test_deliberate_bad_rows(demo):
     a, b, defects = demo["a"], demo["b"], demo["catalog"].defects
-    bad = [(shop, sid, kind) for shop, sid, kind in defects if kind in QUARANTINE_KINDS]
-    assert {k for _, _, k in bad} == QUARANTINE_KINDS
+    bad = [(shop, sid, kind) for shop, sid, kind in defects if kind in QUARANTINE_KINDS | PRICE_DEFECT_KINDS]
+    assert {k for _, _, k in bad} == QUARANTINE_KINDS | PRICE_DEFECT_KINDS
     assert {s for s, _, _ in bad} == {"shop_a", "shop_b"}
     for shop, sid, kind in bad:
         row = a[sid] if shop == "shop_a" else b[sid]
@@ -177,7 +179,9 @@ def test_ingest_validation_quarantines_exactly_the_bad_rows(demo):
         assert len(kept) == cat.counts[f"{shop}_products"]
         assert {sid for sid, k in expected.items() if k in QUARANTINE_KINDS}.isdisjoint(kept)
         assert {sid for sid, r in kept.items() if r.price is None} == {
-            sid for sid, k in expected.items() if k == "price_missing"}
+            sid for sid, k in expected.items() if k == "price_missing" or k in PRICE_DEFECT_KINDS}
+        assert {sid for sid, r in kept.items() if any(n == "prices unreadable" for n, _ in r.notes)} == {
+            sid for sid, k in expected.items() if k in PRICE_DEFECT_KINDS}
         assert {sid for sid, r in kept.items() if r.image_path is None} == {
             sid for sid, k in expected.items() if k == "image_missing"}
         currencies = {r.currency for r in kept.values() if r.price is not None}
@@ -273,7 +277,8 @@ def test_same_seed_same_bytes_other_seed_other_catalog(tmp_path):
 def test_extreme_overlaps(tmp_path, overlap):
     cat = generate_demo_catalog(tmp_path / "c", n_products=20, overlap=overlap, n_users=5)
     assert cat.counts["overlap"] == round(20 * overlap) == len(_read_csv(cat.truth_path))
-    assert cat.counts["shop_a_products"] + cat.counts["shop_b_products"] == 20 + cat.counts["overlap"]
+    assert (cat.counts["shop_a_products"] + cat.counts["shop_b_products"]
+            == 20 + cat.counts["overlap"] + cat.counts["price_unreadable"])
     assert cat.counts["price_missing"] == cat.counts["image_missing"] == cat.counts["image_corrupt"] == 2
 
 

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 
@@ -32,6 +33,7 @@ def workdir(tmp_path_factory):
     from shopgraph.demo.run import run_demo
 
     root = tmp_path_factory.mktemp("readme")
+    shutil.copytree(REPO / "docs" / "examples", root / "docs" / "examples")   # "Bring your own catalog"
     shown = run_demo(out=root / "shopgraph-demo", say=lambda line: None)
     assert shown["text_hits"] and shown["image_hits"] and shown["cypher_vector_hits"]
     return root
@@ -55,6 +57,31 @@ def test_cli_example_runs(workdir, command):
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip()
+    if args[0] == "ingest" and "--inspect" not in args and "--interactions" not in args:
+        check_summary(command, result.stdout)
+
+
+def summary_counts(text: str) -> dict[str, int]:
+    """The run summary's "label   number" lines as {label: number}."""
+    counts = {}
+    for line in text.splitlines():
+        found = re.fullmatch(r"(\S.*?)\s+([\d,]+)", line.strip())
+        if found:
+            counts[found.group(1).strip()] = int(found.group(2).replace(",", ""))
+    return counts
+
+
+def check_summary(command: str, text: str) -> None:
+    """A README ingest does what the README says: every row accounted for, and the images found
+    (the catalogs with local photos lose at most their deliberately missing or broken ones)."""
+    n = summary_counts(text)
+    assert n["rows read"] == n["products written"] + n["products unchanged"] + n["quarantined rows"], text
+    assert n["rows read"] > 0
+    if "odd_catalog" in command:
+        assert (n["products written"], n["identifiers invalid"], n["prices unreadable"]) == (7, 1, 1), text
+        assert n["images not fetched (URL)"] == 3 and "brakmoor electronics -> brakmoor" in text
+    elif "--image-col" in command or "--mapping" in command:
+        assert n["without image"] <= 0.05 * n["rows read"], text
 
 
 @pytest.mark.parametrize("index", range(len(blocks("python"))))

@@ -15,10 +15,11 @@
     near_misses.csv            shop_a_sku,shop_b_listing_id,differs_in: same brand and line, another
                                colour / capacity / model number (hard negatives for matching)
 
-Brands and models are invented. About 2.5% of each shop's rows are bad on purpose and are quarantined
-by ingest (negative price, missing title, unparseable price such as "call for price"); besides, one
-listing per shop has an "n/a" price (kept without a price), one a missing and one a truncated image
-file (kept, flagged image_missing).
+Brands and models are invented. About 2.5% of each shop's rows are bad on purpose: a missing title
+(quarantined by ingest), a negative price or an unreadable one such as "call for price" (kept without a
+price, the raw text an attribute, counted as "prices unreadable"); besides, one listing per shop has an
+"n/a" price (kept without a price), one a missing and one a truncated image file (kept, flagged
+image_missing).
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ _CLOCK_START = 1_717_200_000  # 2024-06-01 UTC: interaction timestamps start her
 # rows ingest quarantines, cycled through per shop; and defects of rows that ingest keeps
 _BAD_KINDS = MappingProxyType({"shop_a": ("negative_price", "missing_title", "bad_price"),
                                "shop_b": ("missing_title", "bad_price", "negative_price")})
-QUARANTINE_KINDS = frozenset(_BAD_KINDS["shop_a"])
+QUARANTINE_KINDS = frozenset({"missing_title"})
+PRICE_DEFECT_KINDS = frozenset(_BAD_KINDS["shop_a"]) - QUARANTINE_KINDS  # kept, counted as prices unreadable
 KEPT_DEFECT_KINDS = ("price_missing", "image_missing", "image_corrupt")
 _OUTPUTS = ("shop_a", "shop_b", "interactions.csv", "interactions_mapping.toml", "truth.csv",
             "near_misses.csv")
@@ -83,12 +85,14 @@ class DemoCatalog:
     """What generate_demo_catalog wrote.
 
     sources: (data file, mapping file) per platform, shop_a first; counts: products, overlap (products
-    on both shops), shop_a_products / shop_b_products (valid rows), shop_a_rows / shop_b_rows (all
-    rows), bad_rows (rows ingest quarantines, + per shop), price_missing, image_missing,
-    image_corrupt (kept rows with a defect), near_miss_pairs, users, interactions;
-    defects: (platform, source id, kind) of every deliberate defect, kind one of QUARANTINE_KINDS
-    (negative_price, missing_title, bad_price) or KEPT_DEFECT_KINDS (price_missing: "n/a" price,
-    kept with price None; image_missing: file absent; image_corrupt: truncated JPEG).
+    on both shops), shop_a_products / shop_b_products (rows ingest keeps), shop_a_rows / shop_b_rows
+    (all rows), bad_rows (rows ingest quarantines, + per shop), price_unreadable (kept rows whose price
+    is negative or unreadable), price_missing, image_missing, image_corrupt (kept rows with a defect),
+    near_miss_pairs, users, interactions; defects: (platform, source id, kind) of every deliberate
+    defect, kind one of QUARANTINE_KINDS (missing_title), PRICE_DEFECT_KINDS (negative_price,
+    bad_price: kept without a price, on products no other shop lists) or KEPT_DEFECT_KINDS
+    (price_missing: "n/a" price, kept with price None; image_missing: file absent; image_corrupt:
+    truncated JPEG).
     """
 
     root: Path
@@ -167,7 +171,8 @@ def _listing_b(p: Product, listing_id: str, rng: random.Random) -> dict[str, obj
 
 
 def _spoil(row: dict, kind: str, shop: str) -> None:
-    """Give a row a deliberate defect (in place): kind one of QUARANTINE_KINDS or "price_missing"."""
+    """Give a row a deliberate defect (in place): kind one of QUARANTINE_KINDS, PRICE_DEFECT_KINDS or
+    "price_missing"."""
     title, price = ("name", "price") if shop == "shop_a" else ("title", "price_eur")
     if kind == "missing_title":
         row[title] = "" if shop == "shop_a" else None
@@ -344,8 +349,11 @@ def generate_demo_catalog(out_dir: Path, n_products: int = 240, overlap: float =
         raise BadFileError(f"cannot write the demo catalog to {out_dir}: {e.strerror or e}") from None
 
     bad_count = {shop: sum(1 for s, _, k in defects if s == shop and k in QUARANTINE_KINDS) for shop in on}
+    unpriced = {shop: sum(1 for s, _, k in defects if s == shop and k in PRICE_DEFECT_KINDS) for shop in on}
     counts = {"products": n_products, "overlap": len(truth),
-              "shop_a_products": len(on["shop_a"]), "shop_b_products": len(on["shop_b"]),
+              "shop_a_products": len(on["shop_a"]) + unpriced["shop_a"],
+              "shop_b_products": len(on["shop_b"]) + unpriced["shop_b"],
+              "price_unreadable": sum(unpriced.values()),
               "shop_a_rows": len(listings["shop_a"]), "shop_b_rows": len(listings["shop_b"]),
               "bad_rows": sum(bad_count.values()), "bad_rows_shop_a": bad_count["shop_a"],
               "bad_rows_shop_b": bad_count["shop_b"],

@@ -34,16 +34,19 @@ from shopgraph.graph.vector_sync import INNER_PRODUCT_PROPERTIES, IndexedVectors
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 # Version 2 added the learned vectors (aligned text/image/fused, GNN): (label, property) to add.
 _ADDED_IN_2 = (("Product", "txt_emb"), ("Product", "img_emb"), ("Product", "mm_vec"),
                ("Product", "gnn_vec"), ("User", "gnn_vec"))
 # get_as_arrow's default chunk (10M values / column count) overflows on wide vector columns.
 ARROW_CHUNK_ROWS = 20000
 FILTER_CACHE_SIZE = 64  # prepared candidate filters kept per store
-NODE_WRITE_ORDER = ("Platform", "Brand", "Category", "User", "Product", "Meta")
-_DDL_TYPES = {S.STRING: "STRING", S.DOUBLE: "DOUBLE", S.INT64: "INT64", S.BOOL: "BOOLEAN"}
-_ARROW_TYPES = {S.STRING: pa.string(), S.DOUBLE: pa.float64(), S.INT64: pa.int64(), S.BOOL: pa.bool_()}
+NODE_WRITE_ORDER = ("Platform", "Brand", "Category", "Identifier", "Attribute", "User", "Product", "Meta")
+_DDL_TYPES = {S.STRING: "STRING", S.DOUBLE: "DOUBLE", S.INT64: "INT64", S.BOOL: "BOOLEAN", S.STRING_LIST: "STRING[]"}
+_ARROW_TYPES = {S.STRING: pa.string(), S.DOUBLE: pa.float64(), S.INT64: pa.int64(), S.BOOL: pa.bool_(),
+                S.STRING_LIST: pa.list_(pa.string())}
+# Version 4 (issue 15) added identifiers, attributes, several images, the source file and tombstones.
+_ADDED_IN_4 = (("Product", "images"), ("Product", "source"), ("Product", "gone"))
 
 
 class EmbeddedStore(GraphStore):
@@ -118,6 +121,8 @@ class EmbeddedStore(GraphStore):
             self._migrate_to_2()
         if self.get_meta("schema_version") == "2":
             self._migrate_to_3(tables)
+        if self.get_meta("schema_version") == "3":
+            self._migrate_to_4(tables)
         defaults = S.VectorDims()
         stored = S.VectorDims(text=int(self.get_meta("dim_text")), image=int(self.get_meta("dim_image")),
                               lexical=int(self.get_meta("dim_lexical")),
@@ -131,12 +136,10 @@ class EmbeddedStore(GraphStore):
 
     def _create_schema(self) -> None:
         with self._transaction():
-            for label, node in S.NODE_TYPES.items():
-                columns = ", ".join(f"{name} {self._ddl_type(name, kind)}" for name, kind in node.properties.items())
-                self._run(f"CREATE NODE TABLE {label}({columns}, PRIMARY KEY ({node.key}))")
-            for name, rel in S.REL_TYPES.items():
-                props = "".join(f", {p} {_DDL_TYPES[t]}" for p, t in rel.properties.items())
-                self._run(f"CREATE REL TABLE {name}(FROM {rel.src} TO {rel.dst}{props})")
+            for label in S.NODE_TYPES:
+                self._create_node_table(label)
+            for name in S.REL_TYPES:
+                self._create_rel_table(name)
             meta = {"schema_version": SCHEMA_VERSION, "generation": "0", "dim_text": str(self.dims.text),
                     "dim_image": str(self.dims.image), "dim_lexical": str(self.dims.lexical),
                     "dim_aligned": str(self.dims.aligned), "dim_gnn": str(self.dims.gnn)}
@@ -171,6 +174,36 @@ class EmbeddedStore(GraphStore):
                 self._run(f"CREATE REL TABLE DIFFERENT_FROM(FROM {rel.src} TO {rel.dst}{props})")
             self._upsert_nodes("Meta", [{"key": "schema_version", "value": "3"}])
         log.info("upgraded %s to schema version 3", self.path)
+
+    def _migrate_to_4(self, tables: set[str]) -> None:
+        """Add Product.images/source/gone and the Identifier and Attribute tables with their
+        relationships (issue 15), in one transaction: a migration killed half-way leaves version 3."""
+        if self.read_only:
+            raise StoreError(f"{self.path} uses schema version 3; open it once read-write to upgrade it")
+        have = {row[1] for row in self._rows_raw("CALL table_info('Product') RETURN *")}
+        with self._transaction():
+            for label, prop in _ADDED_IN_4:
+                if prop not in have:
+                    kind = S.node_type(label).properties[prop]
+                    self._run(f"ALTER TABLE {label} ADD {prop} {self._ddl_type(prop, kind)}")
+            for label in ("Identifier", "Attribute"):
+                if label not in tables:
+                    self._create_node_table(label)
+            for rel in ("HAS_IDENTIFIER", "HAS_ATTRIBUTE"):
+                if rel not in tables:
+                    self._create_rel_table(rel)
+            self._upsert_nodes("Meta", [{"key": "schema_version", "value": "4"}])
+        log.info("upgraded %s to schema version 4", self.path)
+
+    def _create_node_table(self, label: str) -> None:
+        node = S.node_type(label)
+        columns = ", ".join(f"{name} {self._ddl_type(name, kind)}" for name, kind in node.properties.items())
+        self._run(f"CREATE NODE TABLE {label}({columns}, PRIMARY KEY ({node.key}))")
+
+    def _create_rel_table(self, name: str) -> None:
+        rel = S.rel_type(name)
+        props = "".join(f", {p} {_DDL_TYPES[t]}" for p, t in rel.properties.items())
+        self._run(f"CREATE REL TABLE {name}(FROM {rel.src} TO {rel.dst}{props})")
 
     def _ddl_type(self, name: str, kind: str) -> str:
         return f"FLOAT[{self.dims.of(name)}]" if kind == S.VECTOR else _DDL_TYPES[kind]
@@ -332,7 +365,10 @@ class EmbeddedStore(GraphStore):
             found = self._rows_raw(
                 f"UNWIND $rows AS r MATCH (a:{spec.src} {{{src_key}: r.src}})-[e:{rel}]->(b:{spec.dst} {{{dst_key}: r.dst}}) "
                 f"WHERE true{key_match} RETURN DISTINCT r.src, r.dst" + "".join(f", r.{k}" for k in spec.key),
-                {"rows": [plain(r) for r in chunk]})
+                # Only the matched fields: rows carrying different properties (an attribute with a
+                # number beside one without) must not meet in one list parameter (LadybugDB infers
+                # one struct type for a list and fails on mixed shapes).
+                {"rows": [plain({p: r[p] for p in ("src", "dst", *spec.key)}) for r in chunk]})
             existing.update(tuple(f) for f in found)
         new_rows = [r for k, r in unique.items() if k not in existing]
         if new_rows:
@@ -365,6 +401,29 @@ class EmbeddedStore(GraphStore):
                 if label == "Product":
                     self._bump_generation()
         return int(count)
+
+    def retire_products(self, ids: Sequence[str]) -> tuple[int, int]:
+        ids = list(ids)
+        with self._transaction():
+            found = self._rows_raw(
+                "MATCH (p:Product) WHERE p.id IN $ids "
+                "RETURN p.id, EXISTS { MATCH (p)-[:SAME_AS|DIFFERENT_FROM]-(:Product) }", {"ids": ids})
+            drop = [i for i, decided in found if not decided]
+            keep = [i for i, decided in found if decided]
+            if not found:
+                return 0, 0
+            generation = self._bump_generation()
+            if drop:
+                self._run("MATCH (p:Product) WHERE p.id IN $ids DETACH DELETE p", {"ids": drop})
+            if keep:
+                for rel in S.PRODUCT_OWNED + ("ALSO_BOUGHT",):
+                    self._delete_outgoing(rel, keep)
+                self._run("MATCH (:Product)-[r:ALSO_BOUGHT]->(p:Product) WHERE p.id IN $ids DELETE r", {"ids": keep})
+                self._run("MATCH (:User)-[r:INTERACTED]->(p:Product) WHERE p.id IN $ids DELETE r", {"ids": keep})
+                nulls = ", ".join(f"p.{prop} = NULL" for prop in S.VECTOR_PROPERTIES)
+                self._run(f"MATCH (p:Product) WHERE p.id IN $ids SET p.gone = true, p.content_hash = NULL, "
+                          f"p.rev = $g, {nulls}", {"ids": keep, "g": generation})
+        return len(drop), len(keep)
 
     def set_vectors(self, label: str, prop: str, ids: Sequence[str], vectors: np.ndarray) -> None:
         S.check_vector_property(prop)

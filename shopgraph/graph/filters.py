@@ -53,6 +53,9 @@ def candidate_query(filters: Filters | None, where: str | None,
     if filters.platform is not None:
         conditions.append("p.platform IN $_f_platforms")
         bound["_f_platforms"] = _as_tuple(filters.platform)
+    if filters.currency is not None:
+        conditions.append("p.currency = $_f_currency")
+        bound["_f_currency"] = filters.currency
     if filters.price_min is not None:
         conditions.append("p.price >= $_f_price_min")
         bound["_f_price_min"] = float(filters.price_min)
@@ -74,3 +77,15 @@ def candidate_query(filters: Filters | None, where: str | None,
             query += f"\nWITH p WHERE {where}" if conditions or len(matches) > 1 else f"\nWHERE {where}"
     query += "\nRETURN DISTINCT p.id AS id"
     return query, bound
+
+
+def price_currencies(store, filters: Filters) -> list[str | None]:
+    """The currencies (sorted, None for a price without one) of the priced products that `filters`
+    allows, leaving its price bounds and currency aside: what a price bound would compare."""
+    from dataclasses import replace
+
+    query, bound = candidate_query(replace(filters, price_min=None, price_max=None, currency=None), None, None)
+    head, _, _ = query.rpartition("\nRETURN DISTINCT p.id AS id")
+    rows = store.cypher(head + "\nWITH DISTINCT p WHERE p.price IS NOT NULL RETURN DISTINCT p.currency AS currency",
+                        bound)
+    return sorted({r["currency"] for r in rows}, key=lambda c: (c is not None, c or ""))

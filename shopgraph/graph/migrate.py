@@ -45,7 +45,7 @@ PROGRESS_KEY = "migration.progress"
 DONE_KEY = "migration.done"
 # The target's own bookkeeping: never copied from the source.
 OWN_META = ("schema_version", "generation", PROGRESS_KEY, DONE_KEY)
-NODE_ORDER = ("Platform", "Brand", "Category", "User", "Product")  # endpoints before relationships
+NODE_ORDER = ("Platform", "Brand", "Category", "Identifier", "Attribute", "User", "Product")  # endpoints before relationships
 SKIPPED_PROPERTIES = ("rev",)
 
 
@@ -207,8 +207,8 @@ def _node_batches(store: GraphStore, label: str, batch_size: int, after=None) ->
     for rows in store.iter_nodes(label, plain, batch_size=batch_size):
         if after is not None:
             rows = [r for r in rows if r[node.key] > after]
-            if not rows:
-                continue
+        if not rows:        # an empty label (Identifier, Attribute in a catalog without them) may yield one empty batch
+            continue
         ids = [r[node.key] for r in rows]
         for prop in vectors:
             got, matrix = store.get_vectors(label, prop, ids)
@@ -243,6 +243,8 @@ def _encode(name: str, value) -> bytes:
     head = name.encode() + b"="
     if value is None:
         return head + b"N;"
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
+        return head + b"L" + json.dumps(list(value), ensure_ascii=False).encode("utf-8") + b";"
     if isinstance(value, (np.ndarray, list, tuple)):
         return head + b"V" + np.asarray(value, dtype=np.float32).tobytes() + b";"
     if isinstance(value, bool) or isinstance(value, np.bool_):

@@ -313,6 +313,23 @@ def delete_nodes(label: str) -> str:
     return f"MATCH (n:{label}) WHERE n.{key} IN $ids DETACH DELETE n"
 
 
+@statement(_none)
+def decided_products() -> str:
+    """Which of $ids exist, and whether a SAME_AS / DIFFERENT_FROM names each (retire_products)."""
+    return ("MATCH (p:Product) WHERE p.id IN $ids "
+            "RETURN p.id AS id, EXISTS { MATCH (p)-[:SAME_AS|DIFFERENT_FROM]-(:Product) } AS decided")
+
+
+@statement(_none)
+def retire_tombstones() -> str:
+    """Products $ids become tombstones: every relationship but the decisions removed, vectors and
+    content_hash null, gone = true, rev = $generation."""
+    nulls = ", ".join(f"p.{prop} = null" for prop in S.VECTOR_PROPERTIES)
+    return (f"MATCH (p:Product) WHERE p.id IN $ids "
+            f"OPTIONAL MATCH (p)-[r]-() WHERE NOT type(r) IN {list(S.DECISIONS)!r} DELETE r "
+            f"WITH DISTINCT p SET p.gone = true, p.content_hash = null, p.rev = $generation, {nulls}")
+
+
 @statement(_vector_pairs)
 def set_vectors(label: str, prop: str) -> str:
     """Write one vector property back; Product rows also get the write generation in rev."""

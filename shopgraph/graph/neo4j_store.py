@@ -34,10 +34,10 @@ from shopgraph.graph.store import Filters, GraphBatch, GraphStore, Rows, checked
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = "3"  # the same graph as the embedded store's version 3
+SCHEMA_VERSION = "4"  # the same graph as the embedded store's version 4
 MIN_VERSION = (5, 18)  # the vector-2.0 index provider (up to 4096 dimensions)
 SEARCH_CLAUSE_VERSION = (2026, 1)
-NODE_WRITE_ORDER = ("Platform", "Brand", "Category", "User", "Product", "Meta")
+NODE_WRITE_ORDER = ("Platform", "Brand", "Category", "Identifier", "Attribute", "User", "Product", "Meta")
 INDEX_WAIT_SECONDS = 300
 
 
@@ -339,6 +339,24 @@ class Neo4jStore(GraphStore):
                 if label == "Product":
                     self._bump_generation(tx)
             return count
+
+        return self._write_tx(work)
+
+    def retire_products(self, ids: Sequence[str]) -> tuple[int, int]:
+        ids = list(ids)
+
+        def work(tx):
+            found = self._run(tx, Q.decided_products(), {"ids": ids})
+            drop = [r["id"] for r in found if not r["decided"]]
+            keep = [r["id"] for r in found if r["decided"]]
+            if not found:
+                return 0, 0
+            generation = self._bump_generation(tx)
+            if drop:
+                self._run(tx, Q.delete_nodes("Product"), {"ids": drop})
+            if keep:
+                self._run(tx, Q.retire_tombstones(), {"ids": keep, "generation": generation})
+            return len(drop), len(keep)
 
         return self._write_tx(work)
 

@@ -7,6 +7,19 @@
     (:Product)-[:ALSO_BOUGHT {weight}]->(:Product)
     (:Product)-[:SAME_AS {score, method, model_version, status, evidence}]->(:Product)
     (:Product)-[:DIFFERENT_FROM {method, model_version}]->(:Product)
+    (:Product)-[:HAS_IDENTIFIER {raw, source_column}]->(:Identifier {key, scheme, value})
+    (:Product)-[:HAS_ATTRIBUTE {value, norm, number, unit, base_number, base_unit}]->(:Attribute {key})
+
+Identifiers (schema version 4): key = "<scheme>:<normalised value>" (gtin as 14 digits, mpn
+case-folded without separators, sku scoped by platform: shopgraph.ingest.identifiers), so listings
+sharing a GTIN or an MPN are one hop from the same node. Attributes: one node per normalised key;
+each product's value on the edge as written (value), normalised (norm), and parsed (number, unit;
+base_number in base_unit when the unit is known, so "1 TB" and "500 GB" compare:
+shopgraph.ingest.attributes). A product may hold several values of one key (one edge each).
+Product.images lists every image (file refs or URLs; images[0] is the main one, image_ref its local
+file); source names the file the product was read from; gone = true marks a listing removed from its
+catalog that is kept only because SAME_AS / DIFFERENT_FROM decisions name it (no vectors, no other
+relationships, never a search result).
 
 SAME_AS status: "matched" (the matcher is sure), "review" (between the review thresholds, waiting
 for a person), "accepted" (a person said yes), "label" (a known pair, e.g. a benchmark's training
@@ -29,6 +42,7 @@ from dataclasses import dataclass, field
 from shopgraph.errors import SchemaError
 
 STRING, DOUBLE, INT64, BOOL, VECTOR = "STRING", "DOUBLE", "INT64", "BOOL", "VECTOR"
+STRING_LIST = "STRING_LIST"
 
 
 @dataclass(frozen=True)
@@ -78,13 +92,15 @@ NODE_TYPES: dict[str, NodeType] = {
         "id": STRING, "platform": STRING, "source_id": STRING, "title": STRING,
         "description": STRING, "price": DOUBLE, "currency": STRING, "brand": STRING,
         "category": STRING, "image_ref": STRING, "image_missing": BOOL, "content_hash": STRING,
-        "rev": INT64, "text_vec": VECTOR, "image_vec": VECTOR, "lex_vec": VECTOR, "fused_vec": VECTOR,
+        "rev": INT64, "images": STRING_LIST, "source": STRING, "gone": BOOL, "text_vec": VECTOR, "image_vec": VECTOR, "lex_vec": VECTOR, "fused_vec": VECTOR,
         "txt_emb": VECTOR, "img_emb": VECTOR, "mm_vec": VECTOR, "gnn_vec": VECTOR,
     }),
     "Brand": NodeType("Brand", "name", {"name": STRING, "display_name": STRING}),
     "Category": NodeType("Category", "path", {"path": STRING, "name": STRING, "depth": INT64}),
     "Platform": NodeType("Platform", "name", {"name": STRING}),
     "User": NodeType("User", "id", {"id": STRING, "gnn_vec": VECTOR}),
+    "Identifier": NodeType("Identifier", "key", {"key": STRING, "scheme": STRING, "value": STRING}),
+    "Attribute": NodeType("Attribute", "key", {"key": STRING}),
     # Store bookkeeping (vector widths, model names, write generation); not part of the data model.
     "Meta": NodeType("Meta", "key", {"key": STRING, "value": STRING}),
 }
@@ -102,7 +118,16 @@ REL_TYPES: dict[str, RelType] = {
                        {"score": DOUBLE, "method": STRING, "model_version": STRING, "status": STRING,
                         "evidence": STRING}),
     "DIFFERENT_FROM": RelType("DIFFERENT_FROM", "Product", "Product", {"method": STRING, "model_version": STRING}),
+    "HAS_IDENTIFIER": RelType("HAS_IDENTIFIER", "Product", "Identifier", {"raw": STRING, "source_column": STRING}),
+    "HAS_ATTRIBUTE": RelType("HAS_ATTRIBUTE", "Product", "Attribute",
+                             {"value": STRING, "norm": STRING, "number": DOUBLE, "unit": STRING,
+                              "base_number": DOUBLE, "base_unit": STRING}, key=("value",)),
 }
+
+# Relationships a product owns (rewritten whole when the product changes, removed with it).
+PRODUCT_OWNED = ("LISTED_ON", "OF_BRAND", "IN_CATEGORY", "HAS_IDENTIFIER", "HAS_ATTRIBUTE")
+# Decisions about a product that outlive its listing (a removed product with one becomes a tombstone).
+DECISIONS = ("SAME_AS", "DIFFERENT_FROM")
 
 SAME_AS_STATUSES = ("matched", "review", "accepted", "label")
 

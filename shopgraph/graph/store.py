@@ -7,6 +7,7 @@ vectors are float32 numpy arrays; scores are cosine similarities in [-1, 1].
 from __future__ import annotations
 
 import math
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from numbers import Real
@@ -23,8 +24,11 @@ class Filters:
     """Structured pre-filters for vector search; all given conditions must hold.
 
     brand: normalised brand name(s); category: a category path whose whole subtree matches;
-    platform: platform name(s); price_min / price_max: inclusive bounds in the product's currency,
-    finite numbers >= 0 (NaN or infinity is a BadArgumentError, as the HTTP API refuses them).
+    platform: platform name(s); price_min / price_max: inclusive bounds, finite numbers >= 0 (NaN or
+    infinity is a BadArgumentError, as the HTTP API refuses them); currency: ISO 4217 code: only
+    products priced in it. Prices of different currencies are never compared as equal: a price bound
+    without a currency is refused by ShopGraph's searches when the candidates carry several currencies
+    (queries/api.py: price_currency), and applies to the one currency they have otherwise.
     """
 
     brand: str | tuple[str, ...] | None = None
@@ -32,17 +36,24 @@ class Filters:
     platform: str | tuple[str, ...] | None = None
     price_min: float | None = None
     price_max: float | None = None
+    currency: str | None = None
 
     def __post_init__(self) -> None:
+        if self.currency is not None:
+            if not isinstance(self.currency, str) or not re.fullmatch(r"[A-Za-z]{3}", self.currency.strip()):
+                raise BadArgumentError(f"currency must be an ISO 4217 code such as EUR, got {self.currency!r}")
+            object.__setattr__(self, "currency", self.currency.strip().upper())
         for name in ("price_min", "price_max"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, Real)
                                       or not math.isfinite(value) or value < 0):
                 raise BadArgumentError(f"{name} must be a finite number >= 0, got {value!r}")
+        if self.price_min is not None and self.price_max is not None and self.price_min > self.price_max:
+            raise BadArgumentError("price_min is greater than price_max")
 
     def is_empty(self) -> bool:
         return all(v is None for v in (self.brand, self.category, self.platform,
-                                       self.price_min, self.price_max))
+                                       self.price_min, self.price_max, self.currency))
 
 
 @dataclass
@@ -105,6 +116,15 @@ class GraphStore(ABC):
     @abstractmethod
     def delete_nodes(self, label: str, ids: Sequence[str]) -> int:
         """Delete nodes and their relationships; returns how many existed."""
+
+    @abstractmethod
+    def retire_products(self, ids: Sequence[str]) -> tuple[int, int]:
+        """Take products out of the catalog graph, in one transaction. A product that no SAME_AS /
+        DIFFERENT_FROM names is deleted with all its relationships; one that a decision names becomes a
+        tombstone: gone = true, content_hash and every vector null, every other relationship removed
+        (owned edges, interactions, also-bought), so the decision still says which listing it was.
+        Starts a new write generation (vector indexes drop them). Unknown ids are ignored. Returns
+        (deleted, kept as tombstones)."""
 
     @abstractmethod
     def set_vectors(self, label: str, prop: str, ids: Sequence[str], vectors: np.ndarray) -> None:

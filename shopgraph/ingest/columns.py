@@ -48,6 +48,21 @@ class ColumnPlan:
     category_separator: str | None = None
     separator_detected: bool = False
     warnings: list[str] = field(default_factory=list)
+    title_script: Any = None   # shopgraph.search.script.ScriptShare of the sampled titles
+
+    def describe(self) -> str:
+        """One line: how many columns became what ("2 fields: sku, name; 1 identifier: ean (gtin); ...")."""
+        groups: dict[str, list[str]] = {}
+        for column, role in self.roles.items():
+            kind, _, detail = role.partition(":")
+            groups.setdefault(kind, []).append(f"{column} ({detail})" if kind == "identifier" else column)
+        parts = []
+        for kind in ("field", "identifier", "attribute", "ignored"):
+            names = groups.get(kind, [])
+            if names:
+                shown = ", ".join(names[:8]) + (f", ... ({len(names)} in all)" if len(names) > 8 else "")
+                parts.append(f"{len(names)} {kind}{'s' if len(names) > 1 and kind != 'ignored' else ''}: {shown}")
+        return "; ".join(parts)
 
     @property
     def ignored(self) -> list[str]:
@@ -105,7 +120,19 @@ def plan_columns(columns: Sequence[str], sample: Sequence[dict], mapping: Column
     if plan.ignored:
         plan.warnings.append(f"columns ignored (not read into the graph): {', '.join(plan.ignored)}")
     _plan_category(plan, sample, mapping)
+    from shopgraph.search.script import dominant_script
+
+    plan.title_script = dominant_script([r.get(mapping.title) for r in sample if isinstance(r.get(mapping.title), str)])
     return plan
+
+
+def script_warning(script, model_path: str | None) -> str | None:
+    """A warning when titles are mostly in a script the default (English) text model does not read."""
+    if script is None or not script.needs_multilingual or model_path:
+        return None
+    return (f"titles are mostly in {script.script} script ({script.share:.0%} of their letters); the default text "
+            f"model (all-MiniLM-L6-v2) reads English: set text.model_path to a multilingual model directory "
+            f"(--set text.model_path=DIR) for text search that understands them")
 
 
 def _plan_category(plan: ColumnPlan, sample: Sequence[dict], mapping: ColumnMapping) -> None:

@@ -7,22 +7,29 @@ from typing import Sequence
 
 import numpy as np
 
+from shopgraph.graph.schema import PRODUCT_OWNED
 from shopgraph.graph.store import GraphBatch
 from shopgraph.ingest.image_refs import to_ref
 from shopgraph.ingest.normalise import category_key, normalise_brand
 from shopgraph.records import InteractionRecord, ProductRecord
 
-# Relationships a product owns: rewritten whole when the product changes.
-PRODUCT_OWNED = ("LISTED_ON", "OF_BRAND", "IN_CATEGORY")
+__all__ = ["PRODUCT_OWNED", "product_batch", "interaction_batch", "same_as_batch", "different_from_batch"]
+
+
+def _image_refs(record: ProductRecord, image_root: Path | None) -> list[str]:
+    """Every image of a record as stored: URLs as they are, files as image refs; the main image's
+    downloaded copy (image_path) stands first when images[0] is a URL that was fetched."""
+    return [image if "://" in image else to_ref(image, image_root) for image in record.images]
 
 
 def product_batch(records: Sequence[ProductRecord], vectors, image_ok: np.ndarray,
-                  image_root: Path | None = None) -> GraphBatch:
-    """One batch for new or changed products.
+                  image_root: Path | None = None, brand_of=None) -> GraphBatch:
+    """One batch for new or changed products, with their identifiers and attributes.
 
     vectors: an EncodedProducts (text, image, lexical, fused arrays of shape (n, d)); image_ok: (n,)
     bool, False where the image was missing or not decodable (image_vec stays null, flag set).
-    image_root: image paths inside it are stored relative to it (image_refs.py).
+    image_root: image paths inside it are stored relative to it (image_refs.py). brand_of: brand key
+    -> the key it is merged into (brands.BrandMerger.resolve); None keeps normalise_brand's key.
     """
     batch = GraphBatch()
     platforms = {r.platform for r in records}
@@ -30,8 +37,13 @@ def product_batch(records: Sequence[ProductRecord], vectors, image_ok: np.ndarra
     categories: dict[str, dict] = {}
     subcategory_edges: dict[tuple[str, str], dict] = {}
     products, listed, branded, categorised = [], [], [], []
+    identifiers: dict[str, dict] = {}
+    attribute_keys: set[str] = set()
+    has_identifier, has_attribute = [], []
     for i, record in enumerate(records):
         brand_key = normalise_brand(record.brand)
+        if brand_key and brand_of is not None:
+            brand_key = brand_of(brand_key)
         if brand_key:
             brands.setdefault(brand_key, record.brand.strip())
             branded.append({"src": record.id, "dst": brand_key})
@@ -45,10 +57,17 @@ def product_batch(records: Sequence[ProductRecord], vectors, image_ok: np.ndarra
             "title": record.title, "description": record.description, "price": record.price,
             "currency": record.currency, "brand": record.brand, "category": leaf,
             "image_ref": to_ref(record.image_path, image_root), "image_missing": not has_image,
-            "content_hash": record.content_hash(),
+            "content_hash": record.content_hash(), "images": _image_refs(record, image_root) or None,
+            "source": record.source_file or None, "gone": False,
             "text_vec": vectors.text[i], "image_vec": vectors.image[i] if has_image else None,
             "lex_vec": vectors.lexical[i], "fused_vec": vectors.fused[i],
         })
+        for ident in record.identifiers:
+            identifiers.setdefault(ident.key, {"key": ident.key, "scheme": ident.scheme, "value": ident.value})
+            has_identifier.append({"src": record.id, "dst": ident.key, "raw": ident.raw, "source_column": ident.column})
+        for attribute in record.attributes:
+            attribute_keys.add(attribute.key)
+            has_attribute.append({"src": record.id, "dst": attribute.key, **attribute.edge()})
         if getattr(vectors, "aligned", None) is not None:
             products[-1].update({"txt_emb": vectors.aligned["text"][i], "mm_vec": vectors.aligned["fused"][i],
                                  "img_emb": vectors.aligned["image"][i] if has_image else None})
@@ -56,10 +75,13 @@ def product_batch(records: Sequence[ProductRecord], vectors, image_ok: np.ndarra
         "Platform": [{"name": p} for p in sorted(platforms)],
         "Brand": [{"name": k, "display_name": v} for k, v in brands.items()],
         "Category": list(categories.values()),
+        "Identifier": list(identifiers.values()),
+        "Attribute": [{"key": k} for k in sorted(attribute_keys)],
         "Product": products,
     }
     batch.relationships = {"LISTED_ON": listed, "OF_BRAND": branded, "IN_CATEGORY": categorised,
-                           "SUBCATEGORY_OF": list(subcategory_edges.values())}
+                           "SUBCATEGORY_OF": list(subcategory_edges.values()),
+                           "HAS_IDENTIFIER": has_identifier, "HAS_ATTRIBUTE": has_attribute}
     ids = [r.id for r in records]
     batch.replace_outgoing = {rel: ids for rel in PRODUCT_OWNED}
     return batch

@@ -4,7 +4,8 @@ Layouts (`detect_layout` tries them in this order):
 
 - "deepmatcher": tableA.csv + tableB.csv (two catalogs) and labelled pair files (train/valid/test.csv
   and any other CSV with ltable_id, rtable_id, label). Columns are taken from each header: id; title
-  or name -> title; description; manufacturer or brand -> brand; price (taken as USD: the Magellan /
+  or name -> title (without either, the first column whose name ends in "name" or "title" in any case,
+  "Beer_Name", "Song_Name"; deepmatcher_title); description; manufacturer or brand -> brand; price (taken as USD: the Magellan /
   DeepMatcher benchmarks come from US shops). Platforms: a directory name of two "_"-separated parts
   names the two shops (abt_buy -> "abt", "buy"); otherwise, and for Web Data Commons corpora whose two
   tables both hold offers from many shops (wdc_*), they are "<dir>_a" and "<dir>_b" (the directory
@@ -29,24 +30,29 @@ products) set ProductSource.records; `product_items(source, limits)` reads eithe
 from __future__ import annotations
 
 import functools
+import itertools
+import json
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 from shopgraph.config import IngestConfig
 from shopgraph.errors import BadArgumentError, BadFileError
+from shopgraph.files import open_regular
+from shopgraph.ingest.attributes import Attribute, ParsedValue
 from shopgraph.ingest.interactions import InteractionMapping, s3rec_items
 from shopgraph.ingest.mapping import ColumnMapping
 from shopgraph.ingest.quarantine import json_safe
 from shopgraph.ingest.readers import check_columns, peek_columns, read_rows
-from shopgraph.ingest.validate import read_products, validate_product
+from shopgraph.ingest.validate import ProductStream, read_products, validate_product
 from shopgraph.names import PLATFORM_MAX_CHARS, platform_from_text, platform_problem
 from shopgraph.records import ProductRecord, QuarantinedRow, product_id
 
 log = logging.getLogger(__name__)
 
-LAYOUTS = ("deepmatcher", "flipkart", "grocery", "s3rec")
+LAYOUTS = ("deepmatcher", "flipkart", "grocery", "s3rec", "titles")
 PAIR_COLUMNS = frozenset({"ltable_id", "rtable_id", "label"})
 PAIR_SPLITS = ("train", "valid", "test")
 MULTI_SHOP_PREFIXES = ("wdc",)
@@ -57,6 +63,9 @@ GROCERY_COLUMNS = frozenset({"class_id", "class_name", "coarse_class_name", "top
                              "description"})
 GROCERY_MULTIWORD_BRANDS = ("God-Morgon",)
 _NOT_S3REC = ("readme", "license", "licence")
+# The titles layout: one table whose title column has one of these names (any case); see load_titles.
+TITLE_COLUMN_NAMES = ("title", "name", "product_name", "product_title", "item_name")
+ROW_ID = "row"   # the id a titles table without an id column gets: its data row number
 
 
 @dataclass
@@ -118,6 +127,15 @@ def _require(directory: Path, name: str, layout: str) -> Path:
     return path
 
 
+def _header(path: Path) -> list[str]:
+    """A CSV file's column names in header order."""
+    import csv
+
+    with open_regular(path) as f:
+        line = f.readline().decode("utf-8-sig", errors="replace")
+    return next(csv.reader([line]), [])
+
+
 def _columns_or_none(path: Path) -> set[str] | None:
     try:
         return peek_columns(path, "csv")
@@ -139,16 +157,29 @@ def deepmatcher_platforms(directory_name: str) -> tuple[str, str]:
     return f"{name}_a", f"{name}_b"
 
 
+def deepmatcher_title(columns: Sequence[str]) -> str | None:
+    """The title column of a DeepMatcher table, by the column names alone: "title", else "name", else
+    the first column (header order) whose name ends in "name" or "title" ignoring case and separators
+    ("Beer_Name", "Song_Name", "productTitle"). None when no column qualifies."""
+    for wanted in ("title", "name"):
+        if wanted in columns:
+            return wanted
+    return next((c for c in columns if c != "id" and re.sub(r"[^a-z]", "", c.lower()).endswith(("name", "title"))),
+                None)
+
+
 def _deepmatcher_mapping(path: Path, platform: str) -> ColumnMapping:
     cols = peek_columns(path, "csv")
-    title = next((c for c in ("title", "name") if c in cols), None)
+    title = deepmatcher_title(_header(path))
     if "id" not in cols or title is None:
-        raise BadFileError(f"{path}: a deepmatcher table needs columns 'id' and 'title' or 'name' "
-                           f"(it has: {', '.join(sorted(cols))})")
-    brand = next((c for c in ("manufacturer", "brand") if c in cols), None)
-    price = "price" if "price" in cols else None
+        raise BadFileError(f"{path}: a deepmatcher table needs columns 'id' and 'title', 'name' or one named "
+                           f"*name / *title (it has: {', '.join(sorted(cols))})")
+    by_lower = {c.lower(): c for c in reversed(_header(path))}   # "Price" is the price (em/itunes_amazon)
+    brand = next((by_lower[c] for c in ("manufacturer", "brand") if c in by_lower), None)
+    price = by_lower.get("price")
+    description = by_lower.get("description")
     return ColumnMapping(platform=platform, id="id", title=title,
-                         description=("description",) if "description" in cols else (),
+                         description=(description,) if description else (),
                          price=price, default_currency="USD" if price else None, brand=brand)
 
 
@@ -300,17 +331,37 @@ def s3rec_datasets(directory: str | Path) -> list[str]:
                   if not p.stem.lower().startswith(_NOT_S3REC) and p.is_file() and _looks_like_sequences(p))
 
 
-def s3rec_products(path: str | Path, namespace: str, name: str | None = None,
+S3REC_ATTRIBUTE = "attribute_id"   # the attribute key of an S3-Rec item's (anonymous) attribute ids
+
+
+def s3rec_attributes(path: Path | None) -> dict[str, tuple[str, ...]]:
+    """item id -> its attribute ids (as text) from <Name>_item2attributes.json ({} without one); a file
+    that is not that JSON is one BadFileError naming it."""
+    if path is None:
+        return {}
+    try:
+        with open_regular(path) as f:
+            data = json.loads(f.read().decode("utf-8"))
+        return {str(item): tuple(str(int(a)) for a in ids) for item, ids in data.items()}
+    except (OSError, UnicodeDecodeError, ValueError, TypeError, AttributeError) as e:
+        raise BadFileError(f"{path}: not an item -> attribute ids JSON object ({str(e)[:120]})") from None
+
+
+def s3rec_products(path: str | Path, namespace: str, name: str | None = None, attributes_path: Path | None = None,
                    limits: IngestConfig | None = None) -> Iterator[ProductRecord]:
     """One ProductRecord per distinct item of a sequence file, by item id: title f"{name} item {id}"
-    (the data is anonymised), source_line = the line where the item first appears. limits is accepted
-    for the ProductSource.records signature; these titles always pass it."""
+    (the data is anonymised), source_line = the line where the item first appears, and the item's
+    attribute ids (brand and category nodes, anonymised) as S3REC_ATTRIBUTE attributes when the
+    dataset has an item2attributes file. limits is accepted for the ProductSource.records signature;
+    these titles always pass it."""
     path = Path(path)
     name = name or path.stem
     items = s3rec_items(path)
+    attributes = s3rec_attributes(attributes_path)
     for item in sorted(items, key=int):
+        kept = tuple(Attribute(S3REC_ATTRIBUTE, a, ParsedValue(norm=a)) for a in attributes.get(item, ()))
         yield ProductRecord(platform=namespace, source_id=item, title=f"{name} item {item}",
-                            source_file=str(path), source_line=items[item])
+                            source_file=str(path), source_line=items[item], attributes=kept)
 
 
 def load_s3rec(directory: str | Path, dataset: str | None = None) -> Layout:
@@ -328,10 +379,61 @@ def load_s3rec(directory: str | Path, dataset: str | None = None) -> Layout:
     sequences, namespace = d / f"{name}.txt", platform_from_text(name.lower())
     attributes = d / f"{name}_item2attributes.json"
     source = ProductSource(sequences, ColumnMapping(platform=namespace, id="item", title="title"),
-                           records=functools.partial(s3rec_products, sequences, namespace, name))
+                           records=functools.partial(s3rec_products, sequences, namespace, name,
+                                                     attributes if attributes.is_file() else None))
     return Layout("s3rec", [source], [(sequences, namespace)], {},
                   {"directory": d, "datasets": names, "dataset": name,
                    "item_attributes": attributes if attributes.is_file() else None})
+
+
+# -- titles ----------------------------------------------------------------------------------------
+
+def _titles_table(d: Path) -> tuple[Path, str] | None:
+    """The one CSV/TSV file of d with a title column (TITLE_COLUMN_NAMES), and that column's name."""
+    found = []
+    for path in sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in (".csv", ".tsv")):
+        try:
+            columns = peek_columns(path, path.suffix.lower()[1:])
+        except BadFileError:
+            continue
+        titles = [c for c in columns if c.strip().lower() in TITLE_COLUMN_NAMES]
+        if titles:
+            found.append((path, titles[0]))
+    return found[0] if len(found) == 1 else None
+
+
+def titles_products(path: Path, mapping: ColumnMapping, limits: IngestConfig | None = None) -> ProductStream:
+    """A titles table's products: each row's id is its data row number (the table has no id column),
+    every other column read as the mapping's plan says (attributes by default). A ProductStream, so
+    the run summary carries the plan's columns line and warnings (the titles' script among them)."""
+    from shopgraph.ingest.columns import SAMPLE_ROWS, plan_columns
+
+    limits = limits or IngestConfig()
+    fmt = path.suffix.lower()[1:]
+
+    def numbered():
+        for n, (line, row, error) in enumerate(read_rows(path, fmt), start=1):
+            yield line, (row if error is not None else {**row, ROW_ID: str(n)}), error
+
+    sample = [row for _, row, error in itertools.islice(numbered(), SAMPLE_ROWS) if error is None]
+    plan = plan_columns([ROW_ID, *peek_columns(path, fmt)], sample, mapping)
+    return ProductStream(numbered(), plan, mapping, limits, str(path), path.parent, str(path))
+
+
+def load_titles(directory: str | Path) -> Layout:
+    """A directory holding one CSV or TSV table of product titles and no id column (e.g. a corpus of
+    shop titles): the title column is the one named like a title (TITLE_COLUMN_NAMES), each product's
+    id its data row number, the platform the directory's name; every other column an attribute."""
+    d = _directory(directory)
+    found = _titles_table(d)
+    if found is None:
+        raise BadFileError(f"{d}: not a titles layout (expected one .csv or .tsv file with a column named "
+                           f"{' / '.join(TITLE_COLUMN_NAMES)})")
+    path, title = found
+    platform = platform_from_text(d.name)
+    mapping = ColumnMapping(platform=platform, id=ROW_ID, title=title)
+    return Layout("titles", [ProductSource(path, mapping, records=functools.partial(titles_products, path, mapping))],
+                  extra={"directory": d})
 
 
 # -- detection -------------------------------------------------------------------------------------
@@ -349,6 +451,8 @@ def detect_layout(directory: str | Path) -> str | None:
         return "grocery"
     if s3rec_datasets(d):
         return "s3rec"
+    if _titles_table(d) is not None:
+        return "titles"
     return None
 
 
@@ -363,7 +467,8 @@ def load_layout(directory: str | Path, name: str | None = None) -> Layout:
         name = detect_layout(d)
         if name is None:
             raise BadFileError(f"{d}: not a known data set layout (looked for tableA.csv + tableB.csv, "
-                               f"{FLIPKART_CSV}, products.csv, <Name>.txt sequences)")
+                               f"{FLIPKART_CSV}, products.csv, <Name>.txt sequences, one table with a title "
+                               f"column)")
     base, _, arg = name.partition(":")
     if base not in LAYOUTS:
         raise BadArgumentError(f"unknown layout {name!r}; known: {', '.join(LAYOUTS)} (or s3rec:<Name>)")
@@ -375,4 +480,6 @@ def load_layout(directory: str | Path, name: str | None = None) -> Layout:
         return load_flipkart(d)
     if base == "grocery":
         return load_grocery(d)
+    if base == "titles":
+        return load_titles(d)
     return load_s3rec(d, arg or None)

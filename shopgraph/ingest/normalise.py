@@ -22,6 +22,15 @@ from shopgraph.records import CATEGORY_SEPARATOR
 LEGAL_SUFFIXES = frozenset({
     "inc", "incorporated", "ltd", "limited", "llc", "llp", "plc", "gmbh", "corp", "corporation",
     "co", "company", "pvt", "private", "ag", "sa", "srl", "bv", "nv", "pty", "kg", "oy",
+    "ab", "asa", "aps", "oyj", "spa", "sarl", "bhd",
+})
+
+# Trailing words that describe a company rather than name its brand ("Samsung Electronics", "Sony
+# Europe"): brands.BrandMerger drops them only when the shorter brand exists (never on their own).
+CORPORATE_DESCRIPTORS = frozenset({
+    "electronics", "electronic", "international", "intl", "group", "holdings", "holding", "industries",
+    "industrial", "technologies", "technology", "enterprises", "enterprise", "worldwide", "global",
+    "brands", "products", "manufacturing", "usa", "america", "europe", "india", "china", "japan",
 })
 
 # Characters deleted without leaving a gap, so "AT&T" -> "att", "L'Oréal" -> "loreal", "S.T." -> "st".

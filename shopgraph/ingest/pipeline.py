@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
@@ -19,73 +18,12 @@ from shopgraph.config import Config
 from shopgraph.graph.store import GraphStore
 from shopgraph.ingest.graph_rows import different_from_batch, interaction_batch, product_batch, same_as_batch
 from shopgraph.ingest.quarantine import QuarantineWriter
+from shopgraph.ingest.summary import IngestSummary
 from shopgraph.records import InteractionRecord, ProductRecord, QuarantinedRow
 
+__all__ = ["IngestSummary", "ingest_records", "ingest_interactions", "ingest_same_as", "quarantine_folder"]
+
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class IngestSummary:
-    """Counts of one ingest run. rows_read counts every data row seen, good or bad:
-    rows_read = products_written + products_unchanged + quarantined (+ interactions_written for an
-    interaction file). products_replaced counts the written products that were already in the graph
-    with other content (a changed row, or the same id in another file: `replaced` names the first)."""
-
-    rows_read: int = 0
-    products_written: int = 0
-    products_replaced: int = 0
-    products_unchanged: int = 0
-    quarantined: int = 0
-    images_missing: int = 0
-    interactions_written: int = 0
-    same_as_written: int = 0
-    different_written: int = 0
-    vectors_from_cache: int = 0
-    seconds: float = 0.0
-    quarantine_files: list[str] = field(default_factory=list)
-    image_problems: list[str] = field(default_factory=list)
-    replaced: list[str] = field(default_factory=list)
-
-    @property
-    def rows_per_second(self) -> float:
-        return self.rows_read / self.seconds if self.seconds > 0 else 0.0
-
-    def merge(self, other: "IngestSummary") -> None:
-        for name in ("rows_read", "products_written", "products_replaced", "products_unchanged", "quarantined",
-                     "images_missing", "interactions_written", "same_as_written", "different_written", "vectors_from_cache", "seconds"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.quarantine_files += other.quarantine_files
-        self.image_problems += other.image_problems
-        self.replaced += other.replaced
-
-    def render(self) -> str:
-        lines = [
-            f"rows read            {self.rows_read:>10,}",
-            f"products written     {self.products_written:>10,}",
-            f"  of them replaced   {self.products_replaced:>10,}",
-            f"products unchanged   {self.products_unchanged:>10,}",
-            f"quarantined rows     {self.quarantined:>10,}",
-            f"without image        {self.images_missing:>10,}",
-            f"interactions written {self.interactions_written:>10,}",
-            f"SAME_AS written      {self.same_as_written:>10,}",
-            f"DIFFERENT_FROM       {self.different_written:>10,}",
-            f"vectors from cache   {self.vectors_from_cache:>10,}",
-            f"seconds              {self.seconds:>10.1f}",
-            f"rows/s               {self.rows_per_second:>10.1f}",
-        ]
-        lines += [f"quarantine file      {p}" for p in self.quarantine_files]
-        lines += _first("image problem", self.image_problems)
-        lines += _first("replaced product", self.replaced, self.products_replaced)
-        return "\n".join(lines)
-
-
-def _first(label: str, items: list[str], total: int | None = None, shown: int = 5) -> list[str]:
-    """Up to `shown` lines "<label> <item>", then "... and N more" when there are more."""
-    total = len(items) if total is None else total
-    lines = [f"{label:<20} {item}" for item in items[:shown]]
-    if total > len(lines):
-        lines.append(f"{label:<20} ... and {total - len(lines)} more")
-    return lines
 
 
 def quarantine_folder(store_path: Path | str | None) -> Path:
@@ -106,13 +44,15 @@ def _batches(items: Iterable, size: int) -> Iterator[list]:
 
 def ingest_records(store: GraphStore, items: Iterable[ProductRecord | QuarantinedRow], encoder, config: Config,
                    quarantine: QuarantineWriter, progress: bool = True, label: str = "products",
-                   image_root: Path | None = None) -> IngestSummary:
+                   image_root: Path | None = None, brands=None) -> IngestSummary:
     """Write products (skipping unchanged ones) and send QuarantinedRows to the quarantine.
 
     Ids repeated within one source keep their first row; later ones are quarantined with the line of
     the first, never dropped silently. A product already in the graph with other content is replaced
-    and counted (summary.products_replaced; a warning names the first), since it may be another
-    file's product under the same id. image_root: see graph_rows.product_batch.
+    and counted (summary.products_replaced; a warning names the first); when the graph says another
+    file wrote it (Product.source), summary.replaced_from_other_files counts it too. Each record's
+    notes are counted (summary.notes). image_root: see graph_rows.product_batch. brands: a
+    brands.BrandMerger (None: brand keys as normalise_brand gives them).
     """
     summary = IngestSummary()
     started = time.perf_counter()
@@ -133,12 +73,15 @@ def ingest_records(store: GraphStore, items: Iterable[ProductRecord | Quarantine
                     continue
                 first_line[item.id] = item.source_line
                 records.append(item)
-            _write_products(store, records, encoder, summary, image_root)
+            _write_products(store, records, encoder, summary, image_root, brands)
             bar.update(len(chunk))
     finally:
         bar.close()
     summary.quarantined = quarantine.count
     summary.seconds = time.perf_counter() - started
+    if summary.replaced_from_other_files:
+        summary.warn(f"{label}: {summary.replaced_from_other_files} products another file had written were replaced "
+                     f"(same ids; first: {summary.replaced[0]}); give each file a platform of its own")
     if summary.products_replaced:
         log.warning("%s: %d products already in the graph with other content were replaced (first: %s); "
                     "if another file's products share these ids, give that file a platform of its own",
@@ -147,15 +90,26 @@ def ingest_records(store: GraphStore, items: Iterable[ProductRecord | Quarantine
 
 
 def _write_products(store: GraphStore, records: list[ProductRecord], encoder, summary: IngestSummary,
-                    image_root: Path | None = None) -> None:
+                    image_root: Path | None = None, brands=None) -> None:
     if not records:
         return
+    for record in records:
+        for kind, detail in record.notes:
+            summary.note(kind, f"{record.id}: {detail}")
     stored = store.product_hashes([r.id for r in records])
     changed = [r for r in records if stored.get(r.id) != r.content_hash()]
     summary.products_unchanged += len(records) - len(changed)
     replaced = [r for r in changed if r.id in stored]
     summary.products_replaced += len(replaced)
-    summary.replaced += [f"{r.id} (line {r.source_line} of {r.source_file})" for r in replaced[:5 - len(summary.replaced)]]
+    if replaced:
+        sources = {row["id"]: row.get("source") for row in store.get_nodes("Product", [r.id for r in replaced],
+                                                                             ["id", "source"])}
+        elsewhere = [r for r in replaced if sources.get(r.id) and sources[r.id] != r.source_file]
+        summary.replaced_from_other_files += len(elsewhere)
+        first = elsewhere or replaced
+        summary.replaced += [f"{r.id} (line {r.source_line} of {r.source_file}"
+                             + (f"; was from {sources[r.id]})" if r in elsewhere else ")")
+                             for r in first[:5 - len(summary.replaced)]]
     if not changed:
         return
     encoded = encoder.encode(changed)
@@ -165,8 +119,11 @@ def _write_products(store: GraphStore, records: list[ProductRecord], encoder, su
             summary.images_missing += 1
             if record.image_path is not None:
                 summary.image_problems.append(f"{record.id}: {error}")
-    store.write(product_batch(changed, encoded, encoded.image_ok, image_root))
+    store.write(product_batch(changed, encoded, encoded.image_ok, image_root,
+                              brands.resolve if brands is not None else None))
     summary.products_written += len(changed)
+    summary.identifiers_written += sum(len(r.identifiers) for r in changed)
+    summary.attributes_written += sum(len(r.attributes) for r in changed)
 
 
 def ingest_interactions(store: GraphStore, items: Iterable[InteractionRecord | QuarantinedRow],

@@ -212,23 +212,8 @@ def _read_parquet(path: Path, columns: Iterable[str] | None) -> Iterator[Row]:
     pf = _parquet_file(path)
     names = pf.schema_arrow.names
     wanted = [c for c in names if c in set(columns)] if columns is not None else None
-    line = 0
     try:
-        for batch in pf.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=wanted):
-            try:
-                rows = batch.to_pylist()
-            except (UnicodeDecodeError, ValueError, OverflowError, pa.ArrowException):
-                rows = None     # some value cannot become a Python value: find it row by row
-            for i in range(batch.num_rows):
-                line += 1
-                if rows is not None:
-                    yield line, rows[i], None
-                    continue
-                row, error = _parquet_row_one_by_one(batch, i)
-                if error:
-                    yield line, {"raw": json.dumps(row, default=str, ensure_ascii=False)}, error
-                else:
-                    yield line, row, None
+        yield from _batch_rows(pf.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=wanted))
     except (pa.ArrowException, OSError) as e:
         raise BadFileError(f"{path}: corrupt Parquet data after row {line} ({e})") from None
 
@@ -297,3 +282,57 @@ def check_columns(path: str | Path, available: set[str], mapping) -> None:
     noun = "column" if len(missing) == 1 else "columns"
     raise BadFileError(f"{path}: mapping names {noun} {', '.join(repr(c) for c in missing)} "
                        f"not in the file (it has: {shown or 'no columns'})")
+
+
+def arrow_table(table):
+    """A pandas DataFrame or a pyarrow Table (or RecordBatch) as a pyarrow Table; BadArgumentError for
+    anything else. A DataFrame's index is dropped (give it as a column to keep it)."""
+    import pyarrow as pa
+
+    from shopgraph.errors import BadArgumentError
+
+    if isinstance(table, pa.RecordBatch):
+        return pa.Table.from_batches([table])
+    if isinstance(table, pa.Table):
+        return table
+    if type(table).__module__.startswith("pandas") and hasattr(table, "columns"):
+        duplicated = [c for c in table.columns[table.columns.duplicated()]]
+        if duplicated:
+            raise BadArgumentError(f"the DataFrame has column {duplicated[0]!r} twice")
+        try:
+            return pa.Table.from_pandas(table, preserve_index=False)
+        except (pa.ArrowException, TypeError, ValueError) as e:
+            raise BadArgumentError(f"the DataFrame cannot be read as a table: {str(e).splitlines()[0]}") from None
+    raise BadArgumentError(f"expected a file path, a pandas DataFrame or a pyarrow Table, got {type(table).__name__}")
+
+
+def read_table_rows(table, columns: Iterable[str] | None = None) -> Iterator[Row]:
+    """(line, row, error) from an Arrow table, line = row index + 1, like a Parquet file's rows (a value
+    Python cannot hold spoils its row only)."""
+    import pyarrow as pa
+
+    if columns is not None:
+        table = table.select([c for c in table.column_names if c in set(columns)])
+    yield from _batch_rows(table.to_batches(max_chunksize=PARQUET_BATCH_ROWS))
+
+
+def _batch_rows(batches) -> Iterator[Row]:
+    """(line, row, error) of Arrow record batches, line counting rows from 1."""
+    import pyarrow as pa
+
+    line = 0
+    for batch in batches:
+        try:
+            rows = batch.to_pylist()
+        except (UnicodeDecodeError, ValueError, OverflowError, pa.ArrowException):
+            rows = None     # some value cannot become a Python value: find it row by row
+        for i in range(batch.num_rows):
+            line += 1
+            if rows is not None:
+                yield line, rows[i], None
+                continue
+            row, error = _parquet_row_one_by_one(batch, i)
+            if error:
+                yield line, {"raw": json.dumps(row, default=str, ensure_ascii=False)}, error
+            else:
+                yield line, row, None

@@ -38,6 +38,7 @@ import json
 import logging
 import math
 import re
+from dataclasses import replace
 from decimal import Decimal
 from numbers import Real
 from pathlib import Path
@@ -45,7 +46,7 @@ from typing import Any, Iterator
 
 from shopgraph.config import IngestConfig
 from shopgraph.files import NotRegularFileError, file_digest
-from shopgraph.ingest.attributes import attributes_of
+from shopgraph.ingest.attributes import attributes_of, parse_value
 from shopgraph.ingest.columns import SAMPLE_ROWS, ColumnPlan, plan_columns
 from shopgraph.ingest.identifiers import identifier
 from shopgraph.ingest.mapping import ColumnMapping
@@ -54,7 +55,7 @@ from shopgraph.ingest.prices import currency_code, is_currency_code, parse_price
 from shopgraph.ingest.quarantine import json_safe
 from shopgraph.ingest.readers import check_columns, peek_columns, read_rows
 from shopgraph.ingest.values import id_text
-from shopgraph.records import (NOTE_CURRENCY, NOTE_IDENTIFIER, NOTE_IMAGE_URL, NOTE_PRICE, ProductRecord,
+from shopgraph.records import (NOTE_CURRENCY, NOTE_ESCAPED, NOTE_IDENTIFIER, NOTE_IMAGE_URL, NOTE_PRICE, ProductRecord,
                                QuarantinedRow)
 
 __all__ = ["parse_price", "read_products", "validate_product", "ProductStream"]
@@ -251,7 +252,7 @@ def _price(row: dict, mapping: ColumnMapping, attributes: list, notes: list,
             raise ValueError(f"negative ({value.amount})")
     except (ValueError, UnicodeDecodeError) as e:
         notes.append((NOTE_PRICE, f"{str(raw)[:60]!r}: {e}"))
-        attributes.extend(_checked_attributes(mapping.price, raw, limits))
+        attributes.extend(_checked_attributes(mapping.price, raw, limits, notes))
         return None, None
     if value.amount is None:
         return None, None
@@ -269,13 +270,28 @@ def _price(row: dict, mapping: ColumnMapping, attributes: list, notes: list,
     return value.amount, mapping.default_currency
 
 
-def _checked_attributes(column: str, value: Any, limits: IngestConfig) -> list:
+def _checked_attributes(column: str, value: Any, limits: IngestConfig, notes: list | None = None) -> list:
+    """The attributes of one column's value. A value with a NUL or a lone surrogate (which the stores
+    cannot hold) is kept with those characters written as escapes ("\\x00") and noted."""
     out = []
     for attribute in attributes_of(column, value, limits.attribute_synonyms or None):
-        _as_text(attribute.value, f"column {column!r}")
+        text = attribute.value
+        if "\x00" in text or not _encodable(text):
+            text = text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+            attribute = replace(attribute, value=text, parsed=parse_value(text))
+            if notes is not None:
+                notes.append((NOTE_ESCAPED, f"{column}: {text[:60]!r}"))
         _limited(attribute.value, f"column {column!r}", limits.max_attribute_chars, "max_attribute_chars")
         out.append(attribute)
     return out
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 def _identifiers_and_attributes(row: dict, mapping: ColumnMapping, plan: ColumnPlan, limits: IngestConfig,
@@ -290,11 +306,11 @@ def _identifiers_and_attributes(row: dict, mapping: ColumnMapping, plan: ColumnP
             found = identifier(scheme, text, mapping.platform, column)
             if found is None:
                 notes.append((NOTE_IDENTIFIER, f"{column}: {text[:60]!r}"))
-                attributes.extend(_checked_attributes(column, text, limits))
+                attributes.extend(_checked_attributes(column, text, limits, notes))
             else:
                 identifiers.setdefault(found.key, found)
     for column in plan.attributes:
-        attributes.extend(_checked_attributes(column, row.get(column), limits))
+        attributes.extend(_checked_attributes(column, row.get(column), limits, notes))
     if len(attributes) > limits.max_attributes:
         raise _Reject(f"too many attributes ({len(attributes)} > max_attributes {limits.max_attributes})")
     return tuple(identifiers.values())
@@ -390,6 +406,24 @@ def read_products(path: str | Path, mapping: ColumnMapping, limits: IngestConfig
     rows = read_rows(path, fmt, columns=plan.columns(), max_record_lines=limits.max_record_lines)
     return ProductStream(rows, plan, mapping, limits, source_name or str(path), mapping.image_base(path), str(path),
                          fetch)
+
+
+def read_table(table, mapping: ColumnMapping, limits: IngestConfig | None = None, source_name: str = "table",
+               fetch=None) -> ProductStream:
+    """read_products for an in-memory table (pandas DataFrame or pyarrow Table): the same column check,
+    plan, validation and quarantine. Relative image values resolve against mapping.image_dir, else the
+    working directory."""
+    from shopgraph.ingest.readers import arrow_table, read_table_rows
+
+    limits = limits or IngestConfig()
+    table = arrow_table(table)
+    columns = list(table.column_names)
+    check_columns(source_name, set(columns), mapping)
+    sample = [row for _, row, error in itertools.islice(read_table_rows(table), SAMPLE_ROWS) if error is None]
+    plan = plan_columns(columns, sample, mapping)
+    image_base = Path(mapping.image_dir).expanduser().resolve() if mapping.image_dir else Path.cwd()
+    return ProductStream(read_table_rows(table, plan.columns()), plan, mapping, limits, source_name,
+                         image_base if mapping.image else None, source_name, fetch)
 
 
 def _ordered_columns(path: Path, fmt: str | None, available: set[str], limits: IngestConfig) -> list[str]:

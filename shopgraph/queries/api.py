@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -18,6 +19,7 @@ import numpy as np
 
 from shopgraph.config import Config
 from shopgraph.errors import BadArgumentError, ConfigError, NotFoundError
+from shopgraph.graph.filters import price_currencies
 from shopgraph.graph.store import Filters, GraphStore
 from shopgraph.queries.results import Product, SearchResult, carried_by
 
@@ -264,12 +266,41 @@ class ShopGraph:
 
         return from_ref(product.image_ref, self.image_root)
 
-    def ingest(self, path: str | Path, mapping, *, progress: bool = True, source_name: str | None = None):
-        """Ingest one catalog file (CSV, JSONL or Parquet) with a ColumnMapping or a mapping file.
-        source_name: what quarantine records and file names call the file (default: its path)."""
-        from shopgraph.ingest.run import ingest_file
+    def ingest(self, source, mapping, *, progress: bool = True, source_name: str | None = None,
+               full_snapshot: bool = False, fetch_images: bool | None = None):
+        """Ingest one catalog: a file (CSV, TSV, JSONL or Parquet) or an in-memory table (a pandas
+        DataFrame or a pyarrow Table), with a ColumnMapping, a dict of mapping keys, or a mapping file.
+        Returns the IngestSummary (rows read, written, quarantined, notes, warnings, brand merges ...).
 
-        return ingest_file(self, Path(path), mapping, progress=progress, source_name=source_name)
+        source_name: what quarantine records and file names call the source (default: the file's path,
+        "table" for a table). full_snapshot: the source is the platform's whole catalog: the
+        platform's products it does not hold are removed afterwards (kept as `gone` tombstones when
+        matching decisions name them). fetch_images: download http(s) image URLs (None: config
+        ingest.fetch_images)."""
+        from shopgraph.ingest.run import ingest_file, ingest_table
+
+        if isinstance(source, (str, Path)):
+            return ingest_file(self, Path(source), mapping, progress=progress, source_name=source_name,
+                               full_snapshot=full_snapshot, fetch_images=fetch_images)
+        return ingest_table(self, source, mapping, progress=progress, source_name=source_name or "table",
+                            full_snapshot=full_snapshot, fetch_images=fetch_images)
+
+    def inspect(self, source, mapping, *, rows: int = 20, source_name: str | None = None):
+        """What ingesting `source` (a file or a table, as for ingest) would do, writing nothing: per
+        column what it becomes, parsed samples of the first `rows` rows, the titles' script and every
+        warning (shopgraph.ingest.inspect.InspectReport; .render() for text)."""
+        from shopgraph.ingest.inspect import inspect_source
+
+        return inspect_source(source, mapping, self.config, rows=rows, source_name=source_name)
+
+    def delete_products(self, ids) -> tuple[int, int]:
+        """Remove products by id: (removed, of them kept as `gone` tombstones because SAME_AS /
+        DIFFERENT_FROM decisions name them). Their other relationships and vectors go; search no longer
+        finds them. Unknown ids are ignored."""
+        from shopgraph.ingest.run import delete_products
+
+        summary = delete_products(self, ids)
+        return summary.products_removed, summary.products_retired
 
     def ingest_dataset(self, directory: str | Path, layout: str | None = None, *, progress: bool = True):
         """Ingest a directory in a known layout (deepmatcher, flipkart, grocery, s3rec)."""
@@ -345,7 +376,8 @@ class ShopGraph:
         aligned = self.aligner.embed(text, query["image"][None] if query["image"] is not None else None)
         vector = aligned["fused"][0]
         prop = {"auto": "mm_vec", "fused": "mm_vec", "text": "txt_emb", "image": "img_emb"}[rank_by]
-        hits = self.store.vector_search(prop, vector, k, filters=filters, where=where, params=params)
+        hits = self.store.vector_search(prop, vector, k, filters=self._one_currency(filters), where=where,
+                                        params=params)
         return self._results(hits, None, aligned_query=vector)
 
     def similar(self, product_id: str, k: int = 10, *, platform: str | Sequence[str] | None = None,
@@ -359,7 +391,7 @@ class ShopGraph:
             base = filters or Filters()
             filters = Filters(brand=base.brand, category=base.category,
                               platform=platform if isinstance(platform, str) else tuple(platform),
-                              price_min=base.price_min, price_max=base.price_max)
+                              price_min=base.price_min, price_max=base.price_max, currency=base.currency)
         hits = self._fused_search(vectors[0], k + 1, filters, None, None)
         return [h for h in hits if h.product.id != product_id][:k]
 
@@ -373,12 +405,29 @@ class ShopGraph:
             raise BadArgumentError("the query vector has NaN or infinite values")
         if prop == "fused_vec":
             return self._fused_search(vector, k, filters, where, params)
-        hits = self.store.vector_search(prop, vector, k, filters=filters, where=where, params=params)
+        hits = self.store.vector_search(prop, vector, k, filters=self._one_currency(filters), where=where,
+                                        params=params)
         return self._results(hits, None)
 
     def _fused_search(self, query: np.ndarray, k: int, filters, where, params) -> list[SearchResult]:
-        hits = self.store.vector_search("fused_vec", query, k, filters=filters, where=where, params=params)
+        hits = self.store.vector_search("fused_vec", query, k, filters=self._one_currency(filters), where=where,
+                                        params=params)
         return self._results(hits, query)
+
+    def _one_currency(self, filters: Filters | None) -> Filters | None:
+        """Price bounds compare prices of one currency: with no currency given, the priced products the
+        other filters allow must all carry the same one (it is then applied), else BadArgumentError
+        naming the currencies. No conversion is made: give Filters(currency=...) to choose."""
+        if filters is None or filters.currency is not None or (filters.price_min is None and filters.price_max is None):
+            return filters
+        currencies = price_currencies(self.store, filters)
+        if len(currencies) > 1:
+            shown = ", ".join(c or "none" for c in currencies)
+            raise BadArgumentError(f"price bounds compare prices of one currency, and these products are priced in "
+                                   f"{shown}: give a currency (--currency, currency=, Filters(currency=...))")
+        if currencies and currencies[0] is not None:
+            return replace(filters, currency=currencies[0])
+        return filters
 
     def _results(self, hits: list[tuple[str, float]], fused_query: np.ndarray | None,
                  aligned_query: np.ndarray | None = None) -> list[SearchResult]:

@@ -7,7 +7,9 @@ from dataclasses import asdict, dataclass, field
 
 @dataclass(frozen=True)
 class Product:
-    """A product node as the API returns it (no vectors). price is in `currency` units."""
+    """A product node as the API returns it (no vectors). price is in `currency` units (ISO 4217).
+    images: every image (file refs or URLs), images[0] the main one; source: the file it came from;
+    gone: removed from its catalog, kept because matching decisions name it."""
 
     id: str
     platform: str
@@ -20,6 +22,9 @@ class Product:
     category: str | None = None
     image_ref: str | None = None
     image_missing: bool = False
+    images: tuple[str, ...] = ()
+    source: str | None = None
+    gone: bool = False
 
     @classmethod
     def from_row(cls, row: dict) -> "Product":
@@ -28,7 +33,8 @@ class Product:
             title=row.get("title") or "", description=row.get("description") or "",
             price=row.get("price"), currency=row.get("currency"), brand=row.get("brand"),
             category=row.get("category"), image_ref=row.get("image_ref"),
-            image_missing=bool(row.get("image_missing")),
+            image_missing=bool(row.get("image_missing")), images=tuple(row.get("images") or ()),
+            source=row.get("source"), gone=bool(row.get("gone")),
         )
 
 

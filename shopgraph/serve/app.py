@@ -149,10 +149,12 @@ def create_app(host: GraphHost, *, warm_up: bool = True) -> FastAPI:
     def stats():
         return graph.stats()
 
-    def run_search(text, image, k, brand, category, platform, price_min, price_max, rank_by) -> M.SearchResponse:
+    def run_search(text, image, k, brand, category, platform, price_min, price_max, rank_by,
+                   currency=None) -> M.SearchResponse:
         started = time.perf_counter()
         filters = Filters(brand=tuple(brand) if brand else None, category=category,
-                          platform=tuple(platform) if platform else None, price_min=price_min, price_max=price_max)
+                          platform=tuple(platform) if platform else None, price_min=price_min, price_max=price_max,
+                          currency=currency)
         hits = graph.search(text=text, image=image, k=k, filters=filters, rank_by=rank_by)
         return M.SearchResponse(results=[hit_out(h) for h in hits], facets=facets(hits),
                                 took_ms=round((time.perf_counter() - started) * 1000, 2))
@@ -163,8 +165,9 @@ def create_app(host: GraphHost, *, warm_up: bool = True) -> FastAPI:
                     category: Annotated[str | None, Query(max_length=1000)] = None,
                     platform: Annotated[list[str] | None, Query(max_length=20)] = None,
                     price_min: PRICE = None, price_max: PRICE = None,
-                    rank_by: Literal["auto", "fused", "text", "image"] = "auto"):
-        return _json(run_search(q, None, k, brand, category, platform, price_min, price_max, rank_by))
+                    rank_by: Literal["auto", "fused", "text", "image"] = "auto",
+                    currency: Annotated[str | None, Query(max_length=3, description="ISO 4217 code")] = None):
+        return _json(run_search(q, None, k, brand, category, platform, price_min, price_max, rank_by, currency))
 
     @api.post("/search", response_model=M.SearchResponse, summary="Search products by photo (and text)")
     def search_image(image: Annotated[UploadFile, File(description="a photo: JPEG, PNG, WebP, GIF, BMP or TIFF")],
@@ -175,11 +178,12 @@ def create_app(host: GraphHost, *, warm_up: bool = True) -> FastAPI:
                      platform: Annotated[list[str] | None, Form(max_length=20)] = None,
                      price_min: Annotated[float | None, Form(ge=0, allow_inf_nan=False)] = None,
                      price_max: Annotated[float | None, Form(ge=0, allow_inf_nan=False)] = None,
-                     rank_by: Annotated[Literal["auto", "fused", "text", "image"], Form()] = "auto"):
+                     rank_by: Annotated[Literal["auto", "fused", "text", "image"], Form()] = "auto",
+                     currency: Annotated[str | None, Form(max_length=3)] = None):
         data = image.file.read(settings.max_image + 1)
         photo = check_image(data, settings.max_image, settings.max_image_pixels)
         return _json(run_search(q if q and q.strip() else None, photo, k, brand, category, platform, price_min,
-                                price_max, rank_by))
+                                price_max, rank_by, currency))
 
     @api.get("/product", response_model=M.ProductPage, summary="A product with its graph neighbourhood")
     def product_page(id: ID, similar: Annotated[int, Query(ge=0, le=settings.max_k)] = 8):
@@ -307,7 +311,11 @@ def create_app(host: GraphHost, *, warm_up: bool = True) -> FastAPI:
                                 products_replaced=summary.products_replaced,
                                 products_unchanged=summary.products_unchanged, quarantined=summary.quarantined,
                                 images_missing=summary.images_missing, seconds=round(summary.seconds, 3),
-                                quarantine_files=[Path(p).name for p in summary.quarantine_files])
+                                quarantine_files=[Path(p).name for p in summary.quarantine_files],
+                                identifiers_written=summary.identifiers_written,
+                                attributes_written=summary.attributes_written, notes=dict(summary.notes),
+                                warnings=[w.replace(f"{tmp}{os.sep}", "") for w in summary.warnings],
+                                brand_merges=list(summary.brand_merges))
 
     app.include_router(api)
 

@@ -157,7 +157,9 @@ class CypherResponse(Model):
 class IngestResponse(Model):
     """rows_read = products_written + products_unchanged + quarantined. products_replaced: written
     products that were already in the graph with other content. quarantine_files: names of this run's
-    quarantine files in the database's quarantine folder."""
+    quarantine files in the database's quarantine folder. notes: kind -> how many values were kept
+    but could not be read ("prices unreadable", "identifiers invalid" ...); warnings and brand_merges
+    as in the CLI's summary."""
 
     rows_read: int
     products_written: int
@@ -167,6 +169,11 @@ class IngestResponse(Model):
     images_missing: int
     seconds: float
     quarantine_files: list[str] = []
+    identifiers_written: int = 0
+    attributes_written: int = 0
+    notes: dict[str, int] = {}
+    warnings: list[str] = []
+    brand_merges: list[str] = []
 
 
 class Health(Model):

@@ -126,7 +126,7 @@ class FakeDriver:
         self.meta: dict[str, str] = {}
         if existing:
             d = dims or VectorDims()
-            self.meta = {"schema_version": "3", "generation": "0", "dim_text": str(d.text),
+            self.meta = {"schema_version": "4", "generation": "0", "dim_text": str(d.text),
                          "dim_image": str(d.image), "dim_lexical": str(d.lexical),
                          "dim_aligned": str(d.aligned), "dim_gnn": str(d.gnn)}
 

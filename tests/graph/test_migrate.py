@@ -30,9 +30,24 @@ def build_source(path) -> EmbeddedStore:
                         category=["Audio > Headphones", "Audio > Speakers", "Kitchen > Kettles", None][i % 4],
                         price=None if i % 7 == 0 else 10.0 + i, seed=i,
                         image_vec=None if i % 3 == 0 else vec(i + 100, SMALL_DIMS.image),
-                        image_missing=i % 3 == 0)
+                        image_missing=i % 3 == 0, source=f"catalog_{i % 2}.csv",
+                        images=[f"img/{i}.jpg", f"https://cdn.example.com/{i}-b.jpg"] if i % 4 else None)
                 for i in range(23)]
     store.write(catalog_batch(products))
+    # Identifiers and attributes (schema version 4): shared nodes, values on the edges (nulls included).
+    store.write(GraphBatch(
+        nodes={"Identifier": [{"key": f"mpn:wm{i}", "scheme": "mpn", "value": f"wm{i}"} for i in range(4)]
+               + [{"key": "gtin:00012345678905", "scheme": "gtin", "value": "00012345678905"}],
+               "Attribute": [{"key": "color"}, {"key": "capacity"}]},
+        relationships={
+            "HAS_IDENTIFIER": [{"src": p["id"], "dst": f"mpn:wm{i % 4}", "raw": f"WM-{i % 4}",
+                                "source_column": "model"} for i, p in enumerate(products)]
+            + [{"src": products[0]["id"], "dst": "gtin:00012345678905", "raw": "012345678905", "source_column": "upc"}],
+            "HAS_ATTRIBUTE": [{"src": p["id"], "dst": "color", "value": ["Red", "blue"][i % 2],
+                               "norm": ["red", "blue"][i % 2]} for i, p in enumerate(products)]
+            + [{"src": p["id"], "dst": "capacity", "value": f"{100 * i} GB", "norm": f"{100 * i} gb",
+                "number": 100.0 * i, "unit": "GB", "base_number": 1e11 * i, "base_unit": "B"}
+               for i, p in enumerate(products[:9])]}))
     users = [{"id": f"u{i}"} for i in range(6)]
     interactions = [{"src": f"u{i % 6}", "dst": products[i]["id"], "kind": ["view", "purchase"][i % 2],
                      "value": float(i), "timestamp": 1000 + i} for i in range(23)]

@@ -1,6 +1,6 @@
-"""Schema versions 1 -> 2 -> 3: a database written before the learned vectors (2) and the matching
-review columns (3) existed is upgraded in place when opened read-write, and refused (with the way
-out) when opened read-only."""
+"""Schema versions 1 -> 2 -> 3 -> 4: a database written before the learned vectors (2), the matching
+review columns (3) and identifiers / attributes / several images (4) existed is upgraded in place when
+opened read-write, and refused (with the way out) when opened read-only."""
 
 from __future__ import annotations
 
@@ -11,16 +11,20 @@ import pytest
 
 from shopgraph.errors import StoreError
 from shopgraph.graph import schema as S
-from shopgraph.graph.embedded import EmbeddedStore
+from shopgraph.graph.embedded import SCHEMA_VERSION, EmbeddedStore
 from shopgraph.graph.store import GraphBatch
 
 V1_DIMS = S.VectorDims(text=8, image=6, lexical=4)
 ADDED = {"Product": ("txt_emb", "img_emb", "mm_vec", "gnn_vec"), "User": ("gnn_vec",)}
+# Version 4: left out of the version 1 database too (tests/graph/test_migration_v4.py upgrades a version 3 one).
+ADDED_IN_4 = {"Product": ("images", "source", "gone")}
+LABELS_IN_4 = ("Identifier", "Attribute")
+RELS_IN_4 = ("HAS_IDENTIFIER", "HAS_ATTRIBUTE")
 DDL = {S.STRING: "STRING", S.DOUBLE: "DOUBLE", S.INT64: "INT64", S.BOOL: "BOOLEAN"}
 
 
 ADDED_REL_PROPERTIES = {"SAME_AS": ("status", "evidence")}
-ADDED_REL_TYPES = ("DIFFERENT_FROM",)
+ADDED_REL_TYPES = ("DIFFERENT_FROM",) + RELS_IN_4
 
 
 def v1_rel_properties(name: str) -> dict[str, str]:
@@ -28,7 +32,8 @@ def v1_rel_properties(name: str) -> dict[str, str]:
 
 
 def v1_properties(label: str) -> dict[str, str]:
-    return {p: t for p, t in S.NODE_TYPES[label].properties.items() if p not in ADDED.get(label, ())}
+    return {p: t for p, t in S.NODE_TYPES[label].properties.items()
+            if p not in ADDED.get(label, ()) + ADDED_IN_4.get(label, ())}
 
 
 def vector(seed: int, dim: int) -> list[float]:
@@ -53,6 +58,8 @@ def build_v1(path: Path) -> None:
     conn = ladybug.Connection(database)
     try:
         for label, node in S.NODE_TYPES.items():
+            if label in LABELS_IN_4:
+                continue
             columns = ", ".join(f"{p} {f'FLOAT[{V1_DIMS.of(p)}]' if t == S.VECTOR else DDL[t]}"
                                 for p, t in v1_properties(label).items())
             conn.execute(f"CREATE NODE TABLE {label}({columns}, PRIMARY KEY ({node.key}))")
@@ -105,12 +112,13 @@ def v1_db(tmp_path) -> Path:
 
 def test_the_hand_made_database_is_version_1(v1_db):
     assert "mm_vec" not in columns(v1_db, "Product") and set(columns(v1_db, "User")) == {"id"}
-    assert set(columns(v1_db, "Product")) == set(S.NODE_TYPES["Product"].properties) - set(ADDED["Product"])
+    assert set(columns(v1_db, "Product")) == (set(S.NODE_TYPES["Product"].properties) - set(ADDED["Product"])
+                                              - set(ADDED_IN_4["Product"]))
 
 
 def test_open_upgrades_to_the_current_version(v1_db):
     with EmbeddedStore.open(v1_db) as store:
-        assert store.get_meta("schema_version") == "3"
+        assert store.get_meta("schema_version") == SCHEMA_VERSION
         assert store.get_meta("dim_aligned") == "256" and store.get_meta("dim_gnn") == "128"
         assert store.dims == S.VectorDims(text=8, image=6, lexical=4, aligned=256, gnn=128)
         for prop in ADDED["Product"]:
@@ -148,7 +156,7 @@ def test_new_columns_are_usable_after_the_upgrade(v1_db):
         store.set_vectors("User", "gnn_vec", ["shop:u2"], np.full((1, 128), 0.5, np.float32))
         assert store.vector_search("mm_vec", mm[2], 1)[0][0] == "shop:2"
     with EmbeddedStore.open(v1_db) as store:  # opening again: already the current version, nothing to do
-        assert store.get_meta("schema_version") == "3"
+        assert store.get_meta("schema_version") == SCHEMA_VERSION
         got, vectors = store.get_vectors("User", "gnn_vec", ["shop:u1", "shop:u2"])
         assert got == ["shop:u2"] and np.allclose(vectors, 0.5)
         assert store.count_with_vector("mm_vec") == 3
@@ -160,7 +168,7 @@ def test_read_only_open_of_version_1_is_refused(v1_db):
     assert "\n" not in str(info.value)
     assert "mm_vec" not in columns(v1_db, "Product")  # untouched
     with EmbeddedStore.open(v1_db) as store:  # and the refused attempt left nothing locked
-        assert store.get_meta("schema_version") == "3"
+        assert store.get_meta("schema_version") == SCHEMA_VERSION
 
 
 def test_version_3_adds_the_review_columns_and_keeps_same_as_edges(v1_db):

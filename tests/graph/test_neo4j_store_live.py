@@ -43,8 +43,8 @@ def test_a_new_database_gets_constraints_cosine_vector_indexes_and_meta(neo4j_em
         constraints = {r["name"] for r in store.cypher(
             "SHOW CONSTRAINTS YIELD name, type WHERE type = 'UNIQUENESS' RETURN name")}
         assert constraints == {Q.constraint_name(label) for label in
-                               ("Product", "Brand", "Category", "Platform", "User", "Meta")}
-        assert store.get_meta("schema_version") == "3" and store.get_meta("dim_text") == "384"
+                               ("Product", "Brand", "Category", "Platform", "User", "Identifier", "Attribute", "Meta")}
+        assert store.get_meta("schema_version") == "4" and store.get_meta("dim_text") == "384"
         assert store.edition == "community" and store.server_version >= (5, 18)
     sent: list[str] = []
     with open_live(None, trace=lambda query, params: sent.append(query)):
@@ -60,12 +60,12 @@ def test_opening_refuses_other_widths_a_newer_schema_and_an_empty_read_only_data
         open_live(VectorDims())
     with open_live(None) as store:
         assert store.dims == SMALL_DIMS
-        store.set_meta("schema_version", "4")
+        store.set_meta("schema_version", "5")
     for read_only in (False, True):
-        with pytest.raises(SchemaError, match="schema version 4; this shopgraph reads version 3 and older"):
+        with pytest.raises(SchemaError, match="schema version 5; this shopgraph reads version 4 and older"):
             open_live(None, read_only=read_only)
     with _raw() as driver:  # not rewritten
-        assert driver.execute_query("MATCH (m:Meta {key: 'schema_version'}) RETURN m.value AS v").records[0]["v"] == "4"
+        assert driver.execute_query("MATCH (m:Meta {key: 'schema_version'}) RETURN m.value AS v").records[0]["v"] == "5"
 
 
 def _raw():

@@ -121,6 +121,10 @@ def test_bad_input(case: Case, corpus_graph, tmp_path):
         assert set(reasons) == set(case.bad), reasons
         for line, piece in case.bad.items():
             assert piece in reasons[line], (line, reasons[line])
+        assert {k: n for k, n in summary.notes.items()} == {k: len(v) for k, v in case.notes.items()}
+        for kind, pieces in case.notes.items():
+            for detail, piece in zip(summary.note_examples[kind], pieces):
+                assert piece in detail, (kind, detail, piece)
         if "image" in case.mapping:      # without an image column every product counts as without image
             assert summary.images_missing == case.images_missing, summary.image_problems
         if not case.interactions:

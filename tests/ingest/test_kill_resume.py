@@ -27,11 +27,14 @@ def catalog(tmp_path_factory):
     path = root / "catalog.csv"
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        writer.writerow(["sku", "name", "price", "brand", "category"])
+        # Unmapped columns are identifiers (model) and attributes (color, weight): their nodes and edges
+        # are written in the same transactions as the products.
+        writer.writerow(["sku", "name", "price", "brand", "category", "model", "color", "weight"])
         for i in range(N_ROWS):
-            price = "-5" if i % 97 == 0 else f"{10 + i % 300}.99"   # a few bad rows go to quarantine
-            writer.writerow([f"SKU-{i:05d}", f"{BRANDS[i % 4]} model X{i} {CATEGORIES[i % 4].split(' > ')[1]}",
-                             price, BRANDS[i % 4], CATEGORIES[i % 4]])
+            name = f"{BRANDS[i % 4]} model X{i} {CATEGORIES[i % 4].split(' > ')[1]}"
+            name = "" if i % 97 == 0 else name        # a few bad rows (no title) go to quarantine
+            writer.writerow([f"SKU-{i:05d}", name, f"{10 + i % 300}.99", BRANDS[i % 4], CATEGORIES[i % 4],
+                             f"X-{i % 50}", ["red", "blue", "black"][i % 3], f"{1 + i % 7} kg"])
     return path
 
 
@@ -103,3 +106,58 @@ def test_second_run_changes_nothing(catalog, clean_db):
     files = sorted((db.parent / "clean.db.quarantine").glob("shop-catalog.csv-*.jsonl"))
     assert len(files) == 2 and named and Path(named[0]) in files
     assert all(len(f.read_text().splitlines()) == N_BAD for f in files)
+
+
+# A full snapshot killed while it removes products (a real SIGKILL between two removal transactions)
+# and run again ends with the graph an uninterrupted snapshot gives.
+KILL_ON_REMOVAL = """
+import os, signal, sys
+from shopgraph.graph.embedded import EmbeddedStore
+calls = []
+original = EmbeddedStore.retire_products
+def retire_then_die(self, ids):
+    calls.append(len(ids))
+    if len(calls) == 3:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return original(self, ids)
+EmbeddedStore.retire_products = retire_then_die
+from shopgraph.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _copy_db(src: Path, dst: Path) -> Path:
+    import shutil
+
+    for path in src.parent.glob(src.name + "*"):
+        if path.is_file() and not path.name.endswith(".sqlite"):
+            shutil.copy2(path, dst.parent / (dst.name + path.name[len(src.name):]))
+        elif path.is_dir() and path.name == src.name:
+            shutil.copytree(path, dst)
+    return dst
+
+
+def test_full_snapshot_killed_while_removing_then_rerun_equals_uninterrupted(tmp_path, catalog, clean_db):
+    db, _ = clean_db
+    short = tmp_path / "catalog.csv"   # the same file name: the products' source stays the same
+    lines = catalog.read_text(encoding="utf-8").splitlines(keepends=True)
+    short.write_text("".join(lines[:301]), encoding="utf-8")   # header + the first 300 rows
+    snapshot = ingest_cmd(None, short) + ["--full-snapshot"]
+    reference, killed = _copy_db(db, tmp_path / "reference.db"), _copy_db(db, tmp_path / "killed.db")
+
+    def run(target, *, prefix=(sys.executable, "-m", "shopgraph")):
+        cmd = list(prefix) + snapshot[3:]
+        cmd[cmd.index("None")] = str(target)
+        return subprocess.run(cmd, capture_output=True, text=True)
+
+    done = run(reference)
+    assert done.returncode == 0, done.stderr
+    assert product_count(reference) == 300 - len(range(0, 300, 97))
+    dead = run(killed, prefix=(sys.executable, "-c", KILL_ON_REMOVAL))
+    assert dead.returncode == -signal.SIGKILL, dead.stderr
+    left = product_count(killed)
+    assert product_count(reference) < left < N_ROWS - N_BAD, f"kill did not land half-way ({left} products)"
+    again = run(killed)
+    assert again.returncode == 0, again.stderr
+    with EmbeddedStore.open(reference, read_only=True) as a, EmbeddedStore.open(killed, read_only=True) as b:
+        assert dump_graph(b) == dump_graph(a)

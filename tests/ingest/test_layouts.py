@@ -6,8 +6,8 @@ import pytest
 
 from shopgraph.errors import BadArgumentError, BadFileError
 from shopgraph.ingest.interactions import iter_interaction_source
-from shopgraph.ingest.layouts import (deepmatcher_platforms, detect_layout, grocery_brand, load_layout,
-                                      product_items)
+from shopgraph.ingest.layouts import (deepmatcher_platforms, deepmatcher_title, detect_layout, grocery_brand,
+                                      load_layout, product_items)
 from shopgraph.records import InteractionRecord, ProductRecord, QuarantinedRow
 
 
@@ -105,6 +105,9 @@ def test_s3rec(data):
     assert layout.extra["dataset"] == "Beauty" and layout.extra["item_attributes"].name == "Beauty_item2attributes.json"
     records = list(product_items(layout.products[0]))
     assert len(records) == 12101 and records[0].title == "Beauty item 1" and records[0].id == "beauty:1"
+    # item2attributes: 45,037 item-attribute links (README.txt), each an attribute of its item
+    assert sum(len(r.attributes) for r in records) == 45037
+    assert {a.key for r in records for a in r.attributes} == {"attribute_id"}
     [(path, namespace)] = layout.interactions
     kinds = Counter(type(r).__name__ for r in iter_interaction_source(path, namespace))
     assert kinds == {"InteractionRecord": 198502}
@@ -121,9 +124,20 @@ def test_detect_on_real_dirs(data):
     assert detect_layout(data / "multimodal" / "flipkart_1050") == "flipkart"
     assert detect_layout(data / "multimodal" / "grocery_store") == "grocery"
     assert detect_layout(data / "interactions" / "amazon_s3rec") == "s3rec"
-    assert detect_layout(data / "zh" / "ecommerce_titles") is None
-    with pytest.raises(BadFileError, match="not a known data set layout"):
-        load_layout(data / "zh" / "ecommerce_titles")
+    assert detect_layout(data / "zh" / "ecommerce_titles") == "titles"
+
+
+@pytest.mark.data
+def test_zh_titles(data):
+    """The Chinese titles table has no id column: ids are row numbers, every other column is kept."""
+    layout = load_layout(data / "zh" / "ecommerce_titles")
+    good, bad = _split(product_items(layout.products[0]))
+    assert (len(good), len(bad)) == (4987, 0)
+    first = good[0]
+    assert first.id == "ecommerce_titles:1" and first.title.startswith("日本otax")
+    assert {a.key for a in first.attributes} == {"split", "brands_hp", "products_hc"}
+    stream = product_items(layout.products[0])     # the plan an ingest's summary reports
+    assert stream.plan.title_script.script == "Han" and stream.plan.title_script.needs_multilingual
 
 
 # -- tiny generated directories ----------------------------------------------------------------------
@@ -215,6 +229,51 @@ def test_s3rec_generated(tmp_path):
         ("2", "Zed item 2", 1), ("3", "Zed item 3", 1)]
     interactions = list(iter_interaction_source(*zed.interactions[0]))
     assert [r.timestamp for r in interactions if isinstance(r, InteractionRecord)] == [0, 1, 0]
+    (d / "Zed_item2attributes.json").write_text('{"2": [7, 8], "9": [1]}', encoding="utf-8")
+    records = list(product_items(load_layout(d, "s3rec:Zed").products[0]))
+    assert [[a.value for a in r.attributes] for r in records] == [["7", "8"], []]
+    (d / "Zed_item2attributes.json").write_text("[1, 2]", encoding="utf-8")
+    with pytest.raises(BadFileError, match="Zed_item2attributes.json"):
+        list(product_items(load_layout(d, "s3rec:Zed").products[0]))
+
+
+@pytest.mark.parametrize("columns, title", [
+    (["id", "Beer_Name", "Brew_Factory_Name", "Style", "ABV"], "Beer_Name"),      # em/beer
+    (["id", "Song_Name", "Artist_Name", "Album_Name", "Time"], "Song_Name"),      # em/itunes_amazon
+    (["id", "name", "description", "price"], "name"),
+    (["id", "productTitle", "maker"], "productTitle"),
+    (["id", "maker", "cost"], None),
+])
+def test_deepmatcher_title_by_column_names(columns, title):
+    assert deepmatcher_title(columns) == title
+
+
+def test_deepmatcher_table_without_a_title_column_keeps_every_column(tmp_path):
+    d = _dir(tmp_path, "beers_x", {"tableA.csv": "id,Beer_Name,Style,ABV\n0,Red Ale,Amber,8.10 %\n",
+                                  "tableB.csv": "id,Beer_Name,Style,ABV\n0,Red Ale Imperial,Amber,8.1%\n",
+                                  "train.csv": "ltable_id,rtable_id,label\n0,0,1\n"})
+    layout = load_layout(d)
+    record = next(iter(product_items(layout.products[0])))
+    assert record.title == "Red Ale"
+    assert {a.key: (a.value, a.parsed.number, a.parsed.unit) for a in record.attributes} == {
+        "style": ("Amber", None, None), "abv": ("8.10 %", 8.1, "%")}
+    d = _dir(tmp_path, "songs_x", {"tableA.csv": "id,Song_Name,Price,Time\n0,Clarity,$ 1.29,6:30\n",
+                                  "tableB.csv": "id,Song_Name,Price,Time\n0,Clarity,$1.29,4:02\n"})
+    record = next(iter(product_items(load_layout(d).products[0])))
+    assert (record.title, record.price, record.currency) == ("Clarity", 1.29, "USD")      # "Price" is the price
+    assert [(a.key, a.parsed.number, a.parsed.unit) for a in record.attributes] == [("time", 390.0, "s")]
+
+
+def test_titles_generated(tmp_path):
+    d = _dir(tmp_path, "shop titles", {"t.tsv": "split\tProduct_Name\tcolour\ntrain\t无线耳机\tred\ntest\t\tblue\n",
+                                        "notes.txt": "not a table\n"})
+    assert detect_layout(d) == "titles"
+    good, bad = _split(product_items(load_layout(d).products[0]))
+    assert [(r.id, r.title) for r in good] == [("shop_titles:1", "无线耳机")]
+    assert {a.key: a.value for a in good[0].attributes} == {"split": "train", "color": "red"}
+    assert [q.source_line for q in bad] == [3]          # no title: quarantined, not dropped
+    (d / "u.csv").write_text("title\nx\n", encoding="utf-8")   # two title tables: not this layout
+    assert detect_layout(d) is None
 
 
 def test_bad_names_and_directories(tmp_path):

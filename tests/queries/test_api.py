@@ -83,8 +83,21 @@ def test_filters_restrict_results(graph):
     assert hits and all(h.product.platform == "shop_b" for h in hits)
     ids = {r["id"] for r in graph.cypher("MATCH (p:Product)-[:OF_BRAND]->(:Brand {name: $b}) RETURN p.id AS id", {"b": brand})}
     assert {h.product.id for h in hits} <= ids
-    cheap = graph.search(text="product", k=50, filters=Filters(price_max=50))
-    assert all(h.product.price is not None and h.product.price <= 50 for h in cheap)
+    cheap = graph.search(text="product", k=50, filters=Filters(price_max=50, currency="usd"))
+    assert cheap and all(h.product.price is not None and h.product.price <= 50 and h.product.currency == "USD"
+                         for h in cheap)
+
+
+def test_price_bounds_never_compare_two_currencies(graph):
+    """Issue 15: shop_a prices in USD, shop_b in EUR. A bound without a currency over both is refused
+    with the currencies named; over one shop it applies to that shop's currency."""
+    with pytest.raises(BadArgumentError, match="priced in EUR, USD"):
+        graph.search(text="product", k=5, filters=Filters(price_max=50))
+    euros = graph.search(text="product", k=20, filters=Filters(price_max=50, platform="shop_b"))
+    assert euros and all(h.product.currency == "EUR" and h.product.price <= 50 for h in euros)
+    assert not graph.search(text="product", k=5, filters=Filters(price_max=50, currency="JPY"))
+    with pytest.raises(BadArgumentError, match="ISO 4217"):
+        Filters(currency="euro")
 
 
 def test_similar_finds_the_same_product_on_the_other_platform(graph, demo_graph):

@@ -73,7 +73,8 @@ def test_text_search_with_facets_and_filters(client, demo_graph):
     only_b = client.get("/api/search", params={"q": title, "k": 5, "platform": "shop_b"}).json()["results"]
     assert only_b and all(h["product"]["platform"] == "shop_b" for h in only_b)
     brand = hit["product"]["brand"]
-    branded = client.get("/api/search", params={"q": title, "brand": brand, "price_max": 10_000}).json()["results"]
+    branded = client.get("/api/search", params={"q": title, "brand": brand, "price_max": 10_000,
+                                                      "currency": hit["product"]["currency"]}).json()["results"]
     assert branded and all(normalise_brand(h["product"]["brand"]) == normalise_brand(brand) for h in branded)
     top = hit["product"]["category"].split(" > ")[0]
     in_category = client.get("/api/search", params={"q": title, "category": top}).json()["results"]

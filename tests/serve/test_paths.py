@@ -150,8 +150,12 @@ def test_upload_quarantine_files_are_per_run_and_named_after_the_upload(served_c
         names = []
         for n in range(3):
             r = client.post("/api/ingest", headers=AUTH, data={"mapping": mapping},
-                            files={"file": ("jan/../products.csv", f"sku,name,price\nQ-{n},Row {n},abc\n".encode())})
+                            files={"file": ("jan/../products.csv", f"sku,name,price\nQ-{n},,{n}\n".encode())})
             assert r.status_code == 200 and r.json()["quarantined"] == 1, r.text
+            # Issue 15: a price that does not read keeps its product, counted in the response.
+            kept = client.post("/api/ingest", headers=AUTH, data={"mapping": mapping},
+                               files={"file": ("p.csv", f"sku,name,price\nP-{n},Pot {n},POA\n".encode())}).json()
+            assert (kept["products_written"], kept["notes"]) == (1, {"prices unreadable": 1}), kept
             names += r.json()["quarantine_files"]
     finally:
         host.close()

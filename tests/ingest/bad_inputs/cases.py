@@ -38,6 +38,8 @@ class Case:
     rows: int = 0
     written: int = 0
     bad: dict[int, str] = field(default_factory=dict)
+    # kind -> a piece of each noted value's detail, in file order (a kept product's unreadable value)
+    notes: dict[str, list[str]] = field(default_factory=dict)
     bad_file: str | None = None
     images_missing: int = 0
     interactions: bool = False
@@ -169,7 +171,9 @@ CASES: list[Case] = [
     Case("empty_fields_row", b"sku,name\n,\nA-1,One\n", rows=2, written=1, bad={2: "missing id"}),
     Case("nul_early", b"sku,name\nA-1,On\x00e\n" + _rows(2, 2), rows=3, written=2, bad={2: "NUL"}),
     Case("nul_late", b"sku,name\n" + _rows(400) + b"B-1,Bad\x00row\n", rows=401, written=400, bad={402: "NUL"}),
-    Case("nul_in_an_unmapped_column", b"sku,name,note\nA-1,One,x\x00y\n", rows=1, written=1),
+    # Issue 15: the unmapped column is an attribute now; its NUL is kept escaped and counted.
+    Case("nul_in_an_unmapped_column", b"sku,name,note\nA-1,One,x\x00y\n", rows=1, written=1,
+         notes={"attribute values escaped": ["x\\\\x00y"]}),
     Case("invalid_utf8", b"sku,name\nA-1,Caf\xe9\nA-2,Two\n", rows=2, written=1, bad={2: "invalid UTF-8 byte 0xe9"}),
     Case("latin1_file", "sku,name\nA-1,Crème brûlée\nA-2,Plain\nA-3,Jalapeño\n".encode("latin-1"), rows=3,
          written=1, bad={2: "invalid UTF-8", 4: "invalid UTF-8"}),
@@ -219,16 +223,18 @@ CASES: list[Case] = [
          "P-5,NaN,NaN\nP-6,Spaces, 7 \nP-7,Decimal comma,\"12,50\"\nP-8,Dots,1.2.3\nP-9,Commas,\"1,2,3,4\"\n"
          "P-10,Words,abc\nP-11,Negative,-5\nP-12,Infinite,inf\nP-13,Overflow,1e400\nP-14,Underscore,1_000\n"
          "P-15,Hex,0x10\nP-16,Range,12 to 20\nP-17,Currency only,EUR\n".encode(),
-         mapping=dict(WITH_PRICE), rows=17, written=7,
-         bad={9: "unparseable price '1.2.3'", 10: "unparseable price '1,2,3,4'", 11: "unparseable", 12: "negative",
-              13: "not finite", 14: "not finite", 15: "unparseable", 16: "unparseable", 17: "unparseable",
-              18: "unparseable"}),
+         # Issue 15: an unreadable price is no reason to drop a product: each is kept without a price,
+         # its raw text an attribute, and counted (line -> a piece of the note).
+         mapping=dict(WITH_PRICE), rows=17, written=17,
+         notes={"prices unreadable": ["unparseable price '1.2.3'", "unparseable price '1,2,3,4'", "unparseable",
+                                      "negative", "not finite", "not finite", "unparseable", "unparseable",
+                                      "unparseable", "unparseable"]}),
     Case("json_prices", _jsonl({"sku": "P-1", "name": "Int", "price": 10 ** 400}, {"sku": "P-2", "name": "Bool", "price": True},
                                {"sku": "P-3", "name": "List", "price": [1]}, {"sku": "P-4", "name": "Fine", "price": 9.5},
                                b'{"sku": "P-5", "name": "NaN", "price": NaN}',
                                b'{"sku": "P-6", "name": "Infinity", "price": Infinity}'),
-         suffix=".jsonl", mapping=dict(WITH_PRICE), rows=6, written=2,
-         bad={1: "out of range", 2: "boolean", 3: "number or text", 6: "not finite"}),
+         suffix=".jsonl", mapping=dict(WITH_PRICE), rows=6, written=6,
+         notes={"prices unreadable": ["out of range", "boolean", "number or text", "not finite"]}),
     # -- images -------------------------------------------------------------------------------------
     # Trusted (CLI) ingests follow links and absolute paths; uploads (images_inside_dir) do not.
     Case("images_of_every_kind", _images, mapping=dict(WITH_IMAGE), rows=11, written=11, images_missing=7),
