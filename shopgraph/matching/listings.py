@@ -101,13 +101,17 @@ def record_attributes(record) -> dict[str, str]:
 
 
 def listings_from_store(store, platform: str, channels=("text", "lexical", "image", "gnn")) -> Listings:
-    """Every product of one platform in the store, with the vectors of the requested channels.
+    """Every product of one platform in the store (not the gone ones), with the vectors of the
+    requested channels and its fields, identifiers and attributes as `attributes`.
 
     A channel whose property no product of the platform has is left out; a product missing a vector
     that others have gets a zero row (features then read it as unknown).
     """
+    # A listing removed from its catalog (gone: a tombstone kept for the decisions about it) is not
+    # matched again.
     rows = store.cypher(
-        "MATCH (p:Product) WHERE p.platform = $platform RETURN p.id AS id, p.title AS title, "
+        "MATCH (p:Product) WHERE p.platform = $platform AND (p.gone IS NULL OR p.gone = false) "
+        "RETURN p.id AS id, p.title AS title, "
         "p.description AS description, p.brand AS brand, p.category AS category, p.price AS price, "
         "p.currency AS currency "
         "ORDER BY p.id", {"platform": platform})
@@ -128,6 +132,25 @@ def listings_from_store(store, platform: str, channels=("text", "lexical", "imag
                     [r["category"] or "" for r in rows],
                     np.array([np.nan if r["price"] is None else r["price"] for r in rows], dtype=np.float64),
                     vectors,
-                    # Fields only until the graph holds identifiers and attributes (issue 15).
-                    [field_attributes(r["title"], r["description"], r["brand"], r["category"], r["price"],
-                                      r["currency"]) for r in rows])
+                    _store_attributes(store, platform, rows))
+
+
+def _store_attributes(store, platform: str, rows: list[dict]) -> list[dict[str, str]]:
+    """Per product row: its fields, identifiers (raw, under their scheme) and attributes (raw value,
+    under their normalised key; several values of one key joined by "; "), as key -> text."""
+    out = {r["id"]: field_attributes(r["title"], r["description"], r["brand"], r["category"], r["price"],
+                                     r["currency"]) for r in rows}
+    queries = (
+        "MATCH (p:Product)-[e:HAS_IDENTIFIER]->(i:Identifier) WHERE p.platform = $platform "
+        "RETURN p.id AS id, i.scheme AS key, e.raw AS value ORDER BY id, key, value",
+        "MATCH (p:Product)-[e:HAS_ATTRIBUTE]->(a:Attribute) WHERE p.platform = $platform "
+        "RETURN p.id AS id, a.key AS key, e.value AS value ORDER BY id, key, value",
+    )
+    for query in queries:
+        for r in store.cypher(query, {"platform": platform}):
+            record = out.get(r["id"])
+            if record is None or not r["value"]:
+                continue
+            key = r["key"]
+            record[key] = f"{record[key]}; {r['value']}" if key in record else r["value"]
+    return [out[r["id"]] for r in rows]

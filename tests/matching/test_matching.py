@@ -368,3 +368,24 @@ def test_cli_match_report_writes_the_two_plots(store, tmp_path, capsys, monkeypa
     for name in ("score_histogram.png", "precision_recall.png"):
         assert (tmp_path / "report" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "precision_recall.png" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("backend", ["embedded", "neo4j"])
+def test_listings_from_the_store_carry_identifiers_and_attributes(backend, tmp_path, request):
+    from shopgraph.queries.api import ShopGraph
+
+    catalog_file = tmp_path / "shop.csv"
+    catalog_file.write_text("id,title,price,colour,model no,capacity\n"
+                            "1,Apple iPad,499,blue,MC359LL/A,16 GB\n2,Apple iPad,499,orange,A1377,32 GB\n")
+    if backend == "neo4j":
+        request.getfixturevalue("neo4j_empty")
+        opened = ShopGraph.open("neo4j")
+    else:
+        opened = ShopGraph.open(tmp_path / "g.db")
+    with opened as sg:
+        sg.ingest(catalog_file, mapping={"platform": "shop", "id": "id", "title": "title", "price": "price"},
+                  progress=False)
+        listings = pipeline.listings_from_store(sg.store, "shop")
+    first = listings.attributes[listings.index_of()["shop:1"]]
+    assert first["title"] == "Apple iPad" and first["mpn"] == "MC359LL/A"
+    assert first["colour" if "colour" in first else "color"] == "blue" and first["capacity"] == "16 GB"
