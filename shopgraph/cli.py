@@ -139,6 +139,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=20, help="candidates per product (default 20)")
     p.add_argument("--dry-run", action="store_true", help="score and report, write nothing")
     p.add_argument("--json", action="store_true", help="print the proposed matches as JSON lines")
+    one = p.add_mutually_exclusive_group()
+    one.add_argument("--one-to-one", dest="one_to_one", action="store_true", default=None,
+                     help="match each listing to at most one of the other platform (default: when the labels are)")
+    one.add_argument("--many", dest="one_to_one", action="store_false",
+                     help="allow a listing several matches on the other platform")
+    p.add_argument("--report", metavar="DIR",
+                   help="write score_histogram.png and precision_recall.png (validation pairs, threshold marked)")
 
     p = sub.add_parser("review", parents=[common], help=COMMANDS_HELP["review"], description=COMMANDS_HELP["review"])
     group = p.add_mutually_exclusive_group()
@@ -362,8 +369,11 @@ def cmd_match(args) -> None:
                 print(f"trained {scorer.version}: validation F1 {scorer.metrics['valid_f1']:.3f} at threshold "
                       f"{scorer.threshold:.3f} on {scorer.metrics['train_pairs']} training pairs", file=sys.stderr)
             report, proposals = sg.match_platforms(args.source, args.target, k=args.k, model=args.model,
-                                                   write=not args.dry_run)
+                                                   write=not args.dry_run, one_to_one=args.one_to_one)
             print(report.render(), file=sys.stderr)
+            if args.report:
+                files = sg.match_report(args.report, args.source, args.target, k=args.k, model=args.model)
+                print("wrote " + ", ".join(str(f) for f in files), file=sys.stderr)
     for p in proposals:
         if args.json:
             print(json.dumps(p))

@@ -171,16 +171,18 @@ class ShopGraph:
 
     # -- matching ------------------------------------------------------------------------------
     def matcher_path(self, source: str, target: str) -> Path:
-        """Where the pair scorer for source -> target is saved: <db>.models/matcher-<source>-<target>.pkl
+        """Where the pair scorer for source -> target is saved: <db>.models/matcher-<source>-<target>.json
         (the names made safe as file-name parts, and the path checked to stay in the folder)."""
         from shopgraph.names import file_part, inside
 
         base = Path(f"{self.store_path}.models") if self.store_path else Path("shopgraph.models")
-        return inside(base, f"matcher-{file_part(source)}-{file_part(target)}.pkl")
+        return inside(base, f"matcher-{file_part(source)}-{file_part(target)}.json")
 
     def _scorer(self, source: str, target: str, model: str | Path | None):
-        """The pair scorer in model (default: this pair's matcher_path), loaded once per version of
-        the file (path and modification time) and kept."""
+        """The pair scorer in model (default: this pair's matcher_path, else the ready scorer shipped
+        with shopgraph when this pair has none trained), loaded once per version of the file (path and
+        modification time) and kept."""
+        from shopgraph.matching.ready import ready_scorer
         from shopgraph.matching.scorer import PairScorer
 
         path = Path(model or self.matcher_path(source, target))
@@ -189,8 +191,7 @@ class ShopGraph:
         except OSError:
             if model is not None:
                 return PairScorer.load(path)  # the caller's own file: its error names it
-            raise ConfigError(f"no pair scorer trained for {source} -> {target}; train one with "
-                              f"`shopgraph match --train`") from None
+            return ready_scorer()
         cached = self._scorers.get(str(path))
         if cached is not None and cached[0] == mtime:
             return cached[1]
@@ -206,13 +207,26 @@ class ShopGraph:
         return train_matcher(self.store, source, target, model or self.matcher_path(source, target), k=k)
 
     def match_platforms(self, source: str, target: str, *, k: int = 20, model: str | Path | None = None,
-                        write: bool = True):
+                        write: bool = True, one_to_one: bool | None = None):
         """Match every listing of `source` against `target` and write SAME_AS edges (status "matched" or
         "review", with evidence). Returns (MatchReport, proposals). model: a scorer file, e.g. one
         trained on another pair of platforms (default: this pair's)."""
         from shopgraph.matching.pipeline import match_platforms
 
-        return match_platforms(self.store, self._scorer(source, target, model), source, target, k=k, write=write)
+        return match_platforms(self.store, self._scorer(source, target, model), source, target, k=k, write=write,
+                               one_to_one=one_to_one)
+
+    def match_report(self, directory: str | Path, source: str, target: str, *, k: int = 20,
+                     model: str | Path | None = None) -> list[Path]:
+        """Score histogram and precision-recall curve (PNG) of the scorer in use for source -> target
+        on the validation pairs, threshold marked (matching.report); returns the files."""
+        from shopgraph.matching.pipeline import validation_scores
+        from shopgraph.matching.report import write_report
+
+        scorer = self._scorer(source, target, model)
+        scores, labels = validation_scores(self.store, scorer, source, target, k=k)
+        return write_report(directory, scores, labels, scorer.threshold, scorer.review_low,
+                            f"{source} -> {target}, scorer {scorer.version}")
 
     def match(self, product_id: str, *, platform: str, k: int = 20, limit: int = 5,
               model: str | Path | None = None) -> list[dict]:

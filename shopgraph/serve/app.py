@@ -236,7 +236,8 @@ def create_app(host: GraphHost, *, warm_up: bool = True) -> FastAPI:
         products = products_by_id([x["dst"] for x in proposals])
         return M.MatchResponse(proposals=[
             M.MatchProposal(src=x["src"], dst=x["dst"], score=x["score"], status=x["status"],
-                            evidence=evidence_out(x["evidence"]), product=products.get(x["dst"]))
+                            evidence=evidence_out(x["evidence"]), product=products.get(x["dst"]),
+                            scorer=x.get("scorer"))
             for x in proposals])
 
     def products_by_id(ids: list[str]) -> dict[str, M.ProductOut]:

@@ -240,7 +240,12 @@ async function findMatches(id, platform, box) {
   box.replaceChildren(el("p", {}, `Scoring listings on ${platform}…`));
   try {
     const data = await api(`/api/match?id=${encodeURIComponent(id)}&platform=${encodeURIComponent(platform)}&limit=5`);
-    box.replaceChildren(el("table", { class: "listings" },
+    const scorer = data.proposals.length && data.proposals[0].scorer;
+    // Say which scorer spoke: the ready one knows other catalogs, not this pair's labels.
+    const who = scorer ? el("p", { class: "scorer" }, scorer.kind === "ready"
+      ? `Scored by the ready scorer shipped with shopgraph (${scorer.version}, trained on ${scorer.trained_on.join(", ")}); label matches and train one for these platforms.`
+      : `Scored by the scorer trained on ${scorer.trained_on.join(", ")} (${scorer.version}).`) : null;
+    box.replaceChildren(who || "", el("table", { class: "listings" },
       el("tr", {}, ["Proposed listing", "Score", "Status", "Evidence"].map((h) => el("th", {}, h))),
       data.proposals.map((m) => el("tr", {}, el("td", {}, m.product ? productLink(m.product) : m.dst),
         el("td", {}, m.score.toFixed(3)), el("td", {}, el("span", { class: "status " + m.status.replace(" ", "-") }, m.status)),
