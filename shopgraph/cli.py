@@ -15,6 +15,8 @@ from pathlib import Path
 
 from shopgraph.errors import ShopGraphError
 
+FORMATS = ("table", "csv", "tsv", "json", "jsonl", "parquet")  # shopgraph.queries.format.FORMATS (not imported: startup time)
+
 DEFAULT_DB = "shopgraph.db"
 
 COMMANDS_HELP = {
@@ -48,6 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--db", default=os.environ.get("SHOPGRAPH_DB", DEFAULT_DB),
                         help="database path, or a Neo4j URI (neo4j://host:7687; 'neo4j' = $NEO4J_URI) "
                              "(default: $SHOPGRAPH_DB or ./shopgraph.db)")
+    output = argparse.ArgumentParser(add_help=False)  # how results are written
+    output.add_argument("--format", dest="output_format", choices=FORMATS, default=None,
+                        help="table (default), csv, tsv, json, jsonl or parquet (needs --output); machine "
+                             "formats keep every digit")
+    output.add_argument("--output", "-o", metavar="FILE", help="write the results to FILE instead of stdout")
+    output.add_argument("--wide", action="store_true", help="tables: do not cut long cells or round long decimals")
+    output.add_argument("--json", action="store_true", help="the same as --format jsonl")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("ingest", parents=[common], help=COMMANDS_HELP["ingest"], description=COMMANDS_HELP["ingest"])
@@ -72,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["csv", "jsonl", "parquet"], help="file format (default: by extension)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
-    p = sub.add_parser("search", parents=[common], help=COMMANDS_HELP["search"], description=COMMANDS_HELP["search"])
+    p = sub.add_parser("search", parents=[common, output], help=COMMANDS_HELP["search"], description=COMMANDS_HELP["search"])
     p.add_argument("text", nargs="?", help="query text")
     p.add_argument("--image", help="query image file")
     _add_filter_flags(p)
@@ -81,19 +90,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rank-by", default="auto", choices=["auto", "fused", "text", "image"],
                    help="after training: compare the query with products' images, texts or both (default)")
     p.add_argument("-k", type=int, default=10, help="number of results (default 10)")
-    p.add_argument("--json", action="store_true", help="print JSON lines")
 
-    p = sub.add_parser("similar", parents=[common], help=COMMANDS_HELP["similar"], description=COMMANDS_HELP["similar"])
+    p = sub.add_parser("similar", parents=[common, output], help=COMMANDS_HELP["similar"], description=COMMANDS_HELP["similar"])
     p.add_argument("product_id", help="product id, e.g. shop_a:SKU-001")
     p.add_argument("--platform", action="append", help="only products on this platform (repeatable)")
     p.add_argument("-k", type=int, default=10, help="number of results (default 10)")
-    p.add_argument("--json", action="store_true", help="print JSON lines")
 
-    p = sub.add_parser("cypher", parents=[common], help=COMMANDS_HELP["cypher"], description=COMMANDS_HELP["cypher"])
+    p = sub.add_parser("cypher", parents=[common, output], help=COMMANDS_HELP["cypher"], description=COMMANDS_HELP["cypher"])
     p.add_argument("query", help="Cypher text; values as $parameters")
     p.add_argument("--param", action="append", default=[], metavar="NAME=JSON", help="query parameter (repeatable)")
     p.add_argument("--write", action="store_true", help="allow queries that write")
-    p.add_argument("--json", action="store_true", help="print JSON lines")
 
     sub.add_parser("stats", parents=[common], help=COMMANDS_HELP["stats"], description=COMMANDS_HELP["stats"])
 
@@ -105,14 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("embed", parents=[common], help=COMMANDS_HELP["embed"], description=COMMANDS_HELP["embed"])
     p.add_argument("--all", action="store_true", help="re-embed every product and user, not only new ones")
 
-    p = sub.add_parser("recommend", parents=[common], help=COMMANDS_HELP["recommend"],
+    p = sub.add_parser("recommend", parents=[common, output], help=COMMANDS_HELP["recommend"],
                        description=COMMANDS_HELP["recommend"])
     p.add_argument("user_id", help="user id, e.g. beauty:42")
     p.add_argument("-k", type=int, default=10, help="number of results (default 10)")
     p.add_argument("--include-seen", action="store_true", help="keep products the user already interacted with")
-    p.add_argument("--json", action="store_true", help="print JSON lines")
 
-    p = sub.add_parser("match", parents=[common], help=COMMANDS_HELP["match"], description=COMMANDS_HELP["match"])
+    p = sub.add_parser("match", parents=[common, output], help=COMMANDS_HELP["match"], description=COMMANDS_HELP["match"])
     p.add_argument("--source", help="source platform (every listing of it is matched)")
     p.add_argument("--target", help="target platform (candidates come from it)")
     p.add_argument("--product", help="match one product id instead of a whole platform (needs --target)")
@@ -121,14 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="pair scorer file (default: the one trained for this pair of platforms)")
     p.add_argument("-k", type=int, default=20, help="candidates per product (default 20)")
     p.add_argument("--dry-run", action="store_true", help="score and report, write nothing")
-    p.add_argument("--json", action="store_true", help="print the proposed matches as JSON lines")
 
-    p = sub.add_parser("review", parents=[common], help=COMMANDS_HELP["review"], description=COMMANDS_HELP["review"])
+    p = sub.add_parser("review", parents=[common, output], help=COMMANDS_HELP["review"], description=COMMANDS_HELP["review"])
     group = p.add_mutually_exclusive_group()
     group.add_argument("--accept", nargs=2, metavar=("SRC", "DST"), help="accept the proposed match SRC -> DST")
     group.add_argument("--reject", nargs=2, metavar=("SRC", "DST"), help="reject the proposed match SRC -> DST")
     p.add_argument("--limit", type=int, default=20, help="matches listed (default 20)")
-    p.add_argument("--json", action="store_true", help="print JSON lines")
 
     p = sub.add_parser("demo", parents=[common], help=COMMANDS_HELP["demo"], description=COMMANDS_HELP["demo"])
     p.add_argument("--data", metavar="DIR", help="run on a real dataset directory instead of the generated catalog")
@@ -238,27 +241,48 @@ def cmd_ingest(args) -> None:
     print(summary.render())
 
 
-def cmd_search(args) -> None:
-    from shopgraph.queries.format import print_results
+def _format(args) -> str:
+    if args.json and args.output_format not in (None, "jsonl"):
+        raise ShopGraphError(f"--json and --format {args.output_format} disagree; give one")
+    if args.output_format == "parquet" and not args.output:
+        raise ShopGraphError("--format parquet needs --output FILE")
+    return "jsonl" if args.json else (args.output_format or "table")
 
+
+def _write(args, result, columns=None, empty: str = "(no rows)") -> None:
+    """Write a result list as --format / --output / --wide ask (shopgraph.queries.format)."""
+    from shopgraph.queries.format import write_result
+
+    write_result(result, _format(args), args.output, wide=args.wide, columns=columns, empty=empty)
+
+
+def _hits(args, hits) -> None:
+    from shopgraph.queries.format import SEARCH_COLUMNS
+
+    _write(args, hits, SEARCH_COLUMNS, "(no results)")
+
+
+def cmd_search(args) -> None:
+    _format(args)  # a bad combination fails before the models load
     with _open(args, read_only=True) as sg:
         hits = sg.search(text=args.text, image=args.image, k=args.k, filters=_filters(args),
                          where=args.where, params=_params(args.param), rank_by=args.rank_by)
-        print_results(hits, as_json=args.json)
+    _hits(args, hits)
 
 
 def cmd_similar(args) -> None:
-    from shopgraph.queries.format import print_results
-
     with _open(args, read_only=True) as sg:
-        print_results(sg.similar(args.product_id, k=args.k, platform=args.platform), as_json=args.json)
+        hits = sg.similar(args.product_id, k=args.k, platform=args.platform)
+    _hits(args, hits)
 
 
 def cmd_cypher(args) -> None:
-    from shopgraph.queries.format import print_rows
-
+    _format(args)
     with _open(args, read_only=not args.write) as sg:
-        print_rows(sg.cypher(args.query, _params(args.param), allow_write=args.write), as_json=args.json)
+        rows = sg.cypher(args.query, _params(args.param), allow_write=args.write)
+    _write(args, rows)
+    if rows.truncated:
+        print("(more rows were left out)", file=sys.stderr)
 
 
 def cmd_stats(args) -> None:
@@ -290,21 +314,11 @@ def cmd_embed(args) -> None:
 
 
 def cmd_recommend(args) -> None:
-    from shopgraph.queries.format import print_results
+    from shopgraph.queries.frames import SearchResults
 
     with _open(args, read_only=True) as sg:
-        print_results(sg.recommend(args.user_id, k=args.k, exclude_seen=not args.include_seen), as_json=args.json)
-
-
-def _evidence_line(evidence: list[dict]) -> str:
-    """Evidence in plain words, strongest first, e.g. "for: same model number (+0.41); ..."."""
-    parts = []
-    for item in evidence:
-        # Edges written before evidence carried plain words have only the feature values.
-        says = item.get("says") or f"{item['group']}: " + ", ".join(
-            f"{k}={v + 0.0:g}" for k, v in list(item["values"].items())[:3])
-        parts.append(f"{says} ({item['effect']:+.2f})")
-    return "; ".join(parts)
+        hits = sg.recommend(args.user_id, k=args.k, exclude_seen=not args.include_seen)
+    _hits(args, SearchResults(hits))
 
 
 def cmd_match(args) -> None:
@@ -327,28 +341,22 @@ def cmd_match(args) -> None:
             report, proposals = sg.match_platforms(args.source, args.target, k=args.k, model=args.model,
                                                    write=not args.dry_run)
             print(report.render(), file=sys.stderr)
-    for p in proposals:
-        if args.json:
-            print(json.dumps(p))
-        else:
-            print(f"{p['score']:.3f}  {p['status']:<8}  {p['src']} -> {p['dst']}  {_evidence_line(p['evidence'])}")
+    from shopgraph.queries.format import MATCH_COLUMNS
+
+    _write(args, proposals, MATCH_COLUMNS, "(no proposals)")
 
 
 def cmd_review(args) -> None:
+    from shopgraph.queries.format import REVIEW_COLUMNS
+
     decision = args.accept or args.reject
+    _format(args)
     with _open(args, read_only=decision is None) as sg:
         if decision:
             print(sg.review(*decision, accept=args.accept is not None))
             return
         rows = sg.review_queue(limit=args.limit)
-    for r in rows:
-        if args.json:
-            print(json.dumps(r))
-        else:
-            print(f"{r['score']:.3f}  {r['src']} -> {r['dst']}\n       {r['src_title'][:70]}\n       "
-                  f"{r['dst_title'][:70]}\n       {_evidence_line(r['evidence'])}")
-    if not rows and not args.json:
-        print("nothing waiting for review")
+    _write(args, rows, REVIEW_COLUMNS, "nothing waiting for review")
 
 
 def cmd_demo(args) -> None:

@@ -19,6 +19,7 @@ import numpy as np
 from shopgraph.config import Config
 from shopgraph.errors import BadArgumentError, ConfigError, NotFoundError
 from shopgraph.graph.store import Filters, GraphStore
+from shopgraph.queries.frames import CypherRows, MatchResults, ReviewQueue, SearchResults
 from shopgraph.queries.results import Product, SearchResult, carried_by
 
 log = logging.getLogger(__name__)
@@ -199,16 +200,19 @@ class ShopGraph:
         trained on another pair of platforms (default: this pair's)."""
         from shopgraph.matching.pipeline import match_platforms
 
-        return match_platforms(self.store, self._scorer(source, target, model), source, target, k=k, write=write)
+        report, proposals = match_platforms(self.store, self._scorer(source, target, model), source, target, k=k,
+                                            write=write)
+        return report, MatchResults(proposals)
 
     def match(self, product_id: str, *, platform: str, k: int = 20, limit: int = 5,
               model: str | Path | None = None) -> list[dict]:
-        """The best listings on `platform` for one product: [{src, dst, score, status, evidence}]."""
+        """The best listings on `platform` for one product: [{src, dst, score, status, evidence}]
+        (a MatchResults list: .to_pandas(), .to_arrow())."""
         from shopgraph.matching.pipeline import match_product
 
         source = self.product(product_id).platform
-        return match_product(self.store, self._scorer(source, platform, model), product_id, platform, k=k,
-                             limit=limit, prepared=self._platform_pair(source, platform))
+        return MatchResults(match_product(self.store, self._scorer(source, platform, model), product_id, platform, k=k,
+                             limit=limit, prepared=self._platform_pair(source, platform)))
 
     def _platform_pair(self, source: str, target: str):
         """Both platforms' listings and featurizer, built once per write generation of the store (one
@@ -224,10 +228,11 @@ class ShopGraph:
         return prepared
 
     def review_queue(self, limit: int = 50) -> list[dict]:
-        """Proposed matches waiting for a person, highest score first."""
+        """Proposed matches waiting for a person, highest score first (a ReviewQueue list:
+        .to_pandas(), .to_arrow())."""
         from shopgraph.matching.pipeline import review_queue
 
-        return review_queue(self.store, limit)
+        return ReviewQueue(review_queue(self.store, limit))
 
     def review(self, src: str, dst: str, *, accept: bool) -> str:
         """Accept or reject a proposed match; the decision is a label for the next train_matcher."""
@@ -287,16 +292,18 @@ class ShopGraph:
         return self.store.stats()
 
     def cypher(self, query: str, params: Mapping[str, Any] | None = None, *, allow_write: bool = False,
-               timeout: float | None = None, max_rows: int | None = None) -> list[dict]:
+               timeout: float | None = None, max_rows: int | None = None, as_frame: bool = False):
         """Run Cypher with parameters; read-only unless allow_write; stopped after timeout seconds
         (QueryTimeoutError) when given; at most max_rows rows read (the result's `truncated` then says
-        whether there were more)."""
+        whether there were more). Returns CypherRows (dicts; .to_pandas(), .to_arrow()), or with
+        as_frame=True a pandas DataFrame (one typed column per returned name)."""
         extra: dict[str, Any] = {}
         if timeout is not None:
             extra["timeout"] = timeout
         if max_rows is not None:
             extra["max_rows"] = max_rows
-        return self.store.cypher(query, params, allow_write=allow_write, **extra)
+        rows = CypherRows.of(self.store.cypher(query, params, allow_write=allow_write, **extra))
+        return rows.to_pandas() if as_frame else rows
 
     # -- vector queries ------------------------------------------------------------------------
     def search(self, text: str | None = None, image=None, *, k: int = 10, filters: Filters | None = None,
@@ -347,7 +354,7 @@ class ShopGraph:
                               platform=platform if isinstance(platform, str) else tuple(platform),
                               price_min=base.price_min, price_max=base.price_max)
         hits = self._fused_search(vectors[0], k + 1, filters, None, None)
-        return [h for h in hits if h.product.id != product_id][:k]
+        return SearchResults([h for h in hits if h.product.id != product_id][:k])
 
     def vector_search(self, vector: np.ndarray | Sequence[float], k: int = 10, *, prop: str = "fused_vec",
                       where: str | None = None, params: Mapping[str, Any] | None = None,
@@ -367,9 +374,9 @@ class ShopGraph:
         return self._results(hits, query)
 
     def _results(self, hits: list[tuple[str, float]], fused_query: np.ndarray | None,
-                 aligned_query: np.ndarray | None = None) -> list[SearchResult]:
+                 aligned_query: np.ndarray | None = None) -> SearchResults:
         if not hits:
-            return []
+            return SearchResults()
         ids = [i for i, _ in hits]
         products = {row["id"]: Product.from_row(row) for row in self.store.get_nodes("Product", ids)}
         channels: dict[str, dict[str, float]] = {}
@@ -391,4 +398,4 @@ class ShopGraph:
                 continue
             parts = channels.get(product_id, {})
             out.append(SearchResult(products[product_id], float(score), parts, carried_by(parts)))
-        return out
+        return SearchResults(out)
