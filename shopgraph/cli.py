@@ -24,7 +24,8 @@ COMMANDS_HELP = {
     "search": "search products by text and/or image, with optional filters",
     "similar": "products most like a given product",
     "cypher": "run a Cypher query with parameters (read-only unless --write)",
-    "stats": "count nodes and relationships",
+    "stats": "count nodes and relationships; name the platforms",
+    "schema": "labels, relationship types, properties (types, widths, counts), attribute keys, platforms",
     "train": "train the image-text alignment and the GNN; write learned vectors back",
     "embed": "GNN vectors for products and users added since training",
     "recommend": "products for a user, from the learned vectors",
@@ -102,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--write", action="store_true", help="allow queries that write")
 
     sub.add_parser("stats", parents=[common], help=COMMANDS_HELP["stats"], description=COMMANDS_HELP["stats"])
+
+    p = sub.add_parser("schema", parents=[common], help=COMMANDS_HELP["schema"], description=COMMANDS_HELP["schema"])
+    p.add_argument("--json", action="store_true", help="print the schema as one JSON object")
 
     p = sub.add_parser("train", parents=[common], help=COMMANDS_HELP["train"], description=COMMANDS_HELP["train"])
     p.add_argument("--skip-align", action="store_true", help="train the GNN only")
@@ -287,8 +291,17 @@ def cmd_cypher(args) -> None:
 
 def cmd_stats(args) -> None:
     with _open(args, read_only=True) as sg:
-        for name, count in sg.stats().items():
-            print(f"{name:<16}{count:>10,}")
+        counts, platforms = sg.stats(), sg.platforms()
+    for name, count in counts.items():
+        print(f"{name:<16}{count:>10,}")
+    for p in platforms:
+        print(f"  platform {p['name']}: {p['products']:,} products")
+
+
+def cmd_schema(args) -> None:
+    with _open(args, read_only=True) as sg:
+        schema = sg.schema()
+    print(json.dumps(schema.to_dict(), ensure_ascii=False, indent=1) if args.json else schema.render())
 
 
 def cmd_train(args) -> None:
@@ -426,7 +439,7 @@ def cmd_serve(args) -> None:
 
 
 HANDLERS = {"ingest": cmd_ingest, "search": cmd_search, "similar": cmd_similar, "cypher": cmd_cypher,
-            "stats": cmd_stats, "train": cmd_train, "embed": cmd_embed, "recommend": cmd_recommend,
+            "stats": cmd_stats, "schema": cmd_schema, "train": cmd_train, "embed": cmd_embed, "recommend": cmd_recommend,
             "match": cmd_match, "review": cmd_review, "demo": cmd_demo, "migrate": cmd_migrate, "serve": cmd_serve}
 
 

@@ -45,6 +45,7 @@ class IngestSummary:
     quarantine_files: list[str] = field(default_factory=list)
     image_problems: list[str] = field(default_factory=list)
     replaced: list[str] = field(default_factory=list)
+    platforms: list[str] = field(default_factory=list)  # platforms (interaction namespaces) this run wrote to
 
     @property
     def rows_per_second(self) -> float:
@@ -57,9 +58,11 @@ class IngestSummary:
         self.quarantine_files += other.quarantine_files
         self.image_problems += other.image_problems
         self.replaced += other.replaced
+        self.platforms += [p for p in other.platforms if p not in self.platforms]
 
     def render(self) -> str:
-        lines = [
+        lines = [f"platforms            {', '.join(self.platforms)}"] if self.platforms else []
+        lines += [
             f"rows read            {self.rows_read:>10,}",
             f"products written     {self.products_written:>10,}",
             f"  of them replaced   {self.products_replaced:>10,}",

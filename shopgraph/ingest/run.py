@@ -32,6 +32,7 @@ def _with_quarantine(graph, source_name: str, namespace: str, stamp: str,
         summary = ingest(quarantine)
     if quarantine.path is not None:
         summary.quarantine_files.append(str(quarantine.path))
+    summary.platforms.append(namespace)
     return summary
 
 

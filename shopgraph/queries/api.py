@@ -11,13 +11,14 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from shopgraph.config import Config
-from shopgraph.errors import BadArgumentError, ConfigError, NotFoundError
+from shopgraph.errors import BadArgumentError, ConfigError, NotFoundError, StoreError
 from shopgraph.graph.store import Filters, GraphStore
 from shopgraph.queries.frames import CypherRows, MatchResults, ReviewQueue, SearchResults
 from shopgraph.queries.results import Product, SearchResult, carried_by
@@ -25,6 +26,8 @@ from shopgraph.queries.results import Product, SearchResult, carried_by
 log = logging.getLogger(__name__)
 
 MAX_K = 1000
+# Neo4j's catalog procedures (CALL db.labels() ...), which LadybugDB's parser refuses.
+_NEO4J_CATALOG_CALL = re.compile(r"\bCALL\s+`?db\.", re.IGNORECASE)
 RANK_BY = ("auto", "fused", "text", "image")
 
 
@@ -289,7 +292,22 @@ class ShopGraph:
         return neighbourhood(self, product_id, similar_k=similar_k)
 
     def stats(self) -> dict[str, int]:
+        """Counts of every node label and relationship type."""
         return self.store.stats()
+
+    def platforms(self) -> list[dict]:
+        """[{name, products}] for every platform in the graph, most products first."""
+        from shopgraph.graph.introspect import platform_counts
+
+        return platform_counts(self.store)
+
+    def schema(self):
+        """Labels, relationship types, properties (type, vector width, how many carry a value, longest
+        text), attribute keys with counts, platforms with product counts (graph/introspect.py). Works
+        on both stores; .render() for text, .to_dict() for JSON."""
+        from shopgraph.graph.introspect import describe
+
+        return describe(self.store)
 
     def cypher(self, query: str, params: Mapping[str, Any] | None = None, *, allow_write: bool = False,
                timeout: float | None = None, max_rows: int | None = None, as_frame: bool = False):
@@ -302,7 +320,14 @@ class ShopGraph:
             extra["timeout"] = timeout
         if max_rows is not None:
             extra["max_rows"] = max_rows
-        rows = CypherRows.of(self.store.cypher(query, params, allow_write=allow_write, **extra))
+        try:
+            rows = CypherRows.of(self.store.cypher(query, params, allow_write=allow_write, **extra))
+        except StoreError as e:
+            if _NEO4J_CATALOG_CALL.search(query) and type(self.store).__name__ == "EmbeddedStore":
+                raise type(e)(f"{e}; the embedded store's Cypher has no db.* procedures: use ShopGraph.schema() "
+                              f"(`shopgraph schema`), or CALL show_tables() / table_info('Product') / "
+                              f"show_connection('SAME_AS') RETURN *") from None
+            raise
         return rows.to_pandas() if as_frame else rows
 
     # -- vector queries ------------------------------------------------------------------------
