@@ -31,6 +31,7 @@ COMMANDS_HELP = {
     "recommend": "products for a user, from the learned vectors",
     "match": "match the same products across two platforms; write SAME_AS with evidence",
     "review": "list matches waiting for review, or accept / reject one",
+    "export": "write every node and relationship to Parquet or CSV files with a manifest",
     "demo": "build a two-platform demo catalog (or use --data DIR), ingest it and query it",
     "migrate": "copy a graph between stores (embedded <-> Neo4j), verified and resumable",
     "serve": "serve the HTTP API and the web page (search, product pages, match review)",
@@ -63,9 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ingest", parents=[common], help=COMMANDS_HELP["ingest"], description=COMMANDS_HELP["ingest"])
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("file", nargs="?", help="catalog file (.csv, .jsonl, .parquet)")
-    source.add_argument("--dataset", metavar="DIR", help="a directory in a known layout")
+    source.add_argument("--dataset", metavar="DIR", help="a directory in a known layout, or a `shopgraph export` folder")
     source.add_argument("--interactions", metavar="FILE", help="a user interaction file")
-    p.add_argument("--layout", help="deepmatcher | flipkart | grocery | s3rec[:Name] (default: detected)")
+    p.add_argument("--layout", help="deepmatcher | flipkart | grocery | s3rec[:Name] | export (default: detected)")
     p.add_argument("--mapping", help="column mapping file (TOML) for a catalog or interaction file")
     p.add_argument("--platform", help="platform name (catalog) or id namespace (interactions)")
     for flag, what in (("id", "product id"), ("title", "title"), ("description", "description (repeatable)"),
@@ -136,6 +137,13 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--accept", nargs=2, metavar=("SRC", "DST"), help="accept the proposed match SRC -> DST")
     group.add_argument("--reject", nargs=2, metavar=("SRC", "DST"), help="reject the proposed match SRC -> DST")
     p.add_argument("--limit", type=int, default=20, help="matches listed (default 20)")
+
+    p = sub.add_parser("export", parents=[common], help=COMMANDS_HELP["export"], description=COMMANDS_HELP["export"]
+                       + "; `shopgraph ingest --dataset DIR` reads it back")
+    p.add_argument("folder", help="a new (or empty) folder to write")
+    p.add_argument("--format", dest="file_format", choices=["parquet", "csv"], default="parquet",
+                   help="file format (default parquet)")
+    p.add_argument("--vectors", action="store_true", help="include the products' and users' vectors")
 
     p = sub.add_parser("demo", parents=[common], help=COMMANDS_HELP["demo"], description=COMMANDS_HELP["demo"])
     p.add_argument("--data", metavar="DIR", help="run on a real dataset directory instead of the generated catalog")
@@ -372,6 +380,14 @@ def cmd_review(args) -> None:
     _write(args, rows, REVIEW_COLUMNS, "nothing waiting for review")
 
 
+def cmd_export(args) -> None:
+    with _open(args, read_only=True) as sg:
+        manifest = sg.export(args.folder, format=args.file_format, vectors=args.vectors)
+    for entry in manifest.files:
+        print(f"{entry.path:<36}{entry.rows:>10,} rows")
+    print(f"manifest: {Path(args.folder) / 'manifest.json'}")
+
+
 def cmd_demo(args) -> None:
     from shopgraph.config import load_config, parse_overrides
     from shopgraph.demo.run import run_demo
@@ -440,7 +456,7 @@ def cmd_serve(args) -> None:
 
 HANDLERS = {"ingest": cmd_ingest, "search": cmd_search, "similar": cmd_similar, "cypher": cmd_cypher,
             "stats": cmd_stats, "schema": cmd_schema, "train": cmd_train, "embed": cmd_embed, "recommend": cmd_recommend,
-            "match": cmd_match, "review": cmd_review, "demo": cmd_demo, "migrate": cmd_migrate, "serve": cmd_serve}
+            "match": cmd_match, "review": cmd_review, "export": cmd_export, "demo": cmd_demo, "migrate": cmd_migrate, "serve": cmd_serve}
 
 
 def main(argv: list[str] | None = None) -> int:

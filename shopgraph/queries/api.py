@@ -266,10 +266,29 @@ class ShopGraph:
         return ingest_file(self, Path(path), mapping, progress=progress, source_name=source_name)
 
     def ingest_dataset(self, directory: str | Path, layout: str | None = None, *, progress: bool = True):
-        """Ingest a directory in a known layout (deepmatcher, flipkart, grocery, s3rec)."""
+        """Ingest a directory in a known layout (deepmatcher, flipkart, grocery, s3rec), or a folder
+        written by export() (ingest_export)."""
+        from shopgraph.export.manifest import is_export
         from shopgraph.ingest.run import ingest_layout
 
+        if layout == "export" or (layout is None and is_export(directory)):
+            return self.ingest_export(directory, progress=progress)
         return ingest_layout(self, Path(directory), layout, progress=progress)
+
+    def ingest_export(self, directory: str | Path, *, progress: bool = True):
+        """Read a folder written by export() into this graph (checked first: manifest, checksums,
+        schema; see shopgraph/export/read.py). Returns an IngestSummary."""
+        from shopgraph.export.read import import_export
+
+        return import_export(self, directory, progress=progress)
+
+    def export(self, directory: str | Path, *, format: str = "parquet", vectors: bool = False):
+        """Write every label and relationship type of the graph to a new folder: nodes/<Label> and
+        relationships/<TYPE> files (Parquet, or CSV) and manifest.json (schema version, rows, SHA-256
+        and what each file holds). vectors: include the vector properties. Returns the Manifest."""
+        from shopgraph.export.write import export_graph
+
+        return export_graph(self, directory, file_format=format, vectors=vectors)
 
     def ingest_interactions(self, path: str | Path, mapping, *, progress: bool = True):
         """Ingest a user interaction file with an InteractionMapping."""
