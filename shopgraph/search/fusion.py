@@ -1,0 +1,68 @@
+"""Weighted reciprocal rank fusion of search channels, and the query kinds whose weights differ.
+
+Each channel (exact identifier lookup, BM25, text vectors, multilingual vectors, image, learned ...)
+returns its own ranked list; their scores are not comparable, their ranks are. A product's fused
+score is sum over channels of weight / (k + rank), rank starting at 1 (Cormack et al., 2009, with a
+weight per channel). The weights depend on the kind of query (`query_kind`): a model-number-like
+query leans on exact lookup and BM25, a query in a script the English model does not read on the
+multilingual vectors. bench/search_quality.py tunes them on development queries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+from shopgraph.search.analysis import model_numbers
+from shopgraph.search.script import dominant_script
+
+QUERY_KINDS = ("model_number", "other_script", "text")
+
+
+@dataclass(frozen=True)
+class FusedHit:
+    """One fused result: id, fused score (larger is better), and the 1-based rank each channel that
+    returned it gave it (the channels that carried it)."""
+
+    id: str
+    score: float
+    ranks: dict[str, int] = field(default_factory=dict)
+
+
+def query_kind(query: str) -> str:
+    """"model_number" when the query holds a model-number-like token (letters and digits: "WM-330S"),
+    "other_script" when its letters are mostly in a script the English text model does not read,
+    else "text"."""
+    if model_numbers(query):
+        return "model_number"
+    if dominant_script(query).needs_multilingual:
+        return "other_script"
+    return "text"
+
+
+def reciprocal_rank_fusion(rankings: Mapping[str, Sequence[str]], weights: Mapping[str, float] | None = None,
+                           k: float = 60.0, limit: int | None = None) -> list[FusedHit]:
+    """Fuse ranked id lists (channel -> ids, best first) by weighted reciprocal rank.
+
+    weights: channel -> weight (a missing channel weighs 1.0; weight 0 drops the channel).
+    k: the rank offset (larger flattens the difference between top ranks).
+    Ties are broken by the best single rank, then by id, so the order is deterministic."""
+    if k <= 0:
+        raise ValueError(f"rank fusion k must be positive, got {k}")
+    scores: dict[str, float] = {}
+    ranks: dict[str, dict[str, int]] = {}
+    for channel, ids in rankings.items():
+        weight = 1.0 if weights is None else float(weights.get(channel, 1.0))
+        if weight <= 0:
+            continue
+        seen = set()
+        for rank, item in enumerate(ids, start=1):
+            if item in seen:
+                continue
+            seen.add(item)
+            scores[item] = scores.get(item, 0.0) + weight / (k + rank)
+            ranks.setdefault(item, {})[channel] = rank
+    order = sorted(scores, key=lambda i: (-scores[i], min(ranks[i].values()), i))
+    if limit is not None:
+        order = order[:limit]
+    return [FusedHit(i, scores[i], ranks[i]) for i in order]
