@@ -212,6 +212,9 @@ class LocalNeo4j:
             "db.tx_log.rotation.retention_policy": "100M size",
             "dbms.usage_report.enabled": "false",
             "dbms.security.auth_enabled": "true",
+            # A transaction's time limit is enforced by a monitor thread that wakes every 2 s by default,
+            # so a query with a 50 ms limit could run (and finish) for up to 2 s; check 10 times a second.
+            "db.transaction.monitor.check.interval": "100ms",
             **(extra or {}),
         }
         command = [java, f"-Xms{heap}", f"-Xmx{heap}", "-XX:+ExitOnOutOfMemoryError", *NEO4J_JVM_FLAGS,
