@@ -53,6 +53,31 @@ def bars_and_logs(enabled: bool = True) -> Iterator[None]:
         yield
 
 
+def estimate_rows(path: str | Path, format: str | None = None) -> int | None:
+    """How many rows a reader will yield from a table file, known without parsing it: Parquet's
+    footer, or physical lines for text (CSV/TSV less their header line). A quoted CSV field that spans
+    lines makes it an upper bound (the bar then ends short of its total). None when the format or file
+    is not readable this way: the bar then counts without a total."""
+    from shopgraph.errors import ShopGraphError
+    from shopgraph.ingest.readers import resolve_format
+
+    try:
+        fmt = resolve_format(path, format)
+    except ShopGraphError:
+        return None
+    if fmt == "parquet":
+        try:
+            import pyarrow.parquet as pq
+
+            return pq.ParquetFile(path).metadata.num_rows
+        except Exception:  # noqa: BLE001 - not readable as Parquet: the reader will say why
+            return None
+    lines = count_lines(path)
+    if lines is None:
+        return None
+    return max(lines - 1, 0) if fmt in ("csv", "tsv") else lines
+
+
 def count_lines(path: str | Path, chunk: int = 1 << 20) -> int | None:
     """Physical lines in a text file ("\\n", "\\r\\n" or a bare "\\r" end one; a last line without an
     end counts), read in 1 MB chunks: a cheap total for a progress bar. None when unreadable."""

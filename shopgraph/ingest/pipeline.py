@@ -13,12 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
-from tqdm import tqdm
-
 from shopgraph.config import Config
 from shopgraph.graph.store import GraphStore
 from shopgraph.ingest.graph_rows import different_from_batch, interaction_batch, product_batch, same_as_batch
 from shopgraph.ingest.quarantine import QuarantineWriter
+from shopgraph.progress import bar, bars_and_logs
 from shopgraph.records import InteractionRecord, ProductRecord, QuarantinedRow
 
 log = logging.getLogger(__name__)
@@ -109,19 +108,19 @@ def _batches(items: Iterable, size: int) -> Iterator[list]:
 
 def ingest_records(store: GraphStore, items: Iterable[ProductRecord | QuarantinedRow], encoder, config: Config,
                    quarantine: QuarantineWriter, progress: bool = True, label: str = "products",
-                   image_root: Path | None = None) -> IngestSummary:
+                   image_root: Path | None = None, total: int | None = None) -> IngestSummary:
     """Write products (skipping unchanged ones) and send QuarantinedRows to the quarantine.
 
     Ids repeated within one source keep their first row; later ones are quarantined with the line of
     the first, never dropped silently. A product already in the graph with other content is replaced
     and counted (summary.products_replaced; a warning names the first), since it may be another
-    file's product under the same id. image_root: see graph_rows.product_batch.
+    file's product under the same id. image_root: see graph_rows.product_batch. total: the rows
+    expected (progress.estimate_rows), for the bar's percentage and ETA; None when unknown.
     """
     summary = IngestSummary()
     started = time.perf_counter()
     first_line: dict[str, int] = {}
-    bar = tqdm(desc=f"ingest {label}", unit="row", disable=not progress, leave=False)
-    try:
+    with bars_and_logs(progress), bar(total, f"ingest {label}", "row", enabled=progress) as shown:
         for chunk in _batches(items, config.ingest.batch_size):
             records: list[ProductRecord] = []
             for item in chunk:
@@ -137,9 +136,7 @@ def ingest_records(store: GraphStore, items: Iterable[ProductRecord | Quarantine
                 first_line[item.id] = item.source_line
                 records.append(item)
             _write_products(store, records, encoder, summary, image_root)
-            bar.update(len(chunk))
-    finally:
-        bar.close()
+            shown.update(len(chunk))
     summary.quarantined = quarantine.count
     summary.seconds = time.perf_counter() - started
     if summary.products_replaced:
@@ -173,12 +170,13 @@ def _write_products(store: GraphStore, records: list[ProductRecord], encoder, su
 
 
 def ingest_interactions(store: GraphStore, items: Iterable[InteractionRecord | QuarantinedRow],
-                        quarantine: QuarantineWriter, batch_size: int = 5000, progress: bool = True) -> IngestSummary:
-    """Write users and INTERACTED edges; rows naming an unknown product are quarantined."""
+                        quarantine: QuarantineWriter, batch_size: int = 5000, progress: bool = True,
+                        total: int | None = None) -> IngestSummary:
+    """Write users and INTERACTED edges; rows naming an unknown product are quarantined. total: the
+    rows expected, for the progress bar (None when unknown)."""
     summary = IngestSummary()
     started = time.perf_counter()
-    bar = tqdm(desc="ingest interactions", unit="row", disable=not progress, leave=False)
-    try:
+    with bars_and_logs(progress), bar(total, "ingest interactions", "row", enabled=progress) as shown:
         for chunk in _batches(items, batch_size):
             good: list[InteractionRecord] = []
             for item in chunk:
@@ -197,9 +195,7 @@ def ingest_interactions(store: GraphStore, items: Iterable[InteractionRecord | Q
             if good:
                 store.write(interaction_batch(good))
                 summary.interactions_written += len(good)
-            bar.update(len(chunk))
-    finally:
-        bar.close()
+            shown.update(len(chunk))
     summary.quarantined = quarantine.count
     summary.seconds = time.perf_counter() - started
     return summary

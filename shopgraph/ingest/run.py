@@ -15,6 +15,7 @@ from shopgraph.ingest.pipeline import (IngestSummary, ingest_interactions, inges
                                        quarantine_folder)
 from shopgraph.ingest.quarantine import QuarantineWriter, run_file, run_stamp
 from shopgraph.ingest.validate import read_products
+from shopgraph.progress import estimate_rows
 
 log = logging.getLogger(__name__)
 
@@ -36,15 +37,22 @@ def _with_quarantine(graph, source_name: str, namespace: str, stamp: str,
     return summary
 
 
-def _products(graph, items: Iterable, source_name: str, platform: str, stamp: str, progress: bool) -> IngestSummary:
+def _products(graph, items: Iterable, source_name: str, platform: str, stamp: str, progress: bool,
+              total: int | None = None) -> IngestSummary:
     return _with_quarantine(graph, source_name, platform, stamp, lambda quarantine: ingest_records(
-        graph.store, items, graph.encoder, graph.config, quarantine, progress, platform, graph.image_root))
+        graph.store, items, graph.encoder, graph.config, quarantine, progress, platform, graph.image_root,
+        total=total))
 
 
 def _interactions(graph, items: Iterable, source_name: str, namespace: str, stamp: str,
-                  progress: bool) -> IngestSummary:
+                  progress: bool, total: int | None = None) -> IngestSummary:
     return _with_quarantine(graph, source_name, namespace, stamp, lambda quarantine: ingest_interactions(
-        graph.store, items, quarantine, progress=progress))
+        graph.store, items, quarantine, progress=progress, total=total))
+
+
+def _rows_expected(path, format: str | None, progress: bool) -> int | None:
+    """The bar's total for a table file with one row per record (only counted when a bar is shown)."""
+    return estimate_rows(path, format) if progress else None
 
 
 def ingest_file(graph, path: Path, mapping, *, progress: bool = True, source_name: str | None = None) -> IngestSummary:
@@ -57,7 +65,8 @@ def ingest_file(graph, path: Path, mapping, *, progress: bool = True, source_nam
     if not isinstance(mapping, ColumnMapping):
         mapping = load_mapping(mapping)
     items = read_products(path, mapping, graph.config.ingest, source_name=source_name)
-    return _products(graph, items, Path(source_name or path).name, mapping.platform, run_stamp(), progress)
+    return _products(graph, items, Path(source_name or path).name, mapping.platform, run_stamp(), progress,
+                     _rows_expected(path, mapping.format, progress))
 
 
 def ingest_interaction_file(graph, path: Path, mapping, *, progress: bool = True) -> IngestSummary:
@@ -67,7 +76,7 @@ def ingest_interaction_file(graph, path: Path, mapping, *, progress: bool = True
     if not isinstance(mapping, InteractionMapping):
         mapping = load_interaction_mapping(mapping)
     return _interactions(graph, read_interactions(path, mapping), Path(path).name, mapping.namespace, run_stamp(),
-                         progress)
+                         progress, _rows_expected(path, mapping.format, progress))
 
 
 def ingest_layout(graph, directory: Path, name: str | None = None, *, progress: bool = True) -> IngestSummary:
@@ -77,11 +86,15 @@ def ingest_layout(graph, directory: Path, name: str | None = None, *, progress: 
     stamp = run_stamp()
     for source in layout.products:
         items = product_items(source, graph.config.ingest)
-        total.merge(_products(graph, items, source.path.name, source.mapping.platform, stamp, progress))
+        # a source with its own record reader may yield other than one record per row: no total
+        expected = _rows_expected(source.path, source.mapping.format, progress) if source.records is None else None
+        total.merge(_products(graph, items, source.path.name, source.mapping.platform, stamp, progress, expected))
     for path, spec in layout.interactions:
-        namespace = spec.namespace if isinstance(spec, InteractionMapping) else spec
+        table = isinstance(spec, InteractionMapping)  # else an S3-Rec file: many interactions per line
+        namespace = spec.namespace if table else spec
+        expected = _rows_expected(path, spec.format, progress) if table else None
         total.merge(_interactions(graph, iter_interaction_source(path, spec), Path(path).name, namespace, stamp,
-                                  progress))
+                                  progress, expected))
     labelled = [p for split in SAME_AS_SPLITS for p in layout.labelled_pairs.get(split, [])]
     version = f"{layout.name}:train"
     positives = [(a, b) for a, b, label in labelled if label]
