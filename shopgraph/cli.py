@@ -168,6 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cypher-timeout", type=float, default=5.0, help="seconds a Cypher query may run (default 5)")
     p.add_argument("--image-root", metavar="DIR", help="folder an uploaded catalog's images are read from (none by "
                    "default: uploads cannot name images); /api/image also serves files under it")
+    p.add_argument("--no-access-log", action="store_true",
+                   help="do not print a line per request (client, method, path, status, ms) on stderr")
     return parser
 
 
@@ -449,7 +451,8 @@ def cmd_serve(args) -> None:
 
     settings = ServeSettings(api_key=args.api_key, read_only=args.read_only, max_k=args.max_k,
                              cypher_timeout=args.cypher_timeout,
-                             image_root=Path(args.image_root) if args.image_root else None)
+                             image_root=Path(args.image_root) if args.image_root else None,
+                             access_log=not args.no_access_log)
     serve(args.db, host=args.host, port=args.port, settings=settings,
           config=load_config(args.config, parse_overrides(args.set)))
 

@@ -27,6 +27,8 @@ from shopgraph.errors import NotFoundError, QueryTimeoutError, ReadOnlyError, Sh
 from shopgraph.graph.store import Filters
 from shopgraph.queries.results import Product
 from shopgraph.serve import models as M
+from shopgraph.serve.access_log import AccessLog
+from shopgraph.serve.api_docs import add_api_docs
 from shopgraph.serve.host import GraphHost, WriteBusyError, WritesDisabledError
 from shopgraph.serve.limits import RequestGate, SafeJSONResponse, SecurityHeaders, key_problem
 from shopgraph.serve.uploads import (THUMBNAIL_SIZES, Thumbnails, UploadTooLargeError, catalog_format, check_image,
@@ -78,7 +80,8 @@ def _validation_detail(error: RequestValidationError) -> str:
 
 
 def create_app(host: GraphHost, *, warm_up: bool = True) -> FastAPI:
-    """The app serving host's graph: the API under /api, the page at /, the schema at /openapi.json."""
+    """The app serving host's graph: the API under /api, the page at /, the schema at /openapi.json,
+    its interactive docs at /docs (served locally, see api_docs.py)."""
     settings = host.settings
     graph = host.graph
     if warm_up:
@@ -106,6 +109,7 @@ def create_app(host: GraphHost, *, warm_up: bool = True) -> FastAPI:
                        keyed={("POST", "/api/ingest"), ("POST", "/api/review"), ("POST", "/api/cypher")},
                        body_idle=settings.body_idle_timeout, body_total=settings.body_timeout)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(AccessLog)  # added last = outermost: it sees the status the client got
 
     @app.exception_handler(ShopGraphError)
     def _shopgraph_error(request: Request, error: ShopGraphError):
@@ -315,6 +319,7 @@ def create_app(host: GraphHost, *, warm_up: bool = True) -> FastAPI:
         return FileResponse(STATIC / "index.html", media_type="text/html")
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    add_api_docs(app)
     return app
 
 

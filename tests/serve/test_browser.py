@@ -32,8 +32,7 @@ def chromium() -> tuple[str, str]:
     return browser, driver
 
 
-@pytest.fixture
-def browser():
+def open_browser(*extra_flags: str):
     browser_path, driver_path = chromium()
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -41,12 +40,26 @@ def browser():
     os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium look for a driver online
     options = webdriver.ChromeOptions()
     options.binary_location = browser_path
-    for flag in FLAGS:
+    for flag in FLAGS + extra_flags:
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
     driver.set_page_load_timeout(WAIT)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return driver
+
+
+@pytest.fixture
+def browser():
+    driver = open_browser()
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def offline_browser():
+    """A browser that can resolve no host name and reach no address but 127.0.0.1 (a machine offline)."""
+    driver = open_browser("--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1")
     yield driver
     driver.quit()
 
@@ -158,3 +171,32 @@ def test_errors_show_as_messages_not_console_errors(browser, live_server):
     # A failed fetch (404) is logged by Chromium as a network error; the page itself logs nothing else.
     errors = [e for e in console_errors(browser) if "status of 404" not in e]
     assert errors == []
+
+
+
+def test_api_docs_work_offline(offline_browser, matched_graph, tmp_path):
+    """/docs: Swagger UI from the installed package, under the page's CSP, with no host but the
+    loopback address reachable (no CDN), and nothing fetched from anywhere but this server."""
+    from selenium.webdriver.common.by import By
+
+    from shopgraph.queries.api import ShopGraph
+    from shopgraph.serve.app import create_app
+    from shopgraph.serve.host import GraphHost, ServeSettings
+    from tests.serve.conftest import LiveServer, copy_graph
+
+    browser = offline_browser
+    host = GraphHost(ShopGraph.open(copy_graph(matched_graph.db, tmp_path), read_only=True), ServeSettings(api_key=KEY))
+    server = LiveServer(create_app(host, warm_up=False)).start()
+    try:
+        browser.get(server.url + "/docs")
+        wait_for(browser, "#swagger-ui .opblock")
+        paths = {e.text.replace("\u200b", "") for e in browser.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")}
+        assert {"/api/search", "/api/review", "/api/cypher"} <= paths, paths
+        browser.find_element(By.CSS_SELECTOR, "button.authorize")  # the X-API-Key scheme can be entered
+        browser.save_screenshot(str(ARTIFACTS / "6-api-docs.png"))
+        resources = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+        assert resources and all(name.startswith(server.url) for name in resources), resources
+        assert console_errors(browser) == []
+    finally:
+        server.stop()
+        host.close()
