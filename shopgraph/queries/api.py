@@ -57,6 +57,7 @@ class ShopGraph:
         self._encoder = None
         self._aligner = None
         self._aligner_loaded = False
+        self._decided: dict[tuple[str, str], dict] = {}  # (src, dst) -> edges before review(): for undo
 
     @classmethod
     def open(cls, path: str | Path = "shopgraph.db", *, config: Config | None = None, read_only: bool = False,
@@ -238,10 +239,27 @@ class ShopGraph:
         return ReviewQueue(review_queue(self.store, limit))
 
     def review(self, src: str, dst: str, *, accept: bool) -> str:
-        """Accept or reject a proposed match; the decision is a label for the next train_matcher."""
-        from shopgraph.matching.pipeline import decide
+        """Accept or reject a proposed match; the decision is a label for the next train_matcher.
+        undo_review() takes it back while this ShopGraph is open."""
+        from shopgraph.matching.pipeline import decide, pair_edges
 
-        return decide(self.store, src, dst, accept)
+        before = pair_edges(self.store, src, dst)
+        state = decide(self.store, src, dst, accept)
+        self._decided.setdefault((src, dst), before)  # the state before the first decision on the pair
+        return state
+
+    def undo_review(self, src: str, dst: str) -> str:
+        """Take back review() decisions on a pair made through this ShopGraph (it remembers the
+        edges as they were before the first one): the SAME_AS edge comes back with its score,
+        evidence and status, a DIFFERENT_FROM written by a reject goes. Returns the status restored
+        ("review" for a pair from the queue)."""
+        from shopgraph.matching.pipeline import undo_decision
+
+        before = self._decided.pop((src, dst), None)
+        if before is None:
+            raise BadArgumentError(f"no decision on {src!r} -> {dst!r} to undo (only decisions made since "
+                                   f"this graph was opened can be undone)")
+        return undo_decision(self.store, src, dst, before)
 
     # -- ingest --------------------------------------------------------------------------------
     @property

@@ -147,7 +147,8 @@ def create_app(host: GraphHost, *, warm_up: bool = True) -> FastAPI:
     def health():
         return M.Health(status="ok", store=type(graph.store).__name__,
                         read_only=settings.read_only or bool(getattr(graph.store, "read_only", False)),
-                        writes_need_key=True, products=graph.store.count_nodes("Product"))
+                        writes_need_key=True, products=graph.store.count_nodes("Product"),
+                        aligned=graph.aligner is not None)
 
     @api.get("/stats", response_model=dict[str, int], summary="Counts of nodes and relationships")
     def stats():
@@ -255,10 +256,13 @@ def create_app(host: GraphHost, *, warm_up: bool = True) -> FastAPI:
             for r in queue])
 
     @api.post("/review", response_model=M.ReviewResult, dependencies=keyed,
-              summary="Accept or reject a proposed match (needs the API key)")
+              summary="Accept or reject a proposed match, or undo that (needs the API key)")
     def review(decision: M.ReviewDecision):
         with host.writing():
-            state = graph.review(decision.src, decision.dst, accept=decision.decision == "accept")
+            if decision.decision == "undo":
+                state = graph.undo_review(decision.src, decision.dst)
+            else:
+                state = graph.review(decision.src, decision.dst, accept=decision.decision == "accept")
         return M.ReviewResult(src=decision.src, dst=decision.dst, state=state)
 
     @api.post("/cypher", response_model=M.CypherResponse, dependencies=keyed,
