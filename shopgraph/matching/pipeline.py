@@ -238,6 +238,12 @@ def review_queue(store, limit: int = 50) -> list[dict]:
     return rows
 
 
+def review_waiting(store) -> int:
+    """How many SAME_AS edges wait for a person (the whole queue, not one page of it)."""
+    rows = store.cypher("MATCH (a:Product)-[e:SAME_AS]->(b:Product) WHERE e.status = 'review' RETURN count(e) AS n")
+    return int(rows[0]["n"]) if rows else 0
+
+
 def decide(store, src: str, dst: str, accept: bool) -> str:
     """Record a person's decision on a proposed match. Accept: the SAME_AS edge becomes "accepted".
     Reject: the edge is removed and a DIFFERENT_FROM edge remembers the "no". Returns the new state."""

@@ -247,13 +247,15 @@ def create_app(host: GraphHost, *, warm_up: bool = True) -> FastAPI:
 
     @api.get("/review", response_model=M.ReviewQueue, summary="Proposed matches waiting for a person")
     def review_queue(limit: Annotated[int, Query(ge=1, le=500)] = 50):
+        from shopgraph.matching.pipeline import review_waiting
+
         queue = graph.review_queue(limit=limit)
         products = products_by_id([r[end] for r in queue for end in ("src", "dst")])
         return M.ReviewQueue(items=[
             M.ReviewItem(src=r["src"], dst=r["dst"], score=r["score"], src_title=r["src_title"],
                          dst_title=r["dst_title"], evidence=evidence_out(r["evidence"]),
                          src_product=products.get(r["src"]), dst_product=products.get(r["dst"]))
-            for r in queue])
+            for r in queue], waiting=review_waiting(graph.store))
 
     @api.post("/review", response_model=M.ReviewResult, dependencies=keyed,
               summary="Accept or reject a proposed match, or undo that (needs the API key)")

@@ -121,6 +121,7 @@ class ReviewItem(Model):
 
 class ReviewQueue(Model):
     items: list[ReviewItem]
+    waiting: int = Field(0, description="pairs waiting for review in all (items is the first `limit` of them)")
 
 
 class ReviewDecision(Model):
