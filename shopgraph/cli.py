@@ -25,7 +25,7 @@ COMMANDS_HELP = {
     "similar": "products most like a given product",
     "cypher": "run a Cypher query with parameters (read-only unless --write)",
     "stats": "count nodes and relationships; name the platforms",
-    "schema": "labels, relationship types, properties (types, widths, counts), attribute keys, platforms",
+    "schema": "labels, relationship types, properties (types, counts), keys, platforms",
     "train": "train the image-text alignment and the GNN; write learned vectors back",
     "embed": "GNN vectors for products and users added since training",
     "recommend": "products for a user, from the learned vectors",
@@ -267,7 +267,10 @@ def _write(args, result, columns=None, empty: str = "(no rows)") -> None:
     """Write a result list as --format / --output / --wide ask (shopgraph.queries.format)."""
     from shopgraph.queries.format import write_result
 
-    write_result(result, _format(args), args.output, wide=args.wide, columns=columns, empty=empty)
+    fmt = _format(args)
+    write_result(result, fmt, args.output, wide=args.wide, columns=columns, empty=empty)
+    if args.output:  # the rows went to the file: say where, so a script's log shows it
+        print(f"{len(result):,} rows written to {args.output} ({fmt})")
 
 
 def _hits(args, hits) -> None:

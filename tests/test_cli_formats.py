@@ -85,7 +85,8 @@ def test_search_review_and_match_write_every_format(demo_graph, capsys, tmp_path
 def test_output_file_and_bad_output_folder(demo_graph, capsys, tmp_path):
     target = tmp_path / "rows.csv"
     code, out, _ = run(["cypher", QUERY, "--db", str(demo_graph.db), "--format", "csv", "--output", str(target)], capsys)
-    assert code == 0 and out == "" and "399.99" in target.read_text(encoding="utf-8")
+    assert code == 0 and "399.99" in target.read_text(encoding="utf-8")
+    assert out == f"{len(target.read_text(encoding='utf-8').splitlines()) - 1} rows written to {target} (csv)\n"
     code, _, err = run(["cypher", QUERY, "--db", str(demo_graph.db), "-o", str(tmp_path / "no" / "x.csv")], capsys)
     assert code == 1 and "does not exist" in err
 
