@@ -70,6 +70,7 @@ def test_ingest_bar_has_the_file_total(tmp_path, capsys):
     err = capsys.readouterr().err
     assert re.search(r"ingest shop: 100%\|.*\| 5/5 ", err), err
     assert "0/5 [" in err and "<?" in err  # the total is known from the start, before the first batch
+    assert "0/5 [" in err.split("encoding 5 rows")[0] and "writing 5 rows" in err  # what the first batch is doing
 
 
 def test_no_bar_without_progress(tmp_path, capsys):

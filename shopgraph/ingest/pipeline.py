@@ -135,7 +135,9 @@ def ingest_records(store: GraphStore, items: Iterable[ProductRecord | Quarantine
                     continue
                 first_line[item.id] = item.source_line
                 records.append(item)
-            _write_products(store, records, encoder, summary, image_root)
+            # The bar counts committed rows; while a batch is encoded and written it says so.
+            _write_products(store, records, encoder, summary, image_root, stage=shown.set_postfix_str)
+            shown.set_postfix_str("")
             shown.update(len(chunk))
     summary.quarantined = quarantine.count
     summary.seconds = time.perf_counter() - started
@@ -147,7 +149,7 @@ def ingest_records(store: GraphStore, items: Iterable[ProductRecord | Quarantine
 
 
 def _write_products(store: GraphStore, records: list[ProductRecord], encoder, summary: IngestSummary,
-                    image_root: Path | None = None) -> None:
+                    image_root: Path | None = None, stage=lambda text: None) -> None:
     if not records:
         return
     stored = store.product_hashes([r.id for r in records])
@@ -158,6 +160,7 @@ def _write_products(store: GraphStore, records: list[ProductRecord], encoder, su
     summary.replaced += [f"{r.id} (line {r.source_line} of {r.source_file})" for r in replaced[:5 - len(summary.replaced)]]
     if not changed:
         return
+    stage(f"encoding {len(changed):,} rows")
     encoded = encoder.encode(changed)
     summary.vectors_from_cache += encoded.cache_hits
     for record, ok, error in zip(changed, encoded.image_ok, encoded.image_errors):
@@ -165,6 +168,7 @@ def _write_products(store: GraphStore, records: list[ProductRecord], encoder, su
             summary.images_missing += 1
             if record.image_path is not None:
                 summary.image_problems.append(f"{record.id}: {error}")
+    stage(f"writing {len(changed):,} rows")
     store.write(product_batch(changed, encoded, encoded.image_ok, image_root))
     summary.products_written += len(changed)
 
