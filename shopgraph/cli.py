@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=_version())
     options = argparse.ArgumentParser(add_help=False)  # every command's options but --db
     options.add_argument("--config", help="TOML file of settings ([text], [image], [fusion], [ingest], [index], "
-                                          "[align], [gnn], [neo4j])")
+                                          "[store], [align], [gnn], [neo4j])")
     options.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                          help="override one setting, e.g. --set text.batch_size=32 (repeatable)")
     options.add_argument("--trace", action="store_true", help="print every Cypher query sent to the store")

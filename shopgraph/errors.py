@@ -33,6 +33,11 @@ class StoreLockedError(StoreError):
     """Another process holds the database open for writing."""
 
 
+class StoreBusyError(StoreError):
+    """The database could not be read (or written) consistently in the time allowed because another
+    process kept it busy; nothing was read half-way. Retrying later is the remedy (HTTP 503)."""
+
+
 class StoreConnectionError(StoreError):
     """A database server cannot be reached, or refused the credentials (the password is never shown)."""
 

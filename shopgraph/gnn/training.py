@@ -4,31 +4,68 @@
     shopgraph embed         -> embed_with_gnn(sg): new products (and users) get gnn_vec from the saved
                                model, no retraining
 
-Models live beside the database in `<db>.models/`: align.pt and gnn.pt (checkpoints with config,
-graph fingerprint and metrics) and align_curves.png / gnn_curves.png.
+Models live beside the database in `<db>.models/`: align-<id>.pt and gnn-<id>.pt (checkpoints with
+config, graph fingerprint and metrics) and align_curves.png / gnn_curves.png.
+
+A model's vectors and its checkpoint switch together: the new checkpoint is saved under a new name
+first; then all of the model's vector properties and the Meta record naming it (`model.align`,
+`model.gnn`) are written in one transaction (GraphStore.write_model_vectors); loaders read the name
+from Meta; older checkpoints are removed only after that commit. A run killed at any point leaves
+the previous model's vectors and checkpoint, or the new ones, never a mix. A graph trained before
+model records existed uses `align.pt` / `gnn.pt` until it is trained again.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from shopgraph.errors import ModelError
+from shopgraph.graph.store import VectorWrite, model_key
 from shopgraph.records import CATEGORY_SEPARATOR
 
 log = logging.getLogger(__name__)
 
-ALIGN_FILE, GNN_FILE = "align.pt", "gnn.pt"
+ALIGN, GNN = "align", "gnn"  # model kinds: Meta model.<kind>, checkpoint <kind>-<id>.pt
 
 
 def models_dir(sg) -> Path:
     if sg.store_path is None:
         raise ModelError("this graph has no path on disk to keep models beside")
     return Path(f"{sg.store_path}.models")
+
+
+def new_model_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def checkpoint_file(sg, kind: str, model_id: str | None) -> Path:
+    """Where the checkpoint of a model lives (model_id None: the name used before model records)."""
+    return models_dir(sg) / (f"{kind}.pt" if model_id is None else f"{kind}-{model_id}.pt")
+
+
+def current_model(sg, kind: str) -> tuple[str | None, Path | None]:
+    """(id, checkpoint path) of the model whose vectors the graph holds, from its Meta record; a graph
+    without a record falls back to the file saved before records existed. (None, None): none trained."""
+    model_id = sg.store.get_meta(model_key(kind))
+    if sg.store_path is None:
+        return model_id, None
+    if model_id is None:
+        legacy = checkpoint_file(sg, kind, None)
+        return None, legacy if legacy.exists() else None
+    return model_id, checkpoint_file(sg, kind, model_id)
+
+
+def remove_other_checkpoints(sg, kind: str, keep: str) -> None:
+    """After a model switch: earlier checkpoints of the kind (and any a killed run left) go."""
+    for path in models_dir(sg).glob(f"{kind}*.pt"):
+        if path.name != f"{kind}-{keep}.pt" and (path.name == f"{kind}.pt" or path.name.startswith(f"{kind}-")):
+            path.unlink(missing_ok=True)
 
 
 @dataclass
@@ -91,31 +128,37 @@ def alignment_data(sg):
 
 
 def train_alignment(sg, *, progress: bool = False) -> TrainReport:
-    """Train the alignment model on the graph's products, write txt_emb / img_emb / mm_vec for all of
-    them and save the checkpoint. Raises ModelError when too few products have an image."""
+    """Train the alignment model on the graph's products; save its checkpoint, then switch the graph
+    to it (txt_emb / img_emb / mm_vec of every product and the model record in one transaction).
+    Raises ModelError when too few products have an image."""
     from shopgraph.gnn.alignment import train_alignment as fit
     from shopgraph.gnn.checkpoint import save_checkpoint, save_curves
 
     store = sg.store
     ids, data = alignment_data(sg)
     aligner, history = fit(data, sg.config.align, store.dims.aligned, progress=progress)
-    written = write_aligned(store, ids, data, aligner)
+    model_id = new_model_id()
     directory = models_dir(sg)
-    checkpoint = save_checkpoint(directory / ALIGN_FILE, kind="align", state=aligner.module.state_dict(),
-                                 model_args=aligner.model_args, config=dataclasses.asdict(sg.config.align),
-                                 fingerprint=_product_fingerprint(ids), metrics=history.best_metrics,
-                                 history=history.to_dict())
+    checkpoint = save_checkpoint(checkpoint_file(sg, ALIGN, model_id), kind="align",
+                                 state=aligner.module.state_dict(), model_args=aligner.model_args,
+                                 config=dataclasses.asdict(sg.config.align), fingerprint=_product_fingerprint(ids),
+                                 metrics=history.best_metrics, history=history.to_dict(), extra={"model_id": model_id})
+    written = write_aligned(store, ids, data, aligner, model_id)
+    remove_other_checkpoints(sg, ALIGN, model_id)
     curves = save_curves(history.to_dict(), directory / "align_curves.png", "recall@10", "image-text alignment")
     sg.reload_models()
     return TrainReport("align", history.best_metrics, len(history.epochs), history.best_epoch, history.seconds,
                        written, checkpoint, curves)
 
 
-def write_aligned(store, ids: list[str], data, aligner) -> int:
+def write_aligned(store, ids: list[str], data, aligner, model_id: str) -> int:
+    """The aligned vectors of every product and the record of the model that made them, in one
+    transaction."""
     out = aligner.embed(data.text, data.image, data.has_text, data.has_image)
-    store.set_vectors("Product", "txt_emb", [i for i, ok in zip(ids, data.has_text) if ok], out["text"][data.has_text])
-    store.set_vectors("Product", "img_emb", [i for i, ok in zip(ids, data.has_image) if ok], out["image"][data.has_image])
-    store.set_vectors("Product", "mm_vec", ids, out["fused"])
+    store.write_model_vectors(ALIGN, model_id, [
+        VectorWrite("Product", "txt_emb", [i for i, ok in zip(ids, data.has_text) if ok], out["text"][data.has_text]),
+        VectorWrite("Product", "img_emb", [i for i, ok in zip(ids, data.has_image) if ok], out["image"][data.has_image]),
+        VectorWrite("Product", "mm_vec", ids, out["fused"])])
     return len(ids)
 
 
@@ -126,13 +169,28 @@ def _product_fingerprint(ids: list[str]) -> str:
 
 
 def load_aligner(sg):
-    """The trained Aligner of this graph, or None when none was trained."""
+    """(model id, Aligner) of the alignment model whose vectors the graph holds: (None, None) when none
+    was trained; (id, None) when its checkpoint is missing (a graph copied without its models folder:
+    searches then use the fused vectors, which need no model)."""
     from shopgraph.gnn.alignment import aligner_from_checkpoint
     from shopgraph.gnn.checkpoint import load_checkpoint
 
-    if sg.store_path is None or not (models_dir(sg) / ALIGN_FILE).exists():
-        return None
-    return aligner_from_checkpoint(load_checkpoint(models_dir(sg) / ALIGN_FILE, kind="align"))
+    for _ in range(3):  # a retrain in another process may switch models between the reads below
+        model_id, path = current_model(sg, ALIGN)
+        if path is None:
+            return model_id, None
+        if path.exists():
+            try:
+                return model_id, aligner_from_checkpoint(load_checkpoint(path, kind="align"))
+            except ModelError:
+                if path.exists():
+                    raise  # a damaged file
+                continue  # removed while being read: the graph has switched to a newer model
+        if current_model(sg, ALIGN)[0] == model_id:
+            log.warning("the graph's vectors come from alignment model %s, but %s is missing; searching "
+                        "without it (copy the models folder along, or train again)", model_id, path)
+            return model_id, None
+    raise ModelError("the alignment model kept changing while it was loaded; retry")
 
 
 # -- GNN ------------------------------------------------------------------------------------------
@@ -194,15 +252,17 @@ def train_gnn(sg, *, progress: bool = False, on_epoch=None) -> TrainReport:
                       patience=config.patience, seed=config.seed, progress=progress,
                       description=f"train {config.model}", on_epoch=on_epoch)
     history = trainer.fit(task)
-    written = _write_gnn(store, graph, task.embed())
     directory = models_dir(sg)
     learned_ids = {t: graph.ids[t] for t in graph.learned_rows}
+    model_id = new_model_id()
     checkpoint = save_checkpoint(
-        directory / GNN_FILE, kind="gnn", state=model.state_dict(), model_args=_plain_args(model_args),
+        checkpoint_file(sg, GNN, model_id), kind="gnn", state=model.state_dict(), model_args=_plain_args(model_args),
         config={**dataclasses.asdict(config), "model_kind": config.model}, fingerprint=graph_fingerprint(export.data),
         metrics=history.best_metrics, history=history.to_dict(),
-        extra={"learned_ids": learned_ids, "product_vector": prop,
+        extra={"learned_ids": learned_ids, "product_vector": prop, "model_id": model_id,
                "objectives": [o.name for o in objectives]})
+    written = _write_gnn(store, graph, task.embed(), model_id)
+    remove_other_checkpoints(sg, GNN, model_id)
     curves = save_curves(history.to_dict(), directory / "gnn_curves.png", "score", f"GNN ({config.model})")
     return TrainReport(config.model, history.best_metrics, len(history.epochs), history.best_epoch,
                        history.seconds, written, checkpoint, curves)
@@ -234,18 +294,24 @@ def _model_from_checkpoint(payload: dict):
     return model.eval()
 
 
-def _write_gnn(store, graph, emb, only: dict[str, set[str]] | None = None) -> int:
-    """Write gnn_vec of products and users (only: node type -> ids to write; None = all)."""
-    written = 0
+def _write_gnn(store, graph, emb, model_id: str | None, only: dict[str, set[str]] | None = None) -> int:
+    """Write gnn_vec of products and users in one transaction with the model record (only: node type ->
+    ids to write, adding to the recorded model; None = all, switching to model_id). model_id None:
+    a model saved before model records existed (its vectors are written as they were then)."""
+    writes = []
     for node_type, label in (("product", "Product"), ("user", "User")):
         if node_type not in emb or not graph.ids.get(node_type):
             continue
         ids = graph.ids[node_type]
         rows = [n for n, i in enumerate(ids) if only is None or i in only.get(node_type, set())]
         if rows:
-            store.set_vectors(label, "gnn_vec", [ids[n] for n in rows], emb[node_type][rows].numpy())
-            written += len(rows)
-    return written
+            writes.append(VectorWrite(label, "gnn_vec", [ids[n] for n in rows], emb[node_type][rows].numpy()))
+    if model_id is None:
+        for write in writes:
+            store.set_vectors(write.label, write.prop, write.ids, write.vectors)
+    elif writes or only is None:
+        store.write_model_vectors(GNN, model_id, writes, switch=only is None)
+    return sum(len(w.ids) for w in writes)
 
 
 def embed_with_gnn(sg, *, all_nodes: bool = False) -> int:
@@ -257,7 +323,8 @@ def embed_with_gnn(sg, *, all_nodes: bool = False) -> int:
     from shopgraph.gnn.export import to_heterodata
     from shopgraph.gnn.graph_data import add_similarity_edges
 
-    payload = load_checkpoint(models_dir(sg) / GNN_FILE, kind="gnn")
+    model_id, path = current_model(sg, GNN)
+    payload = load_checkpoint(path or checkpoint_file(sg, GNN, None), kind="gnn")
     extra = payload["extra"]
     export = to_heterodata(sg.store, product_vector=extra["product_vector"])
     learned_ids = extra["learned_ids"]
@@ -275,7 +342,7 @@ def embed_with_gnn(sg, *, all_nodes: bool = False) -> int:
     if not all_nodes:
         only = {"product": set(graph.ids["product"]) - sg.store.ids_with_vector("gnn_vec"),
                 "user": _users_without_vector(sg.store)}
-    return _write_gnn(sg.store, graph, emb, only)
+    return _write_gnn(sg.store, graph, emb, model_id, only)
 
 
 def _users_without_vector(store) -> set[str]:

@@ -1,18 +1,23 @@
 """The embedded graph store: LadybugDB on disk (default ./shopgraph.db), no server needed.
 
-Files: `<path>` is the database; `<path>.index/` holds the ANN mirrors of the vector properties.
+Files: `<path>` is the database; `<path>.index/` holds the ANN mirrors of the vector properties;
+`<path>.access.lock` and `<path>.gate.lock` are the reader/writer protocol (access_lock.py).
 Writes: one transaction per GraphBatch; new nodes and relationships by COPY from Arrow, existing ones by
 parameterised UNWIND ... SET. Two LadybugDB habits shape this module:
 - COPY of a primary key that already exists (or twice in one table) kills the process, so every batch
   is de-duplicated and split into new and existing keys first;
 - COPY matches Arrow columns by position, so tables are built in schema order.
+Concurrency: every read borrows its own connection and runs in a read-only transaction (one snapshot
+for all its queries), so reads run side by side with each other and with the writer's transaction
+(sessions.py). Another process's writer is kept out by the access lock: a read-only store reads under
+it, and opens the database afresh after each of the writer's commits.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import threading
+import uuid
 from collections import OrderedDict
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,14 +27,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from shopgraph.config import IndexConfig
-from shopgraph.errors import (BadArgumentError, QueryTimeoutError, ReadOnlyError, SchemaError, StoreError,
-                              StoreLockedError)
+from shopgraph.config import IndexConfig, StoreConfig
+from shopgraph.errors import (BadArgumentError, ConfigError, QueryTimeoutError, ReadOnlyError, SchemaError,
+                              StoreError)
 from shopgraph.graph import schema as S
+from shopgraph.graph.access_lock import AccessLock
 from shopgraph.graph.cypher_guard import ensure_read_only
 from shopgraph.graph.filters import candidate_query
 from shopgraph.graph.rows import chunks, one_line, plain
-from shopgraph.graph.store import Filters, GraphBatch, GraphStore, Rows, checked_query_vector, take_rows
+from shopgraph.graph.sessions import Session, Sessions, connect, open_database
+from shopgraph.graph.store import (DATABASE_ID, Filters, GraphBatch, GraphStore, Rows, VectorWrite,
+                                   check_model_switch, check_vector_write, checked_query_vector, model_key,
+                                   take_rows)
 from shopgraph.graph.vector_sync import INNER_PRODUCT_PROPERTIES, IndexedVectors
 
 log = logging.getLogger(__name__)
@@ -46,64 +55,111 @@ _DDL_TYPES = {S.STRING: "STRING", S.DOUBLE: "DOUBLE", S.INT64: "INT64", S.BOOL: 
 _ARROW_TYPES = {S.STRING: pa.string(), S.DOUBLE: pa.float64(), S.INT64: pa.int64(), S.BOOL: pa.bool_()}
 
 
-class EmbeddedStore(GraphStore):
-    """GraphStore on LadybugDB. Use `EmbeddedStore.open(path)`; thread-safe (one lock per store)."""
+def _check_store_config(config: StoreConfig) -> None:
+    if isinstance(config.read_connections, bool) or not isinstance(config.read_connections, int) \
+            or config.read_connections < 1:
+        raise ConfigError(f"store.read_connections must be an integer >= 1, got {config.read_connections!r}")
+    for name in ("read_wait", "write_wait", "checkpoint_mb"):
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise ConfigError(f"store.{name} must be a positive number, got {value!r}")
 
-    def __init__(self, database, connection, path: Path, dims: S.VectorDims, read_only: bool,
-                 index_config: IndexConfig, trace: Callable[[str, Mapping], None] | None):
-        self._db = database
-        self._conn = connection
+
+class EmbeddedStore(GraphStore):
+    """GraphStore on LadybugDB. Use `EmbeddedStore.open(path)`; thread-safe: reads run side by side,
+    writes one at a time."""
+
+    def __init__(self, path: Path, dims: S.VectorDims, read_only: bool, index_config: IndexConfig,
+                 store_config: StoreConfig, trace: Callable[[str, Mapping], None] | None):
         self.path = path
         self.dims = dims
         self.read_only = read_only
         self.trace = trace
-        self._lock = threading.RLock()
+        self.index_config = index_config
+        self.store_config = store_config
+        self._access = AccessLock(path, read_wait=store_config.read_wait, write_wait=store_config.write_wait)
+        self._sessions = Sessions(store_config.read_connections)
+        self._write_conn = None  # the writer's own connection (read-write stores)
+        self._write_lock = threading.RLock()
+        self._local = threading.local()  # conn: the connection this thread's current read/write uses
+        self._closed = False
         self._vectors = IndexedVectors(self, self._dim_of, Path(f"{path}.index"), index_config)
         self._filter_cache: OrderedDict = OrderedDict()  # see _candidates
-        self._filter_generation = -1
-        self.index_config = index_config
+        self._filter_key: tuple = ()
+        self._filter_lock = threading.Lock()
 
     # -- opening -------------------------------------------------------------------------------
     @classmethod
     def open(cls, path: str | Path = "shopgraph.db", *, dims: S.VectorDims | None = None,
              read_only: bool = False, index_config: IndexConfig | None = None,
+             store_config: StoreConfig | None = None,
              trace: Callable[[str, Mapping], None] | None = None) -> "EmbeddedStore":
         """Open (creating it unless read_only) the database at path.
 
         dims: the vector widths the caller will write; checked against those the database was
         created with (None: take the database's own, or the defaults for a new one).
         """
-        import ladybug
-
         path = Path(path)
+        store_config = store_config or StoreConfig()
+        _check_store_config(store_config)
         if read_only and not path.exists():
             raise StoreError(f"no shopgraph database at {path}")
         if path.is_dir():
             raise StoreError(f"{path} is a directory, not a shopgraph database file")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if not read_only:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        store = cls(path, dims or S.VectorDims(), read_only, index_config or IndexConfig(), store_config, trace)
+        if read_only:
+            try:
+                store._ensure_schema(dims)  # its first read opens the database, under the access lock
+            except BaseException:
+                store._close_quietly()
+                raise
+            return store
+        # Opening replays the log and may checkpoint, and closing after a failed open checkpoints:
+        # files change, so other processes' readers are kept out.
         try:
-            database = ladybug.Database(str(path), read_only=read_only)
-            connection = ladybug.Connection(database)
-        except RuntimeError as e:
-            message = str(e)
-            if "Lock is held" in message or "lock on file" in message:
-                pid = re.search(r"PID (\d+)", message)
-                holder = f" (PID {pid.group(1)})" if pid else ""
-                raise StoreLockedError(
-                    f"{path} is open for writing by another process{holder}; close it, or open it read-only"
-                ) from None
-            raise StoreError(f"cannot open {path}: {one_line(e)}") from None
-        store = cls(database, connection, path, dims or S.VectorDims(), read_only,
-                    index_config or IndexConfig(), trace)
-        store._ensure_schema(dims)
+            with store._access.writing():
+                try:
+                    database = store._open_database()
+                    store._sessions.start(database)
+                    store._write_conn = connect(database)
+                    store._ensure_schema(dims)
+                except BaseException:
+                    store._close_quietly()
+                    raise
+        except BaseException:
+            store._access.close()
+            raise
         return store
 
+    def _open_database(self):
+        return open_database(self.path, read_only=self.read_only,
+                             checkpoint_bytes=max(1, int(self.store_config.checkpoint_mb * 1024 * 1024)),
+                             connections=self.store_config.read_connections)
+
     def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._db.close()
-                self._conn = self._db = None
+        with self._write_lock:
+            if self._closed:
+                return
+            self._closed = True
+            if self.read_only:
+                self._sessions.close()
+                return
+            with self._access.writing():  # closing checkpoints: readers are kept out
+                self._write_conn.close()
+                self._sessions.close()
+            self._access.close()
+
+    def _close_quietly(self) -> None:
+        """Close after a failed open (inside the writer's hold for a read-write store)."""
+        try:
+            if self._write_conn is not None:
+                self._write_conn.close()
+            self._sessions.close()
+        except Exception as e:  # already failing: keep the first error
+            log.debug("closing after a failed open: %s", e)
+        self._closed = True
 
     def _ensure_schema(self, wanted: S.VectorDims | None) -> None:
         tables = {row[1] for row in self._rows_raw("CALL show_tables() RETURN *")}
@@ -113,21 +169,40 @@ class EmbeddedStore(GraphStore):
             if tables:
                 raise StoreError(f"{self.path} is a LadybugDB database but not a shopgraph one")
             self._create_schema()
+            self._sessions.current().database_id = self.get_meta(DATABASE_ID)
             return
         if self.get_meta("schema_version") == "1":
             self._migrate_to_2()
         if self.get_meta("schema_version") == "2":
             self._migrate_to_3(tables)
-        defaults = S.VectorDims()
-        stored = S.VectorDims(text=int(self.get_meta("dim_text")), image=int(self.get_meta("dim_image")),
-                              lexical=int(self.get_meta("dim_lexical")),
-                              aligned=int(self.get_meta("dim_aligned") or defaults.aligned),
-                              gnn=int(self.get_meta("dim_gnn") or defaults.gnn))
+        stored = self._stored_dims(self._meta())
         if wanted is not None and (wanted.text, wanted.image, wanted.lexical) != (stored.text, stored.image, stored.lexical):
             raise SchemaError(
                 f"{self.path} was created with vector widths {stored}, the configured encoders give "
                 f"{wanted}; use another database path or the encoders it was built with")
         self.dims = stored
+        if not self.read_only:
+            self._sessions.current().database_id = self._ensure_database_id()
+
+    @staticmethod
+    def _stored_dims(meta: Mapping[str, str]) -> S.VectorDims:
+        defaults = S.VectorDims()
+        return S.VectorDims(text=int(meta["dim_text"]), image=int(meta["dim_image"]),
+                            lexical=int(meta["dim_lexical"]),
+                            aligned=int(meta.get("dim_aligned") or defaults.aligned),
+                            gnn=int(meta.get("dim_gnn") or defaults.gnn))
+
+    def _meta(self) -> dict[str, str]:
+        return {k: v for k, v in self._rows_raw("MATCH (m:Meta) RETURN m.key, m.value")}
+
+    def _ensure_database_id(self) -> str:
+        """The database's identity (Meta database_id), given to databases made before it existed."""
+        existing = self.get_meta(DATABASE_ID)
+        if existing:
+            return existing
+        new = uuid.uuid4().hex
+        self.set_meta(DATABASE_ID, new)
+        return new
 
     def _create_schema(self) -> None:
         with self._transaction():
@@ -139,7 +214,8 @@ class EmbeddedStore(GraphStore):
                 self._run(f"CREATE REL TABLE {name}(FROM {rel.src} TO {rel.dst}{props})")
             meta = {"schema_version": SCHEMA_VERSION, "generation": "0", "dim_text": str(self.dims.text),
                     "dim_image": str(self.dims.image), "dim_lexical": str(self.dims.lexical),
-                    "dim_aligned": str(self.dims.aligned), "dim_gnn": str(self.dims.gnn)}
+                    "dim_aligned": str(self.dims.aligned), "dim_gnn": str(self.dims.gnn),
+                    DATABASE_ID: uuid.uuid4().hex}
             self._copy_nodes("Meta", [{"key": k, "value": v} for k, v in meta.items()])
 
     def _migrate_to_2(self) -> None:
@@ -180,40 +256,96 @@ class EmbeddedStore(GraphStore):
 
     # -- running queries -----------------------------------------------------------------------
     def _run(self, query: str, params: Mapping[str, Any] | None = None):
-        if self._conn is None:
-            raise StoreError(f"{self.path} is closed")
+        """Run one statement on this thread's current connection (inside _reading or _transaction)."""
+        connection = getattr(self._local, "conn", None)
+        if connection is None:
+            raise StoreError(f"{self.path} is closed" if self._closed else "internal: a query outside a read or write")
         if self.trace is not None:
             self.trace(query, params or {})
         try:
-            return self._conn.execute(query, dict(params or {}))
+            return connection.execute(query, dict(params or {}))
         except RuntimeError as e:
             raise StoreError(f"query failed: {one_line(e)}") from e
 
     def _rows_raw(self, query: str, params: Mapping[str, Any] | None = None) -> list[list]:
-        with self._lock:
+        with self._reading():
             return self._run(query, params).get_all()
 
     def _arrow(self, query: str, params: Mapping[str, Any] | None = None) -> pa.Table:
-        with self._lock:
+        with self._reading():
             return self._run(query, params).get_as_arrow(ARROW_CHUNK_ROWS)
 
     @contextmanager
-    def _transaction(self):
-        if self.read_only:
-            raise ReadOnlyError(f"{self.path} is open read-only")
-        with self._lock:
-            self._run("BEGIN TRANSACTION")
+    def _reading(self) -> Iterator[None]:
+        """One consistent read: a borrowed connection in a read-only transaction (one snapshot for all
+        the queries of the block). Re-entrant: inside a read or a write the thread's connection is
+        reused. A read-only store also holds the access lock, and opens the database afresh when the
+        writer process has committed since it last did."""
+        if getattr(self._local, "conn", None) is not None:
+            yield
+            return
+        if self._closed:
+            raise StoreError(f"{self.path} is closed")
+        if not self.read_only:
+            yield from self._read_on(self._sessions.current())
+            return
+        with self._access.reading() as marker:
+            session = self._sessions.enter(marker, self._open_database)
+            try:
+                yield from self._read_on(session)
+            finally:
+                self._sessions.leave(session)
+
+    def _read_on(self, session: Session) -> Iterator[None]:
+        connection = session.borrow()
+        self._local.conn, self._local.session = connection, session
+        try:
+            self._run("BEGIN TRANSACTION READ ONLY")
             try:
                 yield
-            except BaseException:
+            finally:
                 try:
-                    self._run("ROLLBACK")
-                except StoreError as e:
-                    # A failed statement already ends LadybugDB's transaction; anything else is worth a log line.
+                    self._run("COMMIT")
+                except StoreError as e:  # a failed statement already ended the transaction
                     if "No active transaction" not in str(e):
-                        log.warning("rollback failed: %s", e)
-                raise
-            self._run("COMMIT")
+                        raise
+        finally:
+            self._local.conn = self._local.session = None
+            session.give_back(connection)
+
+    def _session(self) -> Session:
+        """The session of the running read (the writer's own session inside a write)."""
+        return getattr(self._local, "session", None) or self._sessions.current()
+
+    @contextmanager
+    def _transaction(self):
+        """One write transaction on the writer's connection. Statements before COMMIT touch no file
+        (LadybugDB keeps an open transaction in memory), so other processes' reads are kept out only
+        while COMMIT (and any checkpoint it runs) writes."""
+        if self.read_only:
+            raise ReadOnlyError(f"{self.path} is open read-only")
+        with self._write_lock:
+            if self._closed:
+                raise StoreError(f"{self.path} is closed")
+            if getattr(self._local, "conn", None) is not None:
+                raise StoreError("internal: a write inside a read or another write")
+            self._local.conn = self._write_conn
+            try:
+                self._run("BEGIN TRANSACTION")
+                try:
+                    yield
+                except BaseException:
+                    try:
+                        self._run("ROLLBACK")
+                    except StoreError as e:
+                        # A failed statement already ends LadybugDB's transaction; anything else is worth a log line.
+                        if "No active transaction" not in str(e):
+                            log.warning("rollback failed: %s", e)
+                    raise
+                with self._access.writing():
+                    self._run("COMMIT")
+            finally:
+                self._local.conn = None
 
     # -- meta ----------------------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
@@ -367,21 +499,31 @@ class EmbeddedStore(GraphStore):
         return int(count)
 
     def set_vectors(self, label: str, prop: str, ids: Sequence[str], vectors: np.ndarray) -> None:
-        S.check_vector_property(prop)
-        S.check_properties(label, [prop])
-        vectors = np.asarray(vectors, dtype=np.float32)
-        if vectors.shape != (len(ids), self.dims.of(prop)):
-            raise SchemaError(f"{prop} needs shape ({len(ids)}, {self.dims.of(prop)}), got {vectors.shape}")
+        vectors = check_vector_write(self.dims, VectorWrite(label, prop, ids, vectors))
+        with self._transaction():
+            self._set_vectors(label, prop, ids, vectors, self._bump_generation())
+
+    def write_model_vectors(self, model: str, model_id: str, writes: Sequence[VectorWrite], *,
+                            switch: bool = True) -> None:
+        checked = [(w, check_vector_write(self.dims, w)) for w in writes]
+        with self._transaction():
+            check_model_switch(self.get_meta(model_key(model)), model, model_id, switch)
+            generation = self._bump_generation()
+            for write, vectors in checked:
+                self._set_vectors(write.label, write.prop, write.ids, vectors, generation)
+            self._upsert_nodes("Meta", [{"key": model_key(model), "value": model_id}])
+
+    def _set_vectors(self, label: str, prop: str, ids: Sequence[str], vectors: np.ndarray, generation: int) -> None:
+        """Inside a transaction: set one vector property of the given nodes (checked by the caller)."""
         key = S.node_type(label).key
         # Products carry the revision the vector index syncs on; other labels are not indexed.
         stamp = ", n.rev = $g" if label == "Product" else ""
-        with self._transaction():
-            generation = self._bump_generation()
-            for start in range(0, len(ids), 500):
-                rows = [{"id": i, "v": v.tolist()} for i, v in zip(ids[start:start + 500], vectors[start:start + 500])]
-                self._run(f"UNWIND $rows AS r MATCH (n:{label} {{{key}: r.id}}) "
-                          f"SET n.{prop} = {self._cast('r.v', S.VECTOR, prop)}{stamp}",
-                          {"rows": rows, "g": generation})
+        ids = list(ids)
+        for start in range(0, len(ids), 500):
+            rows = [{"id": i, "v": v.tolist()} for i, v in zip(ids[start:start + 500], vectors[start:start + 500])]
+            self._run(f"UNWIND $rows AS r MATCH (n:{label} {{{key}: r.id}}) "
+                      f"SET n.{prop} = {self._cast('r.v', S.VECTOR, prop)}{stamp}",
+                      {"rows": rows, "g": generation})
 
     # -- reads ---------------------------------------------------------------------------------
     def get_nodes(self, label: str, ids: Sequence[str], properties: Sequence[str] | None = None) -> list[dict]:
@@ -398,12 +540,13 @@ class EmbeddedStore(GraphStore):
     def get_vectors(self, label: str, prop: str, ids: Sequence[str]) -> tuple[list[str], np.ndarray]:
         S.check_vector_property(prop)
         S.check_properties(label, [prop])
-        if label == "Product" and prop in INNER_PRODUCT_PROPERTIES and self._vectors.loaded(prop):
+        if (label == "Product" and prop in INNER_PRODUCT_PROPERTIES and self._vectors.loaded(prop)
+                and getattr(self._local, "conn", None) is None):
             # Reading wide list columns costs ~0.4 ms per product (a search's 20 results: ~8 ms); the
             # index mirror of these properties holds the exact stored vectors, synced to the current
-            # write generation by index() first.
-            with self._lock:
-                return self._vectors.index(prop, self.generation()).vectors(list(ids))
+            # write generation first.
+            with self._synced_index(prop) as (index, _):
+                return index.vectors(list(ids))
         node = S.node_type(label)
         table = self._arrow(f"MATCH (n:{label}) WHERE n.{node.key} IN $ids AND n.{prop} IS NOT NULL "
                             f"RETURN n.{node.key} AS id, n.{prop} AS v", {"ids": list(ids)})
@@ -468,20 +611,61 @@ class EmbeddedStore(GraphStore):
         filtered = where is not None or (filters is not None and not filters.is_empty())
         if exact:
             return self._exact_search(prop, query_vector, k, filters, where, params)
-        with self._lock:
-            generation = self.generation()
-            index = self._vectors.index(prop, generation)
-            allowed = self._candidates(prop, index, generation, filters, where, params) if filtered else None
+        filter_args = (filters, where, params) if filtered else None
+        with self._synced_index(prop, filter_args) as (index, allowed):
             if allowed is not None and len(allowed) == 0:
                 return []
             return index.search(query_vector, k, allowed=allowed)
 
-    def _candidates(self, prop: str, index, generation: int, filters, where, params):
+    @contextmanager
+    def vector_index(self, prop: str):
+        """The ANN index of a Product vector property, synced to the graph, held for the block (for
+        checks and tools; searches go through vector_search)."""
+        with self._synced_index(prop) as (index, _):
+            yield index
+
+    @contextmanager
+    def _synced_index(self, prop: str, filter_args: tuple | None = None):
+        """(the index of prop synced to the graph, the prepared candidate filter or None), held for the
+        block. Syncing and the candidate query are one consistent read; the block (the search itself,
+        and saving the index when due) runs after that read has ended, so a long index build or save
+        never keeps the writer of another process waiting. The per-property lock is taken before the
+        read, never inside one: a thread waiting for it holds no access lock."""
+        if getattr(self._local, "conn", None) is not None:
+            raise StoreError("internal: the vector index is used inside a read or write")
+        with self._vectors.locked(prop):
+            with self._reading():
+                generation, identity = self.generation(), self._identity()
+                index = self._vectors.index(prop, generation, identity)
+                allowed = None if filter_args is None else self._candidates(prop, index, (identity, generation),
+                                                                            *filter_args)
+            yield index, allowed
+            self._vectors.persist(prop)
+
+    def _identity(self) -> str | None:
+        """Inside a read: the database's id (Meta database_id; None for a database made before ids
+        existed and opened read-only since). Read once per session; a read-only store also checks
+        there that a database re-made at the same path kept the vector widths."""
+        session = self._session()
+        if session.database_id is Session.UNREAD:
+            meta = self._meta()
+            stored = self._stored_dims(meta)
+            if stored != self.dims:
+                raise SchemaError(f"{self.path} was replaced by a database with other vector widths "
+                                  f"({stored}); open it again")
+            session.database_id = meta.get(DATABASE_ID)
+            if session.database_id is None:
+                log.info("%s has no database id yet (made by an older shopgraph): its vector index is "
+                         "kept in memory only until the database is opened read-write once", self.path)
+        return session.database_id
+
+    def _candidates(self, prop: str, index, version: tuple, filters, where, params):
         """The filter's candidate ids, prepared for the index (an IdFilter).
 
         Filters repeat (facets: a brand, a category), and for a broad one the Cypher query and turning
         thousands of string ids into index rows cost far more than the search, so prepared filters are
-        kept per (property, query, parameters) and dropped when the graph's write generation changes.
+        kept per (property, query, parameters) and dropped when the graph (its id and write generation:
+        `version`) changes.
         """
         query, bound = candidate_query(filters, where, params)
         try:
@@ -489,17 +673,19 @@ class EmbeddedStore(GraphStore):
             hash(key)
         except TypeError:
             key = None
-        if generation != self._filter_generation:
-            self._filter_cache.clear()
-            self._filter_generation = generation
-        if key is not None and key in self._filter_cache:
-            self._filter_cache.move_to_end(key)
-            return self._filter_cache[key]
+        with self._filter_lock:
+            if version != self._filter_key:
+                self._filter_cache.clear()
+                self._filter_key = version
+            if key is not None and key in self._filter_cache:
+                self._filter_cache.move_to_end(key)
+                return self._filter_cache[key]
         prepared = index.id_filter(self._arrow(query, bound).column("id").to_pylist())
-        if key is not None:
-            self._filter_cache[key] = prepared
-            while len(self._filter_cache) > FILTER_CACHE_SIZE:
-                self._filter_cache.popitem(last=False)
+        with self._filter_lock:
+            if key is not None and version == self._filter_key:
+                self._filter_cache[key] = prepared
+                while len(self._filter_cache) > FILTER_CACHE_SIZE:
+                    self._filter_cache.popitem(last=False)
         return prepared
 
     def _exact_search(self, prop, query_vector, k, filters, where, params) -> list[tuple[str, float]]:
@@ -521,26 +707,46 @@ class EmbeddedStore(GraphStore):
             raise ReadOnlyError(f"{self.path} is open read-only")
         if timeout is not None and not timeout > 0:
             raise BadArgumentError(f"timeout must be a positive number of seconds, got {timeout!r}")
-        with self._lock:
-            if timeout is not None and self._conn is not None:
-                # LadybugDB checks the limit between units of work, so a query stops shortly after it.
-                self._conn.set_query_timeout(max(1, int(timeout * 1000)))
-            try:
-                result = self._run(query, params)
-                if isinstance(result, list):
-                    raise StoreError("send one statement per call")
-                # Rows become dicts one at a time, under the lock: stop after max_rows (+1 to tell).
-                rows = take_rows(result.rows_as_dict(), max_rows, dict)
-            except StoreError as e:
-                if timeout is not None and "Interrupted" in str(e):
-                    raise QueryTimeoutError(f"query stopped at its time limit of {timeout:g} s") from None
-                raise
-            finally:
-                if timeout is not None and self._conn is not None:
-                    self._conn.set_query_timeout(0)  # 0: no limit for the store's own queries
         if allow_write:
+            with self._writing_statement():
+                rows = self._cypher_rows(query, params, timeout, max_rows)
             self._after_cypher_write()
-        return rows
+            return rows
+        with self._reading():  # its own connection: other reads go on beside it
+            return self._cypher_rows(query, params, timeout, max_rows)
+
+    def _cypher_rows(self, query, params, timeout: float | None, max_rows: int | None) -> Rows:
+        connection = self._local.conn
+        if timeout is not None:
+            # LadybugDB checks the limit between units of work, so a query stops shortly after it.
+            connection.set_query_timeout(max(1, int(timeout * 1000)))
+        try:
+            result = self._run(query, params)
+            if isinstance(result, list):
+                raise StoreError("send one statement per call")
+            # Rows become dicts one at a time: stop after max_rows (+1 to tell).
+            return take_rows(result.rows_as_dict(), max_rows, dict)
+        except StoreError as e:
+            if timeout is not None and "Interrupted" in str(e):
+                raise QueryTimeoutError(f"query stopped at its time limit of {timeout:g} s") from None
+            raise
+        finally:
+            if timeout is not None:
+                connection.set_query_timeout(0)  # 0: no limit for the store's own queries
+
+    @contextmanager
+    def _writing_statement(self):
+        """A statement that commits by itself (a write query from cypher()) on the writer's connection,
+        with other processes' reads kept out while it runs."""
+        with self._write_lock:
+            if self._closed:
+                raise StoreError(f"{self.path} is closed")
+            self._local.conn = self._write_conn
+            try:
+                with self._access.writing():
+                    yield
+            finally:
+                self._local.conn = None
 
     def _after_cypher_write(self) -> None:
         """A write query may have changed any product: stamp them all with a new generation, so every

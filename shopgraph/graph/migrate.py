@@ -5,7 +5,7 @@
 
 What is copied: every node of every label with all its properties and vectors, every relationship with
 its properties, and the source's Meta entries that describe the graph (vector widths, model names;
-not the target's own bookkeeping: schema version, write generation). Only through the GraphStore
+not the target's own bookkeeping: schema version, write generation, database id). Only through the GraphStore
 interface, so any pair of stores works.
 
 Resumable: each batch is written together with a progress record (a Meta entry `migration.progress`,
@@ -37,14 +37,14 @@ import numpy as np
 
 from shopgraph.errors import BadArgumentError, StoreError
 from shopgraph.graph import schema as S
-from shopgraph.graph.store import GraphBatch, GraphStore
+from shopgraph.graph.store import DATABASE_ID, GraphBatch, GraphStore
 
 log = logging.getLogger(__name__)
 
 PROGRESS_KEY = "migration.progress"
 DONE_KEY = "migration.done"
 # The target's own bookkeeping: never copied from the source.
-OWN_META = ("schema_version", "generation", PROGRESS_KEY, DONE_KEY)
+OWN_META = ("schema_version", "generation", DATABASE_ID, PROGRESS_KEY, DONE_KEY)
 NODE_ORDER = ("Platform", "Brand", "Category", "User", "Product")  # endpoints before relationships
 SKIPPED_PROPERTIES = ("rev",)
 

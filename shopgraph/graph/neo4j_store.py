@@ -30,7 +30,8 @@ from shopgraph.graph.filters import candidate_query
 from shopgraph.graph.neo4j_connect import Neo4jSettings, TransactionRunner, safe_uri
 from shopgraph.graph.neo4j_search import READ_CHUNK, VectorSearch, has_index, matrix
 from shopgraph.graph.rows import chunks, plain
-from shopgraph.graph.store import Filters, GraphBatch, GraphStore, Rows, checked_query_vector, take_rows
+from shopgraph.graph.store import (Filters, GraphBatch, GraphStore, Rows, VectorWrite, check_model_switch,
+                                   check_vector_write, checked_query_vector, model_key, take_rows)
 
 log = logging.getLogger(__name__)
 
@@ -363,6 +364,29 @@ class Neo4jStore(GraphStore):
                 self._run(tx, text, {"rows": rows, "generation": generation})
 
             self._write_tx(work)
+
+    def write_model_vectors(self, model: str, model_id: str, writes: Sequence[VectorWrite], *,
+                            switch: bool = True) -> None:
+        """See GraphStore.write_model_vectors: one server transaction (its statements chunked as
+        set_vectors' are), so its memory on the server grows with the model's vectors: a graph whose
+        learned vectors exceed the server's transaction memory fails here, rolled back, with the
+        previous model left in place."""
+        checked = [(w, check_vector_write(self.dims, w)) for w in writes]
+        self._check_writable()
+        size = max(1, self.config.write_rows // 4)
+
+        def work(tx):
+            recorded = self._run(tx, Q.get_meta(), {"key": model_key(model)})
+            check_model_switch(recorded[0]["value"] if recorded else None, model, model_id, switch)
+            generation = self._bump_generation(tx)
+            for write, vectors in checked:
+                text, ids = Q.set_vectors(write.label, write.prop), list(write.ids)
+                for start in range(0, len(ids), size):
+                    rows = [{"id": i, "v": v.tolist()} for i, v in zip(ids[start:start + size], vectors[start:start + size])]
+                    self._run(tx, text, {"rows": rows, "generation": generation})
+            self._run(tx, Q.set_meta(), {"key": model_key(model), "value": model_id})
+
+        self._write_tx(work)
 
     # -- reads ---------------------------------------------------------------------------------
     def get_nodes(self, label: str, ids: Sequence[str], properties: Sequence[str] | None = None) -> list[dict]:

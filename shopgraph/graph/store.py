@@ -63,6 +63,24 @@ class GraphBatch:
         return not any(self.nodes.values()) and not any(self.relationships.values())
 
 
+@dataclass(frozen=True)
+class VectorWrite:
+    """One vector property of some nodes: vectors is a (len(ids), width of prop) array."""
+
+    label: str
+    prop: str
+    ids: Sequence[str]
+    vectors: np.ndarray
+
+
+DATABASE_ID = "database_id"  # Meta key: a store's own random identity (what its local vector index mirrors)
+
+
+def model_key(model: str) -> str:
+    """The Meta key naming the trained model of a kind ("align", "gnn") whose vectors the graph holds."""
+    return f"model.{model}"
+
+
 class Rows(list):
     """The rows of a Cypher query (dicts); truncated: the query had more rows than max_rows."""
 
@@ -109,6 +127,17 @@ class GraphStore(ABC):
     @abstractmethod
     def set_vectors(self, label: str, prop: str, ids: Sequence[str], vectors: np.ndarray) -> None:
         """Write back one vector property (e.g. GNN embeddings): vectors has shape (len(ids), dim)."""
+
+    @abstractmethod
+    def write_model_vectors(self, model: str, model_id: str, writes: Sequence[VectorWrite], *,
+                            switch: bool = True) -> None:
+        """Write the vectors one trained model produced together with the Meta record naming it
+        (`model_key(model)` = model_id), in one transaction: a reader sees the previous model's
+        vectors and record, or all of the new ones, never a mix (the checkpoint named by model_id
+        must be saved before, and the previous one removed only after).
+
+        switch=False adds vectors of the model already recorded (new nodes embedded later) and
+        raises ModelError, writing nothing, when Meta names another model by then."""
 
     # -- reads ---------------------------------------------------------------------------------
     @abstractmethod
@@ -171,6 +200,29 @@ class GraphStore(ABC):
 
     @abstractmethod
     def set_meta(self, key: str, value: str) -> None: ...
+
+
+def check_vector_write(dims: VectorDims, write: VectorWrite) -> np.ndarray:
+    """The write's vectors as float32, after checking its label, property and shape (SchemaError)."""
+    from shopgraph.errors import SchemaError
+    from shopgraph.graph.schema import check_properties, check_vector_property
+
+    check_vector_property(write.prop)
+    check_properties(write.label, [write.prop])
+    vectors = np.asarray(write.vectors, dtype=np.float32)
+    if vectors.shape != (len(write.ids), dims.of(write.prop)):
+        raise SchemaError(f"{write.prop} needs shape ({len(write.ids)}, {dims.of(write.prop)}), got {vectors.shape}")
+    return vectors
+
+
+def check_model_switch(recorded: str | None, model: str, model_id: str, switch: bool) -> None:
+    """Inside write_model_vectors' transaction: adding vectors (switch=False) needs the recorded model
+    to be the one that made them."""
+    from shopgraph.errors import ModelError
+
+    if not switch and recorded != model_id:
+        raise ModelError(f"the graph's {model} model is now {recorded or 'none'}, not {model_id} (trained again "
+                         f"meanwhile); nothing was written, run the command again")
 
 
 def checked_query_vector(dims: VectorDims, prop: str, vector, label: str) -> np.ndarray:

@@ -50,5 +50,6 @@ def open_store(target: str | Path, *, config: Config | None = None, dims: Vector
     path = Path(target)
     if str(target).startswith(("neo4j:", "bolt:", "neo4j+", "bolt+")):
         raise StoreError(f"not a valid Neo4j URI: {describe(target)!r} (use neo4j://host:7687)")
-    store = EmbeddedStore.open(path, dims=dims, read_only=read_only, index_config=config.index, trace=trace)
+    store = EmbeddedStore.open(path, dims=dims, read_only=read_only, index_config=config.index,
+                               store_config=config.store, trace=trace)
     return store, path

@@ -115,6 +115,7 @@ class AnnIndex:
         self.min_ann_size = int(min_ann_size)
         self.exact_max_candidates = int(exact_max_candidates)
         self.revision: int | str | None = None
+        self.source: str | None = None
         self._lock = threading.RLock()
         self._mirror = np.empty((0, self.dim), dtype=np.float32)  # (capacity, dim) unit rows
         self._alive = np.zeros(0, dtype=bool)  # (capacity,) False for tombstones and unused rows
@@ -440,6 +441,8 @@ class AnnIndex:
         if self.revision is not None and (isinstance(self.revision, bool)
                                           or not isinstance(self.revision, (int, str))):
             raise BadArgumentError(f"index revision must be an int or str, got {self.revision!r}")
+        if self.source is not None and not isinstance(self.source, str):
+            raise BadArgumentError(f"index source must be a str, got {self.source!r}")
         faiss = _faiss()
         root = Path(directory)
         with self._lock:
@@ -451,7 +454,7 @@ class AnnIndex:
             for old in root.iterdir():  # earlier versions and leftovers of interrupted saves
                 if old.name != token and old.name.startswith(("data-", f"{MANIFEST}.")):
                     shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink(missing_ok=True)
-        log.info("saved vector index (%d vectors, revision %r) to %s", len(self), self.revision, root)
+        log.info("saved vector index (%d vectors, revision %r of %s) to %s", len(self), self.revision, self.source, root)
 
     def _write(self, root: Path, hnsw, faiss) -> str:
         """Write the data files, then publish them by replacing the manifest; returns the token."""
@@ -471,7 +474,8 @@ class AnnIndex:
                 files[path.name] = path.stat().st_size
             os.replace(tmp, root / token)
             manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "dim": self.dim,
-                        "params": self._params(), "revision": self.revision, "data": token,
+                        "params": self._params(), "revision": self.revision, "source": self.source,
+                        "data": token,
                         "slots": n, "live": len(self), "files": files}
             staging = root / f"{MANIFEST}.{token}.tmp"
             staging.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
@@ -550,6 +554,9 @@ class AnnIndex:
         if len(index._slot_of) != int(index._alive.sum()):
             raise IndexUnavailable(f"vector index at {root} has duplicate ids")
         index.revision = manifest.get("revision")
+        index.source = manifest.get("source")
+        if index.source is not None and not isinstance(index.source, str):
+            raise IndexUnavailable(f"{root / MANIFEST} names an invalid source {index.source!r}")
         index._generation = 1
         if _HNSW in manifest["files"]:
             faiss = _faiss()

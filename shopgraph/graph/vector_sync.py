@@ -5,18 +5,34 @@ generation and stamps those products with it (`rev`). Before each search the ind
 compared with the generation; when they differ, products with a newer rev are re-read and upserted,
 and if the index then holds more ids than the graph, ids gone from the graph are removed. So a search
 never returns a deleted product or scores a changed one with its old vector.
+
+Identity: an index mirrors one database (its random Meta database_id, the index's `source`) at one
+generation (its `revision`). An index of another database (one deleted and made anew at the same
+path), of a newer generation than the graph (a database restored from a copy), or without a source
+is never synced from: it is rebuilt from the graph.
+
+Saving: the caller syncs inside one consistent read of the graph (index()) and saves after that read
+(persist()), so a save never holds up the writer of another process. Before an index is saved its
+ids and count are checked against the graph in that same read: the saved index equals the graph at
+the generation it claims. A save is due when the copy on disk lags by a tenth of the index (or was
+never written): smaller changes are cheap to re-read at the next load, and a large index costs
+seconds to write. Two processes never save one index at once (a lock file beside it).
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterable, Protocol
+from typing import Callable, Iterable, Iterator, Protocol
 
 import numpy as np
 
 from shopgraph.config import IndexConfig
+from shopgraph.errors import StoreError
 from shopgraph.graph.vector_index import AnnIndex, IndexUnavailable
 
 log = logging.getLogger(__name__)
@@ -24,12 +40,11 @@ log = logging.getLogger(__name__)
 # Ranked by plain inner product, not cosine: a fused vector's norm is part of its meaning (how many
 # channels it has), and a GNN vector's norm carries popularity, which recommendation wants.
 INNER_PRODUCT_PROPERTIES = frozenset({"fused_vec", "gnn_vec"})
+SAVE_LAG = 0.1  # save once the copy on disk lags by this fraction of the index's vectors
 
 
 class VectorSource(Protocol):
-    """What the sync needs from a store (all reads)."""
-
-    def generation(self) -> int: ...
+    """What the sync needs from a store (all reads, inside the caller's consistent read)."""
 
     def vectors_changed_since(self, prop: str, revision: int) -> Iterable[tuple[list[str], np.ndarray, list[str]]]:
         """Batches of (ids with the vector, their vectors (n, dim), ids whose vector is now null)."""
@@ -49,22 +64,39 @@ class IndexedVectors:
         self._directory = directory
         self._config = config
         self._indexes: dict[str, AnnIndex] = {}
-        self._lock = threading.RLock()
+        self._unsaved: dict[str, int] = {}  # prop -> changes since the copy on disk (or since built)
+        self._verified: dict[str, tuple] = {}  # prop -> (source, revision) checked against the graph
+        self._locks: dict[str, threading.RLock] = {}
+        self._guard = threading.Lock()
 
-    def index(self, prop: str, generation: int | None = None) -> AnnIndex:
-        """The up-to-date index of one vector property (loaded, built or synced as needed).
+    @contextmanager
+    def locked(self, prop: str) -> Iterator[None]:
+        """Hold the property's index for a sync, a search and a save (one thread at a time)."""
+        with self._guard:
+            lock = self._locks.setdefault(prop, threading.RLock())
+        with lock:
+            yield
 
-        generation: the store's write generation if the caller has just read it (saves a read)."""
-        with self._lock:
-            if generation is None:
-                generation = self._source.generation()
-            index = self._indexes.get(prop)
-            if index is None:
-                index = self._load(prop)
-                self._indexes[prop] = index
-            if index.revision != generation:
-                self._sync(prop, index, generation)
-            return index
+    def index(self, prop: str, generation: int, source: str | None) -> AnnIndex:
+        """The index of prop synced to the graph at `generation` of database `source` (its id; None:
+        an unidentified database, whose index lives in memory only). Call holding locked(prop),
+        inside one consistent read of the graph."""
+        index = self._indexes.get(prop)
+        if index is not None and index.source != source:
+            log.info("%s now holds another database: rebuilding its %s index", self._directory, prop)
+            index = None
+        if index is None:
+            index = self._load(prop, source, generation)
+            self._indexes[prop] = index
+        if not isinstance(index.revision, int) or index.revision > generation:
+            log.warning("the %s index claims generation %r, the graph is at %d: rebuilding it",
+                        prop, index.revision, generation)
+            index = self._indexes[prop] = self._fresh(prop, source)
+        if index.revision != generation:
+            self._sync(prop, index, generation)
+        if self._save_due(prop, index) and self._verified.get(prop) != (source, generation):
+            self._verify(prop, index, generation)
+        return self._indexes[prop]
 
     def loaded(self, prop: str) -> bool:
         """Whether the index of prop is in memory (a search has used it)."""
@@ -72,29 +104,72 @@ class IndexedVectors:
 
     def forget(self) -> None:
         """Drop the in-memory indexes (the files stay; they are re-validated on next use)."""
-        with self._lock:
+        with self._guard:
             self._indexes.clear()
+            self._unsaved.clear()
+            self._verified.clear()
+
+    def persist(self, prop: str) -> None:
+        """Save the index of prop when due and checked against the graph (see the module docstring).
+        Call holding locked(prop), outside any read of the graph."""
+        index, path = self._indexes.get(prop), self._path(prop)
+        if index is None or path is None or index.source is None or not self._save_due(prop, index):
+            return
+        if self._verified.get(prop) != (index.source, index.revision):
+            return
+        try:
+            with _save_lock(path) as mine:
+                if not mine:
+                    return  # another process is saving this index now
+                index.save(path)
+            self._unsaved[prop] = 0
+        except (OSError, StoreError) as e:  # a read-only folder must not break search
+            log.warning("could not save vector index %s: %s", path, e)
 
     def _path(self, prop: str) -> Path | None:
         return None if self._directory is None else self._directory / prop
 
-    def _load(self, prop: str) -> AnnIndex:
+    def _fresh(self, prop: str, source: str | None) -> AnnIndex:
+        index = AnnIndex.from_config(self._dims(prop), self._config, normalize=self._normalize(prop))
+        index.revision, index.source = -1, source
+        self._unsaved[prop] = 0
+        self._verified.pop(prop, None)
+        return index
+
+    def _load(self, prop: str, source: str | None, generation: int) -> AnnIndex:
         path = self._path(prop)
-        if path is not None and path.exists():
+        if path is None or source is None or not (path / "manifest.json").exists():
+            return self._fresh(prop, source)
+        for attempt in (1, 2):  # a save by another process may replace the files being read: retry once
             try:
                 index = AnnIndex.load(path, config=self._config)
-                if index.dim == self._dims(prop) and index.normalize == self._normalize(prop):
-                    return index
-                log.warning("vector index %s does not match the graph's %s: rebuilding", path, prop)
+                break
             except IndexUnavailable as e:
-                log.warning("vector index %s unusable (%s): rebuilding from the graph", path, e)
-        index = AnnIndex.from_config(self._dims(prop), self._config, normalize=self._normalize(prop))
-        index.revision = -1
+                if attempt == 2:
+                    log.warning("vector index %s unusable (%s): rebuilding from the graph", path, e)
+                    return self._fresh(prop, source)
+        if index.dim != self._dims(prop) or index.normalize != self._normalize(prop):
+            log.warning("vector index %s does not match the graph's %s: rebuilding", path, prop)
+            return self._fresh(prop, source)
+        if index.source != source:
+            log.warning("vector index %s mirrors another database (%s, not %s): rebuilding",
+                        path, index.source, source)
+            return self._fresh(prop, source)
+        if not isinstance(index.revision, int) or isinstance(index.revision, bool) or index.revision > generation:
+            log.warning("vector index %s claims generation %r, the graph is at %d: rebuilding",
+                        path, index.revision, generation)
+            return self._fresh(prop, source)
+        self._unsaved[prop] = 0
+        self._verified.pop(prop, None)
         return index
 
     @staticmethod
     def _normalize(prop: str) -> bool:
         return prop not in INNER_PRODUCT_PROPERTIES
+
+    def _save_due(self, prop: str, index: AnnIndex) -> bool:
+        unsaved = self._unsaved.get(prop, 0)
+        return unsaved > 0 and unsaved >= SAVE_LAG * len(index)
 
     def _sync(self, prop: str, index: AnnIndex, generation: int) -> None:
         since = index.revision if isinstance(index.revision, int) else -1
@@ -111,10 +186,38 @@ class IndexedVectors:
             index.remove(gone)
             changed += len(gone)
         index.revision = generation
+        self._unsaved[prop] = self._unsaved.get(prop, 0) + changed
         log.debug("synced %s index: %d changes, %d vectors", prop, changed, len(index))
-        path = self._path(prop)
-        if path is not None:
-            try:
-                index.save(path)
-            except OSError as e:  # a read-only directory must not break search
-                log.warning("could not save vector index %s: %s", path, e)
+
+    def _verify(self, prop: str, index: AnnIndex, generation: int) -> None:
+        """Before a save: the index's ids must be exactly the graph's products with the vector (same
+        read as the sync). A mismatch (it should not happen) is logged and the index rebuilt."""
+        live = self._source.ids_with_vector(prop)
+        if len(index) != len(live) or set(index.ids()) != live:
+            log.error("the %s index (%d vectors) differs from the graph (%d) at generation %d: rebuilding it",
+                      prop, len(index), len(live), generation)
+            source = index.source
+            index = self._indexes[prop] = self._fresh(prop, source)
+            self._sync(prop, index, generation)
+            if set(index.ids()) != live:
+                raise StoreError(f"the {prop} vector index cannot be made to match the graph")
+        self._verified[prop] = (index.source, generation)
+
+
+@contextmanager
+def _save_lock(path: Path) -> Iterator[bool]:
+    """An exclusive, non-blocking lock on `<path>.lock`; yields whether this process got it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)

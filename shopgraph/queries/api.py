@@ -56,6 +56,7 @@ class ShopGraph:
         self._cache_path = cache_path
         self._encoder = None
         self._aligner = None
+        self._aligner_id: str | None = None  # the model record the loaded aligner belongs to
         self._aligner_loaded = False
         self._decided: dict[tuple[str, str], dict] = {}  # (src, dst) -> edges before review(): for undo
 
@@ -107,18 +108,28 @@ class ShopGraph:
     # -- learned models ------------------------------------------------------------------------
     @property
     def aligner(self):
-        """The trained image-text alignment (shopgraph.gnn.alignment.Aligner), None until trained."""
-        if not self._aligner_loaded:
-            from shopgraph.gnn.training import load_aligner
+        """The trained image-text alignment (shopgraph.gnn.alignment.Aligner) whose vectors the graph
+        holds, None until trained. Loaded again when the graph's model record has changed since (a
+        retrain, in this process or another), so queries and stored vectors come from one model."""
+        if self._aligner_loaded and self._model_record() == self._aligner_id:
+            return self._aligner
+        from shopgraph.gnn.training import load_aligner
 
-            self._aligner, self._aligner_loaded = load_aligner(self), True
+        self._aligner_id, self._aligner = load_aligner(self)
+        self._aligner_loaded = True
+        if self._encoder is not None:
+            self._encoder.aligner = self._aligner
         return self._aligner
+
+    def _model_record(self) -> str | None:
+        from shopgraph.graph.store import model_key
+
+        return self.store.get_meta(model_key("align"))
 
     def reload_models(self) -> None:
         """Pick up models trained since this graph was opened."""
         self._aligner_loaded = False
-        if self._encoder is not None:
-            self._encoder.aligner = self.aligner
+        _ = self.aligner
 
     def train(self, *, align: bool = True, gnn: bool = True, progress: bool = False, on_epoch=None) -> list:
         """Train the image-text alignment (when products have images) and then the GNN; write the
@@ -385,19 +396,24 @@ class ShopGraph:
         if (text is None or not str(text).strip()) and image is None:
             raise BadArgumentError("search needs text, an image, or both")
         query = self.encoder.encode_query(text=text.strip() if text else None, image=image)
-        if self.aligner is None:
-            if rank_by in ("text", "image"):
-                raise BadArgumentError(f"rank_by={rank_by!r} needs a trained alignment model; run `shopgraph train`")
-            return self._fused_search(query["fused"], k, filters, where, params)
-        return self._aligned_search(query, rank_by, k, filters, where, params)
+        for _ in range(3):
+            aligner, model = self.aligner, self._aligner_id
+            if aligner is None:
+                if rank_by in ("text", "image"):
+                    raise BadArgumentError(f"rank_by={rank_by!r} needs a trained alignment model; run `shopgraph train`")
+                return self._fused_search(query["fused"], k, filters, where, params)
+            hits = self._aligned_search(aligner, query, rank_by, k, filters, where, params)
+            if self._model_record() == model:  # no retrain switched the stored vectors meanwhile
+                return hits
+        raise StoreError("the alignment model kept changing during the search; retry")
 
-    def _aligned_search(self, query, rank_by: str, k: int, filters, where, params) -> list[SearchResult]:
+    def _aligned_search(self, aligner, query, rank_by: str, k: int, filters, where, params) -> list[SearchResult]:
         """Text and image queries in the learned shared space: rank by the products' images
         (img_emb), texts (txt_emb) or their gated fusion (mm_vec, the default)."""
         from shopgraph.gnn.alignment import text_features
 
         text = None if query["text"] is None else text_features(query["text"][None], query["lexical"][None])
-        aligned = self.aligner.embed(text, query["image"][None] if query["image"] is not None else None)
+        aligned = aligner.embed(text, query["image"][None] if query["image"] is not None else None)
         vector = aligned["fused"][0]
         prop = {"auto": "mm_vec", "fused": "mm_vec", "text": "txt_emb", "image": "img_emb"}[rank_by]
         hits = self.store.vector_search(prop, vector, k, filters=filters, where=where, params=params)

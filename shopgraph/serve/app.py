@@ -23,7 +23,8 @@ from fastapi.responses import FileResponse, Response
 from fastapi.security import APIKeyHeader
 from fastapi.staticfiles import StaticFiles
 
-from shopgraph.errors import NotFoundError, QueryTimeoutError, ReadOnlyError, ShopGraphError, StoreError
+from shopgraph.errors import (NotFoundError, QueryTimeoutError, ReadOnlyError, ShopGraphError, StoreBusyError,
+                              StoreError)
 from shopgraph.graph.store import Filters
 from shopgraph.queries.results import Product
 from shopgraph.serve import models as M
@@ -57,6 +58,8 @@ def _status(error: ShopGraphError) -> int:
         return 403
     if isinstance(error, NotFoundError):
         return 404
+    if isinstance(error, StoreBusyError):
+        return 503  # another process kept the database busy: nothing was read, the client may retry
     if isinstance(error, StoreError) and not isinstance(error, QueryTimeoutError):
         return 500  # the database failed on a request we built: our fault, not the client's
     return 400
@@ -280,7 +283,7 @@ def create_app(host: GraphHost, *, warm_up: bool = True) -> FastAPI:
         except ReadOnlyError as e:
             reason = str(e).split(" (pass allow_write")[0]
             raise ReadOnlyError(f"{reason}; this endpoint only reads") from None
-        except QueryTimeoutError:
+        except (QueryTimeoutError, StoreBusyError):
             raise
         except StoreError as e:  # the client's query did not parse, bind or run
             raise HTTPException(400, _one_line(str(e))) from None

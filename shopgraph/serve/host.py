@@ -1,7 +1,8 @@
 """How the server holds the graph: one ShopGraph per process, shared by every request.
 
-Reads (search, product pages, Cypher) run in the ASGI threadpool, side by side: the store serialises
-its own database calls, and the slow part of a search (encoding the query) runs outside them. Writes
+Reads (search, product pages, Cypher) run in the ASGI threadpool, side by side, and in the store too:
+each read borrows its own database connection, so a long Cypher query holds one connection, not the
+graph (shopgraph/graph/sessions.py). Writes
 (ingest, review decisions) run one at a time under `write_lock`; a write that cannot get it within
 `write_wait` seconds is refused with 409 instead of queueing behind a long ingest. An ingest writes
 batch by batch, so searches keep being answered while it runs.

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shopgraph.errors import QueryTimeoutError, ReadOnlyError, SchemaError, ShopGraphError
-from shopgraph.graph.store import Filters, GraphBatch
+from shopgraph.errors import ModelError, QueryTimeoutError, ReadOnlyError, SchemaError, ShopGraphError
+from shopgraph.graph.store import Filters, GraphBatch, VectorWrite
 from tests.contract.conftest import SMALL_DIMS
 
 
@@ -214,6 +214,31 @@ def test_set_vectors_write_back(filled):
     assert hits[0][0] == "shop_a:2"
     with pytest.raises(SchemaError):
         store.set_vectors("Product", "fused_vec", ["shop_a:1"], new)
+
+
+def test_model_vectors_switch_with_the_model_record(filled):
+    """A model's vector properties and its Meta record are written together; adding vectors of a
+    model that is no longer the recorded one is refused and writes nothing (issue 13, finding 8)."""
+    store, _ = filled
+    ids = ["shop_a:1", "shop_a:2", "shop_a:3"]
+    txt = np.stack([vec(300 + i, SMALL_DIMS.aligned) for i in range(3)])
+    mm = np.stack([vec(400 + i, SMALL_DIMS.aligned) for i in range(3)])
+    store.write_model_vectors("align", "m1", [VectorWrite("Product", "txt_emb", ids, txt),
+                                              VectorWrite("Product", "mm_vec", ids[:2], mm[:2])])
+    assert store.get_meta("model.align") == "m1"
+    assert store.get_vectors("Product", "mm_vec", ids)[0] == ids[:2]
+    assert store.vector_search("txt_emb", txt[2], 1)[0][0] == "shop_a:3"
+    store.write_model_vectors("align", "m1", [VectorWrite("Product", "mm_vec", ids[2:], mm[2:])], switch=False)
+    assert store.vector_search("mm_vec", mm[2], 1)[0][0] == "shop_a:3"
+    store.write_model_vectors("align", "m2", [VectorWrite("Product", "txt_emb", ids[:1], txt[1:2])])
+    assert store.get_meta("model.align") == "m2"
+    with pytest.raises(ModelError, match="now m2, not m1"):
+        store.write_model_vectors("align", "m1", [VectorWrite("Product", "txt_emb", ids[1:2], txt[:1])],
+                                  switch=False)
+    np.testing.assert_allclose(store.get_vectors("Product", "txt_emb", ["shop_a:2"])[1][0], txt[1], rtol=1e-6)
+    with pytest.raises(SchemaError):
+        store.write_model_vectors("align", "m3", [VectorWrite("Product", "txt_emb", ids, txt[:2])])
+    assert store.get_meta("model.align") == "m2"
 
 
 @pytest.mark.parametrize("filters, expected", [

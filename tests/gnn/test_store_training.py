@@ -81,15 +81,19 @@ def test_train_writes_learned_vectors_for_every_product_and_user(trained):
 def test_train_saves_checkpoints_and_curves(trained):
     db, reports = trained
     models = Path(f"{db}.models")
-    assert {p.name for p in models.iterdir()} >= {"align.pt", "gnn.pt", "align_curves.png", "gnn_curves.png"}
+    with ShopGraph.open(db, read_only=True) as sg:  # the graph names the models its vectors come from
+        align_id, gnn_id = sg.store.get_meta("model.align"), sg.store.get_meta("model.gnn")
+    align_file, gnn_file = models / f"align-{align_id}.pt", models / f"gnn-{gnn_id}.pt"
+    assert {p.name for p in models.iterdir()} == {align_file.name, gnn_file.name, "align_curves.png", "gnn_curves.png"}
     for name in ("align_curves.png", "gnn_curves.png"):
         assert (models / name).read_bytes()[:8] == PNG_SIGNATURE
-    assert [r.checkpoint for r in reports] == [models / "align.pt", models / "gnn.pt"]
-    align, gnn = load_checkpoint(models / "align.pt", kind="align"), load_checkpoint(models / "gnn.pt", kind="gnn")
+    assert [r.checkpoint for r in reports] == [align_file, gnn_file]
+    align, gnn = load_checkpoint(align_file, kind="align"), load_checkpoint(gnn_file, kind="gnn")
+    assert align["extra"]["model_id"] == align_id and gnn["extra"]["model_id"] == gnn_id
     assert align["metrics"]["recall@10"] > 0 and "score" in gnn["metrics"]
     assert gnn["extra"]["product_vector"] == "mm_vec"  # the GNN read the aligned vectors
     assert len(gnn["extra"]["learned_ids"]["user"]) == reports[1].written - reports[0].written
-    assert "recall@10" in reports[0].render() and str(models / "gnn.pt") in reports[1].render()
+    assert "recall@10" in reports[0].render() and str(gnn_file) in reports[1].render()
 
 
 def test_text_search_ranked_by_image(trained):

@@ -73,6 +73,8 @@ def test_embedded_to_embedded_copies_everything_and_verifies(source, tmp_path):
             assert got_a == got_b and np.array_equal(a, b), prop
         assert target.get_nodes("Product", ids) == source.get_nodes("Product", ids) or _same_but_rev(source, target, ids)
         assert target.get_meta("align_model") == "align.pt"
+        # The copy is another database: its vector index must not pass for the source's.
+        assert target.get_meta("database_id") not in (None, source.get_meta("database_id"))
         assert target.relationship_pairs("SAME_AS", ["evidence", "status"]) == \
             source.relationship_pairs("SAME_AS", ["evidence", "status"])
         # The copy is a working graph: search finds the same things.

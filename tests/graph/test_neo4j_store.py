@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 
 from shopgraph.config import Neo4jConfig
-from shopgraph.errors import (BadArgumentError, ConfigError, QueryTimeoutError, ReadOnlyError, SchemaError,
-                              StoreConnectionError, StoreError)
+from shopgraph.errors import (BadArgumentError, ConfigError, ModelError, QueryTimeoutError, ReadOnlyError,
+                              SchemaError, StoreConnectionError, StoreError)
 from shopgraph.graph import neo4j_cypher as Q
 from shopgraph.graph.neo4j_connect import Neo4jSettings, is_neo4j_target, safe_uri
 from shopgraph.graph.neo4j_search import cosine_from_index_score, lucene_terms
 from shopgraph.graph.neo4j_store import Neo4jStore
-from shopgraph.graph.store import Filters, GraphBatch
+from shopgraph.graph.store import Filters, GraphBatch, VectorWrite
 from tests.contract.conftest import SMALL_DIMS
 from tests.contract.test_store_contract import catalog_batch, product
 from tests.graph.neo4j_fake import FakeDriver, auth_error, incomplete_commit, timed_out, transient, unavailable
@@ -141,6 +141,32 @@ def test_set_vectors_writes_back_in_batches(driver):
     assert driver.calls[-1].params["generation"] == int(driver.meta["generation"])
     with pytest.raises(SchemaError):
         store.set_vectors("Product", "text_vec", ["p", "q"], np.ones((1, SMALL_DIMS.text)))
+
+
+def test_write_model_vectors_is_one_transaction_with_the_model_record(driver):
+    """Issue 13, finding 8: every vector property of a model and its Meta record commit together."""
+    store = open_store(driver, write_rows=8)
+    ids = [f"shop_a:{i}" for i in range(5)]
+    txt, mm = np.ones((5, SMALL_DIMS.aligned)), np.full((3, SMALL_DIMS.aligned), 2.0)
+    mark = driver.mark()
+    store.write_model_vectors("align", "m1", [VectorWrite("Product", "txt_emb", ids, txt),
+                                              VectorWrite("Product", "mm_vec", ids[:3], mm)])
+    calls = driver.calls[mark:]
+    assert len({c.tx for c in calls}) == 1 and driver.transactions[calls[0].tx].committed
+    assert [c.query for c in calls[:2]] == [Q.get_meta(), Q.bump_generation()]
+    assert calls[0].params == {"key": "model.align"}
+    writes = [c for c in calls if c.query.startswith("UNWIND")]
+    assert [(c.query, len(c.params["rows"])) for c in writes] == [(Q.set_vectors("Product", "txt_emb"), 2)] * 2 + [
+        (Q.set_vectors("Product", "txt_emb"), 1), (Q.set_vectors("Product", "mm_vec"), 2),
+        (Q.set_vectors("Product", "mm_vec"), 1)]
+    assert {c.params["generation"] for c in writes} == {int(driver.meta["generation"])}
+    assert (calls[-1].query, calls[-1].params) == (Q.set_meta(), {"key": "model.align", "value": "m1"})
+    driver.meta["model.align"] = "m2"  # another process switched models meanwhile
+    mark = driver.mark()
+    with pytest.raises(ModelError, match="now m2, not m1"):
+        store.write_model_vectors("align", "m1", [VectorWrite("Product", "txt_emb", ids[:1], txt[:1])], switch=False)
+    assert [c.query for c in driver.calls[mark:]] == [Q.get_meta()]
+    assert not driver.transactions[driver.calls[mark].tx].committed
 
 
 # -- vector search ---------------------------------------------------------------------------------

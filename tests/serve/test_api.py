@@ -309,8 +309,10 @@ def test_cypher_time_limit(matched_graph):
     try:
         client = TestClient(app, raise_server_exceptions=False)
         refused(client.post("/api/cypher", headers=AUTH,
+                            # The WHERE makes it ten billion rows of work: without it LadybugDB counts
+                            # the cross product without enumerating it (0.2 s), racing the 0.05 s limit.
                             json={"query": "UNWIND range(1, 100000) AS x UNWIND range(1, 100000) AS y "
-                                           "RETURN count(*) AS n"}),
+                                           "WITH x, y WHERE (x + y) % 7 = 3 RETURN count(*) AS n"}),
                 400, "time limit")
         # The limit applies to that query only: the store's own queries still run.
         assert client.get("/api/search", params={"q": "backpack", "k": 2}).status_code == 200
@@ -440,6 +442,47 @@ def test_searches_succeed_while_an_ingest_runs(open_copy):
     finally:
         server.stop()
         host.close()
+
+
+LONG_CYPHER = ("MATCH (a:Product), (b:Product), (c:Product), (d:Product), (e:Product) "
+               "WHERE a.title + b.title + c.title + d.title + e.title = 'no such title' RETURN count(*) AS n")
+
+
+def test_search_and_health_answer_while_long_cypher_queries_run(served_copy):
+    """Issue 13, finding 9: four Cypher queries running to the server's time limit hold neither
+    /api/search nor /api/health, and run side by side (they end together, not a limit apart)."""
+    import time
+
+    limit = 6.0  # long beside the searches, even on a busy machine
+    app, host = make_app(served_copy.db, cypher_timeout=limit)
+    server = LiveServer(app).start()
+    try:
+        ends: list[tuple[float, int, str]] = []
+
+        def long_query():
+            with httpx.Client(base_url=server.url, timeout=120) as http:
+                response = http.post("/api/cypher", headers=AUTH, json={"query": LONG_CYPHER})
+                ends.append((time.monotonic(), response.status_code, response.text))
+
+        threads = [threading.Thread(target=long_query) for _ in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(0.5)  # the four queries are running
+        with httpx.Client(base_url=server.url, timeout=60) as http:
+            for _ in range(3):
+                assert http.get("/api/search", params={"q": "backpack", "k": 5}).status_code == 200
+                assert http.get("/api/health").json()["status"] == "ok"
+        reads_done = time.monotonic()
+        still_running = sum(t.is_alive() for t in threads)
+        for t in threads:
+            t.join()
+    finally:
+        server.stop()
+        host.close()
+    assert still_running == 4, "searches waited for the Cypher queries"
+    assert all(status == 400 and "time limit" in text for _, status, text in ends), ends
+    finished = sorted(end for end, _, _ in ends)
+    assert finished[0] > reads_done and finished[-1] - finished[0] < limit
 
 
 def test_batched_query_encoding_gives_the_single_query_vectors(shared_app):
