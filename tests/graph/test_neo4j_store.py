@@ -243,7 +243,7 @@ def test_small_graphs_are_scored_exactly_with_cosine(store, driver):
 
 
 def test_large_graphs_use_the_vector_index_and_return_cosine_not_its_score(driver):
-    store = open_store(driver, exact_max=10)
+    store = open_store(driver, exact_max=10, overfetch=4)
     vectors = _products(100)
     _serve_vectors(driver, "text_vec", vectors)
     query = vectors["p042"] + 0.3 * _products(1, seed=9)["p000"]
