@@ -309,6 +309,12 @@ def review_queue(store, limit: int = 50) -> list[dict]:
     return rows
 
 
+def review_waiting(store) -> int:
+    """How many SAME_AS edges wait for a person (the whole queue, not one page of it)."""
+    rows = store.cypher("MATCH (a:Product)-[e:SAME_AS]->(b:Product) WHERE e.status = 'review' RETURN count(e) AS n")
+    return int(rows[0]["n"]) if rows else 0
+
+
 def decide(store, src: str, dst: str, accept: bool) -> str:
     """Record a person's decision on a proposed match. Accept: the SAME_AS edge becomes "accepted".
     Reject: the edge is removed and a DIFFERENT_FROM edge remembers the "no". Returns the new state."""
@@ -330,3 +336,35 @@ def decide(store, src: str, dst: str, accept: bool) -> str:
     store.write(GraphBatch(relationships={"DIFFERENT_FROM": [
         {"src": src, "dst": dst, "method": "review", "model_version": ""}]}))
     return "rejected"
+
+
+# What a review decision changes: the SAME_AS edge (status, or removed) and DIFFERENT_FROM (written).
+DECIDED_TYPES = ("SAME_AS", "DIFFERENT_FROM")
+
+
+def pair_edges(store, src: str, dst: str) -> dict[str, list[dict]]:
+    """Every SAME_AS and DIFFERENT_FROM edge between two products, either way round, with all their
+    schema properties: {type: [{"src", "dst", <property>: value}]}. What undo_decision restores."""
+    from shopgraph.graph.schema import REL_TYPES
+
+    found: dict[str, list[dict]] = {}
+    for name in DECIDED_TYPES:
+        props = ", ".join(f"e.{p} AS {p}" for p in REL_TYPES[name].properties)  # schema names, not input
+        found[name] = [row for a, b in ((src, dst), (dst, src)) for row in store.cypher(
+            f"MATCH (a:Product {{id: $a}})-[e:{name}]->(b:Product {{id: $b}}) "
+            f"RETURN a.id AS src, b.id AS dst{', ' + props if props else ''}", {"a": a, "b": b})]
+    return found
+
+
+def undo_decision(store, src: str, dst: str, before: dict[str, list[dict]]) -> str:
+    """Put the edges between two products back as pair_edges found them before a decision; returns
+    the SAME_AS status restored. The SAME_AS edge is written back first, so a run stopped half way
+    leaves the pair in the review queue (perhaps beside a DIFFERENT_FROM), never without its edge."""
+    if before["SAME_AS"]:
+        store.write(GraphBatch(relationships={"SAME_AS": [dict(r) for r in before["SAME_AS"]]}))
+    for a, b in ((src, dst), (dst, src)):
+        store.cypher("MATCH (a:Product {id: $a})-[e:DIFFERENT_FROM]->(b:Product {id: $b}) DELETE e",
+                     {"a": a, "b": b}, allow_write=True)
+    if before["DIFFERENT_FROM"]:
+        store.write(GraphBatch(relationships={"DIFFERENT_FROM": [dict(r) for r in before["DIFFERENT_FROM"]]}))
+    return before["SAME_AS"][0]["status"] if before["SAME_AS"] else "none"

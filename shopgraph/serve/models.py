@@ -129,18 +129,20 @@ class ReviewItem(Model):
 
 class ReviewQueue(Model):
     items: list[ReviewItem]
+    waiting: int = Field(0, description="pairs waiting for review in all (items is the first `limit` of them)")
 
 
 class ReviewDecision(Model):
     src: str = Field(min_length=1, max_length=1000)
     dst: str = Field(min_length=1, max_length=1000)
-    decision: Literal["accept", "reject"]
+    decision: Literal["accept", "reject", "undo"] = Field(
+        description="undo takes back this server's decisions on the pair since it started")
 
 
 class ReviewResult(Model):
     src: str
     dst: str
-    state: str = Field(description="accepted or rejected")
+    state: str = Field(description="accepted or rejected; after an undo, the status restored (review)")
 
 
 class CypherRequest(Model):
@@ -182,3 +184,4 @@ class Health(Model):
     read_only: bool
     writes_need_key: bool
     products: int
+    aligned: bool = Field(False, description="a trained alignment model: search can rank by text or by image")

@@ -222,6 +222,7 @@ def test_review_accept_and_reject(served_copy, open_copy):
     try:
         client = TestClient(app, raise_server_exceptions=False)
         (s1, d1), (s2, d2) = served_copy.review[:2]
+        queued = {(i["src"], i["dst"]): i for i in client.get("/api/review").json()["items"]}
         accepted = client.post("/api/review", json={"src": s1, "dst": d1, "decision": "accept"}, headers=AUTH)
         assert accepted.json() == {"src": s1, "dst": d1, "state": "accepted"}
         same = {x["product"]["id"]: x["status"] for x in client.get("/api/product", params={"id": s1}).json()["same_as"]}
@@ -242,6 +243,15 @@ def test_review_accept_and_reject(served_copy, open_copy):
                             headers=AUTH), 422, "extra")
         refused(client.post("/api/review", content=b"{not json", headers={**AUTH, "Content-Type": "application/json"}),
                 422)
+        # Undo puts both pairs back in the queue exactly as they were (score, evidence, titles), and the
+        # DIFFERENT_FROM the reject wrote is gone; a second undo has nothing to take back.
+        for src, dst in ((s2, d2), (s1, d1)):
+            undone = client.post("/api/review", json={"src": src, "dst": dst, "decision": "undo"}, headers=AUTH)
+            assert undone.json() == {"src": src, "dst": dst, "state": "review"}
+        assert {(i["src"], i["dst"]): i for i in client.get("/api/review").json()["items"]} == queued
+        assert client.get("/api/product", params={"id": s2}).json()["different_from"] == []
+        refused(client.post("/api/review", json={"src": s1, "dst": d1, "decision": "undo"}, headers=AUTH),
+                400, "no decision")
         # A write while another write holds the lock is refused at once, not queued.
         with host.write_lock:
             refused(client.post("/api/review", json={"src": s1, "dst": d1, "decision": "accept"}, headers=AUTH),
@@ -402,7 +412,8 @@ def test_security_headers_and_page(client):
     assert "default-src 'self'" in page.headers["content-security-policy"]
     assert page.headers["x-content-type-options"] == "nosniff"
     assert client.get("/static/app.js").status_code == 200
-    assert client.get("/docs").status_code == 404  # Swagger UI would load scripts from a CDN
+    docs = client.get("/docs")  # Swagger UI from local files under the same policy (test_access_log_docs.py)
+    assert docs.status_code == 200 and "script-src 'self'" in docs.headers["content-security-policy"]
 
 
 def test_searches_succeed_while_an_ingest_runs(open_copy):
