@@ -85,7 +85,7 @@ def run(args) -> dict:
     y = {s: p.labels for s, p in splits.items()}
     c = ScorerConfig()
 
-    def trees(seed):  # the shipped scorer's trees (PairScorer.fit), seed varied
+    def trees(seed):  # the scorer's trees as shipped on 2026-11-23 (sklearn; PairScorer is LightGBM since issue 16)
         return HistGradientBoostingClassifier(
             learning_rate=c.learning_rate, max_iter=c.max_iter, max_leaf_nodes=c.max_leaf_nodes,
             min_samples_leaf=c.min_samples_leaf, l2_regularization=c.l2_regularization, early_stopping=True,

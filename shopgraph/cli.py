@@ -15,6 +15,8 @@ from pathlib import Path
 
 from shopgraph.errors import ShopGraphError
 
+FORMATS = ("table", "csv", "tsv", "json", "jsonl", "parquet")  # shopgraph.queries.format.FORMATS (not imported: startup time)
+
 DEFAULT_DB = "shopgraph.db"
 
 COMMANDS_HELP = {
@@ -23,12 +25,14 @@ COMMANDS_HELP = {
     "search": "search products by text and/or image, with optional filters",
     "similar": "products most like a given product",
     "cypher": "run a Cypher query with parameters (read-only unless --write)",
-    "stats": "count nodes and relationships",
+    "stats": "count nodes and relationships; name the platforms",
+    "schema": "labels, relationship types, properties (types, counts), keys, platforms",
     "train": "train the image-text alignment and the GNN; write learned vectors back",
     "embed": "GNN vectors for products and users added since training",
     "recommend": "products for a user, from the learned vectors",
     "match": "match the same products across two platforms; write SAME_AS with evidence",
     "review": "list matches waiting for review, or accept / reject one",
+    "export": "write every node and relationship to Parquet or CSV files with a manifest",
     "demo": "build a two-platform demo catalog (or use --data DIR), ingest it and query it",
     "migrate": "copy a graph between stores (embedded <-> Neo4j), verified and resumable",
     "serve": "serve the HTTP API and the web page (search, product pages, match review)",
@@ -49,14 +53,21 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--db", default=os.environ.get("SHOPGRAPH_DB", DEFAULT_DB),
                         help="database path, or a Neo4j URI (neo4j://host:7687; 'neo4j' = $NEO4J_URI) "
                              "(default: $SHOPGRAPH_DB or ./shopgraph.db)")
+    output = argparse.ArgumentParser(add_help=False)  # how results are written
+    output.add_argument("--format", dest="output_format", choices=FORMATS, default=None,
+                        help="table (default), csv, tsv, json, jsonl or parquet (needs --output); machine "
+                             "formats keep every digit")
+    output.add_argument("--output", "-o", metavar="FILE", help="write the results to FILE instead of stdout")
+    output.add_argument("--wide", action="store_true", help="tables: do not cut long cells or round long decimals")
+    output.add_argument("--json", action="store_true", help="the same as --format jsonl")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("ingest", parents=[common], help=COMMANDS_HELP["ingest"], description=COMMANDS_HELP["ingest"])
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("file", nargs="?", help="catalog file (.csv, .jsonl, .parquet)")
-    source.add_argument("--dataset", metavar="DIR", help="a directory in a known layout")
+    source.add_argument("--dataset", metavar="DIR", help="a directory in a known layout, or a `shopgraph export` folder")
     source.add_argument("--interactions", metavar="FILE", help="a user interaction file")
-    p.add_argument("--layout", help="deepmatcher | flipkart | grocery | s3rec[:Name] | titles (default: detected)")
+    p.add_argument("--layout", help="deepmatcher | flipkart | grocery | s3rec[:Name] | titles | export (default: detected)")
     p.add_argument("--mapping", help="column mapping file (TOML) for a catalog or interaction file")
     p.add_argument("--platform", help="platform name (catalog) or id namespace (interactions)")
     for flag, what in (("id", "product id"), ("title", "title"), ("description", "description (repeatable)"),
@@ -89,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("delete", parents=[common], help=COMMANDS_HELP["delete"], description=COMMANDS_HELP["delete"])
     p.add_argument("ids", nargs="+", help="product ids, e.g. shop_a:SKU-001")
 
-    p = sub.add_parser("search", parents=[common], help=COMMANDS_HELP["search"], description=COMMANDS_HELP["search"])
+    p = sub.add_parser("search", parents=[common, output], help=COMMANDS_HELP["search"], description=COMMANDS_HELP["search"])
     p.add_argument("text", nargs="?", help="query text")
     p.add_argument("--image", help="query image file")
     _add_filter_flags(p)
@@ -98,21 +109,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rank-by", default="auto", choices=["auto", "fused", "text", "image"],
                    help="after training: compare the query with products' images, texts or both (default)")
     p.add_argument("-k", type=int, default=10, help="number of results (default 10)")
-    p.add_argument("--json", action="store_true", help="print JSON lines")
 
-    p = sub.add_parser("similar", parents=[common], help=COMMANDS_HELP["similar"], description=COMMANDS_HELP["similar"])
+    p = sub.add_parser("similar", parents=[common, output], help=COMMANDS_HELP["similar"], description=COMMANDS_HELP["similar"])
     p.add_argument("product_id", help="product id, e.g. shop_a:SKU-001")
     p.add_argument("--platform", action="append", help="only products on this platform (repeatable)")
     p.add_argument("-k", type=int, default=10, help="number of results (default 10)")
-    p.add_argument("--json", action="store_true", help="print JSON lines")
 
-    p = sub.add_parser("cypher", parents=[common], help=COMMANDS_HELP["cypher"], description=COMMANDS_HELP["cypher"])
+    p = sub.add_parser("cypher", parents=[common, output], help=COMMANDS_HELP["cypher"], description=COMMANDS_HELP["cypher"])
     p.add_argument("query", help="Cypher text; values as $parameters")
     p.add_argument("--param", action="append", default=[], metavar="NAME=JSON", help="query parameter (repeatable)")
     p.add_argument("--write", action="store_true", help="allow queries that write")
-    p.add_argument("--json", action="store_true", help="print JSON lines")
 
     sub.add_parser("stats", parents=[common], help=COMMANDS_HELP["stats"], description=COMMANDS_HELP["stats"])
+
+    p = sub.add_parser("schema", parents=[common], help=COMMANDS_HELP["schema"], description=COMMANDS_HELP["schema"])
+    p.add_argument("--json", action="store_true", help="print the schema as one JSON object")
 
     p = sub.add_parser("train", parents=[common], help=COMMANDS_HELP["train"], description=COMMANDS_HELP["train"])
     p.add_argument("--skip-align", action="store_true", help="train the GNN only")
@@ -122,14 +133,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("embed", parents=[common], help=COMMANDS_HELP["embed"], description=COMMANDS_HELP["embed"])
     p.add_argument("--all", action="store_true", help="re-embed every product and user, not only new ones")
 
-    p = sub.add_parser("recommend", parents=[common], help=COMMANDS_HELP["recommend"],
+    p = sub.add_parser("recommend", parents=[common, output], help=COMMANDS_HELP["recommend"],
                        description=COMMANDS_HELP["recommend"])
     p.add_argument("user_id", help="user id, e.g. beauty:42")
     p.add_argument("-k", type=int, default=10, help="number of results (default 10)")
     p.add_argument("--include-seen", action="store_true", help="keep products the user already interacted with")
-    p.add_argument("--json", action="store_true", help="print JSON lines")
 
-    p = sub.add_parser("match", parents=[common], help=COMMANDS_HELP["match"], description=COMMANDS_HELP["match"])
+    p = sub.add_parser("match", parents=[common, output], help=COMMANDS_HELP["match"], description=COMMANDS_HELP["match"])
     p.add_argument("--source", help="source platform (every listing of it is matched)")
     p.add_argument("--target", help="target platform (candidates come from it)")
     p.add_argument("--product", help="match one product id instead of a whole platform (needs --target)")
@@ -138,14 +148,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="pair scorer file (default: the one trained for this pair of platforms)")
     p.add_argument("-k", type=int, default=20, help="candidates per product (default 20)")
     p.add_argument("--dry-run", action="store_true", help="score and report, write nothing")
-    p.add_argument("--json", action="store_true", help="print the proposed matches as JSON lines")
+    one = p.add_mutually_exclusive_group()
+    one.add_argument("--one-to-one", dest="one_to_one", action="store_true", default=None,
+                     help="match each listing to at most one of the other platform (default: when the labels are)")
+    one.add_argument("--many", dest="one_to_one", action="store_false",
+                     help="allow a listing several matches on the other platform")
+    p.add_argument("--report", metavar="DIR",
+                   help="write score_histogram.png and precision_recall.png (validation pairs, threshold marked)")
 
-    p = sub.add_parser("review", parents=[common], help=COMMANDS_HELP["review"], description=COMMANDS_HELP["review"])
+    p = sub.add_parser("review", parents=[common, output], help=COMMANDS_HELP["review"], description=COMMANDS_HELP["review"])
     group = p.add_mutually_exclusive_group()
     group.add_argument("--accept", nargs=2, metavar=("SRC", "DST"), help="accept the proposed match SRC -> DST")
     group.add_argument("--reject", nargs=2, metavar=("SRC", "DST"), help="reject the proposed match SRC -> DST")
     p.add_argument("--limit", type=int, default=20, help="matches listed (default 20)")
-    p.add_argument("--json", action="store_true", help="print JSON lines")
+
+    p = sub.add_parser("export", parents=[common], help=COMMANDS_HELP["export"], description=COMMANDS_HELP["export"]
+                       + "; `shopgraph ingest --dataset DIR` reads it back")
+    p.add_argument("folder", help="a new (or empty) folder to write")
+    p.add_argument("--format", dest="file_format", choices=["parquet", "csv"], default="parquet",
+                   help="file format (default parquet)")
+    p.add_argument("--vectors", action="store_true", help="include the products' and users' vectors")
 
     p = sub.add_parser("demo", parents=[common], help=COMMANDS_HELP["demo"], description=COMMANDS_HELP["demo"])
     p.add_argument("--data", metavar="DIR", help="run on a real dataset directory instead of the generated catalog")
@@ -170,6 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cypher-timeout", type=float, default=5.0, help="seconds a Cypher query may run (default 5)")
     p.add_argument("--image-root", metavar="DIR", help="folder an uploaded catalog's images are read from (none by "
                    "default: uploads cannot name images); /api/image also serves files under it")
+    p.add_argument("--no-access-log", action="store_true",
+                   help="do not print a line per request (client, method, path, status, ms) on stderr")
     return parser
 
 
@@ -275,33 +299,66 @@ def cmd_delete(args) -> None:
     print(f"{removed} products removed" + (f" ({retired} kept as gone: matching decisions name them)" if retired else ""))
 
 
-def cmd_search(args) -> None:
-    from shopgraph.queries.format import print_results
+def _format(args) -> str:
+    if args.json and args.output_format not in (None, "jsonl"):
+        raise ShopGraphError(f"--json and --format {args.output_format} disagree; give one")
+    if args.output_format == "parquet" and not args.output:
+        raise ShopGraphError("--format parquet needs --output FILE")
+    return "jsonl" if args.json else (args.output_format or "table")
 
+
+def _write(args, result, columns=None, empty: str = "(no rows)") -> None:
+    """Write a result list as --format / --output / --wide ask (shopgraph.queries.format)."""
+    from shopgraph.queries.format import write_result
+
+    fmt = _format(args)
+    write_result(result, fmt, args.output, wide=args.wide, columns=columns, empty=empty)
+    if args.output:  # the rows went to the file: say where, so a script's log shows it
+        print(f"{len(result):,} rows written to {args.output} ({fmt})")
+
+
+def _hits(args, hits) -> None:
+    from shopgraph.queries.format import SEARCH_COLUMNS
+
+    _write(args, hits, SEARCH_COLUMNS, "(no results)")
+
+
+def cmd_search(args) -> None:
+    _format(args)  # a bad combination fails before the models load
     with _open(args, read_only=True) as sg:
         hits = sg.search(text=args.text, image=args.image, k=args.k, filters=_filters(args),
                          where=args.where, params=_params(args.param), rank_by=args.rank_by)
-        print_results(hits, as_json=args.json)
+    _hits(args, hits)
 
 
 def cmd_similar(args) -> None:
-    from shopgraph.queries.format import print_results
-
     with _open(args, read_only=True) as sg:
-        print_results(sg.similar(args.product_id, k=args.k, platform=args.platform), as_json=args.json)
+        hits = sg.similar(args.product_id, k=args.k, platform=args.platform)
+    _hits(args, hits)
 
 
 def cmd_cypher(args) -> None:
-    from shopgraph.queries.format import print_rows
-
+    _format(args)
     with _open(args, read_only=not args.write) as sg:
-        print_rows(sg.cypher(args.query, _params(args.param), allow_write=args.write), as_json=args.json)
+        rows = sg.cypher(args.query, _params(args.param), allow_write=args.write)
+    _write(args, rows)
+    if rows.truncated:
+        print("(more rows were left out)", file=sys.stderr)
 
 
 def cmd_stats(args) -> None:
     with _open(args, read_only=True) as sg:
-        for name, count in sg.stats().items():
-            print(f"{name:<16}{count:>10,}")
+        counts, platforms = sg.stats(), sg.platforms()
+    for name, count in counts.items():
+        print(f"{name:<16}{count:>10,}")
+    for p in platforms:
+        print(f"  platform {p['name']}: {p['products']:,} products")
+
+
+def cmd_schema(args) -> None:
+    with _open(args, read_only=True) as sg:
+        schema = sg.schema()
+    print(json.dumps(schema.to_dict(), ensure_ascii=False, indent=1) if args.json else schema.render())
 
 
 def cmd_train(args) -> None:
@@ -327,21 +384,11 @@ def cmd_embed(args) -> None:
 
 
 def cmd_recommend(args) -> None:
-    from shopgraph.queries.format import print_results
+    from shopgraph.queries.frames import SearchResults
 
     with _open(args, read_only=True) as sg:
-        print_results(sg.recommend(args.user_id, k=args.k, exclude_seen=not args.include_seen), as_json=args.json)
-
-
-def _evidence_line(evidence: list[dict]) -> str:
-    """Evidence in plain words, strongest first, e.g. "for: same model number (+0.41); ..."."""
-    parts = []
-    for item in evidence:
-        # Edges written before evidence carried plain words have only the feature values.
-        says = item.get("says") or f"{item['group']}: " + ", ".join(
-            f"{k}={v + 0.0:g}" for k, v in list(item["values"].items())[:3])
-        parts.append(f"{says} ({item['effect']:+.2f})")
-    return "; ".join(parts)
+        hits = sg.recommend(args.user_id, k=args.k, exclude_seen=not args.include_seen)
+    _hits(args, SearchResults(hits))
 
 
 def cmd_match(args) -> None:
@@ -362,30 +409,35 @@ def cmd_match(args) -> None:
                 print(f"trained {scorer.version}: validation F1 {scorer.metrics['valid_f1']:.3f} at threshold "
                       f"{scorer.threshold:.3f} on {scorer.metrics['train_pairs']} training pairs", file=sys.stderr)
             report, proposals = sg.match_platforms(args.source, args.target, k=args.k, model=args.model,
-                                                   write=not args.dry_run)
+                                                   write=not args.dry_run, one_to_one=args.one_to_one)
             print(report.render(), file=sys.stderr)
-    for p in proposals:
-        if args.json:
-            print(json.dumps(p))
-        else:
-            print(f"{p['score']:.3f}  {p['status']:<8}  {p['src']} -> {p['dst']}  {_evidence_line(p['evidence'])}")
+            if args.report:
+                files = sg.match_report(args.report, args.source, args.target, k=args.k, model=args.model)
+                print("wrote " + ", ".join(str(f) for f in files), file=sys.stderr)
+    from shopgraph.queries.format import MATCH_COLUMNS
+
+    _write(args, proposals, MATCH_COLUMNS, "(no proposals)")
 
 
 def cmd_review(args) -> None:
+    from shopgraph.queries.format import REVIEW_COLUMNS
+
     decision = args.accept or args.reject
+    _format(args)
     with _open(args, read_only=decision is None) as sg:
         if decision:
             print(sg.review(*decision, accept=args.accept is not None))
             return
         rows = sg.review_queue(limit=args.limit)
-    for r in rows:
-        if args.json:
-            print(json.dumps(r))
-        else:
-            print(f"{r['score']:.3f}  {r['src']} -> {r['dst']}\n       {r['src_title'][:70]}\n       "
-                  f"{r['dst_title'][:70]}\n       {_evidence_line(r['evidence'])}")
-    if not rows and not args.json:
-        print("nothing waiting for review")
+    _write(args, rows, REVIEW_COLUMNS, "nothing waiting for review")
+
+
+def cmd_export(args) -> None:
+    with _open(args, read_only=True) as sg:
+        manifest = sg.export(args.folder, format=args.file_format, vectors=args.vectors)
+    for entry in manifest.files:
+        print(f"{entry.path:<36}{entry.rows:>10,} rows")
+    print(f"manifest: {Path(args.folder) / 'manifest.json'}")
 
 
 def cmd_demo(args) -> None:
@@ -449,14 +501,16 @@ def cmd_serve(args) -> None:
 
     settings = ServeSettings(api_key=args.api_key, read_only=args.read_only, max_k=args.max_k,
                              cypher_timeout=args.cypher_timeout,
-                             image_root=Path(args.image_root) if args.image_root else None)
+                             image_root=Path(args.image_root) if args.image_root else None,
+                             access_log=not args.no_access_log)
     serve(args.db, host=args.host, port=args.port, settings=settings,
           config=load_config(args.config, parse_overrides(args.set)))
 
 
-HANDLERS = {"ingest": cmd_ingest, "delete": cmd_delete, "search": cmd_search, "similar": cmd_similar, "cypher": cmd_cypher,
-            "stats": cmd_stats, "train": cmd_train, "embed": cmd_embed, "recommend": cmd_recommend,
-            "match": cmd_match, "review": cmd_review, "demo": cmd_demo, "migrate": cmd_migrate, "serve": cmd_serve}
+HANDLERS = {"ingest": cmd_ingest, "delete": cmd_delete, "search": cmd_search, "similar": cmd_similar,
+            "cypher": cmd_cypher, "stats": cmd_stats, "schema": cmd_schema, "train": cmd_train, "embed": cmd_embed,
+            "recommend": cmd_recommend, "match": cmd_match, "review": cmd_review, "export": cmd_export,
+            "demo": cmd_demo, "migrate": cmd_migrate, "serve": cmd_serve}
 
 
 def main(argv: list[str] | None = None) -> int:

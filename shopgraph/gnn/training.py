@@ -85,7 +85,7 @@ class TrainReport:
     def render(self) -> str:
         shown = ", ".join(f"{k} {v:.3f}" for k, v in sorted(self.metrics.items()))
         return (f"{self.model}: best epoch {self.best_epoch}/{self.epochs}, {shown}; {self.seconds:.1f} s; "
-                f"{self.written} vectors written; model {self.checkpoint}")
+                f"{self.written} vectors written; model {self.checkpoint}; curves {self.curves}")
 
 
 # -- alignment ------------------------------------------------------------------------------------

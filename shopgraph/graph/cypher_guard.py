@@ -11,8 +11,13 @@ comments:
   setting form are refused);
 - no clause that writes or manages the database appears anywhere.
 
-This is deliberately conservative: a read query that uses a clause word such as `set` as a name must
-back-quote it (property access such as `p.set` and parameters such as `$set` are fine).
+A clause word is only a clause where a clause can stand: the same word in a name's position is a name
+(_in_name_position): an alias (`RETURN x AS comment`), a property (`p.set`, `p . set`, `{set: 1}`,
+`n {.delete}`), a label or relationship type (`(:Comment)`, `[:SET]`), a parameter (`$set`), a
+variable in a pattern or list (`(comment)`, `(comment:Product)`, `[delete]`, `f(set, x)`). No clause
+of Cypher or LadybugDB is ever written in those positions, so this loosens nothing a write could use.
+Where it is ambiguous (`RETURN comment` at the end, `WHERE set IS NULL`) the guard stays conservative:
+back-quote the name (`RETURN `comment``).
 """
 
 from __future__ import annotations
@@ -71,6 +76,25 @@ def _tokens(query: str) -> list[tuple[str, str]]:
     return [(m.lastgroup, m.group()) for m in _TOKEN.finditer(query) if m.lastgroup not in ("space", "comment")]
 
 
+# A word directly before one of these is a name, never a clause: no clause is followed by them.
+_NAME_FOLLOWERS = frozenset({":", ",", ")", "]", "}", "=", "<", ">"})
+# ... and a word directly after one of these is a name (a property, label or type).
+_NAME_LEADERS = frozenset({".", ":"})
+
+
+def _in_name_position(tokens: list[tuple[str, str]], i: int) -> bool:
+    """Whether the word at tokens[i] stands where only a name can: after AS, `.` or `:`, or before
+    `:`, `,`, `)`, `]`, `}` or a comparison (see the module docstring)."""
+    if i > 0:
+        kind, text = tokens[i - 1]
+        if kind == "word" and text.upper() == "AS":
+            return True
+        # `.` after a digit would be a number's point (`1.`, not Cypher anyway): not a property access.
+        if text in _NAME_LEADERS and not (text == "." and i > 1 and tokens[i - 2][1].isdigit()):
+            return True
+    return i + 1 < len(tokens) and tokens[i + 1][1] in _NAME_FOLLOWERS
+
+
 def _start_reason(tokens: list[tuple[str, str]]) -> str | None:
     """Why the query does not start with a reading clause, or None."""
     if not tokens:
@@ -118,7 +142,7 @@ def write_reason(query: str, *, fragment: bool = False) -> str | None:
     if semicolons:
         tokens = tokens[:-1]
     for i, (kind, text) in enumerate(tokens):
-        if kind != "word":
+        if kind != "word" or _in_name_position(tokens, i):
             continue
         upper = text.upper()
         if upper in WRITE_KEYWORDS:

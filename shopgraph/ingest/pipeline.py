@@ -12,13 +12,12 @@ import time
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
-from tqdm import tqdm
-
 from shopgraph.config import Config
 from shopgraph.graph.store import GraphStore
 from shopgraph.ingest.graph_rows import different_from_batch, interaction_batch, product_batch, same_as_batch
 from shopgraph.ingest.quarantine import QuarantineWriter
 from shopgraph.ingest.summary import IngestSummary
+from shopgraph.progress import bar, bars_and_logs
 from shopgraph.records import InteractionRecord, ProductRecord, QuarantinedRow
 
 __all__ = ["IngestSummary", "ingest_records", "ingest_interactions", "ingest_same_as", "quarantine_folder"]
@@ -44,7 +43,7 @@ def _batches(items: Iterable, size: int) -> Iterator[list]:
 
 def ingest_records(store: GraphStore, items: Iterable[ProductRecord | QuarantinedRow], encoder, config: Config,
                    quarantine: QuarantineWriter, progress: bool = True, label: str = "products",
-                   image_root: Path | None = None, brands=None) -> IngestSummary:
+                   image_root: Path | None = None, brands=None, total: int | None = None) -> IngestSummary:
     """Write products (skipping unchanged ones) and send QuarantinedRows to the quarantine.
 
     Ids repeated within one source keep their first row; later ones are quarantined with the line of
@@ -52,13 +51,13 @@ def ingest_records(store: GraphStore, items: Iterable[ProductRecord | Quarantine
     and counted (summary.products_replaced; a warning names the first); when the graph says another
     file wrote it (Product.source), summary.replaced_from_other_files counts it too. Each record's
     notes are counted (summary.notes). image_root: see graph_rows.product_batch. brands: a
-    brands.BrandMerger (None: brand keys as normalise_brand gives them).
+    brands.BrandMerger (None: brand keys as normalise_brand gives them). total: the rows expected
+    (progress.estimate_rows), for the bar's percentage and ETA; None when unknown.
     """
     summary = IngestSummary()
     started = time.perf_counter()
     first_line: dict[str, int] = {}
-    bar = tqdm(desc=f"ingest {label}", unit="row", disable=not progress, leave=False)
-    try:
+    with bars_and_logs(progress), bar(total, f"ingest {label}", "row", enabled=progress) as shown:
         for chunk in _batches(items, config.ingest.batch_size):
             records: list[ProductRecord] = []
             for item in chunk:
@@ -73,10 +72,11 @@ def ingest_records(store: GraphStore, items: Iterable[ProductRecord | Quarantine
                     continue
                 first_line[item.id] = item.source_line
                 records.append(item)
-            _write_products(store, records, encoder, summary, image_root, brands)
-            bar.update(len(chunk))
-    finally:
-        bar.close()
+            # The bar counts committed rows; while a batch is encoded and written it says so.
+            _write_products(store, records, encoder, summary, image_root, brands,
+                            stage=shown.set_postfix_str)
+            shown.set_postfix_str("")
+            shown.update(len(chunk))
     summary.quarantined = quarantine.count
     summary.seconds = time.perf_counter() - started
     if summary.replaced_from_other_files:
@@ -90,7 +90,7 @@ def ingest_records(store: GraphStore, items: Iterable[ProductRecord | Quarantine
 
 
 def _write_products(store: GraphStore, records: list[ProductRecord], encoder, summary: IngestSummary,
-                    image_root: Path | None = None, brands=None) -> None:
+                    image_root: Path | None = None, brands=None, stage=lambda text: None) -> None:
     if not records:
         return
     for record in records:
@@ -112,6 +112,7 @@ def _write_products(store: GraphStore, records: list[ProductRecord], encoder, su
                              for r in first[:5 - len(summary.replaced)]]
     if not changed:
         return
+    stage(f"encoding {len(changed):,} rows")
     encoded = encoder.encode(changed)
     summary.vectors_from_cache += encoded.cache_hits
     for record, ok, error in zip(changed, encoded.image_ok, encoded.image_errors):
@@ -119,6 +120,7 @@ def _write_products(store: GraphStore, records: list[ProductRecord], encoder, su
             summary.images_missing += 1
             if record.image_path is not None:
                 summary.image_problems.append(f"{record.id}: {error}")
+    stage(f"writing {len(changed):,} rows")
     store.write(product_batch(changed, encoded, encoded.image_ok, image_root,
                               brands.resolve if brands is not None else None))
     summary.products_written += len(changed)
@@ -138,12 +140,13 @@ def _same_file(stored: str, current: str) -> bool:
 
 
 def ingest_interactions(store: GraphStore, items: Iterable[InteractionRecord | QuarantinedRow],
-                        quarantine: QuarantineWriter, batch_size: int = 5000, progress: bool = True) -> IngestSummary:
-    """Write users and INTERACTED edges; rows naming an unknown product are quarantined."""
+                        quarantine: QuarantineWriter, batch_size: int = 5000, progress: bool = True,
+                        total: int | None = None) -> IngestSummary:
+    """Write users and INTERACTED edges; rows naming an unknown product are quarantined. total: the
+    rows expected, for the progress bar (None when unknown)."""
     summary = IngestSummary()
     started = time.perf_counter()
-    bar = tqdm(desc="ingest interactions", unit="row", disable=not progress, leave=False)
-    try:
+    with bars_and_logs(progress), bar(total, "ingest interactions", "row", enabled=progress) as shown:
         for chunk in _batches(items, batch_size):
             good: list[InteractionRecord] = []
             for item in chunk:
@@ -162,9 +165,7 @@ def ingest_interactions(store: GraphStore, items: Iterable[InteractionRecord | Q
             if good:
                 store.write(interaction_batch(good))
                 summary.interactions_written += len(good)
-            bar.update(len(chunk))
-    finally:
-        bar.close()
+            shown.update(len(chunk))
     summary.quarantined = quarantine.count
     summary.seconds = time.perf_counter() - started
     return summary

@@ -22,6 +22,7 @@ from shopgraph.ingest.pipeline import (IngestSummary, ingest_interactions, inges
 from shopgraph.ingest.quarantine import QuarantineWriter, run_file, run_stamp
 from shopgraph.ingest.sync import remove_products, sync_platform
 from shopgraph.ingest.validate import ProductStream, read_products
+from shopgraph.progress import estimate_rows
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +40,15 @@ def _with_quarantine(graph, source_name: str, namespace: str, stamp: str,
         summary = ingest(quarantine)
     if quarantine.path is not None:
         summary.quarantine_files.append(str(quarantine.path))
+    summary.platforms.append(namespace)
     return summary
 
 
 def _products(graph, items: Iterable, source_name: str, platform: str, stamp: str, progress: bool,
-              brands: BrandMerger | None = None) -> IngestSummary:
+              brands: BrandMerger | None = None, total: int | None = None) -> IngestSummary:
     summary = _with_quarantine(graph, source_name, platform, stamp, lambda quarantine: ingest_records(
-        graph.store, items, graph.encoder, graph.config, quarantine, progress, platform, graph.image_root, brands))
+        graph.store, items, graph.encoder, graph.config, quarantine, progress, platform, graph.image_root, brands,
+        total=total))
     plan = getattr(items, "plan", None)
     if plan is not None:
         summary.columns.append(f"{source_name}: {plan.describe()}")
@@ -96,9 +99,14 @@ def _snapshot(graph, stream: ProductStream, platform: str, summary: IngestSummar
 
 
 def _interactions(graph, items: Iterable, source_name: str, namespace: str, stamp: str,
-                  progress: bool) -> IngestSummary:
+                  progress: bool, total: int | None = None) -> IngestSummary:
     return _with_quarantine(graph, source_name, namespace, stamp, lambda quarantine: ingest_interactions(
-        graph.store, items, quarantine, progress=progress))
+        graph.store, items, quarantine, progress=progress, total=total))
+
+
+def _rows_expected(path, format: str | None, progress: bool) -> int | None:
+    """The bar's total for a table file with one row per record (only counted when a bar is shown)."""
+    return estimate_rows(path, format) if progress else None
 
 
 def ingest_file(graph, path: Path, mapping, *, progress: bool = True, source_name: str | None = None,
@@ -114,7 +122,8 @@ def ingest_file(graph, path: Path, mapping, *, progress: bool = True, source_nam
     brands = brand_merger(graph)
     stream = read_products(path, mapping, graph.config.ingest, source_name=source_name,
                            fetch=_fetcher(graph, fetch_images))
-    summary = _products(graph, stream, Path(source_name or path).name, mapping.platform, run_stamp(), progress, brands)
+    summary = _products(graph, stream, Path(source_name or path).name, mapping.platform, run_stamp(), progress, brands,
+                        _rows_expected(path, mapping.format, progress))
     if full_snapshot:
         _snapshot(graph, stream, mapping.platform, summary)
     return _finish(graph, summary, brands)
@@ -132,7 +141,8 @@ def ingest_table(graph, table, mapping, *, progress: bool = True, source_name: s
     brands = brand_merger(graph)
     stream = read_table(table, mapping, graph.config.ingest, source_name=source_name,
                         fetch=_fetcher(graph, fetch_images))
-    summary = _products(graph, stream, source_name, mapping.platform, run_stamp(), progress, brands)
+    summary = _products(graph, stream, source_name, mapping.platform, run_stamp(), progress, brands,
+                        len(table) if progress else None)
     if full_snapshot:
         _snapshot(graph, stream, mapping.platform, summary)
     return _finish(graph, summary, brands)
@@ -156,7 +166,7 @@ def ingest_interaction_file(graph, path: Path, mapping, *, progress: bool = True
     if not isinstance(mapping, InteractionMapping):
         mapping = load_interaction_mapping(mapping)
     return _interactions(graph, read_interactions(path, mapping), Path(path).name, mapping.namespace, run_stamp(),
-                         progress)
+                         progress, _rows_expected(path, mapping.format, progress))
 
 
 def ingest_layout(graph, directory: Path, name: str | None = None, *, progress: bool = True) -> IngestSummary:
@@ -167,11 +177,16 @@ def ingest_layout(graph, directory: Path, name: str | None = None, *, progress: 
     brands = brand_merger(graph)
     for source in layout.products:
         items = product_items(source, graph.config.ingest)
-        total.merge(_products(graph, items, source.path.name, source.mapping.platform, stamp, progress, brands))
+        # a source with its own record reader may yield other than one record per row: no total
+        expected = _rows_expected(source.path, source.mapping.format, progress) if source.records is None else None
+        total.merge(_products(graph, items, source.path.name, source.mapping.platform, stamp, progress, brands,
+                              expected))
     for path, spec in layout.interactions:
-        namespace = spec.namespace if isinstance(spec, InteractionMapping) else spec
+        table = isinstance(spec, InteractionMapping)  # else an S3-Rec file: many interactions per line
+        namespace = spec.namespace if table else spec
+        expected = _rows_expected(path, spec.format, progress) if table else None
         total.merge(_interactions(graph, iter_interaction_source(path, spec), Path(path).name, namespace, stamp,
-                                  progress))
+                                  progress, expected))
     labelled = [p for split in SAME_AS_SPLITS for p in layout.labelled_pairs.get(split, [])]
     version = f"{layout.name}:train"
     positives = [(a, b) for a, b, label in labelled if label]

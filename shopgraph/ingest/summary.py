@@ -24,7 +24,8 @@ class IngestSummary:
     decisions name it). notes: kind (records.NOTE_*) -> how many values were kept but could not be read
     (an unreadable price, an invalid GTIN, a URL image not downloaded), note_examples the first few.
     warnings: one line each (columns.py, the titles' script). brand_merges: "variant -> brand" lines.
-    columns: one line per source, what its columns became."""
+    columns: one line per source, what its columns became. platforms: the platforms (or interaction
+    namespaces) the run wrote to."""
 
     rows_read: int = 0
     products_written: int = 0
@@ -50,6 +51,7 @@ class IngestSummary:
     warnings: list[str] = field(default_factory=list)
     brand_merges: list[str] = field(default_factory=list)
     columns: list[str] = field(default_factory=list)
+    platforms: list[str] = field(default_factory=list)  # platforms (interaction namespaces) this run wrote to
 
     @property
     def rows_per_second(self) -> float:
@@ -80,9 +82,11 @@ class IngestSummary:
             self.warn(line)
         self.brand_merges += [m for m in other.brand_merges if m not in self.brand_merges]
         self.columns += other.columns
+        self.platforms += [p for p in other.platforms if p not in self.platforms]
 
     def render(self) -> str:
-        lines = [
+        lines = [f"platforms            {', '.join(self.platforms)}"] if self.platforms else []
+        lines += [
             f"rows read            {self.rows_read:>10,}",
             f"products written     {self.products_written:>10,}",
             f"  of them replaced   {self.products_replaced:>10,}",

@@ -97,8 +97,43 @@ def _context(v: Values) -> str:
     return "no catalog context"
 
 
+def _attributes(v: Values) -> str:
+    shared = v.get("attr_shared_keys", 0)
+    if not shared:
+        return "no attribute on both sides"
+    conflicts = v.get("attr_conflicts", 0)
+    if conflicts:
+        return f"{conflicts:.0f} of {shared:.0f} shared attributes disagree"
+    mean = v.get("attr_agree_mean")
+    return f"{shared:.0f} shared attributes agree ({mean:.0%} on average)" if mean is not None \
+        else f"{shared:.0f} shared attributes"
+
+
+def _identifiers(v: Values) -> str:
+    if v.get("gtin_equal"):
+        return "same GTIN"
+    if v.get("gtin_conflict"):
+        return "different GTINs"
+    if v.get("code_equal"):
+        return "same code"
+    if v.get("code_in_other"):
+        return "a code of one listing written in the other"
+    if v.get("code_conflict"):
+        closeness = v.get("code_best_fuzz")
+        near = f" (closest pair {closeness:.0%} alike)" if closeness is not None else ""
+        return f"different codes{near}"
+    return "no code or GTIN on both sides"
+
+
+def _containment(v: Values) -> str:
+    low = v.get("words_explained_min")
+    if low is None:
+        return "no words to compare"
+    return f"{low:.0%} to {v.get('words_explained_max', low):.0%} of each listing's words in the other"
+
+
 PHRASES: dict[str, Callable[[Values], str]] = {
-    "text": lambda v: _cosine(v, "cos_text", "descriptions"),
+    "text": lambda v: _cosine(v, "cos_text", "texts"),
     "lexical": _lexical,
     "image": lambda v: _cosine(v, "cos_image", "photos"),
     "gnn": lambda v: _cosine(v, "cos_gnn", "graph neighbourhoods"),
@@ -109,7 +144,51 @@ PHRASES: dict[str, Callable[[Values], str]] = {
     "price": _price,
     "length": _length,
     "context": _context,
+    "attributes": _attributes,
+    "identifiers": _identifiers,
+    "containment": _containment,
 }
+
+
+def _sign(flag_for: bool, flag_against: bool) -> int:
+    return 1 if flag_for else -1 if flag_against else 0
+
+
+def _cosine_sign(v: Values, name: str) -> int:
+    return 0 if name not in v else _sign(v[name] >= 0.75, v[name] < 0.5)
+
+
+# Which side each group's phrase argues for, from the same values: +1 "sounds like a match", -1 "sounds
+# like a different product", 0 neutral. Evidence whose effect has the other sign is not shown.
+POLARITY: dict[str, Callable[[Values], int]] = {
+    "text": lambda v: _cosine_sign(v, "cos_text"),
+    "lexical": lambda v: _sign(v.get("fuzz_token_set", 0.5) >= 0.8, v.get("fuzz_token_set", 0.5) < 0.5),
+    "image": lambda v: _cosine_sign(v, "cos_image"),
+    "gnn": lambda v: _cosine_sign(v, "cos_gnn"),
+    "model_number": lambda v: _sign(v.get("models_shared", 0) > 0 or v.get("model_in_other_text", 0) > 0,
+                                    v.get("model_conflict", 0) > 0),
+    "numbers": lambda v: _sign(v.get("quantity_conflict", 0) == 0 and v.get("quantities_shared", 0) > 0,
+                               v.get("quantity_conflict", 0) > 0 or v.get("digits_unmatched_max", 0) > 0),
+    "brand": lambda v: _sign(v.get("brand_equal") == 1 or ("brand_equal" not in v and v.get("brand_in_other_title") == 1),
+                             v.get("brand_equal") == 0),
+    "category": lambda v: _sign(v.get("category_equal") == 1, v.get("category_equal") == 0),
+    "price": lambda v: 0 if "price_ratio" not in v else _sign(v["price_ratio"] >= 0.9, v["price_ratio"] < 0.7),
+    "length": lambda v: 0,
+    "context": lambda v: _sign(bool(v.get("ctx_mutual_best")) or min(
+        [v[n] for n in ("ctx_text_row_rank", "ctx_char_row_rank") if n in v], default=1) == 0,
+        min([v[n] for n in ("ctx_text_row_rank", "ctx_char_row_rank") if n in v], default=0) > 0),
+    "attributes": lambda v: _sign(v.get("attr_shared_keys", 0) > 0 and v.get("attr_conflicts", 0) == 0,
+                                  v.get("attr_conflicts", 0) > 0),
+    "identifiers": lambda v: _sign(bool(v.get("gtin_equal") or v.get("code_equal") or v.get("code_in_other")),
+                                   bool(v.get("gtin_conflict") or v.get("code_conflict"))),
+    "containment": lambda v: 0 if "words_explained_min" not in v else _sign(
+        v["words_explained_min"] >= 0.7, v["words_explained_max"] < 0.4),
+}
+
+
+def polarity(group: str, values: Values) -> int:
+    """+1, -1 or 0: the side the group's phrase argues for (see POLARITY); 0 for an unknown group."""
+    return POLARITY.get(group, lambda _: 0)(values)
 
 
 def describe(group: str, values: Values, effect: float) -> str:

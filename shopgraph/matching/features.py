@@ -9,6 +9,8 @@ evidence reports):
 - identifiers: model numbers shared, written inside the other text, or in conflict; plain numbers
   and unit quantities shared or in conflict;
 - attributes: brand and category agreement, price ratio, title lengths;
+- attributes, identifiers, containment: schema-agnostic comparisons of the listings' attributes
+  (attribute_features.py: values typed by what they hold, aggregated over whatever keys both share);
 - graph context: how the pair ranks among each side's other candidates (a product's best match is
   far more telling than its raw similarity), per channel, computed over the whole other catalog.
 
@@ -24,6 +26,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from shopgraph.errors import BadArgumentError
 from shopgraph.matching import text_signals as ts
+from shopgraph.matching.attribute_features import ATTRIBUTE_FEATURES, ATTRIBUTE_GROUPS, RecordView
+from shopgraph.matching.attribute_features import pair_features as attribute_pair_features
 from shopgraph.matching.listings import Listings
 
 CONTEXT_CHUNK = 2048   # rows of the dense similarity block computed at once (2048 x n floats)
@@ -43,6 +47,7 @@ FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
     "category": ("category_equal",),
     "price": ("price_ratio", "price_log_diff"),
     "length": ("words_left", "words_right", "length_ratio"),
+    **ATTRIBUTE_GROUPS,
     "context": ("ctx_text_row_gap", "ctx_text_col_gap", "ctx_text_row_rank", "ctx_text_col_rank",
                 "ctx_char_row_gap", "ctx_char_col_gap", "ctx_char_row_rank", "ctx_char_col_rank",
                 "ctx_code_row_gap", "ctx_code_col_gap", "ctx_code_row_rank", "ctx_code_col_rank",
@@ -50,6 +55,21 @@ FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
 }
 FEATURE_NAMES: tuple[str, ...] = tuple(name for names in FEATURE_GROUPS.values() for name in names)
 GROUP_OF = {name: group for group, names in FEATURE_GROUPS.items() for name in names}
+# Features that belong to one side of the pair, by name pattern: swapping the two listings swaps them.
+_SIDE_PAIRS = (("_left", "_right"), ("_row_", "_col_"))
+
+
+def swapped_columns(names=FEATURE_NAMES) -> np.ndarray:
+    """Column order of the same pairs asked the other way round: x[:, swapped_columns()] is what the
+    features of (right, left) would be. Every other feature is symmetric by construction."""
+    index = {n: k for k, n in enumerate(names)}
+    order = np.arange(len(names))
+    for k, name in enumerate(names):
+        for a, b in _SIDE_PAIRS:
+            for one, other in ((a, b), (b, a)):
+                if one in name and name.replace(one, other) in index:
+                    order[k] = index[name.replace(one, other)]
+    return order
 
 
 class _Side:
@@ -67,7 +87,17 @@ class _Side:
         self.brands = [ts.normalise(b).strip() for b in listings.brands]
         self.categories = [ts.normalise(c).strip() for c in listings.categories]
         self.prices = listings.prices
-        self.vectors = listings.vectors
+        # Unit rows, so a dot product is a cosine in [-1, 1] whatever the store holds (GNN vectors
+        # are not normalised there); zero rows stay zero (unknown).
+        self.vectors = {c: _unit_rows(m) for c, m in listings.vectors.items()}
+        self.records = [RecordView(r) for r in listings.attributes]
+        self.raw = listings.attributes
+
+
+def _unit_rows(matrix: np.ndarray) -> np.ndarray:
+    matrix = np.asarray(matrix, dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0)
 
 
 def _sorted_digit_tokens(text: str) -> list[str]:
@@ -158,6 +188,21 @@ class PairFeaturizer:
                 rank[in_chunk] = np.minimum((block[local] > s[:, None] + 1e-6).sum(axis=1), RANK_CAP)
         return row_gap, col_gap, row_rank, col_rank
 
+    def conflicts(self, pairs) -> list[dict[str, list[str]]]:
+        """Per pair, what disagrees in words (attribute_features.conflicts), for its evidence."""
+        from shopgraph.matching.attribute_features import conflicts
+
+        L, R = self.left, self.right
+        out = []
+        for i, j in np.asarray(pairs).reshape(-1, 2):
+            found = conflicts(L.records[i], R.records[j], L.raw[i], R.raw[j])
+            ma, mb = L.models[i], R.models[j]
+            if ma and mb and not (ma & mb):
+                closest = sorted(((fuzz.ratio(x, y), x, y) for x in ma for y in mb), reverse=True)[:2]
+                found["model_number"] = [f"{x} vs {y}" for _, x, y in closest]
+            out.append(found)
+        return out
+
     # -- the feature matrix -------------------------------------------------------------------------
 
     def features(self, pairs) -> np.ndarray:
@@ -181,7 +226,8 @@ class PairFeaturizer:
             cols[f"tfidf_{name}"] = _row_cosines(lm[li], rm[ri])
 
         per_pair = [self._pair_row(i, j) for i, j in zip(li, ri)]
-        scalar_names = [n for n in FEATURE_NAMES if n not in cols and not n.startswith("ctx_")]
+        scalar_names = [n for n in FEATURE_NAMES if n not in cols and not n.startswith("ctx_")
+                        and n not in ATTRIBUTE_FEATURES]
         scalars = np.array(per_pair, dtype=np.float64).reshape(len(pairs), len(scalar_names))
         for k, name in enumerate(scalar_names):
             cols[name] = scalars[:, k]
@@ -197,6 +243,10 @@ class PairFeaturizer:
             if channel != "code" and not np.isnan(ctx[2]).all():
                 mutual &= (ctx[2] == 0) & (ctx[3] == 0)
         cols["ctx_mutual_best"] = mutual.astype(np.float64)
+        attrs = np.array([attribute_pair_features(L.records[i], R.records[j]) for i, j in zip(li, ri)],
+                         dtype=np.float64).reshape(len(pairs), len(ATTRIBUTE_FEATURES))
+        for k, name in enumerate(ATTRIBUTE_FEATURES):
+            cols[name] = attrs[:, k]
         return np.column_stack([cols[n] for n in FEATURE_NAMES]).astype(np.float32)
 
     def _pair_row(self, i: int, j: int) -> list[float]:

@@ -24,6 +24,7 @@ from shopgraph.graph.store import GraphBatch
 from shopgraph.matching.blocking import block
 from shopgraph.matching.features import PairFeaturizer
 from shopgraph.matching.listings import Listings, listings_from_store
+from shopgraph.matching.ready import READY_METHOD, provenance
 from shopgraph.matching.scorer import PairScorer, ScorerConfig
 
 METHOD = "shopgraph-gbt"
@@ -44,6 +45,7 @@ class MatchReport:
     review: int = 0
     skipped_decided: int = 0
     model_version: str = ""
+    scorer_kind: str = ""   # "ready" (shipped with shopgraph, trained on other catalogs) or "trained"
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -51,7 +53,9 @@ class MatchReport:
         return self.candidates / self.source_products if self.source_products else 0.0
 
     def render(self) -> str:
-        lines = [f"{self.source} -> {self.target}  (model {self.model_version})",
+        kind = {"ready": ", the ready scorer shipped with shopgraph: train one on your labels with --train"}.get(
+            self.scorer_kind, "")
+        lines = [f"{self.source} -> {self.target}  (model {self.model_version}{kind})",
                  f"source products      {self.source_products:>10,}",
                  f"candidates           {self.candidates:>10,}  ({self.candidates_per_product:.1f} per product)",
                  f"matched              {self.matched:>10,}",
@@ -118,13 +122,22 @@ def training_pairs(featurizer: PairFeaturizer, left: Listings, right: Listings,
 
 
 def train_matcher(store, source: str, target: str, model_path: str | Path, *, k: int = 20,
-                  config: ScorerConfig = ScorerConfig(), valid_share: float = 0.2) -> PairScorer:
-    """Train the pair scorer on the graph's labels between two platforms and save it to model_path."""
+                  config: ScorerConfig = ScorerConfig(), valid_share: float = 0.2,
+                  base: PairScorer | None = None) -> PairScorer:
+    """Train the pair scorer on the graph's labels between two platforms and save it to model_path.
+
+    base: a fitted scorer (the ready scorer, by default when it loads) to fine-tune: both a fresh
+    scorer and one continuing base's trees are fitted, and the one with the better validation F1 is
+    kept (metrics["start"] says which)."""
+    from shopgraph.errors import ConfigError
+    from shopgraph.matching.ready import ready_scorer
+
     _check_platforms(store, source, target)
     labels = graph_labels(store, source, target)
     if sum(labels.values()) < 5:
         raise BadArgumentError(f"only {sum(labels.values())} known matches between {source} and {target}; "
-                               f"label or accept at least 5 first")
+                               f"label or accept at least 5 to train (until then `match` uses the ready "
+                               f"scorer shipped with shopgraph, or --model a scorer trained on another graph)")
     left, right = listings_from_store(store, source), listings_from_store(store, target)
     featurizer = PairFeaturizer(left, right)
     rows, y, keys = training_pairs(featurizer, left, right, labels, k)
@@ -133,17 +146,58 @@ def train_matcher(store, source: str, target: str, model_path: str | Path, *, k:
         valid = np.arange(len(y)) % 5 == 0
     x = featurizer.features(rows)
     scorer = PairScorer(config).fit(x[~valid], y[~valid], x[valid], y[valid])
-    scorer.metrics.update({"source": source, "target": target, "labels": int(len(labels))})
+    scorer.metrics["start"] = "fresh"
+    if base is None:
+        try:
+            base = ready_scorer()
+        except ConfigError:
+            base = None
+    if base is not None:
+        tuned = PairScorer(config).fit(x[~valid], y[~valid], x[valid], y[valid], init=base)
+        if tuned.metrics["valid_f1"] > scorer.metrics["valid_f1"]:
+            scorer = tuned
+            scorer.metrics["start"] = f"fine-tuned from {base.version}"
+    scorer.metrics.update({"kind": "trained", "source": source, "target": target, "labels": int(len(labels))})
     scorer.save(model_path)
     return scorer
 
 
-def match_platforms(store, scorer: PairScorer, source: str, target: str, *, k: int = 20,
-                    write: bool = True) -> tuple[MatchReport, list[dict]]:
-    """Match every source listing against the target platform; returns the report and the proposed
-    matches [{src, dst, score, status, evidence}] (status "matched" or "review"), best first."""
+def one_to_one_labels(labels: dict[tuple[str, str], int]) -> bool:
+    """Whether the known matches pair each listing with at most one of the other platform (both
+    catalogs list each product once); True when there are none."""
+    positives = [key for key, y in labels.items() if y == 1]
+    return all(len({key[side] for key in positives}) == len(positives) for side in (0, 1))
+
+
+def validation_scores(store, scorer: PairScorer, source: str, target: str, *, k: int = 20,
+                      valid_share: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
+    """(scores, labels) of the validation pairs: for a scorer trained on this platform pair, the
+    held-out share train_matcher chose it on; for any other scorer (the ready one, one from another
+    graph) every labelled pair with its hard negatives, since it saw none of them."""
     _check_platforms(store, source, target)
-    report = MatchReport(source, target, model_version=scorer.version)
+    labels = graph_labels(store, source, target)
+    left, right = listings_from_store(store, source), listings_from_store(store, target)
+    featurizer = PairFeaturizer(left, right)
+    rows, y, keys = training_pairs(featurizer, left, right, labels, k)
+    if (scorer.metrics.get("source"), scorer.metrics.get("target")) == (source, target):
+        valid = _split(keys, valid_share)
+        if y[valid].sum() == 0 or y[~valid].sum() == 0:
+            valid = np.arange(len(y)) % 5 == 0
+        rows, y = rows[valid], y[valid]
+    return (scorer.predict(featurizer.features(rows)) if len(rows) else np.zeros(0)), y
+
+
+def match_platforms(store, scorer: PairScorer, source: str, target: str, *, k: int = 20,
+                    write: bool = True, one_to_one: bool | None = None) -> tuple[MatchReport, list[dict]]:
+    """Match every source listing against the target platform; returns the report and the proposed
+    matches [{src, dst, score, status, evidence, scorer}] (status "matched" or "review"), best first.
+
+    one_to_one: each listing is matched to at most one of the other platform (greedily, best score
+    first; a pair that would reuse a listing goes to review instead). None: on when the known labels
+    are one-to-one (or there are none)."""
+    _check_platforms(store, source, target)
+    report = MatchReport(source, target, model_version=scorer.version,
+                         scorer_kind=scorer.metrics.get("kind", "trained"))
     t0 = time.perf_counter()
     left, right = listings_from_store(store, source), listings_from_store(store, target)
     report.source_products = len(left)
@@ -161,9 +215,13 @@ def match_platforms(store, scorer: PairScorer, source: str, target: str, *, k: i
     report.seconds["scoring"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     keep = np.where(scores >= scorer.review_low)[0]
-    decided = set(graph_labels(store, source, target))
+    labels = graph_labels(store, source, target)
+    decided = set(labels)
+    if one_to_one is None:
+        one_to_one = one_to_one_labels(labels)
+    who = provenance(scorer)
     proposals = []
-    evidence = scorer.evidence(x[keep]) if len(keep) else []
+    evidence = scorer.evidence(x[keep], details=featurizer.conflicts(candidates.rows[keep])) if len(keep) else []
     for n, r in enumerate(keep):
         i, j = candidates.rows[r]
         key = (left.ids[i], right.ids[j])
@@ -172,19 +230,31 @@ def match_platforms(store, scorer: PairScorer, source: str, target: str, *, k: i
             continue
         status = "matched" if scores[r] >= scorer.threshold else "review"
         proposals.append({"src": key[0], "dst": key[1], "score": float(scores[r]), "status": status,
-                          "evidence": evidence[n]})
-    proposals.sort(key=lambda p: -p["score"])
+                          "evidence": evidence[n], "scorer": who})
+    proposals.sort(key=lambda p: (-p["score"], p["src"], p["dst"]))
+    if one_to_one:
+        # Decided matches hold their listings first.
+        used = {side: {key[side] for key, y in labels.items() if y == 1} for side in (0, 1)}
+        for p in proposals:
+            if p["status"] != "matched":
+                continue
+            if p["src"] in used[0] or p["dst"] in used[1]:
+                p["status"] = "review"
+            else:
+                used[0].add(p["src"])
+                used[1].add(p["dst"])
     report.matched = sum(p["status"] == "matched" for p in proposals)
     report.review = len(proposals) - report.matched
     if write:
-        write_matches(store, proposals, scorer.version)
+        write_matches(store, proposals, scorer.version,
+                      READY_METHOD if scorer.metrics.get("kind") == "ready" else METHOD)
     report.seconds["writing"] = time.perf_counter() - t0
     return report, proposals
 
 
-def write_matches(store, proposals: list[dict], model_version: str) -> None:
+def write_matches(store, proposals: list[dict], model_version: str, method: str = METHOD) -> None:
     """SAME_AS edges for proposals ({src, dst, score, status, evidence}), in batches."""
-    rows = [{"src": p["src"], "dst": p["dst"], "score": p["score"], "method": METHOD,
+    rows = [{"src": p["src"], "dst": p["dst"], "score": p["score"], "method": method,
              "model_version": model_version, "status": p["status"],
              "evidence": json.dumps(p["evidence"], separators=(",", ":"))} for p in proposals]
     for start in range(0, len(rows), WRITE_BATCH):
@@ -193,6 +263,7 @@ def write_matches(store, proposals: list[dict], model_version: str) -> None:
 
 def platform_pair(store, source: str, target: str) -> tuple[Listings, Listings, PairFeaturizer]:
     """Both platforms' listings and their featurizer: what matching any product between them needs."""
+    _check_platforms(store, source, target)
     left, right = listings_from_store(store, source), listings_from_store(store, target)
     return left, right, PairFeaturizer(left, right)
 
@@ -216,13 +287,13 @@ def match_product(store, scorer: PairScorer, product_id: str, platform: str, *, 
     x = featurizer.features(candidates.rows)
     scores = scorer.predict(x)
     order = np.argsort(-scores, kind="stable")[:limit]
-    evidence = scorer.evidence(x[order])
+    evidence = scorer.evidence(x[order], details=featurizer.conflicts(candidates.rows[order]))
     out = []
     for n, r in enumerate(order):
         s = float(scores[r])
         status = "matched" if s >= scorer.threshold else "review" if s >= scorer.review_low else "no match"
         out.append({"src": product_id, "dst": right.ids[candidates.rows[r][1]], "score": s, "status": status,
-                    "evidence": evidence[n]})
+                    "evidence": evidence[n], "scorer": provenance(scorer)})
     return out
 
 
@@ -236,6 +307,12 @@ def review_queue(store, limit: int = 50) -> list[dict]:
     for r in rows:
         r["evidence"] = json.loads(r["evidence"]) if r["evidence"] else []
     return rows
+
+
+def review_waiting(store) -> int:
+    """How many SAME_AS edges wait for a person (the whole queue, not one page of it)."""
+    rows = store.cypher("MATCH (a:Product)-[e:SAME_AS]->(b:Product) WHERE e.status = 'review' RETURN count(e) AS n")
+    return int(rows[0]["n"]) if rows else 0
 
 
 def decide(store, src: str, dst: str, accept: bool) -> str:
@@ -259,3 +336,35 @@ def decide(store, src: str, dst: str, accept: bool) -> str:
     store.write(GraphBatch(relationships={"DIFFERENT_FROM": [
         {"src": src, "dst": dst, "method": "review", "model_version": ""}]}))
     return "rejected"
+
+
+# What a review decision changes: the SAME_AS edge (status, or removed) and DIFFERENT_FROM (written).
+DECIDED_TYPES = ("SAME_AS", "DIFFERENT_FROM")
+
+
+def pair_edges(store, src: str, dst: str) -> dict[str, list[dict]]:
+    """Every SAME_AS and DIFFERENT_FROM edge between two products, either way round, with all their
+    schema properties: {type: [{"src", "dst", <property>: value}]}. What undo_decision restores."""
+    from shopgraph.graph.schema import REL_TYPES
+
+    found: dict[str, list[dict]] = {}
+    for name in DECIDED_TYPES:
+        props = ", ".join(f"e.{p} AS {p}" for p in REL_TYPES[name].properties)  # schema names, not input
+        found[name] = [row for a, b in ((src, dst), (dst, src)) for row in store.cypher(
+            f"MATCH (a:Product {{id: $a}})-[e:{name}]->(b:Product {{id: $b}}) "
+            f"RETURN a.id AS src, b.id AS dst{', ' + props if props else ''}", {"a": a, "b": b})]
+    return found
+
+
+def undo_decision(store, src: str, dst: str, before: dict[str, list[dict]]) -> str:
+    """Put the edges between two products back as pair_edges found them before a decision; returns
+    the SAME_AS status restored. The SAME_AS edge is written back first, so a run stopped half way
+    leaves the pair in the review queue (perhaps beside a DIFFERENT_FROM), never without its edge."""
+    if before["SAME_AS"]:
+        store.write(GraphBatch(relationships={"SAME_AS": [dict(r) for r in before["SAME_AS"]]}))
+    for a, b in ((src, dst), (dst, src)):
+        store.cypher("MATCH (a:Product {id: $a})-[e:DIFFERENT_FROM]->(b:Product {id: $b}) DELETE e",
+                     {"a": a, "b": b}, allow_write=True)
+    if before["DIFFERENT_FROM"]:
+        store.write(GraphBatch(relationships={"DIFFERENT_FROM": [dict(r) for r in before["DIFFERENT_FROM"]]}))
+    return before["SAME_AS"][0]["status"] if before["SAME_AS"] else "none"

@@ -1,34 +1,41 @@
-"""The pair scorer: gradient-boosted trees over pair features, a threshold chosen on validation, and
-per-pair evidence a person can read.
+"""The pair scorer: gradient-boosted trees (LightGBM) over pair features, a threshold chosen on
+validation, and per-pair evidence from a signed attribution of the actual prediction.
 
-Evidence is measured, not guessed: for each feature group (FEATURE_GROUPS) the group's features are
-set to their training medians (a typical pair) and the change in the score is that group's effect.
-The groups that moved the score most, with their values, are the evidence of a match.
+Symmetric: a pair's score is the mean of the model's scores for both orders (features that belong to
+one side, e.g. models_left / models_right, ctx_*_row_* / ctx_*_col_*, swapped), so the same two
+listings get the same score whichever platform asks.
+
+Evidence is exact TreeSHAP (LightGBM pred_contrib): each feature's signed contribution to the pair's
+log-odds, averaged over both orders and summed per feature group (FEATURE_GROUPS). The groups that
+moved the score most, worded from their values (evidence_text), are the evidence; a group whose
+wording would contradict its sign ("for: different model numbers") is not shown.
+
+Saved as one JSON file: the model in LightGBM's text format plus threshold, feature names and
+provenance. Loading parses text; nothing is unpickled.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import pickle
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from sklearn.ensemble import HistGradientBoostingClassifier
 
 from shopgraph.errors import BadArgumentError, ConfigError
-from shopgraph.matching.evidence_text import describe
-from shopgraph.matching.features import FEATURE_GROUPS, FEATURE_NAMES
+from shopgraph.matching.evidence_text import describe, polarity
+from shopgraph.matching.features import FEATURE_GROUPS, FEATURE_NAMES, swapped_columns
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
 class ScorerConfig:
-    """Hyper-parameters of the boosted trees (sklearn HistGradientBoostingClassifier names) and the
-    review band: a pair scoring in [review_low, threshold) waits for a person."""
+    """Hyper-parameters of the boosted trees and the review band: a pair scoring in
+    [review_low, threshold) waits for a person. (Names as sklearn's gradient boosting spells them;
+    LightGBM: max_iter = rounds, max_leaf_nodes = num_leaves, min_samples_leaf = min_data_in_leaf,
+    l2_regularization = lambda_l2; early stopping holds out 15% of the training pairs.)"""
 
     learning_rate: float = 0.05
     max_iter: int = 600
@@ -71,15 +78,14 @@ def prf(predicted: np.ndarray, labels: np.ndarray) -> dict[str, float]:
 
 @dataclass
 class PairScorer:
-    """Scores (m, F) feature rows with columns FEATURE_NAMES; probabilities in [0, 1]."""
+    """Scores (m, F) feature rows with columns FEATURE_NAMES; probabilities in [0, 1].
+
+    metrics: validation figures and provenance ({"version", "valid_f1", "trained_on", ...});
+    the version is a fingerprint of the model text, fixed at fit time."""
 
     config: ScorerConfig = field(default_factory=ScorerConfig)
     threshold: float = 0.5
-    model: HistGradientBoostingClassifier | None = None
-    medians: np.ndarray | None = None
-    # Columns the trees see: a feature unknown for every training pair (no images, no prices) is
-    # left out, since it cannot be learned from (and sklearn cannot bin an all-NaN column).
-    columns: np.ndarray | None = None
+    model: object | None = None   # lightgbm.Booster
     feature_names: tuple[str, ...] = FEATURE_NAMES
     metrics: dict = field(default_factory=dict)
 
@@ -92,97 +98,146 @@ class PairScorer:
         """A short fingerprint of the fitted model, fixed at fit time (names SAME_AS edges' model_version)."""
         return self.metrics.get("version", "unfitted")
 
-    def fit(self, x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarray, y_valid: np.ndarray) -> "PairScorer":
-        """Fit on train, choose the F1-best threshold on valid; metrics keeps the validation figures."""
+    def _params(self) -> dict:
+        c = self.config
+        return {"objective": "binary", "learning_rate": c.learning_rate, "num_leaves": c.max_leaf_nodes,
+                "min_data_in_leaf": c.min_samples_leaf, "lambda_l2": c.l2_regularization, "seed": c.seed,
+                "deterministic": True, "force_row_wise": True, "num_threads": 1, "verbose": -1,
+                "min_data_in_bin": 1, "feature_pre_filter": False}
+
+    def fit(self, x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarray, y_valid: np.ndarray,
+            init: "PairScorer | None" = None) -> "PairScorer":
+        """Fit on train (both orders of every pair), choose the F1-best threshold on valid; metrics
+        keeps the validation figures. init: a fitted scorer to continue from (fine-tuning: its trees
+        stay, new ones are added on these labels)."""
+        import lightgbm as lgb
+
         self._check(x_train)
         if len(np.unique(y_train)) < 2:
             raise BadArgumentError("training pairs need both matches and non-matches")
         c = self.config
-        self.model = HistGradientBoostingClassifier(
-            learning_rate=c.learning_rate, max_iter=c.max_iter, max_leaf_nodes=c.max_leaf_nodes,
-            min_samples_leaf=c.min_samples_leaf, l2_regularization=c.l2_regularization,
-            early_stopping=c.early_stopping, validation_fraction=0.15 if c.early_stopping else None,
-            n_iter_no_change=30, random_state=c.seed)
-        self.columns = np.where(np.isfinite(x_train).any(axis=0))[0]
-        self.model.fit(x_train[:, self.columns], y_train)
-        with warnings.catch_warnings():  # an all-NaN column has no median; it stays NaN
-            warnings.simplefilter("ignore", RuntimeWarning)
-            self.medians = np.nanmedian(x_train, axis=0)
+        x2, y2 = self._both_orders(x_train), np.r_[y_train, y_train]
+        rounds, callbacks, valid_sets = c.max_iter, [], []
+        if c.early_stopping:
+            # hold out 15% of the pairs (both orders of a pair on the same side), deterministic
+            held = np.random.default_rng(c.seed).random(len(y_train)) < 0.15
+            if y_train[held].sum() and (1 - y_train[held]).sum() and y_train[~held].sum():
+                held2 = np.r_[held, held]
+                train_set = lgb.Dataset(x2[~held2], y2[~held2], free_raw_data=False)
+                valid_sets = [lgb.Dataset(x2[held2], y2[held2], reference=train_set)]
+                callbacks = [lgb.early_stopping(30, verbose=False)]
+        if not valid_sets:
+            train_set = lgb.Dataset(x2, y2, free_raw_data=False)
+        init_model = init.model if init is not None else None
+        self.model = lgb.train(self._params(), train_set, num_boost_round=rounds, valid_sets=valid_sets,
+                               callbacks=callbacks, init_model=init_model)
         self.threshold, f1 = best_f1_threshold(self.predict(x_valid), y_valid)
+        text = self.model.model_to_string()
         self.metrics = {"valid_f1": f1, "threshold": self.threshold, "train_pairs": int(len(y_train)),
-                        "iterations": int(self.model.n_iter_),
-                        "version": "gbt-" + hashlib.sha1(pickle.dumps(self.model)).hexdigest()[:10]}
+                        "iterations": int(self.model.current_iteration()),
+                        "fine_tuned_from": init.version if init is not None else None,
+                        "version": "lgbm-" + hashlib.sha1(text.encode()).hexdigest()[:10]}
         return self
 
     def _check(self, x: np.ndarray) -> None:
         if x.ndim != 2 or x.shape[1] != len(self.feature_names):
             raise BadArgumentError(f"pair features must be (m, {len(self.feature_names)}), got {x.shape}")
 
+    def _both_orders(self, x: np.ndarray) -> np.ndarray:
+        """x stacked over x with the two sides' columns swapped, (2m, F)."""
+        return np.vstack([x, x[:, swapped_columns(self.feature_names)]])
+
     def predict(self, x: np.ndarray) -> np.ndarray:
-        """Match probability per row, (m,) float64."""
+        """Match probability per row, (m,) float64: the mean of both orders' probabilities."""
         if self.model is None:
             raise ConfigError("the pair scorer is not trained")
         self._check(x)
         if not len(x):
             return np.zeros(0)
-        return self.model.predict_proba(x[:, self.columns])[:, 1]
+        both = self.model.predict(self._both_orders(np.asarray(x, dtype=np.float64)))
+        return (both[:len(x)] + both[len(x):]) / 2
 
-    def evidence(self, x: np.ndarray, top: int = 3) -> list[list[dict]]:
+    def contributions(self, x: np.ndarray) -> np.ndarray:
+        """Exact TreeSHAP contributions to the log-odds, (m, F + 1) (last column: the base value),
+        averaged over both orders (a swapped column's contribution credited to its own feature)."""
+        if self.model is None:
+            raise ConfigError("the pair scorer is not trained")
+        self._check(x)
+        m = len(x)
+        raw = self.model.predict(self._both_orders(np.asarray(x, dtype=np.float64)), pred_contrib=True)
+        swap = swapped_columns(self.feature_names)
+        back = np.empty_like(raw[m:])
+        back[:, swap] = raw[m:, :-1]   # column k of the swapped row holds feature swap[k]
+        back[:, -1] = raw[m:, -1]
+        return (raw[:m] + back) / 2
+
+    def evidence(self, x: np.ndarray, top: int = 3, details: list[dict] | None = None) -> list[list[dict]]:
         """Per row, the `top` feature groups that moved the score most: [{group, effect, values, says}],
-        effect = score - score with the group set to typical values (positive: argued for a match),
-        says = the same in plain words (e.g. "for: same model number")."""
-        base = self.predict(x)
-        effects = {}
-        for group, names in FEATURE_GROUPS.items():
-            cols = [self.feature_names.index(n) for n in names]
-            typical = x.copy()
-            typical[:, cols] = self.medians[cols]
-            effects[group] = base - self.predict(typical)
+        effect = the group's summed TreeSHAP contribution to the log-odds (positive: argued for a
+        match), says = what the group saw, in plain words with the side it argued for. A group that
+        knew nothing about the pair (every feature unknown) is not evidence. details: per row, group ->
+        what disagreed in words (PairFeaturizer.conflicts), added to an "against" phrase."""
+        contrib = self.contributions(x) if len(x) else np.zeros((0, len(self.feature_names) + 1))
+        index = {n: k for k, n in enumerate(self.feature_names)}
         out = []
         for r in range(len(x)):
-            ranked = sorted(effects, key=lambda g: -abs(effects[g][r]))[:top]
             items = []
-            for g in ranked:
-                values = {n: _rounded(x[r, self.feature_names.index(n)]) for n in FEATURE_GROUPS[g]
-                          if np.isfinite(x[r, self.feature_names.index(n)])}
-                effect = round(float(effects[g][r]), 3)
-                items.append({"group": g, "effect": effect, "values": values, "says": describe(g, values, effect)})
-            out.append(items)
+            for group, names in FEATURE_GROUPS.items():
+                effect = float(sum(contrib[r, index[n]] for n in names))
+                values = {n: _rounded(x[r, index[n]]) for n in names if np.isfinite(x[r, index[n]])}
+                sign = polarity(group, values)
+                # A phrase that says the opposite of what the group did is no explanation.
+                if not values or abs(effect) < 1e-3 or (sign and np.sign(effect) != sign):
+                    continue
+                says = describe(group, values, effect)
+                what = (details[r].get(group) if details else None) or []
+                if effect < 0 and what:
+                    says += " (" + "; ".join(what) + ")"
+                items.append({"group": group, "effect": round(effect, 3), "values": values, "says": says})
+            items.sort(key=lambda item: -abs(item["effect"]))
+            out.append(items[:top])
         return out
 
     # -- persistence --------------------------------------------------------------------------------
 
+    def to_json(self) -> dict:
+        if self.model is None:
+            raise ConfigError("the pair scorer is not trained")
+        return {"format": FORMAT_VERSION, "kind": "shopgraph pair scorer", "config": self.config.__dict__,
+                "threshold": self.threshold, "review_low": self.review_low, "feature_names": list(self.feature_names),
+                "metrics": self.metrics, "model": self.model.model_to_string()}
+
     def save(self, path: str | Path) -> Path:
+        """One JSON file (see the module docstring), written whole or not at all."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        payload = {"format": FORMAT_VERSION, "config": self.config.__dict__, "threshold": self.threshold,
-                   "model": self.model, "medians": self.medians, "columns": self.columns, "feature_names": self.feature_names,
-                   "metrics": self.metrics}
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        with open(tmp, "wb") as f:
-            pickle.dump(payload, f)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(self.to_json()), encoding="utf-8")
         tmp.replace(path)
-        path.with_suffix(".json").write_text(json.dumps(
-            {"version": self.version, "threshold": self.threshold, "review_low": self.review_low,
-             "metrics": self.metrics, "config": self.config.__dict__}, indent=2))
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> "PairScorer":
+        """A scorer saved by save(); ConfigError naming the file when it is missing or not one."""
+        import lightgbm as lgb
+
         path = Path(path)
         try:
-            with open(path, "rb") as f:
-                payload = pickle.load(f)
+            payload = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ConfigError(f"no pair scorer at {path}; train one with `shopgraph match --train`") from None
-        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError) as e:
-            raise ConfigError(f"{path} is not a pair scorer: {e}") from None
-        if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION:
+        except (OSError, UnicodeDecodeError, ValueError) as e:
+            raise ConfigError(f"{path} is not a pair scorer: {str(e).splitlines()[0] if str(e) else e}") from None
+        if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION or "model" not in payload:
             raise ConfigError(f"{path} is not a pair scorer of format {FORMAT_VERSION}")
-        if tuple(payload["feature_names"]) != FEATURE_NAMES:
+        if tuple(payload.get("feature_names", ())) != FEATURE_NAMES:
             raise ConfigError(f"{path} was trained on other pair features; retrain it")
-        return cls(ScorerConfig(**payload["config"]), payload["threshold"], payload["model"], payload["medians"],
-                   payload["columns"], tuple(payload["feature_names"]), payload["metrics"])
+        try:
+            config = ScorerConfig(**payload["config"])
+            model = lgb.Booster(model_str=payload["model"])
+        except (TypeError, ValueError, lgb.basic.LightGBMError) as e:
+            raise ConfigError(f"{path} is not a pair scorer: {str(e).splitlines()[0] if str(e) else e}") from None
+        return cls(config, float(payload["threshold"]), model, FEATURE_NAMES, dict(payload.get("metrics", {})))
 
 
 def _rounded(value: float) -> float:

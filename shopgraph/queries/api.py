@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -21,11 +22,14 @@ from shopgraph.config import Config
 from shopgraph.errors import BadArgumentError, ConfigError, NotFoundError, StoreError
 from shopgraph.graph.filters import price_currencies
 from shopgraph.graph.store import Filters, GraphStore
+from shopgraph.queries.frames import CypherRows, MatchResults, ReviewQueue, SearchResults
 from shopgraph.queries.results import Product, SearchResult, carried_by
 
 log = logging.getLogger(__name__)
 
 MAX_K = 1000
+# Neo4j's catalog procedures (CALL db.labels() ...), which LadybugDB's parser refuses.
+_NEO4J_CATALOG_CALL = re.compile(r"\bCALL\s+`?db\.", re.IGNORECASE)
 RANK_BY = ("auto", "fused", "text", "image")
 
 
@@ -56,6 +60,7 @@ class ShopGraph:
         self._aligner = None
         self._aligner_id: str | None = None  # the model record the loaded aligner belongs to
         self._aligner_loaded = False
+        self._decided: dict[tuple[str, str], dict] = {}  # (src, dst) -> edges before review(): for undo
 
     @classmethod
     def open(cls, path: str | Path = "shopgraph.db", *, config: Config | None = None, read_only: bool = False,
@@ -171,16 +176,18 @@ class ShopGraph:
 
     # -- matching ------------------------------------------------------------------------------
     def matcher_path(self, source: str, target: str) -> Path:
-        """Where the pair scorer for source -> target is saved: <db>.models/matcher-<source>-<target>.pkl
+        """Where the pair scorer for source -> target is saved: <db>.models/matcher-<source>-<target>.json
         (the names made safe as file-name parts, and the path checked to stay in the folder)."""
         from shopgraph.names import file_part, inside
 
         base = Path(f"{self.store_path}.models") if self.store_path else Path("shopgraph.models")
-        return inside(base, f"matcher-{file_part(source)}-{file_part(target)}.pkl")
+        return inside(base, f"matcher-{file_part(source)}-{file_part(target)}.json")
 
     def _scorer(self, source: str, target: str, model: str | Path | None):
-        """The pair scorer in model (default: this pair's matcher_path), loaded once per version of
-        the file (path and modification time) and kept."""
+        """The pair scorer in model (default: this pair's matcher_path, else the ready scorer shipped
+        with shopgraph when this pair has none trained), loaded once per version of the file (path and
+        modification time) and kept."""
+        from shopgraph.matching.ready import ready_scorer
         from shopgraph.matching.scorer import PairScorer
 
         path = Path(model or self.matcher_path(source, target))
@@ -189,8 +196,7 @@ class ShopGraph:
         except OSError:
             if model is not None:
                 return PairScorer.load(path)  # the caller's own file: its error names it
-            raise ConfigError(f"no pair scorer trained for {source} -> {target}; train one with "
-                              f"`shopgraph match --train`") from None
+            return ready_scorer()
         cached = self._scorers.get(str(path))
         if cached is not None and cached[0] == mtime:
             return cached[1]
@@ -206,22 +212,37 @@ class ShopGraph:
         return train_matcher(self.store, source, target, model or self.matcher_path(source, target), k=k)
 
     def match_platforms(self, source: str, target: str, *, k: int = 20, model: str | Path | None = None,
-                        write: bool = True):
+                        write: bool = True, one_to_one: bool | None = None):
         """Match every listing of `source` against `target` and write SAME_AS edges (status "matched" or
         "review", with evidence). Returns (MatchReport, proposals). model: a scorer file, e.g. one
         trained on another pair of platforms (default: this pair's)."""
         from shopgraph.matching.pipeline import match_platforms
 
-        return match_platforms(self.store, self._scorer(source, target, model), source, target, k=k, write=write)
+        report, proposals = match_platforms(self.store, self._scorer(source, target, model), source, target, k=k,
+                                            write=write, one_to_one=one_to_one)
+        return report, MatchResults(proposals)
+
+    def match_report(self, directory: str | Path, source: str, target: str, *, k: int = 20,
+                     model: str | Path | None = None) -> list[Path]:
+        """Score histogram and precision-recall curve (PNG) of the scorer in use for source -> target
+        on the validation pairs, threshold marked (matching.report); returns the files."""
+        from shopgraph.matching.pipeline import validation_scores
+        from shopgraph.matching.report import write_report
+
+        scorer = self._scorer(source, target, model)
+        scores, labels = validation_scores(self.store, scorer, source, target, k=k)
+        return write_report(directory, scores, labels, scorer.threshold, scorer.review_low,
+                            f"{source} -> {target}, scorer {scorer.version}")
 
     def match(self, product_id: str, *, platform: str, k: int = 20, limit: int = 5,
               model: str | Path | None = None) -> list[dict]:
-        """The best listings on `platform` for one product: [{src, dst, score, status, evidence}]."""
+        """The best listings on `platform` for one product: [{src, dst, score, status, evidence}]
+        (a MatchResults list: .to_pandas(), .to_arrow())."""
         from shopgraph.matching.pipeline import match_product
 
         source = self.product(product_id).platform
-        return match_product(self.store, self._scorer(source, platform, model), product_id, platform, k=k,
-                             limit=limit, prepared=self._platform_pair(source, platform))
+        return MatchResults(match_product(self.store, self._scorer(source, platform, model), product_id, platform, k=k,
+                             limit=limit, prepared=self._platform_pair(source, platform)))
 
     def _platform_pair(self, source: str, target: str):
         """Both platforms' listings and featurizer, built once per write generation of the store (one
@@ -237,16 +258,34 @@ class ShopGraph:
         return prepared
 
     def review_queue(self, limit: int = 50) -> list[dict]:
-        """Proposed matches waiting for a person, highest score first."""
+        """Proposed matches waiting for a person, highest score first (a ReviewQueue list:
+        .to_pandas(), .to_arrow())."""
         from shopgraph.matching.pipeline import review_queue
 
-        return review_queue(self.store, limit)
+        return ReviewQueue(review_queue(self.store, limit))
 
     def review(self, src: str, dst: str, *, accept: bool) -> str:
-        """Accept or reject a proposed match; the decision is a label for the next train_matcher."""
-        from shopgraph.matching.pipeline import decide
+        """Accept or reject a proposed match; the decision is a label for the next train_matcher.
+        undo_review() takes it back while this ShopGraph is open."""
+        from shopgraph.matching.pipeline import decide, pair_edges
 
-        return decide(self.store, src, dst, accept)
+        before = pair_edges(self.store, src, dst)
+        state = decide(self.store, src, dst, accept)
+        self._decided.setdefault((src, dst), before)  # the state before the first decision on the pair
+        return state
+
+    def undo_review(self, src: str, dst: str) -> str:
+        """Take back review() decisions on a pair made through this ShopGraph (it remembers the
+        edges as they were before the first one): the SAME_AS edge comes back with its score,
+        evidence and status, a DIFFERENT_FROM written by a reject goes. Returns the status restored
+        ("review" for a pair from the queue)."""
+        from shopgraph.matching.pipeline import undo_decision
+
+        before = self._decided.pop((src, dst), None)
+        if before is None:
+            raise BadArgumentError(f"no decision on {src!r} -> {dst!r} to undo (only decisions made since "
+                                   f"this graph was opened can be undone)")
+        return undo_decision(self.store, src, dst, before)
 
     # -- ingest --------------------------------------------------------------------------------
     @property
@@ -300,10 +339,29 @@ class ShopGraph:
         return summary.products_removed, summary.products_retired
 
     def ingest_dataset(self, directory: str | Path, layout: str | None = None, *, progress: bool = True):
-        """Ingest a directory in a known layout (deepmatcher, flipkart, grocery, s3rec)."""
+        """Ingest a directory in a known layout (deepmatcher, flipkart, grocery, s3rec), or a folder
+        written by export() (ingest_export)."""
+        from shopgraph.export.manifest import is_export
         from shopgraph.ingest.run import ingest_layout
 
+        if layout == "export" or (layout is None and is_export(directory)):
+            return self.ingest_export(directory, progress=progress)
         return ingest_layout(self, Path(directory), layout, progress=progress)
+
+    def ingest_export(self, directory: str | Path, *, progress: bool = True):
+        """Read a folder written by export() into this graph (checked first: manifest, checksums,
+        schema; see shopgraph/export/read.py). Returns an IngestSummary."""
+        from shopgraph.export.read import import_export
+
+        return import_export(self, directory, progress=progress)
+
+    def export(self, directory: str | Path, *, format: str = "parquet", vectors: bool = False):
+        """Write every label and relationship type of the graph to a new folder: nodes/<Label> and
+        relationships/<TYPE> files (Parquet, or CSV) and manifest.json (schema version, rows, SHA-256
+        and what each file holds). vectors: include the vector properties. Returns the Manifest."""
+        from shopgraph.export.write import export_graph
+
+        return export_graph(self, directory, file_format=format, vectors=vectors)
 
     def ingest_interactions(self, path: str | Path, mapping, *, progress: bool = True):
         """Ingest a user interaction file with an InteractionMapping."""
@@ -326,19 +384,43 @@ class ShopGraph:
         return neighbourhood(self, product_id, similar_k=similar_k)
 
     def stats(self) -> dict[str, int]:
+        """Counts of every node label and relationship type."""
         return self.store.stats()
 
+    def platforms(self) -> list[dict]:
+        """[{name, products}] for every platform in the graph, most products first."""
+        from shopgraph.graph.introspect import platform_counts
+
+        return platform_counts(self.store)
+
+    def schema(self):
+        """Labels, relationship types, properties (type, vector width, how many carry a value, longest
+        text), attribute keys with counts, platforms with product counts (graph/introspect.py). Works
+        on both stores; .render() for text, .to_dict() for JSON."""
+        from shopgraph.graph.introspect import describe
+
+        return describe(self.store)
+
     def cypher(self, query: str, params: Mapping[str, Any] | None = None, *, allow_write: bool = False,
-               timeout: float | None = None, max_rows: int | None = None) -> list[dict]:
+               timeout: float | None = None, max_rows: int | None = None, as_frame: bool = False):
         """Run Cypher with parameters; read-only unless allow_write; stopped after timeout seconds
         (QueryTimeoutError) when given; at most max_rows rows read (the result's `truncated` then says
-        whether there were more)."""
+        whether there were more). Returns CypherRows (dicts; .to_pandas(), .to_arrow()), or with
+        as_frame=True a pandas DataFrame (one typed column per returned name)."""
         extra: dict[str, Any] = {}
         if timeout is not None:
             extra["timeout"] = timeout
         if max_rows is not None:
             extra["max_rows"] = max_rows
-        return self.store.cypher(query, params, allow_write=allow_write, **extra)
+        try:
+            rows = CypherRows.of(self.store.cypher(query, params, allow_write=allow_write, **extra))
+        except StoreError as e:
+            if _NEO4J_CATALOG_CALL.search(query) and type(self.store).__name__ == "EmbeddedStore":
+                raise type(e)(f"{e}; the embedded store's Cypher has no db.* procedures: use ShopGraph.schema() "
+                              f"(`shopgraph schema`), or CALL show_tables() / table_info('Product') / "
+                              f"show_connection('SAME_AS') RETURN *") from None
+            raise
+        return rows.to_pandas() if as_frame else rows
 
     # -- vector queries ------------------------------------------------------------------------
     def search(self, text: str | None = None, image=None, *, k: int = 10, filters: Filters | None = None,
@@ -395,7 +477,7 @@ class ShopGraph:
                               platform=platform if isinstance(platform, str) else tuple(platform),
                               price_min=base.price_min, price_max=base.price_max, currency=base.currency)
         hits = self._fused_search(vectors[0], k + 1, filters, None, None)
-        return [h for h in hits if h.product.id != product_id][:k]
+        return SearchResults([h for h in hits if h.product.id != product_id][:k])
 
     def vector_search(self, vector: np.ndarray | Sequence[float], k: int = 10, *, prop: str = "fused_vec",
                       where: str | None = None, params: Mapping[str, Any] | None = None,
@@ -432,9 +514,9 @@ class ShopGraph:
         return filters
 
     def _results(self, hits: list[tuple[str, float]], fused_query: np.ndarray | None,
-                 aligned_query: np.ndarray | None = None) -> list[SearchResult]:
+                 aligned_query: np.ndarray | None = None) -> SearchResults:
         if not hits:
-            return []
+            return SearchResults()
         ids = [i for i, _ in hits]
         products = {row["id"]: Product.from_row(row) for row in self.store.get_nodes("Product", ids)}
         channels: dict[str, dict[str, float]] = {}
@@ -456,4 +538,4 @@ class ShopGraph:
                 continue
             parts = channels.get(product_id, {})
             out.append(SearchResult(products[product_id], float(score), parts, carried_by(parts)))
-        return out
+        return SearchResults(out)

@@ -54,6 +54,26 @@ class Neighbourhood:
     users: int
     similar: list[SearchResult]
 
+    def to_arrow(self):
+        """One row per linked product (relation: same_as, different_from, also_bought, similar);
+        see frames.neighbourhood_table."""
+        from shopgraph.queries.frames import neighbourhood_table
+
+        return neighbourhood_table(self)
+
+    def to_pandas(self):
+        from shopgraph.queries.frames import to_pandas
+
+        return to_pandas(self.to_arrow())
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        from shopgraph.queries.frames import html
+
+        head = f"<p><b>{escape(self.product.title)}</b> ({escape(self.product.id)})</p>"
+        return head + html(self.to_arrow())
+
 
 def _evidence(raw) -> list:
     if not raw:

@@ -28,6 +28,8 @@ from shopgraph.errors import (NotFoundError, QueryTimeoutError, ReadOnlyError, S
 from shopgraph.graph.store import Filters
 from shopgraph.queries.results import Product
 from shopgraph.serve import models as M
+from shopgraph.serve.access_log import AccessLog
+from shopgraph.serve.api_docs import add_api_docs
 from shopgraph.serve.host import GraphHost, WriteBusyError, WritesDisabledError
 from shopgraph.serve.limits import RequestGate, SafeJSONResponse, SecurityHeaders, key_problem
 from shopgraph.serve.uploads import (THUMBNAIL_SIZES, Thumbnails, UploadTooLargeError, catalog_format, check_image,
@@ -81,7 +83,8 @@ def _validation_detail(error: RequestValidationError) -> str:
 
 
 def create_app(host: GraphHost, *, warm_up: bool = True) -> FastAPI:
-    """The app serving host's graph: the API under /api, the page at /, the schema at /openapi.json."""
+    """The app serving host's graph: the API under /api, the page at /, the schema at /openapi.json,
+    its interactive docs at /docs (served locally, see api_docs.py)."""
     settings = host.settings
     graph = host.graph
     if warm_up:
@@ -109,6 +112,7 @@ def create_app(host: GraphHost, *, warm_up: bool = True) -> FastAPI:
                        keyed={("POST", "/api/ingest"), ("POST", "/api/review"), ("POST", "/api/cypher")},
                        body_idle=settings.body_idle_timeout, body_total=settings.body_timeout)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(AccessLog)  # added last = outermost: it sees the status the client got
 
     @app.exception_handler(ShopGraphError)
     def _shopgraph_error(request: Request, error: ShopGraphError):
@@ -146,7 +150,8 @@ def create_app(host: GraphHost, *, warm_up: bool = True) -> FastAPI:
     def health():
         return M.Health(status="ok", store=type(graph.store).__name__,
                         read_only=settings.read_only or bool(getattr(graph.store, "read_only", False)),
-                        writes_need_key=True, products=graph.store.count_nodes("Product"))
+                        writes_need_key=True, products=graph.store.count_nodes("Product"),
+                        aligned=graph.aligner is not None)
 
     @api.get("/stats", response_model=dict[str, int], summary="Counts of nodes and relationships")
     def stats():
@@ -236,7 +241,8 @@ def create_app(host: GraphHost, *, warm_up: bool = True) -> FastAPI:
         products = products_by_id([x["dst"] for x in proposals])
         return M.MatchResponse(proposals=[
             M.MatchProposal(src=x["src"], dst=x["dst"], score=x["score"], status=x["status"],
-                            evidence=evidence_out(x["evidence"]), product=products.get(x["dst"]))
+                            evidence=evidence_out(x["evidence"]), product=products.get(x["dst"]),
+                            scorer=x.get("scorer"))
             for x in proposals])
 
     def products_by_id(ids: list[str]) -> dict[str, M.ProductOut]:
@@ -249,19 +255,24 @@ def create_app(host: GraphHost, *, warm_up: bool = True) -> FastAPI:
 
     @api.get("/review", response_model=M.ReviewQueue, summary="Proposed matches waiting for a person")
     def review_queue(limit: Annotated[int, Query(ge=1, le=500)] = 50):
+        from shopgraph.matching.pipeline import review_waiting
+
         queue = graph.review_queue(limit=limit)
         products = products_by_id([r[end] for r in queue for end in ("src", "dst")])
         return M.ReviewQueue(items=[
             M.ReviewItem(src=r["src"], dst=r["dst"], score=r["score"], src_title=r["src_title"],
                          dst_title=r["dst_title"], evidence=evidence_out(r["evidence"]),
                          src_product=products.get(r["src"]), dst_product=products.get(r["dst"]))
-            for r in queue])
+            for r in queue], waiting=review_waiting(graph.store))
 
     @api.post("/review", response_model=M.ReviewResult, dependencies=keyed,
-              summary="Accept or reject a proposed match (needs the API key)")
+              summary="Accept or reject a proposed match, or undo that (needs the API key)")
     def review(decision: M.ReviewDecision):
         with host.writing():
-            state = graph.review(decision.src, decision.dst, accept=decision.decision == "accept")
+            if decision.decision == "undo":
+                state = graph.undo_review(decision.src, decision.dst)
+            else:
+                state = graph.review(decision.src, decision.dst, accept=decision.decision == "accept")
         return M.ReviewResult(src=decision.src, dst=decision.dst, state=state)
 
     @api.post("/cypher", response_model=M.CypherResponse, dependencies=keyed,
@@ -326,6 +337,7 @@ def create_app(host: GraphHost, *, warm_up: bool = True) -> FastAPI:
         return FileResponse(STATIC / "index.html", media_type="text/html")
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    add_api_docs(app)
     return app
 
 

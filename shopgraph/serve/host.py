@@ -50,6 +50,8 @@ class ServeSettings:
     requests already run side by side, and a query encoder that also spreads over every core makes
     them fight for the cores (measured: 8 ms per query with 1 thread, 300+ ms with 2 on a busy 2-core
     machine).
+    access_log: `serve` prints a line per request on stderr (access_log.py: never a query string,
+    header or body).
     """
 
     api_key: str | None = None
@@ -70,6 +72,7 @@ class ServeSettings:
     thumbnail_cache: int = 512
     image_root: Path | None = None
     torch_threads: int = 1
+    access_log: bool = True
 
 
 def new_api_key() -> str:

@@ -61,7 +61,8 @@ class SearchResponse(Model):
 
 class EvidenceItem(Model):
     group: str = Field(description="a feature group, e.g. model_number or context")
-    effect: float = Field(description="how far the group moved the score (positive: argued for a match)")
+    effect: float = Field(description="the group's signed TreeSHAP contribution to the match log-odds "
+                                      "(positive: argued for a match)")
     values: dict[str, Any] = Field(default_factory=dict)
     says: str | None = Field(default=None, description='the same in plain words, e.g. "for: same model number"')
 
@@ -95,12 +96,19 @@ class ProductPage(Model):
     similar: list[Hit]
 
 
+class ScorerOut(Model):
+    kind: str = Field(description='"ready" (shipped with shopgraph, trained on other catalogs) or "trained"')
+    version: str
+    trained_on: list[str] = Field(default_factory=list, description="data sets or platform pairs it learned from")
+
+
 class MatchProposal(Model):
     src: str
     dst: str
     score: float
     status: str = Field(description="matched, review or no match")
     evidence: list[EvidenceItem]
+    scorer: ScorerOut | None = Field(None, description="which pair scorer made this proposal")
     product: ProductOut | None = Field(None, description="the proposed listing (dst)")
 
 
@@ -121,18 +129,20 @@ class ReviewItem(Model):
 
 class ReviewQueue(Model):
     items: list[ReviewItem]
+    waiting: int = Field(0, description="pairs waiting for review in all (items is the first `limit` of them)")
 
 
 class ReviewDecision(Model):
     src: str = Field(min_length=1, max_length=1000)
     dst: str = Field(min_length=1, max_length=1000)
-    decision: Literal["accept", "reject"]
+    decision: Literal["accept", "reject", "undo"] = Field(
+        description="undo takes back this server's decisions on the pair since it started")
 
 
 class ReviewResult(Model):
     src: str
     dst: str
-    state: str = Field(description="accepted or rejected")
+    state: str = Field(description="accepted or rejected; after an undo, the status restored (review)")
 
 
 class CypherRequest(Model):
@@ -174,3 +184,4 @@ class Health(Model):
     read_only: bool
     writes_need_key: bool
     products: int
+    aligned: bool = Field(False, description="a trained alignment model: search can rank by text or by image")

@@ -49,7 +49,8 @@ def open_host(db: str | Path, settings: ServeSettings, config: Config | None = N
 
 def uvicorn_config(app, host: str, port: int, settings: ServeSettings):
     """The uvicorn configuration the server runs with (the tests' live server uses it too): h11 with
-    the header time limit (limits.header_timeout_protocol), no access log."""
+    the header time limit (limits.header_timeout_protocol), and without uvicorn's access log, whose
+    lines carry query strings (the app logs requests itself: access_log.py)."""
     import uvicorn
 
     from shopgraph.serve.limits import header_timeout_protocol
@@ -65,6 +66,7 @@ def serve(db: str | Path, *, host: str = "127.0.0.1", port: int = 8000, settings
     _require_server_packages()
     import uvicorn
 
+    from shopgraph.serve.access_log import log_to_stderr
     from shopgraph.serve.app import create_app
 
     settings = settings or ServeSettings()
@@ -72,6 +74,7 @@ def serve(db: str | Path, *, host: str = "127.0.0.1", port: int = 8000, settings
     if generated:
         settings = replace(settings, api_key=new_api_key())
     limit_threads(settings.torch_threads)
+    log_to_stderr(settings.access_log)
     graph_host = open_host(db, settings, config)
     try:
         say(f"loading models for {db} ...")
@@ -81,7 +84,7 @@ def serve(db: str | Path, *, host: str = "127.0.0.1", port: int = 8000, settings
         gc.collect()
         gc.freeze()
         shown = "localhost" if host in ("127.0.0.1", "::1") else host
-        say(f"shopgraph serving {db} on http://{shown}:{port}/  (API schema: /openapi.json)")
+        say(f"shopgraph serving {db} on http://{shown}:{port}/  (API docs: /docs, schema: /openapi.json)")
         if generated:
             say(f"API key for writes and Cypher (made for this run; set --api-key or $SHOPGRAPH_API_KEY to fix it): "
                 f"{settings.api_key}")

@@ -240,6 +240,9 @@ def test_cli_train_embed_recommend(demo_graph, tmp_path, capsys):
     lines = out.strip().splitlines()
     assert len(lines) == 2 and lines[0].startswith("align: best epoch") and lines[1].startswith("rgcn: best epoch")
     assert all("vectors written" in line for line in lines) and "/3," in lines[1]
+    for line, png in zip(lines, ("align_curves.png", "gnn_curves.png")):  # train says where its curves went
+        shown = Path(line.rsplit("; curves ", 1)[1])
+        assert shown.name == png and shown.is_file(), line
     code, out, err = run(["embed", "--db", db], capsys)
     assert code == 0 and out.strip() == "0 GNN vectors written", err
     code, out, err = run(["embed", "--db", db, "--all"], capsys)

@@ -44,7 +44,7 @@ def test_shopgraph_opens_a_neo4j_uri_with_a_given_driver(copied, neo4j_env, tmp_
             assert type(sg.store).__name__ == "Neo4jStore" and sg.stats()["Product"] == 23
             stem = f"{host}-{port}-neo4j"
             assert sg.matcher_path("a", "b") == tmp_path.joinpath(
-                "shopgraph-neo4j", f"{stem}.models", "matcher-a-b.pkl").relative_to(tmp_path)
+                "shopgraph-neo4j", f"{stem}.models", "matcher-a-b.json").relative_to(tmp_path)
             assert not (tmp_path / "shopgraph-neo4j").exists()  # made by the first file written there
             assert str(sg._cache_path) == f"shopgraph-neo4j/{stem}.cache.sqlite"
         driver.verify_connectivity()  # the caller's driver is still theirs, and open

@@ -26,7 +26,7 @@ def test_every_feature_group_has_a_phrase():
     ("context", {"ctx_mutual_best": 1.0}, 0.9, "for: each other's closest listing by text and wording"),
     ("context", {"ctx_mutual_best": 0.0, "ctx_text_row_rank": 3.0, "ctx_char_row_rank": 2.0}, -0.2,
      "against: 2 other listing(s) look closer"),
-    ("text", {"cos_text": 0.93}, 0.2, "for: descriptions very similar (cosine 0.93)"),
+    ("text", {"cos_text": 0.93}, 0.2, "for: texts very similar (cosine 0.93)"),
     ("image", {}, 0.0, "neutral: no photos to compare"),
     ("category", {"category_equal": 1.0}, 0.05, "for: same category"),
 ])

@@ -17,6 +17,7 @@ from shopgraph.matching import pipeline
 from shopgraph.matching.blocking import block, pair_completeness
 from shopgraph.matching.features import FEATURE_NAMES, PairFeaturizer
 from shopgraph.matching.listings import Listings, listings_from_records
+from shopgraph.matching.ready import ready_scorer
 from shopgraph.matching.scorer import PairScorer, ScorerConfig, best_f1_threshold, prf
 from shopgraph.matching.text_signals import digit_tokens, model_numbers, normalise, quantities
 from tests.helpers import need_data
@@ -110,14 +111,81 @@ def test_scorer_learns_the_hand_made_pairs_and_explains_them(toy, tmp_path):
     assert len(evidence) == 2 and all(1 <= len(e) <= 3 for e in evidence)
     assert all({"group", "effect", "values", "says"} <= set(item) for item in evidence[0])
     assert all(item["says"].startswith(("for: ", "against: ", "neutral: ")) for item in evidence[0])
-    path = scorer.save(tmp_path / "m.pkl")
+    path = scorer.save(tmp_path / "m.json")
     again = PairScorer.load(path)
     assert again.version == scorer.version and again.threshold == scorer.threshold
     np.testing.assert_allclose(again.predict(x_valid), scorer.predict(x_valid))
-    assert json.loads(path.with_suffix(".json").read_text())["version"] == scorer.version
-    (tmp_path / "bad.pkl").write_bytes(b"not a model")
+    assert json.loads(path.read_text())["metrics"]["version"] == scorer.version
+    (tmp_path / "bad.json").write_bytes(b"not a model")
     with pytest.raises(ConfigError):
-        PairScorer.load(tmp_path / "bad.pkl")
+        PairScorer.load(tmp_path / "bad.json")
+
+
+UNPICKLED = []
+
+
+def _ran_on_unpickling():
+    UNPICKLED.append(True)
+
+
+class _Boom:
+    def __reduce__(self):
+        return (_ran_on_unpickling, ())
+
+
+def test_scorer_files_are_parsed_never_unpickled(tmp_path):
+    import pickle
+
+    (tmp_path / "evil.json").write_bytes(pickle.dumps({"format": 2, "model": _Boom()}))
+    with pytest.raises(ConfigError, match="not a pair scorer"):
+        PairScorer.load(tmp_path / "evil.json")
+    assert UNPICKLED == []
+
+
+def test_same_pair_same_score_whichever_way_asked(toy):
+    from shopgraph.matching.features import swapped_columns
+
+    left, right, truth, featurizer = toy
+    smaller = Listings("c", left.ids[:15], left.titles[:15], left.texts[:15], prices=left.prices[:15])
+    pairs = np.array([[0, 0], [3, 5], [7, 7], [10, 2]])
+    one, other = PairFeaturizer(smaller, right), PairFeaturizer(right, smaller)
+    x, x_reversed = one.features(pairs), other.features(pairs[:, ::-1])
+    # asking the other way round gives the same features with the two sides' columns swapped
+    np.testing.assert_allclose(x_reversed, x[:, swapped_columns()], atol=1e-5, equal_nan=True)
+    # a model that leans on one side's features still scores both orders the same
+    rng = np.random.default_rng(0)
+    x_train = rng.random((400, len(FEATURE_NAMES))).astype(np.float32)
+    y_train = (x_train[:, FEATURE_NAMES.index("words_left")] > x_train[:, FEATURE_NAMES.index("words_right")]).astype(int)
+    scorer = PairScorer(ScorerConfig(min_samples_leaf=2, early_stopping=False, max_iter=30))
+    scorer.fit(x_train, y_train, x_train, y_train)
+    np.testing.assert_allclose(scorer.predict(x), scorer.predict(x_reversed), atol=1e-12)
+
+
+def test_evidence_is_signed_and_never_contradicts_itself(toy):
+    from shopgraph.matching.evidence_text import polarity
+
+    left, right, truth, featurizer = toy
+    train_rows, train_y = labelled_pairs(truth, len(right), 1)
+    scorer = PairScorer(ScorerConfig(min_samples_leaf=2, early_stopping=False, max_iter=30))
+    scorer.fit(featurizer.features(train_rows), train_y, featurizer.features(train_rows), train_y)
+    x = featurizer.features(np.array([[5, 5], [5, 6]]))      # a match and its near-variant
+    match, other = scorer.evidence(x)
+    assert match and match[0]["says"].startswith("for: ") and match[0]["effect"] > 0
+    assert other and other[0]["says"].startswith("against: ") and other[0]["effect"] < 0
+    for item in match + other:
+        sign = polarity(item["group"], item["values"])
+        assert sign == 0 or sign == np.sign(item["effect"]), item
+    # the contributions are the prediction's: base + sum = log-odds of the (order-averaged) score
+    contrib = scorer.contributions(x)
+    assert contrib.shape == (2, len(FEATURE_NAMES) + 1)
+
+
+def test_vector_cosines_are_real_cosines_whatever_the_store_holds():
+    vectors = np.array([[3.0, 4.0], [30.0, 40.0]], dtype=np.float32)   # not unit rows (GNN vectors)
+    a = Listings("a", ["a:0"], ["sony ps-lx350h"], ["sony ps-lx350h"], vectors={"gnn": vectors[:1]})
+    b = Listings("b", ["b:0"], ["sony pslx350h"], ["sony pslx350h"], vectors={"gnn": vectors[1:]})
+    cos = PairFeaturizer(a, b).features([[0, 0]])[0, FEATURE_NAMES.index("cos_gnn")]
+    assert cos == pytest.approx(1.0)
 
 
 def test_best_f1_threshold_and_prf():
@@ -229,8 +297,10 @@ def test_cli_match_and_review(store, tmp_path, capsys, monkeypatch):
     assert cli(["review", "--db", db, "--accept", "a:0", "b:39"]) == 1
     assert "no proposed match" in capsys.readouterr().err
     assert cli(["match", "--db", db, "--source", "a", "--target", "nope"]) == 1
-    assert cli(["match", "--db", db, "--source", "b", "--target", "a"]) == 1  # no scorer for b -> a yet
-    assert "match --train" in capsys.readouterr().err
+    # No scorer trained for b -> a: the ready scorer shipped with shopgraph answers, and says so.
+    assert cli(["match", "--db", db, "--source", "b", "--target", "a", "--dry-run", "--json"]) == 0
+    ready = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert ready and all(p["scorer"]["kind"] == "ready" for p in ready)
 
 
 @pytest.mark.data
@@ -264,3 +334,58 @@ def test_api_match_builds_the_platform_pair_once_per_graph_version(store, tmp_pa
         {"src": "a:1", "dst": "b:2", "method": "review", "model_version": ""}]}))  # the graph changed
     sg.match("a:33", platform="b", k=5, model=model)
     assert len(built) == 2
+
+
+def test_one_to_one_matches_each_listing_at_most_once(tmp_path):
+    left_rows, right_rows, truth = catalog()
+    products = []
+    for platform, rows in (("a", left_rows), ("b", right_rows + right_rows[:5])):   # b lists 5 products twice
+        for n, (title, description, price) in enumerate(rows):
+            products.append({"id": f"{platform}:{n}", "platform": platform, "source_id": str(n), "title": title,
+                             "description": description, "price": price, "content_hash": f"{platform}{n}", "rev": 1})
+    with EmbeddedStore.open(tmp_path / "g.db") as s:
+        s.write(GraphBatch(nodes={"Platform": [{"name": "a"}, {"name": "b"}], "Product": products}))
+        scorer = ready_scorer()
+        _, many = pipeline.match_platforms(s, scorer, "a", "b", k=5, write=False, one_to_one=False)
+        _, once = pipeline.match_platforms(s, scorer, "a", "b", k=5, write=False)   # no labels: one-to-one
+        for proposals in (many, once):
+            assert all(p["scorer"]["kind"] == "ready" for p in proposals)
+        matched = [p for p in once if p["status"] == "matched"]
+        assert len({p["src"] for p in matched}) == len(matched) == len({p["dst"] for p in matched})
+        assert len([p for p in many if p["status"] == "matched"]) > len(matched)   # the duplicates matched twice
+        # the pairs one-to-one set aside wait for a person, they are not dropped
+        assert {(p["src"], p["dst"]) for p in many} == {(p["src"], p["dst"]) for p in once}
+
+
+def test_cli_match_report_writes_the_two_plots(store, tmp_path, capsys, monkeypatch):
+    if not hasattr(store, "path"):
+        pytest.skip("the report reads the same labels from either store; once is enough")
+    monkeypatch.chdir(tmp_path)
+    db = target(store)
+    store.close()
+    assert cli(["match", "--db", db, "--source", "a", "--target", "b", "--train", "-k", "5", "--dry-run",
+                "--report", str(tmp_path / "report")]) == 0
+    for name in ("score_histogram.png", "precision_recall.png"):
+        assert (tmp_path / "report" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "precision_recall.png" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("backend", ["embedded", "neo4j"])
+def test_listings_from_the_store_carry_identifiers_and_attributes(backend, tmp_path, request):
+    from shopgraph.queries.api import ShopGraph
+
+    catalog_file = tmp_path / "shop.csv"
+    catalog_file.write_text("id,title,price,colour,model no,capacity\n"
+                            "1,Apple iPad,499,blue,MC359LL/A,16 GB\n2,Apple iPad,499,orange,A1377,32 GB\n")
+    if backend == "neo4j":
+        request.getfixturevalue("neo4j_empty")
+        opened = ShopGraph.open("neo4j")
+    else:
+        opened = ShopGraph.open(tmp_path / "g.db")
+    with opened as sg:
+        sg.ingest(catalog_file, mapping={"platform": "shop", "id": "id", "title": "title", "price": "price"},
+                  progress=False)
+        listings = pipeline.listings_from_store(sg.store, "shop")
+    first = listings.attributes[listings.index_of()["shop:1"]]
+    assert first["title"] == "Apple iPad" and first["mpn"] == "MC359LL/A"
+    assert first["colour" if "colour" in first else "color"] == "blue" and first["capacity"] == "16 GB"

@@ -32,8 +32,7 @@ def chromium() -> tuple[str, str]:
     return browser, driver
 
 
-@pytest.fixture
-def browser():
+def open_browser(*extra_flags: str):
     browser_path, driver_path = chromium()
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -41,12 +40,26 @@ def browser():
     os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium look for a driver online
     options = webdriver.ChromeOptions()
     options.binary_location = browser_path
-    for flag in FLAGS:
+    for flag in FLAGS + extra_flags:
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
     driver.set_page_load_timeout(WAIT)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return driver
+
+
+@pytest.fixture
+def browser():
+    driver = open_browser()
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def offline_browser():
+    """A browser that can resolve no host name and reach no address but 127.0.0.1 (a machine offline)."""
+    driver = open_browser("--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1")
     yield driver
     driver.quit()
 
@@ -127,20 +140,135 @@ def test_search_open_product_and_accept_a_match(browser, live_server):
     assert console_errors(browser) == []
 
 
-def test_search_by_photo(browser, live_server):
+def overflowing(driver) -> list[str]:
+    """What makes the page wider than the window (the document's scroll width beyond its client width),
+    and the elements reaching past the right edge, as tag.class#id. Elements inside a box that scrolls
+    or clips sideways (a wide table in its own scroller) do not widen the page and are not listed."""
+    return driver.execute_script("""
+        const width = document.documentElement.clientWidth;
+        const clipped = (e) => {
+            for (let a = e.parentElement; a && a !== document.body; a = a.parentElement)
+                if (["auto", "scroll", "hidden", "clip"].includes(getComputedStyle(a).overflowX)) return true;
+            return false;
+        };
+        const wide = [...document.querySelectorAll("body *")]
+            .filter((e) => e.getBoundingClientRect().right > width + 1 && !clipped(e));
+        if (document.documentElement.scrollWidth > width || document.body.scrollWidth > width)
+            wide.push(`document ${document.documentElement.scrollWidth} px in a ${width} px window`);
+        return wide.map((e) => typeof e === "string" ? e
+            : e.tagName.toLowerCase() + (e.className ? "." + e.className : "") + (e.id ? "#" + e.id : ""));
+    """)
+
+
+def at_phone_width(driver, check_css: str) -> list[str]:
+    """The page at 420 px wide, once check_css has laid out: what overflows (nothing, for a page that works)."""
+    driver.set_window_size(420, 900)
+    wait_for(driver, check_css)
+    width = driver.execute_script("return document.documentElement.clientWidth")
+    assert width <= 420, width
+    return overflowing(driver)
+
+
+def test_search_by_photo_ranked_with_the_query_photo_shown(browser, live_server):
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
 
     server, served, host = live_server
     product = next(p for p in map(host.graph.product, [a for a, _ in served.review] + list(served.labelled))
                    if not p.image_missing)
+    with httpx.Client(base_url=server.url) as http:
+        aligned = http.get("/api/health").json()["aligned"]
     browser.get(server.url + "/")
     wait_for(browser, "#footer:not(:empty)")
+
+    # Rank by: the channels that need the learned image-text space are offered only once it is trained.
+    rank = Select(browser.find_element(By.ID, "rank-by"))
+    options = {o.get_attribute("value"): o for o in rank.options}
+    assert set(options) == {"auto", "fused", "text", "image"}
+    for name in ("text", "image"):
+        assert options[name].is_enabled() == aligned
+        assert aligned or "shopgraph train" in options[name].get_attribute("title")
+    rank.select_by_value("fused")
+
     browser.find_element(By.ID, "photo").send_keys(str(host.graph.image_file(product)))
     browser.find_element(By.ID, "search-button").click()
     card = wait_for(browser, "#results .card")
     assert card.get_attribute("data-id") == product.id
-    assert "photo" in browser.find_element(By.CSS_SELECTOR, ".summary").text
+    summary = browser.find_element(By.CSS_SELECTOR, ".summary").text
+    assert "photo" in summary and "ranked by text + photo" in summary and "rank_by=fused" in browser.current_url
+    # The photo searched with is shown (a local blob: URL of the chosen file, decoded by the browser).
+    shown = browser.find_element(By.ID, "query-photo")
+    assert shown.get_attribute("src").startswith("blob:")
+    assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", shown) > 0
     browser.save_screenshot(str(ARTIFACTS / "5-photo-search.png"))
+
+    # The same results and the product page at 420 px: nothing wider than the screen.
+    assert at_phone_width(browser, "#results .card") == []
+    browser.save_screenshot(str(ARTIFACTS / "7-phone-search.png"))
+    browser.get(f"{server.url}/#/product?id={product.id}")
+    assert at_phone_width(browser, f'#product[data-id="{product.id}"] #similar .card') == []
+    browser.save_screenshot(str(ARTIFACTS / "8-phone-product.png"))
+    assert console_errors(browser) == []
+
+
+def test_review_counts_undo_and_bulk_decisions(browser, live_server):
+    from selenium.webdriver.common.by import By
+
+    server, served, _ = live_server
+    waiting = len(served.review)
+    assert waiting >= 2, "the served graph needs two pairs in its review queue"
+
+    def counts() -> tuple[str, str]:
+        return (browser.find_element(By.ID, "queue-count").text, browser.find_element(By.ID, "review-count").text)
+
+    def wait_counts(n: int) -> None:
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        WebDriverWait(browser, WAIT).until(lambda d: counts() == (str(n), f"({n})"), f"counts {counts()} != {n}")
+
+    def statuses(src: str) -> dict[str, str]:
+        with httpx.Client(base_url=server.url) as http:
+            page = http.get("/api/product", params={"id": src}).json()
+        return {**{x["product"]["id"]: x["status"] for x in page["same_as"]},
+                **{x["product"]["id"]: "different" for x in page["different_from"]}}
+
+    browser.get(f"{server.url}/#key={KEY}")
+    wait_for(browser, "#footer:not(:empty)")
+    assert browser.find_element(By.ID, "review-count").text == f"({waiting})"  # in the header on every page
+    browser.find_element(By.ID, "nav-review").click()
+    pairs = [wait_for(browser, "#queue .pair")] and browser.find_elements(By.CSS_SELECTOR, "#queue .pair")
+    wait_counts(waiting)
+    key = [(p.get_attribute("data-src"), p.get_attribute("data-dst")) for p in pairs]
+
+    # One decision: the counts drop at once; Undo puts the pair back (in the page and in the graph).
+    pairs[0].find_element(By.CSS_SELECTOR, "button.accept").click()
+    wait_for(browser, "#queue .pair.decided.accepted")
+    wait_counts(waiting - 1)
+    assert statuses(key[0][0])[key[0][1]] == "accepted"
+    browser.find_element(By.ID, "undo").click()
+    wait_counts(waiting)
+    assert not browser.find_elements(By.CSS_SELECTOR, "#queue .pair.decided")
+    assert statuses(key[0][0])[key[0][1]] == "review"
+
+    # Bulk: reject every pair (select all), undo them all, then accept the one selected pair.
+    browser.find_element(By.ID, "pick-all").click()
+    browser.find_element(By.ID, "bulk-reject").click()
+    wait_counts(0)
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#queue .pair.decided.rejected")) == waiting
+    assert f"{waiting} pairs rejected" in browser.find_element(By.ID, "message").text
+    assert all(statuses(src)[dst] == "different" for src, dst in key)
+    browser.save_screenshot(str(ARTIFACTS / "9-bulk-rejected.png"))
+    browser.find_element(By.ID, "undo").click()
+    wait_counts(waiting)
+    assert all(statuses(src)[dst] == "review" for src, dst in key)
+    pairs[1].find_element(By.CSS_SELECTOR, "input.pick").click()
+    browser.find_element(By.ID, "bulk-accept").click()
+    wait_counts(waiting - 1)
+    assert [statuses(src)[dst] for src, dst in key[:2]] == ["review", "accepted"]
+
+    # The review page at 420 px: nothing wider than the screen.
+    assert at_phone_width(browser, "#queue .pair") == []
+    browser.save_screenshot(str(ARTIFACTS / "10-phone-review.png"))
     assert console_errors(browser) == []
 
 
@@ -158,3 +286,32 @@ def test_errors_show_as_messages_not_console_errors(browser, live_server):
     # A failed fetch (404) is logged by Chromium as a network error; the page itself logs nothing else.
     errors = [e for e in console_errors(browser) if "status of 404" not in e]
     assert errors == []
+
+
+
+def test_api_docs_work_offline(offline_browser, matched_graph, tmp_path):
+    """/docs: Swagger UI from the installed package, under the page's CSP, with no host but the
+    loopback address reachable (no CDN), and nothing fetched from anywhere but this server."""
+    from selenium.webdriver.common.by import By
+
+    from shopgraph.queries.api import ShopGraph
+    from shopgraph.serve.app import create_app
+    from shopgraph.serve.host import GraphHost, ServeSettings
+    from tests.serve.conftest import LiveServer, copy_graph
+
+    browser = offline_browser
+    host = GraphHost(ShopGraph.open(copy_graph(matched_graph.db, tmp_path), read_only=True), ServeSettings(api_key=KEY))
+    server = LiveServer(create_app(host, warm_up=False)).start()
+    try:
+        browser.get(server.url + "/docs")
+        wait_for(browser, "#swagger-ui .opblock")
+        paths = {e.text.replace("\u200b", "") for e in browser.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")}
+        assert {"/api/search", "/api/review", "/api/cypher"} <= paths, paths
+        browser.find_element(By.CSS_SELECTOR, "button.authorize")  # the X-API-Key scheme can be entered
+        browser.save_screenshot(str(ARTIFACTS / "6-api-docs.png"))
+        resources = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+        assert resources and all(name.startswith(server.url) for name in resources), resources
+        assert console_errors(browser) == []
+    finally:
+        server.stop()
+        host.close()

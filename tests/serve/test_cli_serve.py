@@ -61,6 +61,14 @@ def test_serve_process_shows_the_page_and_the_api(matched_graph, tmp_path):
         cypher = {"query": "RETURN 1 AS one"}
         assert httpx.post(base + "/api/cypher", json=cypher).status_code == 401
         assert httpx.post(base + "/api/cypher", json=cypher, headers={"X-API-Key": key.group(1)}).json()["rows"] == [{"one": 1}]
-    finally:
+        # The access log on stderr: a line per request, without the query string or the key.
         process.terminate()
         process.wait(timeout=30)
+        log = process.stderr.read()
+        assert re.search(r"127\.0\.0\.1 GET /api/search 200 \d+\.\d ms", log), log
+        assert re.search(r"POST /api/cypher 401 .*\n.*POST /api/cypher 200 ", log), log
+        assert "backpack" not in log and key.group(1) not in log
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=30)

@@ -38,12 +38,12 @@ def test_a_bad_argument_that_merely_reads_like_not_found_is_a_400():
     assert _status(NotFoundError("anything")) == 404
 
 
-def test_match_without_a_scorer_names_the_platforms_not_a_path(client, matched_graph):
+def test_match_without_a_trained_scorer_is_answered_by_the_ready_one_and_says_so(client, matched_graph):
     b_id = matched_graph.labelled[1]
     response = client.get("/api/match", params={"id": b_id, "platform": "shop_a"})
-    assert response.status_code == 400
-    detail = response.json()["detail"]
-    assert "shop_b" in detail and "shop_a" in detail and os.sep not in detail and ".pkl" not in detail
+    assert response.status_code == 200
+    proposals = response.json()["proposals"]
+    assert proposals and all(p["scorer"]["kind"] == "ready" and p["scorer"]["trained_on"] for p in proposals)
 
 
 def test_the_pair_scorer_is_loaded_once_per_file_version(matched_graph, monkeypatch):

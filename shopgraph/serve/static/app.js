@@ -2,7 +2,8 @@
 // Plain JavaScript over the JSON API; every value is put in the page as text (never as HTML).
 "use strict";
 
-const state = { photo: null, platforms: [] };
+const state = { photo: null, photoUrl: null, platforms: [], queue: 0, last: [] };
+const RANK_NAMES = { auto: "best match", fused: "text + photo", text: "product text", image: "product photo" };
 
 // -- small helpers ---------------------------------------------------------------------------
 function el(tag, attrs, ...children) {
@@ -97,6 +98,7 @@ function route() {
   document.getElementById("nav-search").classList.toggle("active", path !== "/review");
   if (path === "/product" && params.get("id")) return productPage(params.get("id"));
   if (path === "/review") return reviewPage();
+  document.getElementById("rank-by").value = RANK_NAMES[params.get("rank_by")] ? params.get("rank_by") : "auto";
   if (params.get("photo") && state.photo) return runSearch(params);
   state.photo = null;  // a photo search cannot be reloaded from the address alone
   if (params.get("q")) {
@@ -127,6 +129,7 @@ async function runSearch(params) {
       form.append("k", "24");
       for (const name of ["brand", "platform"]) params.getAll(name).forEach((v) => form.append(name, v));
       if (params.get("category")) form.append("category", params.get("category"));
+      if (params.get("rank_by")) form.append("rank_by", params.get("rank_by"));
       data = await api("/api/search", { method: "POST", body: form });
     } else {
       const query = new URLSearchParams(params);
@@ -171,9 +174,21 @@ function without(params, name, value) {
   return next.toString();
 }
 
+function queryPhoto() {
+  // The photo searched with, shown beside the results (a blob: URL of the chosen file, made once per file).
+  if (!state.photo) return null;
+  if (!state.photoUrl || state.photoUrl.file !== state.photo) {
+    if (state.photoUrl) URL.revokeObjectURL(state.photoUrl.url);
+    state.photoUrl = { file: state.photo, url: URL.createObjectURL(state.photo) };
+  }
+  return el("img", { class: "query-photo", id: "query-photo", src: state.photoUrl.url, alt: "the photo searched with" });
+}
+
 function resultsGrid(data, params, elapsed) {
   const what = state.photo ? `photo ${state.photo.name}` + (params.get("q") ? ` + “${params.get("q")}”` : "") : `“${params.get("q")}”`;
-  const head = el("p", { class: "summary" }, `${data.results.length} results for ${what} · server ${data.took_ms} ms, page ${elapsed} ms`);
+  const ranked = params.get("rank_by") ? ` · ranked by ${RANK_NAMES[params.get("rank_by")] || params.get("rank_by")}` : "";
+  const head = el("div", { class: "summary" }, queryPhoto(),
+    el("p", {}, `${data.results.length} results for ${what}${ranked} · server ${data.took_ms} ms, page ${elapsed} ms`));
   if (!data.results.length) return el("section", { class: "results" }, head, el("p", { class: "empty" }, "No products match."));
   return el("section", { class: "results" }, head, el("div", { class: "grid", id: "results" }, data.results.map((hit) => card(hit))));
 }
@@ -240,7 +255,12 @@ async function findMatches(id, platform, box) {
   box.replaceChildren(el("p", {}, `Scoring listings on ${platform}…`));
   try {
     const data = await api(`/api/match?id=${encodeURIComponent(id)}&platform=${encodeURIComponent(platform)}&limit=5`);
-    box.replaceChildren(el("table", { class: "listings" },
+    const scorer = data.proposals.length && data.proposals[0].scorer;
+    // Say which scorer spoke: the ready one knows other catalogs, not this pair's labels.
+    const who = scorer ? el("p", { class: "scorer" }, scorer.kind === "ready"
+      ? `Scored by the ready scorer shipped with shopgraph (${scorer.version}, trained on ${scorer.trained_on.join(", ")}); label matches and train one for these platforms.`
+      : `Scored by the scorer trained on ${scorer.trained_on.join(", ")} (${scorer.version}).`) : null;
+    box.replaceChildren(who || "", el("table", { class: "listings" },
       el("tr", {}, ["Proposed listing", "Score", "Status", "Evidence"].map((h) => el("th", {}, h))),
       data.proposals.map((m) => el("tr", {}, el("td", {}, m.product ? productLink(m.product) : m.dst),
         el("td", {}, m.score.toFixed(3)), el("td", {}, el("span", { class: "status " + m.status.replace(" ", "-") }, m.status)),
@@ -252,6 +272,13 @@ async function findMatches(id, platform, box) {
 }
 
 // -- review queue ----------------------------------------------------------------------------
+function setQueueCount(n) {
+  state.queue = n;
+  document.getElementById("review-count").textContent = `(${n})`;
+  const head = document.getElementById("queue-count");
+  if (head) head.textContent = String(n);
+}
+
 async function reviewPage() {
   show(el("div", { class: "searching" }, "Loading the review queue…"));
   let data;
@@ -263,10 +290,18 @@ async function reviewPage() {
   }
   const keyInput = el("input", { id: "api-key", type: "password", placeholder: "API key (for decisions)", value: apiKey(),
     onchange: (e) => sessionStorage.setItem("shopgraph-key", e.target.value.trim()) });
+  const cards = data.items.map((item) => reviewCard(item));
+  const bulk = el("div", { class: "bulk", id: "bulk" },
+    el("label", {}, el("input", { type: "checkbox", id: "pick-all", "aria-label": "select every pair",
+      onchange: (e) => cards.forEach((c) => { const box = c.querySelector("input.pick"); if (!box.disabled) box.checked = e.target.checked; }) }),
+      " Select all"),
+    el("button", { type: "button", id: "bulk-accept", class: "accept", onclick: () => decideSelected(cards, "accept") }, "Accept selected"),
+    el("button", { type: "button", id: "bulk-reject", class: "reject", onclick: () => decideSelected(cards, "reject") }, "Reject selected"));
   show(el("section", { class: "review" },
-    el("div", { class: "reviewhead" }, el("h1", {}, `Matches waiting for review (${data.items.length})`), keyInput),
-    data.items.length ? el("div", { id: "queue" }, data.items.map((item) => reviewCard(item)))
-      : el("p", { class: "empty" }, "Nothing waiting for review.")));
+    el("div", { class: "reviewhead" },
+      el("h1", {}, "Matches waiting for review (", el("span", { id: "queue-count" }, String(data.waiting)), ")"), keyInput),
+    data.items.length ? [bulk, el("div", { id: "queue" }, cards)] : el("p", { class: "empty" }, "Nothing waiting for review.")));
+  setQueueCount(data.waiting);
 }
 
 function reviewCard(item) {
@@ -274,26 +309,75 @@ function reviewCard(item) {
     product ? productLink(product) : el("span", {}, title || id),
     product ? el("div", { class: "meta" }, el("span", { class: "platform" }, product.platform), el("span", { class: "price" }, price(product))) : null);
   const node = el("article", { class: "pair", "data-src": item.src, "data-dst": item.dst },
+    el("input", { type: "checkbox", class: "pick", "aria-label": `select ${item.src} and ${item.dst}` }),
     side(item.src_product, item.src, item.src_title), side(item.dst_product, item.dst, item.dst_title),
     el("div", { class: "verdict" },
       el("div", { class: "score" }, item.score === null ? "—" : item.score.toFixed(3)),
       evidenceList(item.evidence),
-      el("button", { type: "button", class: "accept", onclick: () => decide(item, "accept", node) }, "Accept"),
-      el("button", { type: "button", class: "reject", onclick: () => decide(item, "reject", node) }, "Reject")));
+      el("button", { type: "button", class: "accept", onclick: () => decideMany([[item, node]], "accept") }, "Accept"),
+      el("button", { type: "button", class: "reject", onclick: () => decideMany([[item, node]], "reject") }, "Reject")));
   return node;
 }
 
-async function decide(item, decision, node) {
+function markDecided(node, stateName) {
+  node.classList.add("decided", stateName);
+  node.querySelectorAll("button, input.pick").forEach((b) => { b.disabled = true; });
+  node.querySelector("input.pick").checked = false;
+  node.querySelector(".verdict").append(el("div", { class: "state" }, stateName));
+}
+
+function markOpen(node) {
+  node.classList.remove("decided", "accepted", "rejected");
+  node.querySelectorAll("button, input.pick").forEach((b) => { b.disabled = false; });
+  const shown = node.querySelector(".state");
+  if (shown) shown.remove();
+}
+
+function decideSelected(cards, decision) {
+  const chosen = cards.filter((c) => c.querySelector("input.pick").checked && !c.classList.contains("decided"));
+  if (!chosen.length) return say("Select the pairs first (the box at the left of each).", "error");
+  return decideMany(chosen.map((node) => [{ src: node.dataset.src, dst: node.dataset.dst }, node]), decision);
+}
+
+// Decisions are sent one pair at a time; those that succeed can be undone together ("Undo").
+async function decideMany(pairs, decision) {
   if (!apiKey()) return say("Enter the API key first (it is printed when the server starts).", "error");
-  try {
-    const result = await api("/api/review", { method: "POST", keyed: true, json: { src: item.src, dst: item.dst, decision } });
-    node.classList.add("decided", result.state);
-    node.querySelectorAll("button").forEach((b) => { b.disabled = true; });
-    node.querySelector(".verdict").append(el("div", { class: "state" }, result.state));
-    say(`${item.src} → ${item.dst}: ${result.state}`, "ok");
-  } catch (error) {
-    say(error.message, "error");
+  const done = [];
+  let failure = null;
+  for (const [item, node] of pairs) {
+    try {
+      const result = await api("/api/review", { method: "POST", keyed: true, json: { src: item.src, dst: item.dst, decision } });
+      markDecided(node, result.state);
+      done.push([item, node, result.state]);
+      setQueueCount(state.queue - 1);
+    } catch (error) {
+      failure = `${item.src} → ${item.dst}: ${error.message}`;
+      break;
+    }
   }
+  state.last = done;
+  const what = done.length === 1 ? `${done[0][0].src} → ${done[0][0].dst}: ${done[0][2]}` : `${done.length} pairs ${decision}ed`;
+  if (failure) say((done.length ? what + "; " : "") + failure, "error");
+  else say(what, "ok");
+  if (done.length) document.getElementById("message").append(" ",
+    el("button", { type: "button", id: "undo", class: "secondary", onclick: undoLast }, "Undo"));
+}
+
+async function undoLast() {
+  const pairs = state.last;
+  state.last = [];
+  let undone = 0;
+  for (const [item, node] of pairs.slice().reverse()) {
+    try {
+      await api("/api/review", { method: "POST", keyed: true, json: { src: item.src, dst: item.dst, decision: "undo" } });
+      markOpen(node);
+      setQueueCount(state.queue + 1);
+      undone += 1;
+    } catch (error) {
+      return say(`${item.src} → ${item.dst}: ${error.message}`, "error");
+    }
+  }
+  say(undone === 1 ? "Decision undone." : `${undone} decisions undone.`, "ok");
 }
 
 // -- start -----------------------------------------------------------------------------------
@@ -305,6 +389,8 @@ function submitSearch(event) {
   state.photo = file;
   const params = new URLSearchParams();
   if (text) params.set("q", text);
+  const rank = document.getElementById("rank-by").value;
+  if (rank !== "auto") params.set("rank_by", rank);
   const target = "#/?" + params.toString() + (file ? "&photo=" + Date.now() : "");
   if (location.hash === target) route(); else location.hash = target;
 }
@@ -318,8 +404,16 @@ async function start() {
   });
   window.addEventListener("hashchange", route);
   try {
-    const [health, platforms] = await Promise.all([api("/api/health"), api("/api/platforms")]);
+    const [health, platforms, queue] = await Promise.all([api("/api/health"), api("/api/platforms"),
+      api("/api/review?limit=1")]);
     state.platforms = platforms;
+    setQueueCount(queue.waiting);
+    // Ranking by the products' text or photo alone needs the learned image-text space.
+    for (const value of ["text", "image"]) {
+      const option = document.querySelector(`#rank-by option[value="${value}"]`);
+      option.disabled = !health.aligned;
+      option.title = health.aligned ? "" : "needs a trained alignment model (shopgraph train)";
+    }
     document.getElementById("footer").textContent =
       `${health.products.toLocaleString()} products on ${platforms.join(", ")} · ${health.store}` + (health.read_only ? " · read-only" : "");
   } catch (error) {

@@ -1,0 +1,152 @@
+"""Schema-agnostic pair features over two listings' attributes (key -> raw text, any keys).
+
+Every feature here is the same whichever catalog it comes from and however many keys it has: values
+are typed from what they hold (record_values.typed), compared by type, and the comparisons aggregated
+(best / mean / worst agreement over the keys both sides have, how many of them conflict); no key's
+name is read. Every feature is symmetric: swapping the two listings gives the same row.
+
+Families (ATTRIBUTE_GROUPS):
+- "attributes": per shared key an agreement in [0, 1] and a conflict flag, by kind:
+  gtin and code: equal 1, one inside the other 0.9, else the fuzzy ratio, conflict when neither;
+  number, price, duration: 1 - relative difference (same unit only), conflict past CONFLICT_RELATIVE
+  (PRICE_CONFLICT_RELATIVE for prices: shops price one product differently);
+  date: 1 on the same day, falling over a year, conflict when the days differ;
+  text: fuzzy token-set ratio, conflict when no word is shared.
+  Two values of different kinds (or units) compare as text.
+- "identifiers": every GTIN and code value of each side (under any key): same GTIN, conflicting
+  GTINs, same code, a code of one side inside the other's record text, conflicting codes, the closest
+  code pair's fuzzy ratio.
+- "containment": share of one side's words that the other side's record has (the lower and the higher
+  of the two directions), and share of one side's coded values (codes, numbers) written in the other
+  side's record text.
+NaN = not known (no shared key, no code on one side ...), never "disagrees".
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+from rapidfuzz import fuzz
+
+from shopgraph.matching.record_values import Value, serialise, typed
+
+CONFLICT_RELATIVE = 0.01
+PRICE_CONFLICT_RELATIVE = 0.2
+DATE_SCALE_DAYS = 365.0
+CONTAINED = 0.9
+_NON_ALNUM = re.compile(r"[\W_]+", re.UNICODE)
+
+ATTRIBUTE_GROUPS: dict[str, tuple[str, ...]] = {
+    "attributes": ("attr_shared_keys", "attr_agree_best", "attr_agree_mean", "attr_agree_worst",
+                   "attr_conflicts", "attr_conflict_share", "attr_exact_share", "attr_text_agree",
+                   "attr_number_agree", "attr_time_agree", "attr_price_ratio"),
+    "identifiers": ("gtin_equal", "gtin_conflict", "code_equal", "code_in_other", "code_conflict",
+                    "code_best_fuzz"),
+    "containment": ("words_explained_min", "words_explained_max", "values_in_other_min",
+                    "values_in_other_max"),
+}
+ATTRIBUTE_FEATURES: tuple[str, ...] = tuple(n for names in ATTRIBUTE_GROUPS.values() for n in names)
+
+
+class RecordView:
+    """One listing's attributes parsed once: typed values per key, codes, GTINs, words, compact text."""
+
+    __slots__ = ("values", "gtins", "codes", "words", "compact", "coded")
+
+    def __init__(self, record: dict[str, str]):
+        self.values: dict[str, Value] = {k: typed(v) for k, v in record.items() if v}
+        self.gtins = {v.norm for v in self.values.values() if v.kind == "gtin"}
+        self.codes = {v.norm for v in self.values.values() if v.kind == "code"}
+        text = serialise(record, with_keys=False)
+        self.words = set(_NON_ALNUM.split(text.casefold())) - {""}
+        self.compact = _NON_ALNUM.sub("", text.casefold())
+        # Values that identify rather than describe: codes, GTINs, numbers as written (compact).
+        self.coded = {_NON_ALNUM.sub("", v.norm) for v in self.values.values()
+                      if v.kind in ("gtin", "code", "number")} - {""}
+
+
+def compare(a: Value, b: Value) -> tuple[float, bool, str]:
+    """(agreement in [0, 1], conflict, the kind compared as) of two values of one key."""
+    kind = a.kind if a.kind == b.kind and a.unit == b.unit else "text"
+    if kind in ("gtin", "code"):
+        if a.norm == b.norm:
+            return 1.0, False, "code"
+        if a.norm in b.norm or b.norm in a.norm:
+            return CONTAINED, False, "code"
+        return fuzz.ratio(a.norm, b.norm) / 100, True, "code"
+    if kind in ("number", "price", "duration"):
+        x, y = a.number, b.number
+        scale = max(abs(x), abs(y))
+        relative = abs(x - y) / scale if scale else 0.0
+        limit = PRICE_CONFLICT_RELATIVE if kind == "price" else CONFLICT_RELATIVE
+        return max(0.0, 1.0 - relative), relative > limit, "time" if kind == "duration" else kind
+    if kind == "date":
+        days = abs(a.number - b.number)
+        return max(0.0, 1.0 - days / DATE_SCALE_DAYS), days > 0, "time"
+    agree = fuzz.token_set_ratio(a.norm, b.norm) / 100
+    return agree, not (a.words & b.words), "text"
+
+
+def _short(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def conflicts(a: RecordView, b: RecordView, raw_a: dict, raw_b: dict, limit: int = 3) -> dict[str, list[str]]:
+    """What disagrees, in words, for a pair's evidence: {"attributes": ["colour: blue vs orange", ...],
+    "identifiers": ["mc359lla vs a1377"]} (at most `limit` each, the least alike first); empty lists
+    when nothing does. a / b: the views of the raw records raw_a / raw_b."""
+    found = []
+    for key in sorted(a.values.keys() & b.values.keys()):
+        agree, conflict, _ = compare(a.values[key], b.values[key])
+        if conflict:
+            found.append((agree, f"{key}: {_short(raw_a[key])} vs {_short(raw_b[key])}"))
+    codes = []
+    if a.codes and b.codes and not (a.codes & b.codes):
+        pairs = sorted(((fuzz.ratio(x, y), x, y) for x in a.codes for y in b.codes), reverse=True)
+        if not any(x in b.compact or y in a.compact for _, x, y in pairs):
+            codes = [f"{x} vs {y}" for _, x, y in pairs[:limit]]
+    return {"attributes": [text for _, text in sorted(found)[:limit]], "identifiers": codes}
+
+
+def pair_features(a: RecordView, b: RecordView) -> list[float]:
+    """One row of ATTRIBUTE_FEATURES for two listings (symmetric in a and b)."""
+    nan = np.nan
+    shared = sorted(a.values.keys() & b.values.keys())
+    agrees, conflicts, exact, by_kind = [], 0, 0, {}
+    for key in shared:
+        va, vb = a.values[key], b.values[key]
+        agree, conflict, kind = compare(va, vb)
+        agrees.append(agree)
+        conflicts += conflict
+        exact += va.norm == vb.norm
+        by_kind.setdefault(kind, []).append(agree)
+    n = len(shared)
+
+    def kind_mean(*kinds):
+        got = [x for k in kinds for x in by_kind.get(k, [])]
+        return float(np.mean(got)) if got else nan
+
+    attributes = [float(n), max(agrees, default=nan), float(np.mean(agrees)) if agrees else nan,
+                  min(agrees, default=nan), float(conflicts), conflicts / n if n else nan,
+                  exact / n if n else nan, kind_mean("text"), kind_mean("number", "code"), kind_mean("time"),
+                  kind_mean("price")]
+
+    gtin_equal = float(bool(a.gtins & b.gtins)) if a.gtins and b.gtins else nan
+    gtin_conflict = float(not (a.gtins & b.gtins)) if a.gtins and b.gtins else nan
+    codes_known = bool(a.codes) and bool(b.codes)
+    code_equal = float(bool(a.codes & b.codes)) if codes_known else nan
+    in_other = (any(c in b.compact for c in a.codes) or any(c in a.compact for c in b.codes)) \
+        if (a.codes or b.codes) else None
+    code_in_other = nan if in_other is None else float(in_other)
+    code_conflict = float(not (a.codes & b.codes) and not in_other) if codes_known else nan
+    best_fuzz = max((fuzz.ratio(x, y) / 100 for x in a.codes for y in b.codes), default=nan)
+    identifiers = [gtin_equal, gtin_conflict, code_equal, code_in_other, code_conflict, best_fuzz]
+
+    common = len(a.words & b.words)
+    explained = [common / len(w) for w in (a.words, b.words) if w]
+    found = [sum(c in other.compact for c in own.coded) / len(own.coded)
+             for own, other in ((a, b), (b, a)) if own.coded]
+    containment = [min(explained) if len(explained) == 2 else nan, max(explained) if len(explained) == 2 else nan,
+                   min(found) if found else nan, max(found) if found else nan]
+    return attributes + identifiers + containment

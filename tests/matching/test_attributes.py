@@ -1,0 +1,111 @@
+"""Matching over any schema: values typed from what they hold, pair features over whatever keys both
+listings have, and the benchmark loader on tables with no title column."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from shopgraph.matching.attribute_features import ATTRIBUTE_FEATURES, RecordView, pair_features
+from shopgraph.matching.record_values import key_kinds, serialise, typed
+from tests.helpers import need_data
+
+
+@pytest.mark.parametrize("raw, kind, number", [
+    ("036000291452", "gtin", None),          # a UPC-A with a valid check digit
+    ("036000291453", "number", 36000291453),  # the same digits, check digit wrong: just a number
+    ("MC359LL/A", "code", None),
+    ("8.10 %", "number", 8.1),
+    ("1 TB", "number", 1e12),
+    ("$ 1.29", "price", 1.29),
+    ("1.099,00 €", "price", 1099.0),
+    ("6:30", "duration", 390.0),
+    ("18-May-15", "date", None),
+    ("May 18 , 2015", "date", None),
+    ("American Amber / Red Ale", "text", None),
+])
+def test_values_are_typed_by_what_they_hold(raw, kind, number):
+    value = typed(raw)
+    assert value.kind == kind
+    if number is not None:
+        assert value.number == pytest.approx(number)
+
+
+def test_dates_and_units_compare_across_formats():
+    assert typed("18-May-15").number == typed("May 18 , 2015").number
+    assert typed("1 TB").number == typed("1000 GB").number
+
+
+def test_a_keys_kind_is_its_values_majority_whatever_its_name():
+    records = [{"x": "5 kg", "y": "red"}, {"x": "2 kg", "y": "blue"}, {"x": "n/a", "y": "AB-1234"}]
+    assert key_kinds(records) == {"x": "number", "y": "text"}
+
+
+def features(a: dict, b: dict) -> dict:
+    return dict(zip(ATTRIBUTE_FEATURES, pair_features(RecordView(a), RecordView(b))))
+
+
+def test_pair_features_read_no_key_names_and_are_symmetric():
+    a = {"Song": "Illusion ( feat . Echosmith )", "Time": "6:30", "Released": "18-May-15", "Price": "$ 1.29"}
+    b = {"Song": "Illusion [feat. Echosmith]", "Time": "6:31", "Released": "May 18 , 2015", "Price": "$ 1.29"}
+    f = features(a, b)
+    assert f["attr_shared_keys"] == 4 and f["attr_conflicts"] == 0
+    assert f["attr_time_agree"] == pytest.approx(1.0, abs=0.01) and f["attr_price_ratio"] == 1.0
+    # renaming every key the same way on both sides changes nothing
+    renamed = features({k.upper() + "_x": v for k, v in a.items()}, {k.upper() + "_x": v for k, v in b.items()})
+    assert renamed == pytest.approx(f, nan_ok=True)
+    assert features(b, a) == pytest.approx(f, nan_ok=True)
+
+
+def test_identifier_agreement_and_conflict():
+    same = features({"code": "MC359LL/A", "ean": "036000291452"}, {"mpn": "mc359ll-a", "barcode": "0036000291452"})
+    assert same["gtin_equal"] == 1 and same["code_equal"] == 1
+    other = features({"code": "MC359LL/A"}, {"code": "A1377", "name": "Apple iPad"})
+    assert other["code_conflict"] == 1 and other["attr_conflicts"] == 1
+    # a code of one side written inside the other's text
+    inside = features({"k": "SM-G991B"}, {"name": "Samsung Galaxy S21 SM-G991B 128GB"})
+    assert inside["code_in_other"] == 1 and math.isnan(inside["code_conflict"])
+    assert math.isnan(features({"a": "red"}, {"b": "red"})["attr_agree_mean"])   # no shared key: unknown
+
+
+def test_serialise_with_and_without_keys():
+    record = {"Beer_Name": "Red Ale", "ABV": "8.10 %", "Style": ""}
+    assert serialise(record) == "Beer_Name: Red Ale ABV: 8.10 %"
+    assert serialise(record, with_keys=False) == "Red Ale 8.10 %"
+
+
+def test_load_benchmark_any_columns(tmp_path):
+    from shopgraph.matching.benchmarks import load_benchmark
+
+    (tmp_path / "tableA.csv").write_text("id,Song_Name,Time\n0,Hello,3:01\n1,World,4:00\n,no id,1:00\n")
+    (tmp_path / "tableB.csv").write_text("id,Song_Name,Time\n0,Hello!,3:01\n1,Word,4:10\n")
+    for split in ("train", "valid", "test"):
+        (tmp_path / f"{split}.csv").write_text("ltable_id,rtable_id,label\n0,0,1\n1,0,0\n")
+    left, right, bench = load_benchmark(tmp_path, with_keys=True)
+    assert left.titles == ["Song_Name: Hello Time: 3:01", "Song_Name: World Time: 4:00"]
+    assert left.attributes[0] == {"Song_Name": "Hello", "Time": "3:01"} and bench.skipped_rows == 1
+    assert load_benchmark(tmp_path)[0].titles[0] == "Hello 3:01"
+    assert bench.splits["test"].rows.tolist() == [[0, 0], [1, 0]]
+
+
+@pytest.mark.data
+def test_load_benchmark_on_the_real_tables_without_a_title_column():
+    from shopgraph.matching.benchmarks import load_benchmark
+
+    left, right, bench = load_benchmark(need_data("em/itunes_amazon"))
+    assert (len(left), len(right)) == (262, 436) and bench.dropped_pairs == 0
+    assert [int(p.labels.sum()) for p in bench.splits.values()] == [78, 27, 27]
+    assert len(left.attributes[0]) == 8 and np.isnan(left.prices).all()
+
+
+def test_what_disagrees_is_said_in_words():
+    from shopgraph.matching.attribute_features import conflicts
+
+    a = {"name": "Apple iPad 16GB", "colour": "blue", "mpn": "MC359LL/A"}
+    b = {"name": "Apple iPad 16GB", "colour": "orange", "mpn": "A1377"}
+    said = conflicts(RecordView(a), RecordView(b), a, b)
+    assert set(said["attributes"]) == {"colour: blue vs orange", "mpn: MC359LL/A vs A1377"}
+    assert said["identifiers"] == ["mc359lla vs a1377"]
+    assert conflicts(RecordView(a), RecordView(a), a, a) == {"attributes": [], "identifiers": []}
