@@ -104,7 +104,7 @@ def _write_products(store: GraphStore, records: list[ProductRecord], encoder, su
     if replaced:
         sources = {row["id"]: row.get("source") for row in store.get_nodes("Product", [r.id for r in replaced],
                                                                              ["id", "source"])}
-        elsewhere = [r for r in replaced if sources.get(r.id) and sources[r.id] != r.source_file]
+        elsewhere = [r for r in replaced if sources.get(r.id) and not _same_file(sources[r.id], r.source_file)]
         summary.replaced_from_other_files += len(elsewhere)
         first = elsewhere or replaced
         summary.replaced += [f"{r.id} (line {r.source_line} of {r.source_file}"
@@ -126,6 +126,17 @@ def _write_products(store: GraphStore, records: list[ProductRecord], encoder, su
     summary.products_written += len(changed)
     summary.identifiers_written += sum(len(r.identifiers) for r in changed)
     summary.attributes_written += sum(len(r.attributes) for r in changed)
+
+
+def _same_file(stored: str, current: str) -> bool:
+    """Whether a product's recorded source file is the file being read: the same text, or the same
+    path once resolved (a relative path from the CLI against the absolute one the demo recorded)."""
+    if stored == current:
+        return True
+    try:
+        return Path(stored).resolve() == Path(current).resolve()
+    except (OSError, ValueError):
+        return False
 
 
 def ingest_interactions(store: GraphStore, items: Iterable[InteractionRecord | QuarantinedRow],
