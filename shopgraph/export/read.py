@@ -34,7 +34,7 @@ def _read_table(folder: Path, manifest: Manifest, entry: FileEntry):
     """The file as an Arrow table with the manifest's column types (CSV ids stay strings)."""
     import pyarrow as pa
 
-    from shopgraph.export.write import arrow_type
+    from shopgraph.export.write import LIST_KINDS, arrow_type
 
     path = folder / entry.path
     try:
@@ -45,7 +45,7 @@ def _read_table(folder: Path, manifest: Manifest, entry: FileEntry):
         else:
             import pyarrow.csv as pacsv
 
-            types = {c: (pa.string() if k == S.VECTOR else arrow_type(k)) for c, k in entry.columns.items()}
+            types = {c: (pa.string() if k in LIST_KINDS else arrow_type(k)) for c, k in entry.columns.items()}
             table = pacsv.read_csv(path, parse_options=pacsv.ParseOptions(newlines_in_values=True),
                                    convert_options=pacsv.ConvertOptions(
                 column_types=types, strings_can_be_null=True, quoted_strings_can_be_null=False))
@@ -85,14 +85,18 @@ def _rows(table) -> list[dict]:
 
 
 def _decode_vectors(rows: list[dict], columns: dict[str, str], csv: bool) -> None:
+    """Vector cells to float32 arrays and string-list cells to lists (CSV holds both as JSON arrays)."""
     for name, kind in columns.items():
-        if kind != S.VECTOR:
+        if kind not in (S.VECTOR, S.STRING_LIST):
             continue
         for row in rows:
             value = row.get(name)
-            if isinstance(value, str):
-                value = json.loads(value) if csv else value
-            row[name] = None if value is None else np.asarray(value, dtype=np.float32)
+            if isinstance(value, str) and csv:
+                value = json.loads(value)
+            if kind == S.VECTOR:
+                row[name] = None if value is None else np.asarray(value, dtype=np.float32)
+            else:
+                row[name] = None if value is None else [str(v) for v in value]
 
 
 def import_export(graph, folder: str | Path, *, progress: bool = False):

@@ -38,7 +38,10 @@ def arrow_type(kind: str):
     import pyarrow as pa
 
     return {S.STRING: pa.string(), S.DOUBLE: pa.float64(), S.INT64: pa.int64(), S.BOOL: pa.bool_(),
-            S.VECTOR: pa.list_(pa.float32())}[kind]
+            S.VECTOR: pa.list_(pa.float32()), S.STRING_LIST: pa.list_(pa.string())}[kind]
+
+
+LIST_KINDS = (S.VECTOR, S.STRING_LIST)  # written to CSV as JSON arrays
 
 
 def _node_columns(label: str, vectors: bool) -> dict[str, str]:
@@ -64,7 +67,7 @@ class _TableFile:
 
         table = pa.Table.from_pylist(rows, schema=self.schema)
         if self.file_format == "csv":
-            table = _vectors_as_json(table, self.columns)
+            table = _lists_as_json(table, self.columns)
         if self._writer is None:
             if self.file_format == "parquet":
                 import pyarrow.parquet as pq
@@ -83,14 +86,14 @@ class _TableFile:
         self._writer.close()
 
 
-def _vectors_as_json(table, columns: dict[str, str]):
-    """CSV has no lists: vector cells as JSON arrays of numbers."""
+def _lists_as_json(table, columns: dict[str, str]):
+    """CSV has no lists: vector and string-list cells as JSON arrays."""
     import pyarrow as pa
 
     for name, kind in columns.items():
-        if kind == S.VECTOR:
+        if kind in LIST_KINDS:
             i = table.schema.get_field_index(name)
-            text = [None if v is None else json.dumps(v) for v in table.column(i).to_pylist()]
+            text = [None if v is None else json.dumps(v, ensure_ascii=False) for v in table.column(i).to_pylist()]
             table = table.set_column(i, name, pa.array(text, type=pa.string()))
     return table
 

@@ -14,6 +14,7 @@ import pytest
 from shopgraph.cli import main
 from shopgraph.errors import BadArgumentError, BadFileError
 from shopgraph.graph import schema as S
+from shopgraph.graph.embedded import SCHEMA_VERSION
 from tests.helpers import dump_graph
 
 VECTORS = set(S.VECTOR_PROPERTIES)
@@ -53,7 +54,7 @@ def test_export_holds_every_label_and_type_with_a_manifest(exported, demo_graph)
     names = {(f["kind"], f["name"]): f for f in manifest["files"]}
     assert {n for k, n in names if k == "node"} == set(S.DATA_LABELS)
     assert {n for k, n in names if k == "relationship"} == set(S.REL_TYPES)
-    assert manifest["schema_version"] == "3" and manifest["vectors"] is True
+    assert manifest["schema_version"] == SCHEMA_VERSION and manifest["vectors"] is True
     for (kind, name), entry in names.items():
         table = pq.read_table(root / "pq" / entry["path"])
         assert table.num_rows == entry["rows"] == len(original[name]), name
