@@ -410,6 +410,8 @@ class EmbeddedStore(GraphStore):
         if batch.is_empty() and not any(batch.replace_outgoing.values()):
             return
         with self._transaction():
+            for model, model_id in batch.models.items():
+                check_model_switch(self.get_meta(model_key(model)), model, model_id, switch=False)
             if batch.nodes.get("Product"):
                 generation = self._bump_generation()
                 batch.nodes["Product"] = [{**row, "rev": generation} for row in batch.nodes["Product"]]

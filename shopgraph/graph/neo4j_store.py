@@ -268,6 +268,9 @@ class Neo4jStore(GraphStore):
         rel_statements = [(rel, self._rel_groups(rel, rows)) for rel, rows in batch.relationships.items()]
 
         def work(tx):
+            for model, model_id in batch.models.items():
+                recorded = self._run(tx, Q.get_meta(), {"key": model_key(model)})
+                check_model_switch(recorded[0]["value"] if recorded else None, model, model_id, switch=False)
             generation = self._bump_generation(tx) if batch.nodes.get("Product") else None
             for label, groups in node_statements:
                 for text, rows in groups:

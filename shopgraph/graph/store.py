@@ -64,11 +64,15 @@ class GraphBatch:
     relationships: type -> rows {"src": id, "dst": id, **properties}, upserted by (src, dst, key props).
     replace_outgoing: type -> source ids whose existing outgoing relationships of that type are removed
     before the new ones are written (a product whose brand changed loses its old OF_BRAND edge).
+    models: model name -> the model id whose vectors the rows carry (e.g. {"align": id} for an ingest's
+    txt_emb / img_emb / mm_vec): the batch is written only if Meta still names that model, checked
+    inside the write's transaction (ModelError, nothing written, when a retrain switched it meanwhile).
     """
 
     nodes: dict[str, list[dict]] = field(default_factory=dict)
     relationships: dict[str, list[dict]] = field(default_factory=dict)
     replace_outgoing: dict[str, list[str]] = field(default_factory=dict)
+    models: dict[str, str] = field(default_factory=dict)
 
     def is_empty(self) -> bool:
         return not any(self.nodes.values()) and not any(self.relationships.values())
@@ -236,8 +240,8 @@ def check_vector_write(dims: VectorDims, write: VectorWrite) -> np.ndarray:
 
 
 def check_model_switch(recorded: str | None, model: str, model_id: str, switch: bool) -> None:
-    """Inside write_model_vectors' transaction: adding vectors (switch=False) needs the recorded model
-    to be the one that made them."""
+    """Inside write_model_vectors' (or a GraphBatch's) transaction: adding vectors (switch=False) needs
+    the recorded model to be the one that made them."""
     from shopgraph.errors import ModelError
 
     if not switch and recorded != model_id:

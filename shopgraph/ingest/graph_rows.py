@@ -84,6 +84,8 @@ def product_batch(records: Sequence[ProductRecord], vectors, image_ok: np.ndarra
                            "HAS_IDENTIFIER": has_identifier, "HAS_ATTRIBUTE": has_attribute}
     ids = [r.id for r in records]
     batch.replace_outgoing = {rel: ids for rel in PRODUCT_OWNED}
+    if getattr(vectors, "aligned_model", None):  # the aligned vectors are written only beside their model
+        batch.models = {"align": vectors.aligned_model}
     return batch
 
 

@@ -105,6 +105,7 @@ class ShopGraph:
                 raise SchemaError(f"the graph stores vectors of widths {self.store.dims}, the configured "
                                   f"encoders give {self._encoder.dims}; use the encoders the graph was built with")
             self._encoder.aligner = self.aligner
+            self._encoder.aligner_id = self._aligner_id
         return self._encoder
 
     # -- learned models ------------------------------------------------------------------------
@@ -120,7 +121,7 @@ class ShopGraph:
         self._aligner_id, self._aligner = load_aligner(self)
         self._aligner_loaded = True
         if self._encoder is not None:
-            self._encoder.aligner = self._aligner
+            self._encoder.aligner, self._encoder.aligner_id = self._aligner, self._aligner_id
         return self._aligner
 
     def _model_record(self) -> str | None:

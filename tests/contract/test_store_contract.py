@@ -241,6 +241,25 @@ def test_model_vectors_switch_with_the_model_record(filled):
     assert store.get_meta("model.align") == "m2"
 
 
+def test_a_batch_carrying_a_replaced_models_vectors_writes_nothing(filled):
+    """An ingest's aligned vectors are written only while the model that made them is still the
+    recorded one: a retrain in between (another process, on Neo4j) makes the batch fail whole,
+    rather than leave products with vectors of a model nobody uses any more."""
+    store, _ = filled
+    aligned = np.stack([vec(500 + i, SMALL_DIMS.aligned) for i in range(2)])
+    store.write_model_vectors("align", "m1", [VectorWrite("Product", "txt_emb", ["shop_a:1"], aligned[:1])])
+    fresh = dict(product("new"), txt_emb=aligned[1], mm_vec=aligned[1])
+    stale = catalog_batch([fresh])
+    stale.models = {"align": "m0"}
+    with pytest.raises(ModelError, match="now m1, not m0"):
+        store.write(stale)
+    assert store.get_nodes("Product", ["shop_a:new"]) == []
+    current = catalog_batch([fresh])
+    current.models = {"align": "m1"}
+    store.write(current)
+    assert store.get_vectors("Product", "txt_emb", ["shop_a:new"])[0] == ["shop_a:new"]
+
+
 @pytest.mark.parametrize("filters, expected", [
     (Filters(brand="acme"), {"shop_a:1", "shop_a:2"}),
     (Filters(brand=("ACME", "Nordvik")), {"shop_a:1", "shop_a:2", "shop_a:3", "shop_b:1"}),

@@ -50,8 +50,10 @@ class EncodedProducts:
     fused: np.ndarray
     cache_hits: int = 0
     encoded: int = 0
-    # With a trained alignment model: {"text", "image", "fused"} (n, aligned width) unit rows.
+    # With a trained alignment model: {"text", "image", "fused"} (n, aligned width) unit rows, and
+    # the id of the model that made them (the graph's Meta model.align record when it was loaded).
     aligned: dict[str, np.ndarray] | None = None
+    aligned_model: str | None = None
 
     def __len__(self) -> int:
         return int(self.text.shape[0])
@@ -73,8 +75,10 @@ class ProductEncoder:
         self._image: ImageEncoder | None = None
         self._lexical: LexicalEncoder | None = None
         # A trained shopgraph.gnn.alignment.Aligner, set by whoever owns one (ShopGraph does): new
-        # products then get their aligned vectors at ingest, without retraining.
+        # products then get their aligned vectors at ingest, without retraining. aligner_id: its
+        # model record, written with those vectors so a retrain meanwhile is caught (GraphBatch.models).
         self.aligner = None
+        self.aligner_id: str | None = None
 
     @property
     def text_encoder(self) -> TextEncoder:
@@ -131,7 +135,7 @@ class ProductEncoder:
             aligned = self.aligner.embed(text_features(text, lexical), image, has_image=ok)
         return EncodedProducts(text=text, image=image, image_ok=ok, image_errors=errors, lexical=lexical,
                                fused=fused, cache_hits=text_hits + image_hits, encoded=text_new + image_new,
-                               aligned=aligned)
+                               aligned=aligned, aligned_model=self.aligner_id if aligned is not None else None)
 
     def encode_texts(self, texts: list[str], progress: bool = False) -> np.ndarray:
         """(n, dt) unit rows for arbitrary strings (brand names, category paths), through the cache."""
