@@ -113,10 +113,13 @@ def _properties(store, label: str, props: dict[str, str], filled: dict, longest:
 
 def keyed_elements(node_types=None, rel_types=None) -> list[tuple[str, str]]:
     """(kind, name) of every data label ("node") and relationship type ("rel") that has a property
-    named `key`: their distinct keys are attribute keys."""
+    named `key`: their distinct keys are attribute keys. A label whose nodes also hold a `value`
+    (Identifier: key = scheme:value) names values, not attributes, and is left out: counting its keys
+    would list every GTIN."""
     node_types = S.NODE_TYPES if node_types is None else node_types
     rel_types = S.REL_TYPES if rel_types is None else rel_types
-    out = [("node", label) for label, node in node_types.items() if label != "Meta" and "key" in node.properties]
+    out = [("node", label) for label, node in node_types.items()
+           if label != "Meta" and "key" in node.properties and "value" not in node.properties]
     out += [("rel", name) for name, rel in rel_types.items() if "key" in rel.properties]
     return out
 

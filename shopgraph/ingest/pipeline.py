@@ -75,8 +75,10 @@ def ingest_records(store: GraphStore, items: Iterable[ProductRecord | Quarantine
             # The bar counts committed rows; while a batch is encoded and written it says so.
             _write_products(store, records, encoder, summary, image_root, brands,
                             stage=shown.set_postfix_str)
-            shown.set_postfix_str("")
+            # update first: clearing the stage text redraws at once, so the committed count shows
+            # even when the batch took less than tqdm's minimum interval between draws.
             shown.update(len(chunk))
+            shown.set_postfix_str("")
     summary.quarantined = quarantine.count
     summary.seconds = time.perf_counter() - started
     if summary.replaced_from_other_files:

@@ -63,8 +63,8 @@ def test_schema_describes_every_label_and_type_with_counts(any_graph):
 
 def test_attribute_keys_are_found_on_any_keyed_label_or_type():
     """Generic over the schema: a label or relationship type with a `key` property (an attribute's
-    name) has its keys counted; none in today's schema."""
-    assert keyed_elements() == []
+    name) has its keys counted: schema 4's Attribute nodes, not its Identifier nodes (values)."""
+    assert keyed_elements() == [("node", "Attribute")]
     nodes = {**S.NODE_TYPES, "Attribute": S.NodeType("Attribute", "id", {"id": S.STRING, "key": S.STRING})}
     rels = {**S.REL_TYPES, "HAS_ATTRIBUTE": S.RelType("HAS_ATTRIBUTE", "Product", "Attribute", {"value": S.STRING}),
             "HAS_SPEC": S.RelType("HAS_SPEC", "Product", "Brand", {"key": S.STRING})}
