@@ -9,15 +9,15 @@ from shopgraph.graph.store import GraphBatch
 from tests.contract.test_store_contract import catalog_batch, product
 
 # The README's queries ("Querying identifiers and attributes"): kept here word for word.
-RED_OF_BRAND = ("MATCH (p:Product)-[:OF_BRAND]->(:Brand {name: $brand}), "
-                "(p)-[a:HAS_ATTRIBUTE]->(:Attribute {key: 'color'}) WHERE a.norm = 'red' "
-                "RETURN p.id AS id ORDER BY id")
+RED_OF_BRAND = ('MATCH (p:Product)-[:OF_BRAND]->(:Brand {name: $brand}), '
+                '(p)-[a:HAS_ATTRIBUTE]->(:Attribute {key: "color"}) WHERE a.norm = "red" '
+                'RETURN p.id AS id ORDER BY id')
 SHARED_MPN = ("MATCH (a:Product)-[:HAS_IDENTIFIER]->(i:Identifier {scheme: 'mpn'})<-[:HAS_IDENTIFIER]-(b:Product) "
               "WHERE a.platform < b.platform "
               "RETURN i.value AS mpn, a.id AS listing_a, b.id AS listing_b ORDER BY mpn, listing_a, listing_b")
-CAPACITY_BETWEEN = ("MATCH (p:Product)-[c:HAS_ATTRIBUTE]->(:Attribute {key: 'capacity'}) "
-                    "WHERE c.base_unit = 'B' AND c.base_number >= $low AND c.base_number <= $high "
-                    "RETURN p.id AS id ORDER BY id")
+CAPACITY_BETWEEN = ('MATCH (p:Product)-[c:HAS_ATTRIBUTE]->(:Attribute {key: "capacity"}) '
+                    'WHERE c.base_unit = "B" AND c.base_number >= $low AND c.base_number <= $high '
+                    'RETURN p.id AS id ORDER BY id')
 
 
 def attribute(src: str, key: str, value: str, norm: str, number=None, unit=None, base_number=None, base_unit=None):
