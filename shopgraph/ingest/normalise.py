@@ -78,15 +78,25 @@ def normalise_brand(name: str | None) -> str | None:
     return " ".join(words) or None
 
 
+def json_list(text: str) -> list | None:
+    """The list a text cell holds as JSON ("[...]", e.g. a category tree or several image names),
+    None when the text is not a JSON list."""
+    text = text.strip()
+    if not (text.startswith("[") and text.endswith("]")):
+        return None
+    try:
+        decoded = json.loads(text)
+    except ValueError:
+        return None
+    return decoded if isinstance(decoded, list) else None
+
+
 def _levels_from_text(text: str, separator: str) -> list[str]:
     text = text.strip()
     if text.startswith("[") and text.endswith("]"):
         # Flipkart stores the tree as a JSON list holding one path string.
-        try:
-            decoded = json.loads(text)
-        except ValueError:
-            decoded = None
-        if isinstance(decoded, list):
+        decoded = json_list(text)
+        if decoded is not None:
             return _levels_from_list(decoded, separator)
         text = text[1:-1]
     return text.split(separator) if separator else [text]
@@ -114,13 +124,9 @@ def _path_text(value: Any) -> str | None:
     if value is None or isinstance(value, (list, tuple)):
         return None
     text = str(value).strip()
-    if text.startswith("[") and text.endswith("]"):
-        try:
-            decoded = json.loads(text)
-        except ValueError:
-            decoded = None
-        if isinstance(decoded, list) and decoded:
-            return str(decoded[0])
+    decoded = json_list(text)
+    if decoded:
+        return str(decoded[0])
     return text or None
 
 

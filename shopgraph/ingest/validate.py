@@ -34,7 +34,6 @@ None when price is None.
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import math
 import re
@@ -50,7 +49,7 @@ from shopgraph.ingest.attributes import attributes_of, parse_value
 from shopgraph.ingest.columns import SAMPLE_ROWS, ColumnPlan, plan_columns
 from shopgraph.ingest.identifiers import identifier
 from shopgraph.ingest.mapping import ColumnMapping
-from shopgraph.ingest.normalise import category_key, parse_category_path
+from shopgraph.ingest.normalise import category_key, json_list, parse_category_path
 from shopgraph.ingest.prices import currency_code, is_currency_code, parse_price, read_price
 from shopgraph.ingest.quarantine import json_safe
 from shopgraph.ingest.readers import check_columns, peek_columns, read_rows
@@ -164,14 +163,8 @@ def image_values(value: Any) -> list[str]:
         items = [_as_text(v, "image") for v in value]
     else:
         text = (_as_text(value, "image") or "").strip()
-        items = None
-        if text.startswith("[") and text.endswith("]"):
-            try:
-                decoded = json.loads(text)
-            except ValueError:
-                decoded = None
-            if isinstance(decoded, list):
-                items = [_as_text(v, "image") if isinstance(v, str) else None for v in decoded]
+        decoded = json_list(text)
+        items = None if decoded is None else [_as_text(v, "image") if isinstance(v, str) else None for v in decoded]
         if items is None:
             items = _IMAGE_SPLIT.split(text) if not _URL.match(text) or _IMAGE_SPLIT.search(text) else [text]
     return [item.strip() for item in items if item and item.strip()]
