@@ -80,11 +80,13 @@ def _check_schema(manifest: Manifest, store) -> None:
                                   f"{getattr(store.dims, key)}; import into a new graph made with the same encoders")
 
 
-def _rows(table) -> list[dict]:
-    return table.to_pylist()
+def _slices(table):
+    """The table's rows as lists of dicts, BATCH_ROWS at a time."""
+    for start in range(0, table.num_rows, BATCH_ROWS):
+        yield table.slice(start, BATCH_ROWS).to_pylist()
 
 
-def _decode_vectors(rows: list[dict], columns: dict[str, str], csv: bool) -> None:
+def _decode_lists(rows: list[dict], columns: dict[str, str], csv: bool) -> None:
     """Vector cells to float32 arrays and string-list cells to lists (CSV holds both as JSON arrays)."""
     for name, kind in columns.items():
         if kind not in (S.VECTOR, S.STRING_LIST):
@@ -119,23 +121,20 @@ def import_export(graph, folder: str | Path, *, progress: bool = False):
             entry = entries.get(("node", label))
             if entry is None:
                 continue
-            table = tables[("node", label)]
-            for start in range(0, table.num_rows, BATCH_ROWS):
-                rows = _rows(table.slice(start, BATCH_ROWS))
-                _decode_vectors(rows, entry.columns, csv)
+            for rows in _slices(tables[("node", label)]):
+                read = len(rows)
+                _decode_lists(rows, entry.columns, csv)
                 summary.rows_read += len(rows)
                 if label == "Product":
                     rows = _products(graph, rows, manifest, summary)
                 if rows:
                     store.write(GraphBatch(nodes={label: rows}))
-                shown.update(len(rows) if label != "Product" else min(BATCH_ROWS, table.num_rows - start))
+                shown.update(read)
         for name in S.REL_TYPES:
             entry = entries.get(("relationship", name))
             if entry is None:
                 continue
-            table = tables[("relationship", name)]
-            for start in range(0, table.num_rows, BATCH_ROWS):
-                rows = _rows(table.slice(start, BATCH_ROWS))
+            for rows in _slices(tables[("relationship", name)]):
                 summary.rows_read += len(rows)
                 store.write(GraphBatch(relationships={name: rows}))
                 if name == "SAME_AS":
