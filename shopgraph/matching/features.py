@@ -25,6 +25,7 @@ from rapidfuzz import fuzz
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from shopgraph.errors import BadArgumentError
+from shopgraph.ingest.encoders.text import l2_normalize
 from shopgraph.matching import text_signals as ts
 from shopgraph.matching.attribute_features import ATTRIBUTE_FEATURES, ATTRIBUTE_GROUPS, RecordView
 from shopgraph.matching.attribute_features import pair_features as attribute_pair_features
@@ -89,15 +90,9 @@ class _Side:
         self.prices = listings.prices
         # Unit rows, so a dot product is a cosine in [-1, 1] whatever the store holds (GNN vectors
         # are not normalised there); zero rows stay zero (unknown).
-        self.vectors = {c: _unit_rows(m) for c, m in listings.vectors.items()}
+        self.vectors = {c: l2_normalize(m) for c, m in listings.vectors.items()}
         self.records = [RecordView(r) for r in listings.attributes]
         self.raw = listings.attributes
-
-
-def _unit_rows(matrix: np.ndarray) -> np.ndarray:
-    matrix = np.asarray(matrix, dtype=np.float32)
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0)
 
 
 def _sorted_digit_tokens(text: str) -> list[str]:
