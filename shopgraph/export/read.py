@@ -81,24 +81,32 @@ def _check_schema(manifest: Manifest, store) -> None:
 
 
 def _slices(table):
-    """The table's rows as lists of dicts, BATCH_ROWS at a time."""
+    """(index of the first row, rows as dicts) of the table, BATCH_ROWS at a time."""
     for start in range(0, table.num_rows, BATCH_ROWS):
-        yield table.slice(start, BATCH_ROWS).to_pylist()
+        yield start, table.slice(start, BATCH_ROWS).to_pylist()
 
 
-def _decode_lists(rows: list[dict], columns: dict[str, str], csv: bool) -> None:
-    """Vector cells to float32 arrays and string-list cells to lists (CSV holds both as JSON arrays)."""
+def _decode_lists(rows: list[dict], columns: dict[str, str], csv: bool, path: Path, first: int) -> None:
+    """Vector cells to float32 arrays and string-list cells to lists (CSV holds both as JSON arrays).
+    A cell that is no array (an edited file) is a BadFileError naming path, column and row
+    (first: the index of rows[0] in the file)."""
     for name, kind in columns.items():
         if kind not in (S.VECTOR, S.STRING_LIST):
             continue
-        for row in rows:
+        for i, row in enumerate(rows):
             value = row.get(name)
-            if isinstance(value, str) and csv:
-                value = json.loads(value)
-            if kind == S.VECTOR:
-                row[name] = None if value is None else np.asarray(value, dtype=np.float32)
-            else:
-                row[name] = None if value is None else [str(v) for v in value]
+            try:
+                if isinstance(value, str) and csv:
+                    value = json.loads(value)
+                if value is not None and not isinstance(value, list):
+                    raise ValueError
+                if kind == S.VECTOR:
+                    row[name] = None if value is None else np.asarray(value, dtype=np.float32)
+                else:
+                    row[name] = None if value is None else [str(v) for v in value]
+            except (ValueError, TypeError):
+                raise BadFileError(f"{path}: column {name}, row {first + i + 1}: not a JSON array"
+                                   + (" of numbers" if kind == S.VECTOR else "")) from None
 
 
 def import_export(graph, folder: str | Path, *, progress: bool = False):
@@ -121,9 +129,9 @@ def import_export(graph, folder: str | Path, *, progress: bool = False):
             entry = entries.get(("node", label))
             if entry is None:
                 continue
-            for rows in _slices(tables[("node", label)]):
+            for start, rows in _slices(tables[("node", label)]):
                 read = len(rows)
-                _decode_lists(rows, entry.columns, csv)
+                _decode_lists(rows, entry.columns, csv, folder / entry.path, start)
                 summary.rows_read += len(rows)
                 if label == "Product":
                     rows = _products(graph, rows, manifest, summary)
@@ -134,7 +142,7 @@ def import_export(graph, folder: str | Path, *, progress: bool = False):
             entry = entries.get(("relationship", name))
             if entry is None:
                 continue
-            for rows in _slices(tables[("relationship", name)]):
+            for _, rows in _slices(tables[("relationship", name)]):
                 summary.rows_read += len(rows)
                 store.write(GraphBatch(relationships={name: rows}))
                 if name == "SAME_AS":

@@ -134,6 +134,34 @@ def test_a_damaged_or_hostile_export_is_one_error_and_writes_nothing(exported, t
         assert sum(sg.stats().values()) == 0
 
 
+def test_a_list_cell_that_is_not_json_is_one_error_naming_file_and_column(exported, tmp_path):
+    """An export whose checksums were made to match a hand-edited CSV: a list cell that is not a JSON
+    array is one error naming the cell, not a traceback, and no product of that file is written
+    (labels before Product in the write order are: cells are decoded batch by batch)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    from shopgraph.export.manifest import sha256
+    from shopgraph.queries.api import ShopGraph
+
+    root, _ = exported
+    edited = copy_export(root / "csv", tmp_path / "edited")
+    products = edited / "nodes" / "Product.csv"
+    table = pacsv.read_csv(products, convert_options=pacsv.ConvertOptions(strings_can_be_null=True))
+    column = table.schema.get_field_index("images")
+    table = table.set_column(column, "images", pa.array(["[not json"] * table.num_rows, type=pa.string()))
+    pacsv.write_csv(table, products)
+    manifest = json.loads((edited / "manifest.json").read_text())
+    for entry in manifest["files"]:
+        if entry["path"].endswith("Product.csv"):
+            entry["sha256"] = sha256(products)
+    (edited / "manifest.json").write_text(json.dumps(manifest))
+    with ShopGraph.open(tmp_path / "t.db") as sg:
+        with pytest.raises(BadFileError, match=r"Product.csv: column images, row 1: not a JSON array"):
+            sg.ingest_export(edited, progress=False)
+        assert sg.stats().get("Product", 0) == 0
+
+
 def test_export_never_leaves_half_a_folder(demo_graph, tmp_path, monkeypatch):
     from shopgraph.queries.api import ShopGraph
 
