@@ -144,12 +144,16 @@ class StoreConfig:
     its write-ahead log into the main file once the log passes this size (LadybugDB's default: 16); a
     reader that opens the database replays the log, which took 0.03 s on an empty log, 0.11 s at
     1 MB and 0.28 s at 4 MB (bench/ladybug_readers.py), so a small value keeps reads beside a writer
-    fast."""
+    fast. buffer_pool_mb: the cap of each open database's page cache and query memory (LadybugDB's
+    default, 0 here, is most of the machine's RAM); a query needing more fails with a clear error
+    instead of growing the process. 2048 leaves most of a 24 GB machine to other work (bench/scale.py
+    measures a store under it); each read-only open beside a writer has a pool of its own."""
 
     read_connections: int = 8
     read_wait: float = 60.0
     write_wait: float = 600.0
     checkpoint_mb: float = 1.0
+    buffer_pool_mb: int = 2048
 
 
 @dataclass(frozen=True)

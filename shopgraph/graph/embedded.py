@@ -62,6 +62,10 @@ def _check_store_config(config: StoreConfig) -> None:
     if isinstance(config.read_connections, bool) or not isinstance(config.read_connections, int) \
             or config.read_connections < 1:
         raise ConfigError(f"store.read_connections must be an integer >= 1, got {config.read_connections!r}")
+    if isinstance(config.buffer_pool_mb, bool) or not isinstance(config.buffer_pool_mb, int) \
+            or not (config.buffer_pool_mb == 0 or config.buffer_pool_mb >= 64):
+        raise ConfigError(f"store.buffer_pool_mb must be 0 (LadybugDB's default) or an integer >= 64, "
+                          f"got {config.buffer_pool_mb!r}")
     for name in ("read_wait", "write_wait", "checkpoint_mb"):
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
@@ -139,6 +143,7 @@ class EmbeddedStore(GraphStore):
     def _open_database(self):
         return open_database(self.path, read_only=self.read_only,
                              checkpoint_bytes=max(1, int(self.store_config.checkpoint_mb * 1024 * 1024)),
+                             buffer_pool_bytes=self.store_config.buffer_pool_mb * 1024 * 1024,
                              connections=self.store_config.read_connections)
 
     def close(self) -> None:
@@ -656,12 +661,29 @@ class EmbeddedStore(GraphStore):
 
     # -- vector source (for IndexedVectors) -------------------------------------------------
     def vectors_changed_since(self, prop: str, revision: int) -> Iterable[tuple[list[str], np.ndarray, list[str]]]:
-        table = self._arrow(f"MATCH (p:Product) WHERE p.rev > $rev RETURN p.id AS id, p.{prop} AS v", {"rev": revision})
-        for batch in table.to_batches(max_chunksize=ARROW_CHUNK_ROWS):
-            part = pa.Table.from_batches([batch])
+        """Batches of at most ARROW_CHUNK_ROWS changed products, each read by its own query (inside the
+        caller's read, so one snapshot): LadybugDB materialises a whole result before its first row is
+        read, so one query over a million 2176-d fused vectors would hold 8.7 GB at once. Few changes
+        (an incremental sync) are read in one query; many (a build) page through node offsets."""
+        changed = self._rows_raw("MATCH (p:Product) WHERE p.rev > $rev RETURN count(p), max(offset(id(p)))",
+                                 {"rev": revision})[0]
+        if not changed[0]:
+            return
+        select = f"RETURN p.id AS id, p.{prop} AS v"
+        if changed[0] <= ARROW_CHUNK_ROWS:
+            pages = [(f"MATCH (p:Product) WHERE p.rev > $rev {select}", {"rev": revision})]
+        else:
+            pages = ((f"MATCH (p:Product) WHERE offset(id(p)) >= $lo AND offset(id(p)) < $hi AND p.rev > $rev {select}",
+                      {"rev": revision, "lo": lo, "hi": lo + ARROW_CHUNK_ROWS})
+                     for lo in range(0, int(changed[1]) + 1, ARROW_CHUNK_ROWS))
+        for query, params in pages:
+            part = self._arrow(query, params)
+            if part.num_rows == 0:
+                continue
             has = part.column("v").is_valid()
             ids, matrix = _ids_and_matrix(part.filter(has), self.dims.of(prop))
             nulled = part.filter(pc.invert(has)).column("id").to_pylist()
+            del part  # the page's Arrow copy goes before the next page is read
             yield ids, matrix, nulled
 
     def count_with_vector(self, prop: str) -> int:

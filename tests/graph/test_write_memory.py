@@ -43,5 +43,31 @@ def test_many_small_writes_keep_memory_flat(tmp_path):
         assert store.count_nodes("Product") == 200 + 10 * writes
     finally:
         store.close()
-    # before the fix: ~12 MB per write (about 700 MB here); after: a few MB in all
-    assert grown < 2.0 * writes, f"resident memory grew {grown:.0f} MB over {writes} small writes"
+    # before the fix: ~33 MB per write of this 24-column table (1996 MB here); after: ~140 MB in all,
+    # caches filling up, flat after a few hundred writes
+    assert grown < 8.0 * writes, f"resident memory grew {grown:.0f} MB over {writes} small writes"
+
+
+def test_buffer_pool_cap_reaches_ladybug_and_is_checked(tmp_path, monkeypatch):
+    import ladybug
+
+    from shopgraph.config import StoreConfig
+    from shopgraph.errors import ConfigError
+
+    seen = []
+    real = ladybug.Database.__init__
+
+    def init(self, *args, **kwargs):
+        seen.append(kwargs.get("buffer_pool_size"))
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(ladybug.Database, "__init__", init)
+    store = EmbeddedStore.open(tmp_path / "g.db", dims=VectorDims(text=8, image=8, lexical=8),
+                               store_config=StoreConfig(buffer_pool_mb=256))
+    store.write(_batch(0, 10))
+    store.close()
+    assert seen == [256 * 2**20]
+    assert StoreConfig().buffer_pool_mb > 0  # bounded by default
+    for bad in (-1, 10, 1.5, True):
+        with pytest.raises(ConfigError, match="buffer_pool_mb"):
+            EmbeddedStore.open(tmp_path / "h.db", store_config=StoreConfig(buffer_pool_mb=bad))
