@@ -225,17 +225,27 @@ class AnnIndex:
         self._generation += 1
         return True
 
+    def reserve(self, slots: int) -> None:
+        """Make room for `slots` slots in all, so a build that knows its size appends without regrowing
+        (growing by half copies the mirror: 2.5 mirrors at once, 3.8 GB for 1M 384-d vectors)."""
+        with self._lock:
+            if slots > self._mirror.shape[0]:
+                self._grow(slots)
+
+    def _grow(self, capacity: int) -> None:
+        used = len(self._slot_ids)
+        mirror = np.empty((capacity, self.dim), dtype=np.float32)
+        mirror[:used] = self._mirror[:used]
+        alive = np.zeros(capacity, dtype=bool)
+        alive[:used] = self._alive[:used]
+        self._mirror, self._alive = mirror, alive
+
     def _append(self, keys: list[str], unit: np.ndarray) -> None:
         if not keys:
             return
         start, need = len(self._slot_ids), len(self._slot_ids) + len(keys)
         if need > self._mirror.shape[0]:
-            capacity = max(need, int(self._mirror.shape[0] * 1.5), 1024)
-            mirror = np.empty((capacity, self.dim), dtype=np.float32)
-            mirror[:start] = self._mirror[:start]
-            alive = np.zeros(capacity, dtype=bool)
-            alive[:start] = self._alive[:start]
-            self._mirror, self._alive = mirror, alive
+            self._grow(max(need, int(self._mirror.shape[0] * 1.5), 1024))
         self._mirror[start:need] = unit
         self._alive[start:need] = True
         self._slot_ids.extend(keys)

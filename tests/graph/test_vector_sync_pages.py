@@ -47,3 +47,25 @@ def test_index_build_reads_pages_and_matches_the_graph(tmp_path, monkeypatch):
         assert len([q for q in sent if "p.text_vec AS v" in q]) == 1
     finally:
         store.close()
+
+
+def test_index_build_sizes_the_mirror_once(tmp_path, monkeypatch):
+    """A build reserves the mirror for every vector up front: regrowing it by half as batches arrive
+    held 2.5 mirrors at once."""
+    from shopgraph.graph import vector_index
+
+    monkeypatch.setattr(embedded, "ARROW_CHUNK_ROWS", 5)
+    grown = []
+    real = vector_index.AnnIndex._grow
+    monkeypatch.setattr(vector_index.AnnIndex, "_grow", lambda self, n: (grown.append(n), real(self, n))[1])
+    store = EmbeddedStore.open(tmp_path / "g.db", dims=DIMS)
+    vectors = np.random.default_rng(1).standard_normal((2000, DIMS.text)).astype(np.float32)
+    try:
+        store.write(GraphBatch(nodes={"Product": [
+            {"id": f"p{i}", "platform": "s", "source_id": str(i), "title": f"t{i}", "content_hash": str(i),
+             "text_vec": vectors[i]} for i in range(2000)]}))
+        monkeypatch.setattr(embedded, "ARROW_CHUNK_ROWS", 300)
+        assert store.vector_search("text_vec", vectors[5], 1)[0][0] == "p5"
+        assert grown == [2000]
+    finally:
+        store.close()
