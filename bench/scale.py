@@ -12,7 +12,9 @@ Per size, each stage runs in a fresh process, so its peak resident memory (ru_ma
 - query: open time, first query after opening (the saved index is loaded), then per case (unfiltered,
   brand, category, price+category, a Cypher `where`) the API (ShopGraph.vector_search) and the store
   (EmbeddedStore.vector_search) p50/p99 side by side, recall@10 against exact search in Cypher; and a
-  graph workload: a 2-hop neighbourhood query and a product page (ShopGraph.neighbourhood).
+  graph workload: a 2-hop neighbourhood query and a product page (ShopGraph.neighbourhood);
+- peer: LanceDB (IVF_HNSW_SQ, cosine) on the same vectors with the same kinds of filters, as the
+  reference an embedded vector database gives (its own process: its Arrow/Rust runtime beside ours).
 Disk: the database and the index folder against the raw float32 vectors they hold.
 
     python -m bench.scale --quick                       # 10k
@@ -173,7 +175,62 @@ def stage_query(d: Path, n: int, queries: int) -> dict:
     return out
 
 
-STAGES = {"gen": stage_gen, "ingest": stage_ingest, "build": stage_build, "query": stage_query}
+def stage_peer(d: Path, n: int, queries: int) -> dict:
+    """LanceDB (IVF_HNSW_SQ, cosine) on the same vectors and columns, with the same kinds of filters
+    as SQL prefilters; recall against exact numpy search under the same filter."""
+    import lancedb
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from pyarrow import csv as pacsv
+
+    vectors = np.fromfile(d / "vectors.f32", dtype=np.float32).reshape(n, DIM)
+    q = np.load(d / "queries.npy")
+    cols = pacsv.read_csv(d / "catalog.csv", convert_options=pacsv.ConvertOptions(
+        include_columns=["id", "brand", "category", "price"])).combine_chunks()
+    top = pc.utf8_slice_codeunits(cols["category"], 0, 4)
+    table = pa.table({"id": cols["id"], "brand": cols["brand"], "top": top, "leaf": cols["category"],
+                      "price": pc.cast(cols["price"], pa.float64()),
+                      "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), DIM)})
+    started = time.perf_counter()
+    db = lancedb.connect(str(d / "lance"))
+    tbl = db.create_table("products", data=table, mode="overwrite")
+    if n >= 10000:
+        tbl.create_index(metric="cosine", vector_column_name="vector", index_type="IVF_HNSW_SQ")
+    load_s = time.perf_counter() - started
+    brands = pc.value_counts(cols["brand"]).to_pylist()
+    brand = sorted(brands, key=lambda c: (-c["counts"], c["values"]))[10]["values"]
+    leaf = sorted(set(cols["category"].to_pylist()))[0]
+    price = table["price"].to_numpy(zero_copy_only=False)
+    masks = {"unfiltered": (None, np.ones(n, bool)),
+             "brand ~1%": (f"brand = '{brand}'", pc.equal(cols["brand"], brand).to_numpy(zero_copy_only=False)),
+             "category ~20%": ("top = 'Top3'", pc.equal(top, "Top3").to_numpy(zero_copy_only=False))}
+    masks["price+category"] = ("top = 'Top3' AND price >= 100 AND price <= 800",
+                               masks["category ~20%"][1] & (price >= 100) & (price <= 800))
+    masks["cypher where"] = (f"leaf = '{leaf}'", pc.equal(cols["category"], leaf).to_numpy(zero_copy_only=False))
+    out = {"peer": f"lancedb {lancedb.__version__} IVF_HNSW_SQ" if n >= 10000 else "lancedb (flat)",
+           "peer_load_index_s": round(load_s, 1), "cases": {}}
+    for name, (where, mask) in masks.items():
+        allowed = np.flatnonzero(mask)
+        ms, recall = [], []
+        for v in q[1:]:
+            search = tbl.search(v).distance_type("cosine").limit(10).select(["id"])
+            if where:
+                search = search.where(where, prefilter=True)
+            t = time.perf_counter()
+            got = search.to_arrow()["id"].to_pylist()
+            ms.append((time.perf_counter() - t) * 1000)
+            scores = vectors[allowed] @ v
+            truth = {f"a{i:07d}" for i in allowed[np.argsort(-scores)[:10]]}
+            recall.append(len(truth & set(got)) / max(1, len(truth)))
+        p = percentiles(ms[1:])
+        out["cases"][name] = {"peer_p50_ms": p["p50"], "peer_p99_ms": p["p99"],
+                              "peer_recall@10": round(float(np.mean(recall)), 4)}
+    out["peer_disk_mb"] = round(sum(f.stat().st_size for f in (d / "lance").rglob("*") if f.is_file()) / 2**20, 1)
+    out["peer_peak_rss_mb"] = peak_rss_mb()
+    return out
+
+
+STAGES = {"gen": stage_gen, "ingest": stage_ingest, "build": stage_build, "query": stage_query, "peer": stage_peer}
 
 
 # -- driver --------------------------------------------------------------------------------------
@@ -192,12 +249,17 @@ def _size_mb(paths) -> float:
     return round(sum(p.stat().st_size for p in paths if p.is_file()) / 2**20, 1)
 
 
-def run_size(n: int, queries: int, workdir: Path) -> dict:
+def run_size(n: int, queries: int, workdir: Path, peer: bool = True) -> dict:
     d = workdir / f"n{n}"
     d.mkdir(parents=True, exist_ok=True)
     row = {"products": n}
     for stage in ("gen", "ingest", "build", "query"):
         row.update(_run_stage(stage, d, n, queries))
+    if peer:
+        result = _run_stage("peer", d, n, queries)
+        for case, figures in result.pop("cases").items():
+            row["cases"][case].update(figures)
+        row.update(result)
     db = [p for p in d.glob("scale.db*") if p.is_file()]
     index = list((d / "scale.db.index").rglob("*"))
     row["db_mb"], row["index_mb"] = _size_mb(db), _size_mb(index)
@@ -209,12 +271,38 @@ def run_size(n: int, queries: int, workdir: Path) -> dict:
     return row
 
 
+def add_peer(sizes: list[int], queries: int, workdir: Path | None) -> None:
+    """The peer stage on catalogs kept by an earlier run (--keep), merged into its results file."""
+    from bench.common import RESULTS_DIR
+
+    if workdir is None:
+        raise SystemExit("--peer-only needs --keep DIR, the folder of the earlier run")
+    path = RESULTS_DIR / "scale.json"
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    for row in saved["results"]["sizes"]:
+        if row["products"] in sizes:
+            result = _run_stage("peer", workdir / f"n{row['products']}", row["products"], queries)
+            for case, figures in result.pop("cases").items():
+                row["cases"][case].update(figures)
+            row.update(result)
+    saved.setdefault("notes", []).append(f"peer (LanceDB) figures added by --peer-only on the same catalogs, "
+                                         f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC")
+    path.write_text(json.dumps(saved, indent=2), encoding="utf-8")
+    print_table([{"products": r["products"], "case": c, **m} for r in saved["results"]["sizes"]
+                 for c, m in r["cases"].items()], title="vector search: API vs store vs LanceDB")
+    print(f"\nupdated {path}")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="10000,100000", help="comma list of catalog sizes (default 10000,100000)")
     parser.add_argument("--quick", action="store_true", help="10k products, 30 queries per case")
     parser.add_argument("--queries", type=int, default=100, help="queries per case (default 100)")
     parser.add_argument("--keep", type=Path, default=None, help="work in this folder and keep it (default: a temp folder)")
+    parser.add_argument("--no-peer", action="store_true", help="skip the LanceDB reference")
+    parser.add_argument("--peer-only", action="store_true",
+                        help="with --keep: measure only LanceDB on the catalogs a previous run left there and add "
+                             "its figures to bench/results/scale.json")
     parser.add_argument("--stage", choices=sorted(STAGES), help=argparse.SUPPRESS)
     parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -224,14 +312,17 @@ def main(argv=None) -> None:
     if args.quick:
         args.sizes, args.queries = "10000", 30
     sizes = [int(s) for s in args.sizes.split(",")]
+    if args.peer_only:
+        add_peer(sizes, args.queries, args.keep)
+        return
     rows = []
     with tempfile.TemporaryDirectory(prefix="scale-") as tmp:
         for n in sizes:
-            rows.append(run_size(n, args.queries, args.keep or Path(tmp)))
+            rows.append(run_size(n, args.queries, args.keep or Path(tmp), peer=not args.no_peer))
     summary = [{k: v for k, v in r.items() if k != "cases"} for r in rows]
     print_table(summary, title="scale: per size (each stage in its own process; RSS = that stage's peak)")
     search = [{"products": r["products"], "case": c, **m} for r in rows for c, m in r["cases"].items()]
-    print_table(search, title="vector search, k=10, 384-d text vectors: API vs store (warm filters)")
+    print_table(search, title="vector search, k=10, 384-d text vectors: API vs store (warm filters) vs LanceDB")
     growth = []
     if len(rows) > 1:
         first, last = rows[0], rows[-1]
