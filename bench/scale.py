@@ -19,6 +19,7 @@ Disk: the database and the index folder against the raw float32 vectors they hol
 
     python -m bench.scale --quick                       # 10k
     python -m bench.scale --sizes 10000,100000          # --sizes 10000,100000,1000000
+    python -m bench.scale --sizes 10000,100000 --keep DIR --rerun build,query,peer
 """
 
 from __future__ import annotations
@@ -260,9 +261,27 @@ def run_size(n: int, queries: int, workdir: Path, peer: bool = True) -> dict:
         for case, figures in result.pop("cases").items():
             row["cases"][case].update(figures)
         row.update(result)
+    row.update(_disk(d, n))
+    return row
+
+
+def _growth(rows: list[dict]) -> list[dict]:
+    """How each measure grows from the first size to the last (printed)."""
+    if len(rows) < 2:
+        return []
+    first, last = rows[0], rows[-1]
+    growth = [{"measure": key, str(first["products"]): first[key], str(last["products"]): last[key],
+               "ratio": round(last[key] / first[key], 2) if first[key] else None}
+              for key in ("ingest_rows_s", "ingest_peak_rss_mb", "index_build_s", "build_peak_rss_mb", "db_mb",
+                          "index_mb", "open_ms", "first_query_ms", "query_peak_rss_mb", "two_hop_p50_ms",
+                          "product_page_p50_ms")]
+    print_table(growth, title=f"growth {first['products']:,} -> {last['products']:,} products")
+    return growth
+
+
+def _disk(d: Path, n: int) -> dict:
     db = [p for p in d.glob("scale.db*") if p.is_file()]
-    index = list((d / "scale.db.index").rglob("*"))
-    row["db_mb"], row["index_mb"] = _size_mb(db), _size_mb(index)
+    row = {"db_mb": _size_mb(db), "index_mb": _size_mb(list((d / "scale.db.index").rglob("*")))}
     # vectors stored per product: text_vec (384) and fused_vec (384 + 1280 + 512) in the graph
     stored = n * (DIM + DIM + 1280 + 512) * 4 / 2**20
     row["raw_vectors_mb"] = round(stored, 1)
@@ -271,25 +290,43 @@ def run_size(n: int, queries: int, workdir: Path, peer: bool = True) -> dict:
     return row
 
 
-def add_peer(sizes: list[int], queries: int, workdir: Path | None) -> None:
-    """The peer stage on catalogs kept by an earlier run (--keep), merged into its results file."""
+def rerun(stages: list[str], sizes: list[int], queries: int, workdir: Path | None) -> None:
+    """Run some stages again on the catalogs and databases an earlier run kept (--keep) and replace
+    their figures in its results file (e.g. build,query,peer after a change to the index)."""
+    import shutil
+
     from bench.common import RESULTS_DIR
 
     if workdir is None:
-        raise SystemExit("--peer-only needs --keep DIR, the folder of the earlier run")
+        raise SystemExit("--rerun needs --keep DIR, the folder of the earlier run")
     path = RESULTS_DIR / "scale.json"
     saved = json.loads(path.read_text(encoding="utf-8"))
     for row in saved["results"]["sizes"]:
-        if row["products"] in sizes:
-            result = _run_stage("peer", workdir / f"n{row['products']}", row["products"], queries)
-            for case, figures in result.pop("cases").items():
-                row["cases"][case].update(figures)
+        n = row["products"]
+        if n not in sizes:
+            continue
+        d = workdir / f"n{n}"
+        if "build" in stages:
+            shutil.rmtree(d / "scale.db.index", ignore_errors=True)
+        for stage in stages:
+            result = _run_stage(stage, d, n, queries)
+            cases = result.pop("cases", None)
+            if cases and stage == "peer":
+                for case, figures in cases.items():
+                    row["cases"].setdefault(case, {}).update(figures)
+            elif cases:
+                row["cases"] = {c: {**{k: v for k, v in row["cases"].get(c, {}).items() if k.startswith("peer")},
+                                    **m} for c, m in cases.items()}
             row.update(result)
-    saved.setdefault("notes", []).append(f"peer (LanceDB) figures added by --peer-only on the same catalogs, "
-                                         f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC")
+        row.update(_disk(d, n))
+    saved.setdefault("notes", []).append(f"stages {','.join(stages)} rerun on the same catalogs and databases "
+                                         f"(--rerun), {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC")
+    rows = saved["results"]["sizes"]
+    print_table([{k: v for k, v in r.items() if k != "cases"} for r in rows], title="scale: per size")
+    print_table([{"products": r["products"], "case": c, **m} for r in rows for c, m in r["cases"].items()],
+                title="vector search, k=10, 384-d text vectors: API vs store (warm filters) vs LanceDB")
+    saved["results"]["growth"] = _growth(rows)
     path.write_text(json.dumps(saved, indent=2), encoding="utf-8")
-    print_table([{"products": r["products"], "case": c, **m} for r in saved["results"]["sizes"]
-                 for c, m in r["cases"].items()], title="vector search: API vs store vs LanceDB")
     print(f"\nupdated {path}")
 
 
@@ -300,9 +337,9 @@ def main(argv=None) -> None:
     parser.add_argument("--queries", type=int, default=100, help="queries per case (default 100)")
     parser.add_argument("--keep", type=Path, default=None, help="work in this folder and keep it (default: a temp folder)")
     parser.add_argument("--no-peer", action="store_true", help="skip the LanceDB reference")
-    parser.add_argument("--peer-only", action="store_true",
-                        help="with --keep: measure only LanceDB on the catalogs a previous run left there and add "
-                             "its figures to bench/results/scale.json")
+    parser.add_argument("--rerun", default=None,
+                        help="with --keep: run only these stages (e.g. build,query,peer) again on what an earlier "
+                             "run left there and replace their figures in bench/results/scale.json")
     parser.add_argument("--stage", choices=sorted(STAGES), help=argparse.SUPPRESS)
     parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -312,8 +349,8 @@ def main(argv=None) -> None:
     if args.quick:
         args.sizes, args.queries = "10000", 30
     sizes = [int(s) for s in args.sizes.split(",")]
-    if args.peer_only:
-        add_peer(sizes, args.queries, args.keep)
+    if args.rerun:
+        rerun(args.rerun.split(","), sizes, args.queries, args.keep)
         return
     rows = []
     with tempfile.TemporaryDirectory(prefix="scale-") as tmp:
@@ -323,14 +360,7 @@ def main(argv=None) -> None:
     print_table(summary, title="scale: per size (each stage in its own process; RSS = that stage's peak)")
     search = [{"products": r["products"], "case": c, **m} for r in rows for c, m in r["cases"].items()]
     print_table(search, title="vector search, k=10, 384-d text vectors: API vs store (warm filters) vs LanceDB")
-    growth = []
-    if len(rows) > 1:
-        first, last = rows[0], rows[-1]
-        for key in ("ingest_rows_s", "ingest_peak_rss_mb", "index_build_s", "build_peak_rss_mb", "db_mb",
-                    "open_ms", "first_query_ms", "two_hop_p50_ms", "product_page_p50_ms"):
-            growth.append({"measure": key, str(first["products"]): first[key], str(last["products"]): last[key],
-                           "ratio": round(last[key] / first[key], 2) if first[key] else None})
-        print_table(growth, title=f"growth {first['products']:,} -> {last['products']:,} products")
+    growth = _growth(rows)
     path = write_results("scale", args_settings(args), {"sizes": rows, "growth": growth})
     print(f"\nwrote {path}")
 
