@@ -128,7 +128,9 @@ class IngestConfig:
 class IndexConfig:
     """Vector search (values tuned by bench/vector.py). Filters matching at most exact_max_candidates
     products, or less than filter_min_fraction of them, are scored exactly over the candidates; larger
-    ones by HNSW restricted to the candidates. Below min_ann_size vectors no HNSW is built."""
+    ones are planned per query from its unfiltered HNSW neighbourhood (answered from it, by HNSW
+    restricted to the candidates, or exactly when the filter lies away from the query; see
+    graph/vector_index.py). Below min_ann_size vectors no HNSW is built."""
 
     exact_max_candidates: int = 5000
     filter_min_fraction: float = 0.1

@@ -12,7 +12,12 @@ Below `min_ann_size` live vectors no HNSW graph is built and search is an exact 
 
 Filtered search (`allowed`): small or selective candidate sets are scored exactly from their mirror
 rows; large, broad ones (at least `filter_min_fraction` of the index) by HNSW restricted with a faiss
-IDSelector, whose recall falls as the filter narrows. Turning string ids into slots costs about
+IDSelector, whose recall falls as the filter narrows and collapses when the filter follows the
+vectors' clusters and the query sits in another one (a category filter on a query about something
+else: recall@10 0.53 at 100k). So each such query first looks at its unfiltered HNSW neighbourhood
+(`_filtered`): enough allowed vectors there answer it directly; allowed vectors about as common there
+as in the whole index send it to filtered HNSW; far fewer (the filter lies elsewhere) to exact
+scoring over the filter's rows. Turning string ids into slots costs about
 0.4 us per id (20k ids: ~8 ms), so a filter reused by many searches is best prepared once with
 `id_filter`.
 """
@@ -389,7 +394,7 @@ class AnnIndex:
             if (m <= self.exact_max_candidates or m < self.filter_min_fraction * len(self)
                     or self._ensure_hnsw() is None):
                 return [self._exact(row, k, slots) for row in q]
-            return self._ann(q, k, f)
+            return self._filtered(q, k, f)
 
     def _filter_slots(self, f: "IdFilter") -> np.ndarray:
         """Live slots of a filter's ids (int64, unique), cached on the filter until the index changes."""
@@ -422,6 +427,48 @@ class AnnIndex:
         best = _top(scores, min(k, slots.size))
         return self._pairs(slots[best], scores[best])
 
+    def _filtered(self, q: np.ndarray, k: int, f: "IdFilter") -> list[list[tuple[str, float]]]:
+        """Top-k among a broad filter's vectors, planned per query from its unfiltered neighbourhood
+        (the k * rerank_factor HNSW candidates): at least k allowed there -> the best of them (the
+        unfiltered search found every closer vector, so no allowed one outside can beat them);
+        allowed vectors at least half as common there as in the index -> HNSW restricted to the
+        filter; fewer -> exact scoring over the filter's rows (filtered HNSW would walk the wrong
+        region of the graph and miss most of them)."""
+        faiss = _faiss()
+        fetch = min(k * self.rerank_factor, len(self._slot_ids))
+        params = faiss.SearchParametersHNSW()
+        params.efSearch = max(self.ef_search, fetch)
+        _, found = self._hnsw.search(q, fetch, params=params)
+        bitmap = self._bitmap(f)
+        want = min(k, f._slots.size)
+        share = f._slots.size / len(self)
+        out: list = [None] * q.shape[0]
+        restricted = []
+        for i, (row, cand) in enumerate(zip(q, found)):
+            cand = cand[cand >= 0]
+            cand = np.unique(cand[self._alive[cand]])
+            inside = cand[(bitmap[cand >> 3] >> (cand & 7)) & 1 == 1]
+            if inside.size >= want:
+                scores = self._mirror[inside] @ row
+                best = _top(scores, want)
+                out[i] = self._pairs(inside[best], scores[best])
+            elif cand.size and inside.size >= 0.5 * share * cand.size:
+                restricted.append(i)
+            else:
+                out[i] = self._exact(row, k, f._slots)
+        if restricted:
+            for i, result in zip(restricted, self._ann(q[restricted], k, f)):
+                out[i] = result
+        return out
+
+    def _bitmap(self, f: "IdFilter") -> np.ndarray:
+        """The filter's slots as a bitmap (uint8; bit s%8 of byte s//8 is slot s), cached on it."""
+        if f._bitmap is None:
+            mask = np.zeros(len(self._slot_ids), dtype=bool)
+            mask[f._slots] = True
+            f._bitmap = np.packbits(mask, bitorder="little")
+        return f._bitmap
+
     def _ann(self, q: np.ndarray, k: int, f: "IdFilter | None") -> list[list[tuple[str, float]]]:
         """HNSW over-fetch of k * rerank_factor candidates, exact re-rank from the mirror.
 
@@ -436,11 +483,7 @@ class AnnIndex:
         eligible = len(self)
         if f is not None:
             eligible = f._slots.size
-            if f._bitmap is None:
-                mask = np.zeros(n, dtype=bool)
-                mask[f._slots] = True
-                f._bitmap = np.packbits(mask, bitorder="little")  # bit s%8 of byte s//8 is slot s
-            selector = faiss.IDSelectorBitmap(f._bitmap)  # holds a reference to the bitmap
+            selector = faiss.IDSelectorBitmap(self._bitmap(f))  # holds a reference to the bitmap
             params.sel = selector  # `selector` stays referenced here until the search returns
             share = eligible / len(self)
             params.efSearch = max(params.efSearch, ceil(self.ef_search * _FILTER_EF_AT / share))
