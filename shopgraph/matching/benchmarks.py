@@ -129,13 +129,14 @@ def read_table(path: Path, platform: str, with_keys: bool = False) -> tuple[List
 def load_benchmark(directory: str | Path, with_keys: bool = False) -> tuple[Listings, Listings, EMBenchmark]:
     """(left = tableA, right = tableB, labelled pairs) of any DeepMatcher-layout directory, read
     straight from its files (see the module docstring); vectors are the caller's to add."""
-    from shopgraph.ingest.layouts import deepmatcher_platforms
+    from shopgraph.ingest.layouts import deepmatcher_platforms, tables_share_records
 
     directory = Path(directory)
     for name in ("tableA.csv", "tableB.csv"):
         if not (directory / name).is_file():
             raise BadFileError(f"{directory}: not a DeepMatcher layout: missing {name}")
-    platforms = deepmatcher_platforms(directory.resolve().name)
+    platforms = deepmatcher_platforms(directory.resolve().name,
+                                      tables_share_records(directory / "tableA.csv", directory / "tableB.csv"))
     left, skipped_a = read_table(directory / "tableA.csv", platforms[0], with_keys)
     right, skipped_b = read_table(directory / "tableB.csv", platforms[1], with_keys)
     bench = benchmark_pairs(directory, left, right)
