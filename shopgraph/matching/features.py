@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 from rapidfuzz import fuzz
+from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from shopgraph.errors import BadArgumentError
@@ -33,6 +34,7 @@ from shopgraph.matching.listings import Listings
 
 CONTEXT_CHUNK = 2048   # rows of the dense similarity block computed at once (2048 x n floats)
 RANK_CAP = 50          # ranks beyond this say only "far down the list"
+RARE_TOKEN_SHARE = 0.05  # the record channel keeps words found in at most this share of listings (at least 2)
 
 FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
     "text": ("cos_text",),
@@ -93,6 +95,10 @@ class _Side:
         self.vectors = {c: l2_normalize(m) for c, m in listings.vectors.items()}
         self.records = [RecordView(r) for r in listings.attributes]
         self.raw = listings.attributes
+        # Every value the catalog has (all columns, the title among them), for the channels that look
+        # past the title.
+        self.record_texts = [ts.normalise(" ".join([t, *r.values()])) for t, r in zip(listings.titles, self.raw)]
+        self.identifiers = [ts.model_numbers(text) | view.gtins for text, view in zip(self.record_texts, self.records)]
 
 
 def _sorted_digit_tokens(text: str) -> list[str]:
@@ -100,8 +106,28 @@ def _sorted_digit_tokens(text: str) -> list[str]:
     return sorted(ts.digit_tokens(text))
 
 
+def _identifier_prefixes(codes) -> list[str]:
+    """The TF-IDF analyzer of the identifier channel: every prefix of every identifier from
+    ts.IDENTIFIER_PREFIX characters on, so a code cut short ("cmk32gx4m2a2") or a variant suffix
+    ("hx424c15fb2/8" vs "hx424c15fb/16") still shares its longest, rarest prefixes."""
+    return sorted({c[:n] for c in codes for n in range(min(ts.IDENTIFIER_PREFIX, len(c)), len(c) + 1)})
+
+
 def _jaccard(a: set, b: set) -> float:
     return len(a & b) / len(a | b) if a and b else np.nan
+
+
+def _fit_rows(vectorizer, left_docs, right_docs, zero: bool = False):
+    """(left, right) unit rows of a TF-IDF fitted on both sides' documents (a document with no kept
+    token is an all-zero row). When no token is kept at all: None, or with `zero` all-zero rows."""
+    try:
+        vectorizer.fit(list(left_docs) + list(right_docs))
+    except ValueError:   # empty vocabulary, or every token pruned as too common
+        if not zero:
+            return None
+        return (sparse.csr_matrix((len(left_docs), 1), dtype=np.float32),
+                sparse.csr_matrix((len(right_docs), 1), dtype=np.float32))
+    return vectorizer.transform(left_docs).tocsr(), vectorizer.transform(right_docs).tocsr()
 
 
 def _row_cosines(x, y) -> np.ndarray:
@@ -122,19 +148,28 @@ class PairFeaturizer:
     def __init__(self, left: Listings, right: Listings):
         self.left, self.right = _Side(left), _Side(right)
         self.n_left, self.n_right = len(left), len(right)
-        titles = self.left.titles + self.right.titles
-        texts = self.left.texts + self.right.texts
-        word = TfidfVectorizer(token_pattern=r"[a-z0-9]+", sublinear_tf=True, dtype=np.float32).fit(titles)
-        char = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=1,
-                               dtype=np.float32).fit(titles)
-        code = TfidfVectorizer(analyzer=_sorted_digit_tokens, sublinear_tf=True, dtype=np.float32).fit(titles)
-        long = TfidfVectorizer(token_pattern=r"[a-z0-9]+", sublinear_tf=True, dtype=np.float32,
-                               max_features=200_000).fit(texts)
+
+        def tfidf(**options):
+            return TfidfVectorizer(sublinear_tf=True, dtype=np.float32, **options)
+
+        rare = max(2, int(RARE_TOKEN_SHARE * (self.n_left + self.n_right)))
+        L, R = self.left, self.right
+        # A channel none of whose tokens occurs (titles without a digit have no code) compares as
+        # zero, "nothing shared", never as an error.
         self._tfidf = {
-            "word_title": (word.transform(self.left.titles).tocsr(), word.transform(self.right.titles).tocsr()),
-            "char_title": (char.transform(self.left.titles).tocsr(), char.transform(self.right.titles).tocsr()),
-            "code_title": (code.transform(self.left.titles).tocsr(), code.transform(self.right.titles).tocsr()),
-            "word_text": (long.transform(self.left.texts).tocsr(), long.transform(self.right.texts).tocsr()),
+            "word_title": _fit_rows(tfidf(token_pattern=r"[a-z0-9]+"), L.titles, R.titles, zero=True),
+            "char_title": _fit_rows(tfidf(analyzer="char_wb", ngram_range=(2, 5), min_df=1), L.titles, R.titles,
+                                    zero=True),
+            "code_title": _fit_rows(tfidf(analyzer=_sorted_digit_tokens), L.titles, R.titles, zero=True),
+            "word_text": _fit_rows(tfidf(token_pattern=r"[a-z0-9]+", max_features=200_000), L.texts, R.texts,
+                                   zero=True),
+        }
+        # Blocking channels beside the title ones: identifiers in any column, and the rare words of
+        # the whole record (None when a catalog pair has no such token at all).
+        self._extra = {
+            "ident": _fit_rows(tfidf(analyzer=_identifier_prefixes), L.identifiers, R.identifiers),
+            "record": _fit_rows(tfidf(token_pattern=r"[a-z0-9]+", max_df=rare, max_features=200_000),
+                                L.record_texts, R.record_texts),
         }
 
     # -- similarity channels ------------------------------------------------------------------------
@@ -143,6 +178,8 @@ class PairFeaturizer:
         """(left matrix, right matrix) of unit rows for a context/similarity channel, or None."""
         if name in ("char", "code", "word"):
             return self._tfidf[f"{name}_title"]
+        if name in self._extra:
+            return self._extra[name]
         lv, rv = self.left.vectors.get(name), self.right.vectors.get(name)
         if lv is None or rv is None:
             return None
