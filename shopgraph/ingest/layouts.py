@@ -163,22 +163,29 @@ def deepmatcher_platforms(directory_name: str, one_pool: bool = False) -> tuple[
     return f"{name}_a", f"{name}_b"
 
 
-def _record_keys(path: Path) -> Iterator[int]:
-    """A hash per readable row of a table: its values in every column but "id", whitespace and case
-    normalised (so only the same listing written the same way gives the same hash)."""
-    for _line, row, error in read_rows(path, "csv"):
-        if error is None and row:
-            values = tuple(" ".join(str(v).split()).casefold() for k, v in row.items() if k != "id" and v is not None)
-            if any(values):
-                yield hash(values)
+def record_key(record: dict) -> tuple[str, ...] | None:
+    """A record's values in every column but "id", whitespace and case normalised (so only the same
+    listing written the same way gives the same key); None for a record with no value."""
+    values = tuple(" ".join(str(v).split()).casefold() for k, v in record.items() if k != "id" and v is not None)
+    return values if any(values) else None
+
+
+def records_from_one_pool(records_a, records_b) -> bool:
+    """Whether two catalogs' records (dicts) were drawn from one pool of offers rather than being two
+    shops' catalogs: at least SHARED_RECORDS_SHARE of the first's records appear verbatim in the
+    second (two shops never write the same listing word for word; a pool of many shops' offers split
+    in two does)."""
+    in_b = {key for key in map(record_key, records_b) if key is not None}
+    keys_a = [key for key in map(record_key, records_a) if key is not None]
+    return bool(keys_a) and sum(key in in_b for key in keys_a) >= SHARED_RECORDS_SHARE * len(keys_a)
 
 
 def tables_share_records(table_a: str | Path, table_b: str | Path) -> bool:
-    """Whether two DeepMatcher tables were drawn from one pool of offers rather than being two shops'
-    catalogs: at least SHARED_RECORDS_SHARE of tableA's records appear verbatim in tableB."""
-    in_b = set(_record_keys(Path(table_b)))
-    keys_a = list(_record_keys(Path(table_a)))
-    return bool(keys_a) and sum(k in in_b for k in keys_a) >= SHARED_RECORDS_SHARE * len(keys_a)
+    """records_from_one_pool of two CSV tables (their readable rows)."""
+    def rows(path):
+        return (row for _line, row, error in read_rows(Path(path), "csv") if error is None and row)
+
+    return records_from_one_pool(rows(table_a), rows(table_b))
 
 
 def deepmatcher_title(columns: Sequence[str]) -> str | None:

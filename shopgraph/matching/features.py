@@ -12,7 +12,9 @@ evidence reports):
 - attributes, identifiers, containment: schema-agnostic comparisons of the listings' attributes
   (attribute_features.py: values typed by what they hold, aggregated over whatever keys both share);
 - graph context: how the pair ranks among each side's other candidates (a product's best match is
-  far more telling than its raw similarity), per channel, computed over the whole other catalog.
+  far more telling than its raw similarity), per channel, computed over the whole other catalog;
+  unknown for two catalogs drawn from one pool of offers (ingest.layouts.records_from_one_pool),
+  where a product has several listings on each side.
 
 NaN means "not known" and is left for the model (histogram gradient boosting treats it as its own
 branch); it never means zero similarity.
@@ -27,6 +29,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from shopgraph.errors import BadArgumentError
 from shopgraph.ingest.encoders.text import l2_normalize
+from shopgraph.ingest.layouts import records_from_one_pool
 from shopgraph.matching import text_signals as ts
 from shopgraph.matching.attribute_features import ATTRIBUTE_FEATURES, ATTRIBUTE_GROUPS, RecordView
 from shopgraph.matching.attribute_features import pair_features as attribute_pair_features
@@ -38,11 +41,11 @@ RARE_TOKEN_SHARE = 0.05  # the record channel keeps words found in at most this 
 
 FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
     "text": ("cos_text",),
-    "lexical": ("cos_lexical", "tfidf_word_title", "tfidf_char_title", "tfidf_word_text", "jaccard_title",
+    "lexical": ("cos_lexical", "tfidf_word_title", "tfidf_char_title", "tfidf_word_text", "tfidf_record", "jaccard_title",
                 "containment_title", "fuzz_token_set", "fuzz_token_sort", "fuzz_partial"),
     "image": ("cos_image",),
     "gnn": ("cos_gnn",),
-    "model_number": ("tfidf_code_title", "models_left", "models_right", "models_shared", "models_jaccard", "model_in_other_text",
+    "model_number": ("tfidf_code_title", "tfidf_ident", "models_left", "models_right", "models_shared", "models_jaccard", "model_in_other_text",
                      "model_conflict", "model_best_fuzz"),
     "numbers": ("numbers_jaccard", "quantities_shared", "quantity_conflict", "codes_unmatched_min",
                 "codes_unmatched_max", "digits_unmatched_min", "digits_unmatched_max", "unmatched_best_fuzz"),
@@ -54,6 +57,7 @@ FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
     "context": ("ctx_text_row_gap", "ctx_text_col_gap", "ctx_text_row_rank", "ctx_text_col_rank",
                 "ctx_char_row_gap", "ctx_char_col_gap", "ctx_char_row_rank", "ctx_char_col_rank",
                 "ctx_code_row_gap", "ctx_code_col_gap", "ctx_code_row_rank", "ctx_code_col_rank",
+                "ctx_ident_row_gap", "ctx_ident_col_gap", "ctx_ident_row_rank", "ctx_ident_col_rank",
                 "ctx_mutual_best"),
 }
 FEATURE_NAMES: tuple[str, ...] = tuple(name for names in FEATURE_GROUPS.values() for name in names)
@@ -148,6 +152,10 @@ class PairFeaturizer:
     def __init__(self, left: Listings, right: Listings):
         self.left, self.right = _Side(left), _Side(right)
         self.n_left, self.n_right = len(left), len(right)
+        # Two catalogs drawn from one pool of many shops' offers list a product several times on each
+        # side: "the closest listing over there" is then not unique, and the context features (ranks
+        # among the other catalog's listings) say nothing, so they are left unknown.
+        self.pooled = records_from_one_pool(left.attributes, right.attributes)
 
         def tfidf(**options):
             return TfidfVectorizer(sublinear_tf=True, dtype=np.float32, **options)
@@ -256,6 +264,14 @@ class PairFeaturizer:
             cols[f"cos_{channel}"] = np.where(known, np.einsum("ij,ij->i", a, b), np.nan)
         for name, (lm, rm) in self._tfidf.items():
             cols[f"tfidf_{name}"] = _row_cosines(lm[li], rm[ri])
+        for name, mats in self._extra.items():
+            # Unknown (NaN) unless both listings have a token of the channel: no identifier on one
+            # side says nothing about the pair.
+            cols[f"tfidf_{name}"] = np.full(len(pairs), np.nan)
+            if mats is not None:
+                a, b = mats[0][li], mats[1][ri]
+                known = (a.getnnz(axis=1) > 0) & (b.getnnz(axis=1) > 0)
+                cols[f"tfidf_{name}"][known] = _row_cosines(a, b)[known]
 
         per_pair = [self._pair_row(i, j) for i, j in zip(li, ri)]
         scalar_names = [n for n in FEATURE_NAMES if n not in cols and not n.startswith("ctx_")
@@ -266,15 +282,20 @@ class PairFeaturizer:
 
         mutual = np.ones(len(pairs), dtype=bool)
         for channel, sims in (("text", cols["cos_text"]), ("char", cols["tfidf_char_title"]),
-                              ("code", cols["tfidf_code_title"])):
+                              ("code", cols["tfidf_code_title"]), ("ident", cols["tfidf_ident"])):
             ctx = self._context(channel, pairs, np.nan_to_num(sims, nan=-1.0))
+            if channel == "ident":   # a pair with no identifier on a side has no rank by identifiers
+                ctx = tuple(np.where(np.isnan(sims), np.nan, values) for values in ctx)
             for suffix, values in zip(("row_gap", "col_gap", "row_rank", "col_rank"), ctx):
                 cols[f"ctx_{channel}_{suffix}"] = values
             # Many titles have no codes, so "best" by codes says little alone; a channel without
             # vectors (NaN ranks) has no say.
-            if channel != "code" and not np.isnan(ctx[2]).all():
+            if channel in ("text", "char") and not np.isnan(ctx[2]).all():
                 mutual &= (ctx[2] == 0) & (ctx[3] == 0)
         cols["ctx_mutual_best"] = mutual.astype(np.float64)
+        if self.pooled:
+            for name in FEATURE_GROUPS["context"]:
+                cols[name] = np.full(len(pairs), np.nan)
         attrs = np.array([attribute_pair_features(L.records[i], R.records[j]) for i, j in zip(li, ri)],
                          dtype=np.float64).reshape(len(pairs), len(ATTRIBUTE_FEATURES))
         for k, name in enumerate(ATTRIBUTE_FEATURES):

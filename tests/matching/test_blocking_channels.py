@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from shopgraph.matching.blocking import block
-from shopgraph.matching.features import FEATURE_NAMES, PairFeaturizer
+from shopgraph.matching.features import FEATURE_GROUPS, FEATURE_NAMES, PairFeaturizer
 from shopgraph.matching.listings import Listings
 
 
@@ -46,3 +46,24 @@ def test_catalogs_without_any_code_are_matched_all_the_same():
     assert sorted(map(tuple, block(featurizer, k=1).rows.tolist())) == [(0, 0), (1, 1)]
     x = featurizer.features(np.array([[0, 0], [0, 1]]))
     assert x[:, FEATURE_NAMES.index("tfidf_code_title")].tolist() == [0.0, 0.0]
+
+
+def test_identifier_agreement_is_a_feature_and_unknown_without_identifiers():
+    left = _listings("a", ["Apple iPad MC359LL/A tablet", "red cotton shirt"], [{}, {}])
+    right = _listings("b", ["Apple tablet", "Apple tablet"], [{"part": "MC359LL/A"}, {"part": "MD528LL/A"}])
+    x = PairFeaturizer(left, right).features(np.array([[0, 0], [0, 1], [1, 0]]))
+    ident = x[:, FEATURE_NAMES.index("tfidf_ident")]
+    assert ident[0] > 0.9 and ident[1] < 0.5 and np.isnan(ident[2])
+
+
+def test_catalogs_from_one_pool_of_offers_leave_the_context_features_unknown():
+    titles = ["seagate 2tb st2000dm001", "wd red 4tb wd40efrx", "kingston 8gb ddr4 hx424c15fb2/8"]
+    two_shops = PairFeaturizer(_listings("a", titles, [{}] * 3),
+                               _listings("b", [t.upper() + " new" for t in titles], [{}] * 3))
+    pooled = PairFeaturizer(_listings("a", titles, [{}] * 3),
+                            _listings("b", [titles[0], "seagate desktop 2tb", titles[2]], [{}] * 3))
+    assert not two_shops.pooled and pooled.pooled
+    context = [FEATURE_NAMES.index(n) for n in FEATURE_GROUPS["context"]]
+    pairs = np.array([[0, 0], [0, 1]])
+    assert not np.isnan(two_shops.features(pairs)[:, context]).all()
+    assert np.isnan(pooled.features(pairs)[:, context]).all()
