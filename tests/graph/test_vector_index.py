@@ -242,15 +242,15 @@ def test_load_config_overrides_search_settings_and_drops_a_mismatched_graph(tmp_
     assert other.search(x[3], 1)[0][0] == "p3"
 
 
-@pytest.mark.parametrize("damage", ["truncate-mirror", "truncate-hnsw", "corrupt-hnsw", "manifest",
+@pytest.mark.parametrize("damage", ["truncate-ids", "truncate-hnsw", "corrupt-hnsw", "manifest",
                                     "missing-dir", "dim"])
 def test_unusable_directory_raises_index_unavailable(tmp_path, damage):
     index, _, _ = small_ann_index(500)
     root = tmp_path / "idx"
     index.save(root)
     data_dir = next(p for p in root.iterdir() if p.name.startswith("data-"))
-    if damage == "truncate-mirror":
-        path = data_dir / "mirror.npy"
+    if damage == "truncate-ids":
+        path = data_dir / "ids.json"
         path.write_bytes(path.read_bytes()[:-100])
     elif damage == "truncate-hnsw":
         path = data_dir / "hnsw.faiss"
@@ -265,6 +265,29 @@ def test_unusable_directory_raises_index_unavailable(tmp_path, damage):
         root = tmp_path / "nowhere"
     with pytest.raises(IndexUnavailable):
         AnnIndex.load(root, dim=DIM + 1 if damage == "dim" else DIM)
+
+
+def test_vectors_are_held_once_beside_the_hnsw_graph(tmp_path):
+    """Once the HNSW graph holds every vector, the mirror is a view of its copy (issue 18: two full
+    copies of every vector in memory and on disk); the mirror stays exact through growth, compaction,
+    save and load, and a save writes no second copy."""
+    index, ids, x = small_ann_index(500)
+    assert index.build() and index.mirror_shared and index.stats()["mirror_bytes"] == 0
+    before = index.search(x[3], 5)
+    index.upsert(["new"], x[:1] * 2)  # growth copies the view out; the next build shares again
+    assert not index.mirror_shared and index.search(x[0], 2)[0][0] in ("new", ids[0])
+    assert index.build() and index.mirror_shared
+    root = tmp_path / "idx"
+    index.save(root)
+    data_dir = next(p for p in root.iterdir() if p.name.startswith("data-"))
+    assert not (data_dir / "mirror.npy").exists()
+    loaded = AnnIndex.load(root, dim=DIM)
+    assert loaded.mirror_shared and loaded.search(x[3], 5) == index.search(x[3], 5)
+    _, rows = loaded.vectors(ids[:3])
+    np.testing.assert_allclose(rows, x[:3] / np.linalg.norm(x[:3], axis=1, keepdims=True), rtol=1e-6)
+    loaded.remove(ids[:300])  # past the tombstone limit: compaction copies, then drops the graph
+    assert not loaded.mirror_shared and loaded.search(x[400], 1)[0][0] == ids[400]
+    assert before[0][0] == ids[3]
 
 
 def test_bad_arguments_raise_clear_errors():
