@@ -61,6 +61,7 @@ class ShopGraph:
         self._aligner_id: str | None = None  # the model record the loaded aligner belongs to
         self._aligner_loaded = False
         self._decided: dict[tuple[str, str], dict] = {}  # (src, dst) -> edges before review(): for undo
+        self._lexical = None  # the LexicalMirror, made on first use (see lexical)
 
     @classmethod
     def open(cls, path: str | Path = "shopgraph.db", *, config: Config | None = None, read_only: bool = False,
@@ -83,7 +84,24 @@ class ShopGraph:
         return cls(store, config, store_path=stem, cache_path=Path(f"{stem}.cache.sqlite"))
 
     def close(self) -> None:
-        self.store.close()
+        try:
+            if not getattr(self.store, "read_only", False):
+                self.lexical.refresh()  # writes of this session reach the lexical index readers use
+        finally:
+            if self._lexical is not None:
+                self._lexical.close()
+            self.store.close()
+
+    @property
+    def lexical(self):
+        """The lexical (BM25 + exact identifier) index of this graph, a LexicalMirror kept in
+        <db>.index/lexical/ and synced with the graph before each use (shopgraph/search/lexical_sync.py)."""
+        if self._lexical is None:
+            from shopgraph.search.lexical_sync import LexicalMirror, index_folder
+
+            self._lexical = LexicalMirror(self.store, index_folder(self.store_path), self.config.lexical_index,
+                                          read_only=bool(getattr(self.store, "read_only", False)))
+        return self._lexical
 
     def __enter__(self) -> "ShopGraph":
         return self
