@@ -27,7 +27,8 @@ def product_out(product: Product) -> M.ProductOut:
 def hit_out(hit: SearchResult) -> M.Hit:
     return M.Hit(product=product_out(hit.product), score=_finite(hit.score) or 0.0,
                  channels={k: v for k, v in hit.channels.items() if math.isfinite(v)},
-                 matched_by=list(hit.matched_by))
+                 matched_by=list(hit.matched_by), strength=hit.strength,
+                 relevance=_finite(hit.relevance) if hit.relevance is not None else None)
 
 
 def facets(hits: Iterable[SearchResult]) -> M.Facets:
