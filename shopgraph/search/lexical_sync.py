@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Iterator
 
 from shopgraph.config import LexicalIndexConfig
-from shopgraph.errors import ShopGraphError
 from shopgraph.search.lexical_index import LexicalIndex, LexicalIndexLocked, LexicalIndexUnavailable
 
 log = logging.getLogger(__name__)
@@ -156,7 +155,7 @@ class LexicalMirror:
             return
         try:
             self.index()
-        except (ShopGraphError, OSError, ValueError) as e:
+        except Exception as e:  # noqa: BLE001 - closing a graph must not fail on its mirror; logged, rebuilt later
             log.warning("could not update the lexical index in %s: %s", self.directory, e)
 
     def close(self) -> None:
