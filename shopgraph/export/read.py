@@ -109,6 +109,18 @@ def _decode_lists(rows: list[dict], columns: dict[str, str], csv: bool, path: Pa
                                    + (" of numbers" if kind == S.VECTOR else "")) from None
 
 
+def _check_list_cells(tables: dict, entries: dict, folder: Path) -> None:
+    """Decode every list cell of the CSV tables once, before anything is written, so an edited cell
+    in a late file or batch is an error with the graph untouched (not after earlier labels were
+    written). Only the list columns are decoded, a slice at a time, and then dropped: holding them all
+    decoded would cost the vectors' full size in memory. Parquet needs no pass: its list columns are typed."""
+    for key, entry in entries.items():
+        lists = [c for c, kind in entry.columns.items() if kind in (S.VECTOR, S.STRING_LIST)]
+        if lists:
+            for start, rows in _slices(tables[key].select(lists)):
+                _decode_lists(rows, {c: entry.columns[c] for c in lists}, True, folder / entry.path, start)
+
+
 def import_export(graph, folder: str | Path, *, progress: bool = False):
     """Read the export in folder into graph (a ShopGraph); returns an IngestSummary (rows read =
     nodes + relationships read; products written, unchanged, without image)."""
@@ -124,6 +136,8 @@ def import_export(graph, folder: str | Path, *, progress: bool = False):
     summary = IngestSummary()
     tables = {key: _read_table(folder, manifest, e) for key, e in entries.items()}  # read all before writing
     csv = manifest.file_format == "csv"
+    if csv:
+        _check_list_cells(tables, entries, folder)
     with bar(total=sum(e.rows for e in manifest.files), desc="import", unit="row", enabled=progress) as shown:
         for label in S.DATA_LABELS:
             entry = entries.get(("node", label))

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
+from shopgraph.ingest.normalise import structured_text
+
 DATA = Path(__file__).parent / "data"
 MAX_UNIT_CHARS = 20
 _EPOCH = _dt.date(1970, 1, 1)
@@ -233,7 +235,13 @@ def _month_name_date(text: str) -> _dt.date | None:
 
 def attributes_of(name: Any, value: Any, synonym_file: str | None = None) -> Iterator[Attribute]:
     """The attributes a column gives: one for a scalar, one per item of a list, one per key of a
-    dict (a specification table: the dict's keys name the attributes). Blank values give none."""
+    dict (a specification table: the dict's keys name the attributes). A text cell holding a JSON or
+    `=>`-notation object or list (normalise.structured_text) is read as that structure, so a
+    specification table exported as text gives its attributes, not one long value. Blank values give none."""
+    if isinstance(value, str):
+        decoded = structured_text(value)
+        if decoded is not None:
+            value = decoded
     if isinstance(value, Mapping):
         for sub, item in value.items():
             yield from attributes_of(sub, item, synonym_file)

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from typing import Any, Sequence
 
@@ -89,6 +90,40 @@ def json_list(text: str) -> list | None:
     except ValueError:
         return None
     return decoded if isinstance(decoded, list) else None
+
+
+# A JSON string literal (escapes included): what the hash-notation rewrite below must leave alone.
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_NIL = re.compile(r"\bnil\b")
+
+
+def structured_text(text: str) -> dict | list | None:
+    """The object or list a text cell holds, written as JSON or in the `=>` hash notation Ruby and
+    PHP print (`{"key"=>"Brand", "value"=>"Acme"}`, nil for null: how some shop exports write their
+    specification tables); None when the text is neither (it is then an ordinary value). Only the
+    text outside string literals is rewritten, so a "=>" inside a value is kept."""
+    text = text.strip()
+    if not ((text.startswith("{") and text.endswith("}")) or (text.startswith("[") and text.endswith("]"))):
+        return None
+    for candidate in (text, _hash_as_json(text)):
+        try:
+            decoded = json.loads(candidate)
+        except ValueError:
+            continue
+        if isinstance(decoded, (dict, list)):
+            return decoded
+    return None
+
+
+def _hash_as_json(text: str) -> str:
+    def outside(part: str) -> str:
+        return _NIL.sub("null", part.replace("=>", ":"))
+
+    pieces, at = [], 0
+    for literal in _JSON_STRING.finditer(text):
+        pieces += [outside(text[at:literal.start()]), literal.group()]
+        at = literal.end()
+    return "".join(pieces + [outside(text[at:])])
 
 
 def _levels_from_text(text: str, separator: str) -> list[str]:

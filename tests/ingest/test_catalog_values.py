@@ -127,3 +127,23 @@ def test_brand_merges_legal_suffixes_descriptors_and_aliases(tmp_path):
     bad.write_text("[aliases]\nx = 1\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="bad.toml"):
         load_aliases(bad)
+
+
+def test_a_specification_table_written_as_text_gives_its_attributes():
+    """A spec table exported as text, as JSON or in Ruby/PHP `=>` notation (Flipkart's
+    product_specifications column), gives one attribute per entry, not one long raw value; a "=>"
+    inside a value and a text that only looks bracketed are kept as written."""
+    from shopgraph.ingest.attributes import attributes_of
+
+    hashed = ('{"product_specification"=>[{"key"=>"Brand", "value"=>"Elegance"}, '
+              '{"key"=>"Colour", "value"=>"Multi => color"}, {"key"=>"Capacity", "value"=>"256 GB"}, '
+              '{"key"=>"Weight", "value"=>nil}]}')
+    as_json = hashed.replace("=>", ": ").replace("Multi :  color", "Multi => color").replace("nil", "null")
+    for text in (hashed, as_json):
+        read = {a.key: a for a in attributes_of("product_specifications", text)}
+        assert set(read) == {"brand", "color", "capacity"}
+        assert read["color"].value == "Multi => color"
+        assert (read["capacity"].parsed.number, read["capacity"].parsed.unit) == (256.0, "GB")
+    assert [a.value for a in attributes_of("sizes", '["S", "M"]')] == ["S", "M"]
+    for text in ('{"a"=>', "[New] shirt", "{braces} in a sentence"):
+        assert [a.value for a in attributes_of("note", text)] == [text]

@@ -51,6 +51,23 @@ def encoder_graph(tmp_path_factory):
         yield graph
 
 
+@pytest.fixture(params=["embedded", "neo4j"])
+def any_graph(request, encoder_graph, tmp_path):
+    """encoder_graph, or the live Neo4j (emptied) with the same loaded encoder: the store-facing parts
+    of catalog handling (removal, retired SAME_AS, list properties, the image cache's folder) on both."""
+    if request.param == "embedded":
+        yield encoder_graph
+        return
+    from dataclasses import replace
+
+    request.getfixturevalue("neo4j_empty")
+    config = encoder_graph.config
+    config = replace(config, neo4j=replace(config.neo4j, local_dir=str(tmp_path / "n4j")))
+    with ShopGraph.open("neo4j", config=config) as graph:
+        graph._encoder = encoder_graph.encoder
+        yield graph
+
+
 def _check_wide(graph, platform: str, summary) -> None:
     """Every unmapped column is in the graph: identifiers as Identifier nodes, the rest as attributes."""
     assert summary.products_written == 3 and summary.quarantined == 0
@@ -114,15 +131,15 @@ def test_dataframe_and_arrow_table_ingest_like_a_file(encoder_graph, tmp_path):
         encoder_graph.ingest(42, {"platform": "x", "id": "sku", "title": "name"})
 
 
-def test_brand_variants_merge_and_the_summary_lists_them(encoder_graph, tmp_path):
+def test_brand_variants_merge_and_the_summary_lists_them(any_graph, tmp_path):
     path = write_csv(tmp_path / "brands.csv", ["sku", "name", "brand"],
                      [["B-1", "Phone", "SAMSUNG Electronics Co., Ltd."], ["B-2", "Tablet", "Samsung"],
                       ["B-3", "Watch", "samsung"], ["B-4", "Kettle", "Proctor & Gamble"]])
     aliases = tmp_path / "aliases.csv"
     aliases.write_text("Proctor & Gamble,Procter & Gamble\n", encoding="utf-8")
-    graph = ShopGraph(encoder_graph.store, _with(encoder_graph.config, brand_aliases=str(aliases)),
-                      store_path=encoder_graph.store_path, cache_path=encoder_graph._cache_path)
-    graph._encoder = encoder_graph.encoder
+    graph = ShopGraph(any_graph.store, _with(any_graph.config, brand_aliases=str(aliases)),
+                      store_path=any_graph.store_path, cache_path=any_graph._cache_path)
+    graph._encoder = any_graph.encoder
     summary = graph.ingest(path, {"platform": "brands", "id": "sku", "title": "name", "brand": "brand"},
                            progress=False)
     brands = {r["id"]: r["b"] for r in graph.cypher(
@@ -139,8 +156,8 @@ def _with(config, **ingest):
     return replace(config, ingest=replace(config.ingest, **ingest))
 
 
-def test_full_snapshot_removes_what_left_the_catalog_and_delete(encoder_graph, tmp_path):
-    g = encoder_graph
+def test_full_snapshot_removes_what_left_the_catalog_and_delete(any_graph, tmp_path):
+    g = any_graph
     mapping = {"platform": "snap", "id": "sku", "title": "name"}
     first = write_csv(tmp_path / "v1.csv", ["sku", "name", "model"],
                       [[f"S-{i}", f"Snapshot lamp {i}", f"L-{i}"] for i in range(5)])
@@ -214,7 +231,7 @@ def test_titles_in_a_script_the_text_model_does_not_read_warn(tmp_path):
     assert any("text.model_path" in w and "Han" in w for w in report.warnings)
 
 
-def test_url_images_are_recorded_and_fetched_only_when_asked(encoder_graph, tmp_path):
+def test_url_images_are_recorded_and_fetched_only_when_asked(any_graph, tmp_path):
     import http.server
     import threading
 
@@ -248,20 +265,20 @@ def test_url_images_are_recorded_and_fetched_only_when_asked(encoder_graph, tmp_
                          [["U-1", "Mug", f"{base}/a.png"], ["U-2", "Cup", f"{base}/page.html"],
                           ["U-3", "Jug", f"{base}/moved.png"]])
         mapping = {"platform": "urls", "id": "sku", "title": "name", "image": "image"}
-        summary = encoder_graph.ingest(path, mapping, progress=False)
+        summary = any_graph.ingest(path, mapping, progress=False)
         assert summary.notes == {NOTE_IMAGE_URL: 3} and served == []
-        assert encoder_graph.product("urls:U-1").images == (f"{base}/a.png",)
+        assert any_graph.product("urls:U-1").images == (f"{base}/a.png",)
         # Fetching from 127.0.0.1 is refused unless the config allows private addresses.
-        refused = encoder_graph.ingest(path, {**mapping, "platform": "urls2"}, progress=False, fetch_images=True)
+        refused = any_graph.ingest(path, {**mapping, "platform": "urls2"}, progress=False, fetch_images=True)
         assert refused.notes.get("images not downloaded") == 3 and served == []
-        graph = ShopGraph(encoder_graph.store, _with(encoder_graph.config, fetch_allow_private=True),
-                          store_path=encoder_graph.store_path, cache_path=encoder_graph._cache_path)
-        graph._encoder = encoder_graph.encoder
+        graph = ShopGraph(any_graph.store, _with(any_graph.config, fetch_allow_private=True),
+                          store_path=any_graph.store_path, cache_path=any_graph._cache_path)
+        graph._encoder = any_graph.encoder
         fetched = graph.ingest(path, {**mapping, "platform": "urls3"}, progress=False, fetch_images=True)
         assert fetched.notes == {"images not downloaded": 1}          # the HTML page
         assert not graph.product("urls3:U-1").image_missing and not graph.product("urls3:U-3").image_missing
         assert graph.product("urls3:U-2").image_missing
-        cache = Path(f"{encoder_graph.store_path}.images")
+        cache = Path(f"{any_graph.store_path}.images")
         assert len(list(cache.glob("*.img"))) == 2                 # a.png, and moved.png's redirect target
         before = len(served)
         graph.ingest(path, {**mapping, "platform": "urls4"}, progress=False, fetch_images=True)
