@@ -77,7 +77,8 @@ def run_one(n: int, batch: int, cap_mb: int, workdir: Path) -> dict:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.store_memory", description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=10000, help="products to write (default 10000)")
-    parser.add_argument("--batch", type=int, default=256, help="products per write (default 256, ingest's batch)")
+    parser.add_argument("--batch", type=int, default=256,
+                        help="products per write (default 256: ingest's batch until issue 18, now 2048)")
     parser.add_argument("--buffer-pool-mb", type=int, default=1536, help="the capped run's buffer pool (MiB)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="store-memory-") as tmp:

@@ -62,6 +62,10 @@ def _check_store_config(config: StoreConfig) -> None:
     if isinstance(config.read_connections, bool) or not isinstance(config.read_connections, int) \
             or config.read_connections < 1:
         raise ConfigError(f"store.read_connections must be an integer >= 1, got {config.read_connections!r}")
+    if isinstance(config.buffer_pool_mb, bool) or not isinstance(config.buffer_pool_mb, int) \
+            or not (config.buffer_pool_mb == 0 or config.buffer_pool_mb >= 64):
+        raise ConfigError(f"store.buffer_pool_mb must be 0 (LadybugDB's default) or an integer >= 64, "
+                          f"got {config.buffer_pool_mb!r}")
     for name in ("read_wait", "write_wait", "checkpoint_mb"):
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
@@ -139,6 +143,7 @@ class EmbeddedStore(GraphStore):
     def _open_database(self):
         return open_database(self.path, read_only=self.read_only,
                              checkpoint_bytes=max(1, int(self.store_config.checkpoint_mb * 1024 * 1024)),
+                             buffer_pool_bytes=self.store_config.buffer_pool_mb * 1024 * 1024,
                              connections=self.store_config.read_connections)
 
     def close(self) -> None:
@@ -300,8 +305,11 @@ class EmbeddedStore(GraphStore):
         except RuntimeError as e:
             raise StoreError(f"query failed: {one_line(e)}") from e
 
-    def _rows_raw(self, query: str, params: Mapping[str, Any] | None = None) -> list[list]:
-        with self._reading():
+    def _rows_raw(self, query: str, params: Mapping[str, Any] | None = None, *, single: bool = False) -> list[list]:
+        """All rows of one read query. single: the query is the whole read, so it runs as its own
+        statement (one snapshot already) without BEGIN/COMMIT around it: two round trips fewer, which
+        is a fifth of a search's cost beyond the store (hydration)."""
+        with self._reading(transaction=not single):
             return self._run(query, params).get_all()
 
     def _arrow(self, query: str, params: Mapping[str, Any] | None = None) -> pa.Table:
@@ -309,7 +317,7 @@ class EmbeddedStore(GraphStore):
             return self._run(query, params).get_as_arrow(ARROW_CHUNK_ROWS)
 
     @contextmanager
-    def _reading(self) -> Iterator[None]:
+    def _reading(self, transaction: bool = True) -> Iterator[None]:
         """One consistent read: a borrowed connection in a read-only transaction (one snapshot for all
         the queries of the block). Re-entrant: inside a read or a write the thread's connection is
         reused. A read-only store also holds the access lock, and opens the database afresh when the
@@ -320,19 +328,22 @@ class EmbeddedStore(GraphStore):
         if self._closed:
             raise StoreError(f"{self.path} is closed")
         if not self.read_only:
-            yield from self._read_on(self._sessions.current())
+            yield from self._read_on(self._sessions.current(), transaction)
             return
         with self._access.reading() as marker:
             session = self._sessions.enter(marker, self._open_database)
             try:
-                yield from self._read_on(session)
+                yield from self._read_on(session, transaction)
             finally:
                 self._sessions.leave(session)
 
-    def _read_on(self, session: Session) -> Iterator[None]:
+    def _read_on(self, session: Session, transaction: bool = True) -> Iterator[None]:
         connection = session.borrow()
         self._local.conn, self._local.session = connection, session
         try:
+            if not transaction:  # one statement: LadybugDB runs it in a transaction of its own
+                yield
+                return
             self._run("BEGIN TRANSACTION READ ONLY")
             try:
                 yield
@@ -379,6 +390,15 @@ class EmbeddedStore(GraphStore):
                     self._run("COMMIT")
             finally:
                 self._local.conn = None
+                self._renew_write_connection()
+
+    def _renew_write_connection(self) -> None:
+        """Replace the writer's connection (holding _write_lock, after a transaction). LadybugDB 0.22
+        keeps about 12 MB per `COPY ... FROM $arrow` on the connection that ran it until that
+        connection closes, whatever the batch's size (an ingest of 256-row batches grew ~180 KB per
+        product); a new connection costs ~0.03 ms, so the writer takes one after each transaction."""
+        old, self._write_conn = self._write_conn, connect(self._sessions.current().database)
+        old.close()
 
     # -- meta ----------------------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
@@ -438,7 +458,7 @@ class EmbeddedStore(GraphStore):
         columns = set().union(*(r.keys() for r in by_key.values()))
         S.check_properties(label, columns)
         existing = {r[0] for r in self._rows_raw(
-            f"MATCH (n:{label}) WHERE n.{node.key} IN $keys RETURN n.{node.key}", {"keys": list(by_key)})}
+            f"{_by_key(label, 'n')} RETURN n.{node.key}", {"ids": list(by_key)})}
         new_rows = [r for k, r in by_key.items() if k not in existing]
         if new_rows:
             self._copy_nodes(label, new_rows)
@@ -481,7 +501,7 @@ class EmbeddedStore(GraphStore):
         spec = S.rel_type(rel)
         key = S.node_type(spec.src).key
         for chunk in chunks(list(src_ids), 5000):
-            self._run(f"MATCH (a:{spec.src})-[r:{rel}]->(:{spec.dst}) WHERE a.{key} IN $ids DELETE r", {"ids": chunk})
+            self._run(f"{_by_key(spec.src, 'a')}-[r:{rel}]->(:{spec.dst}) DELETE r", {"ids": chunk})
 
     def _upsert_relationships(self, rel: str, rows: Sequence[Mapping], fresh_sources: set[str]) -> None:
         """Upsert by (src, dst, key properties); fresh_sources have no relationship of this type yet."""
@@ -593,9 +613,10 @@ class EmbeddedStore(GraphStore):
             properties = [p for p, t in node.properties.items() if t != S.VECTOR]
         S.check_properties(label, properties)
         returns = ", ".join(f"n.{p} AS {p}" for p in properties)
-        table = self._arrow(f"MATCH (n:{label}) WHERE n.{node.key} IN $ids RETURN n.{node.key} AS _key, {returns}",
-                            {"ids": list(ids)})
-        found = {row.pop("_key"): row for row in table.to_pylist()}
+        rows = self._rows_raw(f"{_by_key(label, 'n')} RETURN n.{node.key} AS _key, {returns}",
+                              {"ids": list(dict.fromkeys(ids))}, single=True)
+        # plain rows, not Arrow: a search hydrates ~10 rows, where building a table costs more than the read
+        found = {row[0]: dict(zip(properties, row[1:])) for row in rows}
         return [found[i] for i in ids if i in found]
 
     def get_vectors(self, label: str, prop: str, ids: Sequence[str]) -> tuple[list[str], np.ndarray]:
@@ -609,15 +630,15 @@ class EmbeddedStore(GraphStore):
             with self._synced_index(prop) as (index, _):
                 return index.vectors(list(ids))
         node = S.node_type(label)
-        table = self._arrow(f"MATCH (n:{label}) WHERE n.{node.key} IN $ids AND n.{prop} IS NOT NULL "
-                            f"RETURN n.{node.key} AS id, n.{prop} AS v", {"ids": list(ids)})
+        table = self._arrow(f"{_by_key(label, 'n')} WHERE n.{prop} IS NOT NULL "
+                            f"RETURN n.{node.key} AS id, n.{prop} AS v", {"ids": list(dict.fromkeys(ids))})
         got_ids, matrix = _ids_and_matrix(table, self.dims.of(prop))
         position = {i: n for n, i in enumerate(got_ids)}
         order = [position[i] for i in ids if i in position]
         return [got_ids[n] for n in order], matrix[order]
 
     def product_hashes(self, ids: Sequence[str]) -> dict[str, str]:
-        rows = self._rows_raw("MATCH (p:Product) WHERE p.id IN $ids RETURN p.id, p.content_hash", {"ids": list(ids)})
+        rows = self._rows_raw(f"{_by_key('Product', 'p')} RETURN p.id, p.content_hash", {"ids": list(ids)})
         return {i: h for i, h in rows if h is not None}
 
     def count_nodes(self, label: str) -> int:
@@ -646,12 +667,29 @@ class EmbeddedStore(GraphStore):
 
     # -- vector source (for IndexedVectors) -------------------------------------------------
     def vectors_changed_since(self, prop: str, revision: int) -> Iterable[tuple[list[str], np.ndarray, list[str]]]:
-        table = self._arrow(f"MATCH (p:Product) WHERE p.rev > $rev RETURN p.id AS id, p.{prop} AS v", {"rev": revision})
-        for batch in table.to_batches(max_chunksize=ARROW_CHUNK_ROWS):
-            part = pa.Table.from_batches([batch])
+        """Batches of at most ARROW_CHUNK_ROWS changed products, each read by its own query (inside the
+        caller's read, so one snapshot): LadybugDB materialises a whole result before its first row is
+        read, so one query over a million 2176-d fused vectors would hold 8.7 GB at once. Few changes
+        (an incremental sync) are read in one query; many (a build) page through node offsets."""
+        changed = self._rows_raw("MATCH (p:Product) WHERE p.rev > $rev RETURN count(p), max(offset(id(p)))",
+                                 {"rev": revision})[0]
+        if not changed[0]:
+            return
+        select = f"RETURN p.id AS id, p.{prop} AS v"
+        if changed[0] <= ARROW_CHUNK_ROWS:
+            pages = [(f"MATCH (p:Product) WHERE p.rev > $rev {select}", {"rev": revision})]
+        else:
+            pages = ((f"MATCH (p:Product) WHERE offset(id(p)) >= $lo AND offset(id(p)) < $hi AND p.rev > $rev {select}",
+                      {"rev": revision, "lo": lo, "hi": lo + ARROW_CHUNK_ROWS})
+                     for lo in range(0, int(changed[1]) + 1, ARROW_CHUNK_ROWS))
+        for query, params in pages:
+            part = self._arrow(query, params)
+            if part.num_rows == 0:
+                continue
             has = part.column("v").is_valid()
             ids, matrix = _ids_and_matrix(part.filter(has), self.dims.of(prop))
             nulled = part.filter(pc.invert(has)).column("id").to_pylist()
+            del part  # the page's Arrow copy goes before the next page is read
             yield ids, matrix, nulled
 
     def count_with_vector(self, prop: str) -> int:
@@ -808,6 +846,7 @@ class EmbeddedStore(GraphStore):
                     yield
             finally:
                 self._local.conn = None
+                self._renew_write_connection()
 
     def _after_cypher_write(self) -> None:
         """A write query may have changed any product: stamp them all with a new generation, so every
@@ -816,6 +855,14 @@ class EmbeddedStore(GraphStore):
         with self._transaction():
             generation = self._bump_generation()
             self._run("MATCH (p:Product) SET p.rev = $g", {"g": generation})
+
+
+def _by_key(label: str, var: str) -> str:
+    """`UNWIND $ids ... MATCH (var:label {key: ...})`: nodes by primary key, one index lookup per id.
+    LadybugDB answers `WHERE n.key IN $ids` by scanning the whole table (64 ms for 2 ids among 100k
+    products, 0.6 ms this way), which made every search's hydration and every ingest batch's
+    existence check grow with the graph."""
+    return f"UNWIND $ids AS _key_value MATCH ({var}:{label} {{{S.node_type(label).key}: _key_value}})"
 
 
 def _ids_and_matrix(table: pa.Table, dim: int) -> tuple[list[str], np.ndarray]:

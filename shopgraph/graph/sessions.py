@@ -47,14 +47,15 @@ def connect(database):
     return connection
 
 
-def open_database(path: Path, *, read_only: bool, checkpoint_bytes: int, connections: int):
-    """A ladybug.Database at path with workers for `connections` connections at once; its errors as
-    one-line StoreErrors."""
+def open_database(path: Path, *, read_only: bool, checkpoint_bytes: int, connections: int,
+                  buffer_pool_bytes: int = 0):
+    """A ladybug.Database at path with workers for `connections` connections at once and a buffer pool
+    of buffer_pool_bytes (0: LadybugDB's default); its errors as one-line StoreErrors."""
     import ladybug
 
     try:
         return ladybug.Database(str(path), read_only=read_only, checkpoint_threshold=checkpoint_bytes,
-                                max_num_threads=worker_threads(connections))
+                                max_num_threads=worker_threads(connections), buffer_pool_size=buffer_pool_bytes)
     except RuntimeError as e:
         message = str(e)
         if "Lock is held" in message or "lock on file" in message:

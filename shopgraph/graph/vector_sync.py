@@ -174,6 +174,8 @@ class IndexedVectors:
     def _sync(self, prop: str, index: AnnIndex, generation: int) -> None:
         since = index.revision if isinstance(index.revision, int) else -1
         changed = 0
+        if len(index) == 0:  # a build: size the mirror once for every vector the graph holds
+            index.reserve(self._source.count_with_vector(prop))
         for ids, vectors, nulled in self._source.vectors_changed_since(prop, since):
             if ids:
                 index.upsert(ids, vectors)

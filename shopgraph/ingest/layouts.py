@@ -7,9 +7,12 @@ Layouts (`detect_layout` tries them in this order):
   or name -> title (without either, the first column whose name ends in "name" or "title" in any case,
   "Beer_Name", "Song_Name"; deepmatcher_title); description; manufacturer or brand -> brand; price (taken as USD: the Magellan /
   DeepMatcher benchmarks come from US shops). Platforms: a directory name of two "_"-separated parts
-  names the two shops (abt_buy -> "abt", "buy"); otherwise, and for Web Data Commons corpora whose two
-  tables both hold offers from many shops (wdc_*), they are "<dir>_a" and "<dir>_b" (the directory
-  name made a valid platform name first, names.platform_from_text).
+  names the two shops (abt_buy -> "abt", "buy"), unless the data shows the two tables are not two
+  shops' catalogs: when at least SHARED_RECORDS_SHARE of tableA's records appear verbatim (every
+  column but the id) in tableB, both tables were drawn from one pool of offers (e.g. a web corpus of
+  many shops' offers), since two shops never write the same listing word for word. Then, and for
+  any other name, they are "<dir>_a" and "<dir>_b" (the directory name made a valid platform name
+  first, names.platform_from_text).
 - "flipkart": flipkart_com-ecommerce_sample_1050.csv (or any CSV with uniq_id, product_name and
   product_category_tree) + images_512/ (else images/). Platform "flipkart"; id uniq_id; price is
   discounted_price (the selling price the listing shows; retail_price is the list price), in INR;
@@ -55,7 +58,10 @@ log = logging.getLogger(__name__)
 LAYOUTS = ("deepmatcher", "flipkart", "grocery", "s3rec", "titles")
 PAIR_COLUMNS = frozenset({"ltable_id", "rtable_id", "label"})
 PAIR_SPLITS = ("train", "valid", "test")
-MULTI_SHOP_PREFIXES = ("wdc",)
+# Share of tableA's records found verbatim in tableB from which the two tables are one pool of
+# offers, not two shops (measured: 0.0 on abt_buy, amazon_google, beer, itunes_amazon; 0.60 on the
+# web-offer corpus wdc_computers).
+SHARED_RECORDS_SHARE = 0.05
 FLIPKART_CSV = "flipkart_com-ecommerce_sample_1050.csv"
 FLIPKART_COLUMNS = frozenset({"uniq_id", "product_name", "product_category_tree"})
 FLIPKART_IMAGE_DIRS = ("images_512", "images")
@@ -145,16 +151,41 @@ def _columns_or_none(path: Path) -> set[str] | None:
 
 # -- deepmatcher -----------------------------------------------------------------------------------
 
-def deepmatcher_platforms(directory_name: str) -> tuple[str, str]:
+def deepmatcher_platforms(directory_name: str, one_pool: bool = False) -> tuple[str, str]:
     """Platform names for tableA and tableB from the directory name (see the module docstring): the two
-    parts when both are valid platform names, else the name made one (names.platform_from_text:
-    "my data" -> "my_data_a", "my_data_b")."""
+    parts when both are valid platform names and the tables are two shops' catalogs (one_pool False:
+    see tables_share_records), else the name made one (names.platform_from_text: "my data" ->
+    "my_data_a", "my_data_b")."""
     parts = directory_name.replace(":", "_").split("_")
-    if (len(parts) == 2 and not any(platform_problem(p) for p in parts) and parts[0] != parts[1]
-            and parts[0].lower() not in MULTI_SHOP_PREFIXES):
+    if len(parts) == 2 and not any(platform_problem(p) for p in parts) and parts[0] != parts[1] and not one_pool:
         return parts[0], parts[1]
     name = platform_from_text(directory_name)[:PLATFORM_MAX_CHARS - 2]
     return f"{name}_a", f"{name}_b"
+
+
+def record_key(record: dict) -> tuple[str, ...] | None:
+    """A record's values in every column but "id", whitespace and case normalised (so only the same
+    listing written the same way gives the same key); None for a record with no value."""
+    values = tuple(" ".join(str(v).split()).casefold() for k, v in record.items() if k != "id" and v is not None)
+    return values if any(values) else None
+
+
+def records_from_one_pool(records_a, records_b) -> bool:
+    """Whether two catalogs' records (dicts) were drawn from one pool of offers rather than being two
+    shops' catalogs: at least SHARED_RECORDS_SHARE of the first's records appear verbatim in the
+    second (two shops never write the same listing word for word; a pool of many shops' offers split
+    in two does)."""
+    in_b = {key for key in map(record_key, records_b) if key is not None}
+    keys_a = [key for key in map(record_key, records_a) if key is not None]
+    return bool(keys_a) and sum(key in in_b for key in keys_a) >= SHARED_RECORDS_SHARE * len(keys_a)
+
+
+def tables_share_records(table_a: str | Path, table_b: str | Path) -> bool:
+    """records_from_one_pool of two CSV tables (their readable rows)."""
+    def rows(path):
+        return (row for _line, row, error in read_rows(Path(path), "csv") if error is None and row)
+
+    return records_from_one_pool(rows(table_a), rows(table_b))
 
 
 def deepmatcher_title(columns: Sequence[str]) -> str | None:
@@ -207,7 +238,7 @@ class _PairColumns:
 def load_deepmatcher(directory: str | Path, platforms: tuple[str, str] | None = None) -> Layout:
     d = _directory(directory)
     table_a, table_b = _require(d, "tableA.csv", "deepmatcher"), _require(d, "tableB.csv", "deepmatcher")
-    left, right = platforms or deepmatcher_platforms(d.name)
+    left, right = platforms or deepmatcher_platforms(d.name, tables_share_records(table_a, table_b))
     products = [ProductSource(table_a, _deepmatcher_mapping(table_a, left)),
                 ProductSource(table_b, _deepmatcher_mapping(table_b, right))]
     pair_files = [p for p in sorted(d.glob("*.csv")) if p.name not in ("tableA.csv", "tableB.csv")

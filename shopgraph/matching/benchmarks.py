@@ -5,12 +5,10 @@ ltable_id, rtable_id, label. Any directory in that layout works (ingest.layouts.
 it); the tables go through ingest's row validation, so a bad row is quarantined, never fatal.
 
 `load_benchmark(directory)` reads such a directory whatever its columns (no store, no title column
-needed): every column but the id becomes an attribute (key -> raw text); the layout's field columns
-(LAYOUT_FIELDS, exact names: title or name, description, manufacturer or brand, price), where the table
-has them, also fill the
-Listings fields. A table with no title column gets, as its title for the text channels, the record
-serialised: its values alone by default, or "key: value ..." with `with_keys` (the values alone
-measured better on validation: docs/benchmarks.md).
+needed): every column but the id becomes an attribute (key -> raw text); the columns that fill the
+Listings fields (name, description, brand, price) are chosen from their values (table_fields.py),
+no column name is read. A table with no text column gets, as its title for the text channels, the
+record serialised: its values alone by default, or "key: value ..." with `with_keys`.
 """
 
 from __future__ import annotations
@@ -24,6 +22,7 @@ from shopgraph.errors import BadFileError
 from shopgraph.ingest.layouts import read_pairs
 from shopgraph.matching.listings import Listings
 from shopgraph.matching.record_values import serialise
+from shopgraph.matching.table_fields import TableFields, table_fields
 
 SPLITS = ("train", "valid", "test")
 
@@ -47,6 +46,7 @@ class EMBenchmark:
     splits: dict[str, PairSet] = field(default_factory=dict)
     dropped_pairs: int = 0  # pairs naming a quarantined (or missing) listing
     skipped_rows: int = 0   # table rows load_benchmark could not use (no id, or a repeated id)
+    fields: TableFields | None = None  # the columns load_benchmark chose for the listing fields
 
 
 def benchmark_pairs(directory: str | Path, left: Listings, right: Listings) -> EMBenchmark:
@@ -72,72 +72,75 @@ def benchmark_pairs(directory: str | Path, left: Listings, right: Listings) -> E
     return bench
 
 
-# The DeepMatcher layout's own field names (its convention, exact up to case): nothing else is read
-# by name; every column, these included, is also an attribute.
-LAYOUT_FIELDS = {"title": ("title", "name"), "description": ("description",), "brand": ("manufacturer", "brand"),
-                 "price": ("price",)}
-
-
-def _layout_fields(columns) -> dict[str, str | None]:
-    """field -> the table's column for it (exact layout name, any case), or None."""
-    by_case = {c.casefold(): c for c in columns}
-    return {field: next((by_case[n] for n in names if n in by_case), None) for field, names in LAYOUT_FIELDS.items()}
-
-
-def read_table(path: Path, platform: str, with_keys: bool = False) -> tuple[Listings, int]:
-    """One DeepMatcher table as Listings (no vectors) and the number of rows skipped (no id, or an id
-    seen before: such rows cannot be paired, so they are counted, not guessed at)."""
-    from shopgraph.ingest.prices import read_price
+def read_records(path: Path) -> tuple[list[str], list[dict[str, str]], int]:
+    """One DeepMatcher table's (raw ids, records key -> text with blanks left out, rows skipped): a row
+    with no id, or an id seen before, cannot be paired, so it is counted, not guessed at."""
     from shopgraph.ingest.readers import peek_columns, read_rows
-    from shopgraph.records import product_id
 
     columns = peek_columns(path, "csv")
     if "id" not in columns:
         raise BadFileError(f"{path}: a DeepMatcher table needs an 'id' column (it has: {', '.join(sorted(columns))})")
-    mapping = _layout_fields(columns)
-    ids, titles, texts, brands, prices, attributes, skipped, seen = [], [], [], [], [], [], 0, set()
+    ids, records, skipped = [], [], 0
+    seen = set()
     for _line, row, error in read_rows(path, "csv"):
-        raw_id = (row or {}).get("id")
-        if error is not None or raw_id is None or not str(raw_id).strip() or str(raw_id).strip() in seen:
+        raw_id = str((row or {}).get("id") or "").strip()
+        if error is not None or not raw_id or raw_id in seen:
             skipped += 1
             continue
-        seen.add(str(raw_id).strip())
+        seen.add(raw_id)
         record = {k: " ".join(str(v).split()) for k, v in row.items() if k != "id" and v is not None}
-        record = {k: v for k, v in record.items() if v}
-        if mapping["title"] is not None:
-            title = record.get(mapping["title"], "")
-            description = record.get(mapping["description"], "") if mapping["description"] else ""
+        ids.append(raw_id)
+        records.append({k: v for k, v in record.items() if v})
+    return ids, records, skipped
+
+
+def table_listings(platform: str, ids: list[str], records: list[dict[str, str]], fields: TableFields,
+                   with_keys: bool = False) -> Listings:
+    """Listings (no vectors) of one table's records, the fields filled from the `fields` columns;
+    without a name column the title is the record serialised (values alone, or "key: value" text
+    with `with_keys`)."""
+    from shopgraph.ingest.prices import read_price
+    from shopgraph.records import product_id
+
+    titles, texts, brands, prices = [], [], [], []
+    for record in records:
+        if fields.name is not None:
+            title = record.get(fields.name, "")
+            description = record.get(fields.description, "") if fields.description else ""
             text = f"{title}. {description}" if description else title
-            brand = record.get(mapping["brand"], "") if mapping["brand"] else ""
-            try:
-                price = read_price(record.get(mapping["price"])).amount if mapping["price"] else None
-            except ValueError:
-                price = None
         else:
             title = text = serialise(record, with_keys)
-            brand, price = "", None
-        ids.append(product_id(platform, str(raw_id).strip()))
+        try:
+            price = read_price(record.get(fields.price)).amount if fields.price else None
+        except ValueError:
+            price = None
         titles.append(title)
         texts.append(text)
-        brands.append(brand)
+        brands.append(record.get(fields.brand, "") if fields.brand else "")
         prices.append(np.nan if price is None else price)
-        attributes.append(record)
-    return Listings(platform, ids, titles, texts, brands, prices=np.array(prices, dtype=np.float64),
-                    attributes=attributes), skipped
+    return Listings(platform, [product_id(platform, i) for i in ids], titles, texts, brands,
+                    prices=np.array(prices, dtype=np.float64), attributes=records)
 
 
 def load_benchmark(directory: str | Path, with_keys: bool = False) -> tuple[Listings, Listings, EMBenchmark]:
     """(left = tableA, right = tableB, labelled pairs) of any DeepMatcher-layout directory, read
-    straight from its files (see the module docstring); vectors are the caller's to add."""
-    from shopgraph.ingest.layouts import deepmatcher_platforms
+    straight from its files (see the module docstring; the field columns chosen from both tables'
+    values together, bench.fields); vectors are the caller's to add."""
+    from shopgraph.ingest.layouts import deepmatcher_platforms, tables_share_records
 
     directory = Path(directory)
     for name in ("tableA.csv", "tableB.csv"):
         if not (directory / name).is_file():
             raise BadFileError(f"{directory}: not a DeepMatcher layout: missing {name}")
-    platforms = deepmatcher_platforms(directory.resolve().name)
-    left, skipped_a = read_table(directory / "tableA.csv", platforms[0], with_keys)
-    right, skipped_b = read_table(directory / "tableB.csv", platforms[1], with_keys)
+    platforms = deepmatcher_platforms(directory.resolve().name,
+                                      tables_share_records(directory / "tableA.csv", directory / "tableB.csv"))
+    ids_a, records_a, skipped_a = read_records(directory / "tableA.csv")
+    ids_b, records_b, skipped_b = read_records(directory / "tableB.csv")
+    # One choice for both tables, from both tables' values: a column plays the same field on both sides.
+    fields = table_fields(records_a + records_b)
+    left = table_listings(platforms[0], ids_a, records_a, fields, with_keys)
+    right = table_listings(platforms[1], ids_b, records_b, fields, with_keys)
     bench = benchmark_pairs(directory, left, right)
+    bench.fields = fields
     bench.skipped_rows = skipped_a + skipped_b
     return left, right, bench

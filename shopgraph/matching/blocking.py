@@ -1,8 +1,11 @@
 """Blocking: for each source listing, the few target listings worth scoring.
 
-Each channel (MiniLM text vectors, word and character n-gram TF-IDF of titles, TF-IDF of the tokens with
-digits, i.e. model numbers and specs) ranks the whole target catalog; the rankings are combined by
-reciprocal rank fusion (score = sum over channels of 1 / (RRF_K + rank)), so a listing that one channel
+Each channel ranks the whole target catalog: MiniLM text vectors; word and character n-gram TF-IDF of
+titles; TF-IDF of the title tokens with digits (model numbers and specs); identifiers ("ident": the
+model numbers and GTINs found in any column or the title, compared by their prefixes so a code cut
+short or with another variant suffix still meets its product); and the rare words of the whole
+record ("record": every column's words kept in at most features.RARE_TOKEN_SHARE of the listings).
+The rankings are combined by reciprocal rank fusion (score = sum over channels of 1 / (RRF_K + rank)), so a listing that one channel
 puts near the top (a shared model number) gets in even when another channel misses it (messy titles).
 """
 
@@ -17,7 +20,8 @@ from shopgraph.errors import BadArgumentError
 from shopgraph.matching.features import PairFeaturizer
 
 RRF_K = 10          # small: the top few ranks of each channel dominate
-CHANNELS = ("text", "char", "code", "word")
+CHANNELS = ("text", "char", "code", "word", "ident", "record")
+DEPTH_PER_K = 5     # each channel's list votes this many times k deep (measured: docs/benchmarks.md)
 CHUNK = 1024        # listings per dense similarity block (CHUNK x n_other floats)
 
 
@@ -67,7 +71,7 @@ def block(featurizer: PairFeaturizer, k: int = 20, channels=CHANNELS, depth: int
 
     Each channel votes from both sides: a target listing earns 1 / (RRF_K + rank) for its rank in the
     source's list and again for the source's rank in its own list, so a pair both sides rank high
-    wins. depth: how far down each ranking votes (default 2 * k). Channels without vectors on both
+    wins. depth: how far down each ranking votes (default DEPTH_PER_K * k). Channels without vectors on both
     sides are skipped; at least one must be available.
 
     rows: only these source listings (e.g. one product asked about). The target side then votes only
@@ -81,7 +85,7 @@ def block(featurizer: PairFeaturizer, k: int = 20, channels=CHANNELS, depth: int
         raise BadArgumentError(f"none of the blocking channels {channels} is available")
     n_left, n_right = featurizer.n_left, featurizer.n_right
     k = min(k, n_right)
-    depth = depth or 2 * k
+    depth = depth or DEPTH_PER_K * k
     if rows is None:
         parts = [_channel_votes(featurizer, c, depth, side) for c in usable for side in (False, True)]
     else:

@@ -12,7 +12,9 @@ evidence reports):
 - attributes, identifiers, containment: schema-agnostic comparisons of the listings' attributes
   (attribute_features.py: values typed by what they hold, aggregated over whatever keys both share);
 - graph context: how the pair ranks among each side's other candidates (a product's best match is
-  far more telling than its raw similarity), per channel, computed over the whole other catalog.
+  far more telling than its raw similarity), per channel, computed over the whole other catalog;
+  unknown for two catalogs drawn from one pool of offers (ingest.layouts.records_from_one_pool),
+  where a product has several listings on each side.
 
 NaN means "not known" and is left for the model (histogram gradient boosting treats it as its own
 branch); it never means zero similarity.
@@ -22,10 +24,12 @@ from __future__ import annotations
 
 import numpy as np
 from rapidfuzz import fuzz
+from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from shopgraph.errors import BadArgumentError
 from shopgraph.ingest.encoders.text import l2_normalize
+from shopgraph.ingest.layouts import records_from_one_pool
 from shopgraph.matching import text_signals as ts
 from shopgraph.matching.attribute_features import ATTRIBUTE_FEATURES, ATTRIBUTE_GROUPS, RecordView
 from shopgraph.matching.attribute_features import pair_features as attribute_pair_features
@@ -33,14 +37,15 @@ from shopgraph.matching.listings import Listings
 
 CONTEXT_CHUNK = 2048   # rows of the dense similarity block computed at once (2048 x n floats)
 RANK_CAP = 50          # ranks beyond this say only "far down the list"
+RARE_TOKEN_SHARE = 0.05  # the record channel keeps words found in at most this share of listings (at least 2)
 
 FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
     "text": ("cos_text",),
-    "lexical": ("cos_lexical", "tfidf_word_title", "tfidf_char_title", "tfidf_word_text", "jaccard_title",
+    "lexical": ("cos_lexical", "tfidf_word_title", "tfidf_char_title", "tfidf_word_text", "tfidf_record", "jaccard_title",
                 "containment_title", "fuzz_token_set", "fuzz_token_sort", "fuzz_partial"),
     "image": ("cos_image",),
     "gnn": ("cos_gnn",),
-    "model_number": ("tfidf_code_title", "models_left", "models_right", "models_shared", "models_jaccard", "model_in_other_text",
+    "model_number": ("tfidf_code_title", "tfidf_ident", "models_left", "models_right", "models_shared", "models_jaccard", "model_in_other_text",
                      "model_conflict", "model_best_fuzz"),
     "numbers": ("numbers_jaccard", "quantities_shared", "quantity_conflict", "codes_unmatched_min",
                 "codes_unmatched_max", "digits_unmatched_min", "digits_unmatched_max", "unmatched_best_fuzz"),
@@ -52,6 +57,7 @@ FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
     "context": ("ctx_text_row_gap", "ctx_text_col_gap", "ctx_text_row_rank", "ctx_text_col_rank",
                 "ctx_char_row_gap", "ctx_char_col_gap", "ctx_char_row_rank", "ctx_char_col_rank",
                 "ctx_code_row_gap", "ctx_code_col_gap", "ctx_code_row_rank", "ctx_code_col_rank",
+                "ctx_ident_row_gap", "ctx_ident_col_gap", "ctx_ident_row_rank", "ctx_ident_col_rank",
                 "ctx_mutual_best"),
 }
 FEATURE_NAMES: tuple[str, ...] = tuple(name for names in FEATURE_GROUPS.values() for name in names)
@@ -93,6 +99,10 @@ class _Side:
         self.vectors = {c: l2_normalize(m) for c, m in listings.vectors.items()}
         self.records = [RecordView(r) for r in listings.attributes]
         self.raw = listings.attributes
+        # Every value the catalog has (all columns, the title among them), for the channels that look
+        # past the title.
+        self.record_texts = [ts.normalise(" ".join([t, *r.values()])) for t, r in zip(listings.titles, self.raw)]
+        self.identifiers = [ts.model_numbers(text) | view.gtins for text, view in zip(self.record_texts, self.records)]
 
 
 def _sorted_digit_tokens(text: str) -> list[str]:
@@ -100,8 +110,28 @@ def _sorted_digit_tokens(text: str) -> list[str]:
     return sorted(ts.digit_tokens(text))
 
 
+def _identifier_prefixes(codes) -> list[str]:
+    """The TF-IDF analyzer of the identifier channel: every prefix of every identifier from
+    ts.IDENTIFIER_PREFIX characters on, so a code cut short ("cmk32gx4m2a2") or a variant suffix
+    ("hx424c15fb2/8" vs "hx424c15fb/16") still shares its longest, rarest prefixes."""
+    return sorted({c[:n] for c in codes for n in range(min(ts.IDENTIFIER_PREFIX, len(c)), len(c) + 1)})
+
+
 def _jaccard(a: set, b: set) -> float:
     return len(a & b) / len(a | b) if a and b else np.nan
+
+
+def _fit_rows(vectorizer, left_docs, right_docs, zero: bool = False):
+    """(left, right) unit rows of a TF-IDF fitted on both sides' documents (a document with no kept
+    token is an all-zero row). When no token is kept at all: None, or with `zero` all-zero rows."""
+    try:
+        vectorizer.fit(list(left_docs) + list(right_docs))
+    except ValueError:   # empty vocabulary, or every token pruned as too common
+        if not zero:
+            return None
+        return (sparse.csr_matrix((len(left_docs), 1), dtype=np.float32),
+                sparse.csr_matrix((len(right_docs), 1), dtype=np.float32))
+    return vectorizer.transform(left_docs).tocsr(), vectorizer.transform(right_docs).tocsr()
 
 
 def _row_cosines(x, y) -> np.ndarray:
@@ -122,19 +152,32 @@ class PairFeaturizer:
     def __init__(self, left: Listings, right: Listings):
         self.left, self.right = _Side(left), _Side(right)
         self.n_left, self.n_right = len(left), len(right)
-        titles = self.left.titles + self.right.titles
-        texts = self.left.texts + self.right.texts
-        word = TfidfVectorizer(token_pattern=r"[a-z0-9]+", sublinear_tf=True, dtype=np.float32).fit(titles)
-        char = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=1,
-                               dtype=np.float32).fit(titles)
-        code = TfidfVectorizer(analyzer=_sorted_digit_tokens, sublinear_tf=True, dtype=np.float32).fit(titles)
-        long = TfidfVectorizer(token_pattern=r"[a-z0-9]+", sublinear_tf=True, dtype=np.float32,
-                               max_features=200_000).fit(texts)
+        # Two catalogs drawn from one pool of many shops' offers list a product several times on each
+        # side: "the closest listing over there" is then not unique, and the context features (ranks
+        # among the other catalog's listings) say nothing, so they are left unknown.
+        self.pooled = records_from_one_pool(left.attributes, right.attributes)
+
+        def tfidf(**options):
+            return TfidfVectorizer(sublinear_tf=True, dtype=np.float32, **options)
+
+        rare = max(2, int(RARE_TOKEN_SHARE * (self.n_left + self.n_right)))
+        L, R = self.left, self.right
+        # A channel none of whose tokens occurs (titles without a digit have no code) compares as
+        # zero, "nothing shared", never as an error.
         self._tfidf = {
-            "word_title": (word.transform(self.left.titles).tocsr(), word.transform(self.right.titles).tocsr()),
-            "char_title": (char.transform(self.left.titles).tocsr(), char.transform(self.right.titles).tocsr()),
-            "code_title": (code.transform(self.left.titles).tocsr(), code.transform(self.right.titles).tocsr()),
-            "word_text": (long.transform(self.left.texts).tocsr(), long.transform(self.right.texts).tocsr()),
+            "word_title": _fit_rows(tfidf(token_pattern=r"[a-z0-9]+"), L.titles, R.titles, zero=True),
+            "char_title": _fit_rows(tfidf(analyzer="char_wb", ngram_range=(2, 5), min_df=1), L.titles, R.titles,
+                                    zero=True),
+            "code_title": _fit_rows(tfidf(analyzer=_sorted_digit_tokens), L.titles, R.titles, zero=True),
+            "word_text": _fit_rows(tfidf(token_pattern=r"[a-z0-9]+", max_features=200_000), L.texts, R.texts,
+                                   zero=True),
+        }
+        # Blocking channels beside the title ones: identifiers in any column, and the rare words of
+        # the whole record (None when a catalog pair has no such token at all).
+        self._extra = {
+            "ident": _fit_rows(tfidf(analyzer=_identifier_prefixes), L.identifiers, R.identifiers),
+            "record": _fit_rows(tfidf(token_pattern=r"[a-z0-9]+", max_df=rare, max_features=200_000),
+                                L.record_texts, R.record_texts),
         }
 
     # -- similarity channels ------------------------------------------------------------------------
@@ -143,6 +186,8 @@ class PairFeaturizer:
         """(left matrix, right matrix) of unit rows for a context/similarity channel, or None."""
         if name in ("char", "code", "word"):
             return self._tfidf[f"{name}_title"]
+        if name in self._extra:
+            return self._extra[name]
         lv, rv = self.left.vectors.get(name), self.right.vectors.get(name)
         if lv is None or rv is None:
             return None
@@ -219,6 +264,14 @@ class PairFeaturizer:
             cols[f"cos_{channel}"] = np.where(known, np.einsum("ij,ij->i", a, b), np.nan)
         for name, (lm, rm) in self._tfidf.items():
             cols[f"tfidf_{name}"] = _row_cosines(lm[li], rm[ri])
+        for name, mats in self._extra.items():
+            # Unknown (NaN) unless both listings have a token of the channel: no identifier on one
+            # side says nothing about the pair.
+            cols[f"tfidf_{name}"] = np.full(len(pairs), np.nan)
+            if mats is not None:
+                a, b = mats[0][li], mats[1][ri]
+                known = (a.getnnz(axis=1) > 0) & (b.getnnz(axis=1) > 0)
+                cols[f"tfidf_{name}"][known] = _row_cosines(a, b)[known]
 
         per_pair = [self._pair_row(i, j) for i, j in zip(li, ri)]
         scalar_names = [n for n in FEATURE_NAMES if n not in cols and not n.startswith("ctx_")
@@ -229,15 +282,20 @@ class PairFeaturizer:
 
         mutual = np.ones(len(pairs), dtype=bool)
         for channel, sims in (("text", cols["cos_text"]), ("char", cols["tfidf_char_title"]),
-                              ("code", cols["tfidf_code_title"])):
+                              ("code", cols["tfidf_code_title"]), ("ident", cols["tfidf_ident"])):
             ctx = self._context(channel, pairs, np.nan_to_num(sims, nan=-1.0))
+            if channel == "ident":   # a pair with no identifier on a side has no rank by identifiers
+                ctx = tuple(np.where(np.isnan(sims), np.nan, values) for values in ctx)
             for suffix, values in zip(("row_gap", "col_gap", "row_rank", "col_rank"), ctx):
                 cols[f"ctx_{channel}_{suffix}"] = values
             # Many titles have no codes, so "best" by codes says little alone; a channel without
             # vectors (NaN ranks) has no say.
-            if channel != "code" and not np.isnan(ctx[2]).all():
+            if channel in ("text", "char") and not np.isnan(ctx[2]).all():
                 mutual &= (ctx[2] == 0) & (ctx[3] == 0)
         cols["ctx_mutual_best"] = mutual.astype(np.float64)
+        if self.pooled:
+            for name in FEATURE_GROUPS["context"]:
+                cols[name] = np.full(len(pairs), np.nan)
         attrs = np.array([attribute_pair_features(L.records[i], R.records[j]) for i, j in zip(li, ri)],
                          dtype=np.float64).reshape(len(pairs), len(ATTRIBUTE_FEATURES))
         for k, name in enumerate(ATTRIBUTE_FEATURES):

@@ -21,6 +21,7 @@ UNITS = ("gb|tb|mb|kb|mp|mah|ah|wh|kw|w|v|hz|khz|mhz|ghz|db|fps|mbps|gbps|rpm|mm
 _QUANTITY = re.compile(rf"(\d+(?:[.,x]\d+)*)({UNITS})")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 MIN_MODEL_LEN = 4  # "a12" is too short to identify a product; "am53bk" is not
+IDENTIFIER_PREFIX = 5  # the identifier channel compares codes by their prefixes from this length on
 
 
 def normalise(text: str) -> str:
@@ -82,3 +83,4 @@ def digit_tokens(text: str) -> set[str]:
     """Every token of a normalised text that contains a digit, compact ("i5-4590" -> "i54590",
     "6700k", "250gb", "15.4" -> "154"): what tells a product from its next variant."""
     return {t for t in (_SEPARATORS.sub("", raw) for raw in _CODE.findall(text)) if _HAS_DIGIT.search(t) and len(t) >= 2}
+

@@ -22,6 +22,7 @@ from shopgraph.config import Config
 from shopgraph.errors import BadArgumentError, ConfigError, NotFoundError, StoreError
 from shopgraph.graph.filters import price_currencies
 from shopgraph.graph.store import Filters, GraphStore
+from shopgraph.queries import hydrate
 from shopgraph.queries.frames import CypherRows, MatchResults, ReviewQueue, SearchResults
 from shopgraph.queries.results import Product, SearchResult, carried_by
 
@@ -566,7 +567,7 @@ class ShopGraph:
         if not hits:
             return SearchResults()
         ids = [i for i, _ in hits]
-        products = {row["id"]: Product.from_row(row) for row in self.store.get_nodes("Product", ids)}
+        products = hydrate.products(self.store, ids)
         channels: dict[str, dict[str, float]] = {}
         if aligned_query is not None:
             for channel, prop in (("text", "txt_emb"), ("image", "img_emb")):

@@ -7,7 +7,8 @@ import pytest
 from shopgraph.errors import BadArgumentError, BadFileError
 from shopgraph.ingest.interactions import iter_interaction_source
 from shopgraph.ingest.layouts import (deepmatcher_platforms, deepmatcher_title, detect_layout, grocery_brand,
-                                      load_layout, product_items)
+                                      load_layout, product_items, tables_share_records)
+from shopgraph.names import platform_from_text
 from shopgraph.records import InteractionRecord, ProductRecord, QuarantinedRow
 
 
@@ -58,6 +59,19 @@ def test_amazon_google_and_wdc(data):
     wdc = load_layout(data / "em" / "wdc_computers")
     assert wdc.extra["platforms"] == ("wdc_computers_a", "wdc_computers_b")
     assert {k: len(v) for k, v in wdc.labelled_pairs.items()} == {"train": 2231, "valid": 536, "test": 1098}
+
+
+@pytest.mark.data
+def test_platforms_come_from_the_data_not_the_dataset_name(data, tmp_path):
+    """A renamed copy of the web-offer corpus (two tables drawn from one pool of many shops' offers)
+    still gets "<dir>_a" / "<dir>_b", while a renamed two-shop benchmark gets its two parts."""
+    for source, name, expected in (("wdc_computers", "offers_pool", ("offers_pool_a", "offers_pool_b")),
+                                   ("abt_buy", "shopone_shoptwo", ("shopone", "shoptwo"))):
+        copy = tmp_path / name
+        copy.mkdir()
+        for file in ("tableA.csv", "tableB.csv", "train.csv"):
+            (copy / file).symlink_to(data / "em" / source / file)
+        assert load_layout(copy).extra["platforms"] == expected
 
 
 @pytest.mark.data
@@ -166,6 +180,21 @@ def test_deepmatcher_generated(tmp_path):
     assert [r.price for r in records] == [1299.0, None]
 
 
+def test_tables_drawn_from_one_pool_are_not_named_as_two_shops(tmp_path):
+    pooled = _dir(tmp_path, "left_right", {
+        "tableA.csv": "id,title\n0,Seagate 2TB ST2000DM001\n1,WD Red 4TB\n",
+        "tableB.csv": "id,title\n0,wd  red 4tb\n1,Toshiba 1TB\n",
+        "train.csv": "ltable_id,rtable_id,label\n0,1,0\n"})
+    assert tables_share_records(pooled / "tableA.csv", pooled / "tableB.csv")
+    assert load_layout(pooled).extra["platforms"] == ("left_right_a", "left_right_b")
+    two_shops = _dir(tmp_path, "left2_right2", {
+        "tableA.csv": "id,title\n0,Seagate 2TB ST2000DM001\n1,WD Red 4TB\n",
+        "tableB.csv": "id,title\n0,WD Red 4 TB NAS drive\n1,Toshiba 1TB\n",
+        "train.csv": "ltable_id,rtable_id,label\n0,1,0\n"})
+    assert not tables_share_records(two_shops / "tableA.csv", two_shops / "tableB.csv")
+    assert load_layout(two_shops).extra["platforms"] == ("left2", "right2")
+
+
 def test_bad_pair_file(tmp_path):
     d = _dir(tmp_path, "a_b", {"tableA.csv": "id,title\n0,x\n", "tableB.csv": "id,title\n0,y\n",
                                "train.csv": "ltable_id,rtable_id,label\n0,0,yes\n"})
@@ -175,7 +204,7 @@ def test_bad_pair_file(tmp_path):
 
 @pytest.mark.parametrize("name, expected", [
     ("abt_buy", ("abt", "buy")), ("amazon_google", ("amazon", "google")),
-    ("wdc_computers", ("wdc_computers_a", "wdc_computers_b")), ("shop", ("shop_a", "shop_b")),
+    ("wdc_computers", ("wdc", "computers")), ("shop", ("shop_a", "shop_b")),
     ("a_b_c", ("a_b_c_a", "a_b_c_b")), ("same_same", ("same_same_a", "same_same_b")),
     # Directory names are made valid platform names (issue 13): never a path, a space or a NUL.
     ("my data", ("my_data_a", "my_data_b")), ("..", ("data_a", "data_b")), ("a b_c", ("a_b_c_a", "a_b_c_b")),
@@ -183,6 +212,8 @@ def test_bad_pair_file(tmp_path):
 ])
 def test_deepmatcher_platforms(name, expected):
     assert deepmatcher_platforms(name) == expected
+    assert deepmatcher_platforms(name, one_pool=True) == (f"{platform_from_text(name)[:62]}_a",
+                                                          f"{platform_from_text(name)[:62]}_b")
 
 
 @pytest.mark.parametrize("layout, files, missing", [

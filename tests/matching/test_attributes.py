@@ -79,14 +79,15 @@ def test_serialise_with_and_without_keys():
 def test_load_benchmark_any_columns(tmp_path):
     from shopgraph.matching.benchmarks import load_benchmark
 
-    (tmp_path / "tableA.csv").write_text("id,Song_Name,Time\n0,Hello,3:01\n1,World,4:00\n,no id,1:00\n")
-    (tmp_path / "tableB.csv").write_text("id,Song_Name,Time\n0,Hello!,3:01\n1,Word,4:10\n")
+    # No text column (every value a duration or a number): the title is the record serialised.
+    (tmp_path / "tableA.csv").write_text("id,Length,Time\n0,12,3:01\n1,14,4:00\n,no id,1:00\n")
+    (tmp_path / "tableB.csv").write_text("id,Length,Time\n0,12,3:01\n1,15,4:10\n")
     for split in ("train", "valid", "test"):
         (tmp_path / f"{split}.csv").write_text("ltable_id,rtable_id,label\n0,0,1\n1,0,0\n")
     left, right, bench = load_benchmark(tmp_path, with_keys=True)
-    assert left.titles == ["Song_Name: Hello Time: 3:01", "Song_Name: World Time: 4:00"]
-    assert left.attributes[0] == {"Song_Name": "Hello", "Time": "3:01"} and bench.skipped_rows == 1
-    assert load_benchmark(tmp_path)[0].titles[0] == "Hello 3:01"
+    assert left.titles == ["Length: 12 Time: 3:01", "Length: 14 Time: 4:00"]
+    assert left.attributes[0] == {"Length": "12", "Time": "3:01"} and bench.skipped_rows == 1
+    assert load_benchmark(tmp_path)[0].titles[0] == "12 3:01"
     assert bench.splits["test"].rows.tolist() == [[0, 0], [1, 0]]
 
 
@@ -97,7 +98,7 @@ def test_load_benchmark_on_the_real_tables_without_a_title_column():
     left, right, bench = load_benchmark(need_data("em/itunes_amazon"))
     assert (len(left), len(right)) == (262, 436) and bench.dropped_pairs == 0
     assert [int(p.labels.sum()) for p in bench.splits.values()] == [78, 27, 27]
-    assert len(left.attributes[0]) == 8 and np.isnan(left.prices).all()
+    assert len(left.attributes[0]) == 8 and left.prices[0] == 1.29 and left.titles[0] == "Illusion ( feat . Echosmith )"
 
 
 def test_what_disagrees_is_said_in_words():

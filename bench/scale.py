@@ -1,0 +1,374 @@
+"""Scale: ingest, index, open and search an attribute-rich catalog of 10k, 100k, 1M products.
+
+Per size, each stage runs in a fresh process, so its peak resident memory (ru_maxrss) is its own:
+- gen: a synthetic catalog (bench/synthetic_catalog.py entities: brand, line, model number, category
+  with its attributes, price) as a CSV with an identifier column (mpn) and one column per attribute,
+  and text-only vectors (384-d) from the calibrated MiniLM-like mixture (bench/vector.py), whose
+  clusters also give each product its brand (~1% each) and top category (~20% each);
+- ingest: the real ingest path (ShopGraph.ingest of the CSV: validation, identifiers, attributes,
+  brands, categories, batches) with the encoder replaced by a reader of those vectors (the models'
+  cost is bench/ingest.py's subject, not this one's), into a fresh LadybugDB store;
+- build: the first search, which reads every vector from the graph, builds the HNSW index and saves it;
+- query: open time, first query after opening (the saved index is loaded), then per case (unfiltered,
+  brand, category, price+category, a Cypher `where`) the API (ShopGraph.vector_search) and the store
+  (EmbeddedStore.vector_search) p50/p99 side by side, recall@10 against exact search in Cypher; and a
+  graph workload: a 2-hop neighbourhood query and a product page (ShopGraph.neighbourhood);
+- peer: LanceDB (IVF_HNSW_SQ, cosine) on the same vectors with the same kinds of filters, as the
+  reference an embedded vector database gives (its own process: its Arrow/Rust runtime beside ours).
+Disk: the database and the index folder against the raw float32 vectors they hold.
+
+    python -m bench.scale --quick                       # 10k
+    python -m bench.scale --sizes 10000,100000          # --sizes 10000,100000,1000000
+    python -m bench.scale --sizes 10000,100000 --keep DIR --rerun build,query,peer
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench.common import args_settings, peak_rss_mb, percentiles, print_table, write_results
+
+DIM = 384
+ROOT = Path(__file__).resolve().parents[1]
+CASES = ("unfiltered", "brand ~1%", "category ~20%", "price+category", "cypher where")
+
+
+# -- stages (each in its own process) ------------------------------------------------------------
+def stage_gen(d: Path, n: int, queries: int) -> dict:
+    from bench.synthetic_catalog import CATEGORIES, description, make_entities, title_a
+    from bench.vector import make_mixture
+
+    base, held = make_mixture(n, queries, DIM, seed=0)
+    base.vectors.astype(np.float32).tofile(d / "vectors.f32")
+    np.save(d / "queries.npy", held.vectors.astype(np.float32))
+    slots = sorted({name for spec in CATEGORIES.values() for name, _ in spec})
+    entities = make_entities(n, np.random.default_rng(7))
+    rng = np.random.default_rng(8)
+    with (d / "catalog.csv").open("w", newline="", encoding="utf-8") as f:
+        out = csv.writer(f)
+        out.writerow(["id", "title", "description", "brand", "category", "price", "mpn", *slots])
+        for i, e in enumerate(entities):
+            values = dict(zip((name for name, _ in CATEGORIES[e.category]), e.attributes))
+            # brand and top category follow the vector clusters, as they do for real titles
+            top = f"Top{int(base.category[i])}"
+            out.writerow([f"a{i:07d}", title_a(e, rng), description(e, rng), f"Brand{int(base.brand[i]):03d}",
+                          f"{top} > {e.category.split(' > ')[1]}", e.price, e.model,
+                          *(values.get(s, "") for s in slots)])
+    return {"attribute_columns": len(slots)}
+
+
+class VectorFileEncoder:
+    """Stands in for ProductEncoder: product a<N>'s text vector is row N of vectors.f32 (read per
+    batch, never all at once); no image, no lexical channel; fused = [text, 0, 0] like a text-only
+    product."""
+
+    def __init__(self, path: Path, dims):
+        self.path, self.dims = path, dims
+
+    def encode(self, records):
+        from shopgraph.ingest.encoders.product import EncodedProducts
+
+        rows = np.array([int(r.source_id[1:]) for r in records], dtype=np.int64)
+        lo, hi = int(rows.min()), int(rows.max())
+        block = np.fromfile(self.path, dtype=np.float32, count=(hi - lo + 1) * DIM, offset=lo * DIM * 4)
+        text = block.reshape(-1, DIM)[rows - lo]
+        n = len(records)
+        image, lexical = np.zeros((n, self.dims.image), np.float32), np.zeros((n, self.dims.lexical), np.float32)
+        return EncodedProducts(text=text, image=image, image_ok=np.zeros(n, bool), image_errors=[None] * n,
+                               lexical=lexical, fused=np.hstack([text, image, lexical]), encoded=n)
+
+
+def stage_ingest(d: Path, n: int, queries: int) -> dict:
+    from shopgraph.queries.api import ShopGraph
+
+    graph = ShopGraph.open(d / "scale.db")
+    graph._encoder = VectorFileEncoder(d / "vectors.f32", graph.store.dims)
+    started = time.perf_counter()
+    summary = graph.ingest(d / "catalog.csv", {"platform": "s", "id": "id", "title": "title",
+                                               "description": "description", "brand": "brand",
+                                               "category": "category", "category_separator": ">",
+                                               "price": "price", "default_currency": "USD",
+                                               "identifiers": {"mpn": "mpn"}}, progress=False)
+    seconds = time.perf_counter() - started
+    graph.close()
+    return {"ingest_s": round(seconds, 1), "ingest_rows_s": round(n / seconds), "products": summary.products_written,
+            "attributes": summary.attributes_written, "quarantined": summary.quarantined,
+            "ingest_peak_rss_mb": peak_rss_mb()}
+
+
+def stage_build(d: Path, n: int, queries: int) -> dict:
+    from shopgraph.graph.embedded import EmbeddedStore
+
+    q = np.load(d / "queries.npy")
+    store = EmbeddedStore.open(d / "scale.db")
+    started = time.perf_counter()
+    store.vector_search("text_vec", q[0], 10)  # reads every vector, builds HNSW, saves the index
+    seconds = time.perf_counter() - started
+    store.close()
+    return {"index_build_s": round(seconds, 1), "build_peak_rss_mb": peak_rss_mb()}
+
+
+def _cases(store):
+    from shopgraph.graph.store import Filters
+
+    brand = store.cypher("MATCH (p:Product)-[:OF_BRAND]->(b:Brand) RETURN b.name AS b, count(p) AS n "
+                         "ORDER BY n DESC, b SKIP 10 LIMIT 1")[0]["b"]
+    leaf = store.cypher("MATCH (c:Category) WHERE c.depth = 2 RETURN c.path AS leaf ORDER BY leaf LIMIT 1")[0]["leaf"]
+    return {"unfiltered": {}, "brand ~1%": {"filters": Filters(brand=brand)},
+            "category ~20%": {"filters": Filters(category="Top3")},
+            "price+category": {"filters": Filters(category="Top3", price_min=100.0, price_max=800.0, currency="USD")},
+            "cypher where": {"where": "(p)-[:IN_CATEGORY]->(c:Category) WHERE c.path = $leaf",
+                             "params": {"leaf": leaf}}}
+
+
+def stage_query(d: Path, n: int, queries: int) -> dict:
+    from shopgraph.queries.api import ShopGraph
+
+    q = np.load(d / "queries.npy")
+    started = time.perf_counter()
+    graph = ShopGraph.open(d / "scale.db", read_only=True)
+    open_s = time.perf_counter() - started
+    store = graph.store
+    started = time.perf_counter()
+    graph.vector_search(q[0], 10, prop="text_vec")
+    first_ms = (time.perf_counter() - started) * 1000
+    out = {"open_ms": round(open_s * 1000, 1), "first_query_ms": round(first_ms, 1), "cases": {}}
+    for name, kw in _cases(store).items():
+        graph.vector_search(q[1], 10, prop="text_vec", **kw)  # prepares this filter (kept until a write)
+        api, raw, recall, found = [], [], [], []
+        for n_query, v in enumerate(q[2:]):
+            # the first call of a query vector warms the pages the second one reads: alternate the order
+            for which in ((0, 1) if n_query % 2 else (1, 0)):
+                t = time.perf_counter()
+                if which == 0:
+                    found.append({h.product.id for h in graph.vector_search(v, 10, prop="text_vec", **kw)})
+                else:
+                    store.vector_search("text_vec", v, 10, **kw)
+                (api if which == 0 else raw).append((time.perf_counter() - t) * 1000)
+        # exact search scans every vector in the graph and evicts the pages the timed calls use:
+        # it runs in its own pass after them
+        for v, hits in zip(q[2:], found):
+            truth = store.vector_search("text_vec", v, 10, exact=True, **kw)
+            if truth:
+                recall.append(len(hits & {i for i, _ in truth}) / len(truth))
+        a, s = percentiles(api), percentiles(raw)
+        out["cases"][name] = {"api_p50_ms": a["p50"], "api_p99_ms": a["p99"], "store_p50_ms": s["p50"],
+                              "store_p99_ms": s["p99"], "api_over_store_p50": round(a["p50"] / s["p50"], 2),
+                              "recall@10": round(float(np.mean(recall)), 4) if recall else None}
+    ids = [r["id"] for r in store.cypher("MATCH (p:Product) RETURN p.id AS id ORDER BY id LIMIT 50")]
+    two_hop, page = [], []
+    for pid in ids:
+        t = time.perf_counter()
+        store.cypher("MATCH (p:Product {id: $id})-[:HAS_ATTRIBUTE|IN_CATEGORY|OF_BRAND]->(x)"
+                     "<-[:HAS_ATTRIBUTE|IN_CATEGORY|OF_BRAND]-(q:Product) RETURN count(DISTINCT q) AS n", {"id": pid})
+        two_hop.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        graph.neighbourhood(pid, similar_k=0)
+        page.append((time.perf_counter() - t) * 1000)
+    out["two_hop_p50_ms"] = percentiles(two_hop)["p50"]
+    out["product_page_p50_ms"] = percentiles(page)["p50"]
+    out["query_peak_rss_mb"] = peak_rss_mb()
+    graph.close()
+    return out
+
+
+def stage_peer(d: Path, n: int, queries: int) -> dict:
+    """LanceDB (IVF_HNSW_SQ, cosine) on the same vectors and columns, with the same kinds of filters
+    as SQL prefilters; recall against exact numpy search under the same filter."""
+    import lancedb
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from pyarrow import csv as pacsv
+
+    vectors = np.fromfile(d / "vectors.f32", dtype=np.float32).reshape(n, DIM)
+    q = np.load(d / "queries.npy")
+    cols = pacsv.read_csv(d / "catalog.csv", convert_options=pacsv.ConvertOptions(
+        include_columns=["id", "brand", "category", "price"])).combine_chunks()
+    top = pc.utf8_slice_codeunits(cols["category"], 0, 4)
+    table = pa.table({"id": cols["id"], "brand": cols["brand"], "top": top, "leaf": cols["category"],
+                      "price": pc.cast(cols["price"], pa.float64()),
+                      "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), DIM)})
+    started = time.perf_counter()
+    db = lancedb.connect(str(d / "lance"))
+    tbl = db.create_table("products", data=table, mode="overwrite")
+    if n >= 10000:
+        tbl.create_index(metric="cosine", vector_column_name="vector", index_type="IVF_HNSW_SQ")
+    load_s = time.perf_counter() - started
+    brands = pc.value_counts(cols["brand"]).to_pylist()
+    brand = sorted(brands, key=lambda c: (-c["counts"], c["values"]))[10]["values"]
+    leaf = sorted(set(cols["category"].to_pylist()))[0]
+    price = table["price"].to_numpy(zero_copy_only=False)
+    masks = {"unfiltered": (None, np.ones(n, bool)),
+             "brand ~1%": (f"brand = '{brand}'", pc.equal(cols["brand"], brand).to_numpy(zero_copy_only=False)),
+             "category ~20%": ("top = 'Top3'", pc.equal(top, "Top3").to_numpy(zero_copy_only=False))}
+    masks["price+category"] = ("top = 'Top3' AND price >= 100 AND price <= 800",
+                               masks["category ~20%"][1] & (price >= 100) & (price <= 800))
+    masks["cypher where"] = (f"leaf = '{leaf}'", pc.equal(cols["category"], leaf).to_numpy(zero_copy_only=False))
+    out = {"peer": f"lancedb {lancedb.__version__} IVF_HNSW_SQ" if n >= 10000 else "lancedb (flat)",
+           "peer_load_index_s": round(load_s, 1), "cases": {}}
+    for name, (where, mask) in masks.items():
+        allowed = np.flatnonzero(mask)
+        ms, recall = [], []
+        for v in q[1:]:
+            search = tbl.search(v).distance_type("cosine").limit(10).select(["id"])
+            if where:
+                search = search.where(where, prefilter=True)
+            t = time.perf_counter()
+            got = search.to_arrow()["id"].to_pylist()
+            ms.append((time.perf_counter() - t) * 1000)
+            scores = vectors[allowed] @ v
+            truth = {f"a{i:07d}" for i in allowed[np.argsort(-scores)[:10]]}
+            recall.append(len(truth & set(got)) / max(1, len(truth)))
+        p = percentiles(ms[1:])
+        out["cases"][name] = {"peer_p50_ms": p["p50"], "peer_p99_ms": p["p99"],
+                              "peer_recall@10": round(float(np.mean(recall)), 4)}
+    out["peer_disk_mb"] = round(sum(f.stat().st_size for f in (d / "lance").rglob("*") if f.is_file()) / 2**20, 1)
+    out["peer_peak_rss_mb"] = peak_rss_mb()
+    return out
+
+
+STAGES = {"gen": stage_gen, "ingest": stage_ingest, "build": stage_build, "query": stage_query, "peer": stage_peer}
+
+
+# -- driver --------------------------------------------------------------------------------------
+def _run_stage(name: str, d: Path, n: int, queries: int) -> dict:
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "bench.scale", "--stage", name, "--dir", str(d), "--sizes", str(n),
+                           "--queries", str(queries)], capture_output=True, text=True, cwd=ROOT)
+    if done.returncode != 0:
+        raise SystemExit(f"stage {name} at {n:,} failed: {done.stderr.strip().splitlines()[-3:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"  {name:7s} {n:>9,}  {time.perf_counter() - started:7.1f} s", flush=True)
+    return result
+
+
+def _size_mb(paths) -> float:
+    return round(sum(p.stat().st_size for p in paths if p.is_file()) / 2**20, 1)
+
+
+def run_size(n: int, queries: int, workdir: Path, peer: bool = True) -> dict:
+    d = workdir / f"n{n}"
+    d.mkdir(parents=True, exist_ok=True)
+    row = {"products": n}
+    for stage in ("gen", "ingest", "build", "query"):
+        row.update(_run_stage(stage, d, n, queries))
+    if peer:
+        result = _run_stage("peer", d, n, queries)
+        for case, figures in result.pop("cases").items():
+            row["cases"][case].update(figures)
+        row.update(result)
+    row.update(_disk(d, n))
+    return row
+
+
+def _growth(rows: list[dict]) -> list[dict]:
+    """How each measure grows from the first size to the last (printed)."""
+    if len(rows) < 2:
+        return []
+    first, last = rows[0], rows[-1]
+    growth = [{"measure": key, str(first["products"]): first[key], str(last["products"]): last[key],
+               "ratio": round(last[key] / first[key], 2) if first[key] else None}
+              for key in ("ingest_rows_s", "ingest_peak_rss_mb", "index_build_s", "build_peak_rss_mb", "db_mb",
+                          "index_mb", "open_ms", "first_query_ms", "query_peak_rss_mb", "two_hop_p50_ms",
+                          "product_page_p50_ms")]
+    print_table(growth, title=f"growth {first['products']:,} -> {last['products']:,} products")
+    return growth
+
+
+def _disk(d: Path, n: int) -> dict:
+    db = [p for p in d.glob("scale.db*") if p.is_file()]
+    row = {"db_mb": _size_mb(db), "index_mb": _size_mb(list((d / "scale.db.index").rglob("*")))}
+    # vectors stored per product: text_vec (384) and fused_vec (384 + 1280 + 512) in the graph
+    stored = n * (DIM + DIM + 1280 + 512) * 4 / 2**20
+    row["raw_vectors_mb"] = round(stored, 1)
+    row["disk_over_raw_vectors"] = round((row["db_mb"] + row["index_mb"]) / stored, 2)
+    row["index_over_raw_text_vectors"] = round(row["index_mb"] / (n * DIM * 4 / 2**20), 2)
+    return row
+
+
+def rerun(stages: list[str], sizes: list[int], queries: int, workdir: Path | None) -> None:
+    """Run some stages again on the catalogs and databases an earlier run kept (--keep) and replace
+    their figures in its results file (e.g. build,query,peer after a change to the index)."""
+    import shutil
+
+    from bench.common import RESULTS_DIR
+
+    if workdir is None:
+        raise SystemExit("--rerun needs --keep DIR, the folder of the earlier run")
+    path = RESULTS_DIR / "scale.json"
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    for row in saved["results"]["sizes"]:
+        n = row["products"]
+        if n not in sizes:
+            continue
+        d = workdir / f"n{n}"
+        if "build" in stages:
+            shutil.rmtree(d / "scale.db.index", ignore_errors=True)
+        for stage in stages:
+            result = _run_stage(stage, d, n, queries)
+            cases = result.pop("cases", None)
+            if cases and stage == "peer":
+                for case, figures in cases.items():
+                    row["cases"].setdefault(case, {}).update(figures)
+            elif cases:
+                row["cases"] = {c: {**{k: v for k, v in row["cases"].get(c, {}).items() if k.startswith("peer")},
+                                    **m} for c, m in cases.items()}
+            row.update(result)
+        row.update(_disk(d, n))
+    saved.setdefault("notes", []).append(f"stages {','.join(stages)} rerun on the same catalogs and databases "
+                                         f"(--rerun), {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC")
+    rows = saved["results"]["sizes"]
+    print_table([{k: v for k, v in r.items() if k != "cases"} for r in rows], title="scale: per size")
+    print_table([{"products": r["products"], "case": c, **m} for r in rows for c, m in r["cases"].items()],
+                title="vector search, k=10, 384-d text vectors: API vs store (warm filters) vs LanceDB")
+    saved["results"]["growth"] = _growth(rows)
+    path.write_text(json.dumps(saved, indent=2), encoding="utf-8")
+    print(f"\nupdated {path}")
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="10000,100000", help="comma list of catalog sizes (default 10000,100000)")
+    parser.add_argument("--quick", action="store_true", help="10k products, 30 queries per case")
+    parser.add_argument("--queries", type=int, default=100, help="queries per case (default 100)")
+    parser.add_argument("--keep", type=Path, default=None, help="work in this folder and keep it (default: a temp folder)")
+    parser.add_argument("--no-peer", action="store_true", help="skip the LanceDB reference")
+    parser.add_argument("--rerun", default=None,
+                        help="with --keep: run only these stages (e.g. build,query,peer) again on what an earlier "
+                             "run left there and replace their figures in bench/results/scale.json")
+    parser.add_argument("--stage", choices=sorted(STAGES), help=argparse.SUPPRESS)
+    parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.stage:  # a child process: one stage, one JSON line
+        print(json.dumps(STAGES[args.stage](args.dir, int(args.sizes), args.queries + 2)))
+        return
+    if args.quick:
+        args.sizes, args.queries = "10000", 30
+    sizes = [int(s) for s in args.sizes.split(",")]
+    if args.rerun:
+        rerun(args.rerun.split(","), sizes, args.queries, args.keep)
+        return
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="scale-") as tmp:
+        for n in sizes:
+            rows.append(run_size(n, args.queries, args.keep or Path(tmp), peer=not args.no_peer))
+    summary = [{k: v for k, v in r.items() if k != "cases"} for r in rows]
+    print_table(summary, title="scale: per size (each stage in its own process; RSS = that stage's peak)")
+    search = [{"products": r["products"], "case": c, **m} for r in rows for c, m in r["cases"].items()]
+    print_table(search, title="vector search, k=10, 384-d text vectors: API vs store (warm filters) vs LanceDB")
+    growth = _growth(rows)
+    path = write_results("scale", args_settings(args), {"sizes": rows, "growth": growth})
+    print(f"\nwrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""Opening a database loads its saved vector index: the first search reads no vector from the graph
+and builds no HNSW graph (issue 18: the first query after opening must not cost a rebuild)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from shopgraph.config import IndexConfig
+from shopgraph.graph import vector_index
+from shopgraph.graph.embedded import EmbeddedStore
+from shopgraph.graph.schema import VectorDims
+from shopgraph.graph.store import GraphBatch
+
+DIMS = VectorDims(text=8, image=4, lexical=4)
+CONFIG = IndexConfig(min_ann_size=50)  # an HNSW graph even for this small test
+
+
+@pytest.mark.parametrize("read_only", [False, True])
+def test_first_search_after_opening_loads_the_saved_index(tmp_path, monkeypatch, read_only):
+    path = tmp_path / "g.db"
+    vectors = np.random.default_rng(0).standard_normal((300, DIMS.text)).astype(np.float32)
+    store = EmbeddedStore.open(path, dims=DIMS, index_config=CONFIG)
+    store.write(GraphBatch(nodes={"Product": [
+        {"id": f"p{i}", "platform": "s", "source_id": str(i), "title": f"t{i}", "content_hash": str(i),
+         "text_vec": vectors[i]} for i in range(300)]}))
+    expected = store.vector_search("text_vec", vectors[7], 5)  # builds the index and saves it
+    store.close()
+    assert (tmp_path / "g.db.index" / "text_vec" / "manifest.json").exists()
+
+    built = []
+    real_add = vector_index.AnnIndex._ensure_hnsw
+
+    def counting(self, *args, **kwargs):
+        before = None if self._hnsw is None else self._hnsw.ntotal
+        result = real_add(self, *args, **kwargs)
+        if result is not None and before != result.ntotal:
+            built.append(result.ntotal)
+        return result
+
+    monkeypatch.setattr(vector_index.AnnIndex, "_ensure_hnsw", counting)
+    sent: list[str] = []
+    store = EmbeddedStore.open(path, read_only=read_only, index_config=CONFIG, trace=lambda q, p: sent.append(q))
+    try:
+        sent.clear()
+        assert store.vector_search("text_vec", vectors[7], 5) == expected
+        assert not [q for q in sent if "text_vec" in q], sent  # no vector read from the graph
+        assert built == []  # the saved HNSW graph was used as it is
+        with store.vector_index("text_vec") as index:
+            assert index.stats()["hnsw_built"] and len(index) == 300
+    finally:
+        store.close()

@@ -1,0 +1,69 @@
+"""Blocking channels beside the title ones: identifiers found in any column (compared by prefix) and
+the rare words of the whole record."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from shopgraph.matching.blocking import block
+from shopgraph.matching.features import FEATURE_GROUPS, FEATURE_NAMES, PairFeaturizer
+from shopgraph.matching.listings import Listings
+
+
+def _listings(platform, titles, records):
+    return Listings(platform, [f"{platform}:{n}" for n in range(len(titles))], titles, titles,
+                    attributes=[{"t": t, **r} for t, r in zip(titles, records)])
+
+
+def test_a_code_in_another_column_brings_its_listing_in():
+    # Five tablets with the same title; only the part number (in a column, not the title) tells them
+    # apart. The title channels tie; the identifier channel must pick the right one.
+    left = _listings("a", ["Apple iPad MC359LL/A tablet 16GB silver"], [{}])
+    codes = ["MD528LL/A", "ME279LL/A", "MF432LL/A", "MG442LL/A", "MC359LL/A"]
+    right = _listings("b", ["Apple iPad tablet 16GB silver"] * 5, [{"part": c} for c in codes])
+    featurizer = PairFeaturizer(left, right)
+    assert block(featurizer, k=1).rows.tolist() == [[0, 4]]
+    sims = featurizer.similarity_block("ident", np.array([0]))[0]
+    assert sims.argmax() == 4 and sims[4] > 0 and (sims[:4] == 0).all()
+
+
+def test_a_code_cut_short_still_meets_its_product():
+    left = _listings("a", ["Corsair Vengeance LPX 32GB (2x16GB) DDR4 Kit (CMK32GX4M2A2"], [{}])
+    right = _listings("b", ["Corsair Vengeance LPX CMK16GX4M2B3000C15 - Prijzen",
+                            "Corsair Vengeance LPX CMK32GX4M2A2133C13 - Prijzen",
+                            "Corsair Vengeance LPX CMK64GX4M4A2400C16 - Prijzen"], [{}, {}, {}])
+    sims = PairFeaturizer(left, right).similarity_block("ident", np.array([0]))[0]
+    assert sims.argmax() == 1 and sims[1] > sims[0] and sims[1] > sims[2]
+
+
+def test_catalogs_without_any_code_are_matched_all_the_same():
+    # No title has a digit: the code channels have no token at all (this used to raise ValueError
+    # "empty vocabulary" from the code TF-IDF), and they count as "nothing shared".
+    left = _listings("a", ["red cotton shirt", "blue wool scarf"], [{}, {}])
+    right = _listings("b", ["shirt in red cotton", "scarf of blue wool"], [{}, {}])
+    featurizer = PairFeaturizer(left, right)
+    assert featurizer.channel("ident") is None
+    assert sorted(map(tuple, block(featurizer, k=1).rows.tolist())) == [(0, 0), (1, 1)]
+    x = featurizer.features(np.array([[0, 0], [0, 1]]))
+    assert x[:, FEATURE_NAMES.index("tfidf_code_title")].tolist() == [0.0, 0.0]
+
+
+def test_identifier_agreement_is_a_feature_and_unknown_without_identifiers():
+    left = _listings("a", ["Apple iPad MC359LL/A tablet", "red cotton shirt"], [{}, {}])
+    right = _listings("b", ["Apple tablet", "Apple tablet"], [{"part": "MC359LL/A"}, {"part": "MD528LL/A"}])
+    x = PairFeaturizer(left, right).features(np.array([[0, 0], [0, 1], [1, 0]]))
+    ident = x[:, FEATURE_NAMES.index("tfidf_ident")]
+    assert ident[0] > 0.9 and ident[1] < 0.5 and np.isnan(ident[2])
+
+
+def test_catalogs_from_one_pool_of_offers_leave_the_context_features_unknown():
+    titles = ["seagate 2tb st2000dm001", "wd red 4tb wd40efrx", "kingston 8gb ddr4 hx424c15fb2/8"]
+    two_shops = PairFeaturizer(_listings("a", titles, [{}] * 3),
+                               _listings("b", [t.upper() + " new" for t in titles], [{}] * 3))
+    pooled = PairFeaturizer(_listings("a", titles, [{}] * 3),
+                            _listings("b", [titles[0], "seagate desktop 2tb", titles[2]], [{}] * 3))
+    assert not two_shops.pooled and pooled.pooled
+    context = [FEATURE_NAMES.index(n) for n in FEATURE_GROUPS["context"]]
+    pairs = np.array([[0, 0], [0, 1]])
+    assert not np.isnan(two_shops.features(pairs)[:, context]).all()
+    assert np.isnan(pooled.features(pairs)[:, context]).all()
