@@ -106,9 +106,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_filter_flags(p)
     p.add_argument("--where", help="Cypher pattern binding p, e.g. \"(p)-[:OF_BRAND]->(b:Brand) WHERE b.name = $b\"")
     p.add_argument("--param", action="append", default=[], metavar="NAME=JSON", help="query parameter (repeatable)")
-    p.add_argument("--rank-by", default="auto", choices=["auto", "fused", "text", "image"],
-                   help="after training: compare the query with products' images, texts or both (default)")
+    p.add_argument("--rank-by", default="hybrid", choices=["hybrid", "auto", "fused", "text", "image"],
+                   help="hybrid (default): identifier lookup, BM25 and every vector channel fused; the others "
+                        "rank by vectors only: auto/fused (both), and after training text or image")
     p.add_argument("-k", type=int, default=10, help="number of results (default 10)")
+    p.add_argument("--offset", type=int, default=0, help="skip this many results (paging; default 0)")
+    p.add_argument("--sort", default="relevance", choices=["relevance", "price_asc", "price_desc"],
+                   help="order of the matching products (hybrid search; default relevance)")
+    p.add_argument("--facets", action="store_true", help="also print brand / platform / category counts")
 
     p = sub.add_parser("similar", parents=[common, output], help=COMMANDS_HELP["similar"], description=COMMANDS_HELP["similar"])
     p.add_argument("product_id", help="product id, e.g. shop_a:SKU-001")
@@ -327,8 +332,13 @@ def cmd_search(args) -> None:
     _format(args)  # a bad combination fails before the models load
     with _open(args, read_only=True) as sg:
         hits = sg.search(text=args.text, image=args.image, k=args.k, filters=_filters(args),
-                         where=args.where, params=_params(args.param), rank_by=args.rank_by)
+                         where=args.where, params=_params(args.param), rank_by=args.rank_by,
+                         offset=args.offset, sort=args.sort)
     _hits(args, hits)
+    from shopgraph.queries.format import search_summary
+
+    for line in search_summary(hits, facets=args.facets):
+        print(line, file=sys.stderr if _format(args) != "table" or args.output else sys.stdout)
 
 
 def cmd_similar(args) -> None:

@@ -85,6 +85,44 @@ class FusionConfig:
 
 
 @dataclass(frozen=True)
+class SearchConfig:
+    """Hybrid search (shopgraph/search/hybrid.py): channels fused by weighted reciprocal rank.
+
+    <kind>_weights: "channel=weight ..." for each query kind (shopgraph.search.fusion.query_kind):
+    channels are exact (identifier / model-number lookup), bm25, vector (the products' fused
+    vectors), learned (the trained image-text space, once trained), image (photo queries: the
+    products' photos); a channel left out or at 0 is not run. <kind>_rrf_k: the rank offset.
+    Defaults: the phase-1 dev optimum (docs/benchmarks.md, "Search quality on labelled queries").
+    depth: candidates each channel returns. duplicate_image: image cosine from which a catalogue
+    photo counts as the query photo itself (put first). strong_coverage / partial_coverage: share of
+    the query's terms a title must hold; strong_text / partial_text: cosine of the query and the
+    title (text model); strong_image / partial_image: image cosine of a photo query and the product's
+photo; a result meeting neither partial bound is "weak", and a search with no
+    "strong" or "exact" result reports no close match."""
+
+    identifier_weights: str = "exact=4 bm25=1"
+    identifier_rrf_k: float = 20.0
+    model_number_weights: str = "exact=1 bm25=1 vector=0.25 learned=0.25"
+    model_number_rrf_k: float = 20.0
+    other_script_weights: str = "exact=1 bm25=2"
+    other_script_rrf_k: float = 20.0
+    text_weights: str = "exact=1 bm25=2 vector=0.5 learned=0.5"
+    text_rrf_k: float = 60.0
+    image_weights: str = "image=1 vector=1 learned=1"
+    image_rrf_k: float = 60.0
+    depth: int = 100
+    duplicate_image: float = 0.97
+    # strong_*: bench/search_confidence.py on dev queries (98% of answerable known-item queries strong,
+    # 1% of unanswerable ones); partial_*: one word in three, a loosely related title (not tuned).
+    strong_coverage: float = 0.6
+    partial_coverage: float = 0.34
+    strong_text: float = 0.5
+    partial_text: float = 0.35
+    strong_image: float = 0.8
+    partial_image: float = 0.6
+
+
+@dataclass(frozen=True)
 class IngestConfig:
     """Row validation limits (characters; a row over a limit is quarantined, never truncated) and
     batching. max_record_lines: a CSV record whose quoted field runs over more physical lines than this
@@ -175,7 +213,9 @@ class AlignConfig:
     weight_decay: float = 0.2
     batch_size: int = 128
     epochs: int = 100
-    patience: int = 15
+    # epochs without a better held-out pair log-likelihood before stopping (a smooth metric: on the
+    # demo, 5 stops at epoch 27 with the best epoch 22; 15 ran 37 epochs for the same model)
+    patience: int = 5
     val_fraction: float = 0.1
     category_weight: float = 1.0  # weight of the auxiliary category loss (0 = off)
     min_pairs: int = 16  # fewer products with both image and text than this: nothing to train
@@ -242,6 +282,7 @@ class Config:
     lexical_index: LexicalIndexConfig = field(default_factory=LexicalIndexConfig)
     multilingual: MultilingualTextConfig = field(default_factory=MultilingualTextConfig)
     fusion: FusionConfig = field(default_factory=FusionConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     index: IndexConfig = field(default_factory=IndexConfig)
     store: StoreConfig = field(default_factory=StoreConfig)

@@ -36,7 +36,11 @@ def run(argv, capsys):
 
 def test_search_prints_a_table_and_json(demo_graph, capsys):
     code, out, _ = run(["search", "backpack", "--db", str(demo_graph.db), "-k", "3"], capsys)
-    assert code == 0 and "score" in out and len(out.strip().splitlines()) == 5
+    lines = out.strip().splitlines()
+    assert code == 0 and "score" in out and "strength" in lines[0] and len(lines) == 6
+    assert lines[-1].endswith("matching products (showing 1-3)")
+    code, out, _ = run(["search", "zzzzqqq", "--db", str(demo_graph.db), "-k", "2", "--facets"], capsys)
+    assert code == 0 and "no close match" in out and "0 matching products" in out and "\nbrand: " in out
     code, out, _ = run(["search", "backpack", "--db", str(demo_graph.db), "-k", "2", "--json", "--platform", "shop_b"], capsys)
     rows = [json.loads(line) for line in out.splitlines()]
     assert code == 0 and len(rows) == 2 and all(r["product"]["platform"] == "shop_b" for r in rows)

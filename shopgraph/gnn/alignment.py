@@ -14,6 +14,7 @@ weight 0, so a product without an image (or a query without text) still lands in
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 
@@ -21,7 +22,10 @@ import numpy as np
 
 from shopgraph.errors import ModelError
 
+log = logging.getLogger(__name__)
+
 MODALITIES = ("text", "image")
+MIN_VALIDATION_PAIRS = 50  # fewer held-out pairs: a validation metric moves by 2+ points per product
 
 
 def _torch():
@@ -150,10 +154,14 @@ class AlignmentTask:
     Loss per batch of products with both modalities: InfoNCE(text, image) + 0.5 * (InfoNCE(fused,
     text) + InfoNCE(fused, image)) with a random modality hidden from the fused side (so the gate
     learns to cope with one missing), + category_weight * cross-entropy of the category head.
-    Validation: mean of text->image and image->text recall@10 on held-out products.
+    Validation on held-out products: "pair_loglik", the mean log-probability the model gives each
+    product's own image among the held-out images and the other way round (minus the symmetric
+    InfoNCE loss), which early stopping follows: unlike recall@10 it cannot saturate (on a small
+    catalog recall@10 is 1.000 after one epoch and stopped training there); recall@10 and @1 are
+    reported beside it.
     """
 
-    monitor = "recall@10"
+    monitor = "pair_loglik"
 
     def __init__(self, module, train: AlignmentData, val: AlignmentData, batch_size: int, category_weight: float):
         torch = _torch()
@@ -203,12 +211,13 @@ class AlignmentTask:
 
     def validate(self) -> dict[str, float]:
         if len(self.val["text"]) == 0:
-            return {"recall@10": 0.0}
+            return {"pair_loglik": float("-inf"), "recall@10": 0.0}
         ones = _torch().ones(len(self.val["text"]), dtype=_torch().bool)
         out = self.module(self.val["text"], self.val["image"], ones, ones)
+        loglik = -float(info_nce(out["text"], out["image"], self.module.logit_scale))
         t2i = recall_at(out["text"].numpy(), out["image"].numpy())
         i2t = recall_at(out["image"].numpy(), out["text"].numpy())
-        return {"recall@10": 0.5 * (t2i[10] + i2t[10]), "t2i@1": t2i[1], "i2t@1": i2t[1]}
+        return {"pair_loglik": loglik, "recall@10": 0.5 * (t2i[10] + i2t[10]), "t2i@1": t2i[1], "i2t@1": i2t[1]}
 
 
 def _tensors(data: AlignmentData) -> dict:
@@ -281,6 +290,10 @@ def train_alignment(data: AlignmentData, config, dim: int, *, progress: bool = F
         n_val = max(2, int(round(len(pairs) * config.val_fraction)))
         val_rows = rng.permutation(pairs)[:n_val]
     val_rows = np.asarray(val_rows)
+    if len(val_rows) < MIN_VALIDATION_PAIRS:
+        log.warning("alignment validation holds only %d products with text and an image (fewer than %d): "
+                    "its metrics and the epoch chosen are noisy; more products with photos make them reliable",
+                    len(val_rows), MIN_VALIDATION_PAIRS)
     train_rows = np.setdiff1d(np.arange(len(data)), val_rows)
     labels = data.labels
     n_classes = int(labels.max()) + 1 if labels is not None and len(labels) and labels.max() >= 0 else 0

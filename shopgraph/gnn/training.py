@@ -145,7 +145,7 @@ def train_alignment(sg, *, progress: bool = False) -> TrainReport:
                                  metrics=history.best_metrics, history=history.to_dict(), extra={"model_id": model_id})
     written = write_aligned(store, ids, data, aligner, model_id)
     remove_other_checkpoints(sg, ALIGN, model_id)
-    curves = save_curves(history.to_dict(), directory / "align_curves.png", "recall@10", "image-text alignment")
+    curves = save_curves(history.to_dict(), directory / "align_curves.png", "pair_loglik", "image-text alignment")
     sg.reload_models()
     return TrainReport("align", history.best_metrics, len(history.epochs), history.best_epoch, history.seconds,
                        written, checkpoint, curves)

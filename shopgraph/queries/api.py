@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 MAX_K = 1000
 # Neo4j's catalog procedures (CALL db.labels() ...), which LadybugDB's parser refuses.
 _NEO4J_CATALOG_CALL = re.compile(r"\bCALL\s+`?db\.", re.IGNORECASE)
-RANK_BY = ("auto", "fused", "text", "image")
+RANK_BY = ("hybrid", "auto", "fused", "text", "image")
+SORTS = ("relevance", "price_asc", "price_desc")
 
 
 def _check_k(k: int) -> int:
@@ -62,6 +63,7 @@ class ShopGraph:
         self._aligner_id: str | None = None  # the model record the loaded aligner belongs to
         self._aligner_loaded = False
         self._decided: dict[tuple[str, str], dict] = {}  # (src, dst) -> edges before review(): for undo
+        self._lexical = None  # the LexicalMirror, made on first use (see lexical)
 
     @classmethod
     def open(cls, path: str | Path = "shopgraph.db", *, config: Config | None = None, read_only: bool = False,
@@ -84,7 +86,24 @@ class ShopGraph:
         return cls(store, config, store_path=stem, cache_path=Path(f"{stem}.cache.sqlite"))
 
     def close(self) -> None:
-        self.store.close()
+        try:
+            if not getattr(self.store, "read_only", False):
+                self.lexical.refresh()  # writes of this session reach the lexical index readers use
+        finally:
+            if self._lexical is not None:
+                self._lexical.close()
+            self.store.close()
+
+    @property
+    def lexical(self):
+        """The lexical (BM25 + exact identifier) index of this graph, a LexicalMirror kept in
+        <db>.index/lexical/ and synced with the graph before each use (shopgraph/search/lexical_sync.py)."""
+        if self._lexical is None:
+            from shopgraph.search.lexical_sync import LexicalMirror, index_folder
+
+            self._lexical = LexicalMirror(self.store, index_folder(self.store_path), self.config.lexical_index,
+                                          read_only=bool(getattr(self.store, "read_only", False)))
+        return self._lexical
 
     def __enter__(self) -> "ShopGraph":
         return self
@@ -427,21 +446,35 @@ class ShopGraph:
     # -- vector queries ------------------------------------------------------------------------
     def search(self, text: str | None = None, image=None, *, k: int = 10, filters: Filters | None = None,
                where: str | None = None, params: Mapping[str, Any] | None = None,
-               rank_by: str = "auto") -> list[SearchResult]:
-        """Products nearest to a text and/or an image (path, bytes or PIL image), best first.
+               rank_by: str = "hybrid", offset: int = 0, sort: str = "relevance") -> SearchResults:
+        """Products matching a text and/or an image (path, bytes or PIL image), best first.
 
-        Before training: text queries use the text and lexical channels, image queries the image
-        channel. Once an alignment model is trained, queries live in the shared image-text space and
-        rank_by picks what they are compared with: "image" (a text query finds products by their
-        photos), "text" (an image query finds them by their titles), or "fused"/"auto" (both). Each
-        result says which channels carried it.
+        rank_by "hybrid" (the default): exact identifier lookup, BM25 and the vector channels (the
+        learned ones too once trained), fused with weights for the query's kind; a query that is one
+        identifier puts its listings first, a photo of a catalogue product puts that product first
+        (shopgraph/search/hybrid.py). Each result says which channels carried it and how strongly it
+        matches (strength, relevance); the list says when there is no close match, how many
+        candidates there are (total), and counts them by brand, platform and category (facets).
+        offset/k page through the candidates; sort: "relevance", "price_asc" or "price_desc".
+
+        The vector modes rank by vectors only, as before hybrid search: "auto"/"fused" (before
+        training the fused vectors; once an alignment model is trained the learned fused space),
+        "text" or "image" (after training: a text query finds products by their photos, an image
+        query by their titles).
         """
         _check_k(k)
         if rank_by not in RANK_BY:
             raise BadArgumentError(f"rank_by must be one of {', '.join(RANK_BY)}, got {rank_by!r}")
+        if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= MAX_K:
+            raise BadArgumentError(f"offset must be an integer from 0 to {MAX_K}, got {offset!r}")
+        if sort not in SORTS:
+            raise BadArgumentError(f"sort must be one of {', '.join(SORTS)}, got {sort!r}")
         if (text is None or not str(text).strip()) and image is None:
             raise BadArgumentError("search needs text, an image, or both")
-        query = self.encoder.encode_query(text=text.strip() if text else None, image=image)
+        text = text.strip() if text else None
+        if rank_by == "hybrid":
+            return self._hybrid_search(text, image, k, filters, where, params, offset, sort)
+        query = self.encoder.encode_query(text=text, image=image)
         for _ in range(3):
             aligner, model = self.aligner, self._aligner_id
             if aligner is None:
@@ -451,6 +484,20 @@ class ShopGraph:
             hits = self._aligned_search(aligner, query, rank_by, k, filters, where, params)
             if self._model_record() == model:  # no retrain switched the stored vectors meanwhile
                 return hits
+        raise StoreError("the alignment model kept changing during the search; retry")
+
+    def _hybrid_search(self, text, image, k, filters, where, params, offset, sort) -> SearchResults:
+        from shopgraph.search.hybrid import hybrid_search
+        from shopgraph.search.ranked_page import ranked_page
+
+        filters = self._one_currency(filters)
+        depth = max(self.config.search.depth, offset + k)
+        for _ in range(3):
+            outcome = hybrid_search(self, text, image, filters=filters, where=where, params=params,
+                                    rank_by="hybrid", depth=min(depth, MAX_K))
+            # the learned channel's model must still be the one whose vectors the graph holds
+            if "learned" not in outcome.channels or self._model_record() == self._aligner_id:
+                return ranked_page(self.store, self.config.search, outcome, text, k, offset, sort)
         raise StoreError("the alignment model kept changing during the search; retry")
 
     def _aligned_search(self, aligner, query, rank_by: str, k: int, filters, where, params) -> list[SearchResult]:

@@ -222,13 +222,31 @@ def _atomic(output: str | Path, write) -> None:
 
 
 # -- what the demo and the CLI show ----------------------------------------------------------------
-SEARCH_COLUMNS = ("rank", "score", "platform", "title", "brand", "price", "currency", "matched_by")
+SEARCH_COLUMNS = ("rank", "score", "platform", "title", "brand", "price", "currency", "matched_by", "strength")
 REVIEW_COLUMNS = ("score", "src", "dst", "src_title", "dst_title", "says")
 MATCH_COLUMNS = ("score", "status", "src", "dst", "says")
 
 
+def search_summary(hits, facets: bool = False) -> list[str]:
+    """The lines printed under a search's table: "no close match" when no result is an exact or strong
+    match, how many products match (hybrid search), and with `facets` their counts per facet."""
+    lines = []
+    if getattr(hits, "no_close_match", False):
+        lines.append("no close match: the results are only partial or weak matches")
+    total = getattr(hits, "total", None)
+    if total is not None:
+        offset = getattr(hits, "offset", 0)
+        shown = f"showing {offset + 1}-{offset + len(hits)}" if hits else "none shown"
+        lines.append(f"{total} matching products ({shown})")
+    counts = getattr(hits, "facets", None)
+    if facets and counts:
+        for name, values in counts.items():
+            lines.append(f"{name}: " + (", ".join(f"{v} ({n})" for v, n in values) or "-"))
+    return lines
+
+
 def results_table(hits, wide: bool = False) -> str:
-    """Search hits as a table: rank, score, platform, title, brand, price, currency, matched_by."""
+    """Search hits as a table: rank, score, platform, title, brand, price, currency, matched_by, strength."""
     from shopgraph.queries.frames import SearchResults
 
     return render_table(SearchResults(hits).to_arrow(), SEARCH_COLUMNS, wide, "(no results)")

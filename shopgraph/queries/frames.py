@@ -140,7 +140,22 @@ def product_columns(product, prefix: str = "") -> dict:
 
 class SearchResults(TableList):
     """Search hits (SearchResult), best first. Table columns: rank, score, the product's fields,
-    score_<channel> per channel (text, image, lexical), matched_by (list of channel names)."""
+    score_<channel> per channel, matched_by (list of channel names), strength, relevance.
+
+    Besides the hits: no_close_match (no result is an exact or strong match: the query probably
+    has no good answer here), kind (the query kind the hybrid weights came from; None for the
+    vector modes), total (fused candidates found, of which these are one page; None: not counted),
+    offset (rank - 1 of the first hit), facets ({"brand"|"platform"|"category": [[value, count]]}
+    over every candidate, or None)."""
+
+    def __init__(self, hits=(), *, no_close_match: bool = False, kind: str | None = None,
+                 total: int | None = None, offset: int = 0, facets: dict | None = None):
+        super().__init__(hits)
+        self.no_close_match = no_close_match
+        self.kind = kind
+        self.total = total
+        self.offset = offset
+        self.facets = facets
 
     def records(self) -> list:
         return [hit.to_dict() for hit in self]
@@ -150,10 +165,12 @@ class SearchResults(TableList):
 
         channels = list(dict.fromkeys(c for hit in self for c in hit.channels)) or ["text", "image", "lexical"]
         rows = [{"rank": rank, "score": hit.score, **product_columns(hit.product),
-                 **{f"score_{c}": hit.channels.get(c) for c in channels}, "matched_by": list(hit.matched_by)}
-                for rank, hit in enumerate(self, 1)]
+                 **{f"score_{c}": hit.channels.get(c) for c in channels}, "matched_by": list(hit.matched_by),
+                 "strength": hit.strength, "relevance": hit.relevance}
+                for rank, hit in enumerate(self, self.offset + 1)]
         types = {"rank": pa.int64(), "score": pa.float64(), **product_types(),
-                 **{f"score_{c}": pa.float64() for c in channels}, "matched_by": pa.list_(pa.string())}
+                 **{f"score_{c}": pa.float64() for c in channels}, "matched_by": pa.list_(pa.string()),
+                 "strength": pa.string(), "relevance": pa.float64()}
         return records_table(rows, list(types), types)
 
 

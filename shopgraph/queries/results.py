@@ -42,14 +42,21 @@ class Product:
 class SearchResult:
     """One hit. score: fused similarity (inner product of fused vectors, <= 1).
 
-    channels: each channel's share of the score ("text", "image", "lexical"; they sum to score);
+    channels: each channel's share of the score (they sum to score). Hybrid search (the default):
+    score is the fused reciprocal-rank score and the channels are exact, bm25, vector, learned,
+    image (shopgraph/search/hybrid.py); the vector modes: score is the vector similarity and the
+    channels text, image, lexical.
     matched_by: the channels that carried the hit, strongest first.
+    strength: how well it matches the query: "exact", "strong", "partial" or "weak"
+    (shopgraph/search/confidence.py); relevance: that strength as a number 0..1 (not a probability).
     """
 
     product: Product
     score: float
     channels: dict[str, float] = field(default_factory=dict)
     matched_by: tuple[str, ...] = ()
+    strength: str | None = None
+    relevance: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)

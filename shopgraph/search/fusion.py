@@ -16,7 +16,8 @@ from typing import Mapping, Sequence
 from shopgraph.search.analysis import model_numbers
 from shopgraph.search.script import dominant_script
 
-QUERY_KINDS = ("model_number", "other_script", "text")
+QUERY_KINDS = ("identifier", "model_number", "other_script", "text", "image")
+CHANNELS = ("exact", "bm25", "vector", "learned", "image")
 
 
 @dataclass(frozen=True)
@@ -29,10 +30,13 @@ class FusedHit:
     ranks: dict[str, int] = field(default_factory=dict)
 
 
-def query_kind(query: str) -> str:
-    """"model_number" when the query holds a model-number-like token (letters and digits: "WM-330S"),
+def query_kind(query: str, *, identifier: bool = False) -> str:
+    """"identifier" when the caller found the whole query to be one identifier (`identifier`),
+    "model_number" when the query holds a model-number-like token (letters and digits: "WM-330S"),
     "other_script" when its letters are mostly in a script the English text model does not read,
     else "text"."""
+    if identifier:
+        return "identifier"
     if model_numbers(query):
         return "model_number"
     if dominant_script(query).needs_multilingual:
@@ -66,3 +70,22 @@ def reciprocal_rank_fusion(rankings: Mapping[str, Sequence[str]], weights: Mappi
     if limit is not None:
         order = order[:limit]
     return [FusedHit(i, scores[i], ranks[i]) for i in order]
+
+
+def parse_weights(spec: str, name: str = "weights") -> dict[str, float]:
+    """"exact=4 bm25=1" -> {"exact": 4.0, "bm25": 1.0}; channels from CHANNELS, weights >= 0.
+    Raises ConfigError naming `name` (the setting) on anything else."""
+    from shopgraph.errors import ConfigError
+
+    weights: dict[str, float] = {}
+    for part in spec.replace(",", " ").split():
+        channel, sep, value = part.partition("=")
+        try:
+            weight = float(value)
+        except ValueError:
+            weight = -1.0
+        if not sep or channel not in CHANNELS or not weight >= 0:
+            raise ConfigError(f"{name}: {part!r} is not channel=weight with a channel of "
+                              f"{', '.join(CHANNELS)} and a weight >= 0")
+        weights[channel] = weight
+    return weights

@@ -398,6 +398,12 @@ class LexicalIndex:
         inner = [k for k in model_numbers(query) if k != whole]
         return self._lookup_keys(inner, limit) if inner else []
 
+    def lookup_whole(self, query: str, limit: int = 100) -> list[str]:
+        """Documents carrying the whole query as one identifier or model number (normalised as in
+        `lookup`), sorted by id: the answer when the query IS an identifier."""
+        whole = identifier_key(query)
+        return [i for i, _ in self._lookup_keys([whole], limit)] if whole else []
+
     def _lookup_keys(self, keys: list[str], limit: int) -> list[tuple[str, int]]:
         searcher = self._searcher()
         counts: dict[str, int] = {}

@@ -158,14 +158,15 @@ def create_app(host: GraphHost, *, warm_up: bool = True) -> FastAPI:
         return graph.stats()
 
     def run_search(text, image, k, brand, category, platform, price_min, price_max, rank_by,
-                   currency=None) -> M.SearchResponse:
+                   currency=None, offset=0, sort="relevance") -> M.SearchResponse:
         started = time.perf_counter()
         filters = Filters(brand=tuple(brand) if brand else None, category=category,
                           platform=tuple(platform) if platform else None, price_min=price_min, price_max=price_max,
                           currency=currency)
-        hits = graph.search(text=text, image=image, k=k, filters=filters, rank_by=rank_by)
+        hits = graph.search(text=text, image=image, k=k, filters=filters, rank_by=rank_by, offset=offset, sort=sort)
         return M.SearchResponse(results=[hit_out(h) for h in hits], facets=facets(hits),
-                                took_ms=round((time.perf_counter() - started) * 1000, 2))
+                                took_ms=round((time.perf_counter() - started) * 1000, 2),
+                                no_close_match=hits.no_close_match, total=hits.total, offset=offset, kind=hits.kind)
 
     @api.get("/search", response_model=M.SearchResponse, summary="Search products by text")
     def search_text(q: Annotated[str, Query(min_length=1, max_length=settings.max_text, description="query text")],
@@ -173,9 +174,12 @@ def create_app(host: GraphHost, *, warm_up: bool = True) -> FastAPI:
                     category: Annotated[str | None, Query(max_length=1000)] = None,
                     platform: Annotated[list[str] | None, Query(max_length=20)] = None,
                     price_min: PRICE = None, price_max: PRICE = None,
-                    rank_by: Literal["auto", "fused", "text", "image"] = "auto",
-                    currency: Annotated[str | None, Query(max_length=3, description="ISO 4217 code")] = None):
-        return _json(run_search(q, None, k, brand, category, platform, price_min, price_max, rank_by, currency))
+                    rank_by: Literal["hybrid", "auto", "fused", "text", "image"] = "hybrid",
+                    currency: Annotated[str | None, Query(max_length=3, description="ISO 4217 code")] = None,
+                    offset: Annotated[int, Query(ge=0, le=1000, description="results to skip (paging)")] = 0,
+                    sort: Literal["relevance", "price_asc", "price_desc"] = "relevance"):
+        return _json(run_search(q, None, k, brand, category, platform, price_min, price_max, rank_by, currency,
+                                offset, sort))
 
     @api.post("/search", response_model=M.SearchResponse, summary="Search products by photo (and text)")
     def search_image(image: Annotated[UploadFile, File(description="a photo: JPEG, PNG, WebP, GIF, BMP or TIFF")],
@@ -186,12 +190,14 @@ def create_app(host: GraphHost, *, warm_up: bool = True) -> FastAPI:
                      platform: Annotated[list[str] | None, Form(max_length=20)] = None,
                      price_min: Annotated[float | None, Form(ge=0, allow_inf_nan=False)] = None,
                      price_max: Annotated[float | None, Form(ge=0, allow_inf_nan=False)] = None,
-                     rank_by: Annotated[Literal["auto", "fused", "text", "image"], Form()] = "auto",
-                     currency: Annotated[str | None, Form(max_length=3)] = None):
+                     rank_by: Annotated[Literal["hybrid", "auto", "fused", "text", "image"], Form()] = "hybrid",
+                     currency: Annotated[str | None, Form(max_length=3)] = None,
+                     offset: Annotated[int, Form(ge=0, le=1000)] = 0,
+                     sort: Annotated[Literal["relevance", "price_asc", "price_desc"], Form()] = "relevance"):
         data = image.file.read(settings.max_image + 1)
         photo = check_image(data, settings.max_image, settings.max_image_pixels)
         return _json(run_search(q if q and q.strip() else None, photo, k, brand, category, platform, price_min,
-                                price_max, rank_by, currency))
+                                price_max, rank_by, currency, offset, sort))
 
     @api.get("/product", response_model=M.ProductPage, summary="A product with its graph neighbourhood")
     def product_page(id: ID, similar: Annotated[int, Query(ge=0, le=settings.max_k)] = 8):

@@ -38,6 +38,8 @@ class Hit(Model):
     score: float
     channels: dict[str, float] = Field(default_factory=dict, description="each channel's share of the score")
     matched_by: list[str] = Field(default_factory=list, description="channels that carried the hit")
+    strength: str | None = Field(None, description="how well it matches the query: exact, strong, partial or weak")
+    relevance: float | None = Field(None, description="that strength as a number 0..1 (not a probability)")
 
 
 class FacetValue(Model):
@@ -46,7 +48,8 @@ class FacetValue(Model):
 
 
 class Facets(Model):
-    """Counts over the returned results; category counts every level of each result's path."""
+    """Counts over every matching candidate (hybrid search; over the returned results for the vector
+    modes); category counts every level of each result's path."""
 
     brand: list[FacetValue]
     category: list[FacetValue]
@@ -57,6 +60,10 @@ class SearchResponse(Model):
     results: list[Hit]
     facets: Facets
     took_ms: float
+    no_close_match: bool = Field(False, description="no result is an exact or strong match")
+    total: int | None = Field(None, description="products matching at least partially (hybrid search)")
+    offset: int = 0
+    kind: str | None = Field(None, description="the query kind whose channel weights ranked it (hybrid search)")
 
 
 class EvidenceItem(Model):

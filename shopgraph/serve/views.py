@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import math
-from collections import Counter
 from decimal import Decimal
 from typing import Any, Iterable
 from urllib.parse import quote
@@ -14,11 +13,7 @@ from uuid import UUID
 import numpy as np
 
 from shopgraph.queries.results import Product, SearchResult
-from shopgraph.records import CATEGORY_SEPARATOR
 from shopgraph.serve import models as M
-
-FACET_VALUES = 12  # most values shown per facet
-
 
 def product_out(product: Product) -> M.ProductOut:
     has_image = bool(product.image_ref) and not product.image_missing
@@ -32,33 +27,17 @@ def product_out(product: Product) -> M.ProductOut:
 def hit_out(hit: SearchResult) -> M.Hit:
     return M.Hit(product=product_out(hit.product), score=_finite(hit.score) or 0.0,
                  channels={k: v for k, v in hit.channels.items() if math.isfinite(v)},
-                 matched_by=list(hit.matched_by))
+                 matched_by=list(hit.matched_by), strength=hit.strength,
+                 relevance=_finite(hit.relevance) if hit.relevance is not None else None)
 
 
 def facets(hits: Iterable[SearchResult]) -> M.Facets:
-    """Counts of brand (by normalised name, shown as first written), category (every level of each
-    path) and platform among the hits. Each value works as the matching filter."""
-    from shopgraph.ingest.normalise import normalise_brand
+    """Facets of a search: counted over every candidate when the search counted them (hybrid search:
+    SearchResults.facets), else over the hits shown (shopgraph/queries/facets.py)."""
+    from shopgraph.queries.facets import facet_counts
 
-    brands, categories, platforms = Counter(), Counter(), Counter()
-    shown: dict[str, str] = {}  # one brand written several ways ("ACME", "Acme Inc.") counts once
-    for hit in hits:
-        p = hit.product
-        key = normalise_brand(p.brand) if p.brand else None
-        if key:
-            brands[shown.setdefault(key, p.brand)] += 1
-        if p.platform:
-            platforms[p.platform] += 1
-        if p.category:
-            levels = p.category.split(CATEGORY_SEPARATOR)
-            for depth in range(1, len(levels) + 1):
-                categories[CATEGORY_SEPARATOR.join(levels[:depth])] += 1
-
-    def top(counter: Counter) -> list[M.FacetValue]:
-        ranked = sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[:FACET_VALUES]
-        return [M.FacetValue(value=v, count=n) for v, n in ranked]
-
-    return M.Facets(brand=top(brands), category=top(categories), platform=top(platforms))
+    counts = getattr(hits, "facets", None) or facet_counts(hit.product for hit in hits)
+    return M.Facets(**{name: [M.FacetValue(value=v, count=n) for v, n in values] for name, values in counts.items()})
 
 
 def evidence_out(items: Any) -> list[M.EvidenceItem]:

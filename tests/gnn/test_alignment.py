@@ -131,6 +131,22 @@ def test_train_alignment_learns_a_linear_relation():
     assert aligner.dim == 16 and not aligner.module.training
 
 
+def test_small_catalog_training_does_not_stop_on_a_saturated_metric(caplog):
+    """Issue 17: on a small, easy catalog recall@10 is 1.000 from the first epoch; early stopping on
+    it kept epoch 1. The monitored metric (pair log-likelihood) keeps improving, so training goes on,
+    and a validation set this small is warned about."""
+    config = AlignConfig(hidden=64, epochs=30, batch_size=32, patience=5, val_fraction=0.1, seed=0)
+    data = synthetic_catalog(n=120, noise=0.05)  # 12 validation products: recall@10 saturates at once
+    with caplog.at_level("WARNING", logger="shopgraph.gnn.alignment"):
+        _, history = train_alignment(data, config, dim=16)
+    recalls = [e["recall@10"] for e in history.epochs]
+    saturated = recalls.index(1.0)  # measured: epoch 4 of 22; stopping on recall@10 kept that epoch
+    assert saturated < 5 and history.best_epoch > saturated + 5
+    assert history.best_metrics["t2i@1"] > history.epochs[saturated]["t2i@1"]  # measured 0.833 vs 0.5
+    assert history.best_metrics["pair_loglik"] > history.epochs[0]["pair_loglik"]
+    assert "validation holds only 12 products" in caplog.text
+
+
 def test_train_alignment_needs_enough_pairs():
     data = synthetic_catalog(n=40)
     data.has_image[10:] = False

@@ -114,6 +114,30 @@ def test_text_search_ranked_by_image(trained):
             assert len(sg.search(text="electric kettle", rank_by=rank_by, k=3)) == 3
 
 
+def test_training_adds_the_learned_channel_and_keeps_exact_lookup_and_own_photo_first(trained, graph):
+    from shopgraph.search.analysis import model_numbers
+
+    db, _ = trained
+    with ShopGraph.open(db, read_only=True) as sg:
+        rows = sg.cypher("MATCH (p:Product) RETURN p.id AS id, p.title AS title ORDER BY id")
+        key = next(k for r in rows for k in model_numbers(r["title"]))
+        carriers = {r["id"] for r in rows if key in model_numbers(r["title"])}
+        for searched in (graph, sg):  # before and after training
+            hits = searched.search(key.upper(), k=10)
+            assert {h.product.id for h in hits[:len(carriers)]} == carriers
+            assert hits[0].strength == "exact"
+        text = sg.search("electric kettle", k=10)
+        assert "learned" in {c for h in text for c in h.channels}  # training added a channel
+        assert {"bm25", "vector"} <= {c for h in text for c in h.channels}  # and removed none
+        pictured = [r for r in sg.cypher("MATCH (p:Product) WHERE p.img_emb IS NOT NULL "
+                                         "RETURN p.id AS id ORDER BY id LIMIT 8")]
+        for r in pictured:  # a catalogue photo finds its own product first, before and after training
+            photo = graph.image_file(graph.product(r["id"]))  # the copy's catalog folder is not beside it
+            for searched in (graph, sg):
+                hits = searched.search(image=photo, k=5)
+                assert hits[0].product.id == r["id"] and hits[0].strength == "exact", r["id"]
+
+
 def test_rank_by_image_before_training_is_an_error(graph):
     with pytest.raises(BadArgumentError, match="needs a trained alignment model"):
         graph.search(text="electric kettle", rank_by="image")

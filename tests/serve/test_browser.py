@@ -184,7 +184,8 @@ def test_search_by_photo_ranked_with_the_query_photo_shown(browser, live_server)
     # Rank by: the channels that need the learned image-text space are offered only once it is trained.
     rank = Select(browser.find_element(By.ID, "rank-by"))
     options = {o.get_attribute("value"): o for o in rank.options}
-    assert set(options) == {"auto", "fused", "text", "image"}
+    assert set(options) == {"hybrid", "auto", "fused", "text", "image"}
+    assert rank.first_selected_option.get_attribute("value") == "hybrid"  # hybrid search is the default
     for name in ("text", "image"):
         assert options[name].is_enabled() == aligned
         assert aligned or "shopgraph train" in options[name].get_attribute("title")

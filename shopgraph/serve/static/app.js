@@ -3,7 +3,9 @@
 "use strict";
 
 const state = { photo: null, photoUrl: null, platforms: [], queue: 0, last: [] };
-const RANK_NAMES = { auto: "best match", fused: "text + photo", text: "product text", image: "product photo" };
+const RANK_NAMES = { hybrid: "best match", auto: "vectors only", fused: "text + photo", text: "product text", image: "product photo" };
+const SORT_NAMES = { relevance: "relevance", price_asc: "price, lowest first", price_desc: "price, highest first" };
+const PAGE = 24;
 
 // -- small helpers ---------------------------------------------------------------------------
 function el(tag, attrs, ...children) {
@@ -98,7 +100,7 @@ function route() {
   document.getElementById("nav-search").classList.toggle("active", path !== "/review");
   if (path === "/product" && params.get("id")) return productPage(params.get("id"));
   if (path === "/review") return reviewPage();
-  document.getElementById("rank-by").value = RANK_NAMES[params.get("rank_by")] ? params.get("rank_by") : "auto";
+  document.getElementById("rank-by").value = RANK_NAMES[params.get("rank_by")] ? params.get("rank_by") : "hybrid";
   if (params.get("photo") && state.photo) return runSearch(params);
   state.photo = null;  // a photo search cannot be reloaded from the address alone
   if (params.get("q")) {
@@ -126,15 +128,14 @@ async function runSearch(params) {
       form.append("image", state.photo);
       const text = params.get("q");
       if (text) form.append("q", text);
-      form.append("k", "24");
+      form.append("k", String(PAGE));
       for (const name of ["brand", "platform"]) params.getAll(name).forEach((v) => form.append(name, v));
-      if (params.get("category")) form.append("category", params.get("category"));
-      if (params.get("rank_by")) form.append("rank_by", params.get("rank_by"));
+      for (const name of ["category", "rank_by", "offset", "sort"]) if (params.get(name)) form.append(name, params.get(name));
       data = await api("/api/search", { method: "POST", body: form });
     } else {
       const query = new URLSearchParams(params);
       query.delete("photo");
-      query.set("k", "24");
+      query.set("k", String(PAGE));
       data = await api("/api/search?" + query.toString());
     }
   } catch (error) {
@@ -187,10 +188,43 @@ function queryPhoto() {
 function resultsGrid(data, params, elapsed) {
   const what = state.photo ? `photo ${state.photo.name}` + (params.get("q") ? ` + “${params.get("q")}”` : "") : `“${params.get("q")}”`;
   const ranked = params.get("rank_by") ? ` · ranked by ${RANK_NAMES[params.get("rank_by")] || params.get("rank_by")}` : "";
+  const matching = data.total === null || data.total === undefined ? "" : ` · ${data.total} matching`;
   const head = el("div", { class: "summary" }, queryPhoto(),
-    el("p", {}, `${data.results.length} results for ${what}${ranked} · server ${data.took_ms} ms, page ${elapsed} ms`));
+    el("p", {}, `${data.results.length} results for ${what}${ranked}${matching} · server ${data.took_ms} ms, page ${elapsed} ms`),
+    sortChoice(params));
+  const warning = data.no_close_match
+    ? el("p", { class: "no-match", id: "no-close-match" }, "No close match: these results only partly match your search.")
+    : null;
   if (!data.results.length) return el("section", { class: "results" }, head, el("p", { class: "empty" }, "No products match."));
-  return el("section", { class: "results" }, head, el("div", { class: "grid", id: "results" }, data.results.map((hit) => card(hit))));
+  return el("section", { class: "results" }, head, warning,
+    el("div", { class: "grid", id: "results" }, data.results.map((hit) => card(hit))), pager(data, params));
+}
+
+// Sort and paging change the address; the route then searches again (the photo stays in state).
+function withParams(params, changes) {
+  const next = new URLSearchParams(params);
+  for (const [name, value] of Object.entries(changes)) {
+    if (value === null) next.delete(name); else next.set(name, value);
+  }
+  return "#/?" + next.toString();
+}
+
+function sortChoice(params) {
+  const select = el("select", { id: "sort", "aria-label": "sort by" },
+    Object.entries(SORT_NAMES).map(([value, name]) => el("option", { value }, "Sort by " + name)));
+  select.value = SORT_NAMES[params.get("sort")] ? params.get("sort") : "relevance";
+  select.addEventListener("change", () => {
+    location.hash = withParams(params, { sort: select.value === "relevance" ? null : select.value, offset: null });
+  });
+  return select;
+}
+
+function pager(data, params) {
+  const offset = Number(params.get("offset") || 0);
+  const links = [];
+  if (offset > 0) links.push(el("a", { href: withParams(params, { offset: offset > PAGE ? String(offset - PAGE) : null }), id: "previous-page" }, "‹ Previous"));
+  if (data.results.length === PAGE) links.push(el("a", { href: withParams(params, { offset: String(offset + PAGE) }), id: "next-page" }, "Next ›"));
+  return el("nav", { class: "pager" }, links);
 }
 
 function card(hit) {
@@ -201,7 +235,10 @@ function card(hit) {
       productLink(p),
       el("div", { class: "meta" }, el("span", { class: "brandname" }, p.brand || "no brand"), el("span", { class: "price" }, price(p))),
       el("div", { class: "meta" }, el("span", { class: "platform" }, p.platform),
-        el("span", { class: "score", title: "score; channels: " + (hit.matched_by.join("+") || "-") }, hit.score.toFixed(3)))));
+        el("span", { class: "score", title: "score; channels: " + (hit.matched_by.join("+") || "-") }, hit.score.toFixed(3))),
+      el("div", { class: "meta" },
+        el("span", { class: "strength strength-" + (hit.strength || "none"), title: "how well it matches the search" }, hit.strength ? hit.strength + " match" : ""),
+        el("span", { class: "channels", title: "the channels that found it" }, hit.matched_by.join(" + ")))));
 }
 
 // -- product page ----------------------------------------------------------------------------
@@ -390,7 +427,7 @@ function submitSearch(event) {
   const params = new URLSearchParams();
   if (text) params.set("q", text);
   const rank = document.getElementById("rank-by").value;
-  if (rank !== "auto") params.set("rank_by", rank);
+  if (rank !== "hybrid") params.set("rank_by", rank);
   const target = "#/?" + params.toString() + (file ? "&photo=" + Date.now() : "");
   if (location.hash === target) route(); else location.hash = target;
 }

@@ -1,0 +1,137 @@
+"""Hybrid search: every channel's ranked candidates, fused by weighted reciprocal rank.
+
+Channels (shopgraph.search.fusion.CHANNELS), each a ranked list of product ids:
+- exact: products carrying an identifier or model number of the query (the lexical index's lookup);
+- bm25: the lexical index (title, brand, identifiers, attributes, description);
+- vector: the products' fused vectors (text model + character n-grams + image) against the query's;
+- learned: the trained image-text space (mm_vec, or txt_emb / img_emb), once an alignment is trained:
+  training adds this channel and removes none;
+- image: photo queries, the products' photos (image_vec cosine).
+The weights depend on the query's kind (fusion.query_kind; config `search.<kind>_weights`): a query
+that IS one identifier leans on exact lookup, and its listings come first whatever the fusion says;
+a query in a script the English text model does not read leans on BM25 over character bigrams. A
+channel weighted 0 is not run, so an identifier or a Chinese query loads no model at all. A photo
+query whose catalogue photo is the same picture (image cosine >= search.duplicate_image) puts that
+product first.
+
+Filters and `where` restrict every channel: vector channels through the store's filtered search,
+exact and BM25 to the filter's candidate ids (one Cypher read).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+
+from shopgraph.config import SearchConfig
+from shopgraph.search.fusion import parse_weights, query_kind, reciprocal_rank_fusion
+
+
+@dataclass
+class Ranked:
+    """One fused candidate: id, fused score, each channel's share of it (weight / (k + rank); they
+    sum to score), first: put first (the query's own identifier, or its own photo)."""
+
+    id: str
+    score: float
+    contributions: dict[str, float]
+    first: bool = False
+
+
+@dataclass
+class Outcome:
+    """What a hybrid search found: the query kind, every fused candidate best first, the encoded query
+    (None when no model was needed), the image cosine of photo candidates, the channels run."""
+
+    kind: str
+    hits: list[Ranked]
+    query: dict | None = None
+    image_scores: dict[str, float] = field(default_factory=dict)
+    channels: tuple[str, ...] = ()  # the channels that ran
+
+
+def kind_weights(config: SearchConfig, kind: str) -> tuple[dict[str, float], float]:
+    """(channel weights, rank offset) of a query kind from the configuration."""
+    spec = getattr(config, f"{kind}_weights")
+    return parse_weights(spec, f"search.{kind}_weights"), float(getattr(config, f"{kind}_rrf_k"))
+
+
+def hybrid_search(graph, text: str | None, image, *, filters, where: str | None,
+                  params: Mapping[str, Any] | None, rank_by: str, depth: int) -> Outcome:
+    """Run the channels the query's kind weighs and fuse them. graph: a ShopGraph (its store,
+    lexical index, encoder and aligner); filters already checked for one currency; depth:
+    candidates per channel."""
+    config: SearchConfig = graph.config.search
+    store = graph.store
+    lexical = graph.lexical.index() if text else None
+    allowed = _allowed_ids(store, filters, where, params) if text else None
+    whole = [i for i in lexical.lookup_whole(text, depth) if allowed is None or i in allowed] if text else []
+    if image is not None:
+        kind = "image" if not text else query_kind(text, identifier=bool(whole))
+    else:
+        kind = query_kind(text, identifier=bool(whole))
+    weights, rrf_k = kind_weights(config, kind)
+    if image is not None and kind != "image":  # text and photo: the photo's channels join the text's
+        image_weights, _ = kind_weights(config, "image")
+        weights = {**image_weights, **{c: w for c, w in weights.items() if w > 0}}
+    if image is not None:
+        weights.setdefault("image", 1.0)
+    rankings: dict[str, list[str]] = {}
+    if text and weights.get("exact", 0) > 0:
+        found = whole or [i for i, _ in lexical.lookup(text, depth) if allowed is None or i in allowed]
+        rankings["exact"] = found
+    if text and weights.get("bm25", 0) > 0:
+        rankings["bm25"] = [i for i, _ in lexical.search(text, depth, allowed=allowed)]
+    query = None
+    image_scores: dict[str, float] = {}
+    vector_args = {"filters": filters, "where": where, "params": params}
+    if weights.get("vector", 0) > 0 or (image is not None and weights.get("image", 0) > 0):
+        query = graph.encoder.encode_query(text=text, image=image)
+    if query is not None and weights.get("vector", 0) > 0:
+        rankings["vector"] = [i for i, _ in store.vector_search("fused_vec", query["fused"], depth, **vector_args)]
+    if query is not None and query["image"] is not None and weights.get("image", 0) > 0:
+        hits = store.vector_search("image_vec", query["image"], depth, **vector_args)
+        rankings["image"] = [i for i, _ in hits]
+        image_scores = {i: float(s) for i, s in hits}
+    aligner = graph.aligner if weights.get("learned", 0) > 0 else None
+    if aligner is not None:
+        if query is None:
+            query = graph.encoder.encode_query(text=text, image=image)
+        rankings["learned"] = _learned_channel(store, aligner, query, rank_by, depth, vector_args)
+    fused = reciprocal_rank_fusion(rankings, weights, k=rrf_k)
+    first = set(whole) if kind == "identifier" else {i for i, s in image_scores.items() if s >= config.duplicate_image}
+    ranked = [Ranked(h.id, h.score, {c: weights.get(c, 1.0) / (rrf_k + r) for c, r in h.ranks.items()}, h.id in first)
+              for h in fused]
+    ranked.sort(key=lambda r: not r.first)  # stable: fused order within each group
+    return Outcome(kind, ranked, query, image_scores, tuple(rankings))
+
+
+def _learned_channel(store, aligner, query: dict, rank_by: str, depth: int, vector_args: dict) -> list[str]:
+    from shopgraph.gnn.alignment import text_features
+
+    text = None if query["text"] is None else text_features(query["text"][None], query["lexical"][None])
+    aligned = aligner.embed(text, query["image"][None] if query["image"] is not None else None)
+    prop = {"text": "txt_emb", "image": "img_emb"}.get(rank_by, "mm_vec")
+    return [i for i, _ in store.vector_search(prop, aligned["fused"][0], depth, **vector_args)]
+
+
+def _allowed_ids(store, filters, where, params) -> set[str] | None:
+    """The ids passing the filters and `where` (None: no restriction)."""
+    if where is None and (filters is None or filters.is_empty()):
+        return None
+    from shopgraph.graph.filters import candidate_query
+
+    query, bound = candidate_query(filters, where, params)
+    return {r["id"] for r in store.cypher(query, bound)}
+
+
+def text_cosines(store, query: dict | None, ids: list[str]) -> dict[str, float]:
+    """Cosine of the query's text vector and each product's (text model), when the query was encoded."""
+    if query is None or query.get("text") is None or not ids:
+        return {}
+    got, vectors = store.get_vectors("Product", "text_vec", ids)
+    if not got:
+        return {}
+    return {i: float(s) for i, s in zip(got, np.asarray(vectors, np.float32) @ query["text"])}

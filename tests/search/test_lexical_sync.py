@@ -1,0 +1,148 @@
+"""The lexical index lives with the database (<db>.index/lexical/) and follows its writes: ingest,
+delete, re-ingest, write queries; same identity rules as the vector index; kill-safe."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from shopgraph.config import IndexConfig
+from shopgraph.graph.embedded import EmbeddedStore
+from shopgraph.graph.store import GraphBatch
+from shopgraph.queries.api import ShopGraph
+from shopgraph.search.lexical_index import LexicalIndex
+from shopgraph.search.lexical_sync import index_folder
+from tests.contract.conftest import SMALL_DIMS
+from tests.contract.test_store_contract import catalog_batch, product
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _open(db, read_only=False) -> ShopGraph:
+    store = EmbeddedStore.open(db, dims=SMALL_DIMS, index_config=IndexConfig(min_ann_size=0), read_only=read_only)
+    return ShopGraph(store, store_path=db)
+
+
+def _with_identifier(p: dict, raw: str) -> GraphBatch:
+    batch = catalog_batch([p])
+    key = f"mpn:{raw.lower().replace('-', '')}"
+    batch.nodes["Identifier"] = [{"key": key, "scheme": "mpn", "value": raw.lower().replace("-", "")}]
+    batch.relationships["HAS_IDENTIFIER"] = [{"src": p["id"], "dst": key, "raw": raw, "source_column": "mpn"}]
+    batch.replace_outgoing["HAS_IDENTIFIER"] = [p["id"]]
+    return batch
+
+
+def _ids(hits):
+    return [i for i, _ in hits]
+
+
+def test_written_products_are_found_by_words_and_model_number_and_deleted_ones_go(tmp_path):
+    db = tmp_path / "g.db"
+    with _open(db) as g:
+        g.store.write(_with_identifier(product("1", title="Sony Walkman cassette player"), "WM-330S"))
+        g.store.write(catalog_batch([product("2", title="Red cotton summer dress"),
+                                     product("3", title="连衣裙 女 夏季 碎花")]))
+        index = g.lexical.index()
+        assert index.lookup("wm330s") == [("shop_a:1", 1)]
+        assert _ids(index.search("walkman"))[0] == "shop_a:1"
+        assert _ids(index.search("连衣裙")) == ["shop_a:3"]
+        g.delete_products(["shop_a:2"])
+        assert g.lexical.index().search("dress") == []
+        g.store.write(catalog_batch([product("3", title="Blue linen summer dress")]))  # re-ingest changes it
+        assert _ids(g.lexical.index().search("dress")) == ["shop_a:3"]
+        assert g.lexical.index().search("连衣裙") == []
+    folder = index_folder(db)
+    assert (folder / "manifest.json").exists()
+    with _open(db, read_only=True) as reader:  # a reader uses the copy the writer left on disk
+        index = reader.lexical.index()
+        assert index.path is not None and index.path.parent == folder
+        assert reader.lexical.index().lookup("WM 330 S") == [("shop_a:1", 1)]
+
+
+def test_a_reader_never_serves_a_stale_disk_copy(tmp_path):
+    db = tmp_path / "g.db"
+    with _open(db) as g:
+        g.store.write(catalog_batch([product("1", title="garden hose")]))
+    # a writer that dies before syncing: the graph moves on, the index on disk stays behind
+    store = EmbeddedStore.open(db, dims=SMALL_DIMS, index_config=IndexConfig(min_ann_size=0))
+    store.write(catalog_batch([product("2", title="desk lamp")]))
+    store.close()
+    with _open(db, read_only=True) as reader:
+        index = reader.lexical.index()
+        assert _ids(index.search("lamp")) == ["shop_a:2"]
+        assert index.path is None  # answered from a private copy synced from the graph
+
+
+def test_an_index_of_another_database_is_rebuilt_not_served(tmp_path):
+    db = tmp_path / "g.db"
+    with _open(db) as g:
+        g.store.write(catalog_batch([product("1", title="garden hose")]))
+    old_index = tmp_path / "kept"
+    shutil.copytree(index_folder(db), old_index)
+    shutil.rmtree(tmp_path / "g.db.index")
+    db.unlink()
+    with _open(db) as g:  # a new database at the same path, the old database's index put back
+        shutil.copytree(old_index, index_folder(db))
+        g.store.write(catalog_batch([product("9", title="desk lamp")]))
+        index = g.lexical.index()
+        assert index.search("hose") == []
+        assert _ids(index.search("lamp")) == ["shop_a:9"]
+        assert index.database_id.startswith(g.store.get_meta("database_id"))
+
+
+def test_an_index_claiming_a_newer_generation_is_rebuilt(tmp_path):
+    db = tmp_path / "g.db"
+    with _open(db) as g:
+        g.store.write(catalog_batch([product("1", title="garden hose")]))
+        g.lexical.index().set_revision(99)  # e.g. a database restored from an older copy
+        g.lexical.close()
+        assert _ids(g.lexical.index().search("hose")) == ["shop_a:1"]
+        assert g.lexical.index().revision == g.store.generation()
+
+
+def test_killed_during_a_sync_the_next_open_is_consistent(tmp_path):
+    db = tmp_path / "g.db"
+    with _open(db) as g:
+        g.store.write(catalog_batch([product(str(i), title=f"hose model {i}") for i in range(50)]))
+    script = textwrap.dedent(f"""
+        import os, signal, sys
+        sys.path.insert(0, {str(REPO)!r})
+        from tests.search.test_lexical_sync import _open
+        from tests.contract.test_store_contract import catalog_batch, product
+        import shopgraph.search.lexical_sync as sync_module
+        sync_module.BATCH = 10
+        from shopgraph.search.lexical_index import LexicalIndex
+        real = LexicalIndex.upsert
+        calls = []
+        def upsert(self, ids, docs, revision=None):
+            real(self, ids, docs, revision)
+            calls.append(1)
+            if len(calls) == 2:  # two batches committed, the revision not yet
+                os.kill(os.getpid(), signal.SIGKILL)
+        LexicalIndex.upsert = upsert
+        g = _open({str(db)!r})
+        g.store.write(catalog_batch([product(str(i), title=f"lamp model {{i}}") for i in range(50)]))
+        g.lexical.index()
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    with _open(db) as g:
+        index = g.lexical.index()
+        assert index.revision == g.store.generation()
+        assert len(_ids(index.search("lamp", k=100))) == 50
+        assert index.search("hose") == []
+
+
+def test_in_memory_graph_keeps_its_index_in_memory(tmp_path):
+    store = EmbeddedStore.open(tmp_path / "m.db", dims=SMALL_DIMS, index_config=IndexConfig(min_ann_size=0))
+    with ShopGraph(store) as g:  # no store_path: nothing written beside the database
+        g.store.write(catalog_batch([product("1", title="garden hose")]))
+        assert _ids(g.lexical.index().search("hose")) == ["shop_a:1"]
+    assert not (tmp_path / "m.db.index" / "lexical").exists()
+    assert isinstance(LexicalIndex.memory(), LexicalIndex)
