@@ -77,15 +77,17 @@ class GraphDocs:
             yield ids, self.documents(ids), []
 
     def documents(self, ids: list[str]) -> list[dict]:
-        """The lexical document of each id (in order); a product deleted meanwhile gives an empty one."""
+        """The lexical document of each id (in order); a product deleted meanwhile gives an empty one.
+        Products are found by key (UNWIND + {id: ...}): LadybugDB answers `p.id IN $ids` with a scan
+        of the whole table, which would make a full sync quadratic in the catalog's size."""
         docs: dict[str, dict] = {i: {"identifiers": [], "attributes": []} for i in ids}
-        for r in self.store.cypher("MATCH (p:Product) WHERE p.id IN $ids RETURN p.id AS id, p.title AS title, "
+        for r in self.store.cypher("UNWIND $ids AS pid MATCH (p:Product {id: pid}) RETURN p.id AS id, p.title AS title, "
                                    "p.brand AS brand, p.description AS description", {"ids": ids}):
             docs[r["id"]].update(title=r["title"], brand=r["brand"], description=r["description"])
-        for r in self.store.cypher("MATCH (p:Product)-[r:HAS_IDENTIFIER]->(i:Identifier) WHERE p.id IN $ids "
+        for r in self.store.cypher("UNWIND $ids AS pid MATCH (p:Product {id: pid})-[r:HAS_IDENTIFIER]->(i:Identifier) "
                                    "RETURN p.id AS id, r.raw AS raw, i.value AS value", {"ids": ids}):
             docs[r["id"]]["identifiers"].extend(v for v in (r["raw"], r["value"]) if v)
-        for r in self.store.cypher("MATCH (p:Product)-[r:HAS_ATTRIBUTE]->(a:Attribute) WHERE p.id IN $ids "
+        for r in self.store.cypher("UNWIND $ids AS pid MATCH (p:Product {id: pid})-[r:HAS_ATTRIBUTE]->(a:Attribute) "
                                    "RETURN p.id AS id, a.key AS key, r.value AS value", {"ids": ids}):
             docs[r["id"]]["attributes"].append(f"{r['key']} {r['value']}")
         return [docs[i] for i in ids]
