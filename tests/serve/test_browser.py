@@ -316,3 +316,60 @@ def test_api_docs_work_offline(offline_browser, matched_graph, tmp_path):
     finally:
         server.stop()
         host.close()
+
+
+@pytest.fixture
+def trained_server(served_copy):
+    """A live server (embedded store) over a copy whose alignment model is trained (a few epochs):
+    the rank-by channels that need the learned space are offered."""
+    from shopgraph.config import AlignConfig, Config
+    from shopgraph.queries.api import ShopGraph
+    from tests.serve.conftest import LiveServer, make_app
+
+    with ShopGraph.open(served_copy.db, config=Config(align=AlignConfig(epochs=8))) as sg:
+        sg.train(gnn=False)
+    app, host = make_app(served_copy.db, image_root=served_copy.photos)
+    server = LiveServer(app).start()
+    yield server, served_copy, host
+    server.stop()
+    host.close()
+
+
+def test_rank_by_product_text_and_photo_once_trained(browser, trained_server):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    server, served, host = trained_server
+    product = next(p for p in map(host.graph.product, [a for a, _ in served.review] + list(served.labelled))
+                   if not p.image_missing)
+    with httpx.Client(base_url=server.url) as http:
+        assert http.get("/api/health").json()["aligned"]
+    browser.get(server.url + "/")
+    wait_for(browser, "#footer:not(:empty)")
+    rank = Select(browser.find_element(By.ID, "rank-by"))
+    assert all(option.is_enabled() for option in rank.options)
+
+    # Text search ranked by the learned text vectors: the URL and the summary say so.
+    rank.select_by_value("text")
+    browser.find_element(By.ID, "q").send_keys(product.title)
+    browser.find_element(By.ID, "search-button").click()
+    wait_for(browser, "#results .card")
+    ids = [c.get_attribute("data-id") for c in browser.find_elements(By.CSS_SELECTOR, "#results .card")]
+    assert product.id in ids[:3]
+    assert "rank_by=text" in browser.current_url
+    assert "ranked by product text" in browser.find_element(By.CSS_SELECTOR, ".summary").text
+    browser.save_screenshot(str(ARTIFACTS / "9-rank-by-text.png"))
+
+    # Photo search ranked by the learned image vectors: the product's own photo puts it first.
+    browser.get(server.url + "/")
+    wait_for(browser, "#footer:not(:empty)")
+    rank = Select(browser.find_element(By.ID, "rank-by"))
+    rank.select_by_value("image")
+    browser.find_element(By.ID, "photo").send_keys(str(host.graph.image_file(product)))
+    browser.find_element(By.ID, "search-button").click()
+    card = wait_for(browser, "#results .card")
+    assert card.get_attribute("data-id") == product.id
+    assert "rank_by=image" in browser.current_url
+    assert "ranked by product photo" in browser.find_element(By.CSS_SELECTOR, ".summary").text
+    browser.save_screenshot(str(ARTIFACTS / "10-rank-by-photo.png"))
+    assert console_errors(browser) == []
