@@ -296,24 +296,37 @@ def _grocery_mapping(d: Path) -> ColumnMapping:
 
 
 def grocery_products(products_csv: str | Path, directory: str | Path,
-                     limits: IngestConfig | None = None) -> Iterator[ProductRecord | QuarantinedRow]:
-    """Validated grocery products with derived title, brand and category (see the module docstring)."""
+                     limits: IngestConfig | None = None) -> ProductStream:
+    """Validated grocery products with derived title, brand and category (see the module docstring).
+    The columns those are made from (class_name, coarse_class_name, top_category) are that field's
+    columns in the plan and the run summary; every other column of products.csv not mapped to a
+    field is kept as an attribute (coarse_class_id, iconic_exists, description_file), so nothing is
+    dropped unnamed."""
+    from shopgraph.ingest.columns import SAMPLE_ROWS, plan_columns
+
     products_csv, d = Path(products_csv), Path(directory)
     check_columns(products_csv, peek_columns(products_csv, "csv"), _grocery_mapping(d))
     derived = ColumnMapping(platform="grocery", id="class_id", title="_title", description=("description",),
                             brand="_brand", category="_category", image="iconic_image", image_dir=str(d),
                             category_max_depth=None)
     limits = limits or IngestConfig()
-    for line, row, error in read_rows(products_csv, "csv"):
-        if error is not None:
-            yield QuarantinedRow(str(products_csv), line, error, json_safe(row or {}))
-            continue
-        row = dict(row)
-        name, top = row.get("class_name") or "", row.get("top_category") or ""
-        row["_title"] = name.replace("-", " ")
-        row["_brand"] = grocery_brand(name, top)
-        row["_category"] = [top, (row.get("coarse_class_name") or "").replace("-", " ")]
-        yield validate_product(row, derived, limits, str(products_csv), line, d)
+
+    def rows():
+        for line, row, error in read_rows(products_csv, "csv"):
+            if error is None:
+                row = dict(row)
+                name, top = row.get("class_name") or "", row.get("top_category") or ""
+                row["_title"] = name.replace("-", " ")
+                row["_brand"] = grocery_brand(name, top)
+                row["_category"] = [top, (row.get("coarse_class_name") or "").replace("-", " ")]
+            yield line, row, error
+
+    sample = [row for _, row, error in itertools.islice(rows(), SAMPLE_ROWS) if error is None]
+    sources = {"class_name": "field:title", "coarse_class_name": "field:category", "top_category": "field:category"}
+    # The derived fields' source columns are planned as those fields, not as attributes.
+    plan = plan_columns([c for c in _header(products_csv) if c not in sources], sample, derived)
+    plan.roles.update(sources)
+    return ProductStream(rows(), plan, derived, limits, str(products_csv), d, str(products_csv))
 
 
 def _grocery_photos(d: Path) -> list[tuple[str, str, int, int]]:

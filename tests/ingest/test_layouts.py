@@ -106,6 +106,14 @@ def test_grocery(data):
     assert by_id["30"].category_path == ("Packages", "Juice")
     assert sum(r.brand is not None for r in records) == 31
     assert all(r.image_path and Path(r.image_path).is_file() for r in records)
+    # Every column of products.csv is a field, an attribute, or named as ignored (its value is in a
+    # derived field): before, coarse_class_id, iconic_exists and description_file vanished unnamed.
+    assert {(a.key, a.value) for a in by_id["0"].attributes} >= {("coarse_class_id", "0"), ("iconic_exists", "True")}
+    stream = layout.products[0].records(None)
+    header = (data / "multimodal" / "grocery_store" / "products.csv").read_text().splitlines()[0].split(",")
+    assert set(stream.plan.roles) == set(header)
+    assert stream.plan.roles["class_name"] == "field:title" and stream.plan.roles["top_category"] == "field:category"
+    assert "ignored" not in stream.plan.roles.values()
     photos = layout.extra["photos"]
     assert Counter(p[0] for p in photos) == {"train": 2640, "val": 296, "test": 2485}
     assert photos[0][2:] == (0, 0) and Path(photos[0][1]).is_absolute() and Path(photos[0][1]).is_file()
