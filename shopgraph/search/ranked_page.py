@@ -17,7 +17,7 @@ from shopgraph.config import SearchConfig
 from shopgraph.queries.facets import facet_counts
 from shopgraph.queries.frames import SearchResults
 from shopgraph.queries.results import Product, SearchResult, carried_by
-from shopgraph.search.confidence import close_match, coverage, strength
+from shopgraph.search.confidence import close_match, coverage, strength, term_set
 from shopgraph.search.hybrid import Outcome, text_cosines
 
 
@@ -29,12 +29,13 @@ def ranked_page(store, config: SearchConfig, outcome: Outcome, text: str | None,
     rows = {r["id"]: r for r in store.get_nodes("Product", ids)} if ids else {}
     cosines = text_cosines(store, outcome.query, ids)
     judged = []
+    wanted = term_set(text) if text else frozenset()
     for hit in outcome.hits:
         row = rows.get(hit.id)
         if row is None or row.get("gone"):  # deleted between the search and this read
             continue
         product = Product.from_row(row)
-        share = coverage(text, product.title, product.brand) if text else 0.0
+        share = coverage(wanted, product.title, product.brand) if text else 0.0
         label, relevance = strength(config, exact=hit.first, coverage=share, text=cosines.get(hit.id),
                                     image=outcome.image_scores.get(hit.id))
         contributions = {c: round(v, 6) for c, v in hit.contributions.items()}
