@@ -16,7 +16,8 @@ import math
 from shopgraph.config import SearchConfig
 from shopgraph.queries.facets import facet_counts
 from shopgraph.queries.frames import SearchResults
-from shopgraph.queries.results import Product, SearchResult, carried_by
+from shopgraph.queries.hydrate import products
+from shopgraph.queries.results import SearchResult, carried_by
 from shopgraph.search.confidence import close_match, coverage, strength, term_set
 from shopgraph.search.hybrid import Outcome, text_cosines
 
@@ -26,15 +27,14 @@ def ranked_page(store, config: SearchConfig, outcome: Outcome, text: str | None,
     """Results offset..offset+k of the outcome, in relevance (fused) order or by price
     ("price_asc" / "price_desc": products without a price last)."""
     ids = [h.id for h in outcome.hits]
-    rows = {r["id"]: r for r in store.get_nodes("Product", ids)} if ids else {}
+    found = products(store, ids)
     cosines = text_cosines(store, outcome.query, ids)
     judged = []
     wanted = term_set(text) if text else frozenset()
     for hit in outcome.hits:
-        row = rows.get(hit.id)
-        if row is None or row.get("gone"):  # deleted between the search and this read
+        product = found.get(hit.id)
+        if product is None or product.gone:  # deleted between the search and this read
             continue
-        product = Product.from_row(row)
         share = coverage(wanted, product.title, product.brand) if text else 0.0
         label, relevance = strength(config, exact=hit.first, coverage=share, text=cosines.get(hit.id),
                                     image=outcome.image_scores.get(hit.id))
