@@ -85,11 +85,38 @@ def json_list(text: str) -> list | None:
     text = text.strip()
     if not (text.startswith("[") and text.endswith("]")):
         return None
-    try:
-        decoded = json.loads(text)
-    except ValueError:
-        return None
+    decoded = _json_or_none(text)
     return decoded if isinstance(decoded, list) else None
+
+
+# A structure in a text cell nested deeper than this is not a list or a specification table
+# (those need three levels: {"spec": [{"key": .., "value": ..}]}): it is kept as text, and the
+# readers below never recurse through a hostile "[[[[...]]]]" cell.
+MAX_STRUCTURE_DEPTH = 8
+
+
+def _json_or_none(text: str):
+    """json.loads, or None for text that is not JSON or nests too deep for the decoder (RecursionError:
+    a cell of thousands of "[" would otherwise end the ingest with a traceback)."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _depth(value) -> int:
+    """Nesting depth of decoded JSON (a scalar is 0), counted without recursion."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth + 1)
+        if deepest > MAX_STRUCTURE_DEPTH:
+            return deepest
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 # A JSON string literal (escapes included): what the hash-notation rewrite below must leave alone.
@@ -100,18 +127,16 @@ _NIL = re.compile(r"\bnil\b")
 def structured_text(text: str) -> dict | list | None:
     """The object or list a text cell holds, written as JSON or in the `=>` hash notation Ruby and
     PHP print (`{"key"=>"Brand", "value"=>"Acme"}`, nil for null: how some shop exports write their
-    specification tables); None when the text is neither (it is then an ordinary value). Only the
+    specification tables); None when the text is neither, or nests deeper than MAX_STRUCTURE_DEPTH
+    (it is then an ordinary value). Only the
     text outside string literals is rewritten, so a "=>" inside a value is kept."""
     text = text.strip()
     if not ((text.startswith("{") and text.endswith("}")) or (text.startswith("[") and text.endswith("]"))):
         return None
     for candidate in (text, _hash_as_json(text)):
-        try:
-            decoded = json.loads(candidate)
-        except ValueError:
-            continue
+        decoded = _json_or_none(candidate)
         if isinstance(decoded, (dict, list)):
-            return decoded
+            return decoded if _depth(decoded) <= MAX_STRUCTURE_DEPTH else None
     return None
 
 

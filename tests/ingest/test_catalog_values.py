@@ -147,3 +147,16 @@ def test_a_specification_table_written_as_text_gives_its_attributes():
     assert [a.value for a in attributes_of("sizes", '["S", "M"]')] == ["S", "M"]
     for text in ('{"a"=>', "[New] shirt", "{braces} in a sentence"):
         assert [a.value for a in attributes_of("note", text)] == [text]
+
+
+def test_a_cell_nested_too_deep_is_kept_as_text_not_a_traceback():
+    """A hostile cell of thousands of "[" (or a structure deeper than a spec table needs) is one raw
+    attribute value; json.loads raised RecursionError through the ingest before."""
+    from shopgraph.ingest.attributes import attributes_of
+    from shopgraph.ingest.normalise import MAX_STRUCTURE_DEPTH, json_list, structured_text
+
+    for deep in ("[" * 5000 + "]" * 5000, "[" * (MAX_STRUCTURE_DEPTH + 1) + "]" * (MAX_STRUCTURE_DEPTH + 1)):
+        assert structured_text(deep) is None
+        assert [a.value for a in attributes_of("spec", deep)] == [deep]
+    assert json_list("[" * 5000 + "]" * 5000) is None
+    assert structured_text('{"a": [{"key": "Colour", "value": "red"}]}') is not None
