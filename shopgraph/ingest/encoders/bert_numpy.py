@@ -67,6 +67,11 @@ def _erf(x: np.ndarray) -> np.ndarray:
     return sign * (1.0 - poly * np.exp(-a * a))
 
 
+def gelu(x: np.ndarray) -> np.ndarray:
+    """Exact (erf) GELU, as torch's nn.GELU() and BERT's "gelu"."""
+    return 0.5 * x * (1.0 + _erf(x / math.sqrt(2.0)))
+
+
 def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float) -> np.ndarray:
     mean = x.mean(-1, keepdims=True)
     var = ((x - mean) ** 2).mean(-1, keepdims=True)
@@ -159,7 +164,7 @@ class NumpyBert:
                             w[p + "attention.output.LayerNorm.weight"], w[p + "attention.output.LayerNorm.bias"],
                             self.eps)
             inner = dense("intermediate.dense", x)
-            inner = 0.5 * inner * (1.0 + _erf(inner / math.sqrt(2.0)))
+            inner = gelu(inner)
             x = _layer_norm(dense("output.dense", inner) + x,
                             w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"], self.eps)
         return x.astype(np.float32, copy=False)
