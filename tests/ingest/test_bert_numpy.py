@@ -100,3 +100,20 @@ def test_unreadable_weights_fall_back_to_the_torch_error(tmp_path):
 
     with pytest.raises(ModelError, match="cannot load text model"):
         TextEncoder(TextEncoderConfig(model_path=str(model))).encode(["x"])
+
+
+def test_concurrent_calls_leave_blas_threads_as_they_were():
+    """The one-thread BLAS limit is process-wide: calls from several threads at once must not leave
+    it behind (one call's exit restoring the limit another call saved)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_info
+
+    before = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+    light = TextEncoder()
+    light.encode(["warm up"])
+    with ThreadPoolExecutor(max_workers=8) as pool:  # without the lock: a wrong limit was left in 4 of 5 runs
+        vectors = list(pool.map(lambda t: light.encode([t])[0], [f"query number {i}" for i in range(400)]))
+    assert len(vectors) == 400 and light._model is None
+    np.testing.assert_allclose(vectors[7], light.encode(["query number 7"])[0], atol=1e-6)
+    assert [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"] == before

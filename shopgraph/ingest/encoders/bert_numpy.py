@@ -18,13 +18,24 @@ matrix products per layer.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+import threading
 from pathlib import Path
 
 import numpy as np
 
 _SUPPORTED_MODULES = ("Transformer", "Pooling", "Normalize")
+_BLAS_LOCK = threading.Lock()
+
+
+@functools.lru_cache(maxsize=1)
+def _blas_controller():
+    """threadpoolctl's view of the loaded BLAS libraries, found once (finding them costs ~0.1 s)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def _read_json(path: Path) -> dict | list | None:
@@ -129,12 +140,12 @@ class NumpyBert:
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """One forward pass per text (no padding, so no mask arithmetic). Returns (n, dim) float32."""
-        from threadpoolctl import threadpool_limits
-
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         # Matrices this small gain nothing from BLAS threads, and on a busy machine the threads'
-        # hand-offs made a product 100x slower (25 ms instead of 0.25 ms, measured here).
-        with threadpool_limits(limits=1, user_api="blas"):
+        # hand-offs made a product 100x slower (25 ms instead of 0.25 ms, measured here). The limit
+        # is process-wide, so concurrent calls (server threads) take turns: otherwise one call's
+        # exit could restore the limit another call had saved, leaving BLAS at one thread for good.
+        with _BLAS_LOCK, _blas_controller().limit(limits=1, user_api="blas"):
             for row, encoding in enumerate(self.tokenizer.encode_batch(list(texts))):
                 ids = np.asarray(encoding.ids, np.int64)
                 out[row] = self._forward(ids, np.asarray(encoding.type_ids, np.int64)).mean(0)
