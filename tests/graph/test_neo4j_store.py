@@ -388,7 +388,10 @@ def test_cypher_reads_in_read_transactions_and_refuses_writes(store, driver):
     mark = driver.mark()
     store.cypher("MATCH (p:Product {id: $id}) SET p.price = 1.5", {"id": "a"}, allow_write=True)
     calls = driver.calls[mark:]
-    assert [c.query for c in calls] == ["MATCH (p:Product {id: $id}) SET p.price = 1.5", Q.bump_generation()]
+    # the query, then in the same transaction a new generation recorded as "any product may have changed"
+    assert [c.query for c in calls] == ["MATCH (p:Product {id: $id}) SET p.price = 1.5", Q.bump_generation(),
+                                        Q.set_meta()]
+    assert calls[2].params["key"] == "any_product_changed"
     assert {c.mode for c in calls} == {"WRITE"} and len({c.tx for c in calls}) == 1
 
 
