@@ -236,6 +236,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="through ShopGraph.search on real graphs, before and after training (bench/search_shipped.py)")
     p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
                    help="--shipped: a configuration override for ingest and search (repeatable)")
+    p.add_argument("--tune", action="store_true",
+                   help="--shipped: first tune the per-kind fusion weights on the dev queries, then report test "
+                        "queries with them")
     p.add_argument("--train-set", action="append", metavar="SECTION.KEY=VALUE",
                    help="--shipped: an override for training only, e.g. gnn.epochs=50 (repeatable)")
     args = p.parse_args(argv)

@@ -43,13 +43,16 @@ class Ranked:
 @dataclass
 class Outcome:
     """What a hybrid search found: the query kind, every fused candidate best first, the encoded query
-    (None when no model was needed), the image cosine of photo candidates, the channels run."""
+    (None when no model was needed), the image cosine of photo candidates, the channels run, and
+    each channel's own ranked ids (what the fusion took in: bench/search_shipped.py tunes the
+    weights on them)."""
 
     kind: str
     hits: list[Ranked]
     query: dict | None = None
     image_scores: dict[str, float] = field(default_factory=dict)
     channels: tuple[str, ...] = ()  # the channels that ran
+    rankings: dict[str, list[str]] = field(default_factory=dict)
 
 
 def kind_weights(config: SearchConfig, kind: str) -> tuple[dict[str, float], float]:
@@ -105,7 +108,7 @@ def hybrid_search(graph, text: str | None, image, *, filters, where: str | None,
     ranked = [Ranked(h.id, h.score, {c: weights.get(c, 1.0) / (rrf_k + r) for c, r in h.ranks.items()}, h.id in first)
               for h in fused]
     ranked.sort(key=lambda r: not r.first)  # stable: fused order within each group
-    return Outcome(kind, ranked, query, image_scores, tuple(rankings))
+    return Outcome(kind, ranked, query, image_scores, tuple(rankings), rankings)
 
 
 def _learned_channel(store, aligner, query: dict, rank_by: str, depth: int, vector_args: dict) -> list[str]:
