@@ -131,10 +131,17 @@ def _allowed_ids(store, filters, where, params) -> set[str] | None:
 
 
 def text_cosines(store, query: dict | None, ids: list[str]) -> dict[str, float]:
-    """Cosine of the query's text vector and each product's (text model), when the query was encoded."""
+    """Cosine of the query's text vector (unit) and each product's (text model), when the query was
+    encoded. Taken from the fused vector, whose first block is the product's unit text vector times a
+    constant (ingest/encoders/fusion.py): the embedded store serves fused_vec from its in-memory index
+    mirror (~4 ms per 100 products on the shared machine), where text_vec is a database column read
+    (~30 ms per 100), and a search judges every candidate."""
     if query is None or query.get("text") is None or not ids:
         return {}
-    got, vectors = store.get_vectors("Product", "text_vec", ids)
+    got, vectors = store.get_vectors("Product", "fused_vec", ids)
     if not got:
         return {}
-    return {i: float(s) for i, s in zip(got, np.asarray(vectors, np.float32) @ query["text"])}
+    block = np.asarray(vectors, np.float32)[:, :store.dims.text]
+    norms = np.linalg.norm(block, axis=1)
+    cosines = (block @ query["text"]) / np.where(norms > 0, norms, 1.0)
+    return {i: float(s) for i, s, n in zip(got, cosines, norms) if n > 0}

@@ -28,3 +28,17 @@ def test_fusing_the_outcome_rankings_again_reproduces_the_search(graph):
         assert fused_ids(run, weights, k) == [h.id for h in outcome.hits]
         searched = graph.search(text, k=10)
         assert [r.product.id for r in searched] == fused_ids(run, weights, k)[:10]
+
+
+def test_text_cosines_from_the_fused_vector_equal_the_stored_text_vectors(graph):
+    import numpy as np
+
+    from shopgraph.search.hybrid import text_cosines
+
+    ids = [r["id"] for r in graph.cypher("MATCH (p:Product) RETURN p.id AS id ORDER BY id LIMIT 30")]
+    query = graph.encoder.encode_query(text="wireless headphones")
+    got, text = graph.store.get_vectors("Product", "text_vec", ids)
+    expected = dict(zip(got, text @ query["text"]))
+    cosines = text_cosines(graph.store, query, ids)
+    assert set(cosines) == set(expected)
+    assert np.allclose([cosines[i] for i in got], [expected[i] for i in got], atol=1e-5)
