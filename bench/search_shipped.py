@@ -305,7 +305,40 @@ def run_shipped(args, suites: list[Suite]) -> dict:
                 sg.close()
             results["suites"].setdefault(suite.name, {"test_queries": len(suite.test),
                                                       "products": len(suite.corpus.ids)})[state] = per
+    from bench.common import report_bars
+
+    report_bars(results, shipped_bars(results))
     return results
+
+
+SINGLE_MODES = ("lexical", "vectors", "image", "learned", "e5")
+
+
+def shipped_bars(results: dict) -> dict[str, bool]:
+    """The issue's bars on the test queries: hybrid >= the best single mode per suite before and after
+    training, model-number success@1 >= 0.98, zh_type NDCG@10 >= 0.80, abt_buy MRR >= 0.90 (before and
+    after), no suite's hybrid NDCG@10 lower after training than before."""
+    from bench.search_quality import BARS
+
+    bars = {}
+    for name, suite in results["suites"].items():
+        for state in ("before", "after"):
+            per = suite.get(state)
+            if not per:
+                continue
+            hybrid = per["hybrid"]["ndcg@10"]
+            singles = {m: per[m]["ndcg@10"] for m in SINGLE_MODES if m in per}
+            best = max(singles, key=singles.get)
+            bars[f"{name} {state}: hybrid {hybrid} >= best single ({best} {singles[best]})"] = hybrid >= singles[best] - 1e-9
+        if suite.get("before") and suite.get("after"):
+            b, a = suite["before"]["hybrid"]["ndcg@10"], suite["after"]["hybrid"]["ndcg@10"]
+            bars[f"{name}: after train {a} >= before {b}"] = a >= b - 1e-9
+    for label, (name, metric, floor) in BARS.items():
+        for state in ("before", "after"):
+            per = results["suites"].get(name, {}).get(state)
+            if per:
+                bars[f"{label} {state} >= {floor} ({per['hybrid'][metric]})"] = per["hybrid"][metric] >= floor
+    return bars
 
 
 # -- tuning the fusion weights on dev queries, through the shipped channels ------------------------------
