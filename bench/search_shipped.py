@@ -223,7 +223,8 @@ def modes(sg, suite: Suite, trained: bool) -> dict[str, Callable[[Query, int], l
     return out
 
 
-def run_shipped_suite(sg, corpus: Corpus, suite: Suite, trained: bool, queries: list[Query]) -> dict:
+def run_shipped_suite(sg, corpus: Corpus, suite: Suite, trained: bool, queries: list[Query],
+                      latency_queries: int = LATENCY_QUERIES) -> dict:
     """Every mode over the queries: {mode: {metrics..., latency_ms}} (latency: hybrid at k=10)."""
     from bench.search_quality import mean_metrics, metrics
 
@@ -231,7 +232,7 @@ def run_shipped_suite(sg, corpus: Corpus, suite: Suite, trained: bool, queries: 
     searches = modes(sg, suite, trained)
     searches["hybrid"](queries[0], LATENCY_K)  # warm-up: models load, the lexical index syncs
     lat = []
-    for q in queries[:LATENCY_QUERIES]:  # before the memo below: every call encodes its query
+    for q in queries[:latency_queries]:  # unmemoised: every call encodes its query
         start = time.perf_counter()
         searches["hybrid"](q, LATENCY_K)
         lat.append((time.perf_counter() - start) * 1000)
@@ -240,12 +241,37 @@ def run_shipped_suite(sg, corpus: Corpus, suite: Suite, trained: bool, queries: 
         rows = [metrics([corpus.suite_id(i) for i in search(q, CANDIDATES)], q.relevant) for q in queries]
         out[name] = mean_metrics(rows)
         print(f"  {suite.name} {'after' if trained else 'before'} {name}: {out[name]}", flush=True)
-    out["hybrid"]["latency_ms"] = {**percentiles(lat), "queries": len(lat), "k": LATENCY_K}
+    if lat:
+        out["hybrid"]["latency_ms"] = {**percentiles(lat), "queries": len(lat), "k": LATENCY_K}
     print(f"  hybrid latency: {out['hybrid']['latency_ms']}", flush=True)
     return out
 
 
 _QUERY_MEMO: dict = {}  # (text, image) -> encoded query: every graph here uses the same encoders
+
+
+def _memo_file(workdir: Path, config) -> Path:
+    key = hashlib.sha1(repr((config.text, config.image, config.lexical, config.fusion)).encode()).hexdigest()[:12]
+    return workdir / f"queries-{key}.pkl"
+
+
+def load_query_memo(workdir: Path, config) -> None:
+    """Encoded queries kept between runs (by encoder configuration), so a rerun re-encodes nothing."""
+    import pickle
+
+    path = _memo_file(workdir, config)
+    if path.exists():
+        _QUERY_MEMO.update(pickle.loads(path.read_bytes()))
+
+
+def save_query_memo(workdir: Path, config) -> None:
+    import os
+    import pickle
+
+    path = _memo_file(workdir, config)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(pickle.dumps(_QUERY_MEMO))
+    os.replace(tmp, path)
 
 
 def _memoize_query_encoding(sg) -> None:
@@ -255,7 +281,11 @@ def _memoize_query_encoding(sg) -> None:
     plain = encoder.encode_query
 
     def encode_query(text=None, image=None):
-        key = (text, image if isinstance(image, (str, bytes)) else id(image))
+        if isinstance(image, bytes):
+            image_key = hashlib.sha1(image).hexdigest()
+        else:
+            image_key = image if image is None or isinstance(image, str) else id(image)
+        key = (text, image_key)
         if key not in _QUERY_MEMO:
             _QUERY_MEMO[key] = plain(text=text, image=image)
         return _QUERY_MEMO[key]
@@ -272,6 +302,8 @@ def run_shipped(args, suites: list[Suite]) -> dict:
     workdir = args.workdir / "shipped"
     results: dict = {"suites": {}, "graphs": {}}
     corpora = {s.name: corpus_for(args.data, s.name) for s in suites}
+    workdir.mkdir(parents=True, exist_ok=True)
+    load_query_memo(workdir, config)
     if args.tune:
         runs = []
         for state in ("before", "after"):
@@ -284,6 +316,8 @@ def run_shipped(args, suites: list[Suite]) -> dict:
                     runs += dev_runs(sg, corpus, suite, f"{suite.name}/{state}")
                 finally:
                     sg.close()
+                save_query_memo(workdir, config)
+                print(f"dev {suite.name} {state}: {len(runs)} runs", flush=True)
         results["fusion"] = tune_weights(runs)
         tuned = {}
         for kind, choice in results["fusion"].items():
@@ -300,9 +334,10 @@ def run_shipped(args, suites: list[Suite]) -> dict:
             print(f"{suite.name} {state}: {path.name} {cost}", flush=True)
             sg = ShopGraph.open(path, config=config)
             try:
-                per = run_shipped_suite(sg, corpus, suite, state == "after", suite.test)
+                per = run_shipped_suite(sg, corpus, suite, state == "after", suite.test, args.latency_queries)
             finally:
                 sg.close()
+            save_query_memo(workdir, config)
             results["suites"].setdefault(suite.name, {"test_queries": len(suite.test),
                                                       "products": len(suite.corpus.ids)})[state] = per
     from bench.common import report_bars
