@@ -241,6 +241,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "queries with them")
     p.add_argument("--latency-queries", type=int, default=60,
                    help="--shipped: hybrid searches timed (k=10, unmemoised) per suite and state")
+    p.add_argument("--states", default="before,after",
+                   help="--shipped: 'before', 'after' (training) or both (default)")
     p.add_argument("--train-set", action="append", metavar="SECTION.KEY=VALUE",
                    help="--shipped: an override for training only, e.g. gnn.epochs=50 (repeatable)")
     args = p.parse_args(argv)

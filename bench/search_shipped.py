@@ -304,9 +304,10 @@ def run_shipped(args, suites: list[Suite]) -> dict:
     corpora = {s.name: corpus_for(args.data, s.name) for s in suites}
     workdir.mkdir(parents=True, exist_ok=True)
     load_query_memo(workdir, config)
+    states = tuple(args.states.split(","))
     if args.tune:
         runs = []
-        for state in ("before", "after"):
+        for state in states:
             for suite in suites:
                 corpus = corpora[suite.name]
                 path, _ = built_graph(corpus, workdir, config, state == "after", train_overrides,
@@ -325,7 +326,7 @@ def run_shipped(args, suites: list[Suite]) -> dict:
             tuned[f"search.{kind}_rrf_k"] = str(choice["rrf_k"])
         print("tuned: " + " ".join(f"--set '{k}={v}'" for k, v in tuned.items()), flush=True)
         config = with_overrides(config, tuned)
-    for state in ("before", "after"):
+    for state in states:
         for suite in suites:
             corpus = corpora[suite.name]
             path, cost = built_graph(corpus, workdir, config, state == "after", train_overrides,
@@ -439,6 +440,8 @@ def tune_weights(runs: list[DevRun]) -> dict[str, dict]:
         grid = IMAGE_GRID if kind == "image" else WEIGHT_GRID
         if kind == "identifier":
             grid = {"exact": (1.0, 4.0), "bm25": (0.0, 1.0), "vector": (0.0, 0.25), "learned": (0.0,)}
+        present = {c for r in mine for c in r.rankings}
+        grid = {c: (v if c in present else (0.0,)) for c, v in grid.items()}  # absent channels: no choice
         names = list(grid)
 
         def group_scores(weights, k):
