@@ -230,8 +230,24 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--workdir", type=Path, default=WORK_DIR, help="where the vector cache is kept")
     p.add_argument("--suites", default=None, help="comma list of suite names (default: all)")
     p.add_argument("--no-e5", action="store_true", help="leave out the multilingual channel")
-    p.add_argument("--out", default="search_quality", help="results name (bench/results/NAME.json)")
-    return p.parse_args(argv)
+    p.add_argument("--out", default=None, help="results name (bench/results/NAME.json; default search_quality, "
+                                               "search_shipped with --shipped)")
+    p.add_argument("--shipped", action="store_true",
+                   help="through ShopGraph.search on real graphs, before and after training (bench/search_shipped.py)")
+    p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
+                   help="--shipped: a configuration override for ingest and search (repeatable)")
+    p.add_argument("--tune", action="store_true",
+                   help="--shipped: first tune the per-kind fusion weights on the dev queries, then report test "
+                        "queries with them")
+    p.add_argument("--latency-queries", type=int, default=60,
+                   help="--shipped: hybrid searches timed (k=10, unmemoised) per suite and state")
+    p.add_argument("--states", default="before,after",
+                   help="--shipped: 'before', 'after' (training) or both (default)")
+    p.add_argument("--train-set", action="append", metavar="SECTION.KEY=VALUE",
+                   help="--shipped: an override for training only, e.g. gnn.epochs=50 (repeatable)")
+    args = p.parse_args(argv)
+    args.out = args.out or ("search_shipped" if args.shipped else "search_quality")
+    return args
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -239,6 +255,10 @@ def run(args: argparse.Namespace) -> dict:
 
     names = set(args.suites.split(",")) if args.suites else None
     suites = build_suites(args.data, names)
+    if args.shipped:
+        from bench.search_shipped import run_shipped
+
+        return run_shipped(args, suites)
     enc = Encoders(args.workdir, use_e5=not args.no_e5)
     computed = []
     for suite in suites:
@@ -298,8 +318,9 @@ def main(argv=None) -> int:
     results = run_checked(args, run, "data")
     if results is None:
         return 2
-    path = write_results(args.out, args_settings(args), results, packages=PACKAGES,
-                         notes=["phase 1: channels standalone from the datasets, no graph"])
+    note = ("through ShopGraph.search on real graphs, before and after ShopGraph.train" if args.shipped
+            else "phase 1: channels standalone from the datasets, no graph")
+    path = write_results(args.out, args_settings(args), results, packages=PACKAGES, notes=[note])
     print(f"\nwrote {path}")
     return 0
 

@@ -1,0 +1,470 @@
+"""Search quality through the shipped product: the suites of bench/search_suites.py run through
+ShopGraph.search on real graphs, before and after `shopgraph train`.
+
+    python -m bench.search_quality --shipped                       # every text suite + photo_flipkart
+    python -m bench.search_quality --shipped --suites known_abt_buy,zh_type
+
+Each suite's corpus is ingested through the real ingest (the data set's layout mapping where there is
+one: deepmatcher's tableB, Flipkart, Grocery; the Chinese titles as a table of id and title only, so
+the annotations the queries come from are not in the graph) into bench/.work/shipped/, one graph per
+corpus, named by a hash of its source files and this module's ingest recipe (reused while they do
+not change). The graph is then copied and trained with ShopGraph.train() (the CLI's `shopgraph
+train`: alignment when products have images, then the GNN; epochs per --set, see --train-set), and
+every suite runs on both copies.
+
+Modes, each through the public API (test queries, k = CANDIDATES, ids mapped back to the suite's):
+- hybrid: ShopGraph.search(text) with the shipped configuration (rank_by "hybrid");
+- lexical: the same path with every query kind's weights restricted to exact + BM25
+  (`search.<kind>_weights` overrides, as a user would --set them);
+- vectors: ShopGraph.vector_search(the encoded query's fused vector) (the products' fused_vec);
+- learned (after training, when an alignment was trained): ShopGraph.search(rank_by="auto");
+- e5 (when the graph stores multilingual vectors): the hybrid restricted to the e5 channel;
+- image (photo suites): ShopGraph.vector_search(the query photo's vector, prop="image_vec").
+Latency: wall ms per ShopGraph.search call (query encoding, every channel, fusion, hydration and the
+match-strength judgement included), the hybrid at k=10 on the first LATENCY_QUERIES test queries
+after one warm-up query; the quality passes then encode each query once (memoised in the bench).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from bench.common import percentiles
+from bench.search_suites import Query, Suite
+
+CANDIDATES = 100
+LATENCY_K = 10
+LATENCY_QUERIES = 60  # hybrid searches timed per suite and state
+RECIPE = "1"  # bump when the way a corpus is ingested changes (part of the graph's cache key)
+
+
+@dataclass
+class Corpus:
+    """A corpus to ingest: name (the graph's), sources (how to ingest each) and the graph id prefix ->
+    suite id prefix translation."""
+
+    name: str
+    files: list[Path]
+    ingest: Callable  # ingest(sg) -> None
+    prefixes: dict[str, str]
+
+    def suite_id(self, graph_id: str) -> str:
+        for graph_prefix, suite_prefix in self.prefixes.items():
+            if graph_id.startswith(graph_prefix):
+                return suite_prefix + graph_id[len(graph_prefix):]
+        return graph_id
+
+
+def _deepmatcher_b(data: Path, dataset: str):
+    """tableB of a deepmatcher data set with its layout's mapping: (path, mapping, platform)."""
+    from shopgraph.ingest.layouts import load_deepmatcher
+
+    source = load_deepmatcher(data / "em" / dataset).products[1]
+    return source.path, source.mapping, source.mapping.platform
+
+
+def corpus_for(data: Path, suite: str) -> Corpus:
+    """How the corpus of a suite is ingested (bench/search_suites.py builds the same products)."""
+    flipkart_dir = data / "multimodal" / "flipkart_1050"
+    if suite.startswith("known_"):
+        path, mapping, platform = _deepmatcher_b(data, suite[len("known_"):])
+        return Corpus(f"{suite[len('known_'):]}_b", [path], lambda sg: sg.ingest(path, mapping, progress=False),
+                      {f"{platform}:": "b:"})
+    if suite in ("flipkart_category", "photo_flipkart"):
+        return Corpus("flipkart", sorted(flipkart_dir.glob("*.csv")),
+                      lambda sg: sg.ingest_dataset(flipkart_dir, "flipkart", progress=False), {"flipkart:": "fk:"})
+    if suite == "photo_grocery":
+        root = data / "multimodal" / "grocery_store"
+        return Corpus("grocery", [root / "products.csv"],
+                      lambda sg: sg.ingest_dataset(root, "grocery", progress=False), {"grocery:": "gr:"})
+    if suite == "model_numbers":
+        tables = [(d, *_deepmatcher_b(data, d)) for d in ("abt_buy", "amazon_google", "wdc_computers")]
+
+        def ingest(sg):
+            sg.ingest_dataset(flipkart_dir, "flipkart", progress=False)
+            for _, path, mapping, _ in tables:
+                sg.ingest(path, mapping, progress=False)
+        return Corpus("model_numbers", [*sorted(flipkart_dir.glob("*.csv")), *(t[1] for t in tables)], ingest,
+                      {"flipkart:": "fk:", **{f"{p}:": f"{d}:B:" for d, _, _, p in tables}})
+    if suite in ("zh_type", "zh_brand_type"):
+        path = data / "zh" / "ecommerce_titles" / "titles_with_entities.tsv"
+
+        def ingest(sg):
+            import pandas as pd
+
+            titles = pd.read_csv(path, sep="\t", usecols=["title"], dtype=str, keep_default_na=False)
+            table = pd.DataFrame({"id": [str(i) for i in range(len(titles))], "title": titles["title"]})
+            sg.ingest(table, {"platform": "zh", "id": "id", "title": "title"}, progress=False, source_name=path.name)
+        return Corpus("zh", [path], ingest, {"zh:": "zh:"})
+    raise ValueError(f"no shipped corpus for suite {suite}")
+
+
+def _content_key(corpus: Corpus, extra: str) -> str:
+    h = hashlib.sha1(f"{RECIPE}|{corpus.name}|{extra}".encode())
+    for path in corpus.files:
+        h.update(path.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def _copy_graph(src_stem: Path, dst_stem: Path) -> None:
+    """Copy a graph (the database and every <stem>.* file beside it: indexes, models, caches)."""
+    for path in src_stem.parent.glob(src_stem.name + "*"):
+        target = dst_stem.parent / (dst_stem.name + path.name[len(src_stem.name):])
+        if path.is_dir():
+            shutil.copytree(path, target)
+        else:
+            shutil.copy2(path, target)
+
+
+def built_graph(corpus: Corpus, workdir: Path, config, trained: bool, train_overrides: dict[str, str],
+                shared_cache: Path) -> tuple[Path, dict]:
+    """The graph of a corpus (ingested, and trained when `trained`), built once and kept by content
+    hash: (database path, what building it cost)."""
+    from shopgraph.config import with_overrides
+    from shopgraph.errors import ShopGraphError
+    from shopgraph.queries.api import ShopGraph
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    config_key = repr((config.text, config.image, config.multilingual, config.fusion, config.lexical))
+    key = _content_key(corpus, config_key)
+    plain = workdir / f"{corpus.name}-{key}.db"
+    cost: dict = {}
+    if not (workdir / f"{plain.name}.done").exists():
+        for stale in workdir.glob(plain.name + "*"):
+            shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
+        start = time.perf_counter()
+        sg = ShopGraph.open(plain, config=config)
+        sg._cache_path = shared_cache  # one vector cache for every corpus graph (the same titles recur)
+        corpus.ingest(sg)
+        sg.close()
+        cost["ingest_s"] = round(time.perf_counter() - start, 1)
+        (workdir / f"{plain.name}.done").write_text("ok\n")
+    if not trained:
+        return plain, cost
+    train_key = hashlib.sha1(repr(sorted(train_overrides.items())).encode()).hexdigest()[:8]
+    done = plain.with_name(f"{corpus.name}-{key}-trained-{train_key}.db")
+    if not (workdir / f"{done.name}.done").exists():
+        for stale in workdir.glob(done.name + "*"):
+            shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
+        _copy_graph(plain, done)
+        start = time.perf_counter()
+        sg = ShopGraph.open(done, config=with_overrides(config, train_overrides))
+        cost["train"] = []
+        try:
+            # as `shopgraph train` does, but each part on its own: a catalog with nothing for the GNN to
+            # learn from (no brands, categories, interactions or pairs) still gets its alignment
+            for part in ({"align": True, "gnn": False}, {"align": False, "gnn": True}):
+                try:
+                    cost["train"] += [str(r) for r in sg.train(**part)]
+                except ShopGraphError as e:
+                    cost["train"].append(f"{'alignment' if part['align'] else 'gnn'}: {e}")
+        finally:
+            sg.close()
+        cost["train_s"] = round(time.perf_counter() - start, 1)
+        (workdir / f"{done.name}.done").write_text("ok\n")
+    return done, cost
+
+
+# -- modes ---------------------------------------------------------------------------------------------
+def restricted(config, channels: tuple[str, ...]):
+    """config with every query kind's fusion weights restricted to `channels` (those the kind weighs;
+    a kind weighing none of them gets each at 1)."""
+    from shopgraph.search.fusion import QUERY_KINDS, parse_weights
+
+    changes = {}
+    for kind in QUERY_KINDS:
+        weights = parse_weights(getattr(config.search, f"{kind}_weights"))
+        kept = {c: w for c, w in weights.items() if c in channels and w > 0} or {c: 1.0 for c in channels}
+        changes[f"{kind}_weights"] = " ".join(f"{c}={w}" for c, w in kept.items())
+    return replace(config, search=replace(config.search, **changes))
+
+
+def modes(sg, suite: Suite, trained: bool) -> dict[str, Callable[[Query, int], list[str]]]:
+    """Mode name -> search(query, k) -> graph product ids, best first."""
+    shipped = sg.config
+
+    def hybrid_with(config):
+        def search(q: Query, k: int) -> list[str]:
+            sg.config = config
+            try:
+                return [r.product.id for r in sg.search(text=q.text, image=q.image, k=k)]
+            finally:
+                sg.config = shipped
+        return search
+
+    out: dict[str, Callable] = {"hybrid": hybrid_with(shipped)}
+    if suite.kind == "text":
+        out["lexical"] = hybrid_with(restricted(shipped, ("exact", "bm25")))
+
+        def vectors(q: Query, k: int) -> list[str]:
+            query = sg.encoder.encode_query(text=q.text)
+            return [r.product.id for r in sg.vector_search(query["fused"], k)]
+        out["vectors"] = vectors
+    else:
+        def image(q: Query, k: int) -> list[str]:
+            query = sg.encoder.encode_query(image=q.image)
+            return [r.product.id for r in sg.vector_search(query["image"], k, prop="image_vec")]
+        out["image"] = image
+
+        def vectors(q: Query, k: int) -> list[str]:
+            query = sg.encoder.encode_query(image=q.image)
+            return [r.product.id for r in sg.vector_search(query["fused"], k)]
+        out["vectors"] = vectors
+    if trained and sg.aligner is not None:
+        out["learned"] = lambda q, k: [r.product.id for r in sg.search(text=q.text, image=q.image, k=k,
+                                                                          rank_by="auto")]
+    return out
+
+
+def run_shipped_suite(sg, corpus: Corpus, suite: Suite, trained: bool, queries: list[Query],
+                      latency_queries: int = LATENCY_QUERIES) -> dict:
+    """Every mode over the queries: {mode: {metrics..., latency_ms}} (latency: hybrid at k=10)."""
+    from bench.search_quality import mean_metrics, metrics
+
+    out = {}
+    searches = modes(sg, suite, trained)
+    searches["hybrid"](queries[0], LATENCY_K)  # warm-up: models load, the lexical index syncs
+    lat = []
+    for q in queries[:latency_queries]:  # unmemoised: every call encodes its query
+        start = time.perf_counter()
+        searches["hybrid"](q, LATENCY_K)
+        lat.append((time.perf_counter() - start) * 1000)
+    _memoize_query_encoding(sg)
+    for name, search in searches.items():
+        rows = [metrics([corpus.suite_id(i) for i in search(q, CANDIDATES)], q.relevant) for q in queries]
+        out[name] = mean_metrics(rows)
+        print(f"  {suite.name} {'after' if trained else 'before'} {name}: {out[name]}", flush=True)
+    if lat:
+        out["hybrid"]["latency_ms"] = {**percentiles(lat), "queries": len(lat), "k": LATENCY_K}
+    print(f"  hybrid latency: {out['hybrid']['latency_ms']}", flush=True)
+    return out
+
+
+_QUERY_MEMO: dict = {}  # (text, image) -> encoded query: every graph here uses the same encoders
+
+
+def _memo_file(workdir: Path, config) -> Path:
+    key = hashlib.sha1(repr((config.text, config.image, config.lexical, config.fusion)).encode()).hexdigest()[:12]
+    return workdir / f"queries-{key}.pkl"
+
+
+def load_query_memo(workdir: Path, config) -> None:
+    """Encoded queries kept between runs (by encoder configuration), so a rerun re-encodes nothing."""
+    import pickle
+
+    path = _memo_file(workdir, config)
+    if path.exists():
+        _QUERY_MEMO.update(pickle.loads(path.read_bytes()))
+
+
+def save_query_memo(workdir: Path, config) -> None:
+    import os
+    import pickle
+
+    path = _memo_file(workdir, config)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(pickle.dumps(_QUERY_MEMO))
+    os.replace(tmp, path)
+
+
+def _memoize_query_encoding(sg) -> None:
+    """Encode each query once per graph for the quality passes (every mode encodes the same query; a
+    MiniLM encode took 100-900 ms on the loaded shared machine). Latency is measured before this."""
+    encoder = sg.encoder
+    plain = encoder.encode_query
+
+    def encode_query(text=None, image=None):
+        if isinstance(image, bytes):
+            image_key = hashlib.sha1(image).hexdigest()
+        else:
+            image_key = image if image is None or isinstance(image, str) else id(image)
+        key = (text, image_key)
+        if key not in _QUERY_MEMO:
+            _QUERY_MEMO[key] = plain(text=text, image=image)
+        return _QUERY_MEMO[key]
+    encoder.encode_query = encode_query
+
+
+def run_shipped(args, suites: list[Suite]) -> dict:
+    """Every suite through ShopGraph.search, before and after training; results and the bars."""
+    from shopgraph.config import Config, parse_overrides, with_overrides
+    from shopgraph.queries.api import ShopGraph
+
+    config = with_overrides(Config(), parse_overrides(args.set or []))
+    train_overrides = parse_overrides(args.train_set or [])
+    workdir = args.workdir / "shipped"
+    results: dict = {"suites": {}, "graphs": {}}
+    corpora = {s.name: corpus_for(args.data, s.name) for s in suites}
+    workdir.mkdir(parents=True, exist_ok=True)
+    load_query_memo(workdir, config)
+    states = tuple(args.states.split(","))
+    if args.tune:
+        runs = []
+        for state in states:
+            for suite in suites:
+                corpus = corpora[suite.name]
+                path, _ = built_graph(corpus, workdir, config, state == "after", train_overrides,
+                                      workdir / "vectors.cache.sqlite")
+                sg = ShopGraph.open(path, config=config)
+                try:
+                    runs += dev_runs(sg, corpus, suite, f"{suite.name}/{state}")
+                finally:
+                    sg.close()
+                save_query_memo(workdir, config)
+                print(f"dev {suite.name} {state}: {len(runs)} runs", flush=True)
+        results["fusion"] = tune_weights(runs)
+        tuned = {}
+        for kind, choice in results["fusion"].items():
+            tuned[f"search.{kind}_weights"] = choice["weights"]
+            tuned[f"search.{kind}_rrf_k"] = str(choice["rrf_k"])
+        print("tuned: " + " ".join(f"--set '{k}={v}'" for k, v in tuned.items()), flush=True)
+        config = with_overrides(config, tuned)
+    for state in states:
+        for suite in suites:
+            corpus = corpora[suite.name]
+            path, cost = built_graph(corpus, workdir, config, state == "after", train_overrides,
+                                     workdir / "vectors.cache.sqlite")
+            results["graphs"].setdefault(corpus.name, {}).update({state: path.name, **cost})
+            print(f"{suite.name} {state}: {path.name} {cost}", flush=True)
+            sg = ShopGraph.open(path, config=config)
+            try:
+                per = run_shipped_suite(sg, corpus, suite, state == "after", suite.test, args.latency_queries)
+            finally:
+                sg.close()
+            save_query_memo(workdir, config)
+            results["suites"].setdefault(suite.name, {"test_queries": len(suite.test),
+                                                      "products": len(suite.corpus.ids)})[state] = per
+    from bench.common import report_bars
+
+    report_bars(results, shipped_bars(results))
+    return results
+
+
+SINGLE_MODES = ("lexical", "vectors", "image", "learned", "e5")
+
+
+def shipped_bars(results: dict) -> dict[str, bool]:
+    """The issue's bars on the test queries: hybrid >= the best single mode per suite before and after
+    training, model-number success@1 >= 0.98, zh_type NDCG@10 >= 0.80, abt_buy MRR >= 0.90 (before and
+    after), no suite's hybrid NDCG@10 lower after training than before."""
+    from bench.search_quality import BARS
+
+    bars = {}
+    for name, suite in results["suites"].items():
+        for state in ("before", "after"):
+            per = suite.get(state)
+            if not per:
+                continue
+            hybrid = per["hybrid"]["ndcg@10"]
+            singles = {m: per[m]["ndcg@10"] for m in SINGLE_MODES if m in per}
+            best = max(singles, key=singles.get)
+            bars[f"{name} {state}: hybrid {hybrid} >= best single ({best} {singles[best]})"] = hybrid >= singles[best] - 1e-9
+        if suite.get("before") and suite.get("after"):
+            b, a = suite["before"]["hybrid"]["ndcg@10"], suite["after"]["hybrid"]["ndcg@10"]
+            bars[f"{name}: after train {a} >= before {b}"] = a >= b - 1e-9
+    for label, (name, metric, floor) in BARS.items():
+        for state in ("before", "after"):
+            per = results["suites"].get(name, {}).get(state)
+            if per:
+                bars[f"{label} {state} >= {floor} ({per['hybrid'][metric]})"] = per["hybrid"][metric] >= floor
+    return bars
+
+
+# -- tuning the fusion weights on dev queries, through the shipped channels ------------------------------
+WEIGHT_GRID = {"exact": (0.0, 0.5, 1.0, 2.0, 4.0), "bm25": (0.0, 0.5, 1.0, 2.0), "vector": (0.0, 0.25, 0.5, 1.0, 2.0),
+               "learned": (0.0, 0.25, 0.5, 1.0)}
+IMAGE_GRID = {"image": (1.0,), "vector": (0.0, 0.25, 0.5, 1.0), "learned": (0.0, 0.25, 0.5, 1.0)}
+RRF_KS = (20.0, 60.0)
+
+
+@dataclass
+class DevRun:
+    """One dev query run through the shipped channels (every channel at weight 1): its kind, each
+    channel's ranked suite ids, the ids put first (its own identifier's listings), its relevance."""
+
+    group: str  # suite and state ("known_abt_buy/before")
+    kind: str
+    rankings: dict[str, list[str]]
+    first: set[str]
+    relevant: dict[str, int]
+
+
+def dev_runs(sg, corpus: Corpus, suite: Suite, group: str) -> list[DevRun]:
+    from shopgraph.search.fusion import QUERY_KINDS
+    from shopgraph.search.hybrid import hybrid_search
+
+    every = {f"{kind}_weights": "image=1 vector=1 learned=1" if kind == "image" else "exact=1 bm25=1 vector=1 learned=1"
+             for kind in QUERY_KINDS}
+    shipped = sg.config
+    sg.config = replace(shipped, search=replace(shipped.search, **every))
+    _memoize_query_encoding(sg)
+    out = []
+    try:
+        for q in suite.dev:
+            o = hybrid_search(sg, q.text, q.image, filters=None, where=None, params=None, rank_by="hybrid",
+                              depth=CANDIDATES)
+            out.append(DevRun(group, o.kind, {c: [corpus.suite_id(i) for i in ids] for c, ids in o.rankings.items()},
+                              {corpus.suite_id(h.id) for h in o.hits if h.first}, q.relevant))
+    finally:
+        sg.config = shipped
+    return out
+
+
+def fused_ids(run: DevRun, weights: dict[str, float], k: float) -> list[str]:
+    """What hybrid_search would return for these weights (same fusion, same first-rule)."""
+    from shopgraph.search.fusion import reciprocal_rank_fusion
+
+    hits = reciprocal_rank_fusion({c: r for c, r in run.rankings.items() if weights.get(c, 0) > 0}, weights, k=k)
+    ids = [h.id for h in hits]
+    return [i for i in ids if i in run.first] + [i for i in ids if i not in run.first]
+
+
+def tune_weights(runs: list[DevRun]) -> dict[str, dict]:
+    """Per query kind, the weights and k with the best dev NDCG@10 averaged over groups (suite x
+    before/after), less twice any group's shortfall against its best single channel (the bar)."""
+    import itertools
+
+    from bench.search_quality import metrics
+
+    chosen = {}
+    for kind in sorted({r.kind for r in runs}):
+        mine = [r for r in runs if r.kind == kind]
+        groups = sorted({r.group for r in mine})
+        grid = IMAGE_GRID if kind == "image" else WEIGHT_GRID
+        if kind == "identifier":
+            grid = {"exact": (1.0, 4.0), "bm25": (0.0, 1.0), "vector": (0.0, 0.25), "learned": (0.0,)}
+        present = {c for r in mine for c in r.rankings}
+        grid = {c: (v if c in present else (0.0,)) for c, v in grid.items()}  # absent channels: no choice
+        names = list(grid)
+
+        def group_scores(weights, k):
+            per = {g: [] for g in groups}
+            for r in mine:
+                per[r.group].append(metrics(fused_ids(r, weights, k), r.relevant)["ndcg@10"])
+            return {g: float(np.mean(v)) for g, v in per.items()}
+
+        singles = {c: group_scores({c: 1.0}, 60.0) for c in names if any(c in r.rankings for r in mine)}
+        best_single = {g: max(s[g] for s in singles.values()) for g in groups}
+        best = None
+        for values in itertools.product(*(grid[n] for n in names)):
+            weights = {n: v for n, v in zip(names, values) if v > 0}
+            if not weights:
+                continue
+            for k in RRF_KS:
+                scores = group_scores(weights, k)
+                objective = np.mean([scores[g] - 2 * max(0.0, best_single[g] - scores[g]) for g in groups])
+                if best is None or objective > best[0] + 1e-9:
+                    best = (objective, weights, k, scores)
+        chosen[kind] = {"weights": " ".join(f"{c}={w:g}" for c, w in best[1].items()), "rrf_k": best[2],
+                        "dev_queries": len(mine), "objective": round(float(best[0]), 4),
+                        "dev_ndcg@10": {g: round(v, 4) for g, v in best[3].items()},
+                        "best_single_dev": {g: round(v, 4) for g, v in best_single.items()}}
+        print(f"tuned {kind}: {chosen[kind]}", flush=True)
+    return chosen

@@ -1,0 +1,44 @@
+"""bench/search_shipped.py tunes the fusion weights offline from each channel's ranked ids
+(Outcome.rankings); that is only sound if fusing them again gives what ShopGraph.search returns."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from bench.search_shipped import DevRun, fused_ids, restricted
+from shopgraph.config import Config
+from shopgraph.search.fusion import QUERY_KINDS, parse_weights
+from shopgraph.search.hybrid import hybrid_search, kind_weights
+
+
+def test_restricted_keeps_only_the_named_channels_for_every_kind():
+    config = restricted(Config(), ("exact", "bm25"))
+    for kind in QUERY_KINDS:
+        weights = parse_weights(getattr(config.search, f"{kind}_weights"))
+        assert weights and set(weights) <= {"exact", "bm25"}
+    assert parse_weights(restricted(Config(), ("vector",)).search.other_script_weights) == {"vector": 1.0}
+
+
+def test_fusing_the_outcome_rankings_again_reproduces_the_search(graph):
+    for text in ("wireless headphones", "WM-330S", "trail running shoe 42"):
+        outcome = hybrid_search(graph, text, None, filters=None, where=None, params=None, rank_by="hybrid", depth=50)
+        weights, k = kind_weights(graph.config.search, outcome.kind)
+        assert set(outcome.rankings) == set(outcome.channels) and outcome.rankings
+        run = DevRun("g", outcome.kind, outcome.rankings, {h.id for h in outcome.hits if h.first}, {})
+        assert fused_ids(run, weights, k) == [h.id for h in outcome.hits]
+        searched = graph.search(text, k=10)
+        assert [r.product.id for r in searched] == fused_ids(run, weights, k)[:10]
+
+
+def test_text_cosines_from_the_fused_vector_equal_the_stored_text_vectors(graph):
+    import numpy as np
+
+    from shopgraph.search.hybrid import text_cosines
+
+    ids = [r["id"] for r in graph.cypher("MATCH (p:Product) RETURN p.id AS id ORDER BY id LIMIT 30")]
+    query = graph.encoder.encode_query(text="wireless headphones")
+    got, text = graph.store.get_vectors("Product", "text_vec", ids)
+    expected = dict(zip(got, text @ query["text"]))
+    cosines = text_cosines(graph.store, query, ids)
+    assert set(cosines) == set(expected)
+    assert np.allclose([cosines[i] for i in got], [expected[i] for i in got], atol=1e-5)
