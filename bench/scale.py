@@ -67,14 +67,21 @@ def stage_gen(d: Path, n: int, queries: int) -> dict:
 
 
 class VectorFileEncoder:
-    """Stands in for ProductEncoder: product a<N>'s text vector is row N of vectors.f32 (read per
-    batch, never all at once); no image, no lexical channel; fused = [text, 0, 0] like a text-only
-    product."""
+    """Stands in for ProductEncoder's text model: product a<N>'s text vector is row N of vectors.f32
+    (read per batch, never all at once). The rest is what a real ingest of a product without an image
+    stores: the real lexical vector of its title (LexicalEncoder, cheap) and the real fusion of the
+    channels (fuse), so the graph holds the same vectors, with the same zero image block, as real
+    text-only products (a zero lexical block would make LadybugDB store fused_vec at 1.47x its size:
+    see docs/benchmarks.md, bench.scale)."""
 
-    def __init__(self, path: Path, dims):
-        self.path, self.dims = path, dims
+    def __init__(self, path: Path, dims, config):
+        from shopgraph.ingest.encoders.lexical import LexicalEncoder
+
+        self.path, self.dims, self.fusion = path, dims, config.fusion
+        self.lexical = LexicalEncoder(config.lexical)
 
     def encode(self, records):
+        from shopgraph.ingest.encoders.fusion import fuse
         from shopgraph.ingest.encoders.product import EncodedProducts
 
         rows = np.array([int(r.source_id[1:]) for r in records], dtype=np.int64)
@@ -82,16 +89,17 @@ class VectorFileEncoder:
         block = np.fromfile(self.path, dtype=np.float32, count=(hi - lo + 1) * DIM, offset=lo * DIM * 4)
         text = block.reshape(-1, DIM)[rows - lo]
         n = len(records)
-        image, lexical = np.zeros((n, self.dims.image), np.float32), np.zeros((n, self.dims.lexical), np.float32)
-        return EncodedProducts(text=text, image=image, image_ok=np.zeros(n, bool), image_errors=[None] * n,
-                               lexical=lexical, fused=np.hstack([text, image, lexical]), encoded=n)
+        image, ok = np.zeros((n, self.dims.image), np.float32), np.zeros(n, bool)
+        lexical = self.lexical.encode([r.title for r in records])
+        return EncodedProducts(text=text, image=image, image_ok=ok, image_errors=[None] * n, lexical=lexical,
+                               fused=fuse(text, image, lexical, self.fusion, image_ok=ok), encoded=n)
 
 
 def stage_ingest(d: Path, n: int, queries: int) -> dict:
     from shopgraph.queries.api import ShopGraph
 
     graph = ShopGraph.open(d / "scale.db")
-    graph._encoder = VectorFileEncoder(d / "vectors.f32", graph.store.dims)
+    graph._encoder = VectorFileEncoder(d / "vectors.f32", graph.store.dims, graph.config)
     started = time.perf_counter()
     summary = graph.ingest(d / "catalog.csv", {"platform": "s", "id": "id", "title": "title",
                                                "description": "description", "brand": "brand",
@@ -285,10 +293,13 @@ def _growth(rows: list[dict]) -> list[dict]:
 
 
 def _disk(d: Path, n: int) -> dict:
+    from shopgraph.graph.schema import VectorDims
+
     db = [p for p in d.glob("scale.db*") if p.is_file()]
     row = {"db_mb": _size_mb(db), "index_mb": _size_mb(list((d / "scale.db.index").rglob("*")))}
-    # vectors stored per product: text_vec (384) and fused_vec (384 + 1280 + 512) in the graph
-    stored = n * (DIM + DIM + 1280 + 512) * 4 / 2**20
+    # vectors stored per product: text_vec (384), lex_vec (512) and fused_vec (384 + 1280 + 512) in the graph
+    dims = VectorDims(text=DIM)
+    stored = n * (dims.text + dims.lexical + dims.fused) * 4 / 2**20
     row["raw_vectors_mb"] = round(stored, 1)
     row["disk_over_raw_vectors"] = round((row["db_mb"] + row["index_mb"]) / stored, 2)
     row["index_over_raw_text_vectors"] = round(row["index_mb"] / (n * DIM * 4 / 2**20), 2)
