@@ -24,6 +24,7 @@ scoring over the filter's rows. Turning string ids into slots costs about
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -32,7 +33,6 @@ import threading
 import time
 import uuid
 import weakref
-from itertools import repeat
 from math import ceil
 from pathlib import Path
 from typing import Collection, Sequence
@@ -41,14 +41,17 @@ import numpy as np
 
 from shopgraph.config import IndexConfig
 from shopgraph.errors import BadArgumentError, ConfigError, MissingDependencyError, ShopGraphError, StoreError
+from shopgraph.graph.slot_ids import DuplicateIds, SlotIds
 
 log = logging.getLogger(__name__)
 
 FORMAT = "shopgraph-ann"
-FORMAT_VERSION = 2  # 2: no mirror.npy when the HNSW file holds every vector (1 is still read)
-_READABLE_VERSIONS = (1, 2)
+# 2: no mirror.npy when the HNSW file holds every vector; 3: ids packed (ids.bin + ids.offsets.npy, with a
+# digest in the manifest) instead of ids.json, so loading reads no per-id Python objects. 1 and 2 are still read.
+FORMAT_VERSION = 3
+_READABLE_VERSIONS = (1, 2, 3)
 MANIFEST = "manifest.json"
-_IDS, _MIRROR, _HNSW = "ids.json", "mirror.npy", "hnsw.faiss"
+_IDS_JSON, _IDS_BLOB, _IDS_OFFSETS, _MIRROR, _HNSW = "ids.json", "ids.bin", "ids.offsets.npy", "mirror.npy", "hnsw.faiss"
 _TOMBSTONE_LIMIT = 0.25  # fraction of dead slots that triggers compaction + HNSW rebuild
 _BUILD_CHUNK = 50_000  # rows per faiss add() call while building (progress granularity)
 _GATHER_CHUNK = 1024  # mirror rows gathered at a time for exact scoring: stays in cache, no big temporaries
@@ -125,9 +128,9 @@ class AnnIndex:
         self._lock = threading.RLock()
         self._mirror = np.empty((0, self.dim), dtype=np.float32)  # (capacity, dim) unit rows
         self._alive = np.zeros(0, dtype=bool)  # (capacity,) False for tombstones and unused rows
-        self._slot_ids: list[str | None] = []  # slot -> id, None for tombstones; len = used slots
-        self._slot_of: dict[str, int] = {}  # id -> its live slot
+        self._ids = SlotIds()  # slot -> id (None for tombstones; len = used slots) and id -> live slot
         self._hnsw = None  # faiss.IndexHNSWFlat over slots [0, ntotal), built lazily
+        self._hnsw_mapped = False  # its vectors are a read-only map of the saved file (see load)
         self._shared_with = None  # the HNSW index whose vectors the mirror views (see _share_mirror)
         self._generation = 0  # bumped whenever slots change, so prepared IdFilters know they are stale
 
@@ -140,32 +143,35 @@ class AnnIndex:
 
     # -- size and contents ---------------------------------------------------------------------
     def __len__(self) -> int:
-        return len(self._slot_of)
+        return self._ids.live
 
     def __contains__(self, item: object) -> bool:
-        return item in self._slot_of
+        with self._lock:
+            return item in self._ids
 
     def ids(self) -> list[str]:
         """Live ids, in slot order."""
         with self._lock:
-            return [i for i in self._slot_ids if i is not None]
+            return self._ids.live_ids()
 
     def vectors(self, ids: Sequence[str]) -> tuple[list[str], np.ndarray]:
         """(ids present, their mirror rows (n, dim) float32) in the order asked. The rows are the
         vectors as given when normalize is False, unit rows otherwise."""
         with self._lock:
-            slots = [(i, self._slot_of[i]) for i in ids if i in self._slot_of]
+            slots = [(i, s) for i, s in zip(ids, self._ids.slots(ids, len(ids)).tolist()) if s >= 0]
             rows = self._mirror[[s for _, s in slots]] if slots else np.empty((0, self.dim), dtype=np.float32)
             return [i for i, _ in slots], rows.copy()
 
     def stats(self) -> dict:
-        """Counts and memory: live, slots, tombstones, hnsw_built, mirror_bytes, hnsw_bytes."""
+        """Counts and memory: live, slots, tombstones, hnsw_built, mirror_bytes, hnsw_bytes; vectors_mapped
+        (the HNSW vectors are still the saved file, mapped) and ids_packed (no per-id objects made yet)."""
         with self._lock:
-            n = len(self._slot_ids)
+            n = len(self._ids)
             return {"live": len(self), "slots": n, "tombstones": n - len(self),
                     "hnsw_built": self._hnsw is not None, "hnsw_vectors": self._hnsw.ntotal if self._hnsw else 0,
                     "mirror_bytes": 0 if self.mirror_shared else n * self.dim * 4, "hnsw_bytes": self._hnsw_bytes(),
-                    "mirror_shared": self.mirror_shared}
+                    "mirror_shared": self.mirror_shared, "vectors_mapped": self._hnsw_mapped,
+                    "ids_packed": self._ids.is_packed}
 
     def _hnsw_bytes(self) -> int:
         """Approximate memory of the HNSW index: its own flat copy of the vectors plus the graph."""
@@ -188,8 +194,8 @@ class AnnIndex:
         if vectors.ndim != 2 or vectors.shape != (len(ids), self.dim):
             raise BadArgumentError(f"upsert expects vectors of shape ({len(ids)}, {self.dim}), "
                                    f"got {tuple(vectors.shape)}")
-        if not all(isinstance(i, str) for i in ids):
-            raise BadArgumentError("vector index ids must be strings")
+        if not all(isinstance(i, str) and i for i in ids):
+            raise BadArgumentError("vector index ids must be non-empty strings")
         if not np.isfinite(vectors).all():
             raise BadArgumentError("upsert got vectors with NaN or infinite values")
         last = {i: row for row, i in enumerate(ids)}  # last occurrence of each id wins
@@ -204,8 +210,7 @@ class AnnIndex:
                 if not ok:
                     self._kill(k)
             # unchanged vectors keep their slot, so re-syncing a whole graph creates no tombstones
-            old = np.fromiter((self._slot_of.get(k, -1) for k in keys_usable), dtype=np.int64,
-                              count=len(keys_usable))
+            old = self._ids.slots(keys_usable, len(keys_usable))
             has_old = old >= 0
             same = np.zeros(len(keys_usable), dtype=bool)
             if has_old.any():
@@ -225,10 +230,9 @@ class AnnIndex:
             return removed
 
     def _kill(self, key: str) -> bool:
-        slot = self._slot_of.pop(key, None)
+        slot = self._ids.kill(key)
         if slot is None:
             return False
-        self._slot_ids[slot] = None
         self._alive[slot] = False
         self._generation += 1
         return True
@@ -241,7 +245,7 @@ class AnnIndex:
                 self._grow(slots)
 
     def _grow(self, capacity: int) -> None:
-        used = len(self._slot_ids)
+        used = len(self._ids)
         mirror = np.empty((capacity, self.dim), dtype=np.float32)
         mirror[:used] = self._mirror[:used]
         alive = np.zeros(capacity, dtype=bool)
@@ -251,18 +255,17 @@ class AnnIndex:
     def _append(self, keys: list[str], unit: np.ndarray) -> None:
         if not keys:
             return
-        start, need = len(self._slot_ids), len(self._slot_ids) + len(keys)
+        start, need = len(self._ids), len(self._ids) + len(keys)
         if need > self._mirror.shape[0]:
             self._grow(max(need, int(self._mirror.shape[0] * 1.5), 1024))
         self._mirror[start:need] = unit
         self._alive[start:need] = True
-        self._slot_ids.extend(keys)
-        self._slot_of.update(zip(keys, range(start, need)))
+        self._ids.extend(keys)
         self._generation += 1
 
     def _maybe_compact(self) -> None:
         """Drop tombstones once they pass 25% of the slots; the HNSW graph is rebuilt lazily."""
-        n = len(self._slot_ids)
+        n = len(self._ids)
         if n == 0 or (n - len(self)) <= _TOMBSTONE_LIMIT * n:
             return
         live = np.flatnonzero(self._alive[:n])
@@ -270,9 +273,8 @@ class AnnIndex:
         self._mirror = self._mirror[live]  # fancy indexing copies (also out of a shared view)
         self._shared_with = None
         self._alive = np.ones(live.size, dtype=bool)
-        self._slot_ids = [self._slot_ids[s] for s in live]
-        self._slot_of = {k: s for s, k in enumerate(self._slot_ids)}
-        self._hnsw = None
+        self._ids.compact(live)
+        self._hnsw, self._hnsw_mapped = None, False
         self._generation += 1
 
     # -- HNSW ----------------------------------------------------------------------------------
@@ -293,9 +295,12 @@ class AnnIndex:
             index = faiss.IndexHNSWFlat(self.dim, self.hnsw_m, faiss.METRIC_INNER_PRODUCT)
             index.hnsw.efConstruction = self.ef_construction
             self._hnsw = index
-        n, start = len(self._slot_ids), self._hnsw.ntotal
+        n, start = len(self._ids), self._hnsw.ntotal
         if start >= n:
             return self._hnsw
+        if self._hnsw_mapped:  # a mapped file cannot grow: take the graph into memory first
+            self._hnsw = faiss.deserialize_index(faiss.serialize_index(self._hnsw))
+            self._hnsw_mapped = False
         t0 = time.perf_counter()
         chunks = range(start, n, _BUILD_CHUNK)
         if progress or (progress is None and n - start > 200_000):
@@ -317,12 +322,13 @@ class AnnIndex:
         self._hnsw: the code that drops or replaces the graph copies the mirror first (compaction
         indexes it into a new array; load copies it), and growing the mirror for new slots copies it
         into an array of its own until the next add catches the graph up."""
-        n = len(self._slot_ids)
+        n = len(self._ids)
         if self._hnsw is None or n == 0 or self._hnsw.ntotal != n or self.mirror_shared:
             return
         faiss = _faiss()
         storage = faiss.downcast_index(self._hnsw.storage)
         self._mirror = faiss.rev_swig_ptr(storage.get_xb(), n * self.dim).reshape(n, self.dim)
+        self._mirror.flags.writeable = False  # never written through: appending copies it (_grow)
         self._shared_with = self._hnsw
 
     @property
@@ -402,7 +408,7 @@ class AnnIndex:
             ids = f.ids
             if not isinstance(ids, (set, frozenset, dict)):
                 ids = list(ids)
-            slots = np.fromiter(map(self._slot_of.get, ids, repeat(-1)), dtype=np.int64, count=len(ids))
+            slots = self._ids.slots(ids, len(ids))
             slots = slots[slots >= 0]
             if not isinstance(ids, (set, frozenset, dict)):
                 slots = np.unique(slots)  # a list may repeat ids; a set cannot
@@ -411,7 +417,7 @@ class AnnIndex:
 
     def _exact(self, q: np.ndarray, k: int, slots: np.ndarray | None) -> list[tuple[str, float]]:
         """Exact cosine over every live slot (slots None) or over the given live slots."""
-        n = len(self._slot_ids)
+        n = len(self._ids)
         if slots is None:
             scores = self._mirror[:n] @ q
             if len(self) < n:
@@ -435,7 +441,7 @@ class AnnIndex:
         filter; fewer -> exact scoring over the filter's rows (filtered HNSW would walk the wrong
         region of the graph and miss most of them)."""
         faiss = _faiss()
-        fetch = min(k * self.rerank_factor, len(self._slot_ids))
+        fetch = min(k * self.rerank_factor, len(self._ids))
         params = faiss.SearchParametersHNSW()
         params.efSearch = max(self.ef_search, fetch)
         _, found = self._hnsw.search(q, fetch, params=params)
@@ -464,7 +470,7 @@ class AnnIndex:
     def _bitmap(self, f: "IdFilter") -> np.ndarray:
         """The filter's slots as a bitmap (uint8; bit s%8 of byte s//8 is slot s), cached on it."""
         if f._bitmap is None:
-            mask = np.zeros(len(self._slot_ids), dtype=bool)
+            mask = np.zeros(len(self._ids), dtype=bool)
             mask[f._slots] = True
             f._bitmap = np.packbits(mask, bitorder="little")
         return f._bitmap
@@ -476,7 +482,7 @@ class AnnIndex:
         and its beam is widened for narrow filters. Fewer valid results than asked: exact search.
         """
         faiss = _faiss()
-        n = len(self._slot_ids)
+        n = len(self._ids)
         fetch = min(k * self.rerank_factor, n)
         params = faiss.SearchParametersHNSW()
         params.efSearch = max(self.ef_search, fetch)
@@ -507,7 +513,7 @@ class AnnIndex:
     def _pairs(self, slots: np.ndarray, scores: np.ndarray) -> list[tuple[str, float]]:
         if self.normalize:  # cosine: float error must not show as 1.0000001
             scores = np.clip(scores, -1.0, 1.0)
-        return [(self._slot_ids[s], float(v)) for s, v in zip(slots.tolist(), scores.tolist())]
+        return list(zip(self._ids.at(slots.tolist()), scores.tolist()))
 
     # -- persistence ---------------------------------------------------------------------------
     def save(self, directory: str | os.PathLike) -> None:
@@ -537,13 +543,15 @@ class AnnIndex:
 
     def _write(self, root: Path, hnsw, faiss) -> str:
         """Write the data files, then publish them by replacing the manifest; returns the token."""
-        n = len(self._slot_ids)
+        n = len(self._ids)
         root.mkdir(parents=True, exist_ok=True)
         token = f"data-{uuid.uuid4().hex[:12]}"
         tmp = root / f"{token}.tmp"
         tmp.mkdir()
         try:
-            (tmp / _IDS).write_text(json.dumps(self._slot_ids), encoding="utf-8")
+            blob, offsets = self._ids.pack()
+            (tmp / _IDS_BLOB).write_bytes(blob)
+            np.save(tmp / _IDS_OFFSETS, offsets, allow_pickle=False)
             if hnsw is None or hnsw.ntotal != n:  # otherwise the HNSW file holds the vectors
                 np.save(tmp / _MIRROR, self._mirror[:n], allow_pickle=False)
             if hnsw is not None:
@@ -556,7 +564,7 @@ class AnnIndex:
             manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "dim": self.dim,
                         "params": self._params(), "revision": self.revision, "source": self.source,
                         "data": token,
-                        "slots": n, "live": len(self), "files": files}
+                        "slots": n, "live": len(self), "files": files, "ids_blake2b": _ids_digest(blob, offsets)}
             staging = root / f"{MANIFEST}.{token}.tmp"
             staging.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
             _fsync(staging)
@@ -625,7 +633,9 @@ class AnnIndex:
         hnsw = None
         if _HNSW in manifest["files"]:
             faiss = _faiss()
-            hnsw = faiss.read_index(str(data / _HNSW))
+            # the vectors stay in the file, mapped (read-only, paged in by the searches that touch them):
+            # opening a 1M index reads its graph links, not its 1.5 GB of vectors
+            hnsw = faiss.read_index(str(data / _HNSW), faiss.IO_FLAG_MMAP_IFC)
             if (not isinstance(hnsw, faiss.IndexHNSWFlat) or hnsw.d != saved_dim or hnsw.ntotal > n
                     or hnsw.metric_type != faiss.METRIC_INNER_PRODUCT):
                 raise IndexUnavailable(f"vector index at {root} has an HNSW file that does not match")
@@ -636,36 +646,59 @@ class AnnIndex:
             mirror = faiss.rev_swig_ptr(storage.get_xb(), n * saved_dim).reshape(n, saved_dim)
         else:
             raise IndexUnavailable(f"vector index at {root} has neither a mirror nor a complete HNSW file")
-        slot_ids = json.loads((data / _IDS).read_text(encoding="utf-8"))
-        if mirror.dtype != np.float32 or mirror.shape != (n, saved_dim) or not isinstance(slot_ids, list) \
-                or len(slot_ids) != n or not all(i is None or isinstance(i, str) for i in slot_ids):
+        ids = cls._load_ids(root, data, manifest)
+        if mirror.dtype != np.float32 or mirror.shape != (n, saved_dim) or len(ids) != n \
+                or ids.live != manifest["live"]:
             raise IndexUnavailable(f"vector index at {root} is inconsistent (mirror or ids do not match)")
         keep_graph = hnsw is not None and (index.hnsw_m, index.ef_construction) == (saved["hnsw_m"],
                                                                                    saved["ef_construction"])
         if _MIRROR not in manifest["files"] and not keep_graph:
             mirror = mirror.copy()  # the view must not outlive the graph that is dropped below
         index._mirror = np.ascontiguousarray(mirror)
-        index._slot_ids = slot_ids
-        index._alive = np.fromiter((i is not None for i in slot_ids), dtype=bool, count=n)
-        index._slot_of = {k: s for s, k in enumerate(slot_ids) if k is not None}
-        if len(index._slot_of) != int(index._alive.sum()):
-            raise IndexUnavailable(f"vector index at {root} has duplicate ids")
+        index._ids = ids
+        index._alive = ids.alive()
         index.revision = manifest.get("revision")
         index.source = manifest.get("source")
         if index.source is not None and not isinstance(index.source, str):
             raise IndexUnavailable(f"{root / MANIFEST} names an invalid source {index.source!r}")
         index._generation = 1
         if keep_graph:
-            index._hnsw = hnsw
+            index._hnsw, index._hnsw_mapped = hnsw, True
             if _MIRROR in manifest["files"]:
                 index._share_mirror()  # a version 1 save: its mirror copy is dropped for the graph's
             else:
+                index._mirror.flags.writeable = False  # a view of the mapped file (see _share_mirror)
                 index._shared_with = hnsw
         elif hnsw is not None:
             log.info("vector index at %s was built with other HNSW settings; rebuilding it", root)
         index._maybe_compact()
         log.info("loaded vector index (%d vectors, revision %r) from %s", len(index), index.revision, root)
         return index
+
+
+    @staticmethod
+    def _load_ids(root: Path, data: Path, manifest: dict) -> SlotIds:
+        """The slot ids of a saved index: packed (version 3, checked against the manifest's digest) or
+        ids.json (versions 1 and 2, unpacked at once so duplicates show here)."""
+        if manifest["format_version"] >= 3:
+            blob = (data / _IDS_BLOB).read_bytes()
+            offsets = np.load(data / _IDS_OFFSETS, allow_pickle=False)
+            if manifest.get("ids_blake2b") != _ids_digest(blob, offsets):
+                raise IndexUnavailable(f"vector index ids at {data} do not match their digest")
+            return SlotIds.packed(blob, offsets)
+        slot_ids = json.loads((data / _IDS_JSON).read_text(encoding="utf-8"))
+        if not isinstance(slot_ids, list) or not all(i is None or (isinstance(i, str) and i) for i in slot_ids):
+            raise IndexUnavailable(f"vector index at {root} has invalid ids")
+        try:
+            return SlotIds.from_list(slot_ids)
+        except DuplicateIds:
+            raise IndexUnavailable(f"vector index at {root} has duplicate ids") from None
+
+
+def _ids_digest(blob: bytes, offsets: np.ndarray) -> str:
+    digest = hashlib.blake2b(blob, digest_size=16)
+    digest.update(np.ascontiguousarray(offsets, dtype="<i8").tobytes())
+    return digest.hexdigest()
 
 
 class IdFilter:

@@ -276,16 +276,24 @@ def test_load_config_overrides_search_settings_and_drops_a_mismatched_graph(tmp_
     assert other.search(x[3], 1)[0][0] == "p3"
 
 
-@pytest.mark.parametrize("damage", ["truncate-ids", "truncate-hnsw", "corrupt-hnsw", "manifest",
-                                    "missing-dir", "dim"])
+@pytest.mark.parametrize("damage", ["truncate-ids", "corrupt-ids", "truncate-offsets", "truncate-hnsw",
+                                    "corrupt-hnsw", "manifest", "missing-dir", "dim"])
 def test_unusable_directory_raises_index_unavailable(tmp_path, damage):
     index, _, _ = small_ann_index(500)
     root = tmp_path / "idx"
     index.save(root)
     data_dir = next(p for p in root.iterdir() if p.name.startswith("data-"))
     if damage == "truncate-ids":
-        path = data_dir / "ids.json"
+        path = data_dir / "ids.bin"
         path.write_bytes(path.read_bytes()[:-100])
+    elif damage == "corrupt-ids":  # same size, one id changed: only the digest can tell
+        path = data_dir / "ids.bin"
+        raw = bytearray(path.read_bytes())
+        raw[5] ^= 1
+        path.write_bytes(bytes(raw))
+    elif damage == "truncate-offsets":
+        path = data_dir / "ids.offsets.npy"
+        path.write_bytes(path.read_bytes()[:-8])
     elif damage == "truncate-hnsw":
         path = data_dir / "hnsw.faiss"
         path.write_bytes(path.read_bytes()[:1000])
@@ -394,3 +402,58 @@ def test_inner_product_mode_keeps_vector_lengths(tmp_path):
     index.save(tmp_path / "ip")
     again = AnnIndex.load(tmp_path / "ip")
     assert again.normalize is False and again.search(query, 2) == hits
+
+
+def test_loading_maps_the_saved_vectors_and_keeps_ids_packed(tmp_path):
+    """Issue 18: opening a large index must not read every vector and id into Python objects. After a
+    load the HNSW vectors are the saved file, mapped, and the ids stay packed through unfiltered
+    searches; a filter, a lookup or a change unpacks them; a change never writes into the saved file."""
+    index, ids, x = small_ann_index(500)
+    index.remove(ids[:10])  # tombstones survive the round trip
+    root = tmp_path / "idx"
+    index.save(root)
+    data_dir = next(p for p in root.iterdir() if p.name.startswith("data-"))
+    saved = {p.name: p.read_bytes() for p in data_dir.iterdir()}
+    loaded = AnnIndex.load(root, dim=DIM)
+    stats = loaded.stats()
+    assert stats["vectors_mapped"] and stats["ids_packed"] and stats["mirror_shared"]
+    assert len(loaded) == 490 and stats["tombstones"] == 10
+    assert loaded.search(x[42], 5) == index.search(x[42], 5)
+    assert loaded.search_batch(x[:3], 4) == index.search_batch(x[:3], 4)
+    assert loaded.stats()["ids_packed"]  # unfiltered searches decode only the ids they return
+    allowed = set(ids[100:200])
+    assert loaded.search(x[150], 3, allowed=allowed) == index.search(x[150], 3, allowed=allowed)
+    assert not loaded.stats()["ids_packed"] and "p3" not in loaded and "p42" in loaded
+    loaded.upsert(["new", "p50"], x[:2] * 2)  # grows a mapped graph: it is taken into memory first
+    assert loaded.build() and not loaded.stats()["vectors_mapped"]
+    assert loaded.search(x[0], 1)[0][0] == "new" and loaded.search(x[1] * 2, 1)[0][0] == "p50"
+    assert {p.name: p.read_bytes() for p in data_dir.iterdir()} == saved  # the file never changed
+    loaded.save(root)
+    again = AnnIndex.load(root, dim=DIM)
+    assert again.search(x[0], 1)[0][0] == "new" and len(again) == 491
+
+
+def test_version_2_index_still_loads(tmp_path):
+    """An index saved before ids were packed (ids.json) is read as it is, duplicates refused."""
+    index, ids, x = small_ann_index(300)
+    index.remove(ids[:5])
+    root = tmp_path / "idx"
+    index.save(root)
+    manifest = json.loads((root / "manifest.json").read_text())
+    data_dir = root / manifest["data"]
+    slot_ids = [None] * 5 + ids[5:]
+    for name in ("ids.bin", "ids.offsets.npy"):
+        (data_dir / name).unlink()
+        del manifest["files"][name]
+    (data_dir / "ids.json").write_text(json.dumps(slot_ids))
+    manifest["files"]["ids.json"] = (data_dir / "ids.json").stat().st_size
+    manifest["format_version"] = 2
+    del manifest["ids_blake2b"]
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    loaded = AnnIndex.load(root, dim=DIM)
+    assert len(loaded) == 295 and loaded.search(x[42], 5) == index.search(x[42], 5)
+    (data_dir / "ids.json").write_text(json.dumps([None] * 5 + ["p5"] + ids[6:]).replace('"p6"', '"p5"', 1))
+    manifest["files"]["ids.json"] = (data_dir / "ids.json").stat().st_size
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexUnavailable, match="duplicate"):
+        AnnIndex.load(root, dim=DIM)
