@@ -15,6 +15,7 @@ Per size, each stage runs in a fresh process, so its peak resident memory (ru_ma
   graph workload: a 2-hop neighbourhood query and a product page (ShopGraph.neighbourhood);
 - peer: LanceDB (IVF_HNSW_SQ, cosine) on the same vectors with the same kinds of filters, as the
   reference an embedded vector database gives (its own process: its Arrow/Rust runtime beside ours).
+- storage: where the database's bytes are (LadybugDB pages per vector column against its values).
 Disk: the database and the index folder against the raw float32 vectors they hold.
 
     python -m bench.scale --quick                       # 10k
@@ -189,6 +190,26 @@ def stage_query(d: Path, n: int, queries: int) -> dict:
     return out
 
 
+def stage_storage(d: Path, n: int, queries: int) -> dict:
+    """Where the database's bytes are: LadybugDB's pages per vector column (CALL storage_info) against
+    the float32 values they hold. Opens the file read-only beside no writer (the run's own database)."""
+    import ladybug
+
+    db = ladybug.Database(str(d / "scale.db"), read_only=True)
+    conn = ladybug.Connection(db)
+    rows = conn.execute("CALL storage_info('Product') RETURN column_name, num_pages, num_values").get_as_df()
+    out = {}
+    for prop in ("text_vec", "lex_vec", "fused_vec"):
+        part = rows[rows["column_name"] == f"{prop}_data"]
+        pages, values = int(part["num_pages"].sum()), int(part["num_values"].sum())
+        out[f"{prop}_mb"] = round(pages * 4096 / 2**20, 1)
+        out[f"{prop}_over_raw"] = round(pages * 4096 / (values * 4), 2) if values else None
+    out["product_table_mb"] = round(int(rows["num_pages"].sum()) * 4096 / 2**20, 1)
+    conn.close()
+    db.close()
+    return out
+
+
 def stage_peer(d: Path, n: int, queries: int) -> dict:
     """LanceDB (IVF_HNSW_SQ, cosine) on the same vectors and columns, with the same kinds of filters
     as SQL prefilters; recall against exact numpy search under the same filter."""
@@ -244,7 +265,8 @@ def stage_peer(d: Path, n: int, queries: int) -> dict:
     return out
 
 
-STAGES = {"gen": stage_gen, "ingest": stage_ingest, "build": stage_build, "query": stage_query, "peer": stage_peer}
+STAGES = {"gen": stage_gen, "ingest": stage_ingest, "build": stage_build, "query": stage_query,
+          "storage": stage_storage, "peer": stage_peer}
 
 
 # -- driver --------------------------------------------------------------------------------------
@@ -267,7 +289,7 @@ def run_size(n: int, queries: int, workdir: Path, peer: bool = True) -> dict:
     d = workdir / f"n{n}"
     d.mkdir(parents=True, exist_ok=True)
     row = {"products": n}
-    for stage in ("gen", "ingest", "build", "query"):
+    for stage in ("gen", "ingest", "build", "query", "storage"):
         row.update(_run_stage(stage, d, n, queries))
     if peer:
         result = _run_stage("peer", d, n, queries)
