@@ -210,6 +210,86 @@ def stage_storage(d: Path, n: int, queries: int) -> dict:
     return out
 
 
+def _ann_filters(d: Path, n: int) -> dict:
+    """Slots (= catalog rows = ann ids) of the brand / category / price+category cases, from catalog.csv."""
+    from pyarrow import csv as pacsv
+
+    cols = pacsv.read_csv(d / "catalog.csv", convert_options=pacsv.ConvertOptions(
+        include_columns=["brand", "category", "price"])).to_pydict()
+    brands: dict[str, int] = {}
+    for b in cols["brand"]:
+        brands[b] = brands.get(b, 0) + 1
+    brand = sorted(brands, key=lambda b: (-brands[b], b))[10]
+    top3 = np.array([c.startswith("Top3 ") for c in cols["category"]])
+    price = np.array(cols["price"], dtype=np.float64)
+    return {"brand ~1%": np.flatnonzero(np.array(cols["brand"]) == brand), "category ~20%": np.flatnonzero(top3),
+            "price+category": np.flatnonzero(top3 & (price >= 100) & (price <= 800))}
+
+
+def stage_ann_build(d: Path, n: int, queries: int) -> dict:
+    """Index only (no graph): the store's AnnIndex over vectors.f32 with the default IndexConfig,
+    upserted in chunks, built and saved to d/ann, as the store does after reading the vectors."""
+    import shutil
+
+    from shopgraph.config import IndexConfig
+    from shopgraph.graph.vector_index import AnnIndex
+
+    shutil.rmtree(d / "ann", ignore_errors=True)
+    started = time.perf_counter()
+    index = AnnIndex.from_config(DIM, IndexConfig())
+    index.reserve(n)
+    vectors = np.memmap(d / "vectors.f32", dtype=np.float32, mode="r").reshape(n, DIM)
+    for lo in range(0, n, 20_000):
+        index.upsert([f"a{i:07d}" for i in range(lo, min(lo + 20_000, n))], vectors[lo:lo + 20_000])
+    index.build(progress=False)
+    index.save(d / "ann")
+    return {"ann_build_s": round(time.perf_counter() - started, 1), "ann_build_peak_rss_mb": peak_rss_mb(),
+            "ann_index_mb": _size_mb(list((d / "ann").rglob("*")))}
+
+
+def stage_ann_query(d: Path, n: int, queries: int) -> dict:
+    """Index only: load time, first query after loading, then per case p50/p99 of AnnIndex.search
+    (prepared filters, warm) and recall@10 against exact numpy search under the same filter."""
+    q = np.load(d / "queries.npy")
+    started = time.perf_counter()
+    from shopgraph.graph.vector_index import AnnIndex
+
+    index = AnnIndex.load(d / "ann")
+    load_ms = (time.perf_counter() - started) * 1000
+    started = time.perf_counter()
+    index.search(q[0], 10)
+    out = {"ann_load_ms": round(load_ms, 1), "ann_first_query_ms": round((time.perf_counter() - started) * 1000, 1),
+           "ann_cases": {}}
+    vectors = np.memmap(d / "vectors.f32", dtype=np.float32, mode="r").reshape(n, DIM)
+    unit_q = q / np.linalg.norm(q, axis=1, keepdims=True)
+    cases = {"unfiltered": None, **_ann_filters(d, n)}
+    for name, rows in cases.items():
+        allowed = None if rows is None else index.id_filter([f"a{i:07d}" for i in rows])
+        prepare_started = time.perf_counter()
+        index.search(q[1], 10, allowed=allowed)  # prepares the filter (its block when it has one)
+        prepare_ms = (time.perf_counter() - prepare_started) * 1000
+        ms, found = [], []
+        for v in q[2:]:
+            t = time.perf_counter()
+            found.append({int(i[1:]) for i, _ in index.search(v, 10, allowed=allowed)})
+            ms.append((time.perf_counter() - t) * 1000)
+        recall = []
+        for v, got in zip(unit_q[2:], found):
+            pool = np.arange(n) if rows is None else rows
+            scores = np.concatenate([(np.asarray(vectors[pool[lo:lo + 100_000]]) /
+                                      np.linalg.norm(vectors[pool[lo:lo + 100_000]], axis=1, keepdims=True)) @ v
+                                     for lo in range(0, pool.size, 100_000)])
+            truth = set(pool[np.argsort(-scores)[:10]].tolist())
+            recall.append(len(truth & got) / len(truth))
+        p = percentiles(ms)
+        out["ann_cases"][name] = {"p50_ms": p["p50"], "p99_ms": p["p99"], "first_use_ms": round(prepare_ms, 1),
+                                  "recall@10": round(float(np.mean(recall)), 4),
+                                  "allowed": None if rows is None else int(rows.size)}
+    out["ann_query_peak_rss_mb"] = peak_rss_mb()
+    out["loadavg"] = [round(x, 2) for x in __import__("os").getloadavg()]
+    return out
+
+
 def stage_peer(d: Path, n: int, queries: int) -> dict:
     """LanceDB (IVF_HNSW_SQ, cosine) on the same vectors and columns, with the same kinds of filters
     as SQL prefilters; recall against exact numpy search under the same filter."""
@@ -266,7 +346,7 @@ def stage_peer(d: Path, n: int, queries: int) -> dict:
 
 
 STAGES = {"gen": stage_gen, "ingest": stage_ingest, "build": stage_build, "query": stage_query,
-          "storage": stage_storage, "peer": stage_peer}
+          "storage": stage_storage, "peer": stage_peer, "ann_build": stage_ann_build, "ann_query": stage_ann_query}
 
 
 # -- driver --------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ import threading
 import time
 import uuid
 import weakref
+from contextlib import contextmanager
 from math import ceil
 from pathlib import Path
 from typing import Collection, Sequence
@@ -72,6 +73,21 @@ def _faiss():
     except ImportError as e:  # pragma: no cover - faiss-cpu is a core dependency
         raise MissingDependencyError("faiss is not importable; reinstall shopgraph (faiss-cpu)") from e
     return faiss
+
+
+@contextmanager
+def _one_thread():
+    """faiss work for one query (a scan, a gather) on this thread alone: it is bound by memory, not
+    cores, and faiss's OpenMP region costs more than it gains on a busy machine (a 20k-row block at
+    load 11: p50 50 ms with 2 threads, 9 ms with 1). The OpenMP thread count is per calling thread,
+    so other threads (an index build) keep theirs; it is put back after."""
+    faiss = _faiss()
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(threads)
 
 
 def _top(scores: np.ndarray, k: int) -> np.ndarray:
@@ -451,16 +467,8 @@ class AnnIndex:
         if block is None:
             return self._exact(q, k, f._slots)
         fetch = min(k * self.rerank_factor, f._slots.size)
-        faiss = _faiss()
-        # one query's scan is bound by memory, not cores: faiss's OpenMP region costs more than it gains
-        # on a busy machine (20k of 100k at load 11: p50 50 ms with 2 threads, 9 ms with 1). The
-        # setting is this thread's own (an OpenMP per-thread value) and is put back after.
-        threads = faiss.omp_get_max_threads()
-        faiss.omp_set_num_threads(1)
-        try:
+        with _one_thread():
             _, found = block.search(q.reshape(1, -1), fetch)
-        finally:
-            faiss.omp_set_num_threads(threads)
         cand = f._slots[found[0][found[0] >= 0]]
         scores = self._rows(cand) @ q
         best = _top(scores, min(k, cand.size))
@@ -512,7 +520,8 @@ class AnnIndex:
             return self._mirror[slots]
         out = np.empty((slots.size, self.dim), dtype=np.float32)
         if slots.size:
-            self._shared_with.storage.reconstruct_batch(slots, out)
+            with _one_thread():
+                self._shared_with.storage.reconstruct_batch(slots, out)
         return out
 
     def _filtered(self, q: np.ndarray, k: int, f: "IdFilter") -> list[list[tuple[str, float]]]:
