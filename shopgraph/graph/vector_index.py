@@ -151,6 +151,7 @@ class AnnIndex:
         self._ids = SlotIds()  # slot -> id (None for tombstones; len = used slots) and id -> live slot
         self._hnsw = None  # faiss.IndexHNSWFlat over slots [0, ntotal), built lazily
         self._hnsw_mapped = False  # its vectors are a read-only map of the saved file (see load)
+        self._hnsw_file: str | None = None  # that file
         self._shared_with = None  # the HNSW index whose vectors the mirror views (see _share_mirror)
         self._generation = 0  # bumped whenever slots change, so prepared IdFilters know they are stale
 
@@ -320,7 +321,7 @@ class AnnIndex:
         if start >= n:
             return self._hnsw
         if self._hnsw_mapped:  # a mapped file cannot grow: take the graph into memory first
-            self._hnsw = faiss.deserialize_index(faiss.serialize_index(self._hnsw))
+            self._hnsw = self._owned_hnsw(faiss)
             self._hnsw_mapped = False
         t0 = time.perf_counter()
         chunks = range(start, n, _BUILD_CHUNK)
@@ -335,6 +336,17 @@ class AnnIndex:
                  self.ef_construction, time.perf_counter() - t0)
         self._share_mirror()
         return self._hnsw
+
+    def _owned_hnsw(self, faiss):
+        """A copy of the mapped HNSW graph in memory: read again from its file (one copy), or, when a
+        newer save has deleted that file meanwhile, through a serialised buffer (two copies at once)."""
+        try:
+            owned = faiss.read_index(self._hnsw_file)
+            if owned.ntotal == self._hnsw.ntotal and owned.d == self._hnsw.d:
+                return owned
+        except RuntimeError:
+            pass
+        return faiss.deserialize_index(faiss.serialize_index(self._hnsw))
 
     def _share_mirror(self) -> None:
         """Once the HNSW graph holds every slot, make the mirror a view of the HNSW's own flat copy of
@@ -755,7 +767,7 @@ class AnnIndex:
             raise IndexUnavailable(f"{root / MANIFEST} names an invalid source {index.source!r}")
         index._generation = 1
         if keep_graph:
-            index._hnsw, index._hnsw_mapped = hnsw, True
+            index._hnsw, index._hnsw_mapped, index._hnsw_file = hnsw, True, str(data / _HNSW)
             if _MIRROR in manifest["files"]:
                 index._share_mirror()  # a version 1 save: its mirror copy is dropped for the graph's
             else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 
 import numpy as np
@@ -496,6 +497,10 @@ def test_loading_maps_the_saved_vectors_and_keeps_ids_packed(tmp_path):
     loaded.save(root)
     again = AnnIndex.load(root, dim=DIM)
     assert again.search(x[0], 1)[0][0] == "new" and len(again) == 491
+    # another process's newer save deleted the mapped file: the mapping stays valid and growing works
+    shutil.rmtree(next(p for p in root.iterdir() if p.name.startswith("data-")))
+    again.upsert(["newer"], x[2:3] * 3)
+    assert again.build() and again.search(x[2], 1)[0][0] == "newer" and again.search(x[0], 1)[0][0] == "new"
 
 
 def test_version_2_index_still_loads(tmp_path):
