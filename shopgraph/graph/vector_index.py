@@ -435,7 +435,7 @@ class AnnIndex:
                 if m > self.exact_max_candidates and f is allowed:  # prepared for reuse: worth a block
                     return [self._exact_filter(row, k, f) for row in q]
                 return [self._exact(row, k, slots) for row in q]
-            return self._filtered(q, k, f)
+            return self._filtered(q, k, f, prepared=f is allowed)
 
     def _filter_slots(self, f: "IdFilter") -> np.ndarray:
         """Live slots of a filter's ids (int64, unique), cached on the filter until the index changes."""
@@ -448,6 +448,7 @@ class AnnIndex:
             if not isinstance(ids, (set, frozenset, dict)):
                 slots = np.unique(slots)  # a list may repeat ids; a set cannot
             f._owner, f._generation, f._slots, f._bitmap, f._block = weakref.ref(self), self._generation, slots, None, None
+            f._exact_uses = 0
         return f._slots
 
     def _exact(self, q: np.ndarray, k: int, slots: np.ndarray | None) -> list[tuple[str, float]]:
@@ -475,7 +476,9 @@ class AnnIndex:
         contiguous scan, a quarter of the memory traffic of float32 rows) gives k * rerank_factor
         candidates, re-scored exactly from the mirror; exact over the slots when no block fits in
         filter_block_mb."""
-        block = self._block(f)
+        f._exact_uses += 1
+        # a filter's first exact search gathers its rows: a block pays off from its second one on
+        block = self._block(f) if f._exact_uses > 1 else None
         if block is None:
             return self._exact(q, k, f._slots)
         fetch = min(k * self.rerank_factor, f._slots.size)
@@ -514,11 +517,11 @@ class AnnIndex:
             del self._blocks[other_key]
         faiss = _faiss()
         block = faiss.IndexScalarQuantizer(self.dim, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
+        # per-dimension value ranges from up to _BUILD_CHUNK rows spread over the filter (values outside
+        # them are clipped: candidates only, every result is re-scored exactly)
+        block.train(self._rows(f._slots[::max(1, f._slots.size // _BUILD_CHUNK)]))
         for lo in range(0, f._slots.size, _BUILD_CHUNK):
-            rows = self._rows(f._slots[lo:lo + _BUILD_CHUNK])
-            if lo == 0:
-                block.train(rows)  # per-dimension ranges from the first chunk; values outside are clipped
-            block.add(rows)
+            block.add(self._rows(f._slots[lo:lo + _BUILD_CHUNK]))
         f._block = block
         self._blocks[key] = weakref.ref(f)
         return block
@@ -536,7 +539,8 @@ class AnnIndex:
                 self._shared_with.storage.reconstruct_batch(slots, out)
         return out
 
-    def _filtered(self, q: np.ndarray, k: int, f: "IdFilter") -> list[list[tuple[str, float]]]:
+    def _filtered(self, q: np.ndarray, k: int, f: "IdFilter",
+                  prepared: bool = True) -> list[list[tuple[str, float]]]:
         """Top-k among a broad filter's vectors, planned per query from its unfiltered neighbourhood
         (the k * rerank_factor HNSW candidates): at least k allowed there -> the best of them (the
         unfiltered search found every closer vector, so no allowed one outside can beat them);
@@ -563,8 +567,8 @@ class AnnIndex:
                 out[i] = self._pairs(inside[best], scores[best])
             elif cand.size and inside.size >= 0.5 * share * cand.size:
                 restricted.append(i)
-            else:
-                out[i] = self._exact_filter(row, k, f)
+            else:  # a one-off filter (not prepared) is never used again: no block for it
+                out[i] = self._exact_filter(row, k, f) if prepared else self._exact(row, k, f._slots)
         if restricted:
             for i, result in zip(restricted, self._ann(q[restricted], k, f)):
                 out[i] = result
@@ -812,7 +816,7 @@ class IdFilter:
     filter and refreshed when that index has changed since.
     """
 
-    __slots__ = ("ids", "_owner", "_generation", "_slots", "_bitmap", "_block", "__weakref__")
+    __slots__ = ("ids", "_owner", "_generation", "_slots", "_bitmap", "_block", "_exact_uses", "__weakref__")
 
     def __init__(self, ids: Collection[str]):
         self.ids = ids
@@ -821,6 +825,7 @@ class IdFilter:
         self._slots = np.empty(0, dtype=np.int64)
         self._bitmap: np.ndarray | None = None
         self._block = None  # its vectors, scalar-quantised in one faiss index (AnnIndex._block)
+        self._exact_uses = 0  # exact searches since its slots were resolved
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -260,7 +260,10 @@ def test_a_prepared_broad_filter_is_scanned_from_its_own_block(tmp_path):
     small.filter_block_mb = 2.5 * max(r.size for _, r in filters) * dim / 2**20  # one byte per value
     mine = [small.id_filter([ids[r] for r in rows]) for _, rows in filters]
     for f in mine:
+        assert f._block is None or f is not mine[0]
         small.search(queries[0], 10, allowed=f)
+        assert f._block is None  # the first exact search gathers rows: a one-time filter gets no block
+        small.search(queries[1], 10, allowed=f)
     assert mine[0]._block is None and mine[1]._block is not None and mine[2]._block is not None
     assert small.search(queries[0], 10, allowed=mine[0]) == index.search(queries[0], 10, allowed=filters[0][0])
     assert mine[0]._block is not None and mine[1]._block is None  # mine[1] was the least recently used
