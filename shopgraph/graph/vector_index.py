@@ -435,7 +435,7 @@ class AnnIndex:
                 if m > self.exact_max_candidates and f is allowed:  # prepared for reuse: worth a block
                     return [self._exact_filter(row, k, f) for row in q]
                 return [self._exact(row, k, slots) for row in q]
-            return self._filtered(q, k, f, prepared=f is allowed)
+            return self._filtered(q, k, f, f is allowed)
 
     def _filter_slots(self, f: "IdFilter") -> np.ndarray:
         """Live slots of a filter's ids (int64, unique), cached on the filter until the index changes."""
