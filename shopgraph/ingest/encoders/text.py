@@ -174,6 +174,12 @@ class TextEncoder:
             self._load()
         return self._dim
 
+    def load(self) -> None:
+        """Load the torch model now. A long-lived process (the server) does so at start: a burst of
+        queries batched past numpy_max_texts would otherwise wait for the load mid-traffic. Once loaded,
+        it serves every call."""
+        self._load()
+
     def _load(self) -> None:
         if self._model is not None:
             return
