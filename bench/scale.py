@@ -15,6 +15,7 @@ Per size, each stage runs in a fresh process, so its peak resident memory (ru_ma
   graph workload: a 2-hop neighbourhood query and a product page (ShopGraph.neighbourhood);
 - peer: LanceDB (IVF_HNSW_SQ, cosine) on the same vectors with the same kinds of filters, as the
   reference an embedded vector database gives (its own process: its Arrow/Rust runtime beside ours).
+- storage: where the database's bytes are (LadybugDB pages per vector column against its values).
 Disk: the database and the index folder against the raw float32 vectors they hold.
 
     python -m bench.scale --quick                       # 10k
@@ -67,14 +68,21 @@ def stage_gen(d: Path, n: int, queries: int) -> dict:
 
 
 class VectorFileEncoder:
-    """Stands in for ProductEncoder: product a<N>'s text vector is row N of vectors.f32 (read per
-    batch, never all at once); no image, no lexical channel; fused = [text, 0, 0] like a text-only
-    product."""
+    """Stands in for ProductEncoder's text model: product a<N>'s text vector is row N of vectors.f32
+    (read per batch, never all at once). The rest is what a real ingest of a product without an image
+    stores: the real lexical vector of its title (LexicalEncoder, cheap) and the real fusion of the
+    channels (fuse), so the graph holds the same vectors, with the same zero image block, as real
+    text-only products (a zero lexical block would make LadybugDB store fused_vec at 1.47x its size:
+    see docs/benchmarks.md, bench.scale)."""
 
-    def __init__(self, path: Path, dims):
-        self.path, self.dims = path, dims
+    def __init__(self, path: Path, dims, config):
+        from shopgraph.ingest.encoders.lexical import LexicalEncoder
+
+        self.path, self.dims, self.fusion = path, dims, config.fusion
+        self.lexical = LexicalEncoder(config.lexical)
 
     def encode(self, records):
+        from shopgraph.ingest.encoders.fusion import fuse
         from shopgraph.ingest.encoders.product import EncodedProducts
 
         rows = np.array([int(r.source_id[1:]) for r in records], dtype=np.int64)
@@ -82,16 +90,17 @@ class VectorFileEncoder:
         block = np.fromfile(self.path, dtype=np.float32, count=(hi - lo + 1) * DIM, offset=lo * DIM * 4)
         text = block.reshape(-1, DIM)[rows - lo]
         n = len(records)
-        image, lexical = np.zeros((n, self.dims.image), np.float32), np.zeros((n, self.dims.lexical), np.float32)
-        return EncodedProducts(text=text, image=image, image_ok=np.zeros(n, bool), image_errors=[None] * n,
-                               lexical=lexical, fused=np.hstack([text, image, lexical]), encoded=n)
+        image, ok = np.zeros((n, self.dims.image), np.float32), np.zeros(n, bool)
+        lexical = self.lexical.encode([r.title for r in records])
+        return EncodedProducts(text=text, image=image, image_ok=ok, image_errors=[None] * n, lexical=lexical,
+                               fused=fuse(text, image, lexical, self.fusion, image_ok=ok), encoded=n)
 
 
 def stage_ingest(d: Path, n: int, queries: int) -> dict:
     from shopgraph.queries.api import ShopGraph
 
     graph = ShopGraph.open(d / "scale.db")
-    graph._encoder = VectorFileEncoder(d / "vectors.f32", graph.store.dims)
+    graph._encoder = VectorFileEncoder(d / "vectors.f32", graph.store.dims, graph.config)
     started = time.perf_counter()
     summary = graph.ingest(d / "catalog.csv", {"platform": "s", "id": "id", "title": "title",
                                                "description": "description", "brand": "brand",
@@ -181,6 +190,122 @@ def stage_query(d: Path, n: int, queries: int) -> dict:
     return out
 
 
+def stage_storage(d: Path, n: int, queries: int) -> dict:
+    """Where the database's bytes are: LadybugDB's pages per vector column (CALL storage_info) against
+    the float32 values they hold. Opens the file read-only beside no writer (the run's own database)."""
+    import ladybug
+
+    db = ladybug.Database(str(d / "scale.db"), read_only=True)
+    conn = ladybug.Connection(db)
+    rows = conn.execute("CALL storage_info('Product') RETURN column_name, num_pages, num_values").get_as_df()
+    out = {}
+    for prop in ("text_vec", "lex_vec", "fused_vec"):
+        part = rows[rows["column_name"] == f"{prop}_data"]
+        pages, values = int(part["num_pages"].sum()), int(part["num_values"].sum())
+        out[f"{prop}_mb"] = round(pages * 4096 / 2**20, 1)
+        out[f"{prop}_over_raw"] = round(pages * 4096 / (values * 4), 2) if values else None
+    out["product_table_mb"] = round(int(rows["num_pages"].sum()) * 4096 / 2**20, 1)
+    conn.close()
+    db.close()
+    return out
+
+
+def _ann_filters(d: Path, n: int) -> dict:
+    """Slots (= catalog rows = ann ids) of the brand / category / price+category cases, from catalog.csv."""
+    from pyarrow import csv as pacsv
+
+    cols = pacsv.read_csv(d / "catalog.csv", convert_options=pacsv.ConvertOptions(
+        include_columns=["brand", "category", "price"])).to_pydict()
+    brands: dict[str, int] = {}
+    for b in cols["brand"]:
+        brands[b] = brands.get(b, 0) + 1
+    brand = sorted(brands, key=lambda b: (-brands[b], b))[10]
+    top3 = np.array([c.startswith("Top3 ") for c in cols["category"]])
+    price = np.array(cols["price"], dtype=np.float64)
+    return {"brand ~1%": np.flatnonzero(np.array(cols["brand"]) == brand), "category ~20%": np.flatnonzero(top3),
+            "price+category": np.flatnonzero(top3 & (price >= 100) & (price <= 800))}
+
+
+def stage_ann_build(d: Path, n: int, queries: int) -> dict:
+    """Index only (no graph): the store's AnnIndex over vectors.f32 with the default IndexConfig,
+    upserted in chunks, built and saved to d/ann, as the store does after reading the vectors."""
+    import shutil
+
+    from shopgraph.config import IndexConfig
+    from shopgraph.graph.vector_index import AnnIndex
+
+    shutil.rmtree(d / "ann", ignore_errors=True)
+    started = time.perf_counter()
+    index = AnnIndex.from_config(DIM, IndexConfig())
+    index.reserve(n)
+    for lo in range(0, n, 20_000):  # read per chunk, as the store pages through the graph (no map of the file)
+        m = min(20_000, n - lo)
+        chunk = np.fromfile(d / "vectors.f32", dtype=np.float32, count=m * DIM, offset=lo * DIM * 4)
+        index.upsert([f"a{i:07d}" for i in range(lo, lo + m)], chunk.reshape(m, DIM))
+    index.build(progress=False)
+    index.save(d / "ann")
+    return {"ann_build_s": round(time.perf_counter() - started, 1), "ann_build_peak_rss_mb": peak_rss_mb(),
+            "ann_index_mb": _size_mb(list((d / "ann").rglob("*")))}
+
+
+def _exact_top10(d: Path, n: int, unit_q: np.ndarray, rows: np.ndarray | None) -> list[list[int]]:
+    """Exact cosine top-10 rows per query, over rows (None: all), reading vectors.f32 once in chunks."""
+    best_rows = np.empty((unit_q.shape[0], 0), dtype=np.int64)
+    best_scores = np.empty((unit_q.shape[0], 0), dtype=np.float32)
+    for lo in range(0, n, 100_000):
+        m = min(100_000, n - lo)
+        chunk = np.fromfile(d / "vectors.f32", dtype=np.float32, count=m * DIM, offset=lo * DIM * 4).reshape(m, DIM)
+        ids = np.arange(lo, lo + m)
+        if rows is not None:
+            keep = rows[(rows >= lo) & (rows < lo + m)]
+            chunk, ids = chunk[keep - lo], keep
+        if ids.size == 0:
+            continue
+        scores = (unit_q @ (chunk / np.linalg.norm(chunk, axis=1, keepdims=True)).T).astype(np.float32)
+        best_rows = np.hstack([best_rows, np.broadcast_to(ids, scores.shape)])
+        best_scores = np.hstack([best_scores, scores])
+        top = np.argsort(-best_scores, axis=1)[:, :10]
+        best_rows = np.take_along_axis(best_rows, top, axis=1)
+        best_scores = np.take_along_axis(best_scores, top, axis=1)
+    return best_rows.tolist()
+
+
+def stage_ann_query(d: Path, n: int, queries: int) -> dict:
+    """Index only: load time, first query after loading, then per case p50/p99 of AnnIndex.search
+    (prepared filters, warm) and recall@10 against exact numpy search under the same filter."""
+    q = np.load(d / "queries.npy")
+    started = time.perf_counter()
+    from shopgraph.graph.vector_index import AnnIndex
+
+    index = AnnIndex.load(d / "ann")
+    load_ms = (time.perf_counter() - started) * 1000
+    started = time.perf_counter()
+    index.search(q[0], 10)
+    out = {"ann_load_ms": round(load_ms, 1), "ann_first_query_ms": round((time.perf_counter() - started) * 1000, 1),
+           "ann_cases": {}}
+    unit_q = q / np.linalg.norm(q, axis=1, keepdims=True)
+    cases = {"unfiltered": None, **_ann_filters(d, n)}
+    for name, rows in cases.items():
+        allowed = None if rows is None else index.id_filter([f"a{i:07d}" for i in rows])
+        prepare_started = time.perf_counter()
+        index.search(q[1], 10, allowed=allowed)  # prepares the filter (its block when it has one)
+        prepare_ms = (time.perf_counter() - prepare_started) * 1000
+        ms, found = [], []
+        for v in q[2:]:
+            t = time.perf_counter()
+            found.append({int(i[1:]) for i, _ in index.search(v, 10, allowed=allowed)})
+            ms.append((time.perf_counter() - t) * 1000)
+        truth = _exact_top10(d, n, unit_q[2:], rows)
+        recall = [len(set(t) & got) / len(t) for t, got in zip(truth, found)]
+        p = percentiles(ms)
+        out["ann_cases"][name] = {"p50_ms": p["p50"], "p99_ms": p["p99"], "first_use_ms": round(prepare_ms, 1),
+                                  "recall@10": round(float(np.mean(recall)), 4),
+                                  "allowed": None if rows is None else int(rows.size)}
+    out["ann_query_peak_rss_mb"] = peak_rss_mb()
+    out["loadavg"] = [round(x, 2) for x in __import__("os").getloadavg()]
+    return out
+
+
 def stage_peer(d: Path, n: int, queries: int) -> dict:
     """LanceDB (IVF_HNSW_SQ, cosine) on the same vectors and columns, with the same kinds of filters
     as SQL prefilters; recall against exact numpy search under the same filter."""
@@ -236,7 +361,8 @@ def stage_peer(d: Path, n: int, queries: int) -> dict:
     return out
 
 
-STAGES = {"gen": stage_gen, "ingest": stage_ingest, "build": stage_build, "query": stage_query, "peer": stage_peer}
+STAGES = {"gen": stage_gen, "ingest": stage_ingest, "build": stage_build, "query": stage_query,
+          "storage": stage_storage, "peer": stage_peer, "ann_build": stage_ann_build, "ann_query": stage_ann_query}
 
 
 # -- driver --------------------------------------------------------------------------------------
@@ -259,7 +385,7 @@ def run_size(n: int, queries: int, workdir: Path, peer: bool = True) -> dict:
     d = workdir / f"n{n}"
     d.mkdir(parents=True, exist_ok=True)
     row = {"products": n}
-    for stage in ("gen", "ingest", "build", "query"):
+    for stage in ("gen", "ingest", "build", "query", "storage"):
         row.update(_run_stage(stage, d, n, queries))
     if peer:
         result = _run_stage("peer", d, n, queries)
@@ -285,10 +411,13 @@ def _growth(rows: list[dict]) -> list[dict]:
 
 
 def _disk(d: Path, n: int) -> dict:
+    from shopgraph.graph.schema import VectorDims
+
     db = [p for p in d.glob("scale.db*") if p.is_file()]
     row = {"db_mb": _size_mb(db), "index_mb": _size_mb(list((d / "scale.db.index").rglob("*")))}
-    # vectors stored per product: text_vec (384) and fused_vec (384 + 1280 + 512) in the graph
-    stored = n * (DIM + DIM + 1280 + 512) * 4 / 2**20
+    # vectors stored per product: text_vec (384), lex_vec (512) and fused_vec (384 + 1280 + 512) in the graph
+    dims = VectorDims(text=DIM)
+    stored = n * (dims.text + dims.lexical + dims.fused) * 4 / 2**20
     row["raw_vectors_mb"] = round(stored, 1)
     row["disk_over_raw_vectors"] = round((row["db_mb"] + row["index_mb"]) / stored, 2)
     row["index_over_raw_text_vectors"] = round(row["index_mb"] / (n * DIM * 4 / 2**20), 2)

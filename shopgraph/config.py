@@ -175,7 +175,10 @@ class IndexConfig:
     products, or less than filter_min_fraction of them, are scored exactly over the candidates; larger
     ones are planned per query from its unfiltered HNSW neighbourhood (answered from it, by HNSW
     restricted to the candidates, or exactly when the filter lies away from the query; see
-    graph/vector_index.py). Below min_ann_size vectors no HNSW is built."""
+    graph/vector_index.py). Below min_ann_size vectors no HNSW is built. filter_block_mb: memory for
+    copies of prepared broad filters' vectors, 8 bits per value in one contiguous block each (a filter
+    scored exactly scans its block for candidates, re-scored exactly, instead of gathering float32 rows
+    from the whole mirror); 0 turns them off."""
 
     exact_max_candidates: int = 5000
     filter_min_fraction: float = 0.1
@@ -184,6 +187,7 @@ class IndexConfig:
     ef_search: int = 256
     rerank_factor: int = 4
     min_ann_size: int = 5000
+    filter_block_mb: int = 1024
 
 
 @dataclass(frozen=True)

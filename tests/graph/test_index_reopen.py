@@ -47,6 +47,9 @@ def test_first_search_after_opening_loads_the_saved_index(tmp_path, monkeypatch,
         assert not [q for q in sent if "text_vec" in q], sent  # no vector read from the graph
         assert built == []  # the saved HNSW graph was used as it is
         with store.vector_index("text_vec") as index:
-            assert index.stats()["hnsw_built"] and len(index) == 300
+            stats = index.stats()
+            assert stats["hnsw_built"] and len(index) == 300
+            # nor read every vector and id into memory: the vectors are the saved file, mapped
+            assert stats["vectors_mapped"] and stats["ids_packed"]
     finally:
         store.close()
