@@ -197,7 +197,10 @@ def scored_candidates(featurizer: PairFeaturizer, scorer: PairScorer, k: int, re
     t0 = time.perf_counter()
     deep = rerank_pool > k
     # A deeper pool votes exactly as blocking at k does (same depth), only its lists are longer.
-    candidates = block(featurizer, rerank_pool, depth=DEPTH_PER_K * k, rows=rows) if deep else block(featurizer, k, rows=rows)
+    if deep:
+        candidates = block(featurizer, rerank_pool, depth=DEPTH_PER_K * k, rows=rows)
+    else:
+        candidates = block(featurizer, k, rows=rows)
     seconds["blocking"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     x = featurizer.features(candidates.rows)

@@ -108,7 +108,8 @@ def test_scored_candidates_with_a_rerank_pool_keep_k_per_listing_and_the_fused_b
     # Each listing's fused best RERANK_KEEP are kept as blocking at k ranks them; the features and
     # scores returned are those of the rows returned.
     for i in (0, 17):
-        assert deep.rows[deep.rows[:, 0] == i][:RERANK_KEEP].tolist() == plain.rows[plain.rows[:, 0] == i][:RERANK_KEEP].tolist()
+        mine, fused = deep.rows[deep.rows[:, 0] == i], plain.rows[plain.rows[:, 0] == i]
+        assert mine[:RERANK_KEEP].tolist() == fused[:RERANK_KEEP].tolist()
     assert np.allclose(x, featurizer.features(deep.rows), equal_nan=True)
     assert np.allclose(scores, scorer.predict(x))
     one, _, _ = pipeline.scored_candidates(featurizer, scorer, k, rerank_pool=3 * k, rows=[17])
