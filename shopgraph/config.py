@@ -25,6 +25,10 @@ class TextEncoderConfig:
     model_path: str | None = None
     batch_size: int = 64
     max_seq_length: int = 128
+    # Calls with at most this many texts (a search query) run the model's forward pass in numpy
+    # when its shape allows (BERT + mean pooling: the default model), so a one-off CLI search does not
+    # import torch; 0 always uses torch. Same vectors to float32 rounding.
+    numpy_max_texts: int = 8
 
 
 @dataclass(frozen=True)

@@ -63,9 +63,11 @@ def current_model(sg, kind: str) -> tuple[str | None, Path | None]:
 
 def remove_other_checkpoints(sg, kind: str, keep: str) -> None:
     """After a model switch: earlier checkpoints of the kind (and any a killed run left) go."""
-    for path in models_dir(sg).glob(f"{kind}*.pt"):
-        if path.name != f"{kind}-{keep}.pt" and (path.name == f"{kind}.pt" or path.name.startswith(f"{kind}-")):
-            path.unlink(missing_ok=True)
+    for suffix in (".pt", ".npz"):  # .npz: an alignment model's inference weights (gnn/aligner_numpy.py)
+        for path in models_dir(sg).glob(f"{kind}*{suffix}"):
+            if path.name != f"{kind}-{keep}{suffix}" and (path.name == f"{kind}{suffix}"
+                                                          or path.name.startswith(f"{kind}-")):
+                path.unlink(missing_ok=True)
 
 
 @dataclass
@@ -131,6 +133,7 @@ def train_alignment(sg, *, progress: bool = False) -> TrainReport:
     """Train the alignment model on the graph's products; save its checkpoint, then switch the graph
     to it (txt_emb / img_emb / mm_vec of every product and the model record in one transaction).
     Raises ModelError when too few products have an image."""
+    from shopgraph.gnn.aligner_numpy import save_inference_weights
     from shopgraph.gnn.alignment import train_alignment as fit
     from shopgraph.gnn.checkpoint import save_checkpoint, save_curves
 
@@ -143,6 +146,7 @@ def train_alignment(sg, *, progress: bool = False) -> TrainReport:
                                  state=aligner.module.state_dict(), model_args=aligner.model_args,
                                  config=dataclasses.asdict(sg.config.align), fingerprint=_product_fingerprint(ids),
                                  metrics=history.best_metrics, history=history.to_dict(), extra={"model_id": model_id})
+    save_inference_weights(checkpoint, aligner.module.state_dict(), aligner.model_args)
     written = write_aligned(store, ids, data, aligner, model_id)
     remove_other_checkpoints(sg, ALIGN, model_id)
     curves = save_curves(history.to_dict(), directory / "align_curves.png", "pair_loglik", "image-text alignment")
@@ -172,6 +176,7 @@ def load_aligner(sg):
     """(model id, Aligner) of the alignment model whose vectors the graph holds: (None, None) when none
     was trained; (id, None) when its checkpoint is missing (a graph copied without its models folder:
     searches then use the fused vectors, which need no model)."""
+    from shopgraph.gnn.aligner_numpy import NumpyAligner
     from shopgraph.gnn.alignment import aligner_from_checkpoint
     from shopgraph.gnn.checkpoint import load_checkpoint
 
@@ -181,6 +186,11 @@ def load_aligner(sg):
             return model_id, None
         if path.exists():
             try:
+                # The numpy weights beside the checkpoint embed without importing torch (a one-off CLI
+                # search); a model trained before they existed loads from the torch checkpoint.
+                light = NumpyAligner.load(path)
+                if light is not None and path.exists():
+                    return model_id, light
                 return model_id, aligner_from_checkpoint(load_checkpoint(path, kind="align"))
             except ModelError:
                 if path.exists():

@@ -30,8 +30,9 @@ from shopgraph.graph.filters import candidate_query
 from shopgraph.graph.neo4j_connect import Neo4jSettings, TransactionRunner, safe_uri
 from shopgraph.graph.neo4j_search import READ_CHUNK, VectorSearch, has_index, matrix
 from shopgraph.graph.rows import chunks, plain
-from shopgraph.graph.store import (Filters, GraphBatch, GraphStore, Rows, VectorWrite, check_model_switch,
-                                   check_vector_write, checked_query_vector, model_key, take_rows)
+from shopgraph.graph.store import (ANY_PRODUCT_CHANGED, Filters, GraphBatch, GraphStore, Rows, VectorWrite,
+                                   check_model_switch, check_vector_write, checked_query_vector, model_key,
+                                   take_rows)
 
 log = logging.getLogger(__name__)
 
@@ -508,8 +509,10 @@ class Neo4jStore(GraphStore):
             def work(tx):
                 rows = self._run_rows(tx, query, params or {}, max_rows)
                 # A write query starts a new generation. Products are not restamped as in the embedded
-                # store: that is for its ANN mirror, and Neo4j's vector indexes follow writes themselves.
-                self._bump_generation(tx)
+                # store (Neo4j's vector indexes follow writes themselves); the generation is recorded
+                # instead, so the lexical index, which follows products by rev, re-reads them all.
+                generation = self._bump_generation(tx)
+                self._run(tx, Q.set_meta(), {"key": ANY_PRODUCT_CHANGED, "value": str(generation)})
                 return rows
 
             return self._write_tx(work, timeout=timeout)

@@ -89,6 +89,10 @@ class VectorWrite:
 
 
 DATABASE_ID = "database_id"  # Meta key: a store's own random identity (what its local vector index mirrors)
+# Meta key: the generation of the last write query on a store that does not restamp its products after
+# one (Neo4j: restamping a million products would be one huge transaction). Mirrors that follow
+# products by `rev` (the lexical index) re-read every product when it is newer than what they hold.
+ANY_PRODUCT_CHANGED = "any_product_changed"
 
 
 def model_key(model: str) -> str:

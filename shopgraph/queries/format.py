@@ -98,11 +98,53 @@ def render_table(table, columns: Sequence[str] | None = None, wide: bool = False
     import pyarrow as pa
 
     columns = [c for c in (columns or table.column_names) if c in table.column_names]
-    if table.num_rows == 0 or not columns:
+    if table.num_rows == 0:
+        columns = []
+    numeric = {c for c in columns if _is_number(table.schema.field(c).type)}
+    return _aligned(columns, numeric, [table.column(c).to_pylist() for c in columns], wide, empty)
+
+
+def render_rows(rows: Sequence[dict], types: dict, columns: Sequence[str] | None = None, wide: bool = False,
+                empty: str = "(no rows)") -> str:
+    """The same text as render_table(records_table(rows, types)), without building the Arrow table:
+    each value is first given its column's declared type, as the table would hold it."""
+    columns = [c for c in (columns or list(types)) if c in types]
+    if not rows:
+        columns = []
+    numeric = {c for c in columns if _is_number(types[c])}
+    return _aligned(columns, numeric, [[_typed(row.get(c), types[c]) for row in rows] for c in columns],
+                    wide, empty)
+
+
+def _is_number(arrow_type) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type)
+
+
+def _typed(value, arrow_type):
+    """A Python value as an Arrow column of arrow_type gives it back (an int in a float64 column is a float)."""
+    import pyarrow as pa
+
+    from shopgraph.queries.frames import _plain
+
+    value = _plain(value)
+    if value is None:
+        return None
+    if pa.types.is_floating(arrow_type):
+        return float(value)
+    if pa.types.is_integer(arrow_type):
+        return int(value)
+    if pa.types.is_boolean(arrow_type):
+        return bool(value)
+    return value
+
+
+def _aligned(columns: list[str], numeric: set[str], values: list[list], wide: bool, empty: str) -> str:
+    """A header, a rule and one line per row from per-column values; numbers right-aligned."""
+    if not columns:
         return empty
-    numeric = {c for c in columns if pa.types.is_integer(table.schema.field(c).type)
-               or pa.types.is_floating(table.schema.field(c).type)}
-    cells = [[cell_text(v, wide) for v in table.column(c).to_pylist()] for c in columns]
+    cells = [[cell_text(v, wide) for v in col] for col in values]
     if not wide:
         cells = [[cut(v, CELL_WIDTH) for v in col] for col in cells]
     widths = [max(display_width(c), *(display_width(v) for v in col)) for c, col in zip(columns, cells)]
@@ -195,7 +237,10 @@ def write_result(result, fmt: str = "table", output: str | Path | None = None, *
     elif fmt in ("csv", "tsv"):
         data = delimited(result.to_arrow(), "," if fmt == "csv" else "\t")
     else:
-        data = (render_table(result.to_arrow(), columns, wide, empty) + "\n").encode("utf-8")
+        declared = result.table_rows() if hasattr(result, "table_rows") else None
+        text = (render_rows(*declared, columns, wide, empty) if declared is not None
+                else render_table(result.to_arrow(), columns, wide, empty))
+        data = (text + "\n").encode("utf-8")
     if output is not None:
         _atomic(output, lambda path: Path(path).write_bytes(data))
         return
@@ -249,7 +294,7 @@ def results_table(hits, wide: bool = False) -> str:
     """Search hits as a table: rank, score, platform, title, brand, price, currency, matched_by, strength."""
     from shopgraph.queries.frames import SearchResults
 
-    return render_table(SearchResults(hits).to_arrow(), SEARCH_COLUMNS, wide, "(no results)")
+    return render_rows(*SearchResults(hits).table_rows(), SEARCH_COLUMNS, wide, "(no results)")
 
 
 def print_results(hits, as_json: bool = False, out: TextIO | None = None) -> None:

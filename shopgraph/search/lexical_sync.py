@@ -64,7 +64,13 @@ class GraphDocs:
 
     def changed_since(self, revision: int) -> Iterator[tuple[list[str], list[dict], list[str]]]:
         """Batches of (ids, documents, ids gone or tombstoned) for products with rev > revision
-        (every product when revision < 0)."""
+        (every product when revision < 0, or when a write query the store did not stamp products
+        for came after revision: it may have changed any of them)."""
+        from shopgraph.graph.store import ANY_PRODUCT_CHANGED
+
+        unstamped = self.store.get_meta(ANY_PRODUCT_CHANGED)
+        if unstamped is not None and int(unstamped) > revision:
+            revision = -1
         where = "" if revision < 0 else "WHERE p.rev > $rev"
         rows = self.store.cypher(f"MATCH (p:Product) {where} RETURN p.id AS id, p.gone AS gone ORDER BY id",
                                  {"rev": revision} if where else None)

@@ -99,6 +99,11 @@ class GraphHost:
         encoder = self.graph.encoder
         if not isinstance(encoder.text_encoder, BatchingTextEncoder):
             encoder.text_encoder = BatchingTextEncoder(encoder.text_encoder)
+        # The torch model, not the numpy pass a one-off CLI search uses: the batcher's calls can hold
+        # up to 32 texts, and loading torch then would stall every queued search for seconds.
+        load = getattr(encoder.text_encoder.wrapped, "load", None)
+        if load is not None:
+            load()
         encoder.text_encoder.encode(["warm up"])
         encoder.image_encoder.encode_images([Image.new("RGB", (32, 32), "white")])
         _ = self.graph.aligner

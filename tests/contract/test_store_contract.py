@@ -311,6 +311,22 @@ def test_cypher_reads_with_parameters_and_refuses_writes(filled):
     assert store.get_nodes("Product", ["shop_a:1"], ["price"]) == [{"price": 1.5}]
 
 
+def test_lexical_index_follows_a_write_query(filled):
+    """A write query may change any product; the lexical index must not keep serving the old text.
+    Neo4j does not restamp products after one (the embedded store does): it failed here before."""
+    from shopgraph.search.lexical_sync import LexicalMirror
+
+    store, _ = filled
+    mirror = LexicalMirror(store, None)
+    assert "shop_a:1" not in [i for i, _ in mirror.index().search("zebrawood lamp", 5)]
+    store.cypher("MATCH (p:Product {id: $id}) SET p.title = $title", {"id": "shop_a:1", "title": "Zebrawood lamp"},
+                 allow_write=True)
+    assert [i for i, _ in mirror.index().search("zebrawood lamp", 5)] == ["shop_a:1"]
+    store.cypher("MATCH (p:Product {id: $id}) SET p.title = $title", {"id": "shop_a:1", "title": "Plain lamp"},
+                 allow_write=True)
+    assert mirror.index().search("zebrawood", 5) == []
+
+
 def test_schema_names_are_checked(filled):
     store, _ = filled
     with pytest.raises(SchemaError):

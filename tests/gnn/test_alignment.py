@@ -214,3 +214,38 @@ def test_load_checkpoint_errors_are_model_errors(tmp_path):
                            fingerprint="x", metrics={})
     with pytest.raises(ModelError, match="holds a 'gnn' model, not 'align'"):
         load_checkpoint(mine, kind="align")
+
+
+# -- numpy inference -------------------------------------------------------------------------------
+def test_numpy_aligner_gives_the_torch_aligners_vectors(tmp_path):
+    from shopgraph.gnn.aligner_numpy import NumpyAligner, save_inference_weights, weights_file
+
+    aligner = Aligner(small_model(seed=3), model_args())
+    checkpoint = tmp_path / "align-x.pt"
+    assert NumpyAligner.load(checkpoint) is None  # no weights saved: the caller uses torch
+    path = save_inference_weights(checkpoint, aligner.module.state_dict(), aligner.model_args)
+    assert path == weights_file(checkpoint) and path.name == "align-x.npz"
+    light = NumpyAligner.load(checkpoint)
+    assert light.dim == DIM and light.model_args == aligner.model_args
+    rng = np.random.default_rng(2)
+    text, image = rng.standard_normal((9, TEXT_DIM)), rng.standard_normal((9, IMAGE_DIM))
+    has_text = np.array([True] * 7 + [False] * 2)
+    has_image = np.array([True, False] * 4 + [True])
+    for args in ((text, image), (text, None), (None, image)):
+        want, got = aligner.embed(*args), light.embed(*args, batch=4)
+        for key in want:
+            np.testing.assert_allclose(got[key], want[key], atol=1e-5)
+    want = aligner.embed(text, image, has_text, has_image)
+    got = light.embed(text, image, has_text, has_image)
+    for key in want:
+        np.testing.assert_allclose(got[key], want[key], atol=1e-5)
+    with pytest.raises(ModelError, match="expects text width"):
+        light.embed(np.zeros((2, TEXT_DIM + 1), np.float32), None)
+
+
+def test_numpy_aligner_weights_that_cannot_be_read_are_a_model_error(tmp_path):
+    from shopgraph.gnn.aligner_numpy import NumpyAligner
+
+    (tmp_path / "align-x.npz").write_bytes(b"not an npz file")
+    with pytest.raises(ModelError, match="cannot read alignment weights"):
+        NumpyAligner.load(tmp_path / "align-x.pt")

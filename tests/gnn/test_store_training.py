@@ -59,6 +59,36 @@ def busiest_user(sg: ShopGraph) -> tuple[str, set[str]]:
 
 
 # -- ShopGraph.train -----------------------------------------------------------------------------
+def test_trained_graph_embeds_queries_with_the_numpy_aligner(trained):
+    """The aligner loads from the numpy weights saved beside its checkpoint and gives the vectors the
+    torch model wrote: a search on a trained graph needs no torch."""
+    from shopgraph.gnn.aligner_numpy import NumpyAligner
+    from shopgraph.gnn.training import alignment_data
+
+    db, _ = trained
+    with ShopGraph.open(db, read_only=True) as sg:
+        assert isinstance(sg.aligner, NumpyAligner)
+        ids, data = alignment_data(sg)
+        out = sg.aligner.embed(data.text, data.image, data.has_text, data.has_image)
+        got, stored = sg.store.get_vectors("Product", "mm_vec", ids)
+        np.testing.assert_allclose(out["fused"][[ids.index(i) for i in got]], stored, atol=1e-5)
+
+
+def test_cli_text_search_on_a_trained_graph_imports_no_torch(trained):
+    import os
+    import subprocess
+    import sys
+
+    db, _ = trained
+    code = ("import sys\nfrom shopgraph.cli import main\n"
+            f"code = main(['search', 'wireless headphones', '--db', {str(db)!r}, '-k', '3'])\n"
+            "print('CODE', code, 'TORCH', 'torch' in sys.modules)")
+    repo = Path(__file__).resolve().parents[2]
+    result = subprocess.run([sys.executable, "-c", code], cwd=repo, env=dict(os.environ, PYTHONPATH=str(repo)),
+                            capture_output=True, text=True, timeout=300)
+    assert "CODE 0 TORCH False" in result.stdout, result.stdout[-2000:] + result.stderr[-2000:]
+
+
 def test_train_writes_learned_vectors_for_every_product_and_user(trained):
     db, reports = trained
     with ShopGraph.open(db, read_only=True) as sg:
@@ -84,7 +114,8 @@ def test_train_saves_checkpoints_and_curves(trained):
     with ShopGraph.open(db, read_only=True) as sg:  # the graph names the models its vectors come from
         align_id, gnn_id = sg.store.get_meta("model.align"), sg.store.get_meta("model.gnn")
     align_file, gnn_file = models / f"align-{align_id}.pt", models / f"gnn-{gnn_id}.pt"
-    assert {p.name for p in models.iterdir()} == {align_file.name, gnn_file.name, "align_curves.png", "gnn_curves.png"}
+    assert {p.name for p in models.iterdir()} == {align_file.name, gnn_file.name, "align_curves.png", "gnn_curves.png",
+                                                  f"align-{align_id}.npz"}  # the aligner's numpy weights
     for name in ("align_curves.png", "gnn_curves.png"):
         assert (models / name).read_bytes()[:8] == PNG_SIGNATURE
     assert [r.checkpoint for r in reports] == [align_file, gnn_file]

@@ -43,7 +43,7 @@ BROKEN_TORCHVISION = textwrap.dedent("""
 
 @pytest.fixture(scope="module")
 def encoder() -> TextEncoder:
-    enc = TextEncoder()
+    enc = TextEncoder(TextEncoderConfig(numpy_max_texts=0))  # the torch model, whatever the call's size
     enc.encode(["warm up"])  # load once for the module
     return enc
 
@@ -156,7 +156,9 @@ def test_text_encoder_works_with_broken_torchvision():
     result = _run(BROKEN_TORCHVISION + textwrap.dedent("""
         import sys
         from shopgraph.ingest.encoders.text import TextEncoder
-        v = TextEncoder().encode(["apple iphone 13 128gb black", "iPhone 13 (128 GB) - Black"])
+        from shopgraph.config import TextEncoderConfig
+        v = TextEncoder(TextEncoderConfig(numpy_max_texts=0)).encode(
+            ["apple iphone 13 128gb black", "iPhone 13 (128 GB) - Black"])
         print("SHAPE", v.shape, "COS %.3f" % float(v[0] @ v[1]), "BLOCKED", sys.modules["torchvision"] is None)
     """))
     assert result.returncode == 0, result.stderr[-2000:]

@@ -47,6 +47,16 @@ def a_product(client, demo_graph):
 
 # -- reads ---------------------------------------------------------------------------------------
 
+def test_warm_up_loads_the_torch_text_model(client, shared_app):
+    """A one-off search encodes its query with the numpy pass; the server loads the torch model at
+    start instead, so a burst of queries batched together never waits for torch mid-traffic."""
+    client.get("/api/health")
+    text_encoder = shared_app[1].graph.encoder.text_encoder
+    assert type(text_encoder).__name__ == "BatchingTextEncoder"
+    assert text_encoder.wrapped._model is not None
+
+
+
 def test_health_stats_platforms_and_schema(client, shared_app):
     health = client.get("/api/health").json()
     store = type(shared_app[1].graph.store).__name__

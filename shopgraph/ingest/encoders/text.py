@@ -134,6 +134,7 @@ class TextEncoder:
         self._kind: str | None = None
         self._model_id: str | None = None
         self._model = None  # SentenceTransformer, or (tokenizer, AutoModel) for plain HF directories
+        self._numpy = None  # NumpyBert for short calls; False once the directory proved unsupported
         self._dim: int | None = None
 
     @property
@@ -172,6 +173,12 @@ class TextEncoder:
         if self._dim is None:
             self._load()
         return self._dim
+
+    def load(self) -> None:
+        """Load the torch model now. A long-lived process (the server) does so at start: a burst of
+        queries batched past numpy_max_texts would otherwise wait for the load mid-traffic. Once loaded,
+        it serves every call."""
+        self._load()
 
     def _load(self) -> None:
         if self._model is not None:
@@ -222,6 +229,9 @@ class TextEncoder:
             raise BadArgumentError("TextEncoder.encode expects a list of strings")
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        light = self._numpy_model() if len(texts) <= self.config.numpy_max_texts else None
+        if light is not None:
+            return l2_normalize(light.encode(list(texts)))
         self._load()
         if self._kind == "sentence-transformers":
             vectors = self._model.encode(
@@ -230,6 +240,22 @@ class TextEncoder:
         else:
             vectors = self._encode_mean_pooled(list(texts), progress)
         return l2_normalize(vectors)
+
+    def _numpy_model(self):
+        """The numpy forward pass for short calls, while torch's model is not loaded (once it is, it
+        serves every call); None when the directory's shape is not supported or it is switched off."""
+        if self._model is not None or self._numpy is False:
+            return None
+        if self._numpy is None:
+            from shopgraph.ingest.encoders.bert_numpy import NumpyBert
+
+            _ = self.model_id  # validates the directory and sets self._kind
+            try:
+                self._numpy = NumpyBert.load(self.path, self._kind, self.config.max_seq_length) or False
+            except Exception as e:  # unreadable weights: the torch path will name the problem
+                logger.info("numpy text encoder unavailable for %s: %s", self.path, _first_line(e))
+                self._numpy = False
+        return self._numpy or None
 
     def _encode_mean_pooled(self, texts: list[str], progress: bool) -> np.ndarray:
         """Plain Hugging Face encoder: mean of the last hidden states over real (unpadded) tokens."""
