@@ -131,17 +131,40 @@ def supervised(data: dict) -> list[dict]:
 
 
 def blocking(data: dict, k: int) -> list[dict]:
-    from shopgraph.matching.blocking import block, pair_completeness
+    """Pair completeness within k candidates per source listing over every labelled match (and over the
+    valid and test matches alone: the ready scorer that re-ranks in the last row saw train splits)."""
+    from shopgraph.errors import ConfigError
+    from shopgraph.matching.blocking import DEPTH_PER_K, RERANK_POOL, Candidates, block, pair_completeness, rerank
+    from shopgraph.matching.ready import ready_scorer
 
     splits = data["bench"].splits
-    matches = np.vstack([p.rows[p.labels == 1] for p in splits.values()])
+    matches = {"all": np.vstack([p.rows[p.labels == 1] for p in splits.values()]),
+               "valid": splits["valid"].rows[splits["valid"].labels == 1],
+               "test": splits["test"].rows[splits["test"].labels == 1]}
+    featurizer = data["featurizer"]
+
+    def reranked():
+        # The fused pool votes exactly as blocking at k does (same depth), then the ready scorer
+        # re-ranks it: rerank's RERANK_KEEP fused best stay.
+        pool = block(featurizer, RERANK_POOL, depth=DEPTH_PER_K * k)
+        chosen = rerank(pool, ready_scorer().predict(featurizer.features(pool.rows)), k)
+        return Candidates(pool.rows[chosen], pool.fused[chosen])
+
+    methods = [("MiniLM title vectors (reference)", lambda: block(featurizer, k, ("text",))),
+               ("shopgraph fused channels", lambda: block(featurizer, k))]
+    try:
+        ready_scorer()
+        methods.append((f"shopgraph fused + ready-scorer rerank of top {RERANK_POOL}", reranked))
+    except ConfigError:
+        pass
     rows = []
-    for method, channels in (("MiniLM title vectors (reference)", ("text",)),
-                             ("shopgraph fused channels", None)):
+    for method, run in methods:
         start = time.perf_counter()
-        candidates = block(data["featurizer"], k, channels) if channels else block(data["featurizer"], k)
+        candidates = run()
         rows.append({"dataset": data["name"], "method": method, "k": k,
-                     "pair completeness": round(pair_completeness(candidates, matches), 4),
+                     "pair completeness": round(pair_completeness(candidates, matches["all"]), 4),
+                     **{f"{split} completeness": round(pair_completeness(candidates, matches[split]), 4)
+                        for split in ("valid", "test")},
                      "candidates/product": round(len(candidates) / len(data["left"]), 1),
                      "seconds": round(time.perf_counter() - start, 2)})
     return rows
@@ -186,7 +209,7 @@ def run(args) -> dict:
         sup += supervised(data)
         blk += blocking(data, args.k)
         print(f"{name}: features in {data['feature_seconds']} s; test F1 {sup[-1]['f1']:.4f} "
-              f"(reference {sup[-2]['f1']:.4f}); completeness {blk[-1]['pair completeness']:.4f}", flush=True)
+              f"(reference {sup[-2]['f1']:.4f}); completeness {blk[-1]['pair completeness']:.4f} ({blk[-1]['method']})", flush=True)
     results = {"supervised": sup, "blocking": blk, "published_f1": PUBLISHED}
     if len(datasets) > 1:
         from bench.ready_scorer import leave_one_out
@@ -203,9 +226,13 @@ def bars(results: dict) -> dict[str, bool]:
         if row["method"].startswith("shopgraph") and row["dataset"] in F1_BARS:
             out[f"{row['dataset']} test F1 >= {F1_BARS[row['dataset']]}"] = row["f1"] >= F1_BARS[row["dataset"]]
     for row in results["blocking"]:
-        if row["method"].startswith("shopgraph"):
+        if row["method"] == "shopgraph fused channels":
             out[f"{row['dataset']} pair completeness >= {COMPLETENESS_BAR} at k={row['k']}"] = (
                 row["pair completeness"] >= COMPLETENESS_BAR)
+        elif "rerank" in row["method"]:
+            # The ready scorer saw the train splits: judged on the test matches only.
+            out[f"{row['dataset']} {row['method']}: test pair completeness >= {COMPLETENESS_BAR} at k={row['k']}"] = (
+                row["test completeness"] >= COMPLETENESS_BAR)
     for row in results.get("ready_lodo", []):
         if row["bar"] is not None:
             out[f"{row['dataset']} ready scorer, leave-one-dataset-out F1 >= {row['bar']}"] = row["f1"] >= row["bar"]

@@ -152,6 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="first train the pair scorer on the graph's labels between the two platforms")
     p.add_argument("--model", help="pair scorer file (default: the one trained for this pair of platforms)")
     p.add_argument("-k", type=int, default=20, help="candidates per product (default 20)")
+    p.add_argument("--rerank", type=int, default=0, metavar="N",
+                   help="let the pair scorer re-rank the N best blocking candidates per product before k are "
+                        "kept (e.g. 60: catalogs with many offers of look-alike products; costs N/k times the "
+                        "scoring; default 0: off)")
     p.add_argument("--dry-run", action="store_true", help="score and report, write nothing")
     one = p.add_mutually_exclusive_group()
     one.add_argument("--one-to-one", dest="one_to_one", action="store_true", default=None,
@@ -406,11 +410,14 @@ def cmd_match(args) -> None:
         raise ShopGraphError("--target is required")
     if args.k < 1:
         raise ShopGraphError(f"-k must be at least 1, got {args.k}")
+    if args.rerank < 0:
+        raise ShopGraphError(f"--rerank must be 0 (off) or a number of candidates, got {args.rerank}")
     with _open(args, read_only=args.dry_run and not args.train) as sg:
         if args.product:
             if args.train:
                 raise ShopGraphError("--train works on a pair of platforms: use --source, not --product")
-            proposals = sg.match(args.product, platform=args.target, k=args.k, model=args.model)
+            proposals = sg.match(args.product, platform=args.target, k=args.k, model=args.model,
+                                 rerank_pool=args.rerank)
         else:
             if not args.source:
                 raise ShopGraphError("--source (or --product) is required")
@@ -419,7 +426,8 @@ def cmd_match(args) -> None:
                 print(f"trained {scorer.version}: validation F1 {scorer.metrics['valid_f1']:.3f} at threshold "
                       f"{scorer.threshold:.3f} on {scorer.metrics['train_pairs']} training pairs", file=sys.stderr)
             report, proposals = sg.match_platforms(args.source, args.target, k=args.k, model=args.model,
-                                                   write=not args.dry_run, one_to_one=args.one_to_one)
+                                                   write=not args.dry_run, one_to_one=args.one_to_one,
+                                                   rerank_pool=args.rerank)
             print(report.render(), file=sys.stderr)
             if args.report:
                 files = sg.match_report(args.report, args.source, args.target, k=args.k, model=args.model)

@@ -7,6 +7,12 @@ short or with another variant suffix still meets its product); and the rare word
 record ("record": every column's words kept in at most features.RARE_TOKEN_SHARE of the listings).
 The rankings are combined by reciprocal rank fusion (score = sum over channels of 1 / (RRF_K + rank)), so a listing that one channel
 puts near the top (a shared model number) gets in even when another channel misses it (messy titles).
+
+Optionally (`rerank`), a pair scorer re-ranks a deeper fused pool (RERANK_POOL per listing): the fused
+top RERANK_KEEP stay, the other places go to the pool's best pairs by the scorer. Fusion ranks by
+similarity alone, so when a catalog lists many offers of near-identical products (the same memory kit
+in another size, one drive under several shops' titles) the right one sits at fused ranks 20-60
+behind its look-alikes; the scorer reads the sizes, codes and attributes that tell them apart.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ RRF_K = 10          # small: the top few ranks of each channel dominate
 CHANNELS = ("text", "char", "code", "word", "ident", "record")
 DEPTH_PER_K = 5     # each channel's list votes this many times k deep (measured: docs/benchmarks.md)
 CHUNK = 1024        # listings per dense similarity block (CHUNK x n_other floats)
+RERANK_POOL = 60    # fused candidates per listing a pair scorer re-ranks (measured: docs/benchmarks.md)
+RERANK_KEEP = 10    # of the k places, the fused top this many stay whatever the scorer says
 
 
 @dataclass
@@ -118,3 +126,31 @@ def pair_completeness(candidates: Candidates, true_pairs: np.ndarray) -> float:
         return float("nan")
     have = {(int(a), int(b)) for a, b in candidates.rows}
     return sum((int(a), int(b)) in have for a, b in true_pairs) / len(true_pairs)
+
+
+def rerank(pool: Candidates, scores: np.ndarray, k: int, keep: int = RERANK_KEEP) -> np.ndarray:
+    """Which k candidates per source listing to keep from a deeper fused pool (block's output: rows
+    grouped by source listing, each group in fused order) given a pair score per pool row (m,).
+
+    The fused top `keep` of each group stay, in fused order; the remaining k - keep places go to the
+    group's other rows by descending score (ties: fused order). Returns int64 indices into pool.rows,
+    grouped by source listing as the pool is.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    if len(scores) != len(pool):
+        raise BadArgumentError(f"rerank needs one score per pool candidate, got {len(scores)} for {len(pool)}")
+    if k < 1 or keep < 0:
+        raise BadArgumentError(f"rerank needs k >= 1 and keep >= 0, got k={k}, keep={keep}")
+    if not len(pool):
+        return np.zeros(0, np.int64)
+    source = pool.rows[:, 0]
+    starts = np.r_[0, np.flatnonzero(np.diff(source)) + 1]      # first row of each group
+    sizes = np.diff(np.r_[starts, len(source)])
+    group = np.repeat(np.arange(len(starts)), sizes)
+    position = np.arange(len(source)) - np.repeat(starts, sizes)  # fused rank inside the group
+    kept = position < min(keep, k)
+    # Inside a group: the kept rows first (in fused order), then the others by score, then fused order.
+    order = np.lexsort((position, np.where(kept, 0.0, -scores), ~kept, group))
+    sorted_group = group[order]
+    rank = np.arange(len(order)) - np.searchsorted(sorted_group, sorted_group)
+    return order[rank < k].astype(np.int64)

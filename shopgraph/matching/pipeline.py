@@ -21,7 +21,7 @@ import numpy as np
 
 from shopgraph.errors import BadArgumentError
 from shopgraph.graph.store import GraphBatch
-from shopgraph.matching.blocking import block
+from shopgraph.matching.blocking import DEPTH_PER_K, Candidates, block, rerank
 from shopgraph.matching.features import PairFeaturizer
 from shopgraph.matching.listings import Listings, listings_from_store
 from shopgraph.matching.ready import READY_METHOD, provenance
@@ -187,10 +187,38 @@ def validation_scores(store, scorer: PairScorer, source: str, target: str, *, k:
     return (scorer.predict(featurizer.features(rows)) if len(rows) else np.zeros(0)), y
 
 
+def scored_candidates(featurizer: PairFeaturizer, scorer: PairScorer, k: int, rerank_pool: int = 0,
+                      rows=None, seconds: dict | None = None) -> tuple[Candidates, np.ndarray, np.ndarray]:
+    """(candidates, their features (m, F), their scores (m,)) of blocking at k (for the source rows
+    given, or all). rerank_pool > k: the fused top rerank_pool per listing are scored and the scorer
+    re-ranks them (blocking.rerank), so k places still go to each listing; costs the features of
+    rerank_pool pairs per listing instead of k. seconds: filled with the "blocking" and "scoring" times."""
+    seconds = {} if seconds is None else seconds
+    t0 = time.perf_counter()
+    deep = rerank_pool > k
+    # A deeper pool votes exactly as blocking at k does (same depth), only its lists are longer.
+    if deep:
+        candidates = block(featurizer, rerank_pool, depth=DEPTH_PER_K * k, rows=rows)
+    else:
+        candidates = block(featurizer, k, rows=rows)
+    seconds["blocking"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    x = featurizer.features(candidates.rows)
+    scores = scorer.predict(x)
+    if deep:
+        chosen = rerank(candidates, scores, k)
+        candidates, x, scores = Candidates(candidates.rows[chosen], candidates.fused[chosen]), x[chosen], scores[chosen]
+    seconds["scoring"] = time.perf_counter() - t0
+    return candidates, x, scores
+
+
 def match_platforms(store, scorer: PairScorer, source: str, target: str, *, k: int = 20,
-                    write: bool = True, one_to_one: bool | None = None) -> tuple[MatchReport, list[dict]]:
+                    write: bool = True, one_to_one: bool | None = None,
+                    rerank_pool: int = 0) -> tuple[MatchReport, list[dict]]:
     """Match every source listing against the target platform; returns the report and the proposed
     matches [{src, dst, score, status, evidence, scorer}] (status "matched" or "review"), best first.
+    rerank_pool > k: the scorer re-ranks that many fused candidates per listing before k are kept
+    (scored_candidates).
 
     one_to_one: each listing is matched to at most one of the other platform (greedily, best score
     first; a pair that would reuse a listing goes to review instead). None: on when the known labels
@@ -205,14 +233,8 @@ def match_platforms(store, scorer: PairScorer, source: str, target: str, *, k: i
         return report, []
     featurizer = PairFeaturizer(left, right)
     report.seconds["load"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    candidates = block(featurizer, k)
+    candidates, x, scores = scored_candidates(featurizer, scorer, k, rerank_pool, seconds=report.seconds)
     report.candidates = len(candidates)
-    report.seconds["blocking"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    x = featurizer.features(candidates.rows)
-    scores = scorer.predict(x)
-    report.seconds["scoring"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     keep = np.where(scores >= scorer.review_low)[0]
     labels = graph_labels(store, source, target)
@@ -269,7 +291,8 @@ def platform_pair(store, source: str, target: str) -> tuple[Listings, Listings, 
 
 
 def match_product(store, scorer: PairScorer, product_id: str, platform: str, *, k: int = 20,
-                  limit: int = 5, prepared: tuple[Listings, Listings, PairFeaturizer] | None = None) -> list[dict]:
+                  limit: int = 5, prepared: tuple[Listings, Listings, PairFeaturizer] | None = None,
+                  rerank_pool: int = 0) -> list[dict]:
     """The best `limit` target listings on `platform` for one product, each with score, status
     ("matched", "review" or "no match") and evidence; nothing is written. prepared: the
     `platform_pair` of the product's platform and `platform`, when the caller keeps one."""
@@ -283,9 +306,7 @@ def match_product(store, scorer: PairScorer, product_id: str, platform: str, *, 
     left, right, featurizer = prepared or platform_pair(store, source, platform)
     if not len(right) or product_id not in left.index_of():
         return []
-    candidates = block(featurizer, k, rows=[left.index_of()[product_id]])
-    x = featurizer.features(candidates.rows)
-    scores = scorer.predict(x)
+    candidates, x, scores = scored_candidates(featurizer, scorer, k, rerank_pool, rows=[left.index_of()[product_id]])
     order = np.argsort(-scores, kind="stable")[:limit]
     evidence = scorer.evidence(x[order], details=featurizer.conflicts(candidates.rows[order]))
     out = []

@@ -233,14 +233,15 @@ class ShopGraph:
         return train_matcher(self.store, source, target, model or self.matcher_path(source, target), k=k)
 
     def match_platforms(self, source: str, target: str, *, k: int = 20, model: str | Path | None = None,
-                        write: bool = True, one_to_one: bool | None = None):
+                        write: bool = True, one_to_one: bool | None = None, rerank_pool: int = 0):
         """Match every listing of `source` against `target` and write SAME_AS edges (status "matched" or
         "review", with evidence). Returns (MatchReport, proposals). model: a scorer file, e.g. one
-        trained on another pair of platforms (default: this pair's)."""
+        trained on another pair of platforms (default: this pair's). rerank_pool > k: the scorer re-ranks
+        that many blocking candidates per listing before k are kept."""
         from shopgraph.matching.pipeline import match_platforms
 
         report, proposals = match_platforms(self.store, self._scorer(source, target, model), source, target, k=k,
-                                            write=write, one_to_one=one_to_one)
+                                            write=write, one_to_one=one_to_one, rerank_pool=rerank_pool)
         return report, MatchResults(proposals)
 
     def match_report(self, directory: str | Path, source: str, target: str, *, k: int = 20,
@@ -256,14 +257,14 @@ class ShopGraph:
                             f"{source} -> {target}, scorer {scorer.version}")
 
     def match(self, product_id: str, *, platform: str, k: int = 20, limit: int = 5,
-              model: str | Path | None = None) -> list[dict]:
+              model: str | Path | None = None, rerank_pool: int = 0) -> list[dict]:
         """The best listings on `platform` for one product: [{src, dst, score, status, evidence}]
-        (a MatchResults list: .to_pandas(), .to_arrow())."""
+        (a MatchResults list: .to_pandas(), .to_arrow()). rerank_pool: as match_platforms."""
         from shopgraph.matching.pipeline import match_product
 
         source = self.product(product_id).platform
         return MatchResults(match_product(self.store, self._scorer(source, platform, model), product_id, platform, k=k,
-                             limit=limit, prepared=self._platform_pair(source, platform)))
+                             limit=limit, prepared=self._platform_pair(source, platform), rerank_pool=rerank_pool))
 
     def _platform_pair(self, source: str, target: str):
         """Both platforms' listings and featurizer, built once per write generation of the store (one

@@ -67,3 +67,30 @@ def test_catalogs_from_one_pool_of_offers_leave_the_context_features_unknown():
     pairs = np.array([[0, 0], [0, 1]])
     assert not np.isnan(two_shops.features(pairs)[:, context]).all()
     assert np.isnan(pooled.features(pairs)[:, context]).all()
+
+
+def test_rerank_keeps_the_fused_top_and_fills_the_rest_by_score():
+    from shopgraph.matching.blocking import Candidates, rerank
+
+    # Source 0 has five fused candidates (targets 10..14 in fused order), source 1 has two.
+    rows = np.array([[0, 10], [0, 11], [0, 12], [0, 13], [0, 14], [1, 20], [1, 21]])
+    pool = Candidates(rows, np.linspace(1, 0.3, len(rows)))
+    scores = np.array([0.0, 0.1, 0.2, 0.9, 0.5, 0.0, 0.8])
+    chosen = rerank(pool, scores, k=3, keep=1)
+    # Source 0: its fused best (10) stays whatever its score; then 13 (0.9) and 14 (0.5) beat 11 and 12.
+    # Source 1 has only two: both kept, the fused best first.
+    assert rows[chosen].tolist() == [[0, 10], [0, 13], [0, 14], [1, 20], [1, 21]]
+    # keep >= k: the fused order alone, as plain blocking at k.
+    assert rows[rerank(pool, scores, k=2, keep=5)].tolist() == [[0, 10], [0, 11], [1, 20], [1, 21]]
+
+
+def test_rerank_refuses_scores_that_do_not_fit_the_pool():
+    import pytest
+
+    from shopgraph.errors import BadArgumentError
+    from shopgraph.matching.blocking import Candidates, rerank
+
+    pool = Candidates(np.array([[0, 1], [0, 2]]), np.array([1.0, 0.5]))
+    with pytest.raises(BadArgumentError):
+        rerank(pool, np.array([0.3]), k=1)
+    assert rerank(Candidates(np.zeros((0, 2), np.int64), np.zeros(0)), np.zeros(0), k=5).tolist() == []

@@ -96,6 +96,26 @@ def test_blocking_some_rows_gives_their_candidates_as_the_whole_run_does(toy):
         block(featurizer, k=3, rows=[len(truth) + 100])
 
 
+def test_scored_candidates_with_a_rerank_pool_keep_k_per_listing_and_the_fused_best(toy):
+    from shopgraph.matching.blocking import RERANK_KEEP
+
+    _, _, truth, featurizer = toy
+    scorer, k = ready_scorer(), RERANK_KEEP + 2
+    plain, _, _ = pipeline.scored_candidates(featurizer, scorer, k)
+    deep, x, scores = pipeline.scored_candidates(featurizer, scorer, k, rerank_pool=3 * k)
+    assert len(deep) == len(plain) == k * len(truth)
+    assert pair_completeness(deep, truth) == 1.0
+    # Each listing's fused best RERANK_KEEP are kept as blocking at k ranks them; the features and
+    # scores returned are those of the rows returned.
+    for i in (0, 17):
+        mine, fused = deep.rows[deep.rows[:, 0] == i], plain.rows[plain.rows[:, 0] == i]
+        assert mine[:RERANK_KEEP].tolist() == fused[:RERANK_KEEP].tolist()
+    assert np.allclose(x, featurizer.features(deep.rows), equal_nan=True)
+    assert np.allclose(scores, scorer.predict(x))
+    one, _, _ = pipeline.scored_candidates(featurizer, scorer, k, rerank_pool=3 * k, rows=[17])
+    assert one.rows.tolist() == deep.rows[deep.rows[:, 0] == 17].tolist()
+
+
 def test_scorer_learns_the_hand_made_pairs_and_explains_them(toy, tmp_path):
     left, right, truth, featurizer = toy
     train_rows, train_y = labelled_pairs(truth[:30], len(right), 8)
@@ -301,6 +321,12 @@ def test_cli_match_and_review(store, tmp_path, capsys, monkeypatch):
     assert cli(["match", "--db", db, "--source", "b", "--target", "a", "--dry-run", "--json"]) == 0
     ready = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert ready and all(p["scorer"]["kind"] == "ready" for p in ready)
+    assert cli(["match", "--db", db, "--source", "b", "--target", "a", "--dry-run", "--json", "-k", "3",
+                "--rerank", "8"]) == 0
+    reranked = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert reranked and all(p["scorer"]["kind"] == "ready" for p in reranked)
+    assert cli(["match", "--db", db, "--source", "b", "--target", "a", "--rerank", "-1"]) == 1
+    assert "--rerank" in capsys.readouterr().err
 
 
 @pytest.mark.data
