@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from shopgraph.errors import ModelError
+from shopgraph.gnn.alignment import embed_in_batches
 from shopgraph.ingest.encoders.bert_numpy import gelu
 
 _HEADS = ("text_head", "image_head")
@@ -87,25 +88,7 @@ class NumpyAligner:
               has_image: np.ndarray | None = None, batch: int = 4096) -> dict[str, np.ndarray]:
         """text (n, Dt) and/or image (n, Di) frozen vectors -> {"text", "image", "fused"} (n, D) unit
         rows (zero rows for an absent modality) and "weights" (n, 2) gate weights (text, image)."""
-        args = self.model_args
-        n = len(text) if text is not None else len(image)
-        if text is None:
-            text, has_text = np.zeros((n, args["text_dim"]), np.float32), np.zeros(n, bool)
-        if image is None:
-            image, has_image = np.zeros((n, args["image_dim"]), np.float32), np.zeros(n, bool)
-        has_text = np.ones(n, bool) if has_text is None else np.asarray(has_text, bool)
-        has_image = np.ones(n, bool) if has_image is None else np.asarray(has_image, bool)
-        if text.shape[1] != args["text_dim"] or image.shape[1] != args["image_dim"]:
-            raise ModelError(f"the alignment model expects text width {args['text_dim']} and image "
-                             f"width {args['image_dim']}, got {text.shape[1]} and {image.shape[1]}")
-        parts: dict[str, list] = {"text": [], "image": [], "fused": [], "weights": []}
-        for s in range(0, n, batch):
-            out = self._forward(np.asarray(text[s:s + batch], np.float32), np.asarray(image[s:s + batch], np.float32),
-                                has_text[s:s + batch], has_image[s:s + batch])
-            for key in parts:
-                parts[key].append(out[key])
-        return {k: (np.concatenate(v) if v else np.zeros((0, self.dim if k != "weights" else 2), np.float32))
-                for k, v in parts.items()}
+        return embed_in_batches(self._forward, self.model_args, text, image, has_text, has_image, batch)
 
     def _forward(self, text, image, has_text, has_image) -> dict[str, np.ndarray]:
         t = self._head("text_head", text) * has_text[:, None]

@@ -250,26 +250,39 @@ class Aligner:
         """text (n, Dt) and/or image (n, Di) frozen vectors -> {"text", "image", "fused"} (n, D) unit
         rows (zero rows for an absent modality) and "weights" (n, 2) gate weights (text, image)."""
         torch = _torch()
-        n = len(text) if text is not None else len(image)
-        if text is None:
-            text, has_text = np.zeros((n, self.model_args["text_dim"]), np.float32), np.zeros(n, bool)
-        if image is None:
-            image, has_image = np.zeros((n, self.model_args["image_dim"]), np.float32), np.zeros(n, bool)
-        has_text = np.ones(n, bool) if has_text is None else np.asarray(has_text, bool)
-        has_image = np.ones(n, bool) if has_image is None else np.asarray(has_image, bool)
-        if text.shape[1] != self.model_args["text_dim"] or image.shape[1] != self.model_args["image_dim"]:
-            raise ModelError(f"the alignment model expects text width {self.model_args['text_dim']} and image "
-                             f"width {self.model_args['image_dim']}, got {text.shape[1]} and {image.shape[1]}")
-        parts: dict[str, list] = {"text": [], "image": [], "fused": [], "weights": []}
-        with torch.no_grad():
-            for s in range(0, n, batch):
-                out = self.module(torch.from_numpy(np.ascontiguousarray(text[s:s + batch], np.float32)),
-                                  torch.from_numpy(np.ascontiguousarray(image[s:s + batch], np.float32)),
-                                  torch.from_numpy(has_text[s:s + batch]), torch.from_numpy(has_image[s:s + batch]))
-                for key in parts:
-                    parts[key].append(out[key].numpy())
-        return {k: (np.concatenate(v) if v else np.zeros((0, self.dim if k != "weights" else 2), np.float32))
-                for k, v in parts.items()}
+
+        def forward(t, i, ht, hi):
+            with torch.no_grad():
+                out = self.module(*(torch.from_numpy(np.ascontiguousarray(a)) for a in (t, i, ht, hi)))
+            return {key: value.numpy() for key, value in out.items()}
+
+        return embed_in_batches(forward, self.model_args, text, image, has_text, has_image, batch)
+
+
+def embed_in_batches(forward, model_args: dict, text: np.ndarray | None, image: np.ndarray | None,
+                     has_text: np.ndarray | None, has_image: np.ndarray | None, batch: int) -> dict[str, np.ndarray]:
+    """Aligner.embed's contract for any forward pass (torch or numpy): absent modalities as zero rows
+    with their flags off, widths checked, rows run `batch` at a time. forward(text (b, Dt) float32,
+    image (b, Di) float32, has_text (b,) bool, has_image (b,) bool) -> dict of arrays."""
+    n = len(text) if text is not None else len(image)
+    if text is None:
+        text, has_text = np.zeros((n, model_args["text_dim"]), np.float32), np.zeros(n, bool)
+    if image is None:
+        image, has_image = np.zeros((n, model_args["image_dim"]), np.float32), np.zeros(n, bool)
+    has_text = np.ones(n, bool) if has_text is None else np.asarray(has_text, bool)
+    has_image = np.ones(n, bool) if has_image is None else np.asarray(has_image, bool)
+    if text.shape[1] != model_args["text_dim"] or image.shape[1] != model_args["image_dim"]:
+        raise ModelError(f"the alignment model expects text width {model_args['text_dim']} and image "
+                         f"width {model_args['image_dim']}, got {text.shape[1]} and {image.shape[1]}")
+    parts: dict[str, list] = {"text": [], "image": [], "fused": [], "weights": []}
+    for s in range(0, n, batch):
+        out = forward(np.asarray(text[s:s + batch], np.float32), np.asarray(image[s:s + batch], np.float32),
+                      has_text[s:s + batch], has_image[s:s + batch])
+        for key in parts:
+            parts[key].append(out[key])
+    dim = int(model_args["dim"])
+    return {k: (np.concatenate(v) if v else np.zeros((0, dim if k != "weights" else 2), np.float32))
+            for k, v in parts.items()}
 
 
 def train_alignment(data: AlignmentData, config, dim: int, *, progress: bool = False, val_rows=None,

@@ -197,6 +197,15 @@ def test_filter_path_follows_size_and_share_of_the_index(data, monkeypatch, size
     assert planned == ([] if path == "exact" else [1])
 
 
+def labelled_clusters(rng, dim: int, n: int, clusters: int):
+    """n unit vectors around `clusters` random centres: (centres (clusters, dim), label (n,), base (n, dim))."""
+    centres = rng.standard_normal((clusters, dim)).astype(np.float32)
+    label = rng.integers(0, clusters, n)
+    base = centres[label] + 0.35 * rng.standard_normal((n, dim)).astype(np.float32)
+    base /= np.linalg.norm(base, axis=1, keepdims=True)
+    return centres, label, base
+
+
 def test_a_filter_that_follows_the_clusters_keeps_its_recall():
     """A broad filter made of whole clusters (a category) searched with queries from other
     clusters: HNSW restricted to the filter walks the query's region, where no allowed vector is,
@@ -204,10 +213,7 @@ def test_a_filter_that_follows_the_clusters_keeps_its_recall():
     its unfiltered neighbourhood and these go to exact scoring over the filter's rows."""
     rng = np.random.default_rng(3)
     dim, n, clusters = 96, 40_000, 20
-    centres = rng.standard_normal((clusters, dim)).astype(np.float32)
-    label = rng.integers(0, clusters, n)
-    base = centres[label] + 0.35 * rng.standard_normal((n, dim)).astype(np.float32)
-    base /= np.linalg.norm(base, axis=1, keepdims=True)
+    centres, label, base = labelled_clusters(rng, dim, n, clusters)
     ids = [f"shop:{i}" for i in range(n)]
     index = AnnIndex(dim)     # default settings: the 20% filter is past exact_max_candidates
     index.upsert(ids, base)
@@ -232,10 +238,7 @@ def test_a_prepared_broad_filter_is_scanned_from_its_own_block(tmp_path):
     and the same from a loaded (mapped) index."""
     rng = np.random.default_rng(11)
     dim, n, clusters = 64, 12_000, 12
-    centres = rng.standard_normal((clusters, dim)).astype(np.float32)
-    label = rng.integers(0, clusters, n)
-    base = centres[label] + 0.35 * rng.standard_normal((n, dim)).astype(np.float32)
-    base /= np.linalg.norm(base, axis=1, keepdims=True)
+    centres, label, base = labelled_clusters(rng, dim, n, clusters)
     ids = [f"p{i}" for i in range(n)]
     index = AnnIndex(dim, min_ann_size=1000, exact_max_candidates=500)
     index.upsert(ids, base)

@@ -19,12 +19,13 @@ matrix products per layer.
 from __future__ import annotations
 
 import functools
-import json
 import math
 import threading
 from pathlib import Path
 
 import numpy as np
+
+from shopgraph.ingest.encoders.text import _read_json  # {} for a missing or unreadable file
 
 _SUPPORTED_MODULES = ("Transformer", "Pooling", "Normalize")
 _BLAS_LOCK = threading.Lock()
@@ -38,20 +39,13 @@ def _blas_controller():
     return ThreadpoolController()
 
 
-def _read_json(path: Path) -> dict | list | None:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
 def _transformer_dir(path: Path, kind: str) -> Path | None:
     """The directory holding the BERT weights when the whole model is "BERT + mean pooling
     (+ normalise)", else None."""
     if kind == "transformers":
         return path
     modules = _read_json(path / "modules.json")
-    if not isinstance(modules, list):
+    if not isinstance(modules, list):  # absent or unreadable: {}
         return None
     names = [str(m.get("type", "")).rsplit(".", 1)[-1] for m in modules if isinstance(m, dict)]
     if len(names) != len(modules) or not names or names[0] != "Transformer":
