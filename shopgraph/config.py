@@ -231,6 +231,7 @@ class AlignConfig:
     category_weight: float = 1.0  # weight of the auxiliary category loss (0 = off)
     min_pairs: int = 16  # fewer products with both image and text than this: nothing to train
     seed: int = 0
+    threads: int = 0  # torch threads while training; 0 = auto (1 for small work: shopgraph/gnn/threads.py)
 
 
 @dataclass(frozen=True)
@@ -258,6 +259,7 @@ class GNNConfig:
     sampling: str = "full"  # or "neighbor" (needs pyg-lib or torch-sparse)
     num_neighbors: int = 15
     batch_size: int = 1024
+    threads: int = 0  # torch threads while training; 0 = auto (1 for small graphs: shopgraph/gnn/threads.py)
 
 
 @dataclass(frozen=True)

@@ -292,6 +292,7 @@ def train_alignment(data: AlignmentData, config, dim: int, *, progress: bool = F
     config: an AlignConfig. val_rows: the rows to validate on (default: a seeded random
     config.val_fraction of the pairs). Raises ModelError when there are too few pairs.
     """
+    from shopgraph.gnn.threads import torch_threads, training_threads
     from shopgraph.gnn.trainer import Trainer, seed_everything
 
     pairs = np.flatnonzero(data.has_text & data.has_image)
@@ -320,7 +321,10 @@ def train_alignment(data: AlignmentData, config, dim: int, *, progress: bool = F
     trainer = Trainer(max_epochs=config.epochs, lr=config.lr, weight_decay=config.weight_decay,
                       patience=config.patience, seed=config.seed, progress=progress, description="align",
                       on_epoch=on_epoch)
-    history = trainer.fit(task)
+    # One step's work is a batch through the heads, small whatever the catalog's size (gnn/threads.py).
+    work = config.batch_size * (model_args["text_dim"] + model_args["image_dim"])
+    with torch_threads(training_threads(config.threads, work)):
+        history = trainer.fit(task)
     return Aligner(module, model_args), history
 
 

@@ -63,6 +63,12 @@ class TrainingGraph:
         memo[key] = (out, dict(drop or {}))  # holds the masks, so their ids stay unique
         return out
 
+    def work(self, dim: int) -> int:
+        """Rows times width of one message-passing layer: every node and every edge, both ways, at
+        width dim (what decides whether splitting its operations over threads pays; gnn/threads.py)."""
+        edges = sum(int(e.shape[1]) for e in self.edges.values())
+        return (sum(self.num_nodes.values()) + 2 * edges) * dim
+
     def in_dims(self) -> dict[str, int]:
         return {t: int(self.x[t].shape[1]) if t in self.x else 0 for t in self.node_types}
 

@@ -239,6 +239,7 @@ def train_gnn(sg, *, progress: bool = False, on_epoch=None) -> TrainReport:
     from shopgraph.gnn.models import build_model
     from shopgraph.gnn.objectives import objectives_for
     from shopgraph.gnn.task import GNNTask, check_sampling
+    from shopgraph.gnn.threads import torch_threads, training_threads
     from shopgraph.gnn.trainer import Trainer, seed_everything
 
     config, store = sg.config.gnn, sg.store
@@ -261,7 +262,9 @@ def train_gnn(sg, *, progress: bool = False, on_epoch=None) -> TrainReport:
     trainer = Trainer(max_epochs=config.epochs, lr=config.lr, weight_decay=config.weight_decay,
                       patience=config.patience, seed=config.seed, progress=progress,
                       description=f"train {config.model}", on_epoch=on_epoch)
-    history = trainer.fit(task)
+    with torch_threads(training_threads(config.threads, graph.work(store.dims.gnn))):
+        history = trainer.fit(task)
+        embeddings = task.embed()
     directory = models_dir(sg)
     learned_ids = {t: graph.ids[t] for t in graph.learned_rows}
     model_id = new_model_id()
@@ -271,7 +274,7 @@ def train_gnn(sg, *, progress: bool = False, on_epoch=None) -> TrainReport:
         metrics=history.best_metrics, history=history.to_dict(),
         extra={"learned_ids": learned_ids, "product_vector": prop, "model_id": model_id,
                "objectives": [o.name for o in objectives]})
-    written = _write_gnn(store, graph, task.embed(), model_id)
+    written = _write_gnn(store, graph, embeddings, model_id)
     remove_other_checkpoints(sg, GNN, model_id)
     curves = save_curves(history.to_dict(), directory / "gnn_curves.png", "score", f"GNN ({config.model})")
     return TrainReport(config.model, history.best_metrics, len(history.epochs), history.best_epoch,
