@@ -56,3 +56,7 @@ class MissingDependencyError(ShopGraphError):
 
 class ModelError(ShopGraphError):
     """A model directory or weights file cannot be loaded."""
+
+
+class NothingToTrainError(ShopGraphError):
+    """The graph holds nothing a model can learn from (no photos to align, no links for the GNN)."""

@@ -250,6 +250,10 @@ class MatchObjective(nn.Module):
 
 
 OBJECTIVE_NAMES = ("link", "category", "match", "structure")
+MIN_EDGES = 10  # fewer edges of a relation than this: no objective learns from it
+# What the objectives learn from ("auto" takes every one the graph has); said when a graph has none.
+GNN_NEEDS = (f"the GNN needs at least {MIN_EDGES} links of one kind: user interactions, co-purchases, "
+             f"categories, brands or SAME_AS pairs")
 
 
 def objectives_for(graph: TrainingGraph, names: str, dim: int, negatives: int, val_fraction: float) -> list[nn.Module]:
@@ -261,7 +265,7 @@ def objectives_for(graph: TrainingGraph, names: str, dim: int, negatives: int, v
     unknown = [n for n in wanted if n not in OBJECTIVE_NAMES + ("auto",)]
     if unknown:
         raise ConfigError(f"unknown GNN objectives {unknown}; known: {', '.join(OBJECTIVE_NAMES)} or auto")
-    has = {t for t, e in graph.edges.items() if e.shape[1] >= 10}
+    has = {t for t, e in graph.edges.items() if e.shape[1] >= MIN_EDGES}
     interacted, also = ("user", "interacted", "product"), ("product", "also_bought", "product")
     same, in_cat = ("product", "same_as", "product"), ("product", "in_category", "category")
     auto = "auto" in wanted
@@ -277,6 +281,11 @@ def objectives_for(graph: TrainingGraph, names: str, dim: int, negatives: int, v
     if "structure" in wanted or (auto and not out):
         out += [LinkObjective(t, negatives, val_fraction) for t in
                 (("product", "of_brand", "brand"), in_cat) if t in has]
+    if not out and auto:
+        from shopgraph.errors import NothingToTrainError
+
+        raise NothingToTrainError(f"nothing for the GNN to learn from: {GNN_NEEDS}, and the graph has "
+                                  f"fewer of each")
     if not out:
         raise ConfigError(f"the graph has no edges for the objectives {names!r} (need interactions, "
                           f"co-purchases, categories, brands or SAME_AS pairs)")

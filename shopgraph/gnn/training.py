@@ -90,6 +90,38 @@ class TrainReport:
                 f"{self.written} vectors written; model {self.checkpoint}; curves {self.curves}")
 
 
+# -- what can be trained --------------------------------------------------------------------------
+# The stored relationships gnn/objectives.py learns from with objectives "auto".
+LEARNED_FROM = ("INTERACTED", "ALSO_BOUGHT", "IN_CATEGORY", "SAME_AS", "OF_BRAND")
+
+
+def why_no_alignment(sg) -> str | None:
+    """Why the image-text alignment cannot train on this graph (None: it can)."""
+    images, needed = sg.store.count_with_vector("image_vec"), sg.config.align.min_pairs
+    if images >= needed:
+        return None
+    return (f"{'no product has' if images == 0 else f'only {images} products have'} an image (the "
+            f"image-text alignment needs at least {needed})")
+
+
+def why_no_gnn(sg) -> str | None:
+    """Why the GNN has nothing to learn from, read from the stored counts before anything is loaded
+    (None: it may have). Only objectives "auto" is judged here: a named objective the graph lacks is
+    a configuration error when training starts (gnn/objectives.py objectives_for)."""
+    from shopgraph.gnn.objectives import GNN_NEEDS, MIN_EDGES
+
+    store = sg.store
+    if store.count_nodes("Product") < 2:
+        return "the graph has fewer than 2 products (ingest a catalog first)"
+    if [n.strip() for n in sg.config.gnn.objectives.split(",") if n.strip()] != ["auto"]:
+        return None
+    counts = {rel: store.count_relationships(rel) for rel in LEARNED_FROM}
+    if max(counts.values()) >= MIN_EDGES:
+        return None
+    have = ", ".join(f"{n} {rel}" for rel, n in counts.items() if n) or "none of them"
+    return f"{GNN_NEEDS} (this graph has {have})"
+
+
 # -- alignment ------------------------------------------------------------------------------------
 def product_vectors(store, prop: str, ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """A vector property of the given products: (len(ids), dim) float32 matrix (zeros where the

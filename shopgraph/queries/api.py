@@ -19,7 +19,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from shopgraph.config import Config
-from shopgraph.errors import BadArgumentError, ConfigError, NotFoundError, StoreError
+from shopgraph.errors import BadArgumentError, ConfigError, NothingToTrainError, NotFoundError, StoreError
 from shopgraph.graph.filters import price_currencies
 from shopgraph.graph.store import Filters, GraphStore
 from shopgraph.queries import hydrate
@@ -159,14 +159,22 @@ class ShopGraph:
         learned vectors back. Returns the TrainReports."""
         from shopgraph.gnn import training
 
+        # Decided from the stored counts first, so a graph with nothing to learn from fails at once,
+        # saying why, not after a model was loaded or trained. None: that model trains.
+        no_align = training.why_no_alignment(self) if align else None
+        no_gnn = training.why_no_gnn(self) if gnn else None
+        if (not align or no_align) and (not gnn or no_gnn):
+            raise NothingToTrainError("nothing to train: " + ("; and ".join(r for r in (no_align, no_gnn) if r)
+                                                              or "neither model was asked for"))
         reports = []
-        if align:
-            if self.store.count_with_vector("image_vec") >= self.config.align.min_pairs:
-                reports.append(training.train_alignment(self, progress=progress))
-            else:
-                log.info("alignment skipped: fewer than %d products have an image", self.config.align.min_pairs)
-        if gnn:
+        if align and not no_align:
+            reports.append(training.train_alignment(self, progress=progress))
+        elif align:
+            log.info("alignment skipped: %s", no_align)
+        if gnn and not no_gnn:
             reports.append(training.train_gnn(self, progress=progress, on_epoch=on_epoch))
+        elif gnn:
+            log.warning("GNN skipped: %s", no_gnn)
         return reports
 
     def embed(self, *, all_nodes: bool = False) -> int:
