@@ -172,6 +172,8 @@ class AlignmentTask:
         both = train.has_text & train.has_image
         self.pair_rows = torch.from_numpy(np.flatnonzero(both))
         self.val = _tensors(val.subset(np.flatnonzero(val.has_text & val.has_image)))
+        # A step's typical operation: a batch through the heads, small whatever the catalog's size.
+        self.work = batch_size * (train.text.shape[1] + train.image.shape[1])
 
     def batches(self, generator):
         torch = _torch()
@@ -292,7 +294,6 @@ def train_alignment(data: AlignmentData, config, dim: int, *, progress: bool = F
     config: an AlignConfig. val_rows: the rows to validate on (default: a seeded random
     config.val_fraction of the pairs). Raises ModelError when there are too few pairs.
     """
-    from shopgraph.gnn.threads import torch_threads, training_threads
     from shopgraph.gnn.trainer import Trainer, seed_everything
 
     pairs = np.flatnonzero(data.has_text & data.has_image)
@@ -320,11 +321,8 @@ def train_alignment(data: AlignmentData, config, dim: int, *, progress: bool = F
                          config.category_weight)
     trainer = Trainer(max_epochs=config.epochs, lr=config.lr, weight_decay=config.weight_decay,
                       patience=config.patience, seed=config.seed, progress=progress, description="align",
-                      on_epoch=on_epoch)
-    # One step's work is a batch through the heads, small whatever the catalog's size (gnn/threads.py).
-    work = config.batch_size * (model_args["text_dim"] + model_args["image_dim"])
-    with torch_threads(training_threads(config.threads, work)):
-        history = trainer.fit(task)
+                      on_epoch=on_epoch, threads=config.threads)
+    history = trainer.fit(task)
     return Aligner(module, model_args), history
 
 

@@ -60,6 +60,7 @@ class GNNTask:
         self.held_out = _merge(*(o.held_out for o in objectives))
         largest = max(len(getattr(o, "train_cols", getattr(o, "train_rows", []))) for o in objectives)
         self.steps = steps_per_epoch or max(1, math.ceil(largest / batch_size))
+        self.work = graph.work(model.inputs.dim)  # what decides the trainer's threads (gnn/threads.py)
 
     @property
     def model(self) -> nn.Module:

@@ -23,17 +23,17 @@ from typing import Iterator
 SMALL_WORK = 4_000_000
 
 
-def training_threads(setting: int, work: int) -> int:
-    """Threads for a run: `setting` when positive (config align.threads / gnn.threads), else (0, auto)
-    1 when `work` (rows x width of the run's typical operation) is below SMALL_WORK, else 0 =
-    leave torch's count as it is."""
+def training_threads(setting: int, work: int | None) -> int:
+    """Threads for a run: `setting` when positive (config align.threads / gnn.threads, Trainer.threads),
+    else (0, auto) 1 when `work` (rows x width of the run's typical operation) is below SMALL_WORK,
+    else 0 = leave torch's count as it is (also when the work is not known: None)."""
     if setting < 0:
         from shopgraph.errors import ConfigError
 
         raise ConfigError(f"threads must be 0 (auto) or a positive count, got {setting}")
     if setting > 0:
         return setting
-    return 1 if work < SMALL_WORK else 0
+    return 1 if work is not None and work < SMALL_WORK else 0
 
 
 @contextmanager

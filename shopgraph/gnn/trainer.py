@@ -18,7 +18,9 @@ import numpy as np
 
 
 class TrainingTask(Protocol):
-    """What the trainer needs. `monitor` names the validation metric to maximise."""
+    """What the trainer needs. `monitor` names the validation metric to maximise. A task may also
+    have `work`: rows times width of its typical operation, from which the trainer picks its torch
+    threads (shopgraph/gnn/threads.py)."""
 
     module: Any  # torch.nn.Module
     monitor: str
@@ -72,11 +74,20 @@ class Trainer:
     grad_clip: float | None = 5.0
     validate_every: int = 1
     max_seconds: float | None = None  # stop after the first validation past this wall time
+    # torch threads for the run: a positive count, or 0 = auto from the task's `work` (one thread for
+    # small work, else torch's own count; a task without `work` keeps torch's count)
+    threads: int = 0
     progress: bool = False
     description: str = "train"
     on_epoch: Callable[[dict], None] | None = None
 
     def fit(self, task: TrainingTask) -> History:
+        from shopgraph.gnn.threads import torch_threads, training_threads
+
+        with torch_threads(training_threads(self.threads, getattr(task, "work", None))):
+            return self._fit(task)
+
+    def _fit(self, task: TrainingTask) -> History:
         import torch
         from tqdm.auto import tqdm
 

@@ -293,9 +293,9 @@ def train_gnn(sg, *, progress: bool = False, on_epoch=None) -> TrainReport:
     task = GNNTask(model, graph, objectives, config.batch_size, generator)
     trainer = Trainer(max_epochs=config.epochs, lr=config.lr, weight_decay=config.weight_decay,
                       patience=config.patience, seed=config.seed, progress=progress,
-                      description=f"train {config.model}", on_epoch=on_epoch)
-    with torch_threads(training_threads(config.threads, graph.work(store.dims.gnn))):
-        history = trainer.fit(task)
+                      description=f"train {config.model}", on_epoch=on_epoch, threads=config.threads)
+    history = trainer.fit(task)
+    with torch_threads(training_threads(config.threads, task.work)):
         embeddings = task.embed()
     directory = models_dir(sg)
     learned_ids = {t: graph.ids[t] for t in graph.learned_rows}

@@ -27,6 +27,7 @@ def test_small_work_is_one_thread_large_work_keeps_torchs_count():
     assert training_threads(0, 1000) == 1
     assert training_threads(0, SMALL_WORK - 1) == 1
     assert training_threads(0, SMALL_WORK) == 0  # 0: leave torch's count alone
+    assert training_threads(0, None) == 0  # a task that does not say its work
     assert training_threads(3, 10) == 3 and training_threads(2, 10 * SMALL_WORK) == 2
     with pytest.raises(ConfigError, match="threads"):
         training_threads(-1, 10)
