@@ -152,6 +152,7 @@ def main(argv: list[str] | None = None) -> dict:
                            **train_once(fresh_copy(db, args.workdir / "run"), threads, seed)}
                     results["runs"].append(row)
                     print_table([row], title=None)
+                    save(args, results)  # each run kept as it ends: a stopped benchmark keeps what it measured
         print_table(results["runs"], title="train on the demo graph (seconds; best epoch/epochs run; validation)")
         summary = []
         for seed in seeds:
@@ -168,11 +169,14 @@ def main(argv: list[str] | None = None) -> dict:
     if args.sweep:
         results["sweep"] = sweep([int(s) for s in args.sweep.split(",") if s.strip()])
         print_table(results["sweep"], title="one GAT step and one validation, 2 vs 1 threads (best of 2)")
-    path = write_results("train_speed", args_settings(args), results,
+    print(f"\nwrote {save(args, results)}")
+    return results
+
+
+def save(args, results: dict) -> Path:
+    return write_results("train_speed", args_settings(args), results,
                          notes=["old = torch's own thread count while training; new = align/gnn.threads 0 (auto)",
                                 "alternating in one process; load = 1-minute load average at the run's start"])
-    print(f"\nwrote {path}")
-    return results
 
 
 if __name__ == "__main__":
