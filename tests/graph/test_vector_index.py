@@ -388,8 +388,8 @@ def test_vectors_are_held_once_beside_the_hnsw_graph(tmp_path):
     index, ids, x = small_ann_index(500)
     assert index.build() and index.mirror_shared and index.stats()["mirror_bytes"] == 0
     before = index.search(x[3], 5)
-    index.upsert(["new"], x[:1] * 2)  # growth copies the view out; the next build shares again
-    assert not index.mirror_shared and index.search(x[0], 2)[0][0] in ("new", ids[0])
+    index.upsert(["new"], x[:1] * 2)  # added straight to the graph: the mirror views it still
+    assert index.mirror_shared and index.search(x[0], 2)[0][0] in ("new", ids[0])
     assert index.build() and index.mirror_shared
     root = tmp_path / "idx"
     index.save(root)
@@ -402,6 +402,50 @@ def test_vectors_are_held_once_beside_the_hnsw_graph(tmp_path):
     loaded.remove(ids[:300])  # past the tombstone limit: compaction copies, then drops the graph
     assert not loaded.mirror_shared and loaded.search(x[400], 1)[0][0] == ids[400]
     assert before[0][0] == ids[3]
+
+
+def test_a_reserved_build_adds_straight_into_storage_sized_once():
+    """Issue 18: building 1M vectors peaked at 4.51 GB, the mirror held beside faiss's copy and faiss's
+    copy grown by doubling (old and new buffers together). After reserve(n), the upserts of a build go
+    straight into the graph's storage, allocated once: its buffer never moves, no mirror array is
+    made, and search, replacement and removal behave as before."""
+    import faiss
+
+    x = clustered(3000, seed=5)
+    ids = [f"p{i}" for i in range(len(x))]
+    index = AnnIndex(DIM, min_ann_size=100)
+    index.reserve(len(x))
+    storage = faiss.downcast_index(index._hnsw.storage)
+    buffer = storage.codes.c_ptr  # the storage's address: a regrowth would move it
+    for lo in range(0, len(x), 700):  # streamed chunks, as the store pages through the graph
+        index.upsert(ids[lo:lo + 700], x[lo:lo + 700])
+        assert index.mirror_shared and index.stats()["mirror_bytes"] == 0
+        assert index._hnsw.ntotal == min(lo + 700, len(x))
+    assert storage.codes.c_ptr == buffer
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    np.testing.assert_array_equal(index.vectors(ids[:5])[1], unit[:5].astype(np.float32))
+    truth = np.argsort(-(unit[:50] @ unit.T), axis=1)[:, :10]
+    found = [[int(i[1:]) for i, _ in index.search(q, 10)] for q in x[:50]]
+    assert np.mean([len(set(t) & set(f)) / 10 for t, f in zip(truth.tolist(), found)]) >= 0.99
+    index.upsert(["p7"], -x[7:8])  # a replaced vector: tombstone + a new slot, added straight in
+    assert index.search(-x[7], 1)[0][0] == "p7" and index.mirror_shared
+    assert "p7" not in {i for i, _ in index.search(x[7], 5)}
+
+
+def test_an_upsert_after_load_takes_the_graph_into_memory_once(tmp_path):
+    """A loaded index maps its saved file; a new vector reads the graph into memory (no mirror copy
+    beside it), the saved file stays as it was, and the result is searchable and saves again."""
+    index, ids, x = small_ann_index(800)
+    index.save(tmp_path / "idx")
+    loaded = AnnIndex.load(tmp_path / "idx", dim=DIM)
+    assert loaded.stats()["vectors_mapped"]
+    loaded.upsert(["extra"], x[5:6] * 3)
+    stats = loaded.stats()
+    assert not stats["vectors_mapped"] and loaded.mirror_shared and stats["hnsw_vectors"] == 801
+    assert {i for i, _ in loaded.search(x[5], 2)} == {"extra", "p5"}
+    assert "extra" not in AnnIndex.load(tmp_path / "idx", dim=DIM)
+    loaded.save(tmp_path / "idx")
+    assert "extra" in AnnIndex.load(tmp_path / "idx", dim=DIM)
 
 
 def test_bad_arguments_raise_clear_errors():
