@@ -314,7 +314,8 @@ class AnnIndex:
         if hnsw is not None:  # straight into the graph's storage, which the mirror then views
             for lo in range(0, len(keys), _BUILD_CHUNK):
                 hnsw.add(np.ascontiguousarray(unit[lo:lo + _BUILD_CHUNK], dtype=np.float32))
-            self._grow_alive(max(need, int(self._alive.shape[0] * 1.5), 1024))
+            if need > self._alive.shape[0]:
+                self._grow_alive(max(need, int(self._alive.shape[0] * 1.5), 1024))
         elif need > self._mirror.shape[0]:
             self._grow(max(need, int(self._mirror.shape[0] * 1.5), 1024))
         if hnsw is None:

@@ -422,6 +422,7 @@ def test_a_reserved_build_adds_straight_into_storage_sized_once():
         assert index.mirror_shared and index.stats()["mirror_bytes"] == 0
         assert index._hnsw.ntotal == min(lo + 700, len(x))
     assert storage.codes.c_ptr == buffer
+    assert index._alive.shape[0] == len(x)  # sized once too (it once grew by half on every upsert)
     unit = x / np.linalg.norm(x, axis=1, keepdims=True)
     np.testing.assert_array_equal(index.vectors(ids[:5])[1], unit[:5].astype(np.float32))
     truth = np.argsort(-(unit[:50] @ unit.T), axis=1)[:, :10]
