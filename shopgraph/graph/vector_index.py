@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import mmap
 import os
 import shutil
 import threading
@@ -260,19 +261,10 @@ class AnnIndex:
         return True
 
     def reserve(self, slots: int) -> None:
-        """Make room for `slots` slots in all, so a build that knows its size appends without regrowing.
-
-        An index that will need an HNSW graph (slots >= min_ann_size) gets it now, its flat storage sized
-        once for every vector: the upserts that follow add straight into it (see _append), so the
-        vectors are held once, never in a mirror beside faiss's copy nor in a copy grown by doubling
-        (both together: 4.5 GB for 1M 384-d vectors). Otherwise the mirror is sized once."""
+        """Make room for `slots` slots in all, so a build that knows its size appends without regrowing
+        (growing by half copies the mirror: 2.5 mirrors at once, 3.8 GB for 1M 384-d vectors)."""
         with self._lock:
-            if self._hnsw is None and len(self._ids) == 0 and slots >= max(self.min_ann_size, 1):
-                self._hnsw = self._new_hnsw()
-            if self._direct_hnsw() is not None:
-                _presize(self._hnsw, slots)
-                self._grow_alive(slots)
-            elif slots > self._mirror.shape[0]:
+            if slots > self._mirror.shape[0]:
                 self._grow(slots)
 
     def _new_hnsw(self):
@@ -281,26 +273,9 @@ class AnnIndex:
         index.hnsw.efConstruction = self.ef_construction
         return index
 
-    def _direct_hnsw(self):
-        """The HNSW graph when new vectors go straight into it: it exists and holds every slot. A mapped
-        graph (a loaded index) is first read into memory, once; its mapped vectors are then dropped."""
-        if self._hnsw is None or self._hnsw.ntotal != len(self._ids):
-            return None
-        if self._hnsw_mapped:
-            self._hnsw = self._owned_hnsw(_faiss())
-            self._hnsw_mapped = False
-            self._share_mirror()  # the mirror views the owned copy; the mapped one is let go
-        return self._hnsw
-
-    def _grow_alive(self, capacity: int) -> None:
-        if capacity > self._alive.shape[0]:
-            alive = np.zeros(capacity, dtype=bool)
-            alive[:self._alive.shape[0]] = self._alive
-            self._alive = alive
-
     def _grow(self, capacity: int) -> None:
         used = len(self._ids)
-        mirror = np.empty((capacity, self.dim), dtype=np.float32)
+        mirror = _anonymous_rows(capacity, self.dim)
         mirror[:used] = self._mirror[:used]
         alive = np.zeros(capacity, dtype=bool)
         alive[:used] = self._alive[:used]
@@ -310,21 +285,12 @@ class AnnIndex:
         if not keys:
             return
         start, need = len(self._ids), len(self._ids) + len(keys)
-        hnsw = self._direct_hnsw()
-        if hnsw is not None:  # straight into the graph's storage, which the mirror then views
-            for lo in range(0, len(keys), _BUILD_CHUNK):
-                hnsw.add(np.ascontiguousarray(unit[lo:lo + _BUILD_CHUNK], dtype=np.float32))
-            if need > self._alive.shape[0]:
-                self._grow_alive(max(need, int(self._alive.shape[0] * 1.5), 1024))
-        elif need > self._mirror.shape[0]:
+        if need > self._mirror.shape[0]:
             self._grow(max(need, int(self._mirror.shape[0] * 1.5), 1024))
-        if hnsw is None:
-            self._mirror[start:need] = unit
+        self._mirror[start:need] = unit
         self._alive[start:need] = True
         self._ids.extend(keys)
         self._generation += 1
-        if hnsw is not None:
-            self._share_mirror()
 
     def _maybe_compact(self) -> None:
         """Drop tombstones once they pass 25% of the slots; the HNSW graph is rebuilt lazily."""
@@ -333,7 +299,10 @@ class AnnIndex:
             return
         live = np.flatnonzero(self._alive[:n])
         log.info("compacting vector index: %d live of %d slots", live.size, n)
-        self._mirror = self._rows(live)  # a copy (also out of a shared view)
+        mirror = _anonymous_rows(live.size, self.dim)  # a copy (also out of a shared view), built in chunks
+        for lo in range(0, live.size, _BUILD_CHUNK):
+            mirror[lo:lo + _BUILD_CHUNK] = self._mirror[live[lo:lo + _BUILD_CHUNK]]
+        self._mirror = mirror
         self._shared_with = None
         self._alive = np.ones(live.size, dtype=bool)
         self._ids.compact(live)
@@ -363,15 +332,28 @@ class AnnIndex:
             self._hnsw = self._owned_hnsw(faiss)
             self._hnsw_mapped = False
         _presize(self._hnsw, n)  # no doubling copy while the mirror's rows are added
+        # A build from the first slot gives each chunk's mirror pages back once the storage holds it,
+        # so the vectors are held about once, not twice, until the mirror becomes the storage's view.
+        release = start == 0 and not self.mirror_shared and isinstance(_map_of(self._mirror), mmap.mmap)
         t0 = time.perf_counter()
         chunks = range(start, n, _BUILD_CHUNK)
         if progress or (progress is None and n - start > 200_000):
             from tqdm import tqdm
 
             chunks = tqdm(chunks, desc="HNSW build", unit="chunk", disable=None if progress is None else False)
-        for lo in chunks:
-            # slots are added in order, so HNSW's sequential ids are the slot numbers
-            self._hnsw.add(self._mirror[lo:min(lo + _BUILD_CHUNK, n)])
+        try:
+            for lo in chunks:
+                hi = min(lo + _BUILD_CHUNK, n)
+                # slots are added in order, so HNSW's sequential ids are the slot numbers
+                self._hnsw.add(self._mirror[lo:hi])
+                if release:
+                    _release_rows(self._mirror, hi)
+        except BaseException:
+            if release:  # put back the rows already given away (the storage holds them)
+                added = self._hnsw.ntotal
+                storage = faiss.downcast_index(self._hnsw.storage)
+                self._mirror[:added] = faiss.rev_swig_ptr(storage.get_xb(), added * self.dim).reshape(added, self.dim)
+            raise
         log.info("HNSW: added %d vectors (M=%d, efConstruction=%d) in %.1f s", n - start, self.hnsw_m,
                  self.ef_construction, time.perf_counter() - t0)
         self._share_mirror()
@@ -393,8 +375,8 @@ class AnnIndex:
         the vectors (IndexHNSWFlat keeps them in add order: row s is slot s, bit for bit), so they are
         held once (1M 384-d vectors: 1.5 GB less) and saved once. The view lives only as long as
         self._hnsw: the code that drops or replaces the graph copies the mirror first (compaction
-        indexes it into a new array; load copies it). New slots are added to the graph straight away
-        while it holds every slot (_append), and the view is taken again after each add."""
+        indexes it into a new array; load copies it), and growing the mirror for new slots copies it
+        into an array of its own until the next add catches the graph up."""
         n = len(self._ids)
         if self._hnsw is None or n == 0 or self._hnsw.ntotal != n or self.mirror_shared:
             return
@@ -884,6 +866,30 @@ def _presize(hnsw, rows: int) -> None:
         if size > used:
             vector.resize(size)
             vector.resize(used)
+
+
+def _anonymous_rows(rows: int, dim: int) -> np.ndarray:
+    """(rows, dim) float32 zeros on an anonymous memory map: pages are taken when first written and can
+    be given back one range at a time (_release_rows), which a malloc'd array cannot."""
+    buffer = mmap.mmap(-1, max(rows * dim * 4, 1))
+    return np.frombuffer(buffer, dtype=np.float32, count=rows * dim).reshape(rows, dim)
+
+
+def _map_of(array: np.ndarray):
+    """The mmap an array was made on by _anonymous_rows (through any views), or None."""
+    base = array
+    while isinstance(base, np.ndarray):
+        base = base.base
+    return base.obj if isinstance(base, memoryview) else base  # numpy keeps the buffer as a memoryview
+
+
+def _release_rows(mirror: np.ndarray, rows: int) -> None:
+    """Give the whole pages of mirror rows [0, rows) back to the system (MADV_DONTNEED: they read as
+    zeros after). Only for a mirror the HNSW storage has copied up to `rows`."""
+    buffer = _map_of(mirror)
+    end = rows * mirror.shape[1] * 4 // mmap.PAGESIZE * mmap.PAGESIZE
+    if end:
+        buffer.madvise(mmap.MADV_DONTNEED, 0, end)
 
 
 def _fsync(path: Path) -> None:

@@ -388,8 +388,8 @@ def test_vectors_are_held_once_beside_the_hnsw_graph(tmp_path):
     index, ids, x = small_ann_index(500)
     assert index.build() and index.mirror_shared and index.stats()["mirror_bytes"] == 0
     before = index.search(x[3], 5)
-    index.upsert(["new"], x[:1] * 2)  # added straight to the graph: the mirror views it still
-    assert index.mirror_shared and index.search(x[0], 2)[0][0] in ("new", ids[0])
+    index.upsert(["new"], x[:1] * 2)  # growth copies the view out; the next build shares again
+    assert not index.mirror_shared and index.search(x[0], 2)[0][0] in ("new", ids[0])
     assert index.build() and index.mirror_shared
     root = tmp_path / "idx"
     index.save(root)
@@ -404,49 +404,76 @@ def test_vectors_are_held_once_beside_the_hnsw_graph(tmp_path):
     assert before[0][0] == ids[3]
 
 
-def test_a_reserved_build_adds_straight_into_storage_sized_once():
-    """Issue 18: building 1M vectors peaked at 4.51 GB, the mirror held beside faiss's copy and faiss's
-    copy grown by doubling (old and new buffers together). After reserve(n), the upserts of a build go
-    straight into the graph's storage, allocated once: its buffer never moves, no mirror array is
-    made, and search, replacement and removal behave as before."""
+def test_a_build_holds_the_vectors_about_once_and_never_regrows_the_storage(monkeypatch):
+    """Issue 18: building 1M vectors peaked at 4.51 GB: the mirror held beside the graph's own copy,
+    which faiss grew by doubling (old and new buffers together). Now the storage is sized once before
+    the adds (its buffer never moves) and each chunk's mirror pages are given back once the storage
+    holds it; the result is exact and searches as before."""
     import faiss
 
+    from shopgraph.graph import vector_index as vi
+
+    monkeypatch.setattr(vi, "_BUILD_CHUNK", 400)
     x = clustered(3000, seed=5)
     ids = [f"p{i}" for i in range(len(x))]
     index = AnnIndex(DIM, min_ann_size=100)
     index.reserve(len(x))
-    storage = faiss.downcast_index(index._hnsw.storage)
-    buffer = storage.codes.c_ptr  # the storage's address: a regrowth would move it
     for lo in range(0, len(x), 700):  # streamed chunks, as the store pages through the graph
         index.upsert(ids[lo:lo + 700], x[lo:lo + 700])
-        assert index.mirror_shared and index.stats()["mirror_bytes"] == 0
-        assert index._hnsw.ntotal == min(lo + 700, len(x))
-    assert storage.codes.c_ptr == buffer
-    assert index._alive.shape[0] == len(x)  # sized once too (it once grew by half on every upsert)
-    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
-    np.testing.assert_array_equal(index.vectors(ids[:5])[1], unit[:5].astype(np.float32))
+    released, real = [], vi._release_rows
+
+    def release(mirror, rows):
+        storage = faiss.downcast_index(index._hnsw.storage)
+        released.append((rows, index._hnsw.ntotal, int(storage.codes.c_ptr)))
+        real(mirror, rows)
+
+    monkeypatch.setattr(vi, "_release_rows", release)
+    assert index.build() and index.mirror_shared
+    assert [r for r, _, _ in released] == list(range(400, 3000, 400)) + [3000]
+    assert all(rows == ntotal for rows, ntotal, _ in released)  # only rows the storage holds
+    assert len({ptr for _, _, ptr in released}) == 1  # the storage was allocated once
+    unit = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    np.testing.assert_array_equal(index.vectors(ids)[1], unit)
     truth = np.argsort(-(unit[:50] @ unit.T), axis=1)[:, :10]
     found = [[int(i[1:]) for i, _ in index.search(q, 10)] for q in x[:50]]
     assert np.mean([len(set(t) & set(f)) / 10 for t, f in zip(truth.tolist(), found)]) >= 0.99
-    index.upsert(["p7"], -x[7:8])  # a replaced vector: tombstone + a new slot, added straight in
-    assert index.search(-x[7], 1)[0][0] == "p7" and index.mirror_shared
-    assert "p7" not in {i for i, _ in index.search(x[7], 5)}
 
 
-def test_an_upsert_after_load_takes_the_graph_into_memory_once(tmp_path):
-    """A loaded index maps its saved file; a new vector reads the graph into memory (no mirror copy
-    beside it), the saved file stays as it was, and the result is searchable and saves again."""
-    index, ids, x = small_ann_index(800)
-    index.save(tmp_path / "idx")
-    loaded = AnnIndex.load(tmp_path / "idx", dim=DIM)
-    assert loaded.stats()["vectors_mapped"]
-    loaded.upsert(["extra"], x[5:6] * 3)
-    stats = loaded.stats()
-    assert not stats["vectors_mapped"] and loaded.mirror_shared and stats["hnsw_vectors"] == 801
-    assert {i for i, _ in loaded.search(x[5], 2)} == {"extra", "p5"}
-    assert "extra" not in AnnIndex.load(tmp_path / "idx", dim=DIM)
-    loaded.save(tmp_path / "idx")
-    assert "extra" in AnnIndex.load(tmp_path / "idx", dim=DIM)
+def test_a_build_stopped_midway_gives_back_the_rows_it_released(monkeypatch):
+    """A build interrupted after some chunks (an error, Ctrl-C) leaves a mirror that still holds every
+    vector (the released rows are copied back from the storage), and the next build finishes it."""
+    from shopgraph.graph import vector_index as vi
+
+    monkeypatch.setattr(vi, "_BUILD_CHUNK", 500)
+    x = clustered(2000, seed=6)
+    ids = [f"p{i}" for i in range(len(x))]
+    index = AnnIndex(DIM, min_ann_size=100)
+    index.upsert(ids, x)
+    real_new = AnnIndex._new_hnsw
+
+    class Failing:  # the real HNSW index, whose third add fails
+        def __init__(self, real):
+            self.__dict__["real"], self.__dict__["adds"] = real, 0
+
+        def __getattr__(self, name):
+            return getattr(self.real, name)
+
+        def add(self, rows):
+            self.__dict__["adds"] += 1
+            if self.adds == 3:
+                raise KeyboardInterrupt
+            self.real.add(rows)
+
+    monkeypatch.setattr(AnnIndex, "_new_hnsw", lambda self: Failing(real_new(self)))
+    with pytest.raises(KeyboardInterrupt):
+        index.build()
+    unit = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    np.testing.assert_array_equal(index._mirror[:len(x)], unit)
+    monkeypatch.setattr(AnnIndex, "_new_hnsw", real_new)
+    index._hnsw = index._hnsw.real
+    assert index.build() and index.mirror_shared and index._hnsw.ntotal == len(x)
+    np.testing.assert_array_equal(index.vectors(ids)[1], unit)
+    assert index.search(x[1234], 1)[0][0] == "p1234"
 
 
 def test_bad_arguments_raise_clear_errors():
