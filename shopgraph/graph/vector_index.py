@@ -155,6 +155,8 @@ class AnnIndex:
         self._hnsw_file: str | None = None  # that file
         self._shared_with = None  # the HNSW index whose vectors the mirror views (see _share_mirror)
         self._generation = 0  # bumped whenever slots change, so prepared IdFilters know they are stale
+        self._spare = None  # an empty HNSW graph with room for a reserved build (see reserve)
+        self._room: tuple[object, int] = (None, 0)  # (HNSW graph, rows it has room for), see _make_room
 
     @classmethod
     def from_config(cls, dim: int, config: IndexConfig, normalize: bool = True) -> "AnnIndex":
@@ -266,6 +268,18 @@ class AnnIndex:
         with self._lock:
             if slots > self._mirror.shape[0]:
                 self._grow(slots)
+            if self._hnsw is None and len(self._ids) == 0 and slots >= max(self.min_ann_size, 1):
+                # the graph's room for the build, made now while the mirror is empty: faiss zero-fills
+                # new room, so making it at build time would touch it all beside the full mirror
+                self._spare = self._new_hnsw()
+                self._make_room(self._spare, slots)
+
+    def _make_room(self, hnsw, rows: int) -> None:
+        """Room for `rows` vectors in this HNSW graph, made once (see _presize): making it again would
+        zero-fill, so touch, all of it."""
+        if self._room[0] is not hnsw or self._room[1] < rows:
+            _presize(hnsw, rows)
+            self._room = (hnsw, rows)
 
     def _new_hnsw(self):
         faiss = _faiss()
@@ -306,7 +320,7 @@ class AnnIndex:
         self._shared_with = None
         self._alive = np.ones(live.size, dtype=bool)
         self._ids.compact(live)
-        self._hnsw, self._hnsw_mapped = None, False
+        self._hnsw, self._hnsw_mapped, self._room = None, False, (None, 0)
         self._generation += 1
 
     # -- HNSW ----------------------------------------------------------------------------------
@@ -324,14 +338,15 @@ class AnnIndex:
             return None
         faiss = _faiss()
         if self._hnsw is None:
-            self._hnsw = self._new_hnsw()
+            self._hnsw = self._spare if self._spare is not None else self._new_hnsw()  # (an index's len is 0)
+            self._spare = None
         n, start = len(self._ids), self._hnsw.ntotal
         if start >= n:
             return self._hnsw
         if self._hnsw_mapped:  # a mapped file cannot grow: take the graph into memory first
             self._hnsw = self._owned_hnsw(faiss)
             self._hnsw_mapped = False
-        _presize(self._hnsw, n)  # no doubling copy while the mirror's rows are added
+        self._make_room(self._hnsw, n)  # no doubling copy while the mirror's rows are added
         # A build from the first slot gives each chunk's mirror pages back once the storage holds it,
         # so the vectors are held about once, not twice, until the mirror becomes the storage's view.
         release = start == 0 and not self.mirror_shared and isinstance(_map_of(self._mirror), mmap.mmap)
@@ -861,11 +876,29 @@ def _presize(hnsw, rows: int) -> None:
     the mirror holds stays valid until that capacity is passed."""
     storage = _faiss().downcast_index(hnsw.storage)
     h = hnsw.hnsw
-    for vector, size in ((storage.codes, rows * storage.code_size), (h.neighbors, rows * (h.nb_neighbors(0) + 2))):
+    for vector, size, item in ((storage.codes, rows * storage.code_size, 1),
+                               (h.neighbors, rows * (h.nb_neighbors(0) + 2), 4)):
         used = vector.size()
         if size > used:
             vector.resize(size)
             vector.resize(used)
+            # resize wrote zeros over the new room; give those pages back until adds write them, so
+            # the room costs nothing yet (the mirror still holds the vectors it will take)
+            _drop_pages(int(vector.c_ptr) + used * item, (size - used) * item)
+
+
+def _drop_pages(address: int, length: int) -> None:
+    """madvise(MADV_DONTNEED) on the whole pages inside [address, address + length): unused room at
+    the end of a buffer (its contents are undefined anyway), which then reads as zeros."""
+    import ctypes
+
+    page = mmap.PAGESIZE
+    start, end = -(-address // page) * page, (address + length) // page * page
+    if end > start:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+        if libc.madvise(start, end - start, mmap.MADV_DONTNEED) != 0:
+            log.debug("madvise failed (errno %d): the room stays resident", ctypes.get_errno())
 
 
 def _anonymous_rows(rows: int, dim: int) -> np.ndarray:
