@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bench.search_shipped import DevRun, fused_ids, restricted
+from bench.search_shipped import DevRun, _copy_graph, fused_ids, restricted
 from shopgraph.config import Config
 from shopgraph.search.fusion import QUERY_KINDS, parse_weights
 from shopgraph.search.hybrid import hybrid_search, kind_weights
@@ -42,3 +42,18 @@ def test_text_cosines_from_the_fused_vector_equal_the_stored_text_vectors(graph)
     cosines = text_cosines(graph.store, query, ids)
     assert set(cosines) == set(expected)
     assert np.allclose([cosines[i] for i in got], [expected[i] for i in got], atol=1e-5)
+
+
+def test_copying_a_graph_leaves_its_done_marker_behind(tmp_path):
+    # the bench copies a built graph before training it; a copied marker made a run stopped mid-training
+    # skip the training next time and measure a half-trained graph
+    src = tmp_path / "corpus-abc.db"
+    src.write_bytes(b"db")
+    (tmp_path / "corpus-abc.db.done").write_text("ok\n")
+    (tmp_path / "corpus-abc.db.index").mkdir()
+    (tmp_path / "corpus-abc.db.index" / "vectors.bin").write_bytes(b"v")
+    dst = tmp_path / "corpus-abc-trained-1.db"
+    _copy_graph(src, dst)
+    assert dst.read_bytes() == b"db"
+    assert (tmp_path / "corpus-abc-trained-1.db.index" / "vectors.bin").read_bytes() == b"v"
+    assert not (tmp_path / "corpus-abc-trained-1.db.done").exists()
