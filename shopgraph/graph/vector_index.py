@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import mmap
 import os
 import shutil
 import threading
@@ -154,6 +155,8 @@ class AnnIndex:
         self._hnsw_file: str | None = None  # that file
         self._shared_with = None  # the HNSW index whose vectors the mirror views (see _share_mirror)
         self._generation = 0  # bumped whenever slots change, so prepared IdFilters know they are stale
+        self._spare = None  # an empty HNSW graph with room for a reserved build (see reserve)
+        self._room: tuple[object, int] = (None, 0)  # (HNSW graph, rows it has room for), see _make_room
 
     @classmethod
     def from_config(cls, dim: int, config: IndexConfig, normalize: bool = True) -> "AnnIndex":
@@ -265,10 +268,28 @@ class AnnIndex:
         with self._lock:
             if slots > self._mirror.shape[0]:
                 self._grow(slots)
+            if self._hnsw is None and len(self._ids) == 0 and slots >= max(self.min_ann_size, 1):
+                # the graph's room for the build, made now while the mirror is empty: faiss zero-fills
+                # new room, so making it at build time would touch it all beside the full mirror
+                self._spare = self._new_hnsw()
+                self._make_room(self._spare, slots)
+
+    def _make_room(self, hnsw, rows: int) -> None:
+        """Room for `rows` vectors in this HNSW graph, made once (see _presize): making it again would
+        zero-fill, so touch, all of it."""
+        if self._room[0] is not hnsw or self._room[1] < rows:
+            _presize(hnsw, rows)
+            self._room = (hnsw, rows)
+
+    def _new_hnsw(self):
+        faiss = _faiss()
+        index = faiss.IndexHNSWFlat(self.dim, self.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = self.ef_construction
+        return index
 
     def _grow(self, capacity: int) -> None:
         used = len(self._ids)
-        mirror = np.empty((capacity, self.dim), dtype=np.float32)
+        mirror = _anonymous_rows(capacity, self.dim)
         mirror[:used] = self._mirror[:used]
         alive = np.zeros(capacity, dtype=bool)
         alive[:used] = self._alive[:used]
@@ -292,11 +313,14 @@ class AnnIndex:
             return
         live = np.flatnonzero(self._alive[:n])
         log.info("compacting vector index: %d live of %d slots", live.size, n)
-        self._mirror = self._rows(live)  # a copy (also out of a shared view)
+        mirror = _anonymous_rows(live.size, self.dim)  # a copy (also out of a shared view), built in chunks
+        for lo in range(0, live.size, _BUILD_CHUNK):
+            mirror[lo:lo + _BUILD_CHUNK] = self._mirror[live[lo:lo + _BUILD_CHUNK]]
+        self._mirror = mirror
         self._shared_with = None
         self._alive = np.ones(live.size, dtype=bool)
         self._ids.compact(live)
-        self._hnsw, self._hnsw_mapped = None, False
+        self._hnsw, self._hnsw_mapped, self._room = None, False, (None, 0)
         self._generation += 1
 
     # -- HNSW ----------------------------------------------------------------------------------
@@ -314,24 +338,37 @@ class AnnIndex:
             return None
         faiss = _faiss()
         if self._hnsw is None:
-            index = faiss.IndexHNSWFlat(self.dim, self.hnsw_m, faiss.METRIC_INNER_PRODUCT)
-            index.hnsw.efConstruction = self.ef_construction
-            self._hnsw = index
+            self._hnsw = self._spare if self._spare is not None else self._new_hnsw()  # (an index's len is 0)
+            self._spare = None
         n, start = len(self._ids), self._hnsw.ntotal
         if start >= n:
             return self._hnsw
         if self._hnsw_mapped:  # a mapped file cannot grow: take the graph into memory first
             self._hnsw = self._owned_hnsw(faiss)
             self._hnsw_mapped = False
+        self._make_room(self._hnsw, n)  # no doubling copy while the mirror's rows are added
+        # A build from the first slot gives each chunk's mirror pages back once the storage holds it,
+        # so the vectors are held about once, not twice, until the mirror becomes the storage's view.
+        release = start == 0 and not self.mirror_shared and isinstance(_map_of(self._mirror), mmap.mmap)
         t0 = time.perf_counter()
         chunks = range(start, n, _BUILD_CHUNK)
         if progress or (progress is None and n - start > 200_000):
             from tqdm import tqdm
 
             chunks = tqdm(chunks, desc="HNSW build", unit="chunk", disable=None if progress is None else False)
-        for lo in chunks:
-            # slots are added in order, so HNSW's sequential ids are the slot numbers
-            self._hnsw.add(self._mirror[lo:min(lo + _BUILD_CHUNK, n)])
+        try:
+            for lo in chunks:
+                hi = min(lo + _BUILD_CHUNK, n)
+                # slots are added in order, so HNSW's sequential ids are the slot numbers
+                self._hnsw.add(self._mirror[lo:hi])
+                if release:
+                    _release_rows(self._mirror, hi)
+        except BaseException:
+            if release:  # put back the rows already given away (the storage holds them)
+                added = self._hnsw.ntotal
+                storage = faiss.downcast_index(self._hnsw.storage)
+                self._mirror[:added] = faiss.rev_swig_ptr(storage.get_xb(), added * self.dim).reshape(added, self.dim)
+            raise
         log.info("HNSW: added %d vectors (M=%d, efConstruction=%d) in %.1f s", n - start, self.hnsw_m,
                  self.ef_construction, time.perf_counter() - t0)
         self._share_mirror()
@@ -829,6 +866,63 @@ class IdFilter:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+
+def _presize(hnsw, rows: int) -> None:
+    """Room for `rows` vectors in an in-memory IndexHNSWFlat, allocated once: its flat storage and its
+    level-0-plus links (2M + 2 per vector: upper levels add M per vector with probability 1/M, about 1)
+    grow like a std::vector, by doubling with the old and new buffers held together. Growing then
+    shrinking back keeps the capacity (faiss's adds resize within it); the view of the storage that
+    the mirror holds stays valid until that capacity is passed."""
+    storage = _faiss().downcast_index(hnsw.storage)
+    h = hnsw.hnsw
+    for vector, size, item in ((storage.codes, rows * storage.code_size, 1),
+                               (h.neighbors, rows * (h.nb_neighbors(0) + 2), 4)):
+        used = vector.size()
+        if size > used:
+            vector.resize(size)
+            vector.resize(used)
+            # resize wrote zeros over the new room; give those pages back until adds write them, so
+            # the room costs nothing yet (the mirror still holds the vectors it will take)
+            _drop_pages(int(vector.c_ptr) + used * item, (size - used) * item)
+
+
+def _drop_pages(address: int, length: int) -> None:
+    """madvise(MADV_DONTNEED) on the whole pages inside [address, address + length): unused room at
+    the end of a buffer (its contents are undefined anyway), which then reads as zeros."""
+    import ctypes
+
+    page = mmap.PAGESIZE
+    start, end = -(-address // page) * page, (address + length) // page * page
+    if end > start:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+        if libc.madvise(start, end - start, mmap.MADV_DONTNEED) != 0:
+            log.debug("madvise failed (errno %d): the room stays resident", ctypes.get_errno())
+
+
+def _anonymous_rows(rows: int, dim: int) -> np.ndarray:
+    """(rows, dim) float32 zeros on an anonymous memory map: pages are taken when first written and can
+    be given back one range at a time (_release_rows), which a malloc'd array cannot."""
+    buffer = mmap.mmap(-1, max(rows * dim * 4, 1))
+    return np.frombuffer(buffer, dtype=np.float32, count=rows * dim).reshape(rows, dim)
+
+
+def _map_of(array: np.ndarray):
+    """The mmap an array was made on by _anonymous_rows (through any views), or None."""
+    base = array
+    while isinstance(base, np.ndarray):
+        base = base.base
+    return base.obj if isinstance(base, memoryview) else base  # numpy keeps the buffer as a memoryview
+
+
+def _release_rows(mirror: np.ndarray, rows: int) -> None:
+    """Give the whole pages of mirror rows [0, rows) back to the system (MADV_DONTNEED: they read as
+    zeros after). Only for a mirror the HNSW storage has copied up to `rows`."""
+    buffer = _map_of(mirror)
+    end = rows * mirror.shape[1] * 4 // mmap.PAGESIZE * mmap.PAGESIZE
+    if end:
+        buffer.madvise(mmap.MADV_DONTNEED, 0, end)
 
 
 def _fsync(path: Path) -> None:

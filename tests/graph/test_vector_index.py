@@ -404,6 +404,78 @@ def test_vectors_are_held_once_beside_the_hnsw_graph(tmp_path):
     assert before[0][0] == ids[3]
 
 
+def test_a_build_holds_the_vectors_about_once_and_never_regrows_the_storage(monkeypatch):
+    """Issue 18: building 1M vectors peaked at 4.51 GB: the mirror held beside the graph's own copy,
+    which faiss grew by doubling (old and new buffers together). Now the storage is sized once before
+    the adds (its buffer never moves) and each chunk's mirror pages are given back once the storage
+    holds it; the result is exact and searches as before."""
+    import faiss
+
+    from shopgraph.graph import vector_index as vi
+
+    monkeypatch.setattr(vi, "_BUILD_CHUNK", 400)
+    x = clustered(3000, seed=5)
+    ids = [f"p{i}" for i in range(len(x))]
+    index = AnnIndex(DIM, min_ann_size=100)
+    index.reserve(len(x))
+    for lo in range(0, len(x), 700):  # streamed chunks, as the store pages through the graph
+        index.upsert(ids[lo:lo + 700], x[lo:lo + 700])
+    released, real = [], vi._release_rows
+
+    def release(mirror, rows):
+        storage = faiss.downcast_index(index._hnsw.storage)
+        released.append((rows, index._hnsw.ntotal, int(storage.codes.c_ptr)))
+        real(mirror, rows)
+
+    monkeypatch.setattr(vi, "_release_rows", release)
+    assert index.build() and index.mirror_shared
+    assert [r for r, _, _ in released] == list(range(400, 3000, 400)) + [3000]
+    assert all(rows == ntotal for rows, ntotal, _ in released)  # only rows the storage holds
+    assert len({ptr for _, _, ptr in released}) == 1  # the storage was allocated once
+    unit = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    np.testing.assert_array_equal(index.vectors(ids)[1], unit)
+    truth = np.argsort(-(unit[:50] @ unit.T), axis=1)[:, :10]
+    found = [[int(i[1:]) for i, _ in index.search(q, 10)] for q in x[:50]]
+    assert np.mean([len(set(t) & set(f)) / 10 for t, f in zip(truth.tolist(), found)]) >= 0.99
+
+
+def test_a_build_stopped_midway_gives_back_the_rows_it_released(monkeypatch):
+    """A build interrupted after some chunks (an error, Ctrl-C) leaves a mirror that still holds every
+    vector (the released rows are copied back from the storage), and the next build finishes it."""
+    from shopgraph.graph import vector_index as vi
+
+    monkeypatch.setattr(vi, "_BUILD_CHUNK", 500)
+    x = clustered(2000, seed=6)
+    ids = [f"p{i}" for i in range(len(x))]
+    index = AnnIndex(DIM, min_ann_size=100)
+    index.upsert(ids, x)
+    real_new = AnnIndex._new_hnsw
+
+    class Failing:  # the real HNSW index, whose third add fails
+        def __init__(self, real):
+            self.__dict__["real"], self.__dict__["adds"] = real, 0
+
+        def __getattr__(self, name):
+            return getattr(self.real, name)
+
+        def add(self, rows):
+            self.__dict__["adds"] += 1
+            if self.adds == 3:
+                raise KeyboardInterrupt
+            self.real.add(rows)
+
+    monkeypatch.setattr(AnnIndex, "_new_hnsw", lambda self: Failing(real_new(self)))
+    with pytest.raises(KeyboardInterrupt):
+        index.build()
+    unit = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    np.testing.assert_array_equal(index._mirror[:len(x)], unit)
+    monkeypatch.setattr(AnnIndex, "_new_hnsw", real_new)
+    index._hnsw = index._hnsw.real
+    assert index.build() and index.mirror_shared and index._hnsw.ntotal == len(x)
+    np.testing.assert_array_equal(index.vectors(ids)[1], unit)
+    assert index.search(x[1234], 1)[0][0] == "p1234"
+
+
 def test_bad_arguments_raise_clear_errors():
     index, ids, x = small_ann_index(200)
     with pytest.raises(BadArgumentError, match="shape"):
