@@ -250,18 +250,19 @@ class MatchObjective(nn.Module):
 
 
 OBJECTIVE_NAMES = ("link", "category", "match", "structure")
+MIN_EDGES = 10  # an edge type with fewer edges than this is too little to learn (and validate) on
 
 
 def objectives_for(graph: TrainingGraph, names: str, dim: int, negatives: int, val_fraction: float) -> list[nn.Module]:
     """Objectives by name (comma list, or "auto": every one the graph has data for; "structure",
     self-supervised link prediction on brand and category edges, when there is nothing else)."""
-    from shopgraph.errors import ConfigError
+    from shopgraph.errors import ConfigError, NothingToTrainError
 
     wanted = [n.strip() for n in names.split(",") if n.strip()]
     unknown = [n for n in wanted if n not in OBJECTIVE_NAMES + ("auto",)]
     if unknown:
         raise ConfigError(f"unknown GNN objectives {unknown}; known: {', '.join(OBJECTIVE_NAMES)} or auto")
-    has = {t for t, e in graph.edges.items() if e.shape[1] >= 10}
+    has = {t for t, e in graph.edges.items() if e.shape[1] >= MIN_EDGES}
     interacted, also = ("user", "interacted", "product"), ("product", "also_bought", "product")
     same, in_cat = ("product", "same_as", "product"), ("product", "in_category", "category")
     auto = "auto" in wanted
@@ -277,6 +278,9 @@ def objectives_for(graph: TrainingGraph, names: str, dim: int, negatives: int, v
     if "structure" in wanted or (auto and not out):
         out += [LinkObjective(t, negatives, val_fraction) for t in
                 (("product", "of_brand", "brand"), in_cat) if t in has]
+    if not out and wanted == ["auto"]:  # chosen by default: the graph, not the setting, is the reason
+        raise NothingToTrainError(f"the GNN has nothing to learn from: the graph has no interactions, co-purchases, "
+                                  f"categories, brands or SAME_AS pairs (at least {MIN_EDGES} edges of one kind)")
     if not out:
         raise ConfigError(f"the graph has no edges for the objectives {names!r} (need interactions, "
                           f"co-purchases, categories, brands or SAME_AS pairs)")

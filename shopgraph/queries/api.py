@@ -159,14 +159,27 @@ class ShopGraph:
         learned vectors back. Returns the TrainReports."""
         from shopgraph.gnn import training
 
+        from shopgraph.errors import NothingToTrainError
+
         reports = []
+        skipped = ""
         if align:
-            if self.store.count_with_vector("image_vec") >= self.config.align.min_pairs:
+            images = self.store.count_with_vector("image_vec")
+            if images >= self.config.align.min_pairs:
                 reports.append(training.train_alignment(self, progress=progress))
             else:
-                log.info("alignment skipped: fewer than %d products have an image", self.config.align.min_pairs)
+                skipped = (f"the alignment needs at least {self.config.align.min_pairs} products with an image "
+                           f"({images} have one)")
+                log.info("alignment skipped: %s", skipped)
         if gnn:
-            reports.append(training.train_gnn(self, progress=progress, on_epoch=on_epoch))
+            try:
+                reports.append(training.train_gnn(self, progress=progress, on_epoch=on_epoch))
+            except NothingToTrainError as e:
+                if not reports:  # nothing at all was trained: say every reason in one line
+                    raise NothingToTrainError(f"nothing to train: {skipped + '; ' if skipped else ''}{e}") from None
+                log.warning("GNN skipped: %s", e)  # the alignment was trained and written: keep it
+        if not reports and skipped:
+            raise NothingToTrainError(f"nothing to train: {skipped}")
         return reports
 
     def embed(self, *, all_nodes: bool = False) -> int:

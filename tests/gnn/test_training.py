@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from shopgraph.errors import ConfigError, MissingDependencyError
+from shopgraph.errors import ConfigError, MissingDependencyError, NothingToTrainError
 from shopgraph.gnn.graph_data import TrainingGraph
 from shopgraph.gnn.models import build_model
 from shopgraph.gnn.objectives import CategoryObjective, LinkObjective, MatchObjective, objectives_for
@@ -239,7 +239,7 @@ def test_objectives_for_auto_falls_back_to_structure():
     objectives = objectives_for(graph, "auto", dim=8, negatives=1, val_fraction=0.1)
     assert [o.edge_type for o in objectives] == [OF_BRAND]
     tiny = _graph_with({OF_BRAND: _ring(5, 3)})  # fewer than 10 edges: nothing to learn from
-    with pytest.raises(ConfigError, match="no edges for the objectives"):
+    with pytest.raises(NothingToTrainError, match="the GNN has nothing to learn from"):
         objectives_for(tiny, "auto", dim=8, negatives=1, val_fraction=0.1)
 
 
