@@ -96,6 +96,8 @@ class SearchConfig:
     channels are exact (identifier / model-number lookup), bm25, vector (the products' fused
     vectors), learned (the trained image-text space, once trained), image (photo queries: the
     products' photos); a channel left out or at 0 is not run. <kind>_rrf_k: the rank offset.
+    short_text_words: a text query of at most this many words (and no model number, mostly in a
+    script the English model reads) is "short_text" (category names, "wireless mouse"); 0: none is.
     Defaults: the dev optimum through ShopGraph.search (bench/search_shipped.py --tune).
     depth: candidates each channel returns. duplicate_image: image cosine from which a catalogue
     photo counts as the query photo itself (put first). strong_coverage / partial_coverage: share of
@@ -113,6 +115,9 @@ photo; a result meeting neither partial bound is "weak", and a search with no
     model_number_rrf_k: float = 20.0
     other_script_weights: str = "bm25=1"
     other_script_rrf_k: float = 20.0
+    short_text_words: int = 3
+    short_text_weights: str = "bm25=2 vector=1 learned=1"
+    short_text_rrf_k: float = 20.0
     text_weights: str = "bm25=2 vector=1 learned=1"
     text_rrf_k: float = 20.0
     image_weights: str = "image=1 vector=1 learned=1"

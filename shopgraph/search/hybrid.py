@@ -71,10 +71,10 @@ def hybrid_search(graph, text: str | None, image, *, filters, where: str | None,
     lexical = graph.lexical.index() if text else None
     allowed = _allowed_ids(store, filters, where, params) if text else None
     whole = [i for i in lexical.lookup_whole(text, depth) if allowed is None or i in allowed] if text else []
-    if image is not None:
-        kind = "image" if not text else query_kind(text, identifier=bool(whole))
+    if image is not None and not text:
+        kind = "image"
     else:
-        kind = query_kind(text, identifier=bool(whole))
+        kind = query_kind(text, identifier=bool(whole), short_words=config.short_text_words)
     weights, rrf_k = kind_weights(config, kind)
     if image is not None and kind != "image":  # text and photo: the photo's channels join the text's
         image_weights, _ = kind_weights(config, "image")
