@@ -437,6 +437,7 @@ def fused_ids(run: DevRun, weights: dict[str, float], k: float) -> list[str]:
 
 
 SHORT_WORDS = (0, 2, 3, 4)  # search.short_text_words tried (0: no short_text kind)
+SPLIT_MARGIN = 0.005  # a short_text kind must gain this much objective over none to be kept (else: noise)
 
 
 def run_kind(run: DevRun, short_words: int) -> str:
@@ -453,8 +454,10 @@ def tune_weights(runs: list[DevRun]) -> dict[str, dict]:
     """Per query kind, the weights and k with the best dev NDCG@10 averaged over groups (suite x
     before/after), less twice any group's shortfall against its best single channel (the bar); and
     search.short_text_words: the threshold whose tuned short_text + text weights score best on the
-    text queries together (same objective). Returns {kind: choice, "short_text_words": {...}}."""
-    base = {r_kind for r_kind in {run_kind(r, 0) for r in runs}} - {"text"}
+    text queries together (same objective; a split must beat none by SPLIT_MARGIN). Without trained
+    graphs among the runs, "learned" gets the vector channel's weight (training adds a channel).
+    Returns {kind: choice, "short_text_words": {"value": ..., "objective": ...}}."""
+    base = {run_kind(r, 0) for r in runs} - {"text"}
     chosen = {kind: _tune_kind(kind, [r for r in runs if run_kind(r, 0) == kind]) for kind in sorted(base)}
     texts = [r for r in runs if run_kind(r, 0) == "text"]
     best = None
@@ -464,12 +467,18 @@ def tune_weights(runs: list[DevRun]) -> dict[str, dict]:
                   for kind in sorted(set(kinds.values()))}
         objective = _objective(texts, lambda r: choice[kinds[id(r)]])
         print(f"short_text_words {short_words}: objective {objective:.4f}", flush=True)
-        if best is None or objective > best[0] + 1e-9:
+        margin = 1e-9 if best is None or best[1] != 0 else SPLIT_MARGIN
+        if best is None or objective > best[0] + margin:
             best = (objective, short_words, choice)
     if best is not None:
         chosen.update(best[2])
         chosen.setdefault("short_text", chosen.get("text"))  # no short kind chosen: the same weights
         chosen["short_text_words"] = {"value": best[1], "objective": round(float(best[0]), 4)}
+    if not any("learned" in r.rankings for r in runs):
+        for choice in (c for k, c in chosen.items() if k != "short_text_words"):
+            weights = _parse(choice["weights"])
+            if weights.get("vector", 0) > 0 and "learned" not in weights:
+                choice["weights"] += f" learned={weights['vector']:g}"
     return chosen
 
 
