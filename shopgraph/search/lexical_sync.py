@@ -53,17 +53,14 @@ class GraphDocs:
     def identity(self) -> tuple[str | None, int]:
         """(the database's identity for the index, its write generation). The identity joins the Meta
         database id and the schema version; None for a database without an id (then the index is
-        kept in memory only). One read for the three Meta values: every search asks, and three
-        separate reads cost a search ~3x more (7 ms against 2.3 at load 13 on the shared machine)."""
+        kept in memory only)."""
         from shopgraph.graph.store import DATABASE_ID
 
-        keys = ["generation", DATABASE_ID, "schema_version"]
-        meta = {r["key"]: r["value"] for r in self.store.cypher(
-            "MATCH (m:Meta) WHERE m.key IN $keys RETURN m.key AS key, m.value AS value", {"keys": keys})}
-        generation = int(meta.get("generation") or 0)
-        if meta.get(DATABASE_ID) is None:
+        generation = int(self.store.generation())
+        database_id = self.store.get_meta(DATABASE_ID)
+        if database_id is None:
             return None, generation
-        return f"{meta[DATABASE_ID]}/schema-{meta.get('schema_version')}", generation
+        return f"{database_id}/schema-{self.store.get_meta('schema_version')}", generation
 
     def changed_since(self, revision: int) -> Iterator[tuple[list[str], list[dict], list[str]]]:
         """Batches of (ids, documents, ids gone or tombstoned) for products with rev > revision
@@ -149,12 +146,10 @@ class LexicalMirror:
         with self._lock:
             identity, generation = self.docs.identity()
             index = self._index
-            revision = None if index is None else index.revision  # read once: a read-only index reloads
-            if index is None or self._identity != identity or not _usable_revision(revision, generation):
+            if index is None or self._identity != identity or not _usable(index, generation):
                 index = self._index = self._open(identity, generation)
                 self._identity = identity
-                revision = index.revision
-            if revision != generation:
+            if index.revision != generation:
                 if index.read_only:  # a reader's disk copy fell behind: keep a private one in memory
                     index = self._index = self._memory(identity, generation)
                 else:
@@ -226,8 +221,5 @@ class LexicalMirror:
 
 def _usable(index: LexicalIndex, generation: int) -> bool:
     """An index whose revision is a generation the graph has reached (older: synced forward)."""
-    return _usable_revision(index.revision, generation)
-
-
-def _usable_revision(revision, generation: int) -> bool:
+    revision = index.revision
     return revision is None or (isinstance(revision, int) and not isinstance(revision, bool) and revision <= generation)
