@@ -114,8 +114,12 @@ def _content_key(corpus: Corpus, extra: str) -> str:
 
 
 def _copy_graph(src_stem: Path, dst_stem: Path) -> None:
-    """Copy a graph (the database and every <stem>.* file beside it: indexes, models, caches)."""
+    """Copy a graph (the database and every <stem>.* file beside it: indexes, models, caches), but not
+    its "<stem>.done" marker: the copy is only done once it has been trained (a run stopped while
+    training must train it again, not read a half-trained graph as finished)."""
     for path in src_stem.parent.glob(src_stem.name + "*"):
+        if path.name == src_stem.name + ".done":
+            continue
         target = dst_stem.parent / (dst_stem.name + path.name[len(src_stem.name):])
         if path.is_dir():
             shutil.copytree(path, target)

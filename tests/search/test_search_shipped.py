@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bench.search_shipped import DevRun, fused_ids, restricted
+from bench.search_shipped import DevRun, _copy_graph, fused_ids, restricted
 from shopgraph.config import Config
 from shopgraph.search.fusion import QUERY_KINDS, parse_weights
 from shopgraph.search.hybrid import hybrid_search, kind_weights
@@ -61,3 +61,18 @@ def test_tuning_splits_short_descriptive_queries_from_long_titles_when_they_need
     short, text = parse_weights(chosen["short_text"]["weights"]), parse_weights(chosen["text"]["weights"])
     assert short.get("vector", 0) > short.get("bm25", 0) and text.get("bm25", 0) > text.get("vector", 0)
     assert all(v == 1.0 for v in chosen["short_text"]["dev_ndcg@10"].values())
+
+
+def test_copying_a_graph_leaves_its_done_marker_behind(tmp_path):
+    # the bench copies a built graph before training it; a copied marker made a run stopped mid-training
+    # skip the training next time and measure a half-trained graph
+    src = tmp_path / "corpus-abc.db"
+    src.write_bytes(b"db")
+    (tmp_path / "corpus-abc.db.done").write_text("ok\n")
+    (tmp_path / "corpus-abc.db.index").mkdir()
+    (tmp_path / "corpus-abc.db.index" / "vectors.bin").write_bytes(b"v")
+    dst = tmp_path / "corpus-abc-trained-1.db"
+    _copy_graph(src, dst)
+    assert dst.read_bytes() == b"db"
+    assert (tmp_path / "corpus-abc-trained-1.db.index" / "vectors.bin").read_bytes() == b"v"
+    assert not (tmp_path / "corpus-abc-trained-1.db.done").exists()
