@@ -323,11 +323,13 @@ def run_shipped(args, suites: list[Suite]) -> dict:
                     sg.close()
                 save_query_memo(workdir, config)
                 print(f"dev {suite.name} {state}: {len(runs)} runs", flush=True)
+        _save_dev_runs(workdir, runs)
         results["fusion"] = tune_weights(runs)
-        tuned = {}
+        tuned = {"search.short_text_words": str(results["fusion"]["short_text_words"]["value"])}
         for kind, choice in results["fusion"].items():
-            tuned[f"search.{kind}_weights"] = choice["weights"]
-            tuned[f"search.{kind}_rrf_k"] = str(choice["rrf_k"])
+            if kind != "short_text_words":
+                tuned[f"search.{kind}_weights"] = choice["weights"]
+                tuned[f"search.{kind}_rrf_k"] = str(choice["rrf_k"])
         print("tuned: " + " ".join(f"--set '{k}={v}'" for k, v in tuned.items()), flush=True)
         config = with_overrides(config, tuned)
     for state in states:
@@ -349,6 +351,13 @@ def run_shipped(args, suites: list[Suite]) -> dict:
 
     report_bars(results, shipped_bars(results))
     return results
+
+
+def _save_dev_runs(workdir: Path, runs: list[DevRun]) -> None:
+    """Keep the dev runs (bench/.work/shipped/dev-runs.pkl) so tune_weights can be rerun offline."""
+    import pickle
+
+    (workdir / "dev-runs.pkl").write_bytes(pickle.dumps(runs))
 
 
 SINGLE_MODES = ("lexical", "vectors", "image", "learned", "e5")
@@ -398,6 +407,7 @@ class DevRun:
     rankings: dict[str, list[str]]
     first: set[str]
     relevant: dict[str, int]
+    text: str | None = None  # the query (None: a photo query), so kinds can be decided again
 
 
 def dev_runs(sg, corpus: Corpus, suite: Suite, group: str) -> list[DevRun]:
@@ -415,7 +425,7 @@ def dev_runs(sg, corpus: Corpus, suite: Suite, group: str) -> list[DevRun]:
             o = hybrid_search(sg, q.text, q.image, filters=None, where=None, params=None, rank_by="hybrid",
                               depth=CANDIDATES)
             out.append(DevRun(group, o.kind, {c: [corpus.suite_id(i) for i in ids] for c, ids in o.rankings.items()},
-                              {corpus.suite_id(h.id) for h in o.hits if h.first}, q.relevant))
+                              {corpus.suite_id(h.id) for h in o.hits if h.first}, q.relevant, q.text))
     finally:
         sg.config = shipped
     return out
@@ -430,45 +440,104 @@ def fused_ids(run: DevRun, weights: dict[str, float], k: float) -> list[str]:
     return [i for i in ids if i in run.first] + [i for i in ids if i not in run.first]
 
 
+SHORT_WORDS = (0, 2, 3, 4)  # search.short_text_words tried (0: no short_text kind)
+SPLIT_MARGIN = 0.005  # a short_text kind must gain this much objective over none to be kept (else: noise)
+
+
+def run_kind(run: DevRun, short_words: int) -> str:
+    """The kind ShopGraph.search gives a dev query under `short_words` (identifier and photo kinds
+    do not depend on it)."""
+    from shopgraph.search.fusion import query_kind
+
+    if run.kind in ("identifier", "image") or run.text is None:
+        return run.kind
+    return query_kind(run.text, short_words=short_words)
+
+
 def tune_weights(runs: list[DevRun]) -> dict[str, dict]:
     """Per query kind, the weights and k with the best dev NDCG@10 averaged over groups (suite x
-    before/after), less twice any group's shortfall against its best single channel (the bar)."""
-    import itertools
+    before/after), less twice any group's shortfall against its best single channel (the bar); and
+    search.short_text_words: the threshold whose tuned short_text + text weights score best on the
+    text queries together (same objective; a split must beat none by SPLIT_MARGIN). Without trained
+    graphs among the runs, "learned" gets the vector channel's weight (training adds a channel).
+    Returns {kind: choice, "short_text_words": {"value": ..., "objective": ...}}."""
+    base = {run_kind(r, 0) for r in runs} - {"text"}
+    chosen = {kind: _tune_kind(kind, [r for r in runs if run_kind(r, 0) == kind]) for kind in sorted(base)}
+    texts = [r for r in runs if run_kind(r, 0) == "text"]
+    best = None
+    for short_words in SHORT_WORDS:
+        kinds = {id(r): run_kind(r, short_words) for r in texts}
+        choice = {kind: _tune_kind(kind, [r for r in texts if kinds[id(r)] == kind])
+                  for kind in sorted(set(kinds.values()))}
+        objective = _objective(texts, lambda r: choice[kinds[id(r)]])
+        print(f"short_text_words {short_words}: objective {objective:.4f}", flush=True)
+        margin = 1e-9 if best is None or best[1] != 0 else SPLIT_MARGIN
+        if best is None or objective > best[0] + margin:
+            best = (objective, short_words, choice)
+    if best is not None:
+        chosen.update(best[2])
+        chosen.setdefault("short_text", chosen.get("text"))  # no short kind chosen: the same weights
+        chosen["short_text_words"] = {"value": best[1], "objective": round(float(best[0]), 4)}
+    if not any("learned" in r.rankings for r in runs):
+        for choice in (c for k, c in chosen.items() if k != "short_text_words"):
+            weights = _parse(choice["weights"])
+            if weights.get("vector", 0) > 0 and "learned" not in weights:
+                choice["weights"] += f" learned={weights['vector']:g}"
+    return chosen
 
+
+def _group_scores(runs: list[DevRun], choose) -> dict[str, float]:
+    """Mean dev NDCG@10 per group, each run fused by choose(run) -> (weights, k)."""
     from bench.search_quality import metrics
 
-    chosen = {}
-    for kind in sorted({r.kind for r in runs}):
-        mine = [r for r in runs if r.kind == kind]
-        groups = sorted({r.group for r in mine})
-        grid = IMAGE_GRID if kind == "image" else WEIGHT_GRID
-        if kind == "identifier":
-            grid = {"exact": (1.0, 4.0), "bm25": (0.0, 1.0), "vector": (0.0, 0.25), "learned": (0.0,)}
-        present = {c for r in mine for c in r.rankings}
-        grid = {c: (v if c in present else (0.0,)) for c, v in grid.items()}  # absent channels: no choice
-        names = list(grid)
+    per: dict[str, list[float]] = {}
+    for r in runs:
+        weights, k = choose(r)
+        per.setdefault(r.group, []).append(metrics(fused_ids(r, weights, k), r.relevant)["ndcg@10"])
+    return {g: float(np.mean(v)) for g, v in per.items()}
 
-        def group_scores(weights, k):
-            per = {g: [] for g in groups}
-            for r in mine:
-                per[r.group].append(metrics(fused_ids(r, weights, k), r.relevant)["ndcg@10"])
-            return {g: float(np.mean(v)) for g, v in per.items()}
 
-        singles = {c: group_scores({c: 1.0}, 60.0) for c in names if any(c in r.rankings for r in mine)}
-        best_single = {g: max(s[g] for s in singles.values()) for g in groups}
-        best = None
-        for values in itertools.product(*(grid[n] for n in names)):
-            weights = {n: v for n, v in zip(names, values) if v > 0}
-            if not weights:
-                continue
-            for k in RRF_KS:
-                scores = group_scores(weights, k)
-                objective = np.mean([scores[g] - 2 * max(0.0, best_single[g] - scores[g]) for g in groups])
-                if best is None or objective > best[0] + 1e-9:
-                    best = (objective, weights, k, scores)
-        chosen[kind] = {"weights": " ".join(f"{c}={w:g}" for c, w in best[1].items()), "rrf_k": best[2],
-                        "dev_queries": len(mine), "objective": round(float(best[0]), 4),
-                        "dev_ndcg@10": {g: round(v, 4) for g, v in best[3].items()},
-                        "best_single_dev": {g: round(v, 4) for g, v in best_single.items()}}
-        print(f"tuned {kind}: {chosen[kind]}", flush=True)
-    return chosen
+def _objective(runs: list[DevRun], choice_of) -> float:
+    """Mean over groups of NDCG@10 less twice the shortfall against the group's best single channel;
+    choice_of(run) -> a _tune_kind result."""
+    channels = sorted({c for r in runs for c in r.rankings})
+    singles = [_group_scores(runs, lambda r, c=c: ({c: 1.0}, 60.0)) for c in channels]
+    scores = _group_scores(runs, lambda r: (_parse(choice_of(r)["weights"]), choice_of(r)["rrf_k"]))
+    return float(np.mean([scores[g] - 2 * max(0.0, max(s[g] for s in singles) - scores[g]) for g in scores]))
+
+
+def _parse(spec: str) -> dict[str, float]:
+    from shopgraph.search.fusion import parse_weights
+
+    return parse_weights(spec)
+
+
+def _tune_kind(kind: str, mine: list[DevRun]) -> dict:
+    """The grid point (weights, k) of one kind with the best objective over its dev runs."""
+    import itertools
+
+    groups = sorted({r.group for r in mine})
+    grid = IMAGE_GRID if kind == "image" else WEIGHT_GRID
+    if kind == "identifier":
+        grid = {"exact": (1.0, 4.0), "bm25": (0.0, 1.0), "vector": (0.0, 0.25), "learned": (0.0,)}
+    present = {c for r in mine for c in r.rankings}
+    grid = {c: (v if c in present else (0.0,)) for c, v in grid.items()}  # absent channels: no choice
+    names = list(grid)
+    singles = {c: _group_scores(mine, lambda r, c=c: ({c: 1.0}, 60.0)) for c in names if c in present}
+    best_single = {g: max(s[g] for s in singles.values()) for g in groups}
+    best = None
+    for values in itertools.product(*(grid[n] for n in names)):
+        weights = {n: v for n, v in zip(names, values) if v > 0}
+        if not weights:
+            continue
+        for k in RRF_KS:
+            scores = _group_scores(mine, lambda r: (weights, k))
+            objective = np.mean([scores[g] - 2 * max(0.0, best_single[g] - scores[g]) for g in groups])
+            if best is None or objective > best[0] + 1e-9:
+                best = (objective, weights, k, scores)
+    choice = {"weights": " ".join(f"{c}={w:g}" for c, w in best[1].items()), "rrf_k": best[2],
+              "dev_queries": len(mine), "objective": round(float(best[0]), 4),
+              "dev_ndcg@10": {g: round(v, 4) for g, v in best[3].items()},
+              "best_single_dev": {g: round(v, 4) for g, v in best_single.items()}}
+    print(f"tuned {kind}: {choice}", flush=True)
+    return choice

@@ -96,6 +96,8 @@ class SearchConfig:
     channels are exact (identifier / model-number lookup), bm25, vector (the products' fused
     vectors), learned (the trained image-text space, once trained), image (photo queries: the
     products' photos); a channel left out or at 0 is not run. <kind>_rrf_k: the rank offset.
+    short_text_words: a text query of at most this many words (and no model number, mostly in a
+    script the English model reads) is "short_text" (category names, "wireless mouse"); 0: none is.
     Defaults: the dev optimum through ShopGraph.search (bench/search_shipped.py --tune).
     depth: candidates each channel returns. duplicate_image: image cosine from which a catalogue
     photo counts as the query photo itself (put first). strong_coverage / partial_coverage: share of
@@ -105,15 +107,20 @@ photo; a result meeting neither partial bound is "weak", and a search with no
     "strong" or "exact" result reports no close match."""
 
     # Tuned through ShopGraph.search on the dev queries of eight suites before training (docs/
-    # benchmarks.md, "Search quality through ShopGraph.search"). learned: not tuned (the after-training
-    # run did not finish); it weighs as much as the vector channel, so training adds a channel.
+    # benchmarks.md, "Search quality through ShopGraph.search"; scaled: RRF order depends only on
+    # ratios). learned: not tuned (no after-training run finished); it weighs as much as the vector
+    # channel, so training adds a channel. short_text_words 0: splitting short queries off ("short_text")
+    # gained 0.0002 dev objective once mixed-script queries stopped counting as "text": the kind is off.
     identifier_weights: str = "exact=4 bm25=1"  # its listings come first whatever the weights: BM25 fills the rest
     identifier_rrf_k: float = 20.0
     model_number_weights: str = "exact=0.5 bm25=1 vector=2 learned=2"
     model_number_rrf_k: float = 20.0
     other_script_weights: str = "bm25=1"
     other_script_rrf_k: float = 20.0
-    text_weights: str = "bm25=2 vector=1 learned=1"
+    short_text_words: int = 0
+    short_text_weights: str = "bm25=1 vector=2 learned=2"
+    short_text_rrf_k: float = 20.0
+    text_weights: str = "bm25=1 vector=2 learned=2"
     text_rrf_k: float = 20.0
     image_weights: str = "image=1 vector=1 learned=1"
     image_rrf_k: float = 60.0

@@ -54,9 +54,10 @@ class MissingDependencyError(ShopGraphError):
     """An optional package is missing or broken; the message names the extra to install."""
 
 
+class NothingToTrainError(ShopGraphError):
+    """The graph holds nothing a model could learn from (no images for the alignment, no edges for the
+    GNN's objectives); nothing was trained or written."""
+
+
 class ModelError(ShopGraphError):
     """A model directory or weights file cannot be loaded."""
-
-
-class NothingToTrainError(ShopGraphError):
-    """The graph holds nothing a model can learn from (no photos to align, no links for the GNN)."""

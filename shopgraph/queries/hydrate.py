@@ -8,8 +8,9 @@ no bookkeeping (rev, content_hash). The query text is built once per process.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import fields
-from typing import Sequence
+from typing import Hashable, Sequence
 
 from shopgraph.queries.results import Product
 
@@ -23,3 +24,34 @@ def products(store, ids: Sequence[str]) -> dict[str, Product]:
     if not ids:
         return {}
     return {row["id"]: Product.from_row(row) for row in store.get_nodes("Product", list(ids), PRODUCT_FIELDS)}
+
+
+class ProductCache:
+    """Hydrated products of one version of the graph, so repeated searches do not re-read the same
+    candidates: a hybrid search judges ~100-200 of them, and reading them was its largest cost
+    (bench/search_latency.py). version: what names the graph's contents, here (database identity,
+    write generation); every write bumps the generation, so a product read under a version is what
+    the graph held at that version. A new version empties the cache; at most `limit` products kept."""
+
+    def __init__(self, limit: int = 100_000):
+        self.limit = limit
+        self._version: Hashable | None = None
+        self._products: dict[str, Product] = {}
+        self._lock = threading.Lock()
+
+    def products(self, store, ids: Sequence[str], version: Hashable | None) -> dict[str, Product]:
+        """As `products`, from the cache for what it holds at this version (None: no cache, read all)."""
+        if version is None:
+            return products(store, ids)
+        with self._lock:
+            if version != self._version:
+                self._version, self._products = version, {}
+            found = {i: self._products[i] for i in ids if i in self._products}
+        missing = [i for i in dict.fromkeys(ids) if i not in found]
+        if missing:
+            read = products(store, missing)
+            found.update(read)
+            with self._lock:
+                if version == self._version and len(self._products) + len(read) <= self.limit:
+                    self._products.update(read)
+        return found

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 from shopgraph.search.analysis import model_numbers
-from shopgraph.search.script import dominant_script
+from shopgraph.search.script import script_words, unread_word_share
 
-QUERY_KINDS = ("identifier", "model_number", "other_script", "text", "image")
+QUERY_KINDS = ("identifier", "model_number", "other_script", "short_text", "text", "image")
 CHANNELS = ("exact", "bm25", "vector", "learned", "image")
 
 
@@ -30,17 +30,24 @@ class FusedHit:
     ranks: dict[str, int] = field(default_factory=dict)
 
 
-def query_kind(query: str, *, identifier: bool = False) -> str:
-    """"identifier" when the caller found the whole query to be one identifier (`identifier`),
-    "model_number" when the query holds a model-number-like token (letters and digits: "WM-330S"),
-    "other_script" when its letters are mostly in a script the English text model does not read,
-    else "text"."""
+def query_kind(query: str, *, identifier: bool = False, short_words: int = 0) -> str:
+    """The kind of a text query, from the query alone:
+    - "identifier": the caller found the whole query to be one identifier (`identifier`);
+    - "model_number": it holds a model-number-like token (letters and digits: "WM-330S");
+    - "other_script": at least half of its words are in a script the English text model does not
+      read ("连衣裙", "nike 短裤": the text vectors would judge it on the Latin half alone);
+    - "short_text": at most `short_words` words (script_words; 0 turns the kind off): descriptive
+      queries such as category names ("wireless mouse"), which need the vectors' sense of meaning
+      more than BM25's term matches;
+    - else "text" (longer descriptions and known-item titles, where terms matter)."""
     if identifier:
         return "identifier"
     if model_numbers(query):
         return "model_number"
-    if dominant_script(query).needs_multilingual:
+    if unread_word_share(query) >= 0.5:
         return "other_script"
+    if short_words > 0 and len(script_words(query)) <= short_words:
+        return "short_text"
     return "text"
 
 

@@ -53,6 +53,7 @@ class Outcome:
     image_scores: dict[str, float] = field(default_factory=dict)
     channels: tuple[str, ...] = ()  # the channels that ran
     rankings: dict[str, list[str]] = field(default_factory=dict)
+    version: tuple[str, int] | None = None  # (database identity, write generation) the search began at
 
 
 def kind_weights(config: SearchConfig, kind: str) -> tuple[dict[str, float], float]:
@@ -69,12 +70,13 @@ def hybrid_search(graph, text: str | None, image, *, filters, where: str | None,
     config: SearchConfig = graph.config.search
     store = graph.store
     lexical = graph.lexical.index() if text else None
+    version = graph.lexical.synced if text else None  # read before any channel: see ProductCache
     allowed = _allowed_ids(store, filters, where, params) if text else None
     whole = [i for i in lexical.lookup_whole(text, depth) if allowed is None or i in allowed] if text else []
-    if image is not None:
-        kind = "image" if not text else query_kind(text, identifier=bool(whole))
+    if image is not None and not text:
+        kind = "image"
     else:
-        kind = query_kind(text, identifier=bool(whole))
+        kind = query_kind(text, identifier=bool(whole), short_words=config.short_text_words)
     weights, rrf_k = kind_weights(config, kind)
     if image is not None and kind != "image":  # text and photo: the photo's channels join the text's
         image_weights, _ = kind_weights(config, "image")
@@ -108,7 +110,7 @@ def hybrid_search(graph, text: str | None, image, *, filters, where: str | None,
     ranked = [Ranked(h.id, h.score, {c: weights.get(c, 1.0) / (rrf_k + r) for c, r in h.ranks.items()}, h.id in first)
               for h in fused]
     ranked.sort(key=lambda r: not r.first)  # stable: fused order within each group
-    return Outcome(kind, ranked, query, image_scores, tuple(rankings), rankings)
+    return Outcome(kind, ranked, query, image_scores, tuple(rankings), rankings, version)
 
 
 def _learned_channel(store, aligner, query: dict, rank_by: str, depth: int, vector_args: dict) -> list[str]:

@@ -138,6 +138,7 @@ class LexicalMirror:
         self.read_only = read_only
         self._index: LexicalIndex | None = None
         self._identity: str | None = None
+        self.synced: tuple[str, int] | None = None  # (identity, generation) of the last index() (None: no id)
         self._lock = threading.Lock()
 
     def index(self) -> LexicalIndex:
@@ -154,6 +155,7 @@ class LexicalMirror:
                 else:
                     changes = sync(index, self.docs, generation)
                     log.debug("lexical index synced to generation %d: %d changes", generation, changes)
+            self.synced = None if identity is None else (identity, generation)
             return index
 
     def refresh(self) -> None:

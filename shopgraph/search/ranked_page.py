@@ -16,18 +16,19 @@ import math
 from shopgraph.config import SearchConfig
 from shopgraph.queries.facets import facet_counts
 from shopgraph.queries.frames import SearchResults
-from shopgraph.queries.hydrate import products
+from shopgraph.queries.hydrate import ProductCache, products
 from shopgraph.queries.results import SearchResult, carried_by
 from shopgraph.search.confidence import close_match, coverage, strength, term_set
 from shopgraph.search.hybrid import Outcome, text_cosines
 
 
 def ranked_page(store, config: SearchConfig, outcome: Outcome, text: str | None, k: int, offset: int,
-                sort: str) -> SearchResults:
+                sort: str, cache: ProductCache | None = None) -> SearchResults:
     """Results offset..offset+k of the outcome, in relevance (fused) order or by price
-    ("price_asc" / "price_desc": products without a price last)."""
+    ("price_asc" / "price_desc": products without a price last). cache: hydrated products kept
+    for the graph version the search began at (outcome.version)."""
     ids = [h.id for h in outcome.hits]
-    found = products(store, ids)
+    found = products(store, ids) if cache is None else cache.products(store, ids, outcome.version)
     cosines = text_cosines(store, outcome.query, ids)
     judged = []
     wanted = term_set(text) if text else frozenset()

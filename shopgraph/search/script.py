@@ -66,6 +66,35 @@ def script_counts(texts: Iterable[str]) -> Counter:
     return counts
 
 
+def script_words(text: str) -> list[tuple[str, str | None]]:
+    """The words of a text with their script: runs of letters (combining marks included) in one
+    script, so "nike短裤" is two words, ("nike", "Latin") and ("短裤", "Han"). Letters of Common or
+    Inherited script join the word they are in; a run of them alone has script None."""
+    words: list[tuple[str, str | None]] = []
+    start, script = None, None
+    for i, char in enumerate(text + " "):
+        letter = unicodedata.category(char)[0] in "LM"
+        here = char_script(char) if letter else None
+        if start is not None and (not letter or (here is not None and script is not None and here != script)):
+            words.append((text[start:i], script))
+            start, script = None, None
+        if letter:
+            if start is None:
+                start = i
+            script = script or here
+    return words
+
+
+def unread_word_share(text: str) -> float:
+    """Share (0..1) of a text's words (script_words) in a script the English text model does not read;
+    0.0 for a text without words. A query is judged by words, not letters: "nike 短裤" is half
+    unread although its Latin letters outnumber its Han ones."""
+    words = [script for _, script in script_words(text) if script is not None]
+    if not words:
+        return 0.0
+    return sum(script not in ENGLISH_MODEL_SCRIPTS for script in words) / len(words)
+
+
 def dominant_script(texts: Iterable[str] | str) -> ScriptShare:
     """The script most letters of `texts` are in (one string or many), with its share."""
     counts = script_counts([texts] if isinstance(texts, str) else texts)

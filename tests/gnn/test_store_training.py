@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from shopgraph.cli import main
+from shopgraph.config import Config, with_overrides
 from shopgraph.errors import BadArgumentError
 from shopgraph.gnn.checkpoint import load_checkpoint
 from shopgraph.ingest.interactions import InteractionMapping
@@ -317,3 +318,30 @@ def test_cli_train_embed_recommend(demo_graph, tmp_path, capsys):
 def test_cli_train_refuses_to_skip_everything(demo_graph, capsys):
     code, _, err = run(["train", "--db", str(demo_graph.db), "--skip-align", "--skip-gnn"], capsys)
     assert code == 1 and "nothing to train" in err
+
+
+def test_cli_train_on_a_catalog_without_images_or_edges_says_there_is_nothing_to_train(tmp_path, capsys):
+    import pandas as pd
+
+    db = tmp_path / "titles.db"
+    titles = pd.DataFrame({"id": [str(i) for i in range(30)], "title": [f"blue widget number {i}" for i in range(30)]})
+    with ShopGraph.open(db) as sg:
+        sg.ingest(titles, {"platform": "shop", "id": "id", "title": "title"}, progress=False)
+    code, out, err = run(["train", "--db", str(db), "--no-progress"], capsys)
+    assert code == 1 and not out
+    assert len(err.strip().splitlines()) == 1 and err.startswith("error: nothing to train: ")
+    assert "no product has an image" in err and "the GNN needs at least 10 links of one kind" in err
+    code, _, err = run(["train", "--db", str(db), "--no-progress", "--skip-gnn"], capsys)
+    assert code == 1 and err.startswith("error: nothing to train: no product has an image")
+    with ShopGraph.open(db, read_only=True) as sg:
+        assert sg.store.count_with_vector("gnn_vec") == 0 and not list(Path(f"{db}.models").glob("*"))
+
+
+def test_train_keeps_the_alignment_when_the_gnn_has_nothing_to_learn_from(demo_graph, tmp_path):
+    db = copy_store(demo_graph.db, tmp_path)
+    with ShopGraph.open(db, config=with_overrides(Config(), {"align.epochs": "1"})) as sg:
+        for label in ("User", "Brand", "Category"):  # no interactions, brands or categories
+            sg.cypher(f"MATCH (n:{label}) DETACH DELETE n", allow_write=True)
+        sg.cypher("MATCH (:Product)-[r]->(:Product) DELETE r", allow_write=True)  # no co-purchases or pairs
+        reports = sg.train()
+        assert [r.model for r in reports] == ["align"] and reports[0].written > 0

@@ -113,3 +113,16 @@ def test_weights_are_configurable_and_checked(tmp_path):
         with pytest.raises(ConfigError, match="search.other_script_weights"):
             graph.search("连衣裙")
     assert identifier_key("WM-330S") == "wm330s"
+
+
+def test_results_show_a_product_as_it_is_after_a_write(tmp_path):
+    # hydrated candidates are kept per graph version (hydrate.ProductCache): a write must not leave a
+    # search showing the product as it was
+    with _small_graph(tmp_path) as graph:
+        first = graph.search("连衣裙", k=1)[0].product
+        assert first.title == "连衣裙 女 夏季 碎花" and graph.search("连衣裙", k=1)[0].product == first
+        graph.cypher("MATCH (p:Product {id: 'shop_a:1'}) SET p.title = '连衣裙 长款', p.price = 9.5", allow_write=True)
+        again = graph.search("连衣裙", k=1)[0].product
+        assert (again.title, again.price) == ("连衣裙 长款", 9.5)
+        graph.store.write(catalog_batch([product("1", title="连衣裙 短款", brand=None)]))
+        assert graph.search("连衣裙", k=1)[0].product.title == "连衣裙 短款"

@@ -44,6 +44,25 @@ def test_text_cosines_from_the_fused_vector_equal_the_stored_text_vectors(graph)
     assert np.allclose([cosines[i] for i in got], [expected[i] for i in got], atol=1e-5)
 
 
+def test_tuning_splits_short_descriptive_queries_from_long_titles_when_they_need_other_channels():
+    from bench.search_shipped import tune_weights
+
+    def run(group, text, good, bad):
+        # `good` ranks the relevant product first and a decoy second, `bad` the other way round: only
+        # weights favouring `good` put the product first
+        return DevRun(group, "text", {good: ["hit", "decoy"], bad: ["decoy", "hit"]}, set(), {"hit": 1}, text)
+
+    runs = [run("categories/before", text, "vector", "bm25") for text in ("baby bedding", "wireless mouse", "watches")]
+    runs += [run("titles/before", text, "bm25", "vector") for text in (
+        "sony silver cyber shot digital camera", "belkin cushion top for computer laptop stand",
+        "open for business expansion pack for the sims")]
+    chosen = tune_weights(runs)
+    assert chosen["short_text_words"]["value"] in (2, 3, 4)
+    short, text = parse_weights(chosen["short_text"]["weights"]), parse_weights(chosen["text"]["weights"])
+    assert short.get("vector", 0) > short.get("bm25", 0) and text.get("bm25", 0) > text.get("vector", 0)
+    assert all(v == 1.0 for v in chosen["short_text"]["dev_ndcg@10"].values())
+
+
 def test_copying_a_graph_leaves_its_done_marker_behind(tmp_path):
     # the bench copies a built graph before training it; a copied marker made a run stopped mid-training
     # skip the training next time and measure a half-trained graph
