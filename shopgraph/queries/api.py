@@ -64,6 +64,7 @@ class ShopGraph:
         self._aligner_loaded = False
         self._decided: dict[tuple[str, str], dict] = {}  # (src, dst) -> edges before review(): for undo
         self._lexical = None  # the LexicalMirror, made on first use (see lexical)
+        self._product_cache = None  # hydrated search candidates of one graph version (hydrate.ProductCache)
 
     @classmethod
     def open(cls, path: str | Path = "shopgraph.db", *, config: Config | None = None, read_only: bool = False,
@@ -506,7 +507,12 @@ class ShopGraph:
                                     rank_by="hybrid", depth=min(depth, MAX_K))
             # the learned channel's model must still be the one whose vectors the graph holds
             if "learned" not in outcome.channels or self._model_record() == self._aligner_id:
-                return ranked_page(self.store, self.config.search, outcome, text, k, offset, sort)
+                if self._product_cache is None:
+                    from shopgraph.queries.hydrate import ProductCache
+
+                    self._product_cache = ProductCache()
+                return ranked_page(self.store, self.config.search, outcome, text, k, offset, sort,
+                                   self._product_cache)
         raise StoreError("the alignment model kept changing during the search; retry")
 
     def _aligned_search(self, aligner, query, rank_by: str, k: int, filters, where, params) -> list[SearchResult]:

@@ -126,3 +126,15 @@ def test_results_show_a_product_as_it_is_after_a_write(tmp_path):
         assert (again.title, again.price) == ("连衣裙 长款", 9.5)
         graph.store.write(catalog_batch([product("1", title="连衣裙 短款", brand=None)]))
         assert graph.search("连衣裙", k=1)[0].product.title == "连衣裙 短款"
+
+
+def test_a_repeated_search_reads_no_product_again(tmp_path, monkeypatch):
+    # ShopGraph.search hydrates through its ProductCache: the same query on an unchanged graph finds
+    # every candidate there instead of reading it from the store again
+    with _small_graph(tmp_path) as graph:
+        graph.search("连衣裙", k=3)
+        read = graph.store.get_nodes
+        calls = []
+        monkeypatch.setattr(graph.store, "get_nodes", lambda label, *a, **kw: calls.append(label) or read(label, *a, **kw))
+        assert graph.search("连衣裙", k=3)
+        assert "Product" not in calls
