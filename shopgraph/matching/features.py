@@ -205,12 +205,26 @@ class PairFeaturizer:
 
     def _context(self, channel: str, pairs: np.ndarray, sims: np.ndarray) -> tuple[np.ndarray, ...]:
         """For each pair: gap to the left item's best right match, gap to the right item's best left
-        match, and the pair's rank in each of those lists (0 = best), all over the whole catalogs."""
+        match, and the pair's rank in each of those lists (0 = best), all over the whole catalogs (above
+        neighbours.APPROX_MIN_PAIRS, from each listing's top lists: exact gaps where the list holds the
+        best match, ranks exact up to RANK_CAP)."""
         mats = self.channel(channel)
         m = len(pairs)
         if mats is None:
             return tuple(np.full(m, np.nan) for _ in range(4))
         lm, rm = mats
+        from shopgraph.matching import neighbours
+
+        if neighbours.approximate(self):
+            # Large catalogs: from each side's top lists (shared with blocking), RANK_CAP deep at least,
+            # instead of dense blocks over the whole other catalog (neighbours.py).
+            out = []
+            for side, n_other in ((0, self.n_right), (1, self.n_left)):
+                idx, top = neighbours.top_lists(self, channel, RANK_CAP, from_right=bool(side))
+                out.append(neighbours.context_from_lists(idx, top, pairs[:, side], sims, n_other, RANK_CAP,
+                                                         nonnegative=sparse.issparse(lm)))
+            (row_gap, row_rank), (col_gap, col_rank) = out
+            return row_gap, col_gap, row_rank, col_rank
         row_gap, col_gap = np.empty(m), np.empty(m)
         row_rank, col_rank = np.empty(m), np.empty(m)
         for side, (own, other, gap, rank) in enumerate(((lm, rm, row_gap, row_rank), (rm, lm, col_gap, col_rank))):

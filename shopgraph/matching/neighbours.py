@@ -1,0 +1,168 @@
+"""Each listing's nearest listings of the other catalog, per similarity channel: the top lists that
+blocking votes from and that the context features (gap to the best match, rank) read.
+
+Two ways to get them, picked by the catalogs' size:
+- exact (below APPROX_MIN_PAIRS = n_left * n_right): dense blocks of every listing against the whole
+  other catalog, chunk by chunk, and their top `depth` columns. Quadratic, so used only while small;
+  the five em benchmarks (< 10k listings a side) stay on this path.
+- approximate (above): dense channels through a faiss HNSW index over the other side (inner product
+  of unit rows = cosine); sparse TF-IDF channels by pruning each query row to its QUERY_TERMS
+  highest-weight terms (the rare, telling ones) before the sparse product, so the product touches
+  only the rare terms' postings, then re-scoring the pool's best POOL_FACTOR * depth with the full
+  rows, so the similarities kept are exact and only the membership of the list is approximate.
+
+A list is (idx, sims): (n_own, depth) int64 column indices into the other side, best first, -1 where
+the row has fewer than depth neighbours (a sparse channel only lists similarities > 0), and float32
+cosines (-inf where idx is -1).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import sparse
+
+APPROX_MIN_PAIRS = 200_000_000   # n_left * n_right above which lists are approximate (~14k x 14k)
+CHUNK = 1024            # query rows per block (exact: CHUNK x n_other floats)
+QUERY_TERMS = 32        # sparse query rows keep this many highest-weight terms for the candidate pool
+POOL_FACTOR = 4         # the pruned product's best POOL_FACTOR * depth are re-scored with full rows
+HNSW_M = 32             # faiss HNSW graph degree
+HNSW_EF_CONSTRUCTION = 80
+HNSW_EF_SEARCH_MIN = 128  # efSearch is at least this and at least 2 * depth
+
+
+def approximate(featurizer) -> bool:
+    """Whether this featurizer's catalogs take the approximate path: `featurizer.approximate` when set
+    (True/False forces it), else n_left * n_right > APPROX_MIN_PAIRS."""
+    forced = getattr(featurizer, "approximate", None)
+    if forced is not None:
+        return bool(forced)
+    return featurizer.n_left * featurizer.n_right > APPROX_MIN_PAIRS
+
+
+def top_lists(featurizer, channel: str, depth: int, from_right: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(idx, sims) of every listing of one side (the right side with from_right) against the other,
+    `depth` deep (see module docstring), exact or approximate by `approximate(featurizer)`. Cached
+    on the featurizer per (channel, side), so blocking and the context features share one search."""
+    cache = featurizer.__dict__.setdefault("_top_lists", {})
+    key = (channel, from_right)
+    if key in cache and cache[key][0].shape[1] >= depth:
+        idx, sims = cache[key]
+        return idx[:, :depth], sims[:, :depth]
+    own, other = featurizer.channel(channel)[::-1] if from_right else featurizer.channel(channel)
+    depth = min(depth, other.shape[0])
+    if not approximate(featurizer):
+        lists = exact_lists(own, other, depth)
+    elif sparse.issparse(own):
+        lists = sparse_lists(own, other, depth)
+    else:
+        lists = dense_lists(own, other, depth)
+    cache[key] = lists
+    return lists
+
+
+def _pad(n: int, depth: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.full((n, depth), -1, np.int64), np.full((n, depth), -np.inf, np.float32)
+
+
+def exact_lists(own, other, depth: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top `depth` by full dense blocks; a sparse channel keeps only similarities > 0."""
+    idx, sims = _pad(own.shape[0], depth)
+    for start in range(0, own.shape[0], CHUNK):
+        block = own[start:start + CHUNK] @ other.T
+        block = block.toarray() if hasattr(block, "toarray") else np.asarray(block)
+        top = np.argpartition(-block, depth - 1, axis=1)[:, :depth]
+        values = np.take_along_axis(block, top, axis=1)
+        order = np.argsort(-values, axis=1, kind="stable")
+        top, values = np.take_along_axis(top, order, axis=1), np.take_along_axis(values, order, axis=1)
+        if sparse.issparse(own):
+            top = np.where(values > 0, top, -1)
+            values = np.where(values > 0, values, -np.inf)
+        idx[start:start + CHUNK], sims[start:start + CHUNK] = top, values
+    return idx, sims
+
+
+def dense_lists(own: np.ndarray, other: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top `depth` by inner product through a faiss HNSW index over `other` (unit rows)."""
+    import faiss
+
+    other = np.ascontiguousarray(other, dtype=np.float32)
+    index = faiss.IndexHNSWFlat(other.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+    index.add(other)
+    index.hnsw.efSearch = max(HNSW_EF_SEARCH_MIN, 2 * depth)
+    idx, sims = _pad(own.shape[0], depth)
+    for start in range(0, own.shape[0], CHUNK * 8):
+        values, found = index.search(np.ascontiguousarray(own[start:start + CHUNK * 8], dtype=np.float32), depth)
+        idx[start:start + len(found)] = found
+        sims[start:start + len(found)] = np.where(found >= 0, values, -np.inf)
+    return idx, sims
+
+
+def _prune_rows(mat: sparse.csr_matrix, keep: int) -> sparse.csr_matrix:
+    """Each row's `keep` largest entries (all of a shorter row), as a CSR matrix of the same shape."""
+    mat = mat.tocsr()
+    lengths = np.diff(mat.indptr)
+    rows = np.repeat(np.arange(mat.shape[0]), lengths)
+    order = np.lexsort((-mat.data, rows))                 # rows stay grouped, each by descending weight
+    position = np.arange(len(order)) - mat.indptr[rows[order]]
+    kept = order[position < keep]
+    return sparse.csr_matrix((mat.data[kept], (rows[kept], mat.indices[kept])), shape=mat.shape)
+
+
+def _csr_top(block: sparse.csr_matrix, depth: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of a CSR block, its `depth` largest entries (> 0): (idx, values) padded as in _pad."""
+    block = block.tocsr()
+    block.eliminate_zeros()
+    rows = np.repeat(np.arange(block.shape[0]), np.diff(block.indptr))
+    order = np.lexsort((-block.data, rows))
+    position = np.arange(len(order)) - block.indptr[rows[order]]
+    kept = order[position < depth]
+    idx, values = _pad(block.shape[0], depth)
+    at = position[position < depth]
+    idx[rows[kept], at] = block.indices[kept]
+    values[rows[kept], at] = block.data[kept]
+    return idx, values
+
+
+def sparse_lists(own: sparse.csr_matrix, other: sparse.csr_matrix, depth: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top `depth` of a TF-IDF channel: a pool from the pruned queries' product, re-scored exactly."""
+    own, other = own.tocsr(), other.tocsr()
+    pruned = _prune_rows(own, QUERY_TERMS)
+    other_t = other.T.tocsr()
+    pool_depth = min(POOL_FACTOR * depth, other.shape[0])
+    idx, sims = _pad(own.shape[0], depth)
+    for start in range(0, own.shape[0], CHUNK):
+        stop = min(start + CHUNK, own.shape[0])
+        pool, _ = _csr_top(pruned[start:stop] @ other_t, pool_depth)
+        # Exact cosines of the pool with the full rows.
+        r, c = np.nonzero(pool >= 0)
+        exact = np.full(pool.shape, -np.inf, np.float32)
+        if len(r):
+            pairs_own, pairs_other = own[start + r], other[pool[r, c]]
+            exact[r, c] = np.asarray(pairs_own.multiply(pairs_other).sum(axis=1)).ravel()
+        order = np.argsort(-exact, axis=1, kind="stable")[:, :depth]
+        top, values = np.take_along_axis(pool, order, axis=1), np.take_along_axis(exact, order, axis=1)
+        good = values > 0
+        idx[start:stop, :top.shape[1]] = np.where(good, top, -1)
+        sims[start:stop, :top.shape[1]] = np.where(good, values, -np.inf)
+    return idx, sims
+
+
+def context_from_lists(idx: np.ndarray, sims: np.ndarray, keys: np.ndarray, s: np.ndarray, n_other: int,
+                       rank_cap: int, nonnegative: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Gap to the best match and rank (capped at rank_cap) of similarities s (m,) of listings keys (m,)
+    from their top lists. The best is the list's head (or s itself when the list missed the pair;
+    0 for an empty list of a channel whose similarities are >= 0). The rank counts the list's entries
+    above s: exact up to rank_cap when the list is at least rank_cap deep, or when it holds every
+    neighbour with a similarity above s (a sparse list stops at its last similarity > 0)."""
+    rows_idx, rows_sims = idx[keys], sims[keys]
+    head = rows_sims[:, 0].astype(np.float64) if rows_sims.shape[1] else np.full(len(keys), -np.inf)
+    listed = (rows_idx >= 0).sum(axis=1)
+    if nonnegative:
+        # A sparse list leaves out the zeros: an unlisted neighbour has similarity 0.
+        head = np.where(listed < n_other, np.maximum(head, 0.0), head)
+    best = np.maximum(head, s)
+    above = (rows_sims > s[:, None] + 1e-6).sum(axis=1)
+    if nonnegative:
+        above = above + np.where(s < -1e-6, n_other - listed, 0)   # the unlisted zeros are above a negative s
+    return s - best, np.minimum(above, rank_cap).astype(np.float64)

@@ -1,0 +1,103 @@
+"""Top lists above the size threshold (faiss HNSW for dense channels, pruned sparse products for
+TF-IDF): the same candidates and context features as the exact, quadratic path on a small catalog."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench.synthetic_catalog import make_entities, title_a, title_b
+from shopgraph.matching import neighbours
+from shopgraph.matching.blocking import block, pair_completeness
+from shopgraph.matching.features import FEATURE_GROUPS, FEATURE_NAMES, RANK_CAP, PairFeaturizer
+from shopgraph.matching.listings import Listings
+
+
+def _catalogs(n: int = 400, seed: int = 3):
+    """Two shops listing the same n synthetic products (families of near-identical siblings), with
+    text vectors: the product's direction plus per-listing noise, unit rows."""
+    rng = np.random.default_rng(seed)
+    entities = make_entities(n, rng)
+    base = rng.normal(size=(n, 32)).astype(np.float32)
+    sides = []
+    for name, title in (("a", title_a), ("b", title_b)):
+        titles = [title(e, rng) for e in entities]
+        vec = base + 0.6 * rng.normal(size=base.shape).astype(np.float32)
+        vec /= np.linalg.norm(vec, axis=1, keepdims=True)
+        sides.append(Listings(name, [f"{name}:{i}" for i in range(n)], titles, titles, vectors={"text": vec}))
+    return sides
+
+
+def _featurizers(n: int = 400):
+    left, right = _catalogs(n)
+    exact, approx = PairFeaturizer(left, right), PairFeaturizer(left, right)
+    exact.approximate, approx.approximate = False, True
+    return exact, approx
+
+
+def test_the_threshold_picks_the_path_by_catalog_size():
+    exact, _ = _featurizers(50)
+    del exact.approximate
+    assert not neighbours.approximate(exact)           # 50 x 50 is far below APPROX_MIN_PAIRS
+    exact.n_left = exact.n_right = 20_000                # 4e8 pairs
+    assert neighbours.approximate(exact)
+
+
+def test_approximate_lists_find_the_exact_neighbours_on_a_small_catalog():
+    exact, approx = _featurizers()
+    for channel in ("text", "char", "code", "word", "ident", "record"):
+        for side in (False, True):
+            want_idx, want = neighbours.top_lists(exact, channel, 20, side)
+            got_idx, got = neighbours.top_lists(approx, channel, 20, side)
+            assert got_idx.shape == want_idx.shape
+            # Similarities kept are exact cosines; the exact top 5 (the ranks that carry the votes) are
+            # nearly all in the approximate top 20 (deeper down, near-ties of look-alikes trade places).
+            found = np.mean([len(set(a[a >= 0]) & set(b[:5][b[:5] >= 0])) / max(1, (b[:5] >= 0).sum())
+                             for a, b in zip(got_idx, want_idx)])
+            assert found >= 0.9, (channel, side, found)
+            head = (got_idx[:, 0] >= 0) & (want_idx[:, 0] >= 0)
+            assert np.isclose(got[head, 0], want[head, 0], atol=1e-5).mean() >= 0.97, (channel, side)
+
+
+def test_approximate_blocking_keeps_the_exact_candidates():
+    exact, approx = _featurizers()
+    want, got = block(exact, k=10), block(approx, k=10)
+    assert len(got) == len(want)
+    assert pair_completeness(got, want.rows) >= 0.97
+    truth = np.column_stack([np.arange(400), np.arange(400)])
+    assert pair_completeness(got, truth) >= pair_completeness(want, truth) - 0.01
+
+
+def test_context_features_from_top_lists_agree_with_the_whole_catalog_ones():
+    exact, approx = _featurizers(300)
+    pairs = block(exact, k=10).rows
+    columns = [FEATURE_NAMES.index(n) for n in FEATURE_GROUPS["context"]]
+    want, got = exact.features(pairs)[:, columns], approx.features(pairs)[:, columns]
+    agree = np.isclose(got, want, atol=1e-4, equal_nan=True).all(axis=1)
+    assert agree.mean() >= 0.98
+    # The approximate run did not compute a dense block over the other catalog for its context.
+    assert {key for key in approx._top_lists} >= {("text", False), ("text", True), ("char", False)}
+
+
+def test_context_from_lists_is_exact_when_the_list_is_rank_cap_deep():
+    rng = np.random.default_rng(0)
+    own, other = rng.normal(size=(40, 8)), rng.normal(size=(500, 8))
+    full = own @ other.T
+    idx, sims = neighbours.exact_lists(own, other, RANK_CAP)
+    keys = rng.integers(0, 40, size=300)
+    cols = rng.integers(0, 500, size=300)
+    s = full[keys, cols]
+    gap, rank = neighbours.context_from_lists(idx, sims.astype(np.float64), keys, s, 500, RANK_CAP, False)
+    assert np.allclose(gap, s - full[keys].max(axis=1))
+    assert np.array_equal(rank, np.minimum((full[keys] > s[:, None] + 1e-6).sum(axis=1), RANK_CAP))
+
+
+@pytest.mark.parametrize("s", [0.0, 0.3, -0.5])
+def test_a_sparse_list_counts_its_unlisted_zeros(s):
+    # A sparse row lists only similarities > 0: two neighbours at 0.9 and 0.5, the other 8 are 0.
+    idx = np.array([[3, 7, -1, -1]])
+    sims = np.array([[0.9, 0.5, -np.inf, -np.inf]])
+    gap, rank = neighbours.context_from_lists(idx, sims, np.array([0]), np.array([s]), 10, RANK_CAP, True)
+    full = np.array([0.9, 0.5] + [0.0] * 8)
+    assert gap[0] == pytest.approx(s - max(full.max(), s))
+    assert rank[0] == (full > s + 1e-6).sum()
