@@ -24,7 +24,7 @@ from scipy import sparse
 APPROX_MIN_PAIRS = 200_000_000   # n_left * n_right above which lists are approximate (~14k x 14k)
 CHUNK = 1024            # query rows per block (exact: CHUNK x n_other floats)
 QUERY_TERMS = 32        # sparse query rows keep this many highest-weight terms for the candidate pool
-POOL_FACTOR = 4         # the pruned product's best POOL_FACTOR * depth are re-scored with full rows
+POOL_FACTOR = 2         # the pruned product's best POOL_FACTOR * depth are re-scored with full rows
 HNSW_M = 32             # faiss HNSW graph degree
 HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH_MIN = 128  # efSearch is at least this and at least 2 * depth
@@ -109,43 +109,48 @@ def _prune_rows(mat: sparse.csr_matrix, keep: int) -> sparse.csr_matrix:
     return sparse.csr_matrix((mat.data[kept], (rows[kept], mat.indices[kept])), shape=mat.shape)
 
 
-def _csr_top(block: sparse.csr_matrix, depth: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per row of a CSR block, its `depth` largest entries (> 0): (idx, values) padded as in _pad."""
-    block = block.tocsr()
-    block.eliminate_zeros()
+def _sorted_rows(block: sparse.csr_matrix, depth: int) -> tuple[np.ndarray, np.ndarray]:
+    """A CSR block whose rows hold at most `depth` entries, each row sorted descending (as
+    sp_matmul_topn returns them), as padded (idx, values) arrays (see _pad)."""
     rows = np.repeat(np.arange(block.shape[0]), np.diff(block.indptr))
-    order = np.lexsort((-block.data, rows))
-    position = np.arange(len(order)) - block.indptr[rows[order]]
-    kept = order[position < depth]
+    position = np.arange(block.nnz) - block.indptr[rows]
     idx, values = _pad(block.shape[0], depth)
-    at = position[position < depth]
-    idx[rows[kept], at] = block.indices[kept]
-    values[rows[kept], at] = block.data[kept]
+    idx[rows, position], values[rows, position] = block.indices, block.data
     return idx, values
 
 
 def sparse_lists(own: sparse.csr_matrix, other: sparse.csr_matrix, depth: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top `depth` of a TF-IDF channel: a pool from the pruned queries' product, re-scored exactly."""
-    own, other = own.tocsr(), other.tocsr()
+    """Top `depth` of a TF-IDF channel (similarities > 0). sparse_dot_topn multiplies and keeps each
+    row's top n in C++ without the dense block. Query rows with more than QUERY_TERMS terms are pruned
+    to their highest-weight ones first (so the product reads only rare terms' postings); their pool,
+    POOL_FACTOR * depth deep, is then re-scored with the full rows, so every similarity kept is exact."""
+    from sparse_dot_topn import sp_matmul_topn
+
+    own, other = own.tocsr().astype(np.float32), other.tocsr().astype(np.float32)
     pruned = _prune_rows(own, QUERY_TERMS)
+    cut = np.diff(own.indptr) > QUERY_TERMS                 # rows whose pool scores are only partial
     other_t = other.T.tocsr()
     pool_depth = min(POOL_FACTOR * depth, other.shape[0])
     idx, sims = _pad(own.shape[0], depth)
-    for start in range(0, own.shape[0], CHUNK):
-        stop = min(start + CHUNK, own.shape[0])
-        pool, _ = _csr_top(pruned[start:stop] @ other_t, pool_depth)
-        # Exact cosines of the pool with the full rows.
-        r, c = np.nonzero(pool >= 0)
-        exact = np.full(pool.shape, -np.inf, np.float32)
-        if len(r):
-            pairs_own, pairs_other = own[start + r], other[pool[r, c]]
-            exact[r, c] = np.asarray(pairs_own.multiply(pairs_other).sum(axis=1)).ravel()
-        order = np.argsort(-exact, axis=1, kind="stable")[:, :depth]
-        top, values = np.take_along_axis(pool, order, axis=1), np.take_along_axis(exact, order, axis=1)
-        good = values > 0
-        idx[start:stop, :top.shape[1]] = np.where(good, top, -1)
-        sims[start:stop, :top.shape[1]] = np.where(good, values, -np.inf)
+    for start in range(0, own.shape[0], CHUNK * 8):
+        stop = min(start + CHUNK * 8, own.shape[0])
+        block = sp_matmul_topn(pruned[start:stop], other_t, top_n=pool_depth, threshold=0.0, sort=True)
+        pool, scores = _sorted_rows(block, pool_depth)
+        redo = np.flatnonzero(cut[start:stop])
+        if len(redo):
+            r, c = np.nonzero(pool[redo] >= 0)
+            exact = np.full((len(redo), pool_depth), -np.inf, np.float32)
+            exact[r, c] = _row_cosines(own[start + redo[r]], other[pool[redo[r], c]])
+            order = np.argsort(-exact, axis=1, kind="stable")
+            pool[redo] = np.take_along_axis(pool[redo], order, axis=1)
+            scores[redo] = np.take_along_axis(exact, order, axis=1)
+        idx[start:stop], sims[start:stop] = pool[:, :depth], scores[:, :depth]
     return idx, sims
+
+
+def _row_cosines(a: sparse.csr_matrix, b: sparse.csr_matrix) -> np.ndarray:
+    """Row-wise dot products of two equally long stacks of sparse rows -> (m,) float32."""
+    return np.asarray(a.multiply(b).sum(axis=1), dtype=np.float32).ravel()
 
 
 def context_from_lists(idx: np.ndarray, sims: np.ndarray, keys: np.ndarray, s: np.ndarray, n_other: int,
