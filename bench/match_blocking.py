@@ -20,11 +20,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-from bench.common import args_settings, print_table, write_results
+from bench.common import args_settings, print_table, reset_peak_rss, vm_hwm_mb, write_results
 
 PACKAGES = ("numpy", "scipy", "scikit-learn", "faiss-cpu", "lightgbm", "rapidfuzz")
 
@@ -66,22 +65,6 @@ def synthetic_listings(n: int, seed: int, dim: int = 384, overlap: float = 0.8):
     return sides[0], sides[1], truth
 
 
-def reset_peak() -> bool:
-    """Reset this process's peak RSS (VmHWM) to its current RSS; False where not supported."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
-
-
-def peak_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return float("nan")
-
-
 def quality(candidates, x, truth: np.ndarray, n_left: int, seed: int) -> dict:
     """Scorer F1 on held-out source listings (see module docstring)."""
     from shopgraph.matching.scorer import PairScorer
@@ -106,7 +89,7 @@ def run_one(left, right, truth, path: str, k: int, seed: int) -> dict:
     from shopgraph.matching.blocking import block, pair_completeness
     from shopgraph.matching.features import PairFeaturizer
 
-    reset_peak()
+    reset_peak_rss()
     t0 = time.perf_counter()
     featurizer = PairFeaturizer(left, right)
     featurizer.approximate = path == "approx"
@@ -115,7 +98,7 @@ def run_one(left, right, truth, path: str, k: int, seed: int) -> dict:
     t2 = time.perf_counter()
     x = featurizer.features(candidates.rows)
     t3 = time.perf_counter()
-    peak = peak_mb()
+    peak = vm_hwm_mb()
     return {"products": len(left), "path": path, "featurize s": round(t1 - t0, 1), "blocking s": round(t2 - t1, 1),
             "features s": round(t3 - t2, 1), "total s": round(t3 - t0, 1), "peak RSS MB": peak,
             "completeness": round(pair_completeness(candidates, truth), 4),
