@@ -2,8 +2,9 @@
 
 Two shops of N synthetic products each (bench/synthetic_catalog.py: families of look-alike siblings,
 shop-specific titles, known truth; 80% of each shop's products are in the other) are built as
-`Listings` directly, without ingesting them: the text vectors are NOT MiniLM but a stand-in (each
-product's random 384-d direction plus per-listing noise, unit rows), so the dense channel's cost is
+`Listings` directly, without ingesting them: the text vectors are NOT MiniLM but a stand-in (a 32-d
+latent per product from its brand, category, line and own key, projected to 384-d, plus per-listing
+noise, unit rows), so the dense channel's cost is
 real and its neighbours are plausible, while the five TF-IDF channels are exactly what matching uses.
 
 For each size and each path (exact = neighbours.APPROX_MIN_PAIRS never reached, approx = forced on):
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import zlib
 
 import numpy as np
 
@@ -38,12 +40,23 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def _seeded(text: str, size: int = 32) -> np.ndarray:
+    return np.random.default_rng(zlib.crc32(text.encode())).normal(size=size)
+
+
+def _latent(e) -> np.ndarray:
+    """A product's 32-d latent: what its family shares (brand, category, line) plus its own part."""
+    return (_seeded(e.brand) + _seeded(e.category) + 0.8 * _seeded(f"{e.brand} {e.line}")
+            + 0.5 * _seeded(f"product {e.key}"))
+
+
 def synthetic_listings(n: int, seed: int, dim: int = 384, overlap: float = 0.8):
     """(left Listings, right Listings, truth (t, 2) rows) of two shops of n products each."""
     from bench.synthetic_catalog import description, make_entities, title_a, title_b
     from shopgraph.matching.listings import Listings
 
     rng = np.random.default_rng(seed)
+    projection = np.random.default_rng(seed + 1).normal(size=(32, dim)) / np.sqrt(32)
     shared = int(n * overlap)
     entities = make_entities(2 * n - shared, rng)
     order = rng.permutation(len(entities))
@@ -52,9 +65,11 @@ def synthetic_listings(n: int, seed: int, dim: int = 384, overlap: float = 0.8):
         chosen = [entities[int(i)] for i in members]
         titles = [title(e, rng) for e in chosen]
         texts = [f"{t} {description(e, rng)}" for t, e in zip(titles, chosen)]
-        # Stand-in text vectors: a direction per product (seeded by its key) plus listing noise.
-        vec = np.stack([np.random.default_rng(e.key).normal(size=dim) for e in chosen]).astype(np.float32)
-        vec += 0.7 * rng.normal(size=vec.shape).astype(np.float32)
+        # Stand-in text vectors with the low intrinsic dimension of sentence embeddings: a 32-d latent
+        # (brand + category + line + the product itself, seeded by name) mapped to dim by a fixed
+        # random projection, plus listing noise.
+        latent = np.stack([_latent(e) for e in chosen])
+        vec = (latent @ projection).astype(np.float32) + 0.02 * rng.normal(size=(len(chosen), dim)).astype(np.float32)
         vec /= np.linalg.norm(vec, axis=1, keepdims=True)
         sides.append(Listings(name, [f"{name}:{e.key}" for e in chosen], titles, texts,
                               brands=[e.brand for e in chosen], categories=[e.category for e in chosen],

@@ -5,7 +5,7 @@ Two ways to get them, picked by the catalogs' size:
 - exact (below APPROX_MIN_PAIRS = n_left * n_right): dense blocks of every listing against the whole
   other catalog, chunk by chunk, and their top `depth` columns. Quadratic, so used only while small;
   the five em benchmarks (< 10k listings a side) stay on this path.
-- approximate (above): dense channels through a faiss HNSW index over the other side (inner product
+- approximate (above): dense channels through a faiss IVF index over the other side (inner product
   of unit rows = cosine); sparse TF-IDF channels by pruning each query row to its QUERY_TERMS
   highest-weight terms (the rare, telling ones) before the sparse product, so the product touches
   only the rare terms' postings, then re-scoring the pool's best POOL_FACTOR * depth with the full
@@ -25,9 +25,8 @@ APPROX_MIN_PAIRS = 200_000_000   # n_left * n_right above which lists are approx
 CHUNK = 1024            # query rows per block (exact: CHUNK x n_other floats)
 QUERY_TERMS = 32        # sparse query rows keep this many highest-weight terms for the candidate pool
 POOL_FACTOR = 2         # the pruned product's best POOL_FACTOR * depth are re-scored with full rows
-HNSW_M = 32             # faiss HNSW graph degree
-HNSW_EF_CONSTRUCTION = 80
-HNSW_EF_SEARCH_MIN = 128  # efSearch is at least this and at least 2 * depth
+IVF_LISTS_PER_ROOT = 4  # faiss IVF cells per sqrt(n) of the indexed side
+IVF_PROBES = 32         # cells each dense query scans
 
 
 def approximate(featurizer) -> bool:
@@ -82,14 +81,20 @@ def exact_lists(own, other, depth: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def dense_lists(own: np.ndarray, other: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top `depth` by inner product through a faiss HNSW index over `other` (unit rows)."""
+    """Top `depth` by inner product through a faiss IVF index over `other` (unit rows): IVF_LISTS_PER_ROOT
+    * sqrt(n) k-means cells, each query scans its IVF_PROBES nearest cells. Chosen over HNSW by
+    measurement (docs/benchmarks.md): building the graph cost more than scanning a few cells."""
     import faiss
 
     other = np.ascontiguousarray(other, dtype=np.float32)
-    index = faiss.IndexHNSWFlat(other.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
-    index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+    n, dim = other.shape
+    cells = max(1, min(int(IVF_LISTS_PER_ROOT * np.sqrt(n)), n // 39))
+    quantizer = faiss.IndexFlatIP(dim)
+    index = faiss.IndexIVFFlat(quantizer, dim, cells, faiss.METRIC_INNER_PRODUCT)
+    sample = np.random.default_rng(0).choice(n, size=min(n, 64 * cells), replace=False)
+    index.train(other[np.sort(sample)])
     index.add(other)
-    index.hnsw.efSearch = max(HNSW_EF_SEARCH_MIN, 2 * depth)
+    index.nprobe = min(IVF_PROBES, cells)
     idx, sims = _pad(own.shape[0], depth)
     for start in range(0, own.shape[0], CHUNK * 8):
         values, found = index.search(np.ascontiguousarray(own[start:start + CHUNK * 8], dtype=np.float32), depth)
