@@ -38,6 +38,20 @@ def approximate(featurizer) -> bool:
     return featurizer.n_left * featurizer.n_right > APPROX_MIN_PAIRS
 
 
+def use_lists(featurizer, channel: str, from_right: bool, n_keys: int, depth: int) -> bool:
+    """Whether the context features of n_keys distinct listings of one side should read top lists:
+    on the approximate path, when the lists are already built (blocking made them) or when exact
+    blocks for those listings would themselves pass APPROX_MIN_PAIRS. A few listings (one product
+    matched on its own) keep exact blocks rather than building lists for a whole catalog."""
+    if not approximate(featurizer):
+        return False
+    cached = featurizer.__dict__.get("_top_lists", {}).get((channel, from_right))
+    if cached is not None and cached[0].shape[1] >= depth:
+        return True
+    n_other = featurizer.n_left if from_right else featurizer.n_right
+    return n_keys * n_other > APPROX_MIN_PAIRS or getattr(featurizer, "approximate", None) is True
+
+
 def top_lists(featurizer, channel: str, depth: int, from_right: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(idx, sims) of every listing of one side (the right side with from_right) against the other,
     `depth` deep (see module docstring), exact or approximate by `approximate(featurizer)`. Cached

@@ -110,3 +110,19 @@ def test_a_sparse_list_counts_its_unlisted_zeros(s):
     full = np.array([0.9, 0.5] + [0.0] * 8)
     assert gap[0] == pytest.approx(s - max(full.max(), s))
     assert rank[0] == (full > s + 1e-6).sum()
+
+
+def test_one_product_on_a_large_catalog_keeps_exact_context_without_building_lists(monkeypatch):
+    # Matching one product (match_product) on a catalog past the threshold must not build top lists
+    # for the whole catalog: its few listings get exact blocks; a whole run's many listings use lists.
+    exact, _ = _featurizers(300)
+    large, _ = _featurizers(300)
+    del large.approximate
+    monkeypatch.setattr(neighbours, "APPROX_MIN_PAIRS", 300 * 300 - 1)
+    assert neighbours.approximate(large)
+    pairs = np.array([[5, 5], [5, 6], [5, 7]])
+    assert np.allclose(large.features(pairs), exact.features(pairs), equal_nan=True)
+    assert not large.__dict__.get("_top_lists")
+    many = block(exact, k=5).rows
+    large.features(many)
+    assert ("char", False) in large._top_lists
