@@ -39,12 +39,14 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         featurizer = PairFeaturizer(left, right)
         row = {"products": n, "featurizer s": round(time.perf_counter() - t0, 1)}
+        print(f"{n}: featurizer {row['featurizer s']} s, peak {vm_hwm_mb()} MB", flush=True)
         for channel in CHANNELS:
             own, other = featurizer.channel(channel)
             build = neighbours.dense_lists if channel == "text" else neighbours.sparse_lists
             t0 = time.perf_counter()
             build(own, other, args.depth)
             row[f"{channel} s"] = round(time.perf_counter() - t0, 1)
+            print(f"{n}: {channel} {row[f'{channel} s']} s, peak {vm_hwm_mb()} MB", flush=True)
         row["peak RSS MB"] = vm_hwm_mb()
         rows.append(row)
         print(row, flush=True)
