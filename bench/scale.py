@@ -82,7 +82,7 @@ class VectorFileEncoder:
         self.lexical = LexicalEncoder(config.lexical)
 
     def encode(self, records):
-        from shopgraph.ingest.encoders.fusion import fuse
+        from shopgraph.ingest.encoders.fusion import fuse, fusion_weights
         from shopgraph.ingest.encoders.product import EncodedProducts
 
         rows = np.array([int(r.source_id[1:]) for r in records], dtype=np.int64)
@@ -93,7 +93,8 @@ class VectorFileEncoder:
         image, ok = np.zeros((n, self.dims.image), np.float32), np.zeros(n, bool)
         lexical = self.lexical.encode([r.title for r in records])
         return EncodedProducts(text=text, image=image, image_ok=ok, image_errors=[None] * n, lexical=lexical,
-                               fused=fuse(text, image, lexical, self.fusion, image_ok=ok), encoded=n)
+                               fused=fuse(text, image, lexical, self.fusion, image_ok=ok), encoded=n,
+                               fusion=fusion_weights(self.fusion))
 
 
 def stage_ingest(d: Path, n: int, queries: int) -> dict:
