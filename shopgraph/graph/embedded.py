@@ -681,7 +681,10 @@ class EmbeddedStore(GraphStore):
             with self._reading():  # the fusion weights and the vectors from one snapshot
                 has, extra, weights = self._vector_columns(label, prop, "n")
                 query = f"{_by_key(label, 'n')} WHERE {has} RETURN n.{node.key} AS id, n.{prop} AS v{extra}"
-                got_ids, matrix, _ = self._vectors_of(self._arrow(query, {"ids": unique}), prop, weights)
+                if len(unique) <= _PLAIN_ROWS_MAX:  # plain rows: see below
+                    got_ids, matrix = self._plain_fused(self._rows_raw(query, {"ids": unique}), weights)
+                else:
+                    got_ids, matrix, _ = self._vectors_of(self._arrow(query, {"ids": unique}), prop, weights)
         else:
             query = f"{_by_key(label, 'n')} WHERE n.{prop} IS NOT NULL RETURN n.{node.key} AS id, n.{prop} AS v"
             if len(unique) <= _PLAIN_ROWS_MAX:
@@ -707,6 +710,18 @@ class EmbeddedStore(GraphStore):
             return f"{var}.{prop} IS NOT NULL", "", None
         return (f"({var}.{prop} IS NOT NULL OR ({var}.text_vec IS NOT NULL AND {var}.lex_vec IS NOT NULL))",
                 f", {var}.text_vec AS t, {var}.lex_vec AS l", weights)
+
+    def _plain_fused(self, rows: list[list], weights) -> tuple[list[str], np.ndarray]:
+        """(ids, (n, dims.fused) float32) from plain rows [id, v] or [id, v, t, l] (see _vector_columns)."""
+        matrix = np.zeros((len(rows), self.dims.fused), dtype=np.float32)
+        derive = [n for n, row in enumerate(rows) if row[1] is None]
+        for n, row in enumerate(rows):
+            if row[1] is not None:
+                matrix[n] = row[1]
+        if derive:
+            matrix[derive] = F.derive(np.asarray([rows[n][2] for n in derive], dtype=np.float32),
+                                      np.asarray([rows[n][3] for n in derive], dtype=np.float32), weights, self.dims)
+        return [row[0] for row in rows], matrix
 
     def _vectors_of(self, table: pa.Table, prop: str, weights) -> tuple[list[str], np.ndarray, list[str]]:
         """(ids, (n, width) float32 vectors, ids without one) of a table of id, v[, t, l] columns: the

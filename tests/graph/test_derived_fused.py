@@ -128,3 +128,14 @@ def test_a_retired_product_has_no_fused_vector(store):
     store.retire_products(["p001", "p002"])
     assert store.count_with_vector("fused_vec") == 4
     assert store.get_vectors("Product", "fused_vec", ["p001"])[0] == []
+
+
+def test_many_ids_read_through_arrow_derive_the_same(store, monkeypatch):
+    import shopgraph.graph.embedded as embedded
+
+    rows, fused, _ = _catalog()
+    store.write(GraphBatch(nodes={"Product": rows}, fusion=fusion_weights(FusionConfig())))
+    monkeypatch.setattr(embedded, "_PLAIN_ROWS_MAX", 0)  # the path of more than 1024 ids
+    ids = [r["id"] for r in reversed(rows)]
+    got, vectors = store.get_vectors("Product", "fused_vec", ids)
+    assert got == ids and np.array_equal(vectors, fused[::-1])
