@@ -11,7 +11,9 @@ A fused vector is left out only when deriving it gives back exactly the same flo
 value by value when it is written; a -0.0 reads back as 0.0), so a reader can never tell a derived vector from a stored one. A
 product with an image, a fused vector written under other weights, or one written by a caller that
 does not say its weights, is stored whole, as before this change; a database written before it has
-no FUSION_META and every fused_vec stored, and reads as it did.
+no FUSION_META and every fused_vec stored, and reads as it did. Once a database has FUSION_META, a
+product with text_vec and lex_vec and a null fused_vec reads as having the derived one, which is
+what an ingest would have given it; raw Cypher (`p.fused_vec`) sees the null.
 
 Shapes: text (n, dims.text), lexical (n, dims.lexical), fused (n, dims.fused), float32.
 """
