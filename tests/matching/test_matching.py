@@ -141,14 +141,21 @@ def test_scorer_learns_the_hand_made_pairs_and_explains_them(toy, tmp_path):
         PairScorer.load(tmp_path / "bad.json")
 
 
-def test_an_averaged_scorer_is_the_mean_of_its_parts_log_odds_and_explains_exactly(toy, tmp_path):
-    from shopgraph.matching.features import swapped_columns
-
+@pytest.fixture(scope="module")
+def toy_split(toy):
+    """The toy's pairs as (x_train, y_train, x_valid, y_valid, valid_rows) and a small scorer config."""
     left, right, truth, featurizer = toy
     train_rows, train_y = labelled_pairs(truth[:30], len(right), 8)
     valid_rows, valid_y = labelled_pairs(truth[30:], len(right), 8)
-    x_train, x_valid = featurizer.features(train_rows), featurizer.features(valid_rows)
-    config = ScorerConfig(min_samples_leaf=2, early_stopping=False, max_iter=30)
+    return ((featurizer.features(train_rows), train_y, featurizer.features(valid_rows), valid_y, valid_rows),
+            ScorerConfig(min_samples_leaf=2, early_stopping=False, max_iter=30))
+
+
+def test_an_averaged_scorer_is_the_mean_of_its_parts_log_odds_and_explains_exactly(toy, toy_split, tmp_path):
+    from shopgraph.matching.features import swapped_columns
+
+    truth, featurizer = toy[2], toy[3]
+    (x_train, train_y, x_valid, valid_y, valid_rows), config = toy_split
     fresh = PairScorer(config).fit(x_train, train_y, x_valid, valid_y)
     tuned = PairScorer(config).fit(x_train, train_y, x_valid, valid_y, init=fresh)
     joined = PairScorer.averaged([fresh, tuned], x_valid, valid_y)
@@ -170,12 +177,8 @@ def test_an_averaged_scorer_is_the_mean_of_its_parts_log_odds_and_explains_exact
         PairScorer(config).fit(x_train, train_y, x_valid, valid_y, init=joined)
 
 
-def test_training_with_a_ready_scorer_keeps_the_fresh_and_fine_tuned_scorers_averaged(toy):
-    left, right, truth, featurizer = toy
-    train_rows, train_y = labelled_pairs(truth[:30], len(right), 8)
-    valid_rows, valid_y = labelled_pairs(truth[30:], len(right), 8)
-    x_train, x_valid = featurizer.features(train_rows), featurizer.features(valid_rows)
-    config = ScorerConfig(min_samples_leaf=2, early_stopping=False, max_iter=30)
+def test_training_with_a_ready_scorer_keeps_the_fresh_and_fine_tuned_scorers_averaged(toy_split):
+    (x_train, train_y, x_valid, valid_y, _), config = toy_split
     base = PairScorer(config).fit(x_train, train_y, x_valid, valid_y)
     scorer = pipeline.fit_scorer(x_train, train_y, x_valid, valid_y, base, config)
     assert len(scorer.model.boosters) == 2 and "averaged" in scorer.metrics["start"]
