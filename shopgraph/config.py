@@ -95,7 +95,9 @@ class SearchConfig:
     <kind>_weights: "channel=weight ..." for each query kind (shopgraph.search.fusion.query_kind):
     channels are exact (identifier / model-number lookup), bm25, vector (the products' fused
     vectors), learned (the trained image-text space, once trained), image (photo queries: the
-    products' photos); a channel left out or at 0 is not run. <kind>_rrf_k: the rank offset.
+    products' photos); a channel left out or at 0 is not run. <kind>_fusion: "rrf" (weighted reciprocal
+    rank) or "zscore" (weighted sum of each channel's standardised scores: a sharp channel leads, a flat
+    one barely counts; shopgraph/search/fusion.py). <kind>_rrf_k: the rank offset (rrf).
     short_text_words: a text query of at most this many words (and no model number, mostly in a
     script the English model reads) is "short_text" (category names, "wireless mouse"); 0: none is.
     Defaults: the dev optimum through ShopGraph.search (bench/search_shipped.py --tune).
@@ -113,17 +115,23 @@ photo; a result meeting neither partial bound is "weak", and a search with no
     # gained 0.0002 dev objective once mixed-script queries stopped counting as "text": the kind is off.
     identifier_weights: str = "exact=4 bm25=1"  # its listings come first whatever the weights: BM25 fills the rest
     identifier_rrf_k: float = 20.0
+    identifier_fusion: str = "rrf"
     model_number_weights: str = "exact=0.5 bm25=1 vector=2 learned=2"
     model_number_rrf_k: float = 20.0
+    model_number_fusion: str = "rrf"
     other_script_weights: str = "bm25=1"
     other_script_rrf_k: float = 20.0
+    other_script_fusion: str = "rrf"
     short_text_words: int = 0
     short_text_weights: str = "bm25=1 vector=2 learned=2"
     short_text_rrf_k: float = 20.0
+    short_text_fusion: str = "rrf"
     text_weights: str = "bm25=1 vector=2 learned=2"
     text_rrf_k: float = 20.0
+    text_fusion: str = "rrf"
     image_weights: str = "image=1 vector=1 learned=1"
     image_rrf_k: float = 60.0
+    image_fusion: str = "rrf"
     depth: int = 100
     duplicate_image: float = 0.97
     # strong_*: bench/search_confidence.py on dev queries (98% of answerable known-item queries strong,

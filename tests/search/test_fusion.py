@@ -1,8 +1,8 @@
-"""Weighted reciprocal rank fusion and query kinds."""
+"""Weighted reciprocal rank fusion, score-aware (z-score) fusion, and query kinds."""
 
 import pytest
 
-from shopgraph.search.fusion import query_kind, reciprocal_rank_fusion
+from shopgraph.search.fusion import query_kind, reciprocal_rank_fusion, zscore_fusion
 
 
 def test_agreeing_channels_win_and_each_hit_names_its_channels():
@@ -27,6 +27,41 @@ def test_ties_are_deterministic_and_repeats_count_once():
     assert fused[0].id == again[0].id
     with pytest.raises(ValueError):
         reciprocal_rank_fusion({"a": ["p"]}, k=0)
+
+
+def _outlier(ids, top, rest):
+    """Scores where the first id stands far above an even run of the others."""
+    return [(ids[0], top)] + [(i, rest - 0.01 * n) for n, i in enumerate(ids[1:])]
+
+
+def _even(ids, top, step):
+    return [(i, top - step * n) for n, i in enumerate(ids)]
+
+
+def test_zscore_fusion_follows_the_sharp_channel_where_rank_fusion_cannot():
+    # 20 candidates; "a" is BM25's first and the vectors' last, "b" the vectors' first and BM25's second
+    ids = ["a", "b"] + [f"p{n}" for n in range(18)]
+    by_vector = ["b"] + ids[2:] + ["a"]
+    lexical_sharp = {"bm25": _outlier(ids, 30.0, 5.0), "vector": _even(by_vector, 0.80, 0.01)}
+    vector_sharp = {"bm25": _even(ids, 9.0, 0.1), "vector": _outlier(by_vector, 0.95, 0.40)}
+    assert zscore_fusion(lexical_sharp)[0].id == "a"
+    assert zscore_fusion(vector_sharp)[0].id == "b"
+    for scored in (lexical_sharp, vector_sharp):  # ranks alone answer both alike
+        assert reciprocal_rank_fusion({c: [i for i, _ in hits] for c, hits in scored.items()})[0].id == "b"
+
+
+def test_zscore_shares_sum_to_the_score_and_a_constant_channel_adds_candidates_at_zero():
+    fused = zscore_fusion({"exact": [("x", 1.0), ("y", 1.0)], "bm25": [("y", 3.0), ("z", 1.0)]},
+                          {"exact": 2.0, "bm25": 1.0})
+    by_id = {h.id: h for h in fused}
+    assert set(by_id) == {"x", "y", "z"}
+    assert by_id["x"].contributions == {"exact": 0.0}  # every exact hit alike: no evidence between them
+    assert by_id["y"].contributions == {"exact": 0.0, "bm25": pytest.approx(1.0)}
+    assert by_id["z"].contributions == {"bm25": pytest.approx(-1.0)}
+    for hit in fused:
+        assert hit.score == pytest.approx(sum(hit.contributions.values()))
+    assert [h.id for h in fused] == ["y", "x", "z"]
+    assert [h.id for h in zscore_fusion({"bm25": [("y", 3.0), ("z", 1.0)]}, {"bm25": 0.0})] == []
 
 
 def test_query_kinds():
