@@ -96,8 +96,9 @@ class SearchConfig:
     channels are exact (identifier / model-number lookup), bm25, vector (the products' fused
     vectors), learned (the trained image-text space, once trained), image (photo queries: the
     products' photos); a channel left out or at 0 is not run. <kind>_fusion: "rrf" (weighted reciprocal
-    rank) or "zscore" (weighted sum of each channel's standardised scores: a sharp channel leads, a flat
-    one barely counts; shopgraph/search/fusion.py). <kind>_rrf_k: the rank offset (rrf).
+    rank) or "zscore" (weighted sum of each channel's standardised scores: a sharp channel leads, an
+    evenly falling one spreads its weight; shopgraph/search/fusion.py). <kind>_rrf_k: the rank offset
+    (rrf). zscore_top: the candidates per channel whose scores zscore standardises.
     short_text_words: a text query of at most this many words (and no model number, mostly in a
     script the English model reads) is "short_text" (category names, "wireless mouse"); 0: none is.
     Defaults: the dev optimum through ShopGraph.search (bench/search_shipped.py --tune).
@@ -132,6 +133,7 @@ photo; a result meeting neither partial bound is "weak", and a search with no
     image_weights: str = "image=1 vector=1 learned=1"
     image_rrf_k: float = 60.0
     image_fusion: str = "rrf"
+    zscore_top: int = 20  # dev queries: 20 > 10, 15, 30 and all 100 (docs/benchmarks.md)
     depth: int = 100
     duplicate_image: float = 0.97
     # strong_*: bench/search_confidence.py on dev queries (98% of answerable known-item queries strong,

@@ -5,14 +5,15 @@ list with its own scores. Two ways to fuse them (FUSIONS), chosen per query kind
 - "rrf", weighted reciprocal rank fusion: a product's fused score is sum over channels of
   weight / (k + rank), rank starting at 1 (Cormack et al., 2009, with a weight per channel). It uses
   ranks only, so every channel counts the same on every query whatever its scores say.
-- "zscore", score-aware CombSUM: each channel's scores are standardised over the candidates it
-  returned ((score - mean) / standard deviation) and the fused score is sum over channels of weight *
-  z. It adapts per query from the shape of each channel's scores: a channel whose best candidate
-  stands far above the rest (BM25 on a rare term, one near-duplicate title) gives it a large z (up to
-  about sqrt(n) for n candidates) and leads; a channel whose scores fall off evenly gives its best
-  one a modest z (about 1.7) and defers to a sharper one; a channel whose scores are all equal (every
-  exact hit matched one identifier) gives 0. A product a channel did not return gets 0 from it (the
-  channel's mean: counting it as the channel's worst lost dev NDCG, docs/benchmarks.md).
+- "zscore", score-aware CombSUM: each channel's scores are standardised over its top `top`
+  candidates ((score - mean) / standard deviation, both over those top scores) and the fused score
+  is sum over channels of weight * (z - the channel's floor), the floor being the lowest z of its
+  top: a product below a channel's top, or not returned by it, gets 0 from it, so every share is >= 0.
+  It adapts per query from the shape of each channel's scores: a channel whose best candidate stands
+  far above the rest (BM25 on a rare term, a near-duplicate title) gives it a large share and leads;
+  a channel whose scores fall off evenly spreads its weight over its top and defers to a sharper one;
+  a channel whose top scores are all equal (every exact hit matched one identifier) adds nothing.
+  top = 20 and the floor were chosen on dev queries (docs/benchmarks.md).
 The weights depend on the kind of query (`query_kind`): a model-number-like query leans on exact
 lookup and BM25, a query in a script the English model does not read on BM25 over character bigrams.
 bench/search_shipped.py tunes them on development queries.
@@ -90,11 +91,13 @@ def reciprocal_rank_fusion(rankings: Mapping[str, Sequence[str]], weights: Mappi
 
 
 def zscore_fusion(scored: Mapping[str, Sequence[tuple[str, float]]], weights: Mapping[str, float] | None = None,
-                  limit: int | None = None) -> list[FusedHit]:
+                  top: int = 20, limit: int | None = None) -> list[FusedHit]:
     """Fuse scored lists (channel -> [(id, score)], best first, larger better) by the weighted sum of
-    each channel's standardised scores (module docstring). A channel whose scores are all equal (or
-    that returned one candidate) adds its candidates with 0. weights: as reciprocal_rank_fusion.
-    Ties are broken by the best single rank, then by id."""
+    each channel's standardised scores above its floor (module docstring). top: the candidates per
+    channel whose scores are standardised (the rest count as the floor, 0). weights: as
+    reciprocal_rank_fusion. Ties are broken by the best single rank, then by id."""
+    if top <= 1:
+        raise ValueError(f"zscore fusion top must be at least 2, got {top}")
     shares: dict[str, dict[str, float]] = {}
     ranks: dict[str, dict[str, int]] = {}
     for channel, hits in scored.items():
@@ -104,12 +107,13 @@ def zscore_fusion(scored: Mapping[str, Sequence[tuple[str, float]]], weights: Ma
         first: dict[str, float] = {}
         for item, score in hits:
             first.setdefault(item, float(score))  # a repeated id keeps its best (first) score
-        values = list(first.values())
-        mean = sum(values) / len(values)
-        spread = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
+        head = list(first.values())[:top]
+        mean = sum(head) / len(head)
+        spread = (sum((v - mean) ** 2 for v in head) / len(head)) ** 0.5
+        floor = min(head)
         for rank, (item, score) in enumerate(first.items(), start=1):
-            z = (score - mean) / spread if spread > 0 else 0.0
-            shares.setdefault(item, {})[channel] = weight * z
+            above = (max(score, floor) - floor) / spread if spread > 0 else 0.0  # z - the floor's z
+            shares.setdefault(item, {})[channel] = weight * above
             ranks.setdefault(item, {})[channel] = rank
     return _ordered(shares, ranks, limit)
 

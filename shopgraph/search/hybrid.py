@@ -76,10 +76,11 @@ def kind_fusion(config: SearchConfig, kind: str) -> str:
     return fusion
 
 
-def fuse(scored: Mapping[str, list[tuple[str, float]]], weights: Mapping[str, float], fusion: str, rrf_k: float):
+def fuse(scored: Mapping[str, list[tuple[str, float]]], weights: Mapping[str, float], fusion: str, rrf_k: float,
+         zscore_top: int = SearchConfig.zscore_top):
     """The channels' scored lists fused as `fusion` says: [fusion.FusedHit], best first."""
     if fusion == "zscore":
-        return zscore_fusion(scored, weights)
+        return zscore_fusion(scored, weights, top=zscore_top)
     return reciprocal_rank_fusion({c: [i for i, _ in hits] for c, hits in scored.items()}, weights, k=rrf_k)
 
 
@@ -128,7 +129,7 @@ def hybrid_search(graph, text: str | None, image, *, filters, where: str | None,
         scored["learned"] = _learned_channel(store, aligner, query, rank_by, depth, vector_args)
     rankings = {c: [i for i, _ in hits] for c, hits in scored.items()}
     scores = {c: [float(s) for _, s in hits] for c, hits in scored.items()}
-    fused = fuse(scored, weights, fusion, rrf_k)
+    fused = fuse(scored, weights, fusion, rrf_k, config.zscore_top)
     first = set(whole) if kind == "identifier" else {i for i, s in image_scores.items() if s >= config.duplicate_image}
     ranked = [Ranked(h.id, h.score, h.contributions, h.id in first) for h in fused]
     ranked.sort(key=lambda r: not r.first)  # stable: fused order within each group

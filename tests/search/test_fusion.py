@@ -50,18 +50,27 @@ def test_zscore_fusion_follows_the_sharp_channel_where_rank_fusion_cannot():
         assert reciprocal_rank_fusion({c: [i for i, _ in hits] for c, hits in scored.items()})[0].id == "b"
 
 
-def test_zscore_shares_sum_to_the_score_and_a_constant_channel_adds_candidates_at_zero():
+def test_zscore_shares_are_standardised_scores_above_the_channel_floor():
     fused = zscore_fusion({"exact": [("x", 1.0), ("y", 1.0)], "bm25": [("y", 3.0), ("z", 1.0)]},
                           {"exact": 2.0, "bm25": 1.0})
     by_id = {h.id: h for h in fused}
     assert set(by_id) == {"x", "y", "z"}
     assert by_id["x"].contributions == {"exact": 0.0}  # every exact hit alike: no evidence between them
-    assert by_id["y"].contributions == {"exact": 0.0, "bm25": pytest.approx(1.0)}
-    assert by_id["z"].contributions == {"bm25": pytest.approx(-1.0)}
+    assert by_id["y"].contributions == {"exact": 0.0, "bm25": pytest.approx(2.0)}  # z 1 above the floor's -1
+    assert by_id["z"].contributions == {"bm25": 0.0}
     for hit in fused:
         assert hit.score == pytest.approx(sum(hit.contributions.values()))
     assert [h.id for h in fused] == ["y", "x", "z"]
     assert [h.id for h in zscore_fusion({"bm25": [("y", 3.0), ("z", 1.0)]}, {"bm25": 0.0})] == []
+
+
+def test_zscore_standardises_each_channel_over_its_top_only():
+    # below the top, a channel says nothing more: the 3rd and 4th get the floor (0) like a product it
+    # did not return, and the long tail does not dilute the spread of the top
+    fused = zscore_fusion({"bm25": [("a", 4.0), ("b", 2.0), ("c", 1.0), ("d", 0.5)]}, top=2)
+    assert {h.id: h.score for h in fused} == {"a": pytest.approx(2.0), "b": 0.0, "c": 0.0, "d": 0.0}
+    with pytest.raises(ValueError):
+        zscore_fusion({"bm25": [("a", 1.0)]}, top=1)
 
 
 def test_query_kinds():
