@@ -326,6 +326,9 @@ def run_shipped(args, suites: list[Suite]) -> dict:
         _save_dev_runs(workdir, runs)
         results["fusion"] = tune_weights(runs)
         tuned = {"search.short_text_words": str(results["fusion"]["short_text_words"]["value"])}
+        zscored = [c for k, c in results["fusion"].items() if k != "short_text_words" and c["fusion"] == "zscore"]
+        if zscored:  # one setting for every kind: that of the zscore kind with the most dev queries
+            tuned["search.zscore_rank_weight"] = str(max(zscored, key=lambda c: c["dev_queries"])["zscore_rank_weight"])
         for kind, choice in results["fusion"].items():
             if kind != "short_text_words":
                 tuned[f"search.{kind}_fusion"] = choice["fusion"]
@@ -398,6 +401,7 @@ WEIGHT_GRID = {"exact": (0.0, 0.5, 1.0, 2.0, 4.0), "bm25": (0.0, 0.5, 1.0, 2.0),
                "learned": (0.0, 0.25, 0.5, 1.0)}
 IMAGE_GRID = {"image": (1.0,), "vector": (0.0, 0.25, 0.5, 1.0), "learned": (0.0, 0.25, 0.5, 1.0)}
 RRF_KS = (20.0, 60.0)
+ZSCORE_RANK_WEIGHTS = (0.0, 10.0, 20.0, 40.0)  # zscore fusion: its rank part's weight (k 20)
 
 
 @dataclass
@@ -436,14 +440,18 @@ def dev_runs(sg, corpus: Corpus, suite: Suite, group: str) -> list[DevRun]:
     return out
 
 
-def fused_ids(run: DevRun, weights: dict[str, float], k: float, fusion: str = "rrf") -> list[str]:
-    """What hybrid_search would return for these weights and fusion (same fusion, same first-rule)."""
+def fused_ids(run: DevRun, weights: dict[str, float], k: float, fusion: str = "rrf",
+              rank_weight: float | None = None) -> list[str]:
+    """What hybrid_search would return for these weights and fusion (same fusion, same first-rule);
+    rank_weight: zscore's (None: the configuration's default)."""
+    from shopgraph.config import SearchConfig
     from shopgraph.search.hybrid import fuse
 
     kept = {c: w for c, w in weights.items() if w > 0 and c in run.rankings}
     scores = run.scores or {}
     scored = {c: list(zip(run.rankings[c], scores.get(c) or [0.0] * len(run.rankings[c]))) for c in kept}
-    ids = [h.id for h in fuse(scored, kept, fusion, k)]
+    rank_weight = SearchConfig.zscore_rank_weight if rank_weight is None else rank_weight
+    ids = [h.id for h in fuse(scored, kept, fusion, k, SearchConfig.zscore_top, rank_weight)]
     return [i for i in ids if i in run.first] + [i for i in ids if i not in run.first]
 
 
@@ -512,7 +520,7 @@ def _objective(runs: list[DevRun], choice_of) -> float:
     channels = sorted({c for r in runs for c in r.rankings})
     singles = [_group_scores(runs, lambda r, c=c: ({c: 1.0}, 60.0)) for c in channels]
     scores = _group_scores(runs, lambda r: (_parse(choice_of(r)["weights"]), choice_of(r)["rrf_k"],
-                                            choice_of(r).get("fusion", "rrf")))
+                                            choice_of(r).get("fusion", "rrf"), choice_of(r).get("zscore_rank_weight")))
     return float(np.mean([scores[g] - 2 * max(0.0, max(s[g] for s in singles) - scores[g]) for g in scores]))
 
 
@@ -551,14 +559,16 @@ def _tune_kind(kind: str, mine: list[DevRun]) -> dict:
         weights = {n: v for n, v in zip(names, values) if v > 0}
         if not weights:
             continue
-        for fusion, k in [("rrf", k) for k in RRF_KS] + [(f, RRF_KS[0]) for f in fusions if f != "rrf"]:
-            scores = _group_scores(mine, lambda r: (weights, k, fusion))
+        trials = [("rrf", k, None) for k in RRF_KS]
+        trials += [("zscore", RRF_KS[0], w) for w in ZSCORE_RANK_WEIGHTS if "zscore" in fusions]
+        for fusion, k, rank_weight in trials:
+            scores = _group_scores(mine, lambda r: (weights, k, fusion, rank_weight))
             objective = np.mean([scores[g] - 2 * max(0.0, best_single[g] - scores[g]) for g in groups])
             allowed = _no_worse_after(scores)
             if best is None or (allowed, objective) > (best[0], best[1] + 1e-9):
-                best = (allowed, objective, weights, k, scores, fusion)
+                best = (allowed, objective, weights, k, scores, fusion, rank_weight)
     best = best[1:]
-    choice = {"fusion": best[4], "weights": " ".join(f"{c}={w:g}" for c, w in best[1].items()), "rrf_k": best[2],
+    choice = {"fusion": best[4], "zscore_rank_weight": best[5], "weights": " ".join(f"{c}={w:g}" for c, w in best[1].items()), "rrf_k": best[2],
               "dev_queries": len(mine), "objective": round(float(best[0]), 4),
               "dev_ndcg@10": {g: round(v, 4) for g, v in best[3].items()},
               "best_single_dev": {g: round(v, 4) for g, v in best_single.items()}}

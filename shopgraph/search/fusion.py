@@ -5,15 +5,17 @@ list with its own scores. Two ways to fuse them (FUSIONS), chosen per query kind
 - "rrf", weighted reciprocal rank fusion: a product's fused score is sum over channels of
   weight / (k + rank), rank starting at 1 (Cormack et al., 2009, with a weight per channel). It uses
   ranks only, so every channel counts the same on every query whatever its scores say.
-- "zscore", score-aware CombSUM: each channel's scores are standardised over its top `top`
-  candidates ((score - mean) / standard deviation, both over those top scores) and the fused score
-  is sum over channels of weight * (z - the channel's floor), the floor being the lowest z of its
-  top: a product below a channel's top, or not returned by it, gets 0 from it, so every share is >= 0.
-  It adapts per query from the shape of each channel's scores: a channel whose best candidate stands
-  far above the rest (BM25 on a rare term, a near-duplicate title) gives it a large share and leads;
-  a channel whose scores fall off evenly spreads its weight over its top and defers to a sharper one;
-  a channel whose top scores are all equal (every exact hit matched one identifier) adds nothing.
-  top = 20 and the floor were chosen on dev queries (docs/benchmarks.md).
+- "zscore", score-aware: reciprocal rank fusion plus each channel's standardised scores. Each
+  channel's scores are standardised over its top `top` candidates ((score - mean) / standard
+  deviation, over those top scores); a candidate's share from a channel is weight * (rank_weight /
+  (k + rank) + z - the channel's floor), the floor being the lowest z of its top (a candidate below
+  the top gets only its rank share; one the channel did not return, nothing). The score part adapts
+  per query from the shape of each channel's scores: a channel whose best candidate stands far above
+  the rest (BM25 on a rare term, a near-duplicate title) gives it a large share and leads; a channel
+  whose scores fall off evenly adds about as much to each of its top and defers to a sharper one; a
+  channel whose top scores are all equal (every exact hit matched one identifier) adds only ranks.
+  The rank part keeps what RRF does well (agreement between channels). top = 20 and rank_weight = 20
+  were chosen on dev queries (docs/benchmarks.md).
 The weights depend on the kind of query (`query_kind`): a model-number-like query leans on exact
 lookup and BM25, a query in a script the English model does not read on BM25 over character bigrams.
 bench/search_shipped.py tunes them on development queries.
@@ -91,13 +93,17 @@ def reciprocal_rank_fusion(rankings: Mapping[str, Sequence[str]], weights: Mappi
 
 
 def zscore_fusion(scored: Mapping[str, Sequence[tuple[str, float]]], weights: Mapping[str, float] | None = None,
-                  top: int = 20, limit: int | None = None) -> list[FusedHit]:
-    """Fuse scored lists (channel -> [(id, score)], best first, larger better) by the weighted sum of
-    each channel's standardised scores above its floor (module docstring). top: the candidates per
-    channel whose scores are standardised (the rest count as the floor, 0). weights: as
-    reciprocal_rank_fusion. Ties are broken by the best single rank, then by id."""
+                  top: int = 20, rank_weight: float = 20.0, k: float = 20.0,
+                  limit: int | None = None) -> list[FusedHit]:
+    """Fuse scored lists (channel -> [(id, score)], best first, larger better): each candidate's share
+    from a channel is weight * (rank_weight / (k + rank) + its standardised score above the channel's
+    floor) (module docstring). top: the candidates per channel whose scores are standardised (the
+    rest are at the floor); rank_weight 0: scores only. weights: as reciprocal_rank_fusion. Ties are
+    broken by the best single rank, then by id."""
     if top <= 1:
         raise ValueError(f"zscore fusion top must be at least 2, got {top}")
+    if k <= 0 or rank_weight < 0:
+        raise ValueError(f"zscore fusion needs k > 0 and rank_weight >= 0, got {k}, {rank_weight}")
     shares: dict[str, dict[str, float]] = {}
     ranks: dict[str, dict[str, int]] = {}
     for channel, hits in scored.items():
@@ -113,7 +119,7 @@ def zscore_fusion(scored: Mapping[str, Sequence[tuple[str, float]]], weights: Ma
         floor = min(head)
         for rank, (item, score) in enumerate(first.items(), start=1):
             above = (max(score, floor) - floor) / spread if spread > 0 else 0.0  # z - the floor's z
-            shares.setdefault(item, {})[channel] = weight * above
+            shares.setdefault(item, {})[channel] = weight * (rank_weight / (k + rank) + above)
             ranks.setdefault(item, {})[channel] = rank
     return _ordered(shares, ranks, limit)
 

@@ -34,7 +34,8 @@ from shopgraph.search.fusion import FUSIONS, parse_weights, query_kind, reciproc
 @dataclass
 class Ranked:
     """One fused candidate: id, fused score, each channel's share of it (rrf: weight / (k + rank);
-    zscore: weight * the standardised score; they sum to score), first: put first (the query's own identifier, or its own photo)."""
+    zscore: weight * (rank_weight / (k + rank) + the standardised score above the floor); they sum
+    to score), first: put first (the query's own identifier, or its own photo)."""
 
     id: str
     score: float
@@ -77,10 +78,10 @@ def kind_fusion(config: SearchConfig, kind: str) -> str:
 
 
 def fuse(scored: Mapping[str, list[tuple[str, float]]], weights: Mapping[str, float], fusion: str, rrf_k: float,
-         zscore_top: int = SearchConfig.zscore_top):
+         zscore_top: int = SearchConfig.zscore_top, zscore_rank_weight: float = SearchConfig.zscore_rank_weight):
     """The channels' scored lists fused as `fusion` says: [fusion.FusedHit], best first."""
     if fusion == "zscore":
-        return zscore_fusion(scored, weights, top=zscore_top)
+        return zscore_fusion(scored, weights, top=zscore_top, rank_weight=zscore_rank_weight, k=rrf_k)
     return reciprocal_rank_fusion({c: [i for i, _ in hits] for c, hits in scored.items()}, weights, k=rrf_k)
 
 
@@ -129,7 +130,7 @@ def hybrid_search(graph, text: str | None, image, *, filters, where: str | None,
         scored["learned"] = _learned_channel(store, aligner, query, rank_by, depth, vector_args)
     rankings = {c: [i for i, _ in hits] for c, hits in scored.items()}
     scores = {c: [float(s) for _, s in hits] for c, hits in scored.items()}
-    fused = fuse(scored, weights, fusion, rrf_k, config.zscore_top)
+    fused = fuse(scored, weights, fusion, rrf_k, config.zscore_top, config.zscore_rank_weight)
     first = set(whole) if kind == "identifier" else {i for i, s in image_scores.items() if s >= config.duplicate_image}
     ranked = [Ranked(h.id, h.score, h.contributions, h.id in first) for h in fused]
     ranked.sort(key=lambda r: not r.first)  # stable: fused order within each group
