@@ -574,3 +574,17 @@ def _tune_kind(kind: str, mine: list[DevRun]) -> dict:
               "best_single_dev": {g: round(v, 4) for g, v in best_single.items()}}
     print(f"tuned {kind}: {choice}", flush=True)
     return choice
+
+
+def dev_scores(runs: list[DevRun], search_config) -> dict[str, float]:
+    """Dev NDCG@10 per group of the stored dev runs (bench/.work/shipped/dev-runs.pkl) under a
+    SearchConfig, offline, as ShopGraph.search would fuse them: compares two configurations, e.g.
+    python -c "import pickle; from bench.search_shipped import *; from shopgraph.config import
+    SearchConfig; print(dev_scores(pickle.load(open('bench/.work/shipped/dev-runs.pkl', 'rb')), SearchConfig()))"."""
+    from shopgraph.search.hybrid import kind_fusion, kind_weights
+
+    def choose(run: DevRun):
+        kind = run_kind(run, search_config.short_text_words)
+        weights, k = kind_weights(search_config, kind)
+        return weights, k, kind_fusion(search_config, kind), search_config.zscore_rank_weight
+    return _group_scores(runs, choose)
