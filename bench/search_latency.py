@@ -11,8 +11,8 @@ Queries come from the graph itself (seeded): product titles (known-item), catego
 descriptive queries), identifiers, and the first words of titles. Phases, in the same process and
 interleaved query by query: `search` (ShopGraph.search k=10), `channels` (hybrid_search alone), `page`
 (ranked_page: hydration, match strength, facets) with the per-version product cache and without it
-(as before), the lexical mirror's per-search check (three Meta reads and the index revision), and
-the baseline `vector only` (the store's vector_search of the fused vector, the least any channel costs).
+(as before), the lexical mirror's per-search check (one Meta read of the generation and identity, and
+the index revision), and the baseline `vector only` (the store's vector_search of the fused vector, the least any channel costs).
 The machine is shared: compare rows of one run (same load), not runs; even then a phase can pay for
 the garbage its predecessor left (a Meta read measured 14 ms here after a page, 1.9 ms after a vector
 search), so read small differences as noise.

@@ -27,6 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from shopgraph.errors import BadArgumentError
+from shopgraph.gnn.threads import torch_threads, training_threads
 
 METHODS = ("none", "mmd", "dann")
 _STD_FLOOR = 1e-6
@@ -163,6 +164,7 @@ class AdaptConfig:
     dropout: float = 0.1
     seed: int = 0
     pos_weight: float | None = None  # None: n_neg / n_pos of the source labels
+    threads: int = 0  # torch threads while fitting; 0: chosen from the size of a step (gnn/threads.py)
 
 
 def _check_config(c: AdaptConfig) -> None:
@@ -208,7 +210,9 @@ class AdaptedMatcher:
         rng = np.random.default_rng(c.seed)
         self.history = []
         # A private RNG stream: deterministic for the seed without resetting the caller's global state.
-        with torch.random.fork_rng(devices=[]):
+        # A step is a batch through a small MLP: one thread unless set (see gnn/threads.py)
+        threads = training_threads(c.threads, c.batch_size * max(s.shape[1], c.hidden))
+        with torch.random.fork_rng(devices=[]), torch_threads(threads):
             torch.manual_seed(c.seed)
             self.encoder = nn.Sequential(nn.Linear(s.shape[1], c.hidden), nn.ReLU(), nn.Dropout(c.dropout),
                                          nn.Linear(c.hidden, c.hidden), nn.ReLU())

@@ -401,8 +401,15 @@ class EmbeddedStore(GraphStore):
 
     # -- meta ----------------------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
-        rows = self._rows_raw("MATCH (m:Meta {key: $key}) RETURN m.value", {"key": key})
+        # single: one statement is its own snapshot; BEGIN/COMMIT around it would triple the round
+        # trips, and a search reads its graph's version several times
+        rows = self._rows_raw("MATCH (m:Meta {key: $key}) RETURN m.value", {"key": key}, single=True)
         return rows[0][0] if rows else None
+
+    def get_metas(self, keys: Sequence[str]) -> dict[str, str | None]:
+        found = dict(self._rows_raw("MATCH (m:Meta) WHERE m.key IN $keys RETURN m.key, m.value",
+                                    {"keys": list(keys)}, single=True))
+        return {key: found.get(key) for key in keys}
 
     def set_meta(self, key: str, value: str) -> None:
         with self._transaction():

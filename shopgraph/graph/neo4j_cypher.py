@@ -250,6 +250,11 @@ def get_meta() -> str:
 
 
 @statement(_none)
+def get_metas() -> str:
+    return "MATCH (m:Meta) WHERE m.key IN $keys RETURN m.key AS key, m.value AS value"
+
+
+@statement(_none)
 def set_meta() -> str:
     return "MERGE (m:Meta {key: $key}) SET m.value = $value"
 

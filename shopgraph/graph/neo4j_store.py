@@ -243,6 +243,10 @@ class Neo4jStore(GraphStore):
         rows = self._read(Q.get_meta(), {"key": key})
         return rows[0]["value"] if rows else None
 
+    def get_metas(self, keys: Sequence[str]) -> dict[str, str | None]:
+        found = {r["key"]: r["value"] for r in self._read(Q.get_metas(), {"keys": list(keys)})}
+        return {key: found.get(key) for key in keys}
+
     def set_meta(self, key: str, value: str) -> None:
         self._write_tx(lambda tx: self._run(tx, Q.set_meta(), {"key": key, "value": str(value)}))
 

@@ -226,6 +226,11 @@ class GraphStore(ABC):
     @abstractmethod
     def get_meta(self, key: str) -> str | None: ...
 
+    def get_metas(self, keys: Sequence[str]) -> dict[str, str | None]:
+        """{key: value or None} for each key, read together (stores that can read them in one
+        statement do: one snapshot, one round trip; a search reads its graph's version this way)."""
+        return {key: self.get_meta(key) for key in keys}
+
     @abstractmethod
     def set_meta(self, key: str, value: str) -> None: ...
 

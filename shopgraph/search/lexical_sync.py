@@ -56,11 +56,11 @@ class GraphDocs:
         kept in memory only)."""
         from shopgraph.graph.store import DATABASE_ID
 
-        generation = int(self.store.generation())
-        database_id = self.store.get_meta(DATABASE_ID)
-        if database_id is None:
+        meta = self.store.get_metas(("generation", DATABASE_ID, "schema_version"))  # one snapshot
+        generation = int(meta["generation"] or 0)
+        if meta[DATABASE_ID] is None:
             return None, generation
-        return f"{database_id}/schema-{self.store.get_meta('schema_version')}", generation
+        return f"{meta[DATABASE_ID]}/schema-{meta['schema_version']}", generation
 
     def changed_since(self, revision: int) -> Iterator[tuple[list[str], list[dict], list[str]]]:
         """Batches of (ids, documents, ids gone or tombstoned) for products with rev > revision

@@ -30,7 +30,7 @@ def ranked_page(store, config: SearchConfig, outcome: Outcome, text: str | None,
     ids = [h.id for h in outcome.hits]
     found = products(store, ids) if cache is None else cache.products(store, ids, outcome.version)
     cosines = text_cosines(store, outcome.query, ids)
-    judged = []
+    judged = []  # (hit, product, strength label, relevance) of every candidate still in the graph
     wanted = term_set(text) if text else frozenset()
     for hit in outcome.hits:
         product = found.get(hit.id)
@@ -39,17 +39,22 @@ def ranked_page(store, config: SearchConfig, outcome: Outcome, text: str | None,
         share = coverage(wanted, product.title, product.brand) if text else 0.0
         label, relevance = strength(config, exact=hit.first, coverage=share, text=cosines.get(hit.id),
                                     image=outcome.image_scores.get(hit.id))
-        contributions = {c: round(v, 6) for c, v in hit.contributions.items()}
-        judged.append(SearchResult(product, hit.score, contributions, carried_by(contributions), label, relevance))
-    matching = [r for r in judged if r.strength != "weak"]
+        judged.append((hit, product, label, relevance))
+    matching = [j for j in judged if j[2] != "weak"]
     pool = matching or judged
     order = judged
     if sort != "relevance":
-        order = sorted(pool, key=lambda r: _price_key(r.product.price, sort == "price_desc"))
-    return SearchResults(order[offset:offset + k], no_close_match=not close_match(r.strength for r in judged),
+        order = sorted(pool, key=lambda j: _price_key(j[1].price, sort == "price_desc"))
+    # every candidate is judged (total, facets), but only the page's become SearchResults
+    page = [_result(hit, product, label, relevance) for hit, product, label, relevance in order[offset:offset + k]]
+    return SearchResults(page, no_close_match=not close_match(j[2] for j in judged),
                          kind=outcome.kind, total=len(matching), offset=offset,
-                         facets=facet_counts(r.product for r in pool))
+                         facets=facet_counts(j[1] for j in pool))
 
+
+def _result(hit, product, label: str, relevance: float) -> SearchResult:
+    contributions = {c: round(v, 6) for c, v in hit.contributions.items()}
+    return SearchResult(product, hit.score, contributions, carried_by(contributions), label, relevance)
 
 def _price_key(price, descending: bool) -> tuple:
     if price is None or not math.isfinite(price):

@@ -105,6 +105,13 @@ def test_vectors_round_trip(filled):
     np.testing.assert_allclose(matrix[1], products[0]["text_vec"], rtol=1e-6)
 
 
+def test_get_metas_reads_the_keys_asked_for_with_none_for_missing(store):
+    store.set_meta("colour", "blue")
+    store.set_meta("size", "42")
+    assert store.get_metas(["size", "nowhere", "colour"]) == {"size": "42", "nowhere": None, "colour": "blue"}
+    assert store.get_metas([]) == {}
+
+
 def test_null_vector_is_absent(store):
     store.write(catalog_batch([product("9", image_vec=None, image_missing=True)]))
     ids, matrix = store.get_vectors("Product", "image_vec", ["shop_a:9"])

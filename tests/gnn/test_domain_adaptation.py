@@ -214,3 +214,26 @@ def test_predict_before_fit_and_with_wrong_width_raise():
     matcher.fit(xs, ys, xt)
     with pytest.raises(BadArgumentError):
         matcher.predict(xt[:, :-1])
+
+
+@pytest.mark.parametrize("setting, expected", [(0, 1), (2, 2)])
+def test_fit_runs_small_steps_on_one_thread_unless_set_and_puts_torch_back(monkeypatch, setting, expected):
+    """A step is a 128-row batch through a small MLP: split over two cores it waits for the other
+    core far longer than it computes (gnn/threads.py), so auto (0) fits on one thread."""
+    xs, ys, xt, _ = domains(n=200)
+    seen = set()
+    step = AdaptedMatcher._step_losses
+
+    def recording(self, *args, **kwargs):
+        seen.add(torch.get_num_threads())
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(AdaptedMatcher, "_step_losses", recording)
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        AdaptedMatcher(AdaptConfig(method="mmd", epochs=1, threads=setting)).fit(xs, ys, xt)
+        assert seen == {expected}
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)

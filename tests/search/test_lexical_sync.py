@@ -146,3 +146,19 @@ def test_in_memory_graph_keeps_its_index_in_memory(tmp_path):
         assert _ids(g.lexical.index().search("hose")) == ["shop_a:1"]
     assert not (tmp_path / "m.db.index" / "lexical").exists()
     assert isinstance(LexicalIndex.memory(), LexicalIndex)
+
+
+def test_a_search_reads_the_graphs_version_in_one_statement(tmp_path):
+    """The lexical mirror's per-search check (generation, database id, schema version) is one Meta
+    read, not three read transactions of three statements each (a search's fixed cost)."""
+    db = tmp_path / "g.db"
+    with _open(db) as sg:
+        sg.store.write(catalog_batch([product("1", title="red kettle")]))
+        sg.lexical.index()
+        seen = []
+        sg.store.trace = lambda query, params: seen.append(query)
+        sg.lexical.index()
+        sg.store.trace = None
+    meta_reads = [q for q in seen if "Meta" in q]
+    assert len(meta_reads) == 1, seen
+    assert not any("BEGIN" in q for q in seen), seen
