@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -82,7 +83,7 @@ class VectorFileEncoder:
         self.lexical = LexicalEncoder(config.lexical)
 
     def encode(self, records):
-        from shopgraph.ingest.encoders.fusion import fuse
+        from shopgraph.ingest.encoders.fusion import fuse, fusion_weights
         from shopgraph.ingest.encoders.product import EncodedProducts
 
         rows = np.array([int(r.source_id[1:]) for r in records], dtype=np.int64)
@@ -93,7 +94,8 @@ class VectorFileEncoder:
         image, ok = np.zeros((n, self.dims.image), np.float32), np.zeros(n, bool)
         lexical = self.lexical.encode([r.title for r in records])
         return EncodedProducts(text=text, image=image, image_ok=ok, image_errors=[None] * n, lexical=lexical,
-                               fused=fuse(text, image, lexical, self.fusion, image_ok=ok), encoded=n)
+                               fused=fuse(text, image, lexical, self.fusion, image_ok=ok), encoded=n,
+                               fusion=fusion_weights(self.fusion))
 
 
 def stage_ingest(d: Path, n: int, queries: int) -> dict:
@@ -367,13 +369,15 @@ STAGES = {"gen": stage_gen, "ingest": stage_ingest, "build": stage_build, "query
 
 # -- driver --------------------------------------------------------------------------------------
 def _run_stage(name: str, d: Path, n: int, queries: int) -> dict:
-    started = time.perf_counter()
+    started, load_before = time.perf_counter(), os.getloadavg()[0]
     done = subprocess.run([sys.executable, "-m", "bench.scale", "--stage", name, "--dir", str(d), "--sizes", str(n),
                            "--queries", str(queries)], capture_output=True, text=True, cwd=ROOT)
     if done.returncode != 0:
         raise SystemExit(f"stage {name} at {n:,} failed: {done.stderr.strip().splitlines()[-3:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    print(f"  {name:7s} {n:>9,}  {time.perf_counter() - started:7.1f} s", flush=True)
+    # The machine is shared: the 1-minute load average before and after each stage, beside its timings.
+    result[f"{name}_load"] = [round(load_before, 1), round(os.getloadavg()[0], 1)]
+    print(f"  {name:7s} {n:>9,}  {time.perf_counter() - started:7.1f} s  load {result[f'{name}_load']}", flush=True)
     return result
 
 
@@ -381,12 +385,16 @@ def _size_mb(paths) -> float:
     return round(sum(p.stat().st_size for p in paths if p.is_file()) / 2**20, 1)
 
 
-def run_size(n: int, queries: int, workdir: Path, peer: bool = True) -> dict:
+def run_size(n: int, queries: int, workdir: Path, peer: bool = True, done=lambda row: None) -> dict:
+    """All stages at one size; done(row) after each, so a run stopped part-way keeps what it measured."""
     d = workdir / f"n{n}"
     d.mkdir(parents=True, exist_ok=True)
     row = {"products": n}
     for stage in ("gen", "ingest", "build", "query", "storage"):
         row.update(_run_stage(stage, d, n, queries))
+        if stage != "gen":
+            row.update(_disk(d, n))
+        done(row)
     if peer:
         result = _run_stage("peer", d, n, queries)
         for case, figures in result.pop("cases").items():
@@ -415,11 +423,16 @@ def _disk(d: Path, n: int) -> dict:
 
     db = [p for p in d.glob("scale.db*") if p.is_file()]
     row = {"db_mb": _size_mb(db), "index_mb": _size_mb(list((d / "scale.db.index").rglob("*")))}
-    # vectors stored per product: text_vec (384), lex_vec (512) and fused_vec (384 + 1280 + 512) in the graph
+    # vectors each product has: text_vec (384), lex_vec (512) and fused_vec (384 + 1280 + 512). A
+    # text-only product's fused_vec is derived on read, not stored (graph/derived_fused.py), so the
+    # vectors kept on disk are text_vec and lex_vec; both ratios are reported.
     dims = VectorDims(text=DIM)
     stored = n * (dims.text + dims.lexical + dims.fused) * 4 / 2**20
+    kept = n * (dims.text + dims.lexical) * 4 / 2**20
     row["raw_vectors_mb"] = round(stored, 1)
     row["disk_over_raw_vectors"] = round((row["db_mb"] + row["index_mb"]) / stored, 2)
+    row["raw_vectors_kept_mb"] = round(kept, 1)
+    row["disk_over_kept_vectors"] = round((row["db_mb"] + row["index_mb"]) / kept, 2)
     row["index_over_raw_text_vectors"] = round(row["index_mb"] / (n * DIM * 4 / 2**20), 2)
     return row
 
@@ -471,6 +484,8 @@ def main(argv=None) -> None:
     parser.add_argument("--queries", type=int, default=100, help="queries per case (default 100)")
     parser.add_argument("--keep", type=Path, default=None, help="work in this folder and keep it (default: a temp folder)")
     parser.add_argument("--no-peer", action="store_true", help="skip the LanceDB reference")
+    parser.add_argument("--results", default="scale",
+                        help="results name: bench/results/NAME.json (default scale), written after every stage")
     parser.add_argument("--rerun", default=None,
                         help="with --keep: run only these stages (e.g. build,query,peer) again on what an earlier "
                              "run left there and replace their figures in bench/results/scale.json")
@@ -486,16 +501,20 @@ def main(argv=None) -> None:
     if args.rerun:
         rerun(args.rerun.split(","), sizes, args.queries, args.keep)
         return
-    rows = []
+    rows: list[dict] = []
+
+    def partial(row: dict) -> None:
+        write_results(args.results, args_settings(args), {"sizes": rows + [row], "growth": [], "partial": True})
+
     with tempfile.TemporaryDirectory(prefix="scale-") as tmp:
         for n in sizes:
-            rows.append(run_size(n, args.queries, args.keep or Path(tmp), peer=not args.no_peer))
+            rows.append(run_size(n, args.queries, args.keep or Path(tmp), peer=not args.no_peer, done=partial))
     summary = [{k: v for k, v in r.items() if k != "cases"} for r in rows]
     print_table(summary, title="scale: per size (each stage in its own process; RSS = that stage's peak)")
     search = [{"products": r["products"], "case": c, **m} for r in rows for c, m in r["cases"].items()]
     print_table(search, title="vector search, k=10, 384-d text vectors: API vs store (warm filters) vs LanceDB")
     growth = _growth(rows)
-    path = write_results("scale", args_settings(args), {"sizes": rows, "growth": growth})
+    path = write_results(args.results, args_settings(args), {"sizes": rows, "growth": growth})
     print(f"\nwrote {path}")
 
 

@@ -239,6 +239,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--tune", action="store_true",
                    help="--shipped: first tune the per-kind fusion weights on the dev queries, then report test "
                         "queries with them")
+    p.add_argument("--tune-only", action="store_true",
+                   help="--shipped --tune: stop after tuning (dev queries only; bench/.work/shipped/dev-runs.pkl)")
     p.add_argument("--latency-queries", type=int, default=60,
                    help="--shipped: hybrid searches timed (k=10, unmemoised) per suite and state")
     p.add_argument("--states", default="before,after",

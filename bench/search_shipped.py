@@ -326,12 +326,18 @@ def run_shipped(args, suites: list[Suite]) -> dict:
         _save_dev_runs(workdir, runs)
         results["fusion"] = tune_weights(runs)
         tuned = {"search.short_text_words": str(results["fusion"]["short_text_words"]["value"])}
+        zscored = [c for k, c in results["fusion"].items() if k != "short_text_words" and c["fusion"] == "zscore"]
+        if zscored:  # one setting for every kind: that of the zscore kind with the most dev queries
+            tuned["search.zscore_rank_weight"] = str(max(zscored, key=lambda c: c["dev_queries"])["zscore_rank_weight"])
         for kind, choice in results["fusion"].items():
             if kind != "short_text_words":
+                tuned[f"search.{kind}_fusion"] = choice["fusion"]
                 tuned[f"search.{kind}_weights"] = choice["weights"]
                 tuned[f"search.{kind}_rrf_k"] = str(choice["rrf_k"])
         print("tuned: " + " ".join(f"--set '{k}={v}'" for k, v in tuned.items()), flush=True)
         config = with_overrides(config, tuned)
+        if args.tune_only:
+            return results
     for state in states:
         for suite in suites:
             corpus = corpora[suite.name]
@@ -395,6 +401,7 @@ WEIGHT_GRID = {"exact": (0.0, 0.5, 1.0, 2.0, 4.0), "bm25": (0.0, 0.5, 1.0, 2.0),
                "learned": (0.0, 0.25, 0.5, 1.0)}
 IMAGE_GRID = {"image": (1.0,), "vector": (0.0, 0.25, 0.5, 1.0), "learned": (0.0, 0.25, 0.5, 1.0)}
 RRF_KS = (20.0, 60.0)
+ZSCORE_RANK_WEIGHTS = (0.0, 10.0, 20.0, 40.0)  # zscore fusion: its rank part's weight (k 20)
 
 
 @dataclass
@@ -408,6 +415,7 @@ class DevRun:
     first: set[str]
     relevant: dict[str, int]
     text: str | None = None  # the query (None: a photo query), so kinds can be decided again
+    scores: dict[str, list[float]] | None = None  # each channel's scores, as rankings (Outcome.scores)
 
 
 def dev_runs(sg, corpus: Corpus, suite: Suite, group: str) -> list[DevRun]:
@@ -425,18 +433,25 @@ def dev_runs(sg, corpus: Corpus, suite: Suite, group: str) -> list[DevRun]:
             o = hybrid_search(sg, q.text, q.image, filters=None, where=None, params=None, rank_by="hybrid",
                               depth=CANDIDATES)
             out.append(DevRun(group, o.kind, {c: [corpus.suite_id(i) for i in ids] for c, ids in o.rankings.items()},
-                              {corpus.suite_id(h.id) for h in o.hits if h.first}, q.relevant, q.text))
+                              {corpus.suite_id(h.id) for h in o.hits if h.first}, q.relevant, q.text,
+                              {c: list(s) for c, s in o.scores.items()}))
     finally:
         sg.config = shipped
     return out
 
 
-def fused_ids(run: DevRun, weights: dict[str, float], k: float) -> list[str]:
-    """What hybrid_search would return for these weights (same fusion, same first-rule)."""
-    from shopgraph.search.fusion import reciprocal_rank_fusion
+def fused_ids(run: DevRun, weights: dict[str, float], k: float, fusion: str = "rrf",
+              rank_weight: float | None = None) -> list[str]:
+    """What hybrid_search would return for these weights and fusion (same fusion, same first-rule);
+    rank_weight: zscore's (None: the configuration's default)."""
+    from shopgraph.config import SearchConfig
+    from shopgraph.search.hybrid import fuse
 
-    hits = reciprocal_rank_fusion({c: r for c, r in run.rankings.items() if weights.get(c, 0) > 0}, weights, k=k)
-    ids = [h.id for h in hits]
+    kept = {c: w for c, w in weights.items() if w > 0 and c in run.rankings}
+    scores = run.scores or {}
+    scored = {c: list(zip(run.rankings[c], scores.get(c) or [0.0] * len(run.rankings[c]))) for c in kept}
+    rank_weight = SearchConfig.zscore_rank_weight if rank_weight is None else rank_weight
+    ids = [h.id for h in fuse(scored, kept, fusion, k, SearchConfig.zscore_top, rank_weight)]
     return [i for i in ids if i in run.first] + [i for i in ids if i not in run.first]
 
 
@@ -454,9 +469,11 @@ def run_kind(run: DevRun, short_words: int) -> str:
     return query_kind(run.text, short_words=short_words)
 
 
-def tune_weights(runs: list[DevRun]) -> dict[str, dict]:
-    """Per query kind, the weights and k with the best dev NDCG@10 averaged over groups (suite x
-    before/after), less twice any group's shortfall against its best single channel (the bar); and
+def tune_weights(runs: list[DevRun], short_words_tried: tuple[int, ...] = SHORT_WORDS) -> dict[str, dict]:
+    """Per query kind, the fusion, weights and k with the best dev NDCG@10 averaged over groups (suite x
+    before/after), less twice any group's shortfall against its best single channel (the bar), among
+    those under which no suite's dev NDCG@10 after training is below its NDCG@10 before (the "no
+    suite worse after training" bar; a learned weight of 0 always meets it); and
     search.short_text_words: the threshold whose tuned short_text + text weights score best on the
     text queries together (same objective; a split must beat none by SPLIT_MARGIN). Without trained
     graphs among the runs, "learned" gets the vector channel's weight (training adds a channel).
@@ -465,7 +482,7 @@ def tune_weights(runs: list[DevRun]) -> dict[str, dict]:
     chosen = {kind: _tune_kind(kind, [r for r in runs if run_kind(r, 0) == kind]) for kind in sorted(base)}
     texts = [r for r in runs if run_kind(r, 0) == "text"]
     best = None
-    for short_words in SHORT_WORDS:
+    for short_words in short_words_tried:
         kinds = {id(r): run_kind(r, short_words) for r in texts}
         choice = {kind: _tune_kind(kind, [r for r in texts if kinds[id(r)] == kind])
                   for kind in sorted(set(kinds.values()))}
@@ -487,13 +504,13 @@ def tune_weights(runs: list[DevRun]) -> dict[str, dict]:
 
 
 def _group_scores(runs: list[DevRun], choose) -> dict[str, float]:
-    """Mean dev NDCG@10 per group, each run fused by choose(run) -> (weights, k)."""
+    """Mean dev NDCG@10 per group, each run fused by choose(run) -> (weights, k[, fusion])."""
     from bench.search_quality import metrics
 
     per: dict[str, list[float]] = {}
     for r in runs:
-        weights, k = choose(r)
-        per.setdefault(r.group, []).append(metrics(fused_ids(r, weights, k), r.relevant)["ndcg@10"])
+        weights, k, *fusion = choose(r)
+        per.setdefault(r.group, []).append(metrics(fused_ids(r, weights, k, *fusion), r.relevant)["ndcg@10"])
     return {g: float(np.mean(v)) for g, v in per.items()}
 
 
@@ -502,7 +519,8 @@ def _objective(runs: list[DevRun], choice_of) -> float:
     choice_of(run) -> a _tune_kind result."""
     channels = sorted({c for r in runs for c in r.rankings})
     singles = [_group_scores(runs, lambda r, c=c: ({c: 1.0}, 60.0)) for c in channels]
-    scores = _group_scores(runs, lambda r: (_parse(choice_of(r)["weights"]), choice_of(r)["rrf_k"]))
+    scores = _group_scores(runs, lambda r: (_parse(choice_of(r)["weights"]), choice_of(r)["rrf_k"],
+                                            choice_of(r).get("fusion", "rrf"), choice_of(r).get("zscore_rank_weight")))
     return float(np.mean([scores[g] - 2 * max(0.0, max(s[g] for s in singles) - scores[g]) for g in scores]))
 
 
@@ -512,9 +530,19 @@ def _parse(spec: str) -> dict[str, float]:
     return parse_weights(spec)
 
 
+def _no_worse_after(scores: dict[str, float]) -> bool:
+    """Whether every "<suite>/after" group scores at least its "<suite>/before" group."""
+    return all(v >= scores[g[:-len("/after")] + "/before"] - 1e-9 for g, v in scores.items()
+               if g.endswith("/after") and g[:-len("/after")] + "/before" in scores)
+
+
 def _tune_kind(kind: str, mine: list[DevRun]) -> dict:
-    """The grid point (weights, k) of one kind with the best objective over its dev runs."""
+    """The grid point (fusion, weights, k) of one kind with the best objective over its dev runs, among
+    those no worse after training than before (_no_worse_after); zscore only when the runs carry the
+    channels' scores."""
     import itertools
+
+    from shopgraph.search.fusion import FUSIONS
 
     groups = sorted({r.group for r in mine})
     grid = IMAGE_GRID if kind == "image" else WEIGHT_GRID
@@ -525,19 +553,38 @@ def _tune_kind(kind: str, mine: list[DevRun]) -> dict:
     names = list(grid)
     singles = {c: _group_scores(mine, lambda r, c=c: ({c: 1.0}, 60.0)) for c in names if c in present}
     best_single = {g: max(s[g] for s in singles.values()) for g in groups}
+    fusions = FUSIONS if all(r.scores is not None for r in mine) else ("rrf",)
     best = None
     for values in itertools.product(*(grid[n] for n in names)):
         weights = {n: v for n, v in zip(names, values) if v > 0}
         if not weights:
             continue
-        for k in RRF_KS:
-            scores = _group_scores(mine, lambda r: (weights, k))
+        trials = [("rrf", k, None) for k in RRF_KS]
+        trials += [("zscore", RRF_KS[0], w) for w in ZSCORE_RANK_WEIGHTS if "zscore" in fusions]
+        for fusion, k, rank_weight in trials:
+            scores = _group_scores(mine, lambda r: (weights, k, fusion, rank_weight))
             objective = np.mean([scores[g] - 2 * max(0.0, best_single[g] - scores[g]) for g in groups])
-            if best is None or objective > best[0] + 1e-9:
-                best = (objective, weights, k, scores)
-    choice = {"weights": " ".join(f"{c}={w:g}" for c, w in best[1].items()), "rrf_k": best[2],
+            allowed = _no_worse_after(scores)
+            if best is None or (allowed, objective) > (best[0], best[1] + 1e-9):
+                best = (allowed, objective, weights, k, scores, fusion, rank_weight)
+    best = best[1:]
+    choice = {"fusion": best[4], "zscore_rank_weight": best[5], "weights": " ".join(f"{c}={w:g}" for c, w in best[1].items()), "rrf_k": best[2],
               "dev_queries": len(mine), "objective": round(float(best[0]), 4),
               "dev_ndcg@10": {g: round(v, 4) for g, v in best[3].items()},
               "best_single_dev": {g: round(v, 4) for g, v in best_single.items()}}
     print(f"tuned {kind}: {choice}", flush=True)
     return choice
+
+
+def dev_scores(runs: list[DevRun], search_config) -> dict[str, float]:
+    """Dev NDCG@10 per group of the stored dev runs (bench/.work/shipped/dev-runs.pkl) under a
+    SearchConfig, offline, as ShopGraph.search would fuse them: compares two configurations, e.g.
+    python -c "import pickle; from bench.search_shipped import *; from shopgraph.config import
+    SearchConfig; print(dev_scores(pickle.load(open('bench/.work/shipped/dev-runs.pkl', 'rb')), SearchConfig()))"."""
+    from shopgraph.search.hybrid import kind_fusion, kind_weights
+
+    def choose(run: DevRun):
+        kind = run_kind(run, search_config.short_text_words)
+        weights, k = kind_weights(search_config, kind)
+        return weights, k, kind_fusion(search_config, kind), search_config.zscore_rank_weight
+    return _group_scores(runs, choose)

@@ -29,6 +29,7 @@ import pyarrow as pa
 from shopgraph.config import IndexConfig, StoreConfig
 from shopgraph.errors import (BadArgumentError, ConfigError, QueryTimeoutError, ReadOnlyError, SchemaError,
                               StoreError)
+from shopgraph.graph import derived_fused as F
 from shopgraph.graph import schema as S
 from shopgraph.graph.access_lock import AccessLock
 from shopgraph.graph.cypher_guard import ensure_read_only
@@ -440,7 +441,8 @@ class EmbeddedStore(GraphStore):
                 check_model_switch(self.get_meta(model_key(model)), model, model_id, switch=False)
             if batch.nodes.get("Product"):
                 generation = self._bump_generation()
-                batch.nodes["Product"] = [{**row, "rev": generation} for row in batch.nodes["Product"]]
+                rows = self._leave_out_derived(batch.nodes["Product"], batch.fusion)
+                batch.nodes["Product"] = [{**row, "rev": generation} for row in rows]
             created: dict[str, set[str]] = {}
             for label in sorted(batch.nodes, key=NODE_WRITE_ORDER.index):
                 created[label] = self._upsert_nodes(label, batch.nodes[label])
@@ -450,6 +452,32 @@ class EmbeddedStore(GraphStore):
                 spec = S.rel_type(rel)
                 fresh = created.get(spec.src, set()) | set(batch.replace_outgoing.get(rel, ()))
                 self._upsert_relationships(rel, rows, fresh)
+
+    def _leave_out_derived(self, rows: Sequence[Mapping], fusion) -> list[dict]:
+        """Inside a write: Product rows with fused_vec set to null where it is derivable exactly from
+        the row's text_vec and lex_vec under the database's fusion weights (recorded from `fusion`,
+        the batch's, when the database has none yet): see derived_fused.py.
+
+        A row that changes text_vec or lex_vec without carrying fused_vec first gets the fused vector
+        the product has now, so a derived one is not silently replaced by one of the new channels."""
+        rows = [dict(row) for row in rows]
+        weights = F.parse_weights(self.get_meta(F.FUSION_META))
+        if weights is None and fusion is not None:
+            weights = tuple(float(w) for w in fusion)
+            self._upsert_nodes("Meta", [{"key": F.FUSION_META, "value": F.weights_text(weights)}])
+        if weights is None:
+            return rows
+        pin = [r["id"] for r in rows if F.PROPERTY not in r and any(p in r for p in F.SOURCES)]
+        if pin:
+            got, vectors = self.get_vectors("Product", F.PROPERTY, pin)
+            current = dict(zip(got, vectors))
+            for r in rows:
+                if r["id"] in current and F.PROPERTY not in r:
+                    r[F.PROPERTY] = current[r["id"]]
+        for r, derived in zip(rows, F.derivable(rows, weights, self.dims)):
+            if derived:
+                r[F.PROPERTY] = None
+        return rows
 
     def _upsert_nodes(self, label: str, rows: Sequence[Mapping]) -> set[str]:
         """Upsert rows by key; returns the keys that were created. Inside a transaction."""
@@ -603,6 +631,13 @@ class EmbeddedStore(GraphStore):
     def _set_vectors(self, label: str, prop: str, ids: Sequence[str], vectors: np.ndarray, generation: int) -> None:
         """Inside a transaction: set one vector property of the given nodes (checked by the caller)."""
         key = S.node_type(label).key
+        if label == "Product" and prop in F.SOURCES:
+            # A derived fused_vec would follow the new channel: the products keep the one they have.
+            pinned = self._leave_out_derived([{"id": i, prop: v} for i, v in zip(ids, vectors)], None)
+            pinned = [r for r in pinned if r.get(F.PROPERTY) is not None]
+            if pinned:
+                self._set_vectors(label, F.PROPERTY, [r["id"] for r in pinned],
+                                  np.stack([np.asarray(r[F.PROPERTY], dtype=np.float32) for r in pinned]), generation)
         # Products carry the revision the vector index syncs on; other labels are not indexed.
         stamp = ", n.rev = $g" if label == "Product" else ""
         ids = list(ids)
@@ -623,7 +658,19 @@ class EmbeddedStore(GraphStore):
                               {"ids": list(dict.fromkeys(ids))}, single=True)
         # plain rows, not Arrow: a search hydrates ~10 rows, where building a table costs more than the read
         found = {row[0]: dict(zip(properties, row[1:])) for row in rows}
+        self._fill_derived(label, properties, found)
         return [found[i] for i in ids if i in found]
+
+    def _fill_derived(self, label: str, properties: Sequence[str], rows: Mapping[str, dict]) -> None:
+        """Rows (by key) read with their properties: a fused_vec that is null there because the
+        store derives it (derived_fused.py) gets its value, as a list like a stored one."""
+        if label != "Product" or F.PROPERTY not in properties:
+            return
+        missing = [key for key, row in rows.items() if row.get(F.PROPERTY) is None]
+        if missing:
+            got, vectors = self.get_vectors("Product", F.PROPERTY, missing)
+            for key, vector in zip(got, vectors):
+                rows[key][F.PROPERTY] = vector.tolist()
 
     def get_vectors(self, label: str, prop: str, ids: Sequence[str]) -> tuple[list[str], np.ndarray]:
         S.check_vector_property(prop)
@@ -636,19 +683,72 @@ class EmbeddedStore(GraphStore):
             with self._synced_index(prop) as (index, _):
                 return index.vectors(list(ids))
         node = S.node_type(label)
-        query = f"{_by_key(label, 'n')} WHERE n.{prop} IS NOT NULL RETURN n.{node.key} AS id, n.{prop} AS v"
         unique = list(dict.fromkeys(ids))
-        if len(unique) <= _PLAIN_ROWS_MAX:
-            # A search judges a few hundred candidates: plain rows read them 3x faster than building an
-            # Arrow table, and a one-off CLI process skips 0.3 s of pyarrow.compute/pandas imports.
-            rows = self._rows_raw(query, {"ids": unique}, single=True)
-            got_ids = [row[0] for row in rows]
-            matrix = np.asarray([row[1] for row in rows], dtype=np.float32).reshape(len(rows), self.dims.of(prop))
+        if label == "Product" and prop == F.PROPERTY:
+            with self._reading():  # the fusion weights and the vectors from one snapshot
+                has, extra, weights = self._vector_columns(label, prop, "n")
+                query = f"{_by_key(label, 'n')} WHERE {has} RETURN n.{node.key} AS id, n.{prop} AS v{extra}"
+                if len(unique) <= _PLAIN_ROWS_MAX:  # plain rows: see below
+                    got_ids, matrix = self._plain_fused(self._rows_raw(query, {"ids": unique}), weights)
+                else:
+                    got_ids, matrix, _ = self._vectors_of(self._arrow(query, {"ids": unique}), prop, weights)
         else:
-            got_ids, matrix = _ids_and_matrix(self._arrow(query, {"ids": unique}), self.dims.of(prop))
+            query = f"{_by_key(label, 'n')} WHERE n.{prop} IS NOT NULL RETURN n.{node.key} AS id, n.{prop} AS v"
+            if len(unique) <= _PLAIN_ROWS_MAX:
+                # A search judges a few hundred candidates: plain rows read them 3x faster than building
+                # an Arrow table, and a one-off CLI process skips 0.3 s of pyarrow.compute/pandas imports.
+                rows = self._rows_raw(query, {"ids": unique}, single=True)
+                got_ids = [row[0] for row in rows]
+                matrix = np.asarray([row[1] for row in rows], dtype=np.float32).reshape(len(rows), self.dims.of(prop))
+            else:
+                got_ids, matrix = _ids_and_matrix(self._arrow(query, {"ids": unique}), self.dims.of(prop))
         position = {i: n for n, i in enumerate(got_ids)}
         order = [position[i] for i in ids if i in position]
         return [got_ids[n] for n in order], matrix[order]
+
+    def _vector_columns(self, label: str, prop: str, var: str) -> tuple[str, str, tuple | None]:
+        """Inside a read: (the condition that `var` has prop, the extra RETURN columns, the fusion
+        weights) for reading prop; weights is None unless prop is a fused_vec this database may derive,
+        whose readers then also return text_vec AS t and lex_vec AS l (derived_fused.py)."""
+        weights = None
+        if label == "Product" and prop == F.PROPERTY:
+            weights = F.parse_weights(self.get_meta(F.FUSION_META))
+        if weights is None:
+            return f"{var}.{prop} IS NOT NULL", "", None
+        return (f"({var}.{prop} IS NOT NULL OR ({var}.text_vec IS NOT NULL AND {var}.lex_vec IS NOT NULL))",
+                f", {var}.text_vec AS t, {var}.lex_vec AS l", weights)
+
+    def _plain_fused(self, rows: list[list], weights) -> tuple[list[str], np.ndarray]:
+        """(ids, (n, dims.fused) float32) from plain rows [id, v] or [id, v, t, l] (see _vector_columns)."""
+        matrix = np.zeros((len(rows), self.dims.fused), dtype=np.float32)
+        derive = [n for n, row in enumerate(rows) if row[1] is None]
+        for n, row in enumerate(rows):
+            if row[1] is not None:
+                matrix[n] = row[1]
+        if derive:
+            matrix[derive] = F.derive(np.asarray([rows[n][2] for n in derive], dtype=np.float32),
+                                      np.asarray([rows[n][3] for n in derive], dtype=np.float32), weights, self.dims)
+        return [row[0] for row in rows], matrix
+
+    def _vectors_of(self, table: pa.Table, prop: str, weights) -> tuple[list[str], np.ndarray, list[str]]:
+        """(ids, (n, width) float32 vectors, ids without one) of a table of id, v[, t, l] columns: the
+        stored vectors, then the derived ones (fused_vec rows with v null, t and l set, when weights)."""
+        import pyarrow.compute as pc  # here, not at import: a CLI search never needs it (0.1 s)
+
+        has = table.column("v").is_valid()
+        ids, matrix = _ids_and_matrix(table.filter(has), self.dims.of(prop))
+        rest = table.filter(pc.invert(has))
+        if weights is None or rest.num_rows == 0:
+            return ids, matrix, rest.column("id").to_pylist()
+        can = pc.and_(rest.column("t").is_valid(), rest.column("l").is_valid())
+        nulled = rest.filter(pc.invert(can)).column("id").to_pylist()
+        rest = rest.filter(can)
+        derived_ids, text = _ids_and_matrix(rest.select(["id", "t"]).rename_columns(["id", "v"]), self.dims.text)
+        _, lexical = _ids_and_matrix(rest.select(["id", "l"]).rename_columns(["id", "v"]), self.dims.lexical)
+        if not derived_ids:
+            return ids, matrix, nulled
+        derived = F.derive(text, lexical, weights, self.dims)
+        return ids + derived_ids, np.concatenate([matrix, derived]), nulled
 
     def product_hashes(self, ids: Sequence[str]) -> dict[str, str]:
         rows = self._rows_raw(f"{_by_key('Product', 'p')} RETURN p.id, p.content_hash", {"ids": list(ids)})
@@ -665,10 +765,13 @@ class EmbeddedStore(GraphStore):
     def iter_nodes(self, label: str, properties: Sequence[str], batch_size: int = 10000) -> Iterator[list[dict]]:
         node = S.node_type(label)
         S.check_properties(label, properties)
-        returns = ", ".join(f"n.{p} AS {p}" for p in properties)
-        table = self._arrow(f"MATCH (n:{label}) RETURN {returns} ORDER BY n.{node.key}")
+        returns = "".join(f", n.{p} AS {p}" for p in properties)
+        table = self._arrow(f"MATCH (n:{label}) RETURN n.{node.key} AS _key{returns} ORDER BY n.{node.key}")
         for batch in table.to_batches(max_chunksize=batch_size):
-            yield batch.to_pylist()
+            rows = batch.to_pylist()
+            keys = [row.pop("_key") for row in rows]
+            self._fill_derived(label, properties, dict(zip(keys, rows)))
+            yield rows
 
     def relationship_pairs(self, rel: str, properties: Sequence[str] = ()) -> list[dict]:
         spec = S.rel_type(rel)
@@ -688,7 +791,8 @@ class EmbeddedStore(GraphStore):
                                  {"rev": revision})[0]
         if not changed[0]:
             return
-        select = f"RETURN p.id AS id, p.{prop} AS v"
+        weights = self._vector_columns("Product", prop, "p")[2]
+        select = f"RETURN p.id AS id, p.{prop} AS v" + (", p.text_vec AS t, p.lex_vec AS l" if weights else "")
         if changed[0] <= ARROW_CHUNK_ROWS:
             pages = [(f"MATCH (p:Product) WHERE p.rev > $rev {select}", {"rev": revision})]
         else:
@@ -699,19 +803,19 @@ class EmbeddedStore(GraphStore):
             part = self._arrow(query, params)
             if part.num_rows == 0:
                 continue
-            has = part.column("v").is_valid()
-            ids, matrix = _ids_and_matrix(part.filter(has), self.dims.of(prop))
-            import pyarrow.compute as pc  # here, not at import: a CLI search never needs it (0.1 s)
-
-            nulled = part.filter(pc.invert(has)).column("id").to_pylist()
+            ids, matrix, nulled = self._vectors_of(part, prop, weights)
             del part  # the page's Arrow copy goes before the next page is read
             yield ids, matrix, nulled
 
     def count_with_vector(self, prop: str) -> int:
-        return int(self._rows_raw(f"MATCH (p:Product) WHERE p.{prop} IS NOT NULL RETURN count(p)")[0][0])
+        with self._reading():
+            has = self._vector_columns("Product", prop, "p")[0]
+            return int(self._rows_raw(f"MATCH (p:Product) WHERE {has} RETURN count(p)")[0][0])
 
     def ids_with_vector(self, prop: str) -> set[str]:
-        return set(self._arrow(f"MATCH (p:Product) WHERE p.{prop} IS NOT NULL RETURN p.id AS id").column("id").to_pylist())
+        with self._reading():
+            has = self._vector_columns("Product", prop, "p")[0]
+            return set(self._arrow(f"MATCH (p:Product) WHERE {has} RETURN p.id AS id").column("id").to_pylist())
 
     # -- queries -------------------------------------------------------------------------------
     def vector_search(self, prop: str, vector: np.ndarray, k: int, *, filters: Filters | None = None,
@@ -804,6 +908,10 @@ class EmbeddedStore(GraphStore):
 
     def _exact_search(self, prop, query_vector, k, filters, where, params) -> list[tuple[str, float]]:
         query, bound = candidate_query(filters, where, params)
+        if prop == F.PROPERTY:
+            with self._reading():
+                if self._vector_columns("Product", prop, "p")[2] is not None:
+                    return self._exact_derived(prop, query_vector, k, query, bound, filters, where)
         # Same scoring as the index: inner product for fused vectors, cosine for the others.
         score = "array_inner_product" if prop in INNER_PRODUCT_PROPERTIES else "array_cosine_similarity"
         query = query.replace("RETURN DISTINCT p.id AS id",
@@ -812,6 +920,26 @@ class EmbeddedStore(GraphStore):
                               f"ORDER BY score DESC, id LIMIT $_k")
         bound.update({"_q": query_vector.tolist(), "_k": int(k)})
         return [(i, float(s)) for i, s in self._rows_raw(query, bound)]
+
+    def _exact_derived(self, prop, query_vector, k, query, bound, filters, where) -> list[tuple[str, float]]:
+        """Inside a read: exact inner-product search of a fused_vec that may be derived (Cypher sees a
+        derived vector as null, so the vectors are read page by page and scored here; at most
+        ARROW_CHUNK_ROWS of them are held at once). Same order as the Cypher path: score, then id."""
+        filtered = where is not None or (filters is not None and not filters.is_empty())
+        allowed = set(self._arrow(query, bound).column("id").to_pylist()) if filtered else None
+        best: list[tuple[float, str]] = []
+        for ids, matrix, _ in self.vectors_changed_since(prop, -(2 ** 62)):
+            if allowed is not None:
+                keep = [n for n, i in enumerate(ids) if i in allowed]
+                ids, matrix = [ids[n] for n in keep], matrix[keep]
+            if not ids:
+                continue
+            scores = matrix @ query_vector
+            top = range(len(ids))
+            if len(ids) > k:  # the k best and every tie of the k-th, so the id order decides among them
+                top = np.nonzero(scores >= np.partition(scores, len(ids) - k)[len(ids) - k])[0]
+            best = sorted(best + [(-float(scores[n]), ids[n]) for n in top])[:k]
+        return [(i, -s) for s, i in best]
 
     def cypher(self, query: str, params: Mapping[str, Any] | None = None, *, allow_write: bool = False,
                timeout: float | None = None, max_rows: int | None = None) -> Rows:

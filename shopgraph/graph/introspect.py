@@ -145,6 +145,8 @@ def describe(store) -> GraphSchema:
     for label in S.DATA_LABELS:
         node = S.node_type(label)
         count, filled, longest = _property_counts(store, f"MATCH (n:{label})", "n", node.properties)
+        if label == "Product":  # a derived fused_vec is null to Cypher (graph/derived_fused.py)
+            filled["fused_vec"] = store.count_with_vector("fused_vec")
         out.labels.append(LabelInfo(label, node.key, count, _properties(store, label, node.properties, filled, longest)))
     for name, rel in S.REL_TYPES.items():
         count, filled, longest = _property_counts(store, f"MATCH (:{rel.src})-[r:{name}]->(:{rel.dst})", "r",

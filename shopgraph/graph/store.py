@@ -67,12 +67,16 @@ class GraphBatch:
     models: model name -> the model id whose vectors the rows carry (e.g. {"align": id} for an ingest's
     txt_emb / img_emb / mm_vec): the batch is written only if Meta still names that model, checked
     inside the write's transaction (ModelError, nothing written, when a retrain switched it meanwhile).
+    fusion: the (text, image, lexical) fusion weights the Product rows' fused_vec were made with, or
+    None: a store may record them once and keep no fused_vec it can derive from them exactly
+    (graph/derived_fused.py); readers see the same vectors either way.
     """
 
     nodes: dict[str, list[dict]] = field(default_factory=dict)
     relationships: dict[str, list[dict]] = field(default_factory=dict)
     replace_outgoing: dict[str, list[str]] = field(default_factory=dict)
     models: dict[str, str] = field(default_factory=dict)
+    fusion: tuple[float, float, float] | None = None
 
     def is_empty(self) -> bool:
         return not any(self.nodes.values()) and not any(self.relationships.values())

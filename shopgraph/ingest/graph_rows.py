@@ -31,7 +31,7 @@ def product_batch(records: Sequence[ProductRecord], vectors, image_ok: np.ndarra
     image_root: image paths inside it are stored relative to it (image_refs.py). brand_of: brand key
     -> the key it is merged into (brands.BrandMerger.resolve); None keeps normalise_brand's key.
     """
-    batch = GraphBatch()
+    batch = GraphBatch(fusion=getattr(vectors, "fusion", None))
     platforms = {r.platform for r in records}
     brands: dict[str, str] = {}
     categories: dict[str, dict] = {}

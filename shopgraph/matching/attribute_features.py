@@ -19,6 +19,15 @@ Families (ATTRIBUTE_GROUPS):
 - "containment": share of one side's words that the other side's record has (the lower and the higher
   of the two directions), and share of one side's coded values (codes, numbers) written in the other
   side's record text.
+- "measures": amounts with a unit wherever they are written (a whole value such as "5:14" or
+  "8.10 %", or a quantity inside a text, "Kingston 8GB ..."), compared across keys by unit family
+  (seconds with seconds, bytes with bytes: 1 TB = 1000 GB): the gap (relative difference) of each
+  amount to the other side's closest amount of its unit, worst per side, the lower of the two sides
+  (a long description's extra specs do not count against a short title whose amounts it all
+  has); and the gap of the closest pair of all. Keyed comparisons above only meet
+  values under one key; these let a scorer that learned "a size differs" on one catalog read "a
+  duration differs" on another (a live and a studio version of a song). Prices and dates are left to
+  their own features (shops price and date one product differently).
 NaN = not known (no shared key, no code on one side ...), never "disagrees".
 """
 
@@ -45,6 +54,7 @@ ATTRIBUTE_GROUPS: dict[str, tuple[str, ...]] = {
                     "code_best_fuzz"),
     "containment": ("words_explained_min", "words_explained_max", "values_in_other_min",
                     "values_in_other_max"),
+    "measures": ("measure_gap", "measure_gap_closest"),
 }
 ATTRIBUTE_FEATURES: tuple[str, ...] = tuple(n for names in ATTRIBUTE_GROUPS.values() for n in names)
 
@@ -52,7 +62,7 @@ ATTRIBUTE_FEATURES: tuple[str, ...] = tuple(n for names in ATTRIBUTE_GROUPS.valu
 class RecordView:
     """One listing's attributes parsed once: typed values per key, codes, GTINs, words, compact text."""
 
-    __slots__ = ("values", "gtins", "codes", "words", "compact", "coded")
+    __slots__ = ("values", "gtins", "codes", "words", "compact", "coded", "measures")
 
     def __init__(self, record: dict[str, str]):
         self.values: dict[str, Value] = {k: typed(v) for k, v in record.items() if v}
@@ -64,6 +74,35 @@ class RecordView:
         # Values that identify rather than describe: codes, GTINs, numbers as written (compact).
         self.coded = {_NON_ALNUM.sub("", v.norm) for v in self.values.values()
                       if v.kind in ("gtin", "code", "number")} - {""}
+        self.measures = _measures(self.values.values())
+
+
+def _measures(values) -> dict[str, dict[float, str]]:
+    """base unit -> {amount in that unit: as written} of every amount with a unit among the typed
+    values: whole values of kind number (with a unit) or duration, and the quantities written inside
+    text values ("32gb" in a title). Amounts of zero say nothing and are left out."""
+    from shopgraph.ingest.attributes import parse_value
+    from shopgraph.matching.text_signals import quantities
+
+    out: dict[str, dict[float, str]] = {}
+    for v in values:
+        if v.kind in ("number", "duration") and v.unit and v.number:
+            out.setdefault(v.unit, {}).setdefault(v.number, v.norm)
+        elif v.kind == "text":
+            for written in sorted(quantities(v.norm)):
+                parsed = parse_value(written)
+                if parsed.base_unit and parsed.base_number:
+                    out.setdefault(parsed.base_unit, {}).setdefault(parsed.base_number, written)
+    return out
+
+
+def _relative(x: float, y: float) -> float:
+    return abs(x - y) / max(abs(x), abs(y))
+
+
+def _closest(a: dict, b: dict, unit: str, x: float) -> tuple[float, float]:
+    """(relative difference, amount) of b's amount of `unit` closest to a's amount x."""
+    return min((_relative(x, y), y) for y in b[unit])
 
 
 def compare(a: Value, b: Value) -> tuple[float, bool, str]:
@@ -106,7 +145,16 @@ def conflicts(a: RecordView, b: RecordView, raw_a: dict, raw_b: dict, limit: int
         pairs = sorted(((fuzz.ratio(x, y), x, y) for x in a.codes for y in b.codes), reverse=True)
         if not any(x in b.compact or y in a.compact for _, x, y in pairs):
             codes = [f"{x} vs {y}" for _, x, y in pairs[:limit]]
-    return {"attributes": [text for _, text in sorted(found)[:limit]], "identifiers": codes}
+    amounts = set()   # each side's amounts against the other's closest, always said as "a's vs b's"
+    for own, other, flip in ((a.measures, b.measures, False), (b.measures, a.measures, True)):
+        for unit in sorted(own.keys() & other.keys()):
+            for x in own[unit]:
+                gap, y = _closest(own, other, unit, x)
+                if gap > CONFLICT_RELATIVE:
+                    pair = (other[unit][y], own[unit][x]) if flip else (own[unit][x], other[unit][y])
+                    amounts.add((-gap, " vs ".join(pair)))
+    return {"attributes": [text for _, text in sorted(found)[:limit]], "identifiers": codes,
+            "measures": [text for _, text in sorted(amounts)[:limit]]}
 
 
 def pair_features(a: RecordView, b: RecordView) -> list[float]:
@@ -149,4 +197,15 @@ def pair_features(a: RecordView, b: RecordView) -> list[float]:
              for own, other in ((a, b), (b, a)) if own.coded]
     containment = [min(explained) if len(explained) == 2 else nan, max(explained) if len(explained) == 2 else nan,
                    min(found) if found else nan, max(found) if found else nan]
-    return attributes + identifiers + containment
+    return attributes + identifiers + containment + _measure_features(a.measures, b.measures)
+
+
+def _measure_features(a: dict, b: dict) -> list[float]:
+    """The "measures" row: of the two sides, the lower worst gap (each amount of a side against the
+    closest of the other side's amounts of its unit), and the smallest gap of all; unknown (NaN)
+    when no unit is on both sides."""
+    shared = a.keys() & b.keys()
+    if not shared:
+        return [np.nan, np.nan]
+    worst = [max(_closest(own, other, u, x)[0] for u in shared for x in own[u]) for own, other in ((a, b), (b, a))]
+    return [min(worst), min(_relative(x, y) for u in shared for x in a[u] for y in b[u])]

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Callable, Mapping
 
+from shopgraph.matching.attribute_features import CONFLICT_RELATIVE
+
 Values = Mapping[str, float]
 
 
@@ -132,6 +134,15 @@ def _containment(v: Values) -> str:
     return f"{low:.0%} to {v.get('words_explained_max', low):.0%} of each listing's words in the other"
 
 
+def _measures(v: Values) -> str:
+    gap = v.get("measure_gap")
+    if gap is None:
+        return "no amounts with the same unit on both sides"
+    if gap <= CONFLICT_RELATIVE:
+        return "amounts with the same unit agree"
+    return f"amounts with the same unit differ ({gap:.0%} apart)"
+
+
 PHRASES: dict[str, Callable[[Values], str]] = {
     "text": lambda v: _cosine(v, "cos_text", "texts"),
     "lexical": _lexical,
@@ -147,6 +158,7 @@ PHRASES: dict[str, Callable[[Values], str]] = {
     "attributes": _attributes,
     "identifiers": _identifiers,
     "containment": _containment,
+    "measures": _measures,
 }
 
 
@@ -183,6 +195,8 @@ POLARITY: dict[str, Callable[[Values], int]] = {
                                    bool(v.get("gtin_conflict") or v.get("code_conflict"))),
     "containment": lambda v: 0 if "words_explained_min" not in v else _sign(
         v["words_explained_min"] >= 0.7, v["words_explained_max"] < 0.4),
+    "measures": lambda v: 0 if "measure_gap" not in v else _sign(
+        v["measure_gap"] <= CONFLICT_RELATIVE, v["measure_gap"] > CONFLICT_RELATIVE),
 }
 
 

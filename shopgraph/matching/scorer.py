@@ -10,7 +10,11 @@ log-odds, averaged over both orders and summed per feature group (FEATURE_GROUPS
 moved the score most, worded from their values (evidence_text), are the evidence; a group whose
 wording would contradict its sign ("for: different model numbers") is not shown.
 
-Saved as one JSON file: the model in LightGBM's text format plus threshold, feature names and
+`averaged(scorers, x_valid, y_valid)` joins fitted scorers into one whose log-odds are the mean of
+theirs (`match --train` joins the fresh scorer and the one fine-tuned from the ready scorer): its
+TreeSHAP contributions are the mean of the members' contributions, so evidence stays exact.
+
+Saved as one JSON file: the model(s) in LightGBM's text format plus threshold, feature names and
 provenance. Loading parses text; nothing is unpickled.
 """
 
@@ -76,6 +80,26 @@ def prf(predicted: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0}
 
 
+class MeanLogOdds:
+    """Boosters whose log-odds are averaged: predicts like one lightgbm.Booster (probabilities, or
+    pred_contrib's per-feature log-odds contributions, which average exactly)."""
+
+    def __init__(self, boosters):
+        self.boosters = list(boosters)
+
+    def predict(self, x, pred_contrib: bool = False):
+        if pred_contrib:
+            return np.mean([b.predict(x, pred_contrib=True) for b in self.boosters], axis=0)
+        raw = np.mean([b.predict(x, raw_score=True) for b in self.boosters], axis=0)
+        return 1.0 / (1.0 + np.exp(-raw))
+
+    def model_to_string(self) -> str:
+        return "\n".join(b.model_to_string() for b in self.boosters)
+
+    def current_iteration(self) -> int:
+        return sum(b.current_iteration() for b in self.boosters)
+
+
 @dataclass
 class PairScorer:
     """Scores (m, F) feature rows with columns FEATURE_NAMES; probabilities in [0, 1].
@@ -128,6 +152,8 @@ class PairScorer:
                 callbacks = [lgb.early_stopping(30, verbose=False)]
         if not valid_sets:
             train_set = lgb.Dataset(x2, y2, free_raw_data=False)
+        if init is not None and isinstance(init.model, MeanLogOdds):
+            raise BadArgumentError("an averaged pair scorer cannot be fine-tuned; start from one of its parts")
         init_model = init.model if init is not None else None
         self.model = lgb.train(self._params(), train_set, num_boost_round=rounds, valid_sets=valid_sets,
                                callbacks=callbacks, init_model=init_model)
@@ -138,6 +164,23 @@ class PairScorer:
                         "fine_tuned_from": init.version if init is not None else None,
                         "version": "lgbm-" + hashlib.sha1(text.encode()).hexdigest()[:10]}
         return self
+
+    @classmethod
+    def averaged(cls, scorers: "list[PairScorer]", x_valid: np.ndarray, y_valid: np.ndarray) -> "PairScorer":
+        """One scorer whose log-odds are the mean of the fitted `scorers`' (same features and config),
+        its threshold the F1-best on (x_valid, y_valid); metrics say which scorers it joins."""
+        first = scorers[0]
+        boosters = [b for sc in scorers for b in (sc.model.boosters if isinstance(sc.model, MeanLogOdds) else [sc.model])]
+        joined = cls(first.config, feature_names=first.feature_names, model=MeanLogOdds(boosters))
+        joined.threshold, f1 = best_f1_threshold(joined.predict(x_valid), y_valid)
+        text = joined.model.model_to_string()
+        joined.metrics = {"valid_f1": f1, "threshold": joined.threshold, "train_pairs": first.metrics.get("train_pairs"),
+                          "iterations": int(joined.model.current_iteration()),
+                          "averaged": [sc.version for sc in scorers],
+                          "fine_tuned_from": next((sc.metrics["fine_tuned_from"] for sc in scorers
+                                                   if sc.metrics.get("fine_tuned_from")), None),
+                          "version": "lgbm-" + hashlib.sha1(text.encode()).hexdigest()[:10]}
+        return joined
 
     def _check(self, x: np.ndarray) -> None:
         if x.ndim != 2 or x.shape[1] != len(self.feature_names):
@@ -203,9 +246,11 @@ class PairScorer:
     def to_json(self) -> dict:
         if self.model is None:
             raise ConfigError("the pair scorer is not trained")
+        boosters = self.model.boosters if isinstance(self.model, MeanLogOdds) else [self.model]
         return {"format": FORMAT_VERSION, "kind": "shopgraph pair scorer", "config": self.config.__dict__,
                 "threshold": self.threshold, "review_low": self.review_low, "feature_names": list(self.feature_names),
-                "metrics": self.metrics, "model": self.model.model_to_string()}
+                "metrics": self.metrics, "model": boosters[0].model_to_string(),
+                **({"averaged_with": [b.model_to_string() for b in boosters[1:]]} if len(boosters) > 1 else {})}
 
     def save(self, path: str | Path) -> Path:
         """One JSON file (see the module docstring), written whole or not at all."""
@@ -235,6 +280,11 @@ class PairScorer:
         try:
             config = ScorerConfig(**payload["config"])
             model = lgb.Booster(model_str=payload["model"])
+            others = payload.get("averaged_with", [])
+            if not isinstance(others, list) or not all(isinstance(t, str) for t in others):
+                raise ValueError("averaged_with must be a list of model texts")
+            if others:
+                model = MeanLogOdds([model, *(lgb.Booster(model_str=t) for t in others)])
         except (TypeError, ValueError, lgb.basic.LightGBMError) as e:
             raise ConfigError(f"{path} is not a pair scorer: {str(e).splitlines()[0] if str(e) else e}") from None
         return cls(config, float(payload["threshold"]), model, FEATURE_NAMES, dict(payload.get("metrics", {})))

@@ -63,9 +63,13 @@ class SearchResult:
 
 
 def carried_by(channels: dict[str, float], share: float = 0.2) -> tuple[str, ...]:
-    """Channels contributing at least `share` of the positive score, strongest first."""
+    """Channels contributing at least `share` of the positive score, strongest first. With no positive
+    share (score-aware fusion gives a candidate below a channel's mean a negative share, and one a
+    channel cannot tell apart from the rest 0): the channels with the largest share, which still
+    returned it."""
     positive = {c: v for c, v in channels.items() if v > 0}
     total = sum(positive.values())
     if total <= 0:
-        return ()
+        top = max(channels.values(), default=None)
+        return tuple(c for c, v in channels.items() if v == top) if top is not None else ()
     return tuple(c for c, v in sorted(positive.items(), key=lambda kv: -kv[1]) if v / total >= share)

@@ -1,11 +1,24 @@
-"""Weighted reciprocal rank fusion of search channels, and the query kinds whose weights differ.
+"""Fusion of search channels, and the query kinds whose weights differ.
 
-Each channel (exact identifier lookup, BM25, text vectors, multilingual vectors, image, learned ...)
-returns its own ranked list; their scores are not comparable, their ranks are. A product's fused
-score is sum over channels of weight / (k + rank), rank starting at 1 (Cormack et al., 2009, with a
-weight per channel). The weights depend on the kind of query (`query_kind`): a model-number-like
-query leans on exact lookup and BM25, a query in a script the English model does not read on the
-multilingual vectors. bench/search_quality.py tunes them on development queries.
+Each channel (exact identifier lookup, BM25, text vectors, image, learned ...) returns its own ranked
+list with its own scores. Two ways to fuse them (FUSIONS), chosen per query kind:
+- "rrf", weighted reciprocal rank fusion: a product's fused score is sum over channels of
+  weight / (k + rank), rank starting at 1 (Cormack et al., 2009, with a weight per channel). It uses
+  ranks only, so every channel counts the same on every query whatever its scores say.
+- "zscore", score-aware: reciprocal rank fusion plus each channel's standardised scores. Each
+  channel's scores are standardised over its top `top` candidates ((score - mean) / standard
+  deviation, over those top scores); a candidate's share from a channel is weight * (rank_weight /
+  (k + rank) + z - the channel's floor), the floor being the lowest z of its top (a candidate below
+  the top gets only its rank share; one the channel did not return, nothing). The score part adapts
+  per query from the shape of each channel's scores: a channel whose best candidate stands far above
+  the rest (BM25 on a rare term, a near-duplicate title) gives it a large share and leads; a channel
+  whose scores fall off evenly adds about as much to each of its top and defers to a sharper one; a
+  channel whose top scores are all equal (every exact hit matched one identifier) adds only ranks.
+  The rank part keeps what RRF does well (agreement between channels). top = 20 and rank_weight = 20
+  were chosen on dev queries (docs/benchmarks.md).
+The weights depend on the kind of query (`query_kind`): a model-number-like query leans on exact
+lookup and BM25, a query in a script the English model does not read on BM25 over character bigrams.
+bench/search_shipped.py tunes them on development queries.
 """
 
 from __future__ import annotations
@@ -18,16 +31,19 @@ from shopgraph.search.script import script_words, unread_word_share
 
 QUERY_KINDS = ("identifier", "model_number", "other_script", "short_text", "text", "image")
 CHANNELS = ("exact", "bm25", "vector", "learned", "image")
+FUSIONS = ("rrf", "zscore")
 
 
 @dataclass(frozen=True)
 class FusedHit:
-    """One fused result: id, fused score (larger is better), and the 1-based rank each channel that
-    returned it gave it (the channels that carried it)."""
+    """One fused result: id, fused score (larger is better), the 1-based rank each channel that
+    returned it gave it, and each channel's share of the score (they sum to score; a zscore share
+    is negative for a candidate below that channel's mean)."""
 
     id: str
     score: float
     ranks: dict[str, int] = field(default_factory=dict)
+    contributions: dict[str, float] = field(default_factory=dict)
 
 
 def query_kind(query: str, *, identifier: bool = False, short_words: int = 0) -> str:
@@ -60,7 +76,7 @@ def reciprocal_rank_fusion(rankings: Mapping[str, Sequence[str]], weights: Mappi
     Ties are broken by the best single rank, then by id, so the order is deterministic."""
     if k <= 0:
         raise ValueError(f"rank fusion k must be positive, got {k}")
-    scores: dict[str, float] = {}
+    shares: dict[str, dict[str, float]] = {}
     ranks: dict[str, dict[str, int]] = {}
     for channel, ids in rankings.items():
         weight = 1.0 if weights is None else float(weights.get(channel, 1.0))
@@ -71,12 +87,50 @@ def reciprocal_rank_fusion(rankings: Mapping[str, Sequence[str]], weights: Mappi
             if item in seen:
                 continue
             seen.add(item)
-            scores[item] = scores.get(item, 0.0) + weight / (k + rank)
+            shares.setdefault(item, {})[channel] = weight / (k + rank)
             ranks.setdefault(item, {})[channel] = rank
+    return _ordered(shares, ranks, limit)
+
+
+def zscore_fusion(scored: Mapping[str, Sequence[tuple[str, float]]], weights: Mapping[str, float] | None = None,
+                  top: int = 20, rank_weight: float = 20.0, k: float = 20.0,
+                  limit: int | None = None) -> list[FusedHit]:
+    """Fuse scored lists (channel -> [(id, score)], best first, larger better): each candidate's share
+    from a channel is weight * (rank_weight / (k + rank) + its standardised score above the channel's
+    floor) (module docstring). top: the candidates per channel whose scores are standardised (the
+    rest are at the floor); rank_weight 0: scores only. weights: as reciprocal_rank_fusion. Ties are
+    broken by the best single rank, then by id."""
+    if top <= 1:
+        raise ValueError(f"zscore fusion top must be at least 2, got {top}")
+    if k <= 0 or rank_weight < 0:
+        raise ValueError(f"zscore fusion needs k > 0 and rank_weight >= 0, got {k}, {rank_weight}")
+    shares: dict[str, dict[str, float]] = {}
+    ranks: dict[str, dict[str, int]] = {}
+    for channel, hits in scored.items():
+        weight = 1.0 if weights is None else float(weights.get(channel, 1.0))
+        if weight <= 0 or not hits:
+            continue
+        first: dict[str, float] = {}
+        for item, score in hits:
+            first.setdefault(item, float(score))  # a repeated id keeps its best (first) score
+        head = list(first.values())[:top]
+        mean = sum(head) / len(head)
+        spread = (sum((v - mean) ** 2 for v in head) / len(head)) ** 0.5
+        floor = min(head)
+        for rank, (item, score) in enumerate(first.items(), start=1):
+            above = (max(score, floor) - floor) / spread if spread > 0 else 0.0  # z - the floor's z
+            shares.setdefault(item, {})[channel] = weight * (rank_weight / (k + rank) + above)
+            ranks.setdefault(item, {})[channel] = rank
+    return _ordered(shares, ranks, limit)
+
+
+def _ordered(shares: dict[str, dict[str, float]], ranks: dict[str, dict[str, int]],
+             limit: int | None) -> list[FusedHit]:
+    scores = {i: sum(parts.values()) for i, parts in shares.items()}
     order = sorted(scores, key=lambda i: (-scores[i], min(ranks[i].values()), i))
     if limit is not None:
         order = order[:limit]
-    return [FusedHit(i, scores[i], ranks[i]) for i in order]
+    return [FusedHit(i, scores[i], ranks[i], shares[i]) for i in order]
 
 
 def parse_weights(spec: str, name: str = "weights") -> dict[str, float]:

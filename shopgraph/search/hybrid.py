@@ -1,4 +1,5 @@
-"""Hybrid search: every channel's ranked candidates, fused by weighted reciprocal rank.
+"""Hybrid search: every channel's ranked candidates, fused (fusion.FUSIONS: by weighted reciprocal rank,
+or by the weighted sum of each channel's standardised scores) as the query's kind says.
 
 Channels (shopgraph.search.fusion.CHANNELS), each a ranked list of product ids:
 - exact: products carrying an identifier or model number of the query (the lexical index's lookup);
@@ -7,7 +8,8 @@ Channels (shopgraph.search.fusion.CHANNELS), each a ranked list of product ids:
 - learned: the trained image-text space (mm_vec, or txt_emb / img_emb), once an alignment is trained:
   training adds this channel and removes none;
 - image: photo queries, the products' photos (image_vec cosine).
-The weights depend on the query's kind (fusion.query_kind; config `search.<kind>_weights`): a query
+The weights and the fusion depend on the query's kind (fusion.query_kind; config
+`search.<kind>_weights`, `search.<kind>_fusion`): a query
 that IS one identifier leans on exact lookup, and its listings come first whatever the fusion says;
 a query in a script the English text model does not read leans on BM25 over character bigrams. A
 channel weighted 0 is not run, so an identifier or a Chinese query loads no model at all. A photo
@@ -26,13 +28,14 @@ from typing import Any, Mapping
 import numpy as np
 
 from shopgraph.config import SearchConfig
-from shopgraph.search.fusion import parse_weights, query_kind, reciprocal_rank_fusion
+from shopgraph.search.fusion import FUSIONS, parse_weights, query_kind, reciprocal_rank_fusion, zscore_fusion
 
 
 @dataclass
 class Ranked:
-    """One fused candidate: id, fused score, each channel's share of it (weight / (k + rank); they
-    sum to score), first: put first (the query's own identifier, or its own photo)."""
+    """One fused candidate: id, fused score, each channel's share of it (rrf: weight / (k + rank);
+    zscore: weight * (rank_weight / (k + rank) + the standardised score above the floor); they sum
+    to score), first: put first (the query's own identifier, or its own photo)."""
 
     id: str
     score: float
@@ -44,8 +47,9 @@ class Ranked:
 class Outcome:
     """What a hybrid search found: the query kind, every fused candidate best first, the encoded query
     (None when no model was needed), the image cosine of photo candidates, the channels run, and
-    each channel's own ranked ids (what the fusion took in: bench/search_shipped.py tunes the
-    weights on them)."""
+    each channel's own ranked ids and their scores in that channel (what the fusion took in:
+    bench/search_shipped.py tunes the fusion on them; scores: exact = identifier keys matched, bm25 =
+    BM25, vector / learned / image = cosine)."""
 
     kind: str
     hits: list[Ranked]
@@ -53,6 +57,7 @@ class Outcome:
     image_scores: dict[str, float] = field(default_factory=dict)
     channels: tuple[str, ...] = ()  # the channels that ran
     rankings: dict[str, list[str]] = field(default_factory=dict)
+    scores: dict[str, list[float]] = field(default_factory=dict)  # each channel's own scores, as rankings
     version: tuple[str, int] | None = None  # (database identity, write generation) the search began at
 
 
@@ -60,6 +65,24 @@ def kind_weights(config: SearchConfig, kind: str) -> tuple[dict[str, float], flo
     """(channel weights, rank offset) of a query kind from the configuration."""
     spec = getattr(config, f"{kind}_weights")
     return parse_weights(spec, f"search.{kind}_weights"), float(getattr(config, f"{kind}_rrf_k"))
+
+
+def kind_fusion(config: SearchConfig, kind: str) -> str:
+    """The fusion (one of fusion.FUSIONS) of a query kind; ConfigError naming the setting otherwise."""
+    fusion = getattr(config, f"{kind}_fusion")
+    if fusion not in FUSIONS:
+        from shopgraph.errors import ConfigError
+
+        raise ConfigError(f"search.{kind}_fusion: {fusion!r} is not one of {', '.join(FUSIONS)}")
+    return fusion
+
+
+def fuse(scored: Mapping[str, list[tuple[str, float]]], weights: Mapping[str, float], fusion: str, rrf_k: float,
+         zscore_top: int = SearchConfig.zscore_top, zscore_rank_weight: float = SearchConfig.zscore_rank_weight):
+    """The channels' scored lists fused as `fusion` says: [fusion.FusedHit], best first."""
+    if fusion == "zscore":
+        return zscore_fusion(scored, weights, top=zscore_top, rank_weight=zscore_rank_weight, k=rrf_k)
+    return reciprocal_rank_fusion({c: [i for i, _ in hits] for c, hits in scored.items()}, weights, k=rrf_k)
 
 
 def hybrid_search(graph, text: str | None, image, *, filters, where: str | None,
@@ -78,48 +101,50 @@ def hybrid_search(graph, text: str | None, image, *, filters, where: str | None,
     else:
         kind = query_kind(text, identifier=bool(whole), short_words=config.short_text_words)
     weights, rrf_k = kind_weights(config, kind)
+    fusion = kind_fusion(config, kind)
     if image is not None and kind != "image":  # text and photo: the photo's channels join the text's
         image_weights, _ = kind_weights(config, "image")
         weights = {**image_weights, **{c: w for c, w in weights.items() if w > 0}}
     if image is not None:
         weights.setdefault("image", 1.0)
-    rankings: dict[str, list[str]] = {}
+    scored: dict[str, list[tuple[str, float]]] = {}  # channel -> [(id, the channel's score)], best first
     if text and weights.get("exact", 0) > 0:
-        found = whole or [i for i, _ in lexical.lookup(text, depth) if allowed is None or i in allowed]
-        rankings["exact"] = found
+        scored["exact"] = ([(i, 1.0) for i in whole] if whole else
+                           [(i, float(n)) for i, n in lexical.lookup(text, depth) if allowed is None or i in allowed])
     if text and weights.get("bm25", 0) > 0:
-        rankings["bm25"] = [i for i, _ in lexical.search(text, depth, allowed=allowed)]
+        scored["bm25"] = lexical.search(text, depth, allowed=allowed)
     query = None
     image_scores: dict[str, float] = {}
     vector_args = {"filters": filters, "where": where, "params": params}
     if weights.get("vector", 0) > 0 or (image is not None and weights.get("image", 0) > 0):
         query = graph.encoder.encode_query(text=text, image=image)
     if query is not None and weights.get("vector", 0) > 0:
-        rankings["vector"] = [i for i, _ in store.vector_search("fused_vec", query["fused"], depth, **vector_args)]
+        scored["vector"] = store.vector_search("fused_vec", query["fused"], depth, **vector_args)
     if query is not None and query["image"] is not None and weights.get("image", 0) > 0:
-        hits = store.vector_search("image_vec", query["image"], depth, **vector_args)
-        rankings["image"] = [i for i, _ in hits]
-        image_scores = {i: float(s) for i, s in hits}
+        scored["image"] = store.vector_search("image_vec", query["image"], depth, **vector_args)
+        image_scores = {i: float(s) for i, s in scored["image"]}
     aligner = graph.aligner if weights.get("learned", 0) > 0 else None
     if aligner is not None:
         if query is None:
             query = graph.encoder.encode_query(text=text, image=image)
-        rankings["learned"] = _learned_channel(store, aligner, query, rank_by, depth, vector_args)
-    fused = reciprocal_rank_fusion(rankings, weights, k=rrf_k)
+        scored["learned"] = _learned_channel(store, aligner, query, rank_by, depth, vector_args)
+    rankings = {c: [i for i, _ in hits] for c, hits in scored.items()}
+    scores = {c: [float(s) for _, s in hits] for c, hits in scored.items()}
+    fused = fuse(scored, weights, fusion, rrf_k, config.zscore_top, config.zscore_rank_weight)
     first = set(whole) if kind == "identifier" else {i for i, s in image_scores.items() if s >= config.duplicate_image}
-    ranked = [Ranked(h.id, h.score, {c: weights.get(c, 1.0) / (rrf_k + r) for c, r in h.ranks.items()}, h.id in first)
-              for h in fused]
+    ranked = [Ranked(h.id, h.score, h.contributions, h.id in first) for h in fused]
     ranked.sort(key=lambda r: not r.first)  # stable: fused order within each group
-    return Outcome(kind, ranked, query, image_scores, tuple(rankings), rankings, version)
+    return Outcome(kind, ranked, query, image_scores, tuple(rankings), rankings, scores, version)
 
 
-def _learned_channel(store, aligner, query: dict, rank_by: str, depth: int, vector_args: dict) -> list[str]:
+def _learned_channel(store, aligner, query: dict, rank_by: str, depth: int,
+                     vector_args: dict) -> list[tuple[str, float]]:
     from shopgraph.gnn.alignment import text_features
 
     text = None if query["text"] is None else text_features(query["text"][None], query["lexical"][None])
     aligned = aligner.embed(text, query["image"][None] if query["image"] is not None else None)
     prop = {"text": "txt_emb", "image": "img_emb"}.get(rank_by, "mm_vec")
-    return [i for i, _ in store.vector_search(prop, aligned["fused"][0], depth, **vector_args)]
+    return store.vector_search(prop, aligned["fused"][0], depth, **vector_args)
 
 
 def _allowed_ids(store, filters, where, params) -> set[str] | None:

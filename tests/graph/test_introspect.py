@@ -52,6 +52,7 @@ def test_schema_describes_every_label_and_type_with_counts(any_graph):
     assert props["id"].filled == product.count and props["title"].max_chars > 10
     assert props["price"].type == "DOUBLE" and props["price"].filled <= product.count
     assert props["gnn_vec"].filled == 0  # not trained
+    assert props["fused_vec"].filled == props["text_vec"].filled  # derived ones counted (embedded store)
     same_as = next(x for x in schema.relationships if x.type == "SAME_AS")
     assert {p.name for p in same_as.properties} == set(S.REL_TYPES["SAME_AS"].properties)
     assert sum(p["products"] for p in schema.platforms) == stats["Product"]

@@ -109,4 +109,33 @@ def test_what_disagrees_is_said_in_words():
     said = conflicts(RecordView(a), RecordView(b), a, b)
     assert set(said["attributes"]) == {"colour: blue vs orange", "mpn: MC359LL/A vs A1377"}
     assert said["identifiers"] == ["mc359lla vs a1377"]
-    assert conflicts(RecordView(a), RecordView(a), a, a) == {"attributes": [], "identifiers": []}
+    assert conflicts(RecordView(a), RecordView(a), a, a) == {"attributes": [], "identifiers": [], "measures": []}
+
+
+def test_amounts_compare_by_unit_across_keys_and_inside_texts():
+    # Two versions of one song: the durations sit under different keys, so no keyed comparison meets them.
+    live = features({"Song": "Second Chance (Live)", "Time": "5:06"}, {"Name": "Second Chance", "Length": "8:09"})
+    assert live["attr_shared_keys"] == 0 and live["measure_gap"] == pytest.approx(1 - 306 / 489)
+    same = features({"Song": "Second Chance", "Time": "5:06"}, {"Name": "Second Chance", "Length": "5:07"})
+    assert same["measure_gap"] < 0.01
+    # A size in a title against one under a key, in another unit of the same family; a price and a date
+    # are not amounts here (they have their own features).
+    a = {"title": "Kingston 8GB DDR3 1600MHz", "capacity": "1 TB", "price": "$ 40", "released": "18-May-15"}
+    b = {"name": "Kingston kit 16 GB 1600 MHz 1000GB", "price": "$ 90", "date": "May 19 , 2015"}
+    f = features(a, b)
+    # 1600 MHz on both sides and 1 TB = 1000GB agree; 8GB's closest is 16 GB (50%), and 16 GB's 8GB
+    assert f["measure_gap_closest"] == 0 and f["measure_gap"] == 0.5
+    assert features(b, a) == pytest.approx(f, nan_ok=True)
+    # Extra amounts on one side do not count against the side whose amounts are all found.
+    longer = features({"t": "SSD 500GB"}, {"t": "SSD 500 GB cache 512MB 3.5 inch"})
+    assert longer["measure_gap"] == 0
+    nothing = features({"title": "red shirt"}, {"title": "red shirt 2 kg"})
+    assert math.isnan(nothing["measure_gap"]) and math.isnan(nothing["measure_gap_closest"])
+
+
+def test_amounts_that_differ_are_said_in_words_either_way_round():
+    from shopgraph.matching.attribute_features import conflicts
+
+    a, b = {"Song": "The Woodland Realm", "Time": "5:14"}, {"Name": "The High Fells", "Length": "3:38"}
+    assert conflicts(RecordView(a), RecordView(b), a, b)["measures"] == ["5:14 vs 3:38"]
+    assert conflicts(RecordView(b), RecordView(a), b, a)["measures"] == ["3:38 vs 5:14"]

@@ -29,6 +29,10 @@ def test_every_feature_group_has_a_phrase():
     ("text", {"cos_text": 0.93}, 0.2, "for: texts very similar (cosine 0.93)"),
     ("image", {}, 0.0, "neutral: no photos to compare"),
     ("category", {"category_equal": 1.0}, 0.05, "for: same category"),
+    ("measures", {"measure_gap": 0.306, "measure_gap_closest": 0.306}, -0.6,
+     "against: amounts with the same unit differ (31% apart)"),
+    ("measures", {"measure_gap": 0.0}, 0.2, "for: amounts with the same unit agree"),
+    ("measures", {}, 0.0, "neutral: no amounts with the same unit on both sides"),
 ])
 def test_describe(group, values, effect, expected):
     assert describe(group, values, effect) == expected

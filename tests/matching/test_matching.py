@@ -141,6 +141,52 @@ def test_scorer_learns_the_hand_made_pairs_and_explains_them(toy, tmp_path):
         PairScorer.load(tmp_path / "bad.json")
 
 
+@pytest.fixture(scope="module")
+def toy_split(toy):
+    """The toy's pairs as (x_train, y_train, x_valid, y_valid, valid_rows) and a small scorer config."""
+    left, right, truth, featurizer = toy
+    train_rows, train_y = labelled_pairs(truth[:30], len(right), 8)
+    valid_rows, valid_y = labelled_pairs(truth[30:], len(right), 8)
+    return ((featurizer.features(train_rows), train_y, featurizer.features(valid_rows), valid_y, valid_rows),
+            ScorerConfig(min_samples_leaf=2, early_stopping=False, max_iter=30))
+
+
+def test_an_averaged_scorer_is_the_mean_of_its_parts_log_odds_and_explains_exactly(toy, toy_split, tmp_path):
+    from shopgraph.matching.features import swapped_columns
+
+    truth, featurizer = toy[2], toy[3]
+    (x_train, train_y, x_valid, valid_y, valid_rows), config = toy_split
+    fresh = PairScorer(config).fit(x_train, train_y, x_valid, valid_y)
+    tuned = PairScorer(config).fit(x_train, train_y, x_valid, valid_y, init=fresh)
+    joined = PairScorer.averaged([fresh, tuned], x_valid, valid_y)
+    # each order's log-odds are the parts' mean; the score is still the mean over both orders
+    both = featurizer.features(np.vstack([valid_rows, truth[:5]]))
+    rows = [PairScorer(config, model=m).predict(both) for m in (fresh.model, tuned.model)]
+    assert not np.allclose(joined.predict(both), (rows[0] + rows[1]) / 2)   # not a mean of probabilities
+    raw = [[b.predict(o, raw_score=True) for o in (both, both[:, swapped_columns()])] for b in (fresh.model, tuned.model)]
+    expected = np.mean([1 / (1 + np.exp(-(raw[0][k] + raw[1][k]) / 2)) for k in (0, 1)], axis=0)
+    np.testing.assert_allclose(joined.predict(both), expected, atol=1e-12)
+    # TreeSHAP stays exact: one order's contributions sum to that order's mean log-odds
+    contrib = joined.model.predict(both, pred_contrib=True)
+    np.testing.assert_allclose(contrib.sum(axis=1), (raw[0][0] + raw[1][0]) / 2, atol=1e-9)
+    assert joined.evidence(both[:2]) and joined.metrics["averaged"] == [fresh.version, tuned.version]
+    again = PairScorer.load(joined.save(tmp_path / "joined.json"))
+    np.testing.assert_allclose(again.predict(both), joined.predict(both), atol=1e-12)
+    assert again.version == joined.version and again.threshold == joined.threshold
+    with pytest.raises(BadArgumentError, match="averaged"):
+        PairScorer(config).fit(x_train, train_y, x_valid, valid_y, init=joined)
+
+
+def test_training_with_a_ready_scorer_keeps_the_fresh_and_fine_tuned_scorers_averaged(toy_split):
+    (x_train, train_y, x_valid, valid_y, _), config = toy_split
+    base = PairScorer(config).fit(x_train, train_y, x_valid, valid_y)
+    scorer = pipeline.fit_scorer(x_train, train_y, x_valid, valid_y, base, config)
+    assert len(scorer.model.boosters) == 2 and "averaged" in scorer.metrics["start"]
+    assert scorer.metrics["fine_tuned_from"] == base.version
+    alone = pipeline.fit_scorer(x_train, train_y, x_valid, valid_y, None, config)
+    assert alone.metrics["start"] == "fresh" and not hasattr(alone.model, "boosters")
+
+
 UNPICKLED = []
 
 

@@ -89,3 +89,13 @@ def test_api_results_convert(graph, demo_graph):
     table = page.to_arrow()
     assert set(table.column("relation").to_pylist()) >= {"similar"}
     assert "<table" in page._repr_html_()
+
+
+def test_a_result_with_no_positive_share_is_still_carried_by_its_best_channel():
+    from shopgraph.queries.results import carried_by
+
+    # score-aware fusion: below every channel's mean (negative shares), or one exact hit among equals (0)
+    assert carried_by({"bm25": -0.4, "vector": -1.2}) == ("bm25",)
+    assert carried_by({"exact": 0.0}) == ("exact",)
+    assert carried_by({"bm25": 0.9, "vector": -0.3}) == ("bm25",)
+    assert carried_by({}) == ()

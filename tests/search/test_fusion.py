@@ -1,8 +1,8 @@
-"""Weighted reciprocal rank fusion and query kinds."""
+"""Weighted reciprocal rank fusion, score-aware (z-score) fusion, and query kinds."""
 
 import pytest
 
-from shopgraph.search.fusion import query_kind, reciprocal_rank_fusion
+from shopgraph.search.fusion import query_kind, reciprocal_rank_fusion, zscore_fusion
 
 
 def test_agreeing_channels_win_and_each_hit_names_its_channels():
@@ -27,6 +27,56 @@ def test_ties_are_deterministic_and_repeats_count_once():
     assert fused[0].id == again[0].id
     with pytest.raises(ValueError):
         reciprocal_rank_fusion({"a": ["p"]}, k=0)
+
+
+def _outlier(ids, top, rest):
+    """Scores where the first id stands far above an even run of the others."""
+    return [(ids[0], top)] + [(i, rest - 0.01 * n) for n, i in enumerate(ids[1:])]
+
+
+def _even(ids, top, step):
+    return [(i, top - step * n) for n, i in enumerate(ids)]
+
+
+def test_zscore_fusion_follows_the_sharp_channel_where_rank_fusion_cannot():
+    # 20 candidates; "a" is BM25's first and the vectors' last, "b" the vectors' first and BM25's second
+    ids = ["a", "b"] + [f"p{n}" for n in range(18)]
+    by_vector = ["b"] + ids[2:] + ["a"]
+    lexical_sharp = {"bm25": _outlier(ids, 30.0, 5.0), "vector": _even(by_vector, 0.80, 0.01)}
+    vector_sharp = {"bm25": _even(ids, 9.0, 0.1), "vector": _outlier(by_vector, 0.95, 0.40)}
+    for rank_weight in (0.0, 20.0):
+        assert zscore_fusion(lexical_sharp, rank_weight=rank_weight)[0].id == "a"
+        assert zscore_fusion(vector_sharp, rank_weight=rank_weight)[0].id == "b"
+    for scored in (lexical_sharp, vector_sharp):  # ranks alone answer both alike
+        assert reciprocal_rank_fusion({c: [i for i, _ in hits] for c, hits in scored.items()})[0].id == "b"
+
+
+def test_zscore_shares_are_standardised_scores_above_the_channel_floor():
+    fused = zscore_fusion({"exact": [("x", 1.0), ("y", 1.0)], "bm25": [("y", 3.0), ("z", 1.0)]},
+                          {"exact": 2.0, "bm25": 1.0}, rank_weight=0.0)
+    by_id = {h.id: h for h in fused}
+    assert set(by_id) == {"x", "y", "z"}
+    assert by_id["x"].contributions == {"exact": 0.0}  # every exact hit alike: no evidence between them
+    assert by_id["y"].contributions == {"exact": 0.0, "bm25": pytest.approx(2.0)}  # z 1 above the floor's -1
+    assert by_id["z"].contributions == {"bm25": 0.0}
+    for hit in fused:
+        assert hit.score == pytest.approx(sum(hit.contributions.values()))
+    assert [h.id for h in fused] == ["y", "x", "z"]
+    assert [h.id for h in zscore_fusion({"bm25": [("y", 3.0), ("z", 1.0)]}, {"bm25": 0.0})] == []
+    # the rank part: weight * rank_weight / (k + rank) on top, as in reciprocal rank fusion
+    ranked = {h.id: h for h in zscore_fusion({"exact": [("x", 1.0), ("y", 1.0)], "bm25": [("y", 3.0), ("z", 1.0)]},
+                                             {"exact": 2.0, "bm25": 1.0}, rank_weight=20.0, k=20.0)}
+    assert ranked["x"].contributions == {"exact": pytest.approx(2.0 * 20 / 21)}
+    assert ranked["y"].contributions == {"exact": pytest.approx(2.0 * 20 / 22), "bm25": pytest.approx(20 / 21 + 2.0)}
+
+
+def test_zscore_standardises_each_channel_over_its_top_only():
+    # below the top, a channel says nothing more: the 3rd and 4th get the floor (0) like a product it
+    # did not return, and the long tail does not dilute the spread of the top
+    fused = zscore_fusion({"bm25": [("a", 4.0), ("b", 2.0), ("c", 1.0), ("d", 0.5)]}, top=2, rank_weight=0.0)
+    assert {h.id: h.score for h in fused} == {"a": pytest.approx(2.0), "b": 0.0, "c": 0.0, "d": 0.0}
+    with pytest.raises(ValueError):
+        zscore_fusion({"bm25": [("a", 1.0)]}, top=1)
 
 
 def test_query_kinds():

@@ -113,6 +113,11 @@ def test_weights_are_configurable_and_checked(tmp_path):
         with pytest.raises(ConfigError, match="search.other_script_weights"):
             graph.search("连衣裙")
     assert identifier_key("WM-330S") == "wm330s"
+    config = Config(search=SearchConfig(other_script_fusion="combsum"))
+    (tmp_path / "fusion").mkdir()
+    with _small_graph(tmp_path / "fusion", config) as graph:
+        with pytest.raises(ConfigError, match="search.other_script_fusion"):
+            graph.search("连衣裙")
 
 
 def test_results_show_a_product_as_it_is_after_a_write(tmp_path):

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from bench.search_shipped import DevRun, _copy_graph, fused_ids, restricted
 from shopgraph.config import Config
-from shopgraph.search.fusion import QUERY_KINDS, parse_weights
+from shopgraph.search.fusion import FUSIONS, QUERY_KINDS, parse_weights
 from shopgraph.search.hybrid import hybrid_search, kind_weights
 
 
@@ -19,15 +21,44 @@ def test_restricted_keeps_only_the_named_channels_for_every_kind():
     assert parse_weights(restricted(Config(), ("vector",)).search.other_script_weights) == {"vector": 1.0}
 
 
-def test_fusing_the_outcome_rankings_again_reproduces_the_search(graph):
-    for text in ("wireless headphones", "WM-330S", "trail running shoe 42"):
-        outcome = hybrid_search(graph, text, None, filters=None, where=None, params=None, rank_by="hybrid", depth=50)
-        weights, k = kind_weights(graph.config.search, outcome.kind)
-        assert set(outcome.rankings) == set(outcome.channels) and outcome.rankings
-        run = DevRun("g", outcome.kind, outcome.rankings, {h.id for h in outcome.hits if h.first}, {})
-        assert fused_ids(run, weights, k) == [h.id for h in outcome.hits]
-        searched = graph.search(text, k=10)
-        assert [r.product.id for r in searched] == fused_ids(run, weights, k)[:10]
+@pytest.mark.parametrize("fusion", FUSIONS)
+def test_fusing_the_outcome_rankings_again_reproduces_the_search(graph, fusion):
+    shipped = graph.config
+    graph.config = replace(shipped, search=replace(shipped.search, **{f"{k}_fusion": fusion for k in QUERY_KINDS}))
+    try:
+        for text in ("wireless headphones", "WM-330S", "trail running shoe 42"):
+            outcome = hybrid_search(graph, text, None, filters=None, where=None, params=None, rank_by="hybrid",
+                                    depth=50)
+            weights, k = kind_weights(graph.config.search, outcome.kind)
+            assert set(outcome.rankings) == set(outcome.channels) == set(outcome.scores) and outcome.rankings
+            assert all(len(outcome.scores[c]) == len(ids) for c, ids in outcome.rankings.items())
+            run = DevRun("g", outcome.kind, outcome.rankings, {h.id for h in outcome.hits if h.first}, {}, text,
+                         outcome.scores)
+            assert fused_ids(run, weights, k, fusion) == [h.id for h in outcome.hits]
+            searched = graph.search(text, k=10)
+            assert [r.product.id for r in searched] == fused_ids(run, weights, k, fusion)[:10]
+            assert all(r.matched_by for r in searched)
+    finally:
+        graph.config = shipped
+
+
+def test_tuning_never_lets_training_make_a_suite_worse_on_dev():
+    from bench.search_shipped import tune_weights
+
+    def run(group, relevant):
+        rankings = {"bm25": ["x", "y"], "vector": ["x", "y"]}
+        if group.endswith("/after"):
+            rankings["learned"] = ["y", "x"]  # training adds a channel that disagrees
+        return DevRun(group, "text", rankings, set(), {relevant: 1}, "some words here")
+
+    # suites "a" and "c" want y, which only the learned channel puts first; "b" wants x: a learned
+    # weight that puts y first raises the mean over suites but makes "b" worse after training
+    runs = [run(f"{suite}/{state}", relevant) for suite, relevant in (("a", "y"), ("b", "x"), ("c", "y"))
+            for state in ("before", "after")]
+    chosen = tune_weights(runs, (0,))
+    scores = chosen["text"]["dev_ndcg@10"]
+    assert all(scores[f"{s}/after"] >= scores[f"{s}/before"] for s in "abc")
+    assert scores["b/after"] == 1.0 and scores["a/after"] < 1.0
 
 
 def test_text_cosines_from_the_fused_vector_equal_the_stored_text_vectors(graph):

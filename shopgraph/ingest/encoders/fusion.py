@@ -31,6 +31,11 @@ def _weights(config: FusionConfig) -> tuple[float, float, float]:
     return w
 
 
+def fusion_weights(config: FusionConfig) -> tuple[float, float, float]:
+    """The checked (text, image, lexical) weights of a fusion config (ConfigError when unusable)."""
+    return _weights(config)
+
+
 def _unit_rows(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     norms = np.linalg.norm(x, axis=-1, keepdims=True)

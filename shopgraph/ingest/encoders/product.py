@@ -19,7 +19,7 @@ from shopgraph.config import Config
 from shopgraph.errors import BadArgumentError
 from shopgraph.graph.schema import VectorDims
 from shopgraph.ingest.encoders.cache import VectorCache
-from shopgraph.ingest.encoders.fusion import fuse, fuse_query
+from shopgraph.ingest.encoders.fusion import fuse, fuse_query, fusion_weights
 from shopgraph.ingest.encoders.image import ImageEncoder
 from shopgraph.ingest.encoders.lexical import LexicalEncoder
 from shopgraph.ingest.encoders.text import TextEncoder
@@ -54,6 +54,8 @@ class EncodedProducts:
     # the id of the model that made them (the graph's Meta model.align record when it was loaded).
     aligned: dict[str, np.ndarray] | None = None
     aligned_model: str | None = None
+    # The (text, image, lexical) fusion weights `fused` was made with (GraphBatch.fusion).
+    fusion: tuple[float, float, float] | None = None
 
     def __len__(self) -> int:
         return int(self.text.shape[0])
@@ -135,7 +137,8 @@ class ProductEncoder:
             aligned = self.aligner.embed(text_features(text, lexical), image, has_image=ok)
         return EncodedProducts(text=text, image=image, image_ok=ok, image_errors=errors, lexical=lexical,
                                fused=fused, cache_hits=text_hits + image_hits, encoded=text_new + image_new,
-                               aligned=aligned, aligned_model=self.aligner_id if aligned is not None else None)
+                               aligned=aligned, aligned_model=self.aligner_id if aligned is not None else None,
+                               fusion=fusion_weights(self.config.fusion))
 
     def encode_texts(self, texts: list[str], progress: bool = False) -> np.ndarray:
         """(n, dt) unit rows for arbitrary strings (brand names, category paths), through the cache."""
