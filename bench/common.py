@@ -66,6 +66,27 @@ def peak_rss_mb() -> float:
     return round(peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024, 1)
 
 
+def reset_peak_rss() -> bool:
+    """Reset this process's peak resident memory (VmHWM) to its current size, so `vm_hwm_mb` then says
+    the peak of what follows alone (Linux: writes 5 to /proc/self/clear_refs). False where unsupported."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def vm_hwm_mb() -> float | None:
+    """Peak resident memory since the process started or since reset_peak_rss, MiB (None without /proc)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except (OSError, ValueError):
+        pass
+    return None
+
+
 def rss_mb() -> float | None:
     """Current resident memory, MiB (None where /proc is unavailable)."""
     try:

@@ -23,6 +23,7 @@ import numpy as np
 from scipy import sparse
 
 from shopgraph.errors import BadArgumentError
+from shopgraph.matching import neighbours
 from shopgraph.matching.features import PairFeaturizer
 
 RRF_K = 10          # small: the top few ranks of each channel dominate
@@ -56,6 +57,14 @@ def _channel_votes(featurizer: PairFeaturizer, channel: str, depth: int, from_ri
                    own_rows: np.ndarray | None = None):
     """(left rows, right rows, RRF votes) of one channel's top `depth` per listing of one side
     (every listing of that side, or only own_rows)."""
+    if own_rows is None and neighbours.approximate(featurizer):
+        # Large catalogs: the channel's top lists from an index, not dense blocks (neighbours.py).
+        idx, sims = neighbours.top_lists(featurizer, channel, depth, from_right)
+        useful = sims > 0   # as below; also drops the -1 padding (its similarity is -inf)
+        own = np.repeat(np.arange(len(idx)), idx.shape[1]).reshape(idx.shape)[useful]
+        other = idx[useful]
+        votes = 1.0 / (RRF_K + np.nonzero(useful)[1] + 1)
+        return (other, own, votes) if from_right else (own, other, votes)
     if own_rows is None:
         own_rows = np.arange(featurizer.n_right if from_right else featurizer.n_left)
     lefts, rights, votes = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0)]

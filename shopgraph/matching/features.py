@@ -205,17 +205,29 @@ class PairFeaturizer:
 
     def _context(self, channel: str, pairs: np.ndarray, sims: np.ndarray) -> tuple[np.ndarray, ...]:
         """For each pair: gap to the left item's best right match, gap to the right item's best left
-        match, and the pair's rank in each of those lists (0 = best), all over the whole catalogs."""
+        match, and the pair's rank in each of those lists (0 = best), all over the whole catalogs (above
+        neighbours.APPROX_MIN_PAIRS, from each listing's top lists when blocking built them or the
+        pairs' listings are many, neighbours.use_lists: exact gaps where the list holds the best
+        match, ranks exact up to RANK_CAP)."""
         mats = self.channel(channel)
         m = len(pairs)
         if mats is None:
             return tuple(np.full(m, np.nan) for _ in range(4))
         lm, rm = mats
+        from shopgraph.matching import neighbours
+
         row_gap, col_gap = np.empty(m), np.empty(m)
         row_rank, col_rank = np.empty(m), np.empty(m)
         for side, (own, other, gap, rank) in enumerate(((lm, rm, row_gap, row_rank), (rm, lm, col_gap, col_rank))):
             keys = pairs[:, side]
             unique, inverse = np.unique(keys, return_inverse=True)
+            if neighbours.use_lists(self, channel, bool(side), len(unique), RANK_CAP):
+                # Large catalogs: from the side's top lists (shared with blocking), instead of dense
+                # blocks over the whole other catalog (neighbours.py).
+                idx, top = neighbours.top_lists(self, channel, RANK_CAP, from_right=bool(side))
+                gap[:], rank[:] = neighbours.context_from_lists(idx, top, keys, sims, other.shape[0], RANK_CAP,
+                                                                nonnegative=sparse.issparse(lm))
+                continue
             for start in range(0, len(unique), CONTEXT_CHUNK):
                 chunk = unique[start:start + CONTEXT_CHUNK]
                 block = own[chunk] @ other.T
