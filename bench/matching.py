@@ -55,6 +55,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         '(default values: the better valid F1 on beer and itunes_amazon, docs/benchmarks.md)')
     p.add_argument("--no-transfer", action="store_true", help="skip the transfer (domain adaptation) runs")
     p.add_argument("--transfer-epochs", type=int, default=30, help="epochs of each transfer run (default 30)")
+    p.add_argument("--seeds", type=int, default=3,
+                   help="trees' seeds 0..N-1 behind the test F1 mean / min / max beside seed 0's figures (default 3)")
     p.add_argument("--out", default="matching", help="results name (bench/results/NAME.json)")
     return p.parse_args(argv)
 
@@ -88,7 +90,7 @@ def load_dataset(args, name: str) -> dict:
             "skipped_rows": bench.skipped_rows}
 
 
-def supervised(data: dict) -> list[dict]:
+def supervised(data: dict, seeds: int = 1) -> list[dict]:
     """The five-quick-feature reference, and the shipped pipeline as `match --train` runs it: a fresh
     scorer and one fine-tuned from the ready scorer, averaged (pipeline.fit_scorer). (The ready
     scorer saw the train splits only, so the test split stays unseen.)"""
@@ -96,7 +98,8 @@ def supervised(data: dict) -> list[dict]:
     from shopgraph.matching.features import FEATURE_NAMES
     from shopgraph.matching.pipeline import fit_scorer
     from shopgraph.matching.ready import ready_scorer
-    from shopgraph.matching.scorer import PairScorer, prf
+    from bench.ready_scorer import seed_spread
+    from shopgraph.matching.scorer import PairScorer, ScorerConfig, prf
 
     x, splits = data["features"], data["bench"].splits
     quick = [FEATURE_NAMES.index(n) for n in QUICK_FEATURES]
@@ -114,18 +117,26 @@ def supervised(data: dict) -> list[dict]:
             masked[:, columns] = m[:, columns]
             return masked
 
-        with training_cost() as cost:
+        def fit(seed: int):
+            config = ScorerConfig(seed=seed)
             if columns is None:
-                scorer = fit_scorer(x["train"], splits["train"].labels, x["valid"], splits["valid"].labels, base)
-            else:
-                scorer = PairScorer().fit(view(x["train"]), splits["train"].labels, view(x["valid"]), splits["valid"].labels)
+                return fit_scorer(x["train"], splits["train"].labels, x["valid"], splits["valid"].labels, base, config)
+            return PairScorer(config).fit(view(x["train"]), splits["train"].labels, view(x["valid"]), splits["valid"].labels)
+
+        def test_f1(scorer) -> float:
+            return prf(scorer.predict(view(x["test"])) >= scorer.threshold, splits["test"].labels)["f1"]
+
+        with training_cost() as cost:
+            scorer = fit(0)
             start = "fresh + fine-tuned ready, averaged" if columns is None and base is not None else "fresh"
-        scores = scorer.predict(view(x["test"]))
-        metrics = prf(scores >= scorer.threshold, splits["test"].labels)
-        rows.append({"dataset": data["name"], "method": method, "start": start,
-                     **{k: round(v, 4) for k, v in metrics.items()},
-                     "valid F1": round(scorer.metrics["valid_f1"], 4), "Ditto F1 %": anchor,
-                     "bar": F1_BARS.get(data["name"]), "train s": cost["seconds"], "peak MiB": cost["peak_rss_mb"]})
+        metrics = prf(scorer.predict(view(x["test"])) >= scorer.threshold, splits["test"].labels)
+        row = {"dataset": data["name"], "method": method, "start": start,
+               **{k: round(v, 4) for k, v in metrics.items()},
+               "valid F1": round(scorer.metrics["valid_f1"], 4), "Ditto F1 %": anchor,
+               "bar": F1_BARS.get(data["name"]), "train s": cost["seconds"], "peak MiB": cost["peak_rss_mb"]}
+        if seeds > 1:
+            row.update(seed_spread([metrics["f1"]] + [test_f1(fit(seed)) for seed in range(1, seeds)]))
+        rows.append(row)
     return rows
 
 
@@ -205,7 +216,7 @@ def run(args) -> dict:
     for name in args.datasets:
         data = load_dataset(args, name)
         datasets[name] = data
-        sup += supervised(data)
+        sup += supervised(data, args.seeds)
         blk += blocking(data, args.k)
         print(f"{name}: features in {data['feature_seconds']} s; test F1 {sup[-1]['f1']:.4f} "
               f"(reference {sup[-2]['f1']:.4f}); completeness {blk[-1]['pair completeness']:.4f} ({blk[-1]['method']})", flush=True)
@@ -213,7 +224,7 @@ def run(args) -> dict:
     if len(datasets) > 1:
         from bench.ready_scorer import leave_one_out
 
-        results["ready_lodo"] = leave_one_out(datasets)
+        results["ready_lodo"] = leave_one_out(datasets, args.seeds)
     if not args.no_transfer and len(datasets) > 1:
         results["transfer"] = transfer(datasets, args.transfer_epochs)
     return results
@@ -256,7 +267,7 @@ def main(argv=None) -> int:
         print_table(results["transfer"], title="transfer: no target labels (F1 on the target test split)")
     report_bars(results, bars(results))
     path = write_results(args.out, {"data": str(args.data), "datasets": args.datasets, "k": args.k,
-                                    "transfer_epochs": args.transfer_epochs}, results, packages=PACKAGES)
+                                    "transfer_epochs": args.transfer_epochs, "seeds": args.seeds}, results, packages=PACKAGES)
     print(f"wrote {path}")
     return 0
 

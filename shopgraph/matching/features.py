@@ -230,14 +230,13 @@ class PairFeaturizer:
                 continue
             for start in range(0, len(unique), CONTEXT_CHUNK):
                 chunk = unique[start:start + CONTEXT_CHUNK]
-                block = own[chunk] @ other.T
-                block = block.toarray() if hasattr(block, "toarray") else np.asarray(block)
+                block = _cosine_block(own[chunk], other)
                 in_chunk = np.where((inverse >= start) & (inverse < start + len(chunk)))[0]
                 local = inverse[in_chunk] - start
                 s = sims[in_chunk]
                 best = block.max(axis=1)[local]
-                gap[in_chunk] = s - best
-                rank[in_chunk] = np.minimum((block[local] > s[:, None] + 1e-6).sum(axis=1), RANK_CAP)
+                gap[in_chunk] = neighbours.gap_to_best(s, best)
+                rank[in_chunk] = np.minimum((block[local] > s[:, None] + neighbours.TIE).sum(axis=1), RANK_CAP)
         return row_gap, col_gap, row_rank, col_rank
 
     def conflicts(self, pairs) -> list[dict[str, list[str]]]:
@@ -353,3 +352,17 @@ class PairFeaturizer:
             abs(np.log(pa / pb)) if price_ok else np.nan,
             float(na), float(nb), min(na, nb) / max(na, nb, 1),
         ]
+
+
+def _cosine_block(rows, other) -> np.ndarray:
+    """Dense similarities of `rows` against every row of `other`, (len(rows), n_other), for the
+    context features. A dense channel's float32 rows are multiplied in float64 and the sums rounded
+    back to float32: the products are exact and the sums' rounding error (~1e-16) vanishes in the
+    rounding, so every entry is the same float32 whichever BLAS kernel, thread count or block shape
+    computed it. (A float32 product moved entries by ~3e-7 between one and two BLAS threads and
+    between a pair asked alone and in a batch: enough to move the boosted trees' splits and the
+    benchmarks' F1 by up to 0.05, docs/benchmarks.md.) Sparse TF-IDF channels: scipy's product,
+    which has no threads and sums each entry in index order."""
+    if sparse.issparse(rows):
+        return (rows @ other.T).toarray()
+    return (np.asarray(rows, dtype=np.float64) @ np.asarray(other, dtype=np.float64).T).astype(np.float32)

@@ -27,6 +27,11 @@ QUERY_TERMS = 32        # sparse query rows keep this many highest-weight terms 
 POOL_FACTOR = 2         # the pruned product's best POOL_FACTOR * depth are re-scored with full rows
 IVF_LISTS_PER_ROOT = 4  # faiss IVF cells per sqrt(n) of the indexed side
 IVF_PROBES = 32         # cells each dense query scans
+# Similarities within TIE of each other are the same similarity: a pair's own cosine and the best
+# of its row come from different float paths (a row-wise dot product against a matrix product or an
+# index), which differ in the last bits; read as different, a listing's best match got a gap of
+# +-3e-7 instead of 0, which boosted trees split on (its sign moved with BLAS threads).
+TIE = 1e-6
 
 
 def approximate(featurizer) -> bool:
@@ -187,8 +192,15 @@ def context_from_lists(idx: np.ndarray, sims: np.ndarray, keys: np.ndarray, s: n
     if nonnegative:
         # A sparse list leaves out the zeros: an unlisted neighbour has similarity 0.
         head = np.where(listed < n_other, np.maximum(head, 0.0), head)
-    best = np.maximum(head, s)
-    above = (rows_sims > s[:, None] + 1e-6).sum(axis=1)
+    above = (rows_sims > s[:, None] + TIE).sum(axis=1)
     if nonnegative:
-        above = above + np.where(s < -1e-6, n_other - listed, 0)   # the unlisted zeros are above a negative s
-    return s - best, np.minimum(above, rank_cap).astype(np.float64)
+        above = above + np.where(s < -TIE, n_other - listed, 0)   # the unlisted zeros are above a negative s
+    return gap_to_best(s, head), np.minimum(above, rank_cap).astype(np.float64)
+
+
+def gap_to_best(s: np.ndarray, best: np.ndarray) -> np.ndarray:
+    """s - best (m,) float64 for similarities s and their row's best: exactly 0 where s is within TIE
+    of the best (the pair is, or ties with, the best), never positive (a best that missed the pair
+    is below s)."""
+    gap = np.asarray(s, dtype=np.float64) - np.asarray(best, dtype=np.float64)
+    return np.where(gap >= -TIE, 0.0, gap)

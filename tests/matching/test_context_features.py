@@ -1,0 +1,69 @@
+"""The context features (gap to each listing's best match, rank in its list) are the same numbers
+however they are computed: a pair asked alone or in a batch, on one BLAS thread or several. A
+listing's best match has a gap of exactly 0 and no gap is positive. (Float noise of ~3e-7 in these
+gaps moved the matching benchmarks' F1 by up to 0.05: issue 16, docs/benchmarks.md.)"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_limits
+
+from shopgraph.matching import neighbours
+from shopgraph.matching.features import FEATURE_GROUPS, FEATURE_NAMES, PairFeaturizer
+from shopgraph.matching.listings import Listings
+
+GAPS = [FEATURE_NAMES.index(n) for n in FEATURE_GROUPS["context"] if n.endswith("_gap")]
+CONTEXT = [FEATURE_NAMES.index(n) for n in FEATURE_GROUPS["context"]]
+
+
+@pytest.fixture(scope="module")
+def catalogs():
+    """Two shops of n listings with MiniLM-sized (384) unit text vectors: each right listing is its
+    left twin plus noise, so every left listing's best right match is its twin. Large enough that
+    BLAS runs the similarity blocks on several threads."""
+    rng = np.random.default_rng(0)
+    n, dim = 300, 384
+    base = rng.normal(size=(n, dim)).astype(np.float32)
+    sides = []
+    for name in "ab":
+        vec = base + 0.8 * rng.normal(size=base.shape).astype(np.float32)
+        vec /= np.linalg.norm(vec, axis=1, keepdims=True)
+        titles = [f"{name} listing {i}" for i in range(n)]
+        sides.append(Listings(name, [f"{name}:{i}" for i in range(n)], titles, titles, vectors={"text": vec}))
+    featurizer = PairFeaturizer(*sides)
+    pairs = np.array([(i, i) for i in range(n)] + [(i, (i + 7) % n) for i in range(n)])
+    return featurizer, pairs
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    return bool(np.all((a == b) | (np.isnan(a) & np.isnan(b))))
+
+
+def test_a_listings_best_match_has_a_gap_of_exactly_zero_and_no_gap_is_positive(catalogs):
+    featurizer, pairs = catalogs
+    gaps = featurizer.features(pairs)[:, GAPS]
+    known = ~np.isnan(gaps)
+    assert (gaps[known] <= 0).all()
+    twins = len(pairs) // 2
+    text_gaps = featurizer.features(pairs[:twins])[:, [FEATURE_NAMES.index("ctx_text_row_gap"),
+                                                       FEATURE_NAMES.index("ctx_text_col_gap")]]
+    assert (text_gaps == 0).all()
+
+
+def test_a_pairs_context_is_the_same_alone_in_a_batch_and_on_any_blas_thread_count(catalogs):
+    featurizer, pairs = catalogs
+    batch = featurizer.features(pairs)[:, CONTEXT]
+    alone = np.vstack([featurizer.features(pairs[k:k + 1]) for k in range(0, len(pairs), 15)])[:, CONTEXT]
+    assert _same(alone, batch[::15])
+    with threadpool_limits(1):
+        one_thread = featurizer.features(pairs)[:, CONTEXT]
+    with threadpool_limits(2):
+        two_threads = featurizer.features(pairs)[:, CONTEXT]
+    assert _same(one_thread, batch) and _same(two_threads, batch)
+
+
+def test_gap_to_best_reads_near_ties_as_the_best():
+    s = np.array([0.5, 0.5 - 3e-7, 0.5 + 3e-7, 0.4])
+    gaps = neighbours.gap_to_best(s, np.full(4, 0.5))
+    assert gaps[:3].tolist() == [0.0, 0.0, 0.0] and gaps[3] == pytest.approx(-0.1)
