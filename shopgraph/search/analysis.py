@@ -41,6 +41,7 @@ _ASCII_TOKEN = regex.compile(rf"(?<!{_WORD_CHAR})[a-z0-9]+(?:[-./][a-z0-9]+)*(?!
 # [A-Za-z0-9]: the stdlib engine runs it several times faster than `regex` runs the Unicode classes,
 # and most catalog text is ASCII (tests/search/test_analysis.py checks both give the same tokens).
 _ASCII_TOKEN_IN_ASCII = re.compile(r"(?<![A-Za-z0-9])[a-z0-9]+(?:[-./][a-z0-9]+)*(?![A-Za-z0-9])")
+_WORD_IN_ASCII = re.compile(r"[A-Za-z0-9]+")  # _WORD on ASCII text (no marks, no unspaced scripts there)
 MAX_TERMS = 4096  # terms kept from one field (a description can be long; the first ones count)
 
 
@@ -94,7 +95,7 @@ def terms(text: str, *, unigrams: bool = True, limit: int = MAX_TERMS) -> list[s
     norm = normalize(text)
     out: list[str] = []
     pos = 0
-    for match in _UNSPACED_RUN.finditer(norm):
+    for match in (() if norm.isascii() else _UNSPACED_RUN.finditer(norm)):  # ASCII has no unspaced run
         out.extend(_spaced_terms(norm[pos:match.start()]))
         out.extend(_unspaced_terms(match.group(), unigrams))
         pos = match.end()
@@ -108,7 +109,7 @@ def _spaced_terms(chunk: str) -> list[str]:
     """Words of a chunk in spaced scripts, plus compact model-number forms not already a word."""
     if not chunk.strip():
         return []
-    words = _WORD.findall(chunk)
+    words = (_WORD_IN_ASCII if chunk.isascii() else _WORD).findall(chunk)
     seen = set(words)
     extra = [m for m in model_numbers(chunk) if m not in seen]
     return words + extra
