@@ -164,12 +164,13 @@ class IngestConfig:
     fetch_images: download http(s) image URLs (images.py: at most fetch_max_bytes, fetch_timeout
     seconds, content-checked, cached by URL in <db>.images/); fetch_allow_private: also from
     loopback and private address ranges (off: a catalog cannot make the ingest reach inside the network).
-    batch_size: rows encoded and written per transaction. LadybugDB's commit of a COPY costs about the
-    same up to its node group size (2048 rows; ~2-3 s on a loaded shared machine, mostly fixed), so
-    2048-row batches ingest 3x faster than 256-row ones (bench/scale.py; 11 s vs 33 s for 3,000
-    attribute-rich products); memory per batch stays in the tens of MB."""
+    batch_size: rows encoded and written per transaction. LadybugDB checkpoints at the commit of every
+    batch that ran COPY, and that checkpoint's cost is mostly per commit and grows with the database
+    (bench.ingest_ab / docs/benchmarks.md Scale round 5: ~1.5 s a commit at 20k products, ~6 s at
+    100k, in 2048-row batches), so 8192-row batches ingest 100k products 2.1x faster than 2048-row
+    ones (389 vs 186 rows/s; 256-row ones were 3x slower again) for ~440 MB more peak memory (1.9 GB)."""
 
-    batch_size: int = 2048
+    batch_size: int = 8192
     max_id_chars: int = 500
     max_title_chars: int = 1000
     max_description_chars: int = 20000
