@@ -168,7 +168,15 @@ class IngestConfig:
     batch that ran COPY, and that checkpoint's cost is mostly per commit and grows with the database
     (bench.ingest_ab / docs/benchmarks.md Scale round 5: ~1.5 s a commit at 20k products, ~6 s at
     100k, in 2048-row batches), so 8192-row batches ingest 100k products 2.1x faster than 2048-row
-    ones (389 vs 186 rows/s; 256-row ones were 3x slower again) for ~440 MB more peak memory (1.9 GB)."""
+    ones (389 vs 186 rows/s; 256-row ones were 3x slower again) for ~440 MB more peak memory (1.9 GB).
+    commit_growth / commit_max_rows: a product ingest commits when the rows written since its last
+    commit reach commit_growth x the products stored (at least one batch, at most commit_max_rows;
+    pipeline.commit_rows): with commits that grow with the graph their checkpoints cost about as much
+    as the rows, not rows x graph (0 = commit every batch, as before round 6). The cap bounds what
+    LadybugDB holds in memory for the open transaction's rows (~10 KB a text-only product: 100k
+    products with a 65,536-row cap peaked at 2.8 GB against 1.9 GB committing every 8,192 rows;
+    docs/benchmarks.md Scale round 6). A kill loses at most the rows since the last commit; the
+    next run writes them again."""
 
     batch_size: int = 8192
     commit_growth: float = 1.0
@@ -191,6 +199,15 @@ class IngestConfig:
     fetch_max_bytes: int = 10 * 1024 * 1024
     fetch_timeout: float = 10.0
     fetch_allow_private: bool = False
+
+    def __post_init__(self):
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ConfigError(f"ingest.batch_size must be an integer >= 1, got {self.batch_size!r}")
+        if not isinstance(self.commit_growth, (int, float)) or not self.commit_growth >= 0:
+            raise ConfigError(f"ingest.commit_growth must be a number >= 0, got {self.commit_growth!r}")
+        if isinstance(self.commit_max_rows, bool) or not isinstance(self.commit_max_rows, int) \
+                or self.commit_max_rows < 1:
+            raise ConfigError(f"ingest.commit_max_rows must be an integer >= 1, got {self.commit_max_rows!r}")
 
 
 @dataclass(frozen=True)
