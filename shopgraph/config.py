@@ -173,14 +173,15 @@ class IngestConfig:
     commit reach commit_growth x the products stored (at least one batch, at most commit_max_rows;
     pipeline.commit_rows): with commits that grow with the graph their checkpoints cost about as much
     as the rows, not rows x graph (0 = commit every batch, as before round 6). The cap bounds what
-    LadybugDB holds in memory for the open transaction's rows (~10 KB a text-only product: 100k
-    products with a 65,536-row cap peaked at 2.8 GB against 1.9 GB committing every 8,192 rows;
-    docs/benchmarks.md Scale round 6). A kill loses at most the rows since the last commit; the
-    next run writes them again."""
+    LadybugDB holds in memory for the open transaction's rows until COMMIT, ~20-30 KB a text-only
+    product beside its page cache (docs/benchmarks.md Scale round 6: 100k products peaked at 2.8 GB
+    with commits of up to ~34k rows against 1.9 GB committing every 8,192; at 200k a 65,536-row cap
+    reached 4.6 GB, over the 4 GB bar, hence 32,768). A kill loses at most the rows since the last
+    commit; the next run writes them again."""
 
     batch_size: int = 8192
     commit_growth: float = 1.0
-    commit_max_rows: int = 65536
+    commit_max_rows: int = 32768
     max_id_chars: int = 500
     max_title_chars: int = 1000
     max_description_chars: int = 20000
