@@ -164,7 +164,8 @@ class IngestConfig:
     fetch_images: download http(s) image URLs (images.py: at most fetch_max_bytes, fetch_timeout
     seconds, content-checked, cached by URL in <db>.images/); fetch_allow_private: also from
     loopback and private address ranges (off: a catalog cannot make the ingest reach inside the network).
-    batch_size: rows encoded and written per transaction. LadybugDB checkpoints at the commit of every
+    batch_size: rows encoded and written per step (a transaction holds one or more: commit_growth below).
+    Before round 6 each batch was its own transaction; LadybugDB checkpoints at the commit of every
     batch that ran COPY, and that checkpoint's cost is mostly per commit and grows with the database
     (bench.ingest_ab / docs/benchmarks.md Scale round 5: ~1.5 s a commit at 20k products, ~6 s at
     100k, in 2048-row batches), so 8192-row batches ingest 100k products 2.1x faster than 2048-row
