@@ -150,7 +150,8 @@ def blocking(data: dict, k: int, pools=None) -> list[dict]:
     valid and test matches alone: the ready scorer that re-ranks in the last rows saw train splits).
     pools: the fused pool sizes the ready scorer re-ranks, one row each (default [RERANK_POOL])."""
     from shopgraph.errors import ConfigError
-    from shopgraph.matching.blocking import DEPTH_PER_K, RERANK_POOL, Candidates, block, pair_completeness, rerank
+    from shopgraph.matching.blocking import (DEPTH_PER_K, RERANK_POOL, Candidates, block, pair_completeness,
+                                             rerank, widen)
     from shopgraph.matching.ready import ready_scorer
 
     splits = data["bench"].splits
@@ -161,17 +162,20 @@ def blocking(data: dict, k: int, pools=None) -> list[dict]:
 
     def reranked(size: int):
         # The fused pool votes exactly as blocking at k does (same depth), then the ready scorer
-        # re-ranks it: rerank's RERANK_KEEP fused best stay.
+        # re-ranks it (rerank's RERANK_KEEP fused best stay), widened by look-alikes as
+        # `match --rerank` does (blocking.widen).
         pool = block(featurizer, size, depth=DEPTH_PER_K * k)
-        chosen = rerank(pool, ready_scorer().predict(featurizer.features(pool.rows)), k)
-        return Candidates(pool.rows[chosen], pool.fused[chosen])
+        wide, scores, _ = widen(featurizer, pool, ready_scorer().predict(featurizer.features(pool.rows)),
+                                lambda f, pairs: ready_scorer().predict(f.features(pairs)))
+        chosen = rerank(wide, scores, k)
+        return Candidates(wide.rows[chosen], wide.fused[chosen])
 
     methods = [("MiniLM title vectors (reference)", lambda: block(featurizer, k, ("text",))),
                ("shopgraph fused channels", lambda: block(featurizer, k))]
     try:
         ready_scorer()
         for size in pools or [RERANK_POOL]:
-            methods.append((f"shopgraph fused + ready-scorer rerank of top {size}",
+            methods.append((f"shopgraph fused + ready-scorer rerank of top {size} + look-alikes",
                             lambda size=size: reranked(size)))
     except ConfigError:
         pass
