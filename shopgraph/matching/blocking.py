@@ -11,7 +11,7 @@ puts near the top (a shared model number) gets in even when another channel miss
 Optionally (`rerank`), a pair scorer re-ranks a deeper fused pool (RERANK_POOL per listing): the fused
 top RERANK_KEEP stay, the other places go to the pool's best pairs by the scorer. Fusion ranks by
 similarity alone, so when a catalog lists many offers of near-identical products (the same memory kit
-in another size, one drive under several shops' titles) the right one sits at fused ranks 20-60
+in another size, one drive under several shops' titles) the right one sits at fused ranks 20-200
 behind its look-alikes; the scorer reads the sizes, codes and attributes that tell them apart.
 
 With the rerank, the pool is also widened by look-alikes (`expand`): a target listing the scorer is
