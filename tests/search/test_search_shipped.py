@@ -107,3 +107,59 @@ def test_copying_a_graph_leaves_its_done_marker_behind(tmp_path):
     assert dst.read_bytes() == b"db"
     assert (tmp_path / "corpus-abc-trained-1.db.index" / "vectors.bin").read_bytes() == b"v"
     assert not (tmp_path / "corpus-abc-trained-1.db.done").exists()
+
+
+def _learned_runs(agreeing_helps: bool) -> list[DevRun]:
+    """One suite's text queries before and after training. Queries 0-7: BM25 has the hit first, the
+    vector channel (weighing more) a decoy, so the hit is second before training; the learned channel's
+    best is BM25's first (it agrees): the hit when agreeing_helps, else BM25 and learned share the decoy.
+    Queries 8-15: both untrained channels have the hit first; the learned channel's best is a product
+    neither returned (it disagrees)."""
+    runs = []
+    for state in ("before", "after"):
+        for q in range(16):
+            if q < 8:
+                rankings = {"bm25": ["hit", "decoy"], "vector": ["decoy", "hit"]}
+                learned = ["hit", "decoy"]
+                if not agreeing_helps:
+                    rankings = {"bm25": ["decoy", "hit"], "vector": ["hit", "decoy"]}
+                    learned = ["decoy", "hit"]
+            else:
+                rankings = {"bm25": ["hit", "decoy"], "vector": ["hit", "decoy"]}
+                learned = ["stranger", "decoy", "other"]
+            if state == "after":
+                rankings["learned"] = learned
+            runs.append(DevRun(f"s/{state}", "text", rankings, set(), {"hit": 1}, f"query words {'abcdefghijklmnop'[q]}"))
+    return runs
+
+
+def test_the_learned_channel_is_tuned_with_its_agreement_guard_so_training_makes_no_query_worse():
+    from bench.search_shipped import tune_learned
+
+    chosen = {"text": {"weights": "bm25=1 vector=2", "rrf_k": 20.0, "fusion": "rrf"}}
+    got = tune_learned(_learned_runs(agreeing_helps=True), chosen)
+    weights = parse_weights(chosen["text"]["weights"])
+    assert got["value"] >= 1 and weights["learned"] > 0  # guarded, and it joins where it agrees
+    assert chosen["text"]["dev_ndcg@10"]["s/after"] == 1.0 > chosen["text"]["dev_ndcg@10"]["s/before"]
+    for q, run in enumerate(r for r in _learned_runs(True) if r.group == "s/after"):
+        ids = fused_ids(run, weights, 20.0, "rrf", None, got["value"])
+        assert ids[0] == "hit", q  # the disagreeing learned channel pushes nothing down
+
+
+def test_a_learned_channel_that_only_hurts_on_dev_gets_no_weight():
+    from bench.search_shipped import tune_learned
+
+    chosen = {"text": {"weights": "bm25=1 vector=2", "rrf_k": 20.0, "fusion": "rrf"}}
+    tune_learned(_learned_runs(agreeing_helps=False), chosen)
+    assert "learned" not in parse_weights(chosen["text"]["weights"])
+    assert chosen["text"]["dev_ndcg@10"]["s/after"] == chosen["text"]["dev_ndcg@10"]["s/before"]
+
+
+def test_the_bootstrap_lower_bound_tells_a_steady_gain_from_noise():
+    from bench.search_shipped import gain_lower_bound
+
+    assert gain_lower_bound([1.0] * 10, [1.0] * 10) == 0.0
+    assert gain_lower_bound([1.0] * 10, [0.5] * 10) > 0.4
+    noisy_after, noisy_before = [1, 0, 1, 0, 1, 0, 1, 0, 1, 1], [0, 1, 0, 1, 0, 1, 0, 1, 0, 0]
+    assert gain_lower_bound(noisy_after, noisy_before) < 0 < sum(noisy_after) - sum(noisy_before)
+    assert gain_lower_bound(noisy_after, noisy_before) == gain_lower_bound(noisy_after, noisy_before)  # seeded
