@@ -163,3 +163,27 @@ def test_the_bootstrap_lower_bound_tells_a_steady_gain_from_noise():
     noisy_after, noisy_before = [1, 0, 1, 0, 1, 0, 1, 0, 1, 1], [0, 1, 0, 1, 0, 1, 0, 1, 0, 0]
     assert gain_lower_bound(noisy_after, noisy_before) < 0 < sum(noisy_after) - sum(noisy_before)
     assert gain_lower_bound(noisy_after, noisy_before) == gain_lower_bound(noisy_after, noisy_before)  # seeded
+
+
+def test_tuning_keeps_the_hybrid_at_least_as_good_as_the_benchs_lexical_mode():
+    # the bench's bar compares the hybrid with `lexical` (the kind's own weights restricted to exact +
+    # BM25); tuning that only looked at each channel alone chose exact=0.5 bm25=1 vector=0.25 here,
+    # under which group A's hybrid (0.72) fell below that lexical mode (0.75)
+    from bench.search_quality import metrics
+    from bench.search_shipped import tune_weights
+
+    layout = [("A", {"exact": ["h", "c", "a"], "bm25": ["c", "d"], "vector": ["c", "a"]}),
+              ("A", {"exact": ["a"], "bm25": ["h"], "vector": ["d"]}),
+              ("B", {"exact": ["d", "c", "b", "a"], "bm25": ["d", "c"], "vector": ["h", "c", "b", "a"]}),
+              ("B", {"exact": ["d", "b"], "bm25": ["b"], "vector": ["c", "a", "b"]})]
+    runs = [DevRun(f"{g}/before", "model_number", rankings, set(), {"h": 1}, f"query XY{q}00 words")
+            for q, (g, rankings) in enumerate(layout)]
+    runs.append(DevRun("C/before", "text", {"bm25": ["h"], "vector": ["h"]}, set(), {"h": 1}, "plain words"))
+    choice = tune_weights(runs, (0,))["model_number"]
+    weights, k = parse_weights(choice["weights"]), choice["rrf_k"]
+    lexical = {c: w for c, w in weights.items() if c in ("exact", "bm25")} or {"exact": 1.0, "bm25": 1.0}
+    for group in ("A", "B"):
+        mine = [r for r in runs if r.group == f"{group}/before"]
+        hybrid = sum(metrics(fused_ids(r, weights, k), r.relevant)["ndcg@10"] for r in mine)
+        restricted_ = sum(metrics(fused_ids(r, lexical, k), r.relevant)["ndcg@10"] for r in mine)
+        assert hybrid >= restricted_ - 1e-9, group
