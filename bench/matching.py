@@ -53,6 +53,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--serialise", choices=("keys", "values"), default="values",
                    help='a table with no title column: its record as "key: value" text or its values alone '
                         '(default values: the better valid F1 on beer and itunes_amazon, docs/benchmarks.md)')
+    p.add_argument("--rerank-pools", type=int, nargs="+", default=None, metavar="N",
+                   help="fused pools per listing the ready scorer re-ranks, one blocking row each (default: "
+                        "blocking.RERANK_POOL; `match --rerank N` takes any)")
+    p.add_argument("--blocking-only", action="store_true",
+                   help="only the blocking rows (no scorers trained, no leave-one-out, no transfer)")
     p.add_argument("--no-transfer", action="store_true", help="skip the transfer (domain adaptation) runs")
     p.add_argument("--transfer-epochs", type=int, default=30, help="epochs of each transfer run (default 30)")
     p.add_argument("--seeds", type=int, default=3,
@@ -140,11 +145,13 @@ def supervised(data: dict, seeds: int = 1) -> list[dict]:
     return rows
 
 
-def blocking(data: dict, k: int) -> list[dict]:
+def blocking(data: dict, k: int, pools=None) -> list[dict]:
     """Pair completeness within k candidates per source listing over every labelled match (and over the
-    valid and test matches alone: the ready scorer that re-ranks in the last row saw train splits)."""
+    valid and test matches alone: the ready scorer that re-ranks in the last rows saw train splits).
+    pools: the fused pool sizes the ready scorer re-ranks, one row each (default [RERANK_POOL])."""
     from shopgraph.errors import ConfigError
-    from shopgraph.matching.blocking import DEPTH_PER_K, RERANK_POOL, Candidates, block, pair_completeness, rerank
+    from shopgraph.matching.blocking import (DEPTH_PER_K, RERANK_POOL, Candidates, block, pair_completeness,
+                                             rerank, widen)
     from shopgraph.matching.ready import ready_scorer
 
     splits = data["bench"].splits
@@ -153,18 +160,23 @@ def blocking(data: dict, k: int) -> list[dict]:
                "test": splits["test"].rows[splits["test"].labels == 1]}
     featurizer = data["featurizer"]
 
-    def reranked():
+    def reranked(size: int):
         # The fused pool votes exactly as blocking at k does (same depth), then the ready scorer
-        # re-ranks it: rerank's RERANK_KEEP fused best stay.
-        pool = block(featurizer, RERANK_POOL, depth=DEPTH_PER_K * k)
-        chosen = rerank(pool, ready_scorer().predict(featurizer.features(pool.rows)), k)
-        return Candidates(pool.rows[chosen], pool.fused[chosen])
+        # re-ranks it (rerank's RERANK_KEEP fused best stay), widened by look-alikes as
+        # `match --rerank` does (blocking.widen).
+        pool = block(featurizer, size, depth=DEPTH_PER_K * k)
+        wide, scores, _ = widen(featurizer, pool, ready_scorer().predict(featurizer.features(pool.rows)),
+                                lambda f, pairs: ready_scorer().predict(f.features(pairs)))
+        chosen = rerank(wide, scores, k)
+        return Candidates(wide.rows[chosen], wide.fused[chosen])
 
     methods = [("MiniLM title vectors (reference)", lambda: block(featurizer, k, ("text",))),
                ("shopgraph fused channels", lambda: block(featurizer, k))]
     try:
         ready_scorer()
-        methods.append((f"shopgraph fused + ready-scorer rerank of top {RERANK_POOL}", reranked))
+        for size in pools or [RERANK_POOL]:
+            methods.append((f"shopgraph fused + ready-scorer rerank of top {size} + look-alikes",
+                            lambda size=size: reranked(size)))
     except ConfigError:
         pass
     rows = []
@@ -212,15 +224,21 @@ def run(args) -> dict:
     missing = [n for n in args.datasets if not (args.data / n).is_dir()]
     if missing:
         raise BadArgumentError(f"no dataset directory {', '.join(missing)} under {args.data}")
+    if any(n <= args.k for n in args.rerank_pools or []):
+        raise BadArgumentError(f"--rerank-pools must each exceed -k ({args.k}), got {args.rerank_pools}")
     datasets, sup, blk = {}, [], []
     for name in args.datasets:
         data = load_dataset(args, name)
         datasets[name] = data
-        sup += supervised(data, args.seeds)
-        blk += blocking(data, args.k)
-        print(f"{name}: features in {data['feature_seconds']} s; test F1 {sup[-1]['f1']:.4f} "
-              f"(reference {sup[-2]['f1']:.4f}); completeness {blk[-1]['pair completeness']:.4f} ({blk[-1]['method']})", flush=True)
+        if not args.blocking_only:
+            sup += supervised(data, args.seeds)
+        blk += blocking(data, args.k, args.rerank_pools)
+        print(f"{name}: features in {data['feature_seconds']} s; "
+              + ("" if args.blocking_only else f"test F1 {sup[-1]['f1']:.4f} (reference {sup[-2]['f1']:.4f}); ")
+              + f"completeness {blk[-1]['pair completeness']:.4f} ({blk[-1]['method']})", flush=True)
     results = {"supervised": sup, "blocking": blk, "published_f1": PUBLISHED}
+    if args.blocking_only:
+        return results
     if len(datasets) > 1:
         from bench.ready_scorer import leave_one_out
 
@@ -259,7 +277,8 @@ def main(argv=None) -> int:
     results = run_checked(args, run, "entity-matching data")
     if results is None:
         return 1
-    print_table(results["supervised"], title="supervised matching, official test splits")
+    if results["supervised"]:
+        print_table(results["supervised"], title="supervised matching, official test splits")
     print_table(results["blocking"], title=f"blocking, {args.k} candidates per source listing")
     if results.get("ready_lodo"):
         print_table(results["ready_lodo"], title="ready scorer, leave-one-dataset-out (test F1 on the held-out dataset)")
@@ -267,7 +286,8 @@ def main(argv=None) -> int:
         print_table(results["transfer"], title="transfer: no target labels (F1 on the target test split)")
     report_bars(results, bars(results))
     path = write_results(args.out, {"data": str(args.data), "datasets": args.datasets, "k": args.k,
-                                    "transfer_epochs": args.transfer_epochs, "seeds": args.seeds}, results, packages=PACKAGES)
+                                    "transfer_epochs": args.transfer_epochs, "seeds": args.seeds,
+                                    "rerank_pools": args.rerank_pools, "blocking_only": args.blocking_only}, results, packages=PACKAGES)
     print(f"wrote {path}")
     return 0
 

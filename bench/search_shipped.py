@@ -326,11 +326,13 @@ def run_shipped(args, suites: list[Suite]) -> dict:
         _save_dev_runs(workdir, runs)
         results["fusion"] = tune_weights(runs)
         tuned = {"search.short_text_words": str(results["fusion"]["short_text_words"]["value"])}
-        zscored = [c for k, c in results["fusion"].items() if k != "short_text_words" and c["fusion"] == "zscore"]
+        settings = ("short_text_words", "learned_agreement")
+        tuned["search.learned_agreement"] = str(results["fusion"]["learned_agreement"]["value"])
+        zscored = [c for k, c in results["fusion"].items() if k not in settings and c["fusion"] == "zscore"]
         if zscored:  # one setting for every kind: that of the zscore kind with the most dev queries
             tuned["search.zscore_rank_weight"] = str(max(zscored, key=lambda c: c["dev_queries"])["zscore_rank_weight"])
         for kind, choice in results["fusion"].items():
-            if kind != "short_text_words":
+            if kind not in settings:
                 tuned[f"search.{kind}_fusion"] = choice["fusion"]
                 tuned[f"search.{kind}_weights"] = choice["weights"]
                 tuned[f"search.{kind}_rrf_k"] = str(choice["rrf_k"])
@@ -441,13 +443,18 @@ def dev_runs(sg, corpus: Corpus, suite: Suite, group: str) -> list[DevRun]:
 
 
 def fused_ids(run: DevRun, weights: dict[str, float], k: float, fusion: str = "rrf",
-              rank_weight: float | None = None) -> list[str]:
-    """What hybrid_search would return for these weights and fusion (same fusion, same first-rule);
-    rank_weight: zscore's (None: the configuration's default)."""
+              rank_weight: float | None = None, agreement: int | None = None) -> list[str]:
+    """What hybrid_search would return for these weights and fusion (same fusion, same learned-channel
+    guard, same first-rule); rank_weight: zscore's, agreement: search.learned_agreement (None: the
+    configuration's defaults)."""
     from shopgraph.config import SearchConfig
+    from shopgraph.search.fusion import learned_agrees
     from shopgraph.search.hybrid import fuse
 
     kept = {c: w for c, w in weights.items() if w > 0 and c in run.rankings}
+    agreement = SearchConfig.learned_agreement if agreement is None else agreement
+    if "learned" in kept and not learned_agrees({c: run.rankings[c] for c in kept}, agreement):
+        del kept["learned"]  # hybrid_search runs it, then leaves it out of the fusion
     scores = run.scores or {}
     scored = {c: list(zip(run.rankings[c], scores.get(c) or [0.0] * len(run.rankings[c]))) for c in kept}
     rank_weight = SearchConfig.zscore_rank_weight if rank_weight is None else rank_weight
@@ -470,14 +477,19 @@ def run_kind(run: DevRun, short_words: int) -> str:
 
 
 def tune_weights(runs: list[DevRun], short_words_tried: tuple[int, ...] = SHORT_WORDS) -> dict[str, dict]:
-    """Per query kind, the fusion, weights and k with the best dev NDCG@10 averaged over groups (suite x
-    before/after), less twice any group's shortfall against its best single channel (the bar), among
-    those under which no suite's dev NDCG@10 after training is below its NDCG@10 before (the "no
-    suite worse after training" bar; a learned weight of 0 always meets it); and
-    search.short_text_words: the threshold whose tuned short_text + text weights score best on the
-    text queries together (same objective; a split must beat none by SPLIT_MARGIN). Without trained
-    graphs among the runs, "learned" gets the vector channel's weight (training adds a channel).
-    Returns {kind: choice, "short_text_words": {"value": ..., "objective": ...}}."""
+    """Two stages on the dev runs.
+    1. Per query kind, the fusion, weights and k of the untrained channels (learned at 0) with the best
+       dev NDCG@10 averaged over groups (suite x before/after), less twice any group's shortfall
+       against its best single mode (the bar: each channel alone, and the bench's `lexical` mode, the
+       kind's own weights restricted to exact + BM25); and search.short_text_words: the threshold whose
+       tuned short_text + text weights score best on the text queries together (same objective; a
+       split must beat none by SPLIT_MARGIN).
+    2. The learned channel (tune_learned): its weight per kind and search.learned_agreement, so that
+       training makes no suite worse on dev with a margin the dev queries can tell from noise. Without
+       trained graphs among a kind's runs, "learned" gets the vector channel's weight (training adds a
+       channel; the agreement guard still holds it back where it disagrees).
+    Returns {kind: choice, "short_text_words": {"value": ..., "objective": ...},
+    "learned_agreement": {"value": ..., "lower_bounds": ...}}."""
     base = {run_kind(r, 0) for r in runs} - {"text"}
     chosen = {kind: _tune_kind(kind, [r for r in runs if run_kind(r, 0) == kind]) for kind in sorted(base)}
     texts = [r for r in runs if run_kind(r, 0) == "text"]
@@ -493,14 +505,103 @@ def tune_weights(runs: list[DevRun], short_words_tried: tuple[int, ...] = SHORT_
             best = (objective, short_words, choice)
     if best is not None:
         chosen.update(best[2])
-        chosen.setdefault("short_text", chosen.get("text"))  # no short kind chosen: the same weights
+        if "short_text" not in chosen and "text" in chosen:  # no short kind chosen: the same weights
+            chosen["short_text"] = dict(chosen["text"])
         chosen["short_text_words"] = {"value": best[1], "objective": round(float(best[0]), 4)}
-    if not any("learned" in r.rankings for r in runs):
-        for choice in (c for k, c in chosen.items() if k != "short_text_words"):
-            weights = _parse(choice["weights"])
-            if weights.get("vector", 0) > 0 and "learned" not in weights:
-                choice["weights"] += f" learned={weights['vector']:g}"
+    short_words = chosen.get("short_text_words", {}).get("value", 0)
+    chosen["learned_agreement"] = tune_learned(runs, chosen, short_words)
     return chosen
+
+
+LEARNED_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)  # the learned channel's weight, relative to the kind's own
+LEARNED_AGREEMENTS = (0, 1, 3, 5, 10)  # search.learned_agreement tried (0: no guard)
+BOOTSTRAP = 2000  # resamples of the paired after - before differences
+
+
+def gain_lower_bound(after: list[float], before: list[float], resamples: int = BOOTSTRAP, seed: int = 17) -> float:
+    """The 2.5% quantile of the mean of (after - before) over paired bootstrap resamples of the queries
+    (fixed seed: deterministic): above 0, training gained on these queries by more than chance; 0 when
+    every query scores the same."""
+    d = np.asarray(after, float) - np.asarray(before, float)
+    if not np.any(np.abs(d) > 1e-12):
+        return 0.0
+    rng = np.random.default_rng(seed)
+    return float(np.percentile(d[rng.integers(0, len(d), (resamples, len(d)))].mean(axis=1), 2.5))
+
+
+def _per_query(runs: list[DevRun], choose) -> dict[str, list[float]]:
+    from bench.search_quality import metrics
+
+    per: dict[str, list[float]] = {}
+    for r in runs:
+        weights, k, *rest = choose(r)
+        per.setdefault(r.group, []).append(metrics(fused_ids(r, weights, k, *rest), r.relevant)["ndcg@10"])
+    return per
+
+
+def tune_learned(runs: list[DevRun], chosen: dict[str, dict], short_words: int = 0) -> dict:
+    """Stage 2 of tune_weights: for each kind with trained dev runs, the learned weight (a multiple of
+    LEARNED_WEIGHTS, added to the kind's stage-1 weights in `chosen`, which it updates) and one
+    search.learned_agreement for all kinds. A setting is allowed when no suite's dev NDCG@10 after
+    training can be told worse than before: for every suite, the paired bootstrap's lower bound of
+    (after - before) is >= 0 (weight 0 always passes: after = before). Among those, the one with the
+    largest sum over suites of that lower bound (the gain most surely above chance; ties: the larger
+    mean NDCG after training, then the smaller agreement). Returns {"value", "lower_bounds"}."""
+    kinds = {id(r): run_kind(r, short_words) for r in runs}
+    by_group: dict[str, list[DevRun]] = {}
+    for r in runs:
+        by_group.setdefault(r.group, []).append(r)
+    pairs_of: dict[str, list[tuple[DevRun, DevRun]]] = {}  # kind -> [(after run, the same query before)]
+    for group, afters in by_group.items():
+        befores = by_group.get(group[:-len("/after")] + "/before", []) if group.endswith("/after") else []
+        for a, b in zip(afters, befores):  # dev_runs runs a suite's queries in the same order in each state
+            if "learned" in a.rankings and a.text == b.text:
+                pairs_of.setdefault(kinds[id(a)], []).append((a, b))
+    best = None
+    for agreement in LEARNED_AGREEMENTS:
+        picks, total, mean_after, bounds = {}, 0.0, 0.0, {}
+        for kind, pairs in sorted(pairs_of.items()):
+            if kind not in chosen:
+                continue
+            choice = chosen[kind]
+            base = _parse(choice["weights"])
+            fusion, k, rank_weight = choice.get("fusion", "rrf"), choice["rrf_k"], choice.get("zscore_rank_weight")
+            before = _per_query([b for _, b in pairs], lambda r: (base, k, fusion, rank_weight, agreement))
+            kind_best = None
+            for weight in LEARNED_WEIGHTS:
+                w = {**base, "learned": weight}
+                after = _per_query([a for a, _ in pairs], lambda r: (w, k, fusion, rank_weight, agreement))
+                lows = {g[:-len("/after")]: gain_lower_bound(v, before[g[:-len("/after")] + "/before"])
+                        for g, v in after.items()}
+                if min(lows.values()) < 0:
+                    continue
+                key = (sum(lows.values()), float(np.mean([np.mean(v) for v in after.values()])), -weight)
+                if kind_best is None or key > kind_best[0]:
+                    kind_best = (key, weight, lows)
+            picks[kind] = kind_best[1]
+            total += kind_best[0][0]
+            mean_after += kind_best[0][1]
+            bounds.update({f"{kind}:{s}": round(v, 4) for s, v in kind_best[2].items()})
+        key = (total, mean_after, -agreement)
+        if best is None or key > best[0]:
+            best = (key, agreement, picks, bounds)
+    _, agreement, picks, bounds = best if best else (None, 0, {}, {})
+    for kind, choice in chosen.items():
+        if kind in ("short_text_words", "learned_agreement"):
+            continue
+        weights = {c: w for c, w in _parse(choice["weights"]).items() if c != "learned"}
+        learned = picks.get(kind, weights.get("vector", 0.0))  # untrained on dev: as much as vector
+        if learned > 0:
+            weights["learned"] = learned
+        choice["weights"] = " ".join(f"{c}={w:g}" for c, w in weights.items())
+        mine = [r for r in runs if kinds[id(r)] == kind]
+        if not mine:
+            continue
+        fusion, k, rank_weight = choice.get("fusion", "rrf"), choice["rrf_k"], choice.get("zscore_rank_weight")
+        choice["dev_ndcg@10"] = {g: round(float(np.mean(v)), 4) for g, v in sorted(
+            _per_query(mine, lambda r: (weights, k, fusion, rank_weight, agreement)).items())}
+    print(f"tuned learned channel: weights {picks}, agreement {agreement}, lower bounds {bounds}", flush=True)
+    return {"value": agreement, "lower_bounds": bounds}
 
 
 def _group_scores(runs: list[DevRun], choose) -> dict[str, float]:
@@ -530,44 +631,47 @@ def _parse(spec: str) -> dict[str, float]:
     return parse_weights(spec)
 
 
-def _no_worse_after(scores: dict[str, float]) -> bool:
-    """Whether every "<suite>/after" group scores at least its "<suite>/before" group."""
-    return all(v >= scores[g[:-len("/after")] + "/before"] - 1e-9 for g, v in scores.items()
-               if g.endswith("/after") and g[:-len("/after")] + "/before" in scores)
-
-
 def _tune_kind(kind: str, mine: list[DevRun]) -> dict:
-    """The grid point (fusion, weights, k) of one kind with the best objective over its dev runs, among
-    those no worse after training than before (_no_worse_after); zscore only when the runs carry the
-    channels' scores."""
+    """Stage 1 of tune_weights for one kind: the grid point (fusion, weights, k) of the untrained
+    channels with the best objective over its dev runs: mean NDCG@10 over groups less twice each
+    group's shortfall against its best single mode, the bench's `lexical` mode (these weights
+    restricted to exact + BM25, as bench `restricted` does) included; zscore only when the runs carry
+    the channels' scores. The learned channel is tune_learned's (stage 2); with it at 0 a trained
+    graph's run fuses as the untrained one's, so only "before" groups are scored where both exist."""
     import itertools
 
     from shopgraph.search.fusion import FUSIONS
 
+    names_of = {r.group for r in mine}
+    mine = [r for r in mine if not (r.group.endswith("/after") and r.group[:-len("/after")] + "/before" in names_of)]
     groups = sorted({r.group for r in mine})
-    grid = IMAGE_GRID if kind == "image" else WEIGHT_GRID
+    grid = {c: v for c, v in (IMAGE_GRID if kind == "image" else WEIGHT_GRID).items() if c != "learned"}
     if kind == "identifier":
-        grid = {"exact": (1.0, 4.0), "bm25": (0.0, 1.0), "vector": (0.0, 0.25), "learned": (0.0,)}
+        grid = {"exact": (1.0, 4.0), "bm25": (0.0, 1.0), "vector": (0.0, 0.25)}
     present = {c for r in mine for c in r.rankings}
     grid = {c: (v if c in present else (0.0,)) for c, v in grid.items()}  # absent channels: no choice
     names = list(grid)
     singles = {c: _group_scores(mine, lambda r, c=c: ({c: 1.0}, 60.0)) for c in names if c in present}
     best_single = {g: max(s[g] for s in singles.values()) for g in groups}
     fusions = FUSIONS if all(r.scores is not None for r in mine) else ("rrf",)
+    lexical_modes: dict = {}  # (restricted weights, fusion, k, rank weight) -> group scores
     best = None
     for values in itertools.product(*(grid[n] for n in names)):
         weights = {n: v for n, v in zip(names, values) if v > 0}
         if not weights:
             continue
+        lexical = {c: w for c, w in weights.items() if c in ("exact", "bm25")} or {"exact": 1.0, "bm25": 1.0}
         trials = [("rrf", k, None) for k in RRF_KS]
         trials += [("zscore", RRF_KS[0], w) for w in ZSCORE_RANK_WEIGHTS if "zscore" in fusions]
         for fusion, k, rank_weight in trials:
             scores = _group_scores(mine, lambda r: (weights, k, fusion, rank_weight))
-            objective = np.mean([scores[g] - 2 * max(0.0, best_single[g] - scores[g]) for g in groups])
-            allowed = _no_worse_after(scores)
-            if best is None or (allowed, objective) > (best[0], best[1] + 1e-9):
-                best = (allowed, objective, weights, k, scores, fusion, rank_weight)
-    best = best[1:]
+            key = (tuple(sorted(lexical.items())), fusion, k, rank_weight)
+            if kind != "image" and key not in lexical_modes:
+                lexical_modes[key] = _group_scores(mine, lambda r: (lexical, k, fusion, rank_weight))
+            floor = {g: max(best_single[g], lexical_modes[key][g] if kind != "image" else 0.0) for g in groups}
+            objective = np.mean([scores[g] - 2 * max(0.0, floor[g] - scores[g]) for g in groups])
+            if best is None or objective > best[0] + 1e-9:
+                best = (objective, weights, k, scores, fusion, rank_weight)
     choice = {"fusion": best[4], "zscore_rank_weight": best[5], "weights": " ".join(f"{c}={w:g}" for c, w in best[1].items()), "rrf_k": best[2],
               "dev_queries": len(mine), "objective": round(float(best[0]), 4),
               "dev_ndcg@10": {g: round(v, 4) for g, v in best[3].items()},

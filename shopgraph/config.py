@@ -99,6 +99,9 @@ class SearchConfig:
     rank) or "zscore" (the same plus each channel's standardised scores: a channel whose best candidate
     stands out leads; shopgraph/search/fusion.py). <kind>_rrf_k: the rank offset. zscore_top: the
     candidates per channel whose scores zscore standardises; zscore_rank_weight: its rank part's weight.
+    learned_agreement: the learned channel joins a query's fusion only when its best candidate is among
+    the first learned_agreement of another channel that ran (exact, bm25, vector, image): a trained
+    space that disagrees with every untrained channel is left out of that query (0: always fused).
     short_text_words: a text query of at most this many words (and no model number, mostly in a
     script the English model reads) is "short_text" (category names, "wireless mouse"); 0: none is.
     Defaults: the dev optimum through ShopGraph.search (bench/search_shipped.py --tune).
@@ -136,6 +139,7 @@ photo; a result meeting neither partial bound is "weak", and a search with no
     image_weights: str = "image=1"
     image_rrf_k: float = 60.0
     image_fusion: str = "rrf"
+    learned_agreement: int = 1  # see the class docstring; dev queries (docs/benchmarks.md, "The learned channel's guard")
     zscore_top: int = 20  # dev queries: 20 > 10, 15, 30 and all 100 (docs/benchmarks.md)
     zscore_rank_weight: float = 20.0  # dev queries: 20 > 0, 10, 40
     depth: int = 100

@@ -88,7 +88,7 @@ class EmbeddedStore(GraphStore):
         self._sessions = Sessions(store_config.read_connections)
         self._write_conn = None  # the writer's own connection (read-write stores)
         self._write_lock = threading.RLock()
-        self._local = threading.local()  # conn: the connection this thread's current read/write uses
+        self._local = threading.local()  # conn: the connection this thread's current read/write uses; meta: pinned_meta's rows
         self._closed = False
         self._vectors = IndexedVectors(self, self._dim_of, Path(f"{path}.index"), index_config)
         self._filter_cache: OrderedDict = OrderedDict()  # see _candidates
@@ -384,6 +384,7 @@ class EmbeddedStore(GraphStore):
             if getattr(self._local, "conn", None) is not None:
                 raise StoreError("internal: a write inside a read or another write")
             self._local.conn = self._write_conn
+            self._local.meta = None  # this thread's later reads must see what it writes
             try:
                 self._run("BEGIN TRANSACTION")
                 try:
@@ -481,15 +482,55 @@ class EmbeddedStore(GraphStore):
 
     # -- meta ----------------------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
+        pinned = self._pinned()
+        if pinned is not None:
+            return pinned.get(key)
         # single: one statement is its own snapshot; BEGIN/COMMIT around it would triple the round
         # trips, and a search reads its graph's version several times
         rows = self._rows_raw("MATCH (m:Meta {key: $key}) RETURN m.value", {"key": key}, single=True)
         return rows[0][0] if rows else None
 
     def get_metas(self, keys: Sequence[str]) -> dict[str, str | None]:
+        pinned = self._pinned()
+        if pinned is not None:
+            return {key: pinned.get(key) for key in keys}
         found = dict(self._rows_raw("MATCH (m:Meta) WHERE m.key IN $keys RETURN m.key, m.value",
                                     {"keys": list(keys)}, single=True))
         return {key: found.get(key) for key in keys}
+
+    @contextmanager
+    def pinned_meta(self) -> Iterator[None]:
+        """See GraphStore.pinned_meta: every Meta row (a handful of short strings) read in one
+        statement, served to this thread's Meta reads until the block ends or this thread writes. A
+        search's 12 statements become 2, and with its vector indexes current it reads nothing else
+        (_synced_index). Nested blocks keep the outer pin."""
+        if getattr(self._local, "meta", None) is not None:
+            yield
+            return
+        self._local.meta = dict(self._rows_raw("MATCH (m:Meta) RETURN m.key, m.value", single=True))
+        try:
+            yield
+        finally:
+            self._local.meta = None
+
+    @contextmanager
+    def unpinned(self) -> Iterator[None]:
+        pinned, self._local.meta = getattr(self._local, "meta", None), None
+        try:
+            yield
+        finally:
+            self._local.meta = pinned
+
+    def _pinned(self) -> dict[str, str] | None:
+        """This thread's pinned Meta, or None: outside pinned_meta, and always inside a write (a
+        write's generation must be the graph's, not the one pinned before it)."""
+        pinned = getattr(self._local, "meta", None)
+        if pinned is None or self._local_writing():
+            return None
+        return pinned
+
+    def _local_writing(self) -> bool:
+        return self._write_conn is not None and getattr(self._local, "conn", None) is self._write_conn
 
     def set_meta(self, key: str, value: str) -> None:
         with self._transaction():
@@ -931,7 +972,16 @@ class EmbeddedStore(GraphStore):
         if getattr(self._local, "conn", None) is not None:
             raise StoreError("internal: the vector index is used inside a read or write")
         with self._vectors.locked(prop):
-            with self._reading():
+            pinned = self._pinned()
+            if pinned is not None and filter_args is None:
+                # Inside pinned_meta: an index already current at the pinned version needs no read.
+                index = self._vectors.current(prop, int(pinned.get("generation") or 0), pinned.get(DATABASE_ID))
+                if index is not None:
+                    yield index, None
+                    return
+            # the graph's version read afresh: a pin older than an index another thread synced since
+            # must not make this one rebuild it back
+            with self.unpinned(), self._reading():
                 generation, identity = self.generation(), self._identity()
                 index = self._vectors.index(prop, generation, identity)
                 allowed = None if filter_args is None else self._candidates(prop, index, (identity, generation),
@@ -1065,6 +1115,7 @@ class EmbeddedStore(GraphStore):
             if self._closed:
                 raise StoreError(f"{self.path} is closed")
             self._local.conn = self._write_conn
+            self._local.meta = None  # as in _transaction
             try:
                 with self._access.writing():
                     yield

@@ -250,6 +250,21 @@ class GraphStore(ABC):
     @abstractmethod
     def set_meta(self, key: str, value: str) -> None: ...
 
+    @contextmanager
+    def pinned_meta(self) -> Iterator[None]:
+        """A block whose Meta reads on this thread (get_meta, get_metas, the write generation) may be
+        served from one read taken when it starts: a search reads its graph's version, database id and
+        model records several times, and each read is a statement. Writes never use it. The default
+        pins nothing; the embedded store pins (graph/embedded.py)."""
+        yield
+
+    @contextmanager
+    def unpinned(self) -> Iterator[None]:
+        """A block inside pinned_meta whose Meta reads are fresh: for a reader that found its copy
+        (a vector or lexical index) ahead of the pinned version, which another thread synced since
+        the pin, and must not rebuild it back. Outside a pin (and in stores that pin nothing) a no-op."""
+        yield
+
 
 def check_vector_write(dims: VectorDims, write: VectorWrite) -> np.ndarray:
     """The write's vectors as float32, after checking its label, property and shape (SchemaError)."""

@@ -98,6 +98,17 @@ class IndexedVectors:
             self._verify(prop, index, generation)
         return self._indexes[prop]
 
+    def current(self, prop: str, generation: int, source: str | None) -> AnnIndex | None:
+        """The in-memory index of prop when it is already synced to `generation` of database `source`
+        and owes no check before a save (what index() would return without reading the graph), else
+        None. Call holding locked(prop)."""
+        index = self._indexes.get(prop)
+        if index is None or index.source != source or index.revision != generation:
+            return None
+        if self._save_due(prop, index) and self._verified.get(prop) != (source, generation):
+            return None
+        return index
+
     def loaded(self, prop: str) -> bool:
         """Whether the index of prop is in memory (a search has used it)."""
         return prop in self._indexes

@@ -11,8 +11,16 @@ puts near the top (a shared model number) gets in even when another channel miss
 Optionally (`rerank`), a pair scorer re-ranks a deeper fused pool (RERANK_POOL per listing): the fused
 top RERANK_KEEP stay, the other places go to the pool's best pairs by the scorer. Fusion ranks by
 similarity alone, so when a catalog lists many offers of near-identical products (the same memory kit
-in another size, one drive under several shops' titles) the right one sits at fused ranks 20-60
+in another size, one drive under several shops' titles) the right one sits at fused ranks 20-200
 behind its look-alikes; the scorer reads the sizes, codes and attributes that tell them apart.
+
+With the rerank, the pool is also widened by look-alikes (`expand`): a target listing the scorer is
+sure of lends its own closest listings of the target catalog (`lookalikes`, the same fused channels
+run on the target catalog against itself, scored by the same scorer), each at the product of the two
+scores. Where a catalog lists one product many times under many shops' titles, the listing that
+matches often shares nothing with the source (a bare model number on one side, a spelt-out name on
+the other) but is plainly the same product as a listing that does; no similarity of the pair itself
+finds it. On a catalog with one listing per product the look-alikes score low and change nothing.
 """
 
 from __future__ import annotations
@@ -30,8 +38,11 @@ RRF_K = 10          # small: the top few ranks of each channel dominate
 CHANNELS = ("text", "char", "code", "word", "ident", "record")
 DEPTH_PER_K = 5     # each channel's list votes this many times k deep (measured: docs/benchmarks.md)
 CHUNK = 1024        # listings per dense similarity block (CHUNK x n_other floats)
-RERANK_POOL = 60    # fused candidates per listing a pair scorer re-ranks (measured: docs/benchmarks.md)
+RERANK_POOL = 120   # fused candidates per listing a pair scorer re-ranks (measured: docs/benchmarks.md)
 RERANK_KEEP = 10    # of the k places, the fused top this many stay whatever the scorer says
+EXPAND_FROM = 3     # a listing's this many best-scored candidates may lend their look-alikes ...
+EXPAND_MIN = 0.9    # ... when the scorer gives them at least this (measured: docs/benchmarks.md)
+LOOKALIKES = 10     # look-alikes per lending target listing
 
 
 @dataclass
@@ -163,3 +174,91 @@ def rerank(pool: Candidates, scores: np.ndarray, k: int, keep: int = RERANK_KEEP
     sorted_group = group[order]
     rank = np.arange(len(order)) - np.searchsorted(sorted_group, sorted_group)
     return order[rank < k].astype(np.int64)
+
+
+def lookalikes(same: PairFeaturizer, rows, per_listing: int = LOOKALIKES) -> Candidates:
+    """Each given listing's `per_listing` closest OTHER listings of its own catalog by the fused
+    channels: `same` is a featurizer of one catalog against itself. rows (m, 2) int64 (listing,
+    look-alike), grouped by listing in fused order."""
+    rows = np.unique(np.asarray(rows, dtype=np.int64))
+    if not len(rows):
+        return Candidates(np.zeros((0, 2), np.int64), np.zeros(0))
+    found = block(same, per_listing + 1, rows=rows)   # one more: a listing is usually its own best
+    other = found.rows[:, 0] != found.rows[:, 1]
+    found = Candidates(found.rows[other], found.fused[other])
+    source = found.rows[:, 0]
+    starts = np.searchsorted(source, source)           # grouped by listing: first row of each row's group
+    keep = np.arange(len(source)) - starts < per_listing
+    return Candidates(found.rows[keep], found.fused[keep])
+
+
+def expand(pool: Candidates, scores: np.ndarray, look: Candidates, look_scores: np.ndarray,
+           sources: int = EXPAND_FROM, min_score: float = EXPAND_MIN) -> tuple[Candidates, np.ndarray, np.ndarray]:
+    """Widen a scored pool (block's output: rows grouped by source listing, fused order) by look-alikes.
+
+    For each source listing, its `sources` best-scored candidates with a score >= min_score lend their
+    look-alikes (look: (target, look-alike target) rows with look_scores, lookalikes' output scored):
+    a look-alike gets score(source, lender) * score(lender, look-alike). A look-alike already in the
+    pool keeps the higher of its two scores; a new one is appended to the source's group (after the
+    fused rows, so rerank's fused top stays as it was) with a fused score of 0.
+    Returns (candidates, scores (m',) float64, from_pool (m',) int64: the pool row each came from,
+    -1 for an added one).
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    look_scores = np.asarray(look_scores, dtype=np.float64)
+    if len(scores) != len(pool) or len(look_scores) != len(look):
+        raise BadArgumentError("expand needs one score per pool row and per look-alike row")
+    lent: dict[int, list[tuple[int, float]]] = {}
+    for (target, other), q in zip(look.rows.tolist(), look_scores.tolist()):
+        lent.setdefault(target, []).append((other, q))
+    source = pool.rows[:, 0]
+    bounds = np.r_[0, np.flatnonzero(np.diff(source)) + 1, len(source)]
+    out_rows, out_scores, out_from = [], [], []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        targets, group_scores = pool.rows[lo:hi, 1].tolist(), scores[lo:hi].copy()
+        at = {t: n for n, t in enumerate(targets)}
+        added: dict[int, float] = {}
+        for n in np.argsort(-group_scores, kind="stable")[:sources]:
+            if scores[lo + n] < min_score:
+                break
+            for other, q in lent.get(targets[n], ()):
+                v = scores[lo + n] * q
+                if other in at:
+                    group_scores[at[other]] = max(group_scores[at[other]], v)
+                elif v > added.get(other, -np.inf):
+                    added[other] = v
+        new = sorted(added)
+        out_rows += [pool.rows[lo:hi], np.column_stack([np.full(len(new), source[lo]), new]).astype(np.int64).reshape(-1, 2)]
+        out_scores += [group_scores, np.array([added[t] for t in new], dtype=np.float64)]
+        out_from += [np.arange(lo, hi), np.full(len(new), -1)]
+    if not out_rows:
+        return pool, scores, np.arange(len(pool))
+    from_pool = np.concatenate(out_from).astype(np.int64)
+    fused = np.where(from_pool >= 0, pool.fused[np.maximum(from_pool, 0)], 0.0)
+    return Candidates(np.vstack(out_rows), fused), np.concatenate(out_scores), from_pool
+
+
+def _lenders(pool: Candidates, scores: np.ndarray, sources: int, min_score: float) -> np.ndarray:
+    """The target rows that lend look-alikes to some source listing (expand's rule), unique."""
+    source = pool.rows[:, 0]
+    bounds = np.r_[0, np.flatnonzero(np.diff(source)) + 1, len(source)]
+    out = [np.zeros(0, np.int64)]
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        best = lo + np.argsort(-scores[lo:hi], kind="stable")[:sources]
+        out.append(pool.rows[best[scores[best] >= min_score], 1])
+    return np.unique(np.concatenate(out))
+
+
+def widen(featurizer: PairFeaturizer, pool: Candidates, scores: np.ndarray, score,
+          sources: int = EXPAND_FROM, min_score: float = EXPAND_MIN) -> tuple[Candidates, np.ndarray, np.ndarray]:
+    """expand() with the look-alikes found and scored here: `score(featurizer, rows)` -> (m,) scores
+    pairs of a featurizer (the pair scorer used on the pool, here on the target catalog against
+    itself, featurizer.target_twin()). Same return as expand."""
+    scores = np.asarray(scores, dtype=np.float64)
+    lenders = _lenders(pool, scores, sources, min_score) if len(pool) else np.zeros(0, np.int64)
+    if not len(lenders):
+        return pool, scores, np.arange(len(pool))
+    twin = featurizer.target_twin()
+    look = lookalikes(twin, lenders)
+    look_scores = score(twin, look.rows) if len(look) else np.zeros(0)
+    return expand(pool, scores, look, look_scores, sources, min_score)

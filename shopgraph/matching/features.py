@@ -152,6 +152,7 @@ class PairFeaturizer:
     def __init__(self, left: Listings, right: Listings):
         self.left, self.right = _Side(left), _Side(right)
         self.n_left, self.n_right = len(left), len(right)
+        self._right_listings, self._twin = right, None
         # Two catalogs drawn from one pool of many shops' offers list a product several times on each
         # side: "the closest listing over there" is then not unique, and the context features (ranks
         # among the other catalog's listings) say nothing, so they are left unknown.
@@ -179,6 +180,13 @@ class PairFeaturizer:
             "record": _fit_rows(tfidf(token_pattern=r"[a-z0-9]+", max_df=rare, max_features=200_000),
                                 L.record_texts, R.record_texts),
         }
+
+    def target_twin(self) -> "PairFeaturizer":
+        """A featurizer of the target (right) catalog against itself (made on first use, then kept):
+        blocking's look-alikes (blocking.lookalikes)."""
+        if self._twin is None:
+            self._twin = PairFeaturizer(self._right_listings, self._right_listings)
+        return self._twin
 
     # -- similarity channels ------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from shopgraph.errors import BadArgumentError
 from shopgraph.graph.store import GraphBatch
-from shopgraph.matching.blocking import DEPTH_PER_K, Candidates, block, rerank
+from shopgraph.matching.blocking import DEPTH_PER_K, Candidates, block, rerank, widen
 from shopgraph.matching.features import PairFeaturizer
 from shopgraph.matching.listings import Listings, listings_from_store
 from shopgraph.matching.ready import READY_METHOD, provenance
@@ -216,8 +216,20 @@ def scored_candidates(featurizer: PairFeaturizer, scorer: PairScorer, k: int, re
     x = featurizer.features(candidates.rows)
     scores = scorer.predict(x)
     if deep:
-        chosen = rerank(candidates, scores, k)
-        candidates, x, scores = Candidates(candidates.rows[chosen], candidates.fused[chosen]), x[chosen], scores[chosen]
+        # The pool widened by the look-alikes of the listings the scorer is sure of (blocking.widen);
+        # it ranks by those scores, but each kept pair carries its own features and score.
+        wide, rank_scores, from_pool = widen(featurizer, candidates, scores,
+                                             lambda f, pairs: scorer.predict(f.features(pairs)))
+        chosen = rerank(wide, rank_scores, k)
+        candidates, from_pool = Candidates(wide.rows[chosen], wide.fused[chosen]), from_pool[chosen]
+        fresh = from_pool < 0
+        own_x = np.empty((len(candidates), x.shape[1]), dtype=x.dtype)
+        own_scores = np.empty(len(candidates), dtype=np.float64)
+        own_x[~fresh], own_scores[~fresh] = x[from_pool[~fresh]], scores[from_pool[~fresh]]
+        if fresh.any():
+            own_x[fresh] = featurizer.features(candidates.rows[fresh])
+            own_scores[fresh] = scorer.predict(own_x[fresh])
+        x, scores = own_x, own_scores
     seconds["scoring"] = time.perf_counter() - t0
     return candidates, x, scores
 

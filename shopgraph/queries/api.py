@@ -502,17 +502,23 @@ class ShopGraph:
 
         filters = self._one_currency(filters)
         depth = max(self.config.search.depth, offset + k)
-        for _ in range(3):
-            outcome = hybrid_search(self, text, image, filters=filters, where=where, params=params,
-                                    rank_by="hybrid", depth=min(depth, MAX_K))
-            # the learned channel's model must still be the one whose vectors the graph holds
-            if "learned" not in outcome.channels or self._model_record() == self._aligner_id:
-                if self._product_cache is None:
-                    from shopgraph.queries.hydrate import ProductCache
+        if self._product_cache is None:
+            from shopgraph.queries.hydrate import ProductCache
 
-                    self._product_cache = ProductCache()
-                return ranked_page(self.store, self.config.search, outcome, text, k, offset, sort,
+            self._product_cache = ProductCache()
+        for _ in range(3):
+            # One read of the graph's version, database id and model records serves the channels and
+            # the page (each read alone is a statement: a search ran 12, now 2 when its indexes are
+            # current).
+            with self.store.pinned_meta():
+                outcome = hybrid_search(self, text, image, filters=filters, where=where, params=params,
+                                        rank_by="hybrid", depth=min(depth, MAX_K))
+                page = ranked_page(self.store, self.config.search, outcome, text, k, offset, sort,
                                    self._product_cache)
+            # the learned channel's model must still be the one whose vectors the graph holds: read
+            # afresh, after the pin
+            if "learned" not in outcome.channels or self._model_record() == self._aligner_id:
+                return page
         raise StoreError("the alignment model kept changing during the search; retry")
 
     def _aligned_search(self, aligner, query, rank_by: str, k: int, filters, where, params) -> list[SearchResult]:

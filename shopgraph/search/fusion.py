@@ -16,6 +16,13 @@ list with its own scores. Two ways to fuse them (FUSIONS), chosen per query kind
   channel whose top scores are all equal (every exact hit matched one identifier) adds only ranks.
   The rank part keeps what RRF does well (agreement between channels). top = 20 and rank_weight = 20
   were chosen on dev queries (docs/benchmarks.md).
+The learned channel (a trained image-text space) can be confidently wrong on a query the untrained
+channels answer well: training must not make a search worse. `learned_agrees` is its guard: the learned
+channel joins a query's fusion only when its best candidate is among the top few of a channel that
+existed before training (exact, BM25, text vectors, image), i.e. when it confirms what the untrained
+channels found rather than replacing it. On the dev queries (docs/benchmarks.md, "The learned
+channel's guard") the gate turned the learned channel's after-training effect on category names
+from 23 queries better and 13 worse to 15 better and 2 worse.
 The weights depend on the kind of query (`query_kind`): a model-number-like query leans on exact
 lookup and BM25, a query in a script the English model does not read on BM25 over character bigrams.
 bench/search_shipped.py tunes them on development queries.
@@ -65,6 +72,18 @@ def query_kind(query: str, *, identifier: bool = False, short_words: int = 0) ->
     if short_words > 0 and len(script_words(query)) <= short_words:
         return "short_text"
     return "text"
+
+
+def learned_agrees(rankings: Mapping[str, Sequence[str]], top: int) -> bool:
+    """Whether the learned channel's best candidate is among the first `top` of any other channel in
+    `rankings` (channel -> ids, best first): the guard of the module docstring. top 0: no guard (always
+    True); no learned candidates: True (nothing to guard); no other channel ran: True (nothing to check
+    it against, e.g. a query only the learned space can read)."""
+    learned = rankings.get("learned") or []
+    others = [ids for channel, ids in rankings.items() if channel != "learned" and ids]
+    if top <= 0 or not learned or not others:
+        return True
+    return any(learned[0] in ids[:top] for ids in others)
 
 
 def reciprocal_rank_fusion(rankings: Mapping[str, Sequence[str]], weights: Mapping[str, float] | None = None,

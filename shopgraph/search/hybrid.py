@@ -6,7 +6,9 @@ Channels (shopgraph.search.fusion.CHANNELS), each a ranked list of product ids:
 - bm25: the lexical index (title, brand, identifiers, attributes, description);
 - vector: the products' fused vectors (text model + character n-grams + image) against the query's;
 - learned: the trained image-text space (mm_vec, or txt_emb / img_emb), once an alignment is trained:
-  training adds this channel and removes none;
+  training adds this channel and removes none; it joins a query's fusion only when its best candidate
+  is among the top `search.learned_agreement` of another channel that ran (fusion.learned_agrees), so
+  a trained space that disagrees with every untrained channel cannot push their answer down;
 - image: photo queries, the products' photos (image_vec cosine).
 The weights and the fusion depend on the query's kind (fusion.query_kind; config
 `search.<kind>_weights`, `search.<kind>_fusion`): a query
@@ -28,7 +30,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from shopgraph.config import SearchConfig
-from shopgraph.search.fusion import FUSIONS, parse_weights, query_kind, reciprocal_rank_fusion, zscore_fusion
+from shopgraph.search.fusion import (FUSIONS, learned_agrees, parse_weights, query_kind, reciprocal_rank_fusion,
+                                     zscore_fusion)
 
 
 @dataclass
@@ -59,6 +62,7 @@ class Outcome:
     rankings: dict[str, list[str]] = field(default_factory=dict)
     scores: dict[str, list[float]] = field(default_factory=dict)  # each channel's own scores, as rankings
     version: tuple[str, int] | None = None  # (database identity, write generation) the search began at
+    learned_held: bool = False  # the learned channel ran but disagreed with the others: not fused
 
 
 def kind_weights(config: SearchConfig, kind: str) -> tuple[dict[str, float], float]:
@@ -130,11 +134,14 @@ def hybrid_search(graph, text: str | None, image, *, filters, where: str | None,
         scored["learned"] = _learned_channel(store, aligner, query, rank_by, depth, vector_args)
     rankings = {c: [i for i, _ in hits] for c, hits in scored.items()}
     scores = {c: [float(s) for _, s in hits] for c, hits in scored.items()}
+    held = "learned" in scored and not learned_agrees(rankings, config.learned_agreement)
+    if held:
+        weights = {**weights, "learned": 0.0}
     fused = fuse(scored, weights, fusion, rrf_k, config.zscore_top, config.zscore_rank_weight)
     first = set(whole) if kind == "identifier" else {i for i, s in image_scores.items() if s >= config.duplicate_image}
     ranked = [Ranked(h.id, h.score, h.contributions, h.id in first) for h in fused]
     ranked.sort(key=lambda r: not r.first)  # stable: fused order within each group
-    return Outcome(kind, ranked, query, image_scores, tuple(rankings), rankings, scores, version)
+    return Outcome(kind, ranked, query, image_scores, tuple(rankings), rankings, scores, version, held)
 
 
 def _learned_channel(store, aligner, query: dict, rank_by: str, depth: int,

@@ -146,6 +146,11 @@ class LexicalMirror:
         with self._lock:
             identity, generation = self.docs.identity()
             index = self._index
+            if index is not None and (self._identity != identity or not _usable(index, generation)):
+                # before reopening: the version afresh, not one a search pinned (store.pinned_meta)
+                # before another thread synced this index forward
+                with self.docs.store.unpinned():
+                    identity, generation = self.docs.identity()
             if index is None or self._identity != identity or not _usable(index, generation):
                 index = self._index = self._open(identity, generation)
                 self._identity = identity

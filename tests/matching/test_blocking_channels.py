@@ -94,3 +94,43 @@ def test_rerank_refuses_scores_that_do_not_fit_the_pool():
     with pytest.raises(BadArgumentError):
         rerank(pool, np.array([0.3]), k=1)
     assert rerank(Candidates(np.zeros((0, 2), np.int64), np.zeros(0)), np.zeros(0), k=5).tolist() == []
+
+
+def test_look_alikes_bring_in_a_match_that_shares_nothing_with_the_source():
+    # WDC-like: the source names a product by its bare code; the target catalog lists it twice, once
+    # with the code (the scorer is sure of that one) and once spelt out without it (the labelled
+    # match, beyond the pool). The rerank alone keeps the code's neighbours; the look-alike of the
+    # sure candidate gets in at the product of the two scores.
+    from shopgraph.matching.blocking import Candidates, expand, rerank
+
+    pool = Candidates(np.array([[0, 10], [0, 11], [0, 12], [1, 20], [1, 21]]), np.array([.5, .4, .3, .5, .4]))
+    scores = np.array([0.95, 0.2, 0.1, 0.5, 0.4])
+    # (target, its look-alike in the target catalog) pairs, scored by the same scorer
+    look = Candidates(np.array([[10, 13], [10, 11], [11, 14], [20, 22]]), np.zeros(4))
+    look_scores = np.array([0.9, 0.5, 0.99, 0.99])
+    old = pool.rows[rerank(pool, scores, k=2, keep=1)]
+    assert [0, 13] not in old.tolist()
+    wide, wide_scores, from_pool = expand(pool, scores, look, look_scores)
+    # 13 added (0.95 * 0.9); 11 keeps the higher of 0.2 and 0.95 * 0.5; 14 is lent by 11, which the
+    # scorer is not sure of, and 22 by 20 (0.5): neither gets in.
+    assert wide.rows.tolist() == [[0, 10], [0, 11], [0, 12], [0, 13], [1, 20], [1, 21]]
+    assert np.allclose(wide_scores, [0.95, 0.475, 0.1, 0.855, 0.5, 0.4])
+    assert from_pool.tolist() == [0, 1, 2, -1, 3, 4] and wide.fused[3] == 0
+    new = wide.rows[rerank(wide, wide_scores, k=2, keep=1)]
+    assert new.tolist() == [[0, 10], [0, 13], [1, 20], [1, 21]]
+
+
+def test_look_alikes_are_other_listings_of_the_same_catalog():
+    from shopgraph.matching.blocking import lookalikes
+
+    titles = ["Corsair Vengeance Red LED 32GB DDR4 3000MHz Memory Kit 2x16GB CMU32GX4M2C3000C15R",
+              "Corsair Vengeance LED 32GB (2 x 16GB) DDR4 DRAM 3000MHz C15 Memory Kit - Red LED",
+              "Kingston HyperX Fury 8GB DDR4 2133MHz HX421C14FB/8",
+              "Samsung 850 EVO 250GB SSD MZ-75E250B", "Seagate Barracuda 2TB ST2000DM001"]
+    right = _listings("b", titles, [{}] * len(titles))
+    twin = PairFeaturizer(_listings("a", ["Corsair CMU32GX4M2C3000C15R"], [{}]), right).target_twin()
+    look = lookalikes(twin, [0, 2], per_listing=2)
+    assert (look.rows[:, 0] != look.rows[:, 1]).all()          # never itself
+    assert np.bincount(look.rows[:, 0]).max() <= 2
+    assert look.rows[look.rows[:, 0] == 0][0].tolist() == [0, 1]  # the spelt-out kit first
+    assert lookalikes(twin, []).rows.shape == (0, 2)

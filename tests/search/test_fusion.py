@@ -110,3 +110,16 @@ def test_short_descriptive_queries_are_their_own_kind(query, short):
 def test_the_short_kind_needs_no_model_number_and_a_readable_script():
     assert query_kind("sony wm330s", short_words=3) == "model_number"
     assert query_kind("连衣裙", short_words=3) == "other_script"
+
+
+def test_the_learned_channel_agrees_only_when_its_best_is_near_the_top_of_another_channel():
+    from shopgraph.search.fusion import learned_agrees
+
+    rankings = {"bm25": ["a", "b", "c"], "vector": ["b", "d", "e"], "learned": ["d", "a"]}
+    assert not learned_agrees(rankings, 1)  # d is first in neither bm25 nor vector
+    assert learned_agrees(rankings, 2)  # d is second in vector
+    assert learned_agrees({**rankings, "learned": ["b", "x"]}, 1)  # the vector channel's best
+    assert learned_agrees(rankings, 0)  # 0: no guard
+    assert learned_agrees({"learned": ["d"]}, 1)  # nothing to check it against
+    assert learned_agrees({"bm25": ["a"], "vector": [], "learned": []}, 1)  # no learned candidates
+    assert not learned_agrees({"bm25": ["a"], "vector": [], "learned": ["d"]}, 5)  # an empty channel confirms nothing

@@ -3,6 +3,8 @@ channels carried them and how strongly they match; no close match; paging, price
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from shopgraph.config import Config, IndexConfig, SearchConfig
@@ -143,3 +145,38 @@ def test_a_repeated_search_reads_no_product_again(tmp_path, monkeypatch):
         monkeypatch.setattr(graph.store, "get_nodes", lambda label, *a, **kw: calls.append(label) or read(label, *a, **kw))
         assert graph.search("连衣裙", k=3)
         assert "Product" not in calls
+
+
+@pytest.mark.parametrize("agrees", [True, False])
+def test_a_learned_channel_that_disagrees_with_every_other_channel_is_left_out_of_the_fusion(graph, monkeypatch,
+                                                                                           agrees):
+    # training must not push down what the untrained channels found: the learned channel joins the
+    # fusion only when its best candidate is among the first search.learned_agreement of another channel
+    from shopgraph.search import hybrid
+
+    query = "wireless headphones with long battery"
+    before = hybrid.hybrid_search(graph, query, None, filters=None, where=None, params=None, rank_by="hybrid",
+                                  depth=50)
+    found = {i for ids in before.rankings.values() for i in ids[:1]}
+    outsider = next(r["id"] for r in graph.cypher("MATCH (p:Product) RETURN p.id AS id ORDER BY id")
+                    if r["id"] not in found)
+    best = before.rankings["vector"][0] if agrees else outsider
+    learned = [(best, 0.99)] + [(i, 0.5) for i in before.rankings["bm25"][:5] if i != best]
+    monkeypatch.setattr(ShopGraph, "aligner", property(lambda self: object()))
+    monkeypatch.setattr(hybrid, "_learned_channel", lambda *a, **k: learned)
+    after = hybrid.hybrid_search(graph, query, None, filters=None, where=None, params=None, rank_by="hybrid",
+                                 depth=50)
+    assert after.rankings["learned"] == [i for i, _ in learned]  # it ran either way
+    assert after.learned_held is not agrees
+    carried = {c for h in after.hits for c in h.contributions}
+    assert ("learned" in carried) is agrees
+    if not agrees:  # left out: the ranking is the untrained one
+        assert [h.id for h in after.hits] == [h.id for h in before.hits]
+    shipped = graph.config
+    graph.config = replace(shipped, search=replace(shipped.search, learned_agreement=0))
+    try:
+        unguarded = hybrid.hybrid_search(graph, query, None, filters=None, where=None, params=None,
+                                         rank_by="hybrid", depth=50)
+    finally:
+        graph.config = shipped
+    assert not unguarded.learned_held and "learned" in {c for h in unguarded.hits for c in h.contributions}

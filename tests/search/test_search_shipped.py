@@ -107,3 +107,83 @@ def test_copying_a_graph_leaves_its_done_marker_behind(tmp_path):
     assert dst.read_bytes() == b"db"
     assert (tmp_path / "corpus-abc-trained-1.db.index" / "vectors.bin").read_bytes() == b"v"
     assert not (tmp_path / "corpus-abc-trained-1.db.done").exists()
+
+
+def _learned_runs(agreeing_helps: bool) -> list[DevRun]:
+    """One suite's text queries before and after training. Queries 0-7: BM25 has the hit first, the
+    vector channel (weighing more) a decoy, so the hit is second before training; the learned channel's
+    best is BM25's first (it agrees): the hit when agreeing_helps, else BM25 and learned share the decoy.
+    Queries 8-15: both untrained channels have the hit first; the learned channel's best is a product
+    neither returned (it disagrees)."""
+    runs = []
+    for state in ("before", "after"):
+        for q in range(16):
+            if q < 8:
+                rankings = {"bm25": ["hit", "decoy"], "vector": ["decoy", "hit"]}
+                learned = ["hit", "decoy"]
+                if not agreeing_helps:
+                    rankings = {"bm25": ["decoy", "hit"], "vector": ["hit", "decoy"]}
+                    learned = ["decoy", "hit"]
+            else:
+                rankings = {"bm25": ["hit", "decoy"], "vector": ["hit", "decoy"]}
+                learned = ["stranger", "decoy", "other"]
+            if state == "after":
+                rankings["learned"] = learned
+            runs.append(DevRun(f"s/{state}", "text", rankings, set(), {"hit": 1}, f"query words {'abcdefghijklmnop'[q]}"))
+    return runs
+
+
+def test_the_learned_channel_is_tuned_with_its_agreement_guard_so_training_makes_no_query_worse():
+    from bench.search_shipped import tune_learned
+
+    chosen = {"text": {"weights": "bm25=1 vector=2", "rrf_k": 20.0, "fusion": "rrf"}}
+    got = tune_learned(_learned_runs(agreeing_helps=True), chosen)
+    weights = parse_weights(chosen["text"]["weights"])
+    assert got["value"] >= 1 and weights["learned"] > 0  # guarded, and it joins where it agrees
+    assert chosen["text"]["dev_ndcg@10"]["s/after"] == 1.0 > chosen["text"]["dev_ndcg@10"]["s/before"]
+    for q, run in enumerate(r for r in _learned_runs(True) if r.group == "s/after"):
+        ids = fused_ids(run, weights, 20.0, "rrf", None, got["value"])
+        assert ids[0] == "hit", q  # the disagreeing learned channel pushes nothing down
+
+
+def test_a_learned_channel_that_only_hurts_on_dev_gets_no_weight():
+    from bench.search_shipped import tune_learned
+
+    chosen = {"text": {"weights": "bm25=1 vector=2", "rrf_k": 20.0, "fusion": "rrf"}}
+    tune_learned(_learned_runs(agreeing_helps=False), chosen)
+    assert "learned" not in parse_weights(chosen["text"]["weights"])
+    assert chosen["text"]["dev_ndcg@10"]["s/after"] == chosen["text"]["dev_ndcg@10"]["s/before"]
+
+
+def test_the_bootstrap_lower_bound_tells_a_steady_gain_from_noise():
+    from bench.search_shipped import gain_lower_bound
+
+    assert gain_lower_bound([1.0] * 10, [1.0] * 10) == 0.0
+    assert gain_lower_bound([1.0] * 10, [0.5] * 10) > 0.4
+    noisy_after, noisy_before = [1, 0, 1, 0, 1, 0, 1, 0, 1, 1], [0, 1, 0, 1, 0, 1, 0, 1, 0, 0]
+    assert gain_lower_bound(noisy_after, noisy_before) < 0 < sum(noisy_after) - sum(noisy_before)
+    assert gain_lower_bound(noisy_after, noisy_before) == gain_lower_bound(noisy_after, noisy_before)  # seeded
+
+
+def test_tuning_keeps_the_hybrid_at_least_as_good_as_the_benchs_lexical_mode():
+    # the bench's bar compares the hybrid with `lexical` (the kind's own weights restricted to exact +
+    # BM25); tuning that only looked at each channel alone chose exact=0.5 bm25=1 vector=0.25 here,
+    # under which group A's hybrid (0.72) fell below that lexical mode (0.75)
+    from bench.search_quality import metrics
+    from bench.search_shipped import tune_weights
+
+    layout = [("A", {"exact": ["h", "c", "a"], "bm25": ["c", "d"], "vector": ["c", "a"]}),
+              ("A", {"exact": ["a"], "bm25": ["h"], "vector": ["d"]}),
+              ("B", {"exact": ["d", "c", "b", "a"], "bm25": ["d", "c"], "vector": ["h", "c", "b", "a"]}),
+              ("B", {"exact": ["d", "b"], "bm25": ["b"], "vector": ["c", "a", "b"]})]
+    runs = [DevRun(f"{g}/before", "model_number", rankings, set(), {"h": 1}, f"query XY{q}00 words")
+            for q, (g, rankings) in enumerate(layout)]
+    runs.append(DevRun("C/before", "text", {"bm25": ["h"], "vector": ["h"]}, set(), {"h": 1}, "plain words"))
+    choice = tune_weights(runs, (0,))["model_number"]
+    weights, k = parse_weights(choice["weights"]), choice["rrf_k"]
+    lexical = {c: w for c, w in weights.items() if c in ("exact", "bm25")} or {"exact": 1.0, "bm25": 1.0}
+    for group in ("A", "B"):
+        mine = [r for r in runs if r.group == f"{group}/before"]
+        hybrid = sum(metrics(fused_ids(r, weights, k), r.relevant)["ndcg@10"] for r in mine)
+        restricted_ = sum(metrics(fused_ids(r, lexical, k), r.relevant)["ndcg@10"] for r in mine)
+        assert hybrid >= restricted_ - 1e-9, group
