@@ -372,6 +372,7 @@ class EmbeddedStore(GraphStore):
         group = getattr(self._local, "group", None)
         if group is not None:
             self._open_group(group)
+            self._local.meta = None  # as below: this thread's later reads must see what it writes
             try:
                 yield
             except BaseException:
