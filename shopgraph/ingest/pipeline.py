@@ -1,8 +1,8 @@
 """The ingest pipeline: read -> validate (bad rows to quarantine) -> skip unchanged -> encode -> write.
 
-Each batch is written in one transaction, so an ingest killed at any point and run again ends with the
-graph of an uninterrupted run: committed batches come back unchanged (same content hash) and are
-skipped; the rest are written. Running the same ingest twice changes nothing.
+Each batch is written atomically, in a transaction that holds it whole (one or more batches: commit_rows),
+so an ingest killed at any point and run again ends with the graph of an uninterrupted run: committed
+batches come back unchanged (same content hash) and are skipped; the rest are written. Running the same ingest twice changes nothing.
 """
 
 from __future__ import annotations
@@ -115,8 +115,9 @@ def commit_rows(config: IngestConfig, stored: int) -> int:
     graph (config.commit_growth), at least one batch (config.batch_size), at most
     config.commit_max_rows. LadybugDB checkpoints at each commit of a COPY, at a cost that grows with
     the database, so a commit every batch made an ingest's commits quadratic in the catalog; commits
-    that grow with it make them linear (each costs about as much as the rows written since the last
-    one). The cap bounds the memory LadybugDB holds for a transaction's rows until its commit."""
+    that grow with it keep them linear up to the cap (each costs about as much as the rows written
+    since the last one), and above it commit_max_rows / batch_size times fewer than per batch. The
+    cap bounds the memory LadybugDB holds for a transaction's rows until its commit."""
     share = int(stored * config.commit_growth)
     return max(config.batch_size, min(share, config.commit_max_rows))
 
