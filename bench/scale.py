@@ -110,8 +110,13 @@ def stage_ingest(d: Path, n: int, queries: int) -> dict:
                                                "price": "price", "default_currency": "USD",
                                                "identifiers": {"mpn": "mpn"}}, progress=False)
     seconds = time.perf_counter() - started
-    graph.close()
-    return {"ingest_s": round(seconds, 1), "ingest_rows_s": round(n / seconds), "products": summary.products_written,
+    graph.close()  # syncs the lexical (BM25) index from the graph: part of what an ingest costs
+    closed = time.perf_counter() - started
+    # ingest_rows_s is ShopGraph.ingest alone, as in rounds 1-4; ingest_close_s is the lexical index
+    # sync that closing the graph runs, which those rounds left out of the rate.
+    return {"ingest_s": round(seconds, 1), "ingest_rows_s": round(n / seconds),
+            "ingest_close_s": round(closed - seconds, 1), "ingest_with_close_rows_s": round(n / closed),
+            "products": summary.products_written,
             "attributes": summary.attributes_written, "quarantined": summary.quarantined,
             "ingest_peak_rss_mb": peak_rss_mb()}
 

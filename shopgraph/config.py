@@ -168,12 +168,25 @@ class IngestConfig:
     fetch_images: download http(s) image URLs (images.py: at most fetch_max_bytes, fetch_timeout
     seconds, content-checked, cached by URL in <db>.images/); fetch_allow_private: also from
     loopback and private address ranges (off: a catalog cannot make the ingest reach inside the network).
-    batch_size: rows encoded and written per transaction. LadybugDB's commit of a COPY costs about the
-    same up to its node group size (2048 rows; ~2-3 s on a loaded shared machine, mostly fixed), so
-    2048-row batches ingest 3x faster than 256-row ones (bench/scale.py; 11 s vs 33 s for 3,000
-    attribute-rich products); memory per batch stays in the tens of MB."""
+    batch_size: rows encoded and written per step (a transaction holds one or more: commit_growth below).
+    Before round 6 each batch was its own transaction; LadybugDB checkpoints at the commit of every
+    batch that ran COPY, and that checkpoint's cost is mostly per commit and grows with the database
+    (bench.ingest_ab / docs/benchmarks.md Scale round 5: ~1.5 s a commit at 20k products, ~6 s at
+    100k, in 2048-row batches), so 8192-row batches ingest 100k products 2.1x faster than 2048-row
+    ones (389 vs 186 rows/s; 256-row ones were 3x slower again) for ~440 MB more peak memory (1.9 GB).
+    commit_growth / commit_max_rows: a product ingest commits when the rows written since its last
+    commit reach commit_growth x the products stored (at least one batch, at most commit_max_rows;
+    pipeline.commit_rows): with commits that grow with the graph their checkpoints cost about as much
+    as the rows, not rows x graph (0 = commit every batch, as before round 6). The cap bounds what
+    LadybugDB holds in memory for the open transaction's rows until COMMIT, ~20-30 KB a text-only
+    product beside its page cache (docs/benchmarks.md Scale round 6: 100k products peaked at 2.8 GB
+    with commits of up to ~34k rows against 1.9 GB committing every 8,192; at 200k a 65,536-row cap
+    reached 4.6 GB, over the 4 GB bar, hence 32,768). A kill loses at most the rows since the last
+    commit; the next run writes them again."""
 
-    batch_size: int = 2048
+    batch_size: int = 8192
+    commit_growth: float = 1.0
+    commit_max_rows: int = 32768
     max_id_chars: int = 500
     max_title_chars: int = 1000
     max_description_chars: int = 20000
@@ -192,6 +205,15 @@ class IngestConfig:
     fetch_max_bytes: int = 10 * 1024 * 1024
     fetch_timeout: float = 10.0
     fetch_allow_private: bool = False
+
+    def __post_init__(self):
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ConfigError(f"ingest.batch_size must be an integer >= 1, got {self.batch_size!r}")
+        if not isinstance(self.commit_growth, (int, float)) or not self.commit_growth >= 0:
+            raise ConfigError(f"ingest.commit_growth must be a number >= 0, got {self.commit_growth!r}")
+        if isinstance(self.commit_max_rows, bool) or not isinstance(self.commit_max_rows, int) \
+                or self.commit_max_rows < 1:
+            raise ConfigError(f"ingest.commit_max_rows must be an integer >= 1, got {self.commit_max_rows!r}")
 
 
 @dataclass(frozen=True)

@@ -365,9 +365,20 @@ class EmbeddedStore(GraphStore):
     def _transaction(self):
         """One write transaction on the writer's connection. Statements before COMMIT touch no file
         (LadybugDB keeps an open transaction in memory), so other processes' reads are kept out only
-        while COMMIT (and any checkpoint it runs) writes."""
+        while COMMIT (and any checkpoint it runs) writes. Inside grouped_writes() the write joins the
+        group's open transaction (opening one when none is)."""
         if self.read_only:
             raise ReadOnlyError(f"{self.path} is open read-only")
+        group = getattr(self._local, "group", None)
+        if group is not None:
+            self._open_group(group)
+            self._local.meta = None  # as below: this thread's later reads must see what it writes
+            try:
+                yield
+            except BaseException:
+                self._end_group(group, commit=False)
+                raise
+            return
         with self._write_lock:
             if self._closed:
                 raise StoreError(f"{self.path} is closed")
@@ -392,6 +403,75 @@ class EmbeddedStore(GraphStore):
             finally:
                 self._local.conn = None
                 self._renew_write_connection()
+
+    @contextmanager
+    def grouped_writes(self) -> Iterator[None]:
+        """Writes of this thread inside the block share one transaction until commit_writes(): an
+        ingest commits every many rows instead of every batch, because LadybugDB checkpoints at each
+        commit of a COPY and a checkpoint's cost grows with the database (docs/benchmarks.md Scale
+        round 6). While the group's transaction is open, this thread's reads see its writes (they run
+        on the writer's connection), other threads and processes see the last commit, and the writer
+        lock is held; between commits it is free. Leaving the block commits; an error rolls back the
+        open transaction (what the group committed before stays)."""
+        if getattr(self._local, "group", None) is not None or getattr(self._local, "conn", None) is not None:
+            raise StoreError("internal: grouped writes inside a read, a write or other grouped writes")
+        group = _Group()
+        self._local.group = group
+        try:
+            yield
+            if group.open:
+                self._end_group(group, commit=True)
+        except BaseException:
+            if group.open:
+                self._end_group(group, commit=False)
+            raise
+        finally:
+            self._local.group = None
+
+    def commit_writes(self) -> None:
+        group = getattr(self._local, "group", None)
+        if group is None:
+            raise StoreError("internal: commit_writes() outside grouped_writes()")
+        if group.open:
+            self._end_group(group, commit=True)
+
+    def _open_group(self, group: "_Group") -> None:
+        """Begin the group's transaction on the writer's connection unless it is open (taking the
+        writer lock until _end_group)."""
+        if group.open:
+            return
+        self._write_lock.acquire()
+        try:
+            if self._closed:
+                raise StoreError(f"{self.path} is closed")
+            self._local.conn = self._write_conn
+            self._run("BEGIN TRANSACTION")
+        except BaseException:
+            self._local.conn = None
+            self._write_lock.release()
+            raise
+        group.open = True
+
+    def _end_group(self, group: "_Group", *, commit: bool) -> None:
+        """Commit (other processes' reads kept out meanwhile) or roll back the group's transaction,
+        then free the writer's connection and lock, as _transaction does after each write."""
+        try:
+            if commit:
+                with self._access.writing():
+                    self._run("COMMIT")
+            else:
+                try:
+                    self._run("ROLLBACK")
+                except StoreError as e:
+                    if "No active transaction" not in str(e):
+                        log.warning("rollback failed: %s", e)
+        finally:
+            group.open = False
+            self._local.conn = None
+            try:
+                self._renew_write_connection()
+            finally:
+                self._write_lock.release()
 
     def _renew_write_connection(self) -> None:
         """Replace the writer's connection (holding _write_lock, after a transaction). LadybugDB 0.22
@@ -1030,6 +1110,8 @@ class EmbeddedStore(GraphStore):
     def _writing_statement(self):
         """A statement that commits by itself (a write query from cypher()) on the writer's connection,
         with other processes' reads kept out while it runs."""
+        if getattr(self._local, "group", None) is not None:
+            raise StoreError("internal: a write query inside grouped writes")
         with self._write_lock:
             if self._closed:
                 raise StoreError(f"{self.path} is closed")
@@ -1049,6 +1131,15 @@ class EmbeddedStore(GraphStore):
         with self._transaction():
             generation = self._bump_generation()
             self._run("MATCH (p:Product) SET p.rev = $g", {"g": generation})
+
+
+class _Group:
+    """grouped_writes() state of one thread: open = its transaction is open."""
+
+    __slots__ = ("open",)
+
+    def __init__(self):
+        self.open = False
 
 
 _PLAIN_ROWS_MAX = 1024  # get_vectors: up to this many ids are read as plain rows, more through Arrow

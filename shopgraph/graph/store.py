@@ -144,6 +144,17 @@ class GraphStore(ABC):
     def write(self, batch: GraphBatch) -> None:
         """Upsert the batch atomically. Writing the same batch twice leaves the graph unchanged."""
 
+    @contextmanager
+    def grouped_writes(self) -> Iterator[None]:
+        """Writes of this thread inside the block may share transactions, ended by commit_writes()
+        (and by leaving the block; an error rolls back what is not committed yet). For a store whose
+        commit costs more than its rows (the embedded store checkpoints at each commit of a COPY),
+        a bulk writer commits every many rows, not every batch. Here: every write commits itself."""
+        yield
+
+    def commit_writes(self) -> None:
+        """Inside grouped_writes(): commit the writes made since the last commit."""
+
     @abstractmethod
     def delete_nodes(self, label: str, ids: Sequence[str]) -> int:
         """Delete nodes and their relationships; returns how many existed."""

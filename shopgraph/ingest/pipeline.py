@@ -1,8 +1,8 @@
 """The ingest pipeline: read -> validate (bad rows to quarantine) -> skip unchanged -> encode -> write.
 
-Each batch is written in one transaction, so an ingest killed at any point and run again ends with the
-graph of an uninterrupted run: committed batches come back unchanged (same content hash) and are
-skipped; the rest are written. Running the same ingest twice changes nothing.
+Each batch is written atomically, in a transaction that holds it whole (one or more batches: commit_rows),
+so an ingest killed at any point and run again ends with the graph of an uninterrupted run: committed
+batches come back unchanged (same content hash) and are skipped; the rest are written. Running the same ingest twice changes nothing.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
-from shopgraph.config import Config
+from shopgraph.config import Config, IngestConfig
 from shopgraph.graph.store import GraphStore
 from shopgraph.ingest.graph_rows import different_from_batch, interaction_batch, product_batch, same_as_batch
 from shopgraph.ingest.quarantine import QuarantineWriter
@@ -57,7 +57,11 @@ def ingest_records(store: GraphStore, items: Iterable[ProductRecord | Quarantine
     summary = IngestSummary()
     started = time.perf_counter()
     first_line: dict[str, int] = {}
-    with bars_and_logs(progress), bar(total, f"ingest {label}", "row", enabled=progress) as shown:
+    stored = store.count_nodes("Product")  # products in the graph at the last commit
+    committed = 0  # of summary.products_written
+    unreported = 0  # rows read since the bar last moved
+    with bars_and_logs(progress), bar(total, f"ingest {label}", "row", enabled=progress) as shown, \
+            store.grouped_writes():
         for chunk in _batches(items, config.ingest.batch_size):
             records: list[ProductRecord] = []
             for item in chunk:
@@ -75,9 +79,24 @@ def ingest_records(store: GraphStore, items: Iterable[ProductRecord | Quarantine
             # The bar counts committed rows; while a batch is encoded and written it says so.
             _write_products(store, records, encoder, summary, image_root, brands,
                             stage=shown.set_postfix_str)
+            unreported += len(chunk)
+            uncommitted = summary.products_written - committed
+            if uncommitted >= commit_rows(config.ingest, stored):
+                shown.set_postfix_str(f"committing {uncommitted:,} rows")
+                store.commit_writes()
+                stored, committed = stored + uncommitted, summary.products_written
+            elif uncommitted:
+                shown.set_postfix_str(f"{uncommitted:,} rows written, to commit at {commit_rows(config.ingest, stored):,}")
+                continue
             # update first: clearing the stage text redraws at once, so the committed count shows
             # even when the batch took less than tqdm's minimum interval between draws.
-            shown.update(len(chunk))
+            shown.update(unreported)
+            unreported = 0
+            shown.set_postfix_str("")
+        if unreported:
+            shown.set_postfix_str("committing")
+            store.commit_writes()
+            shown.update(unreported)
             shown.set_postfix_str("")
     summary.quarantined = quarantine.count
     summary.seconds = time.perf_counter() - started
@@ -89,6 +108,18 @@ def ingest_records(store: GraphStore, items: Iterable[ProductRecord | Quarantine
                     "if another file's products share these ids, give that file a platform of its own",
                     label, summary.products_replaced, summary.replaced[0])
     return summary
+
+
+def commit_rows(config: IngestConfig, stored: int) -> int:
+    """Rows an ingest writes per transaction when the graph holds `stored` products: a share of the
+    graph (config.commit_growth), at least one batch (config.batch_size), at most
+    config.commit_max_rows. LadybugDB checkpoints at each commit of a COPY, at a cost that grows with
+    the database, so a commit every batch made an ingest's commits quadratic in the catalog; commits
+    that grow with it keep them linear up to the cap (each costs about as much as the rows written
+    since the last one), and above it commit_max_rows / batch_size times fewer than per batch. The
+    cap bounds the memory LadybugDB holds for a transaction's rows until its commit."""
+    share = int(stored * config.commit_growth)
+    return max(config.batch_size, min(share, config.commit_max_rows))
 
 
 def _write_products(store: GraphStore, records: list[ProductRecord], encoder, summary: IngestSummary,

@@ -19,9 +19,11 @@ slashes removed ("WM-330S" == "wm330s" == "WM 330 S").
 
 from __future__ import annotations
 
+import re
+
 import regex
 
-from shopgraph.ingest.encoders.lexical import _QUANTITY, _SEPARATORS, _joinable, _mixed, normalize
+from shopgraph.ingest.encoders.lexical import _HAS_DIGIT, _QUANTITY, _SEPARATORS, _joinable, _mixed, normalize
 
 ANALYZER_VERSION = 1  # bump when the terms change: a saved index made by another version is rebuilt
 
@@ -35,6 +37,11 @@ _KEY_DROP = regex.compile(r"[\s\p{P}\p{S}_]+")
 # (Unspaced scripts do end a token: "ksr10-07-25编码" holds ksr10-07-25.)
 _WORD_CHAR = rf"[[\p{{L}}\p{{N}}]--[{_UNSPACED}]]"
 _ASCII_TOKEN = regex.compile(rf"(?<!{_WORD_CHAR})[a-z0-9]+(?:[-./][a-z0-9]+)*(?!{_WORD_CHAR})", regex.V1)
+# The same pattern for a text that is all ASCII, where a letter or digit of _WORD_CHAR is exactly
+# [A-Za-z0-9]: the stdlib engine runs it several times faster than `regex` runs the Unicode classes,
+# and most catalog text is ASCII (tests/search/test_analysis.py checks both give the same tokens).
+_ASCII_TOKEN_IN_ASCII = re.compile(r"(?<![A-Za-z0-9])[a-z0-9]+(?:[-./][a-z0-9]+)*(?![A-Za-z0-9])")
+_WORD_IN_ASCII = re.compile(r"[A-Za-z0-9]+")  # _WORD on ASCII text (no marks, no unspaced scripts there)
 MAX_TERMS = 4096  # terms kept from one field (a description can be long; the first ones count)
 
 
@@ -57,14 +64,20 @@ def model_numbers(text: str) -> list[str]:
     ASCII tokens mixing letters and digits that are not quantities ("wm330s", "sm-g991b" ->
     "smg991b"; not "128gb"), and short neighbours joined ("sm g991b" -> "smg991b")."""
     norm = normalize(text)
-    matches = list(_ASCII_TOKEN.finditer(norm))
+    matches = list((_ASCII_TOKEN_IN_ASCII if norm.isascii() else _ASCII_TOKEN).finditer(norm))
     tokens = [m.group() for m in matches]
     compact = [_SEPARATORS.sub("", t) for t in tokens]
+    # Whether each token holds a digit, found once: a token without one is not mixed, and two
+    # neighbours join only when exactly one has a digit (_joinable), which rules out most pairs of
+    # a text (two plain words) before any other test. Same result as asking _mixed/_joinable.
+    digit = [_HAS_DIGIT.search(c) is not None for c in compact]
     out: dict[str, None] = {}
-    for raw, comp in zip(tokens, compact):
-        if _mixed(comp) and not _QUANTITY.fullmatch(raw):
+    for raw, comp, has_digit in zip(tokens, compact, digit):
+        if has_digit and _mixed(comp) and not _QUANTITY.fullmatch(raw):
             out[comp] = None
     for i in range(len(tokens) - 1):
+        if digit[i] == digit[i + 1]:
+            continue
         a, b = compact[i], compact[i + 1]
         only_space = norm[matches[i].end():matches[i + 1].start()].isspace()  # not across other words
         if only_space and _joinable(a, tokens[i], b, tokens[i + 1]) and not _QUANTITY.fullmatch(a + b):
@@ -82,7 +95,7 @@ def terms(text: str, *, unigrams: bool = True, limit: int = MAX_TERMS) -> list[s
     norm = normalize(text)
     out: list[str] = []
     pos = 0
-    for match in _UNSPACED_RUN.finditer(norm):
+    for match in (() if norm.isascii() else _UNSPACED_RUN.finditer(norm)):  # ASCII has no unspaced run
         out.extend(_spaced_terms(norm[pos:match.start()]))
         out.extend(_unspaced_terms(match.group(), unigrams))
         pos = match.end()
@@ -96,7 +109,7 @@ def _spaced_terms(chunk: str) -> list[str]:
     """Words of a chunk in spaced scripts, plus compact model-number forms not already a word."""
     if not chunk.strip():
         return []
-    words = _WORD.findall(chunk)
+    words = (_WORD_IN_ASCII if chunk.isascii() else _WORD).findall(chunk)
     seen = set(words)
     extra = [m for m in model_numbers(chunk) if m not in seen]
     return words + extra

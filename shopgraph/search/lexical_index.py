@@ -34,8 +34,9 @@ import os
 import shutil
 import threading
 import uuid
+from collections.abc import Collection, Iterable, Mapping, Sequence  # isinstance on typing's is slower
 from pathlib import Path
-from typing import Any, Collection, Iterable, Mapping, Sequence
+from typing import Any
 
 from shopgraph.config import LexicalIndexConfig
 from shopgraph.errors import BadArgumentError, MissingDependencyError, ShopGraphError, StoreLockedError

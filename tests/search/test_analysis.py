@@ -41,3 +41,20 @@ def test_words_with_combining_marks_stay_whole():
 def test_long_text_is_capped_and_empty_text_has_no_terms():
     assert len(terms("word " * 10000, limit=100)) == 100
     assert terms("") == [] and terms(" ,;- ") == []
+
+
+def test_ascii_texts_tokenize_the_same_with_the_stdlib_pattern():
+    """terms and model_numbers read an all-ASCII text with stdlib patterns (faster); it must find exactly
+    the words and tokens the Unicode patterns find, edges included (punctuation, underscores, separators at
+    the ends, tokens glued to capitals before casefolding)."""
+    from shopgraph.ingest.encoders.lexical import normalize
+    from shopgraph.search.analysis import _ASCII_TOKEN, _ASCII_TOKEN_IN_ASCII, _WORD, _WORD_IN_ASCII
+
+    texts = ["Sony WM-330S Walkman", "usb-c 3.1 gen_2 cable/2m", "a-b.c/d- -e .f. g..h", "x_1 _y2_ 3z_",
+             "rtx 3080 ti 10 gb, (sm g991b)", "100% 5'' 12\"x4 #7a @b8 ~c9", "", "---", "a" * 50 + "9",
+             "ABC123def", "1.2.3-4/5x", "tab\tsep\nnew line 7x"]
+    for text in texts:
+        norm = normalize(text)
+        assert norm.isascii()
+        assert [m.span() for m in _ASCII_TOKEN_IN_ASCII.finditer(norm)] == [m.span() for m in _ASCII_TOKEN.finditer(norm)], text
+        assert _WORD_IN_ASCII.findall(text) == _WORD.findall(text), text

@@ -103,7 +103,9 @@ def _joinable(a: str, raw_a: str, b: str, raw_b: str) -> bool:
     """Whether two neighbouring tokens may be one model number written with a space: a short pure
     part next to another part ("sm g991b", "iphone 13", "p40 pro", "128 gb"), never two numbers
     ("13 128gb") and never a quantity ("pro 5g")."""
-    if _HAS_DIGIT.search(a) and _HAS_DIGIT.search(b):
+    # Exactly one side must hold a digit: two numbers never join, and without a digit the joined
+    # token is not mixed. Checked first because most neighbours in a text are two plain words.
+    if (_HAS_DIGIT.search(a) is None) == (_HAS_DIGIT.search(b) is None):
         return False
     if _QUANTITY.fullmatch(raw_a) or _QUANTITY.fullmatch(raw_b):
         return False

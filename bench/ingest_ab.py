@@ -1,0 +1,161 @@
+"""Ingest throughput, an older checkout against this one (issue 18, round 5), on one bench.scale catalog.
+
+bench.scale's `gen` stage makes one synthetic attribute-rich catalog with text vectors; then, per
+round, the older code (`git archive BEFORE shopgraph bench`) and this checkout each ingest it into a
+fresh database in a process of their own, alternating (the machine is shared: the load average at
+each start is reported beside each figure). Per run: ShopGraph.ingest's time and rows/s, the close
+that follows (it syncs the lexical index from the graph), rows/s with it, the time spent in COMMIT
+statements (LadybugDB checkpoints after each batch's COPY), and the process's peak RSS.
+
+    python -m bench.ingest_ab --before f6eca3b --size 10000 --rounds 2          # --batch-size 8192
+    python -m bench.ingest_ab --before HEAD --size 20000 --batch-size 2048,8192  # batch sizes, same code
+    python -m bench.ingest_ab --size 100000 --batch-size 8192 \
+        --arms "ingest.commit_growth=0;ingest.commit_growth=1"                   # settings, this checkout
+
+--arms runs this checkout once per arm (`;`-separated, each a `,`-separated list of --set
+overrides) instead of an older checkout against it; --catalog reuses a bench.scale gen folder
+(its first --size rows). Each run also lists its COMMITs (rows stored before, seconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import args_settings, peak_rss_mb, print_table, write_results
+from bench.fused_storage import _checkout
+
+ROOT = Path(__file__).resolve().parents[1]
+MAPPING = {"platform": "s", "id": "id", "title": "title", "description": "description", "brand": "brand",
+           "category": "category", "category_separator": ">", "price": "price", "default_currency": "USD",
+           "identifiers": {"mpn": "mpn"}}
+
+
+def run_one(catalog: Path, n: int, batch_size: int, db: Path, overrides: dict | None = None) -> dict:
+    """One ingest of catalog (bench.scale gen's folder) into db, in this process; COMMITs timed.
+    overrides: dotted settings (--set) applied after the batch size."""
+    import ladybug.connection as connection
+
+    import bench.scale as scale
+    from shopgraph.config import Config
+    from shopgraph.queries.api import ShopGraph
+
+    commits = [0, 0.0]
+    each: list[list] = []  # [products before the commit's ingest batch ends, seconds]
+    execute = connection.Connection.execute
+    written = [0]
+
+    def timed(self, query, parameters=None):
+        started = time.perf_counter()
+        try:
+            return execute(self, query, parameters) if parameters is not None else execute(self, query)
+        finally:
+            if str(query).strip() == "COMMIT":
+                commits[0] += 1
+                seconds = time.perf_counter() - started
+                commits[1] += seconds
+                if seconds > 0.05:  # the ingest's own commits, not the read transactions'
+                    each.append([written[0], round(seconds, 2), round(peak_rss_mb())])
+
+    connection.Connection.execute = timed
+    config = Config()
+    config = dataclasses.replace(config, ingest=dataclasses.replace(config.ingest, batch_size=batch_size))
+    if overrides:
+        from shopgraph.config import with_overrides
+
+        config = with_overrides(config, overrides)
+    graph = ShopGraph.open(db, config=config)
+    write = type(graph.store).write
+
+    def counted(store, batch):
+        write(store, batch)
+        written[0] += len(batch.nodes.get("Product", ()))
+
+    type(graph.store).write = counted
+    graph._encoder = scale.VectorFileEncoder(catalog / "vectors.f32", graph.store.dims, graph.config)
+    started = time.perf_counter()
+    summary = graph.ingest(catalog / "catalog.csv", MAPPING, progress=False)
+    ingested = time.perf_counter()
+    graph.close()
+    closed = time.perf_counter()
+    return {"ingest_s": round(ingested - started, 1), "rows_s": round(n / (ingested - started)),
+            "close_s": round(closed - ingested, 1), "rows_s_with_close": round(n / (closed - started)),
+            "commit_s": round(commits[1], 1), "commits": commits[0], "peak_rss_mb": peak_rss_mb(),
+            "products": summary.products_written, "commit_list": each}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.ingest_ab", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--before", default=None, help="the older commit (e.g. main before the change)")
+    parser.add_argument("--arms", default=None, help="instead of --before: settings per arm, e.g. "
+                        "'ingest.commit_growth=0;ingest.commit_growth=1'")
+    parser.add_argument("--catalog", type=Path, default=None, help="a bench.scale gen folder to reuse")
+    parser.add_argument("--size", type=int, default=10000, help="products (default 10000)")
+    parser.add_argument("--rounds", type=int, default=2, help="old/new pairs (default 2)")
+    parser.add_argument("--batch-size", default="2048", help="ingest.batch_size, or several comma-separated")
+    parser.add_argument("--one", nargs=4, metavar=("CATALOG", "BATCH", "DB", "SETTINGS"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.one:  # a child: one ingest, JSON on stdout
+        print(json.dumps(run_one(Path(args.one[0]), args.size, int(args.one[1]), Path(args.one[2]),
+                                 json.loads(args.one[3]))))
+        return
+    if (args.before is None) == (args.arms is None):
+        raise SystemExit("give --before COMMIT or --arms SETTINGS")
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="ingest-ab-", dir=args.catalog.parent if args.catalog else None) as tmp:
+        work = Path(tmp)
+        if args.arms is not None:
+            from shopgraph.config import parse_overrides
+
+            arms = {arm or "defaults": (ROOT, parse_overrides([s for s in arm.split(",") if s]))
+                    for arm in args.arms.split(";")}
+        else:
+            arms = {"before": (_checkout(args.before, work / "before"), {}), "now": (ROOT, {})}
+        gen = work / "gen"
+        gen.mkdir()
+        if args.catalog is not None:  # its first args.size rows
+            with (args.catalog / "catalog.csv").open(encoding="utf-8") as src, \
+                    (gen / "catalog.csv").open("w", encoding="utf-8") as dst:
+                for line_no, line in enumerate(src):
+                    if line_no > args.size:
+                        break
+                    dst.write(line)
+            (gen / "vectors.f32").symlink_to((args.catalog / "vectors.f32").resolve())
+        else:
+            subprocess.run([sys.executable, "-m", "bench.scale", "--stage", "gen", "--dir", str(gen),
+                            "--sizes", str(args.size), "--queries", "30"], cwd=ROOT, check=True, capture_output=True)
+        for round_no in range(1, args.rounds + 1):
+            for batch in (int(b) for b in args.batch_size.split(",")):
+                for n_arm, (label, (code, settings)) in enumerate(arms.items()):
+                    db = work / f"arm{n_arm}-{batch}-{round_no}.db"
+                    load = round(os.getloadavg()[0], 1)
+                    # this checkout's bench/ingest_ab.py drives either code (the older one may not have it)
+                    done = subprocess.run([sys.executable, str(ROOT / "bench" / "ingest_ab.py"),
+                                           "--size", str(args.size), "--one", str(gen), str(batch), str(db),
+                                           json.dumps(settings)],
+                                          cwd=code, capture_output=True, text=True,
+                                          env={**os.environ, "PYTHONPATH": f"{code}{os.pathsep}{ROOT}"})
+                    if done.returncode != 0:
+                        raise SystemExit(f"{label} ingest failed: {done.stderr.strip().splitlines()[-3:]}")
+                    result = json.loads(done.stdout.strip().splitlines()[-1])
+                    print(f"{label} batch {batch} round {round_no} (load {load}): "
+                          f"{json.dumps({k: v for k, v in result.items() if k != 'commit_list'})}", flush=True)
+                    print(f"  commits [products written, s, peak MB]: {result['commit_list']}", flush=True)
+                    rows.append({"code": label, "batch": batch, "round": round_no, "load": load, **result})
+                    for path in work.glob(f"{db.name}*"):
+                        subprocess.run(["rm", "-rf", str(path)], check=True)
+    print_table([{k: v for k, v in r.items() if k != "commit_list"} for r in rows],
+                title=f"{args.size:,} products: " + (f"{args.before} vs this checkout" if args.before else "arms"))
+    path = write_results(f"ingest_ab_{args.size}", args_settings(args), rows)
+    print(f"\nwrote {path}")
+
+
+if __name__ == "__main__":
+    main()
