@@ -153,6 +153,12 @@ photo; a result meeting neither partial bound is "weak", and a search with no
     strong_image: float = 0.8
     partial_image: float = 0.6
 
+    def __post_init__(self):
+        if isinstance(self.learned_agreement, bool) or not isinstance(self.learned_agreement, int) \
+                or self.learned_agreement < 0:
+            raise ConfigError(f"search.learned_agreement must be an integer >= 0 (0: no guard), "
+                              f"got {self.learned_agreement!r}")
+
 
 @dataclass(frozen=True)
 class IngestConfig:
@@ -175,7 +181,8 @@ class IngestConfig:
     100k, in 2048-row batches), so 8192-row batches ingest 100k products 2.1x faster than 2048-row
     ones (389 vs 186 rows/s; 256-row ones were 3x slower again) for ~440 MB more peak memory (1.9 GB).
     commit_growth / commit_max_rows: a product ingest commits when the rows written since its last
-    commit reach commit_growth x the products stored (at least one batch, at most commit_max_rows;
+    commit reach commit_growth x the products stored (at least one batch, at most commit_max_rows,
+    checked after whole batches, so a transaction holds up to commit_max_rows + batch_size - 1 rows;
     pipeline.commit_rows): with commits that grow with the graph their checkpoints cost about as much
     as the rows, not rows x graph (0 = commit every batch, as before round 6). The cap bounds what
     LadybugDB holds in memory for the open transaction's rows until COMMIT, ~20-30 KB a text-only
@@ -209,8 +216,9 @@ class IngestConfig:
     def __post_init__(self):
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ConfigError(f"ingest.batch_size must be an integer >= 1, got {self.batch_size!r}")
-        if not isinstance(self.commit_growth, (int, float)) or not self.commit_growth >= 0:
-            raise ConfigError(f"ingest.commit_growth must be a number >= 0, got {self.commit_growth!r}")
+        if isinstance(self.commit_growth, bool) or not isinstance(self.commit_growth, (int, float)) \
+                or not 0 <= self.commit_growth < float("inf"):
+            raise ConfigError(f"ingest.commit_growth must be a finite number >= 0, got {self.commit_growth!r}")
         if isinstance(self.commit_max_rows, bool) or not isinstance(self.commit_max_rows, int) \
                 or self.commit_max_rows < 1:
             raise ConfigError(f"ingest.commit_max_rows must be an integer >= 1, got {self.commit_max_rows!r}")

@@ -88,7 +88,7 @@ class EmbeddedStore(GraphStore):
         self._sessions = Sessions(store_config.read_connections)
         self._write_conn = None  # the writer's own connection (read-write stores)
         self._write_lock = threading.RLock()
-        self._local = threading.local()  # conn: the connection this thread's current read/write uses; meta: pinned_meta's rows
+        self._local = threading.local()  # conn: the connection this thread's current read/write uses; meta: pinned_meta's rows; writes: its write count; group: grouped_writes state
         self._closed = False
         self._vectors = IndexedVectors(self, self._dim_of, Path(f"{path}.index"), index_config)
         self._filter_cache: OrderedDict = OrderedDict()  # see _candidates
@@ -147,6 +147,9 @@ class EmbeddedStore(GraphStore):
                              connections=self.store_config.read_connections)
 
     def close(self) -> None:
+        group = getattr(self._local, "group", None)
+        if group is not None and group.open:
+            raise StoreError("internal: close() inside grouped writes with uncommitted writes; leave the block first")
         with self._write_lock:
             if self._closed:
                 return
@@ -372,10 +375,11 @@ class EmbeddedStore(GraphStore):
         group = getattr(self._local, "group", None)
         if group is not None:
             self._open_group(group)
-            self._local.meta = None  # as below: this thread's later reads must see what it writes
+            self._drop_pin()
             try:
                 yield
             except BaseException:
+                group.failed = True  # its uncommitted writes are gone: the group must not carry on
                 self._end_group(group, commit=False)
                 raise
             return
@@ -385,7 +389,7 @@ class EmbeddedStore(GraphStore):
             if getattr(self._local, "conn", None) is not None:
                 raise StoreError("internal: a write inside a read or another write")
             self._local.conn = self._write_conn
-            self._local.meta = None  # this thread's later reads must see what it writes
+            self._drop_pin()
             try:
                 self._run("BEGIN TRANSACTION")
                 try:
@@ -419,6 +423,9 @@ class EmbeddedStore(GraphStore):
         self._local.group = group
         try:
             yield
+            if group.failed:
+                raise StoreError("a write of these grouped writes failed and its transaction was rolled "
+                                 "back: the writes since the group's last commit are not in the graph")
             if group.open:
                 self._end_group(group, commit=True)
         except BaseException:
@@ -432,6 +439,8 @@ class EmbeddedStore(GraphStore):
         group = getattr(self._local, "group", None)
         if group is None:
             raise StoreError("internal: commit_writes() outside grouped_writes()")
+        if group.failed:
+            raise StoreError("internal: commit_writes() after a failed write of the group (rolled back)")
         if group.open:
             self._end_group(group, commit=True)
 
@@ -440,6 +449,10 @@ class EmbeddedStore(GraphStore):
         writer lock until _end_group)."""
         if group.open:
             return
+        if group.failed:
+            raise StoreError("internal: a write after a failed write of the same grouped writes (rolled back)")
+        if getattr(self._local, "conn", None) is not None:
+            raise StoreError("internal: a write inside a read or another write")
         self._write_lock.acquire()
         try:
             if self._closed:
@@ -517,21 +530,25 @@ class EmbeddedStore(GraphStore):
     @contextmanager
     def unpinned(self) -> Iterator[None]:
         pinned, self._local.meta = getattr(self._local, "meta", None), None
+        writes = getattr(self._local, "writes", 0)
         try:
             yield
         finally:
-            self._local.meta = pinned
+            if getattr(self._local, "writes", 0) == writes:  # a write inside drops the pin for good
+                self._local.meta = pinned
 
     def _pinned(self) -> dict[str, str] | None:
-        """This thread's pinned Meta, or None: outside pinned_meta, and always inside a write (a
-        write's generation must be the graph's, not the one pinned before it)."""
-        pinned = getattr(self._local, "meta", None)
-        if pinned is None or self._local_writing():
+        """This thread's pinned Meta, or None: outside pinned_meta, and inside any read or write (a
+        read block is one snapshot, e.g. the fusion weights and the vectors they derive; a write's
+        generation must be the graph's)."""
+        if getattr(self._local, "conn", None) is not None:
             return None
-        return pinned
+        return getattr(self._local, "meta", None)
 
-    def _local_writing(self) -> bool:
-        return self._write_conn is not None and getattr(self._local, "conn", None) is self._write_conn
+    def _drop_pin(self) -> None:
+        """This thread writes: its later reads must see what it wrote, not the pinned Meta."""
+        self._local.meta = None
+        self._local.writes = getattr(self._local, "writes", 0) + 1
 
     def set_meta(self, key: str, value: str) -> None:
         with self._transaction():
@@ -1116,7 +1133,7 @@ class EmbeddedStore(GraphStore):
             if self._closed:
                 raise StoreError(f"{self.path} is closed")
             self._local.conn = self._write_conn
-            self._local.meta = None  # as in _transaction
+            self._drop_pin()
             try:
                 with self._access.writing():
                     yield
@@ -1136,10 +1153,11 @@ class EmbeddedStore(GraphStore):
 class _Group:
     """grouped_writes() state of one thread: open = its transaction is open."""
 
-    __slots__ = ("open",)
+    __slots__ = ("open", "failed")
 
     def __init__(self):
         self.open = False
+        self.failed = False  # a write failed and rolled the open transaction back
 
 
 _PLAIN_ROWS_MAX = 1024  # get_vectors: up to this many ids are read as plain rows, more through Arrow

@@ -139,7 +139,8 @@ class ShopGraph:
             return self._aligner
         from shopgraph.gnn.training import load_aligner
 
-        self._aligner_id, self._aligner = load_aligner(self)
+        with self.store.unpinned():  # a search's pin would hide a retrain from load_aligner's re-check
+            self._aligner_id, self._aligner = load_aligner(self)
         self._aligner_loaded = True
         if self._encoder is not None:
             self._encoder.aligner, self._encoder.aligner_id = self._aligner, self._aligner_id

@@ -88,3 +88,31 @@ def test_a_pin_older_than_an_index_synced_since_does_not_rebuild_it(tmp_path, ca
         assert sg.lexical._index is lexical  # neither reopened nor rebuilt
         assert hits[0][0] == "shop_a:2"
         assert sorted(i for i, _ in found) == ["shop_a:1", "shop_a:2"]
+
+
+def test_reads_inside_a_pin_are_one_snapshot_with_the_meta_they_need(tmp_path):
+    """A pinned search's read of derived fused vectors must take the fusion weights from the same
+    snapshot as the rows: a first ingest committed after the pin (weights recorded, text-only
+    fused_vec left null) once made 48 of 60 products vanish inside the pin."""
+    from shopgraph.config import FusionConfig
+    from shopgraph.graph.store import GraphBatch
+    from shopgraph.ingest.encoders.fusion import fusion_weights
+    from tests.graph.test_derived_fused import _catalog
+
+    rows = _catalog()[0]
+    ids = [r["id"] for r in rows]
+    with EmbeddedStore.open(tmp_path / "g.db") as store:
+        with store.pinned_meta():  # the graph has no fusion weights yet
+            _in_thread(lambda: store.write(GraphBatch(nodes={"Product": rows}, fusion=fusion_weights(FusionConfig()))))
+            got, _ = store.get_vectors("Product", "fused_vec", ids)
+            assert sorted(got) == sorted(ids)
+            assert store.count_with_vector("fused_vec") == len(ids)
+
+
+def test_a_write_inside_unpinned_leaves_no_stale_pin_behind(tmp_path):
+    with EmbeddedStore.open(tmp_path / "g.db", dims=SMALL_DIMS) as store:
+        store.write(catalog_batch([product("1")]))
+        with store.pinned_meta():
+            with store.unpinned():
+                store.write(catalog_batch([product("2", seed=1)]))
+            assert store.generation() == 2  # the thread's own write, not the pinned generation 1

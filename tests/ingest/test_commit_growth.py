@@ -23,7 +23,8 @@ def test_rows_per_commit_grow_with_the_graph_between_one_batch_and_the_cap():
     assert commit_rows(IngestConfig(batch_size=100, commit_growth=0.0), 10**6) == 100
 
 
-@pytest.mark.parametrize("setting", ["ingest.commit_growth=-1", "ingest.commit_max_rows=0"])
+@pytest.mark.parametrize("setting", ["ingest.commit_growth=-1", "ingest.commit_growth=inf", "ingest.commit_max_rows=0",
+                                     "search.learned_agreement=-1"])
 def test_bad_commit_settings_are_config_errors(setting):
     key, value = setting.split("=")
     with pytest.raises(ConfigError, match=key.split(".")[1]):
