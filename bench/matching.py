@@ -165,9 +165,9 @@ def blocking(data: dict, k: int, pools=None) -> list[dict]:
         # re-ranks it (rerank's RERANK_KEEP fused best stay), widened by look-alikes as
         # `match --rerank` does (blocking.widen).
         pool = block(featurizer, size, depth=DEPTH_PER_K * k)
-        wide, scores, _ = widen(featurizer, pool, ready_scorer().predict(featurizer.features(pool.rows)),
-                                lambda f, pairs: ready_scorer().predict(f.features(pairs)))
-        chosen = rerank(wide, scores, k)
+        wide, scores, from_pool = widen(featurizer, pool, ready_scorer().predict(featurizer.features(pool.rows)),
+                                        lambda f, pairs: ready_scorer().predict(f.features(pairs)))
+        chosen = rerank(wide, scores, k, fused=from_pool >= 0)
         return Candidates(wide.rows[chosen], wide.fused[chosen])
 
     methods = [("MiniLM title vectors (reference)", lambda: block(featurizer, k, ("text",))),

@@ -148,12 +148,15 @@ def pair_completeness(candidates: Candidates, true_pairs: np.ndarray) -> float:
     return sum((int(a), int(b)) in have for a, b in true_pairs) / len(true_pairs)
 
 
-def rerank(pool: Candidates, scores: np.ndarray, k: int, keep: int = RERANK_KEEP) -> np.ndarray:
+def rerank(pool: Candidates, scores: np.ndarray, k: int, keep: int = RERANK_KEEP,
+           fused: np.ndarray | None = None) -> np.ndarray:
     """Which k candidates per source listing to keep from a deeper fused pool (block's output: rows
     grouped by source listing, each group in fused order) given a pair score per pool row (m,).
 
     The fused top `keep` of each group stay, in fused order; the remaining k - keep places go to the
-    group's other rows by descending score (ties: fused order). Returns int64 indices into pool.rows,
+    group's other rows by descending score (ties: fused order). fused: (m,) bool, the rows the fused
+    blocking found (None: all); the others (expand's look-alikes, appended after them) never take a
+    kept place, even in a group of fewer than `keep` fused rows. Returns int64 indices into pool.rows,
     grouped by source listing as the pool is.
     """
     scores = np.asarray(scores, dtype=np.float64)
@@ -169,6 +172,8 @@ def rerank(pool: Candidates, scores: np.ndarray, k: int, keep: int = RERANK_KEEP
     group = np.repeat(np.arange(len(starts)), sizes)
     position = np.arange(len(source)) - np.repeat(starts, sizes)  # fused rank inside the group
     kept = position < min(keep, k)
+    if fused is not None:
+        kept &= np.asarray(fused, dtype=bool)
     # Inside a group: the kept rows first (in fused order), then the others by score, then fused order.
     order = np.lexsort((position, np.where(kept, 0.0, -scores), ~kept, group))
     sorted_group = group[order]

@@ -200,9 +200,12 @@ def validation_scores(store, scorer: PairScorer, source: str, target: str, *, k:
 def scored_candidates(featurizer: PairFeaturizer, scorer: PairScorer, k: int, rerank_pool: int = 0,
                       rows=None, seconds: dict | None = None) -> tuple[Candidates, np.ndarray, np.ndarray]:
     """(candidates, their features (m, F), their scores (m,)) of blocking at k (for the source rows
-    given, or all). rerank_pool > k: the fused top rerank_pool per listing are scored and the scorer
-    re-ranks them (blocking.rerank), so k places still go to each listing; costs the features of
-    rerank_pool pairs per listing instead of k. seconds: filled with the "blocking" and "scoring" times."""
+    given, or all). rerank_pool > k: the fused top rerank_pool per listing are scored, widened by the
+    look-alikes of the candidates the scorer is sure of (blocking.widen), and the scorer re-ranks them
+    (blocking.rerank), so k places still go to each listing; costs the features of rerank_pool pairs
+    per listing instead of k, plus a blocking of the lenders against their own catalog and the
+    features of the look-alike pairs. seconds: filled with the "blocking" and "scoring" times (the
+    look-alikes' blocking counts as scoring)."""
     seconds = {} if seconds is None else seconds
     t0 = time.perf_counter()
     deep = rerank_pool > k
@@ -220,7 +223,7 @@ def scored_candidates(featurizer: PairFeaturizer, scorer: PairScorer, k: int, re
         # it ranks by those scores, but each kept pair carries its own features and score.
         wide, rank_scores, from_pool = widen(featurizer, candidates, scores,
                                              lambda f, pairs: scorer.predict(f.features(pairs)))
-        chosen = rerank(wide, rank_scores, k)
+        chosen = rerank(wide, rank_scores, k, fused=from_pool >= 0)
         candidates, from_pool = Candidates(wide.rows[chosen], wide.fused[chosen]), from_pool[chosen]
         fresh = from_pool < 0
         own_x = np.empty((len(candidates), x.shape[1]), dtype=x.dtype)

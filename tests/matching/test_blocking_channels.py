@@ -134,3 +134,16 @@ def test_look_alikes_are_other_listings_of_the_same_catalog():
     assert np.bincount(look.rows[:, 0]).max() <= 2
     assert look.rows[look.rows[:, 0] == 0][0].tolist() == [0, 1]  # the spelt-out kit first
     assert lookalikes(twin, []).rows.shape == (0, 2)
+
+
+def test_look_alikes_never_take_a_kept_fused_place_in_a_short_group():
+    # A source with 2 fused candidates (fewer than keep=3): the look-alikes appended after them sat at
+    # positions 2 and 3 and took the kept places in target-id order, so the weak one (0.01) stayed and
+    # the strong one (0.9) was dropped. They compete by score for the places after the fused rows.
+    from shopgraph.matching.blocking import Candidates, rerank
+
+    wide = Candidates(np.array([[0, 10], [0, 11], [0, 12], [0, 13]]), np.array([.5, .4, 0., 0.]))
+    scores = np.array([0.95, 0.3, 0.01, 0.9])
+    fused = np.array([True, True, False, False])
+    chosen = wide.rows[rerank(wide, scores, k=3, keep=3, fused=fused)]
+    assert chosen.tolist() == [[0, 10], [0, 11], [0, 13]]
