@@ -14,7 +14,12 @@ statements (LadybugDB checkpoints after each batch's COPY), and the process's pe
 
 --arms runs this checkout once per arm (`;`-separated, each a `,`-separated list of --set
 overrides) instead of an older checkout against it; --catalog reuses a bench.scale gen folder
-(its first --size rows). Each run also lists its COMMITs (rows stored before, seconds).
+(its first --size rows). Each run also lists its COMMITs (products written, seconds, peak and
+resident MB just after the commit, its connection renewal and any release of freed memory).
+--no-close leaves out the close (the lexical sync, unchanged by settings of the write path).
+
+    python -m bench.ingest_ab --size 300000 --batch-size 8192 --rounds 1 --catalog GEN_DIR --no-close \
+        --arms "store.release_memory_rows=0;store.release_memory_rows=4096"     # round 7: freed memory
 """
 
 from __future__ import annotations
@@ -38,9 +43,22 @@ MAPPING = {"platform": "s", "id": "id", "title": "title", "description": "descri
            "identifiers": {"mpn": "mpn"}}
 
 
-def run_one(catalog: Path, n: int, batch_size: int, db: Path, overrides: dict | None = None) -> dict:
+def _rss_mb() -> float | None:
+    """This process's resident memory now, MiB (Linux /proc; None elsewhere)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024)
+    except OSError:
+        pass
+    return None
+
+
+def run_one(catalog: Path, n: int, batch_size: int, db: Path, overrides: dict | None = None,
+            close: bool = True) -> dict:
     """One ingest of catalog (bench.scale gen's folder) into db, in this process; COMMITs timed.
-    overrides: dotted settings (--set) applied after the batch size."""
+    overrides: dotted settings (--set) applied after the batch size. close=False: the process ends
+    without closing the graph (no lexical sync; ingest figures only)."""
     import ladybug.connection as connection
 
     import bench.scale as scale
@@ -73,20 +91,34 @@ def run_one(catalog: Path, n: int, batch_size: int, db: Path, overrides: dict | 
         config = with_overrides(config, overrides)
     graph = ShopGraph.open(db, config=config)
     write = type(graph.store).write
+    store_class = type(graph.store)
+    end_group = getattr(store_class, "_end_group", None)
 
     def counted(store, batch):
         write(store, batch)
         written[0] += len(batch.nodes.get("Product", ()))
 
+    def ended(store, group, *, commit):
+        # resident memory once the commit, the connection renewal and any release are done
+        end_group(store, group, commit=commit)
+        if each and len(each[-1]) == 3:
+            each[-1].append(_rss_mb())
+
     type(graph.store).write = counted
+    if end_group is not None:
+        store_class._end_group = ended
     graph._encoder = scale.VectorFileEncoder(catalog / "vectors.f32", graph.store.dims, graph.config)
     started = time.perf_counter()
     summary = graph.ingest(catalog / "catalog.csv", MAPPING, progress=False)
     ingested = time.perf_counter()
-    graph.close()
+    peak_ingest = peak_rss_mb()
+    if close:
+        graph.close()
     closed = time.perf_counter()
     return {"ingest_s": round(ingested - started, 1), "rows_s": round(n / (ingested - started)),
-            "close_s": round(closed - ingested, 1), "rows_s_with_close": round(n / (closed - started)),
+            "close_s": round(closed - ingested, 1) if close else None,
+            "rows_s_with_close": round(n / (closed - started)) if close else None,
+            "ingest_peak_rss_mb": peak_ingest, "rss_end_mb": _rss_mb(),
             "commit_s": round(commits[1], 1), "commits": commits[0], "peak_rss_mb": peak_rss_mb(),
             "products": summary.products_written, "commit_list": each}
 
@@ -100,11 +132,14 @@ def main(argv=None) -> None:
     parser.add_argument("--size", type=int, default=10000, help="products (default 10000)")
     parser.add_argument("--rounds", type=int, default=2, help="old/new pairs (default 2)")
     parser.add_argument("--batch-size", default="2048", help="ingest.batch_size, or several comma-separated")
+    parser.add_argument("--no-close", action="store_true", help="leave out the close (lexical sync)")
     parser.add_argument("--one", nargs=4, metavar=("CATALOG", "BATCH", "DB", "SETTINGS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:  # a child: one ingest, JSON on stdout
         print(json.dumps(run_one(Path(args.one[0]), args.size, int(args.one[1]), Path(args.one[2]),
-                                 json.loads(args.one[3]))))
+                                 json.loads(args.one[3]), close=not args.no_close)), flush=True)
+        if args.no_close:
+            os._exit(0)  # the graph is left open: no close, no lexical sync
         return
     if (args.before is None) == (args.arms is None):
         raise SystemExit("give --before COMMIT or --arms SETTINGS")
@@ -138,7 +173,7 @@ def main(argv=None) -> None:
                     load = round(os.getloadavg()[0], 1)
                     # this checkout's bench/ingest_ab.py drives either code (the older one may not have it)
                     done = subprocess.run([sys.executable, str(ROOT / "bench" / "ingest_ab.py"),
-                                           "--size", str(args.size), "--one", str(gen), str(batch), str(db),
+                                           "--size", str(args.size), *(["--no-close"] if args.no_close else []), "--one", str(gen), str(batch), str(db),
                                            json.dumps(settings)],
                                           cwd=code, capture_output=True, text=True,
                                           env={**os.environ, "PYTHONPATH": f"{code}{os.pathsep}{ROOT}"})
@@ -147,7 +182,7 @@ def main(argv=None) -> None:
                     result = json.loads(done.stdout.strip().splitlines()[-1])
                     print(f"{label} batch {batch} round {round_no} (load {load}): "
                           f"{json.dumps({k: v for k, v in result.items() if k != 'commit_list'})}", flush=True)
-                    print(f"  commits [products written, s, peak MB]: {result['commit_list']}", flush=True)
+                    print(f"  commits [products written, s, peak MB, MB after]: {result['commit_list']}", flush=True)
                     rows.append({"code": label, "batch": batch, "round": round_no, "load": load, **result})
                     for path in work.glob(f"{db.name}*"):
                         subprocess.run(["rm", "-rf", str(path)], check=True)

@@ -257,13 +257,19 @@ class StoreConfig:
     fast. buffer_pool_mb: the cap of each open database's page cache and query memory (LadybugDB's
     default, 0 here, is most of the machine's RAM); a query needing more fails with a clear error
     instead of growing the process. 2048 leaves most of a 24 GB machine to other work (bench/scale.py
-    measures a store under it); each read-only open beside a writer has a pool of its own."""
+    measures a store under it); each read-only open beside a writer has a pool of its own.
+    release_memory_rows: after writes of at least this many rows (nodes and relationships, counted
+    since the last release), and after a commit of that many, the writer returns the C heap's freed
+    memory to the operating system (glibc's malloc_trim: LadybugDB frees a transaction's memory at
+    COMMIT and glibc would keep it, 2.7 GB of a 300k ingest's 3.7 GB; graph/native_memory.py). Each
+    release costs 15-135 ms; 0 never releases."""
 
     read_connections: int = 8
     read_wait: float = 60.0
     write_wait: float = 600.0
     checkpoint_mb: float = 1.0
     buffer_pool_mb: int = 2048
+    release_memory_rows: int = 4096
 
 
 @dataclass(frozen=True)

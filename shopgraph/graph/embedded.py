@@ -33,6 +33,7 @@ from shopgraph.graph import derived_fused as F
 from shopgraph.graph import schema as S
 from shopgraph.graph.access_lock import AccessLock
 from shopgraph.graph.cypher_guard import ensure_read_only
+from shopgraph.graph import native_memory
 from shopgraph.graph.filters import candidate_query
 from shopgraph.graph.rows import chunks, one_line, plain
 from shopgraph.graph.sessions import Session, Sessions, connect, open_database
@@ -66,6 +67,10 @@ def _check_store_config(config: StoreConfig) -> None:
             or not (config.buffer_pool_mb == 0 or config.buffer_pool_mb >= 64):
         raise ConfigError(f"store.buffer_pool_mb must be 0 (LadybugDB's default) or an integer >= 64, "
                           f"got {config.buffer_pool_mb!r}")
+    if isinstance(config.release_memory_rows, bool) or not isinstance(config.release_memory_rows, int) \
+            or config.release_memory_rows < 0:
+        raise ConfigError(f"store.release_memory_rows must be an integer >= 0 (0: never), "
+                          f"got {config.release_memory_rows!r}")
     for name in ("read_wait", "write_wait", "checkpoint_mb"):
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
@@ -90,6 +95,7 @@ class EmbeddedStore(GraphStore):
         self._write_lock = threading.RLock()
         self._local = threading.local()  # conn: the connection this thread's current read/write uses; meta: pinned_meta's rows; writes: its write count; group: grouped_writes state
         self._closed = False
+        self._rows_unreleased = 0  # rows written since the C heap's freed memory was last released
         self._vectors = IndexedVectors(self, self._dim_of, Path(f"{path}.index"), index_config)
         self._filter_cache: OrderedDict = OrderedDict()  # see _candidates
         self._filter_key: tuple = ()
@@ -382,6 +388,9 @@ class EmbeddedStore(GraphStore):
                 group.failed = True  # its uncommitted writes are gone: the group must not carry on
                 self._end_group(group, commit=False)
                 raise
+            # a batch's Arrow tables and statement buffers are freed by now, its rows stay in the
+            # open transaction: what was freed goes back before the next batch allocates anew
+            self._release_memory(self._rows_unreleased)
             return
         with self._write_lock:
             if self._closed:
@@ -407,6 +416,7 @@ class EmbeddedStore(GraphStore):
             finally:
                 self._local.conn = None
                 self._renew_write_connection()
+                self._release_memory(self._rows_unreleased)
 
     @contextmanager
     def grouped_writes(self) -> Iterator[None]:
@@ -483,6 +493,9 @@ class EmbeddedStore(GraphStore):
             self._local.conn = None
             try:
                 self._renew_write_connection()
+                # the transaction's rows, freed at COMMIT and by the old connection's close
+                rows, group.rows = group.rows, 0
+                self._release_memory(max(rows, self._rows_unreleased))
             finally:
                 self._write_lock.release()
 
@@ -493,6 +506,25 @@ class EmbeddedStore(GraphStore):
         product); a new connection costs ~0.03 ms, so the writer takes one after each transaction."""
         old, self._write_conn = self._write_conn, connect(self._sessions.current().database)
         old.close()
+
+    def _wrote(self, rows: int) -> None:
+        """Inside a write: it writes this many rows (nodes, relationships or vectors), toward the
+        next release of freed memory (_release_memory)."""
+        self._rows_unreleased += rows
+        group = getattr(self._local, "group", None)
+        if group is not None:
+            group.rows += rows
+
+    def _release_memory(self, rows: int) -> None:
+        """After a write or a commit (holding _write_lock): when it covers at least
+        store.release_memory_rows rows, return the C heap's freed pages to the operating system.
+        LadybugDB mallocs a transaction's rows and buffers and frees them at COMMIT; glibc keeps
+        freed memory resident, and over a large ingest that, not the capped page cache, was most
+        of the process (docs/benchmarks.md Scale round 7; graph/native_memory.py)."""
+        threshold = self.store_config.release_memory_rows
+        if threshold and rows >= threshold:
+            native_memory.release()
+            self._rows_unreleased = 0
 
     # -- meta ----------------------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
@@ -575,6 +607,7 @@ class EmbeddedStore(GraphStore):
         if batch.is_empty() and not any(batch.replace_outgoing.values()):
             return
         with self._transaction():
+            self._wrote(sum(map(len, batch.nodes.values())) + sum(map(len, batch.relationships.values())))
             for model, model_id in batch.models.items():
                 check_model_switch(self.get_meta(model_key(model)), model, model_id, switch=False)
             if batch.nodes.get("Product"):
@@ -754,12 +787,14 @@ class EmbeddedStore(GraphStore):
     def set_vectors(self, label: str, prop: str, ids: Sequence[str], vectors: np.ndarray) -> None:
         vectors = check_vector_write(self.dims, VectorWrite(label, prop, ids, vectors))
         with self._transaction():
+            self._wrote(len(ids))
             self._set_vectors(label, prop, ids, vectors, self._bump_generation())
 
     def write_model_vectors(self, model: str, model_id: str, writes: Sequence[VectorWrite], *,
                             switch: bool = True) -> None:
         checked = [(w, check_vector_write(self.dims, w)) for w in writes]
         with self._transaction():
+            self._wrote(sum(len(w.ids) for w, _ in checked))
             check_model_switch(self.get_meta(model_key(model)), model, model_id, switch)
             generation = self._bump_generation()
             for write, vectors in checked:
@@ -1140,6 +1175,7 @@ class EmbeddedStore(GraphStore):
             finally:
                 self._local.conn = None
                 self._renew_write_connection()
+                self._release_memory(self._rows_unreleased)
 
     def _after_cypher_write(self) -> None:
         """A write query may have changed any product: stamp them all with a new generation, so every
@@ -1153,11 +1189,12 @@ class EmbeddedStore(GraphStore):
 class _Group:
     """grouped_writes() state of one thread: open = its transaction is open."""
 
-    __slots__ = ("open", "failed")
+    __slots__ = ("open", "failed", "rows")
 
     def __init__(self):
         self.open = False
         self.failed = False  # a write failed and rolled the open transaction back
+        self.rows = 0  # rows written in its open transaction (see EmbeddedStore._release_memory)
 
 
 _PLAIN_ROWS_MAX = 1024  # get_vectors: up to this many ids are read as plain rows, more through Arrow
