@@ -14,8 +14,10 @@ statements (LadybugDB checkpoints after each batch's COPY), and the process's pe
 
 --arms runs this checkout once per arm (`;`-separated, each a `,`-separated list of --set
 overrides) instead of an older checkout against it; --catalog reuses a bench.scale gen folder
-(its first --size rows). Each run also lists its COMMITs (products written, seconds, peak and
-resident MB just after the commit, its connection renewal and any release of freed memory).
+(its first --size rows). Each run also lists its COMMITs: products written, seconds, peak and
+resident MB just after the commit, its connection renewal and any release of freed memory, then
+(Linux, glibc) the C heap's bytes in use and free (mallinfo2), and the resident MB of LadybugDB's
+buffer-pool region and of glibc's heaps (/proc/self/smaps): where an ingest's memory is (round 7).
 --no-close leaves out the close (the lexical sync, unchanged by settings of the write path).
 
     python -m bench.ingest_ab --size 300000 --batch-size 8192 --rounds 1 --catalog GEN_DIR --no-close \
@@ -52,6 +54,45 @@ def _rss_mb() -> float | None:
     except OSError:
         pass
     return None
+
+
+def _heap_mb() -> list:
+    """[C heap in use, C heap free but kept] MiB from glibc's mallinfo2; [None, None] elsewhere."""
+    import ctypes
+
+    class Info(ctypes.Structure):
+        _fields_ = [(f, ctypes.c_size_t) for f in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                   "fsmblks", "uordblks", "fordblks", "keepcost")]
+    try:
+        mallinfo2 = ctypes.CDLL(None).mallinfo2
+    except (OSError, AttributeError):
+        return [None, None]
+    mallinfo2.restype = Info
+    info = mallinfo2()
+    return [round((info.uordblks + info.hblkhd) / 2**20), round(info.fordblks / 2**20)]
+
+
+def _regions_mb() -> list:
+    """[LadybugDB's buffer-pool region, glibc's heaps] resident MiB from /proc/self/smaps: the pool is
+    one reserved mapping of terabytes; glibc's heaps are [heap] and its thread arenas (anonymous
+    mappings of at most 64 MiB at 64 MiB-aligned addresses). [None, None] without /proc."""
+    pool = heaps = 0
+    kind = None
+    try:
+        with open("/proc/self/smaps") as f:
+            for line in f:
+                head = line.split()
+                if "-" in head[0] and len(head) >= 5 and not line.startswith(("Rss", "Size")) and ":" not in head[0]:
+                    lo, hi = (int(x, 16) for x in head[0].split("-"))
+                    name = head[5] if len(head) > 5 else ""
+                    kind = "pool" if hi - lo > 1 << 40 else "heap" if name == "[heap]" or (
+                        not name and lo % (64 << 20) == 0 and hi - lo <= 64 << 20) else None
+                elif line.startswith("Rss:") and kind:
+                    kb = int(head[1])
+                    pool, heaps = (pool + kb, heaps) if kind == "pool" else (pool, heaps + kb)
+    except OSError:
+        return [None, None]
+    return [round(pool / 1024), round(heaps / 1024)]
 
 
 def run_one(catalog: Path, n: int, batch_size: int, db: Path, overrides: dict | None = None,
@@ -102,7 +143,7 @@ def run_one(catalog: Path, n: int, batch_size: int, db: Path, overrides: dict | 
         # resident memory once the commit, the connection renewal and any release are done
         end_group(store, group, commit=commit)
         if each and len(each[-1]) == 3:
-            each[-1].append(_rss_mb())
+            each[-1].extend([_rss_mb(), *_heap_mb(), *_regions_mb()])
 
     type(graph.store).write = counted
     if end_group is not None:
@@ -182,7 +223,7 @@ def main(argv=None) -> None:
                     result = json.loads(done.stdout.strip().splitlines()[-1])
                     print(f"{label} batch {batch} round {round_no} (load {load}): "
                           f"{json.dumps({k: v for k, v in result.items() if k != 'commit_list'})}", flush=True)
-                    print(f"  commits [products written, s, peak MB, MB after]: {result['commit_list']}", flush=True)
+                    print(f"  commits [products written, s, peak MB, MB after, heap used/free MB, pool/heaps MB]: {result['commit_list']}", flush=True)
                     rows.append({"code": label, "batch": batch, "round": round_no, "load": load, **result})
                     for path in work.glob(f"{db.name}*"):
                         subprocess.run(["rm", "-rf", str(path)], check=True)
