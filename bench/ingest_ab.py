@@ -20,8 +20,8 @@ resident MB just after the commit, its connection renewal and any release of fre
 buffer-pool region and of glibc's heaps (/proc/self/smaps): where an ingest's memory is (round 7).
 --no-close leaves out the close (the lexical sync, unchanged by settings of the write path).
 
-    python -m bench.ingest_ab --size 300000 --batch-size 8192 --rounds 1 --catalog GEN_DIR --no-close \
-        --arms "store.release_memory_rows=0;store.release_memory_rows=4096"     # round 7: freed memory
+    python -m bench.ingest_ab --size 300000 --batch-size 8192 --rounds 2 --catalog GEN_DIR --no-close \
+        --arms "store.release_memory_rows=0;store.release_memory_rows=4096" --results ingest_round7
 """
 
 from __future__ import annotations
@@ -173,6 +173,8 @@ def main(argv=None) -> None:
     parser.add_argument("--size", type=int, default=10000, help="products (default 10000)")
     parser.add_argument("--rounds", type=int, default=2, help="old/new pairs (default 2)")
     parser.add_argument("--batch-size", default="2048", help="ingest.batch_size, or several comma-separated")
+    parser.add_argument("--results", default=None, help="results name: bench/results/NAME.json "
+                        "(default ingest_ab_SIZE)")
     parser.add_argument("--no-close", action="store_true", help="leave out the close (lexical sync)")
     parser.add_argument("--one", nargs=4, metavar=("CATALOG", "BATCH", "DB", "SETTINGS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -229,7 +231,7 @@ def main(argv=None) -> None:
                         subprocess.run(["rm", "-rf", str(path)], check=True)
     print_table([{k: v for k, v in r.items() if k != "commit_list"} for r in rows],
                 title=f"{args.size:,} products: " + (f"{args.before} vs this checkout" if args.before else "arms"))
-    path = write_results(f"ingest_ab_{args.size}", args_settings(args), rows)
+    path = write_results(args.results or f"ingest_ab_{args.size}", args_settings(args), rows)
     print(f"\nwrote {path}")
 
 
