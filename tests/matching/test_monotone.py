@@ -93,3 +93,33 @@ def test_the_shipped_ready_scorer_is_monotone():
     rows[rng.random(rows.shape) < 0.2] = np.nan   # unknown features are common
     worst = {name: _steps_against(scorer, rows, name) for name, sign in FEATURE_DIRECTIONS.items() if sign}
     assert max(worst.values()) <= 1e-12, {n: w for n, w in worst.items() if w > 1e-12}
+
+
+def _toy_datasets(n_sets: int = 2, rows: int = 200) -> dict:
+    """bench.ready_scorer's input shape ({name: {"features": {split: x}, "bench": .splits[split].labels}})
+    over random features, labels from cos_text and the per-side word counts."""
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(2)
+    out = {}
+    for d in range(n_sets):
+        features, splits = {}, {}
+        for split in ("train", "valid", "test"):
+            x = rng.random((rows, len(FEATURE_NAMES))).astype(np.float32)
+            y = ((x[:, FEATURE_NAMES.index("cos_text")] + x[:, FEATURE_NAMES.index("words_left")]) > 1).astype(int)
+            features[split], splits[split] = x, SimpleNamespace(labels=y)
+        out[f"set{d}"] = {"features": features, "bench": SimpleNamespace(splits=splits)}
+    return out
+
+
+def test_the_ready_recipe_is_monotone_and_can_hide_fingerprints():
+    from bench.ready_scorer import ready_config, train_ready
+
+    data = _toy_datasets()
+    scorer = train_ready(data, data)
+    assert scorer.config.monotone == READY_MONOTONE   # the bench retrains the shipped recipe by default
+    assert ready_config("none").monotone == ""
+    hidden = train_ready(data, data, hidden=FINGERPRINT_FEATURES)
+    gain = dict(zip(FEATURE_NAMES, hidden.model.feature_importance("split")))
+    assert all(gain[n] == 0 for n in FINGERPRINT_FEATURES) and gain["cos_text"] > 0
+    assert dict(zip(FEATURE_NAMES, scorer.model.feature_importance("split")))["words_left"] > 0
