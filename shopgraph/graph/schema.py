@@ -90,7 +90,7 @@ class RelType:
     # on the few Attribute {key} nodes, so LadybugDB's backward adjacency of those nodes held every
     # attribute edge of the graph in one region, and each commit's checkpoint rewrote that region
     # in memory: commits grew with the graph and a 1M-product ingest died with "buffer pool is
-    # full" (docs/benchmarks.md, Scale round 7). Queries from the hub side still work (a scan).
+    # full" (docs/benchmarks.md, Scale: "The 1M run"). Queries from the hub side still work (a scan).
     stored_backward: bool = True
 
 

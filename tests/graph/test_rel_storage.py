@@ -1,7 +1,7 @@
 """Relationships into a few hub nodes are stored forward only in the embedded store (schema.RelType.
 stored_backward): HAS_ATTRIBUTE's backward adjacency put every attribute edge of the graph on the
 handful of Attribute nodes, which each checkpoint rewrote in memory until a 1M-product ingest died
-with "buffer pool is full" (docs/benchmarks.md, Scale round 7). Queries from the hub side still
+with "buffer pool is full" (docs/benchmarks.md, Scale: "The 1M run"). Queries from the hub side still
 answer, by a scan."""
 
 from __future__ import annotations
