@@ -30,10 +30,10 @@ from shopgraph.config import IndexConfig, StoreConfig
 from shopgraph.errors import (BadArgumentError, ConfigError, QueryTimeoutError, ReadOnlyError, SchemaError,
                               StoreError)
 from shopgraph.graph import derived_fused as F
+from shopgraph.graph import native_memory
 from shopgraph.graph import schema as S
 from shopgraph.graph.access_lock import AccessLock
 from shopgraph.graph.cypher_guard import ensure_read_only
-from shopgraph.graph import native_memory
 from shopgraph.graph.filters import candidate_query
 from shopgraph.graph.rows import chunks, one_line, plain
 from shopgraph.graph.sessions import Session, Sessions, connect, open_database
