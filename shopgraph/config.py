@@ -261,15 +261,17 @@ class StoreConfig:
     release_memory_rows: after writes of at least this many rows (nodes and relationships, counted
     since the last release), and after a commit of that many, the writer returns the C heap's freed
     memory to the operating system (glibc's malloc_trim: LadybugDB frees a transaction's memory at
-    COMMIT and glibc would keep it, 2.7 GB of a 300k ingest's 3.7 GB; graph/native_memory.py). Each
-    release costs 15-135 ms; 0 never releases."""
+    COMMIT and glibc would keep it, 2.7 GB of a 300k ingest's 3.7 GB; graph/native_memory.py). 0,
+    the default, never releases: 4096 cut a 300k ingest's peak from 3.6-4.0 to 2.5-2.9 GB but on
+    main with forward-only HAS_ATTRIBUTE it also cut its rate by 26-46% (the freed pages are faulted
+    back in; docs/benchmarks.md Scale round 7), so it is a setting, not yet the default."""
 
     read_connections: int = 8
     read_wait: float = 60.0
     write_wait: float = 600.0
     checkpoint_mb: float = 1.0
     buffer_pool_mb: int = 2048
-    release_memory_rows: int = 4096
+    release_memory_rows: int = 0
 
 
 @dataclass(frozen=True)
