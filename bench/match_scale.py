@@ -54,7 +54,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--no-baseline", action="store_true",
                    help="skip the nearest-vector baseline (one store search per source listing)")
     p.add_argument("--out", default="match_scale", help="results name (bench/results/NAME.json)")
-    return p.parse_args(argv)
+    p.add_argument("--phase", choices=tuple(PHASES), help=argparse.SUPPRESS)      # internal: one phase
+    p.add_argument("--phase-out", type=Path, help=argparse.SUPPRESS)              # its JSON
+    args = p.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    return args
+
+
+def graph_name(args) -> str:
+    return f"match_scale_{args.products}_{args.seed}" + ("_standin" if args.encoder == "standin" else "")
 
 
 def build_graph(args):
@@ -64,7 +72,7 @@ def build_graph(args):
     from shopgraph.queries.api import ShopGraph
 
     standin = args.encoder == "standin"
-    name = f"match_scale_{args.products}_{args.seed}" + ("_standin" if standin else "")
+    name = graph_name(args)
     files = write_catalog(args.workdir / name, args.products, args.seed, vectors=standin)
     with files["truth"].open(encoding="utf-8") as f:
         truth = [(f"shop_a:{a}", f"shop_b:{b}") for a, b in list(csv.reader(f))[1:]]
@@ -118,33 +126,71 @@ def vector_baseline(sg, labels: list[tuple[str, str]], truth: set) -> tuple[dict
             best[pid] = hits[0]
     seconds = time.perf_counter() - start
     labelled_sources = {a for a, _ in labels}
-    label_set = set(labels)
-    scored = [(s, (a, b) in label_set) for a, (b, s) in best.items() if a in labelled_sources]
-    thresholds = sorted({round(s, 3) for s, _ in scored})
-    threshold = max(thresholds, key=lambda t: quality({(a, b) for a, (b, s) in best.items()
-                                                       if a in labelled_sources and s >= t}, label_set)["F1"])
+    threshold = best_threshold({a: hit for a, hit in best.items() if a in labelled_sources}, set(labels))
     predicted = {(a, b) for a, (b, s) in best.items() if s >= threshold and a not in labelled_sources}
     return {**quality(predicted, truth), "threshold": threshold}, seconds
 
 
-def run(args) -> dict:
-    from shopgraph.errors import BadArgumentError
-    from shopgraph.ingest.pipeline import ingest_same_as
-    from shopgraph.matching.pipeline import match_platforms, train_matcher
+def best_threshold(best: dict[str, tuple[str, float]], labels: set[tuple[str, str]]) -> float:
+    """The cosine threshold whose "match when the nearest clears it" is F1-best on the labelled
+    sources' nearest targets (best: source -> (nearest target, cosine)); the lowest of equals. The
+    candidates are the cosines themselves, never rounded: a rounded-up threshold (0.99986 -> 1.0)
+    is above every score it came from and predicts nothing."""
+    def f1(t: float) -> float:
+        return quality({(a, b) for a, (b, s) in best.items() if s >= t}, labels)["F1"]
 
-    if args.products < 100 or args.labels < 10 or args.k < 1:
-        raise BadArgumentError("need --products >= 100, --labels >= 10 and -k >= 1")
-    args.workdir.mkdir(parents=True, exist_ok=True)
+    return max(sorted({float(s) for _, s in best.values()}), key=f1, default=1.0)
+
+
+def _labels(truth: list, args) -> list[tuple[str, str]]:
+    """The true pairs given as labels: the same for a (catalog, --labels, --seed) in every phase."""
+    rng = np.random.default_rng(args.seed)
+    return [truth[i] for i in rng.choice(len(truth), size=min(args.labels, len(truth) // 2), replace=False)]
+
+
+def _model_path(args) -> Path:
+    return args.workdir / f"{graph_name(args)}_k{args.k}.pkl"
+
+
+def prepare(args) -> dict:
+    """Phase 1 (its own process): the graph (ingested unless kept), the labels, the trained scorer
+    (kept beside the graph; reused when it is there and the labels are in the graph)."""
+    from shopgraph.ingest.pipeline import ingest_same_as
+    from shopgraph.matching.pipeline import graph_labels, train_matcher
+
     sg, truth, ingest_seconds, ingest_peak = build_graph(args)
     with sg:
-        rng = np.random.default_rng(args.seed)
-        labels = [truth[i] for i in rng.choice(len(truth), size=min(args.labels, len(truth) // 2), replace=False)]
-        ingest_same_as(sg.store, labels, "synthetic-truth", "bench")
-        unlabelled = set(truth) - set(labels)
-        with training_cost() as train_cost:
-            scorer = train_matcher(sg.store, "shop_a", "shop_b", args.workdir / "match_scale.pkl", k=args.k)
+        labels = _labels(truth, args)
+        known = graph_labels(sg.store, "shop_a", "shop_b")
+        if set(labels) - set(known):
+            ingest_same_as(sg.store, labels, "synthetic-truth", "bench")
+        path = _model_path(args)
+        training = {"reused": str(path)}
+        if not path.exists() or set(labels) - set(known):
+            with training_cost() as train_cost:
+                scorer = train_matcher(sg.store, "shop_a", "shop_b", path, k=args.k)
+            training = {**train_cost, **scorer.metrics}
         reset_matches(sg)
-        # Peak RSS of the matching alone: the high-water mark is reset after ingest and training.
+    return {"true pairs": len(truth), "labels": len(labels), "ingest seconds": ingest_seconds,
+            "ingest peak RSS MB": ingest_peak, "training": training}
+
+
+def match(args) -> dict:
+    """Phase 2 (a fresh process, so its peak RSS is the matching's, not the ingest's or training's):
+    the timed match_platforms, then the nearest-vector baseline."""
+    from shopgraph.matching.pipeline import match_platforms
+    from shopgraph.matching.scorer import PairScorer
+    from shopgraph.queries.api import ShopGraph
+
+    name = graph_name(args)
+    with (args.workdir / name / "truth.csv").open(encoding="utf-8") as f:
+        truth = [(f"shop_a:{a}", f"shop_b:{b}") for a, b in list(csv.reader(f))[1:]]
+    labels = _labels(truth, args)
+    unlabelled = set(truth) - set(labels)
+    scorer = PairScorer.load(_model_path(args))
+    with ShopGraph.open(args.workdir / f"{name}.db") as sg:
+        open_mb = vm_hwm_mb()
+        # Peak RSS of the matching: the high-water mark is reset after imports, opening and the scorer.
         reset_peak_rss()
         load_before = os.getloadavg()
         start = time.perf_counter()
@@ -159,7 +205,6 @@ def run(args) -> dict:
         matched = {(p["src"], p["dst"]) for p in proposals if p["status"] == "matched"}
         ours = quality(matched - set(labels), unlabelled)
         base, base_seconds = (None, None) if args.no_baseline else vector_baseline(sg, labels, unlabelled)
-    stages = {stage: round(s, 1) for stage, s in report.seconds.items()}
     rows = [
         {"method": "shopgraph match_platforms", **ours, "seconds": round(total, 1), "peak RSS MB": peak_mb,
          "candidates per product": round(report.candidates_per_product, 1), "edges written": written},
@@ -169,18 +214,49 @@ def run(args) -> dict:
         rows.append({"method": f"baseline: nearest {vectors} vector + threshold", **base,
                      "seconds": round(base_seconds, 1), "peak RSS MB": None,
                      "candidates per product": 1.0, "edges written": 0})
-    return {"products per shop": args.products, "text vectors": vectors, "true pairs": len(truth),
-            "labels": len(labels), "ingest seconds": ingest_seconds, "ingest peak RSS MB": ingest_peak,
-            "training": {**train_cost, **scorer.metrics}, "stages": stages, "rows": rows,
+    return {"products per shop": args.products, "text vectors": vectors,
+            "stages": {stage: round(s, 1) for stage, s in report.seconds.items()}, "rows": rows,
+            "peak RSS MB before matching (imports, open graph, scorer)": open_mb,
             "load average (1, 5, 15 min) before / after match_platforms":
                 [[round(v, 2) for v in load_before], [round(v, 2) for v in load_after]],
             "seconds ratio (shopgraph / baseline)": round(total / base_seconds, 2) if base else None}
+
+
+PHASES = {"prepare": prepare, "match": match}
+
+
+def run(args) -> dict:
+    """Both phases, each in its own process (python -m bench.match_scale ... --phase NAME)."""
+    import json
+    import subprocess
+    import tempfile
+
+    from shopgraph.errors import BadArgumentError
+
+    if args.products < 100 or args.labels < 10 or args.k < 1:
+        raise BadArgumentError("need --products >= 100, --labels >= 10 and -k >= 1")
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for phase in PHASES:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / f"{phase}.json"
+            done = subprocess.run([sys.executable, "-m", "bench.match_scale", *args.argv, "--phase", phase,
+                                   "--phase-out", str(out)], cwd=Path(__file__).resolve().parents[1])
+            if done.returncode != 0:
+                raise SystemExit(f"phase {phase} failed (exit {done.returncode})")
+            results.update(json.loads(out.read_text()))
+    return results
 
 
 def main(argv=None) -> int:
     from shopgraph.errors import ShopGraphError
 
     args = parse_args(argv)
+    if args.phase:
+        import json
+
+        args.phase_out.write_text(json.dumps(PHASES[args.phase](args)))
+        return 0
     try:
         results = run(args)
     except ShopGraphError as e:
