@@ -36,6 +36,7 @@ from shopgraph.matching.attribute_features import pair_features as attribute_pai
 from shopgraph.matching.listings import Listings
 
 CONTEXT_CHUNK = 2048   # rows of the dense similarity block computed at once (2048 x n floats)
+CONTEXT_CELLS = 1 << 22  # pair x listing comparisons ranked at once (about 4M: 34 MB of float64 rows)
 RANK_CAP = 50          # ranks beyond this say only "far down the list"
 RARE_TOKEN_SHARE = 0.05  # the record channel keeps words found in at most this share of listings (at least 2)
 
@@ -244,7 +245,13 @@ class PairFeaturizer:
                 s = sims[in_chunk]
                 best = block.max(axis=1)[local]
                 gap[in_chunk] = neighbours.gap_to_best(s, best)
-                rank[in_chunk] = np.minimum((block[local] > s[:, None] + neighbours.TIE).sum(axis=1), RANK_CAP)
+                # Ranks a slice of the chunk's pairs at a time: block[local] for all of them at once is
+                # (pairs, n_other), 20x the block itself at k = 20 (3.3 GB at 10k x 10k).
+                step = max(1, CONTEXT_CELLS // max(1, block.shape[1]))
+                for lo in range(0, len(local), step):
+                    part = slice(lo, lo + step)
+                    above = block[local[part]] > s[part, None] + neighbours.TIE
+                    rank[in_chunk[part]] = np.minimum(above.sum(axis=1), RANK_CAP)
         return row_gap, col_gap, row_rank, col_rank
 
     def conflicts(self, pairs) -> list[dict[str, list[str]]]:

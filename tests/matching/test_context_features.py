@@ -67,3 +67,27 @@ def test_gap_to_best_reads_near_ties_as_the_best():
     s = np.array([0.5, 0.5 - 3e-7, 0.5 + 3e-7, 0.4])
     gaps = neighbours.gap_to_best(s, np.full(4, 0.5))
     assert gaps[:3].tolist() == [0.0, 0.0, 0.0] and gaps[3] == pytest.approx(-0.1)
+
+
+def test_exact_context_ranks_are_the_same_in_slices_and_never_hold_a_row_per_pair(catalogs, monkeypatch):
+    """The exact path ranks a pair among its listing's whole row of the other catalog. It gathered
+    one such row per pair at once ((pairs, n_other): 3.3 GB at 10k x 10k with 20 candidates each);
+    it now ranks CONTEXT_CELLS comparisons at a time, with the same numbers."""
+    import tracemalloc
+
+    from shopgraph.matching import features
+
+    featurizer, pairs = catalogs
+    many = np.vstack([pairs] + [np.column_stack([pairs[:, 0], (pairs[:, 1] + s) % 300]) for s in range(1, 20)])
+    whole = featurizer.features(many)[:, CONTEXT]
+    monkeypatch.setattr(features, "CONTEXT_CELLS", 300 * 64, raising=False)
+    tracemalloc.start()
+    try:
+        sliced = featurizer._context("text", many, np.zeros(len(many)))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # 12,000 pairs x 300 listings: a row per pair at once is 14 MB of float32 (plus its comparison).
+    assert peak < 8 * 2**20
+    assert _same(featurizer.features(many)[:, CONTEXT], whole)
+    assert all(len(v) == len(many) for v in sliced)
