@@ -152,31 +152,41 @@ def _model_path(args) -> Path:
     return args.workdir / f"{graph_name(args)}_k{args.k}.pkl"
 
 
-def prepare(args) -> dict:
-    """Phase 1 (its own process): the graph (ingested unless kept), the labels, the trained scorer
-    (kept beside the graph; reused when it is there and the labels are in the graph)."""
+def ingest(args) -> dict:
+    """Phase 1 (its own process): the graph (ingested unless kept) and the labels in it."""
     from shopgraph.ingest.pipeline import ingest_same_as
-    from shopgraph.matching.pipeline import graph_labels, train_matcher
+    from shopgraph.matching.pipeline import graph_labels
 
     sg, truth, ingest_seconds, ingest_peak = build_graph(args)
     with sg:
         labels = _labels(truth, args)
-        known = graph_labels(sg.store, "shop_a", "shop_b")
-        if set(labels) - set(known):
+        if set(labels) - set(graph_labels(sg.store, "shop_a", "shop_b")):
             ingest_same_as(sg.store, labels, "synthetic-truth", "bench")
-        path = _model_path(args)
-        training = {"reused": str(path)}
-        if not path.exists() or set(labels) - set(known):
-            with training_cost() as train_cost:
-                scorer = train_matcher(sg.store, "shop_a", "shop_b", path, k=args.k)
-            training = {**train_cost, **scorer.metrics}
         reset_matches(sg)
     return {"true pairs": len(truth), "labels": len(labels), "ingest seconds": ingest_seconds,
-            "ingest peak RSS MB": ingest_peak, "training": training}
+            "ingest peak RSS MB": ingest_peak}
+
+
+def train(args) -> dict:
+    """Phase 2 (its own process: the ingest's heap is not carried into it): the scorer trained on the
+    labels, kept beside the graph and reused when it is there (delete it to retrain)."""
+    from shopgraph.matching.pipeline import train_matcher
+    from shopgraph.queries.api import ShopGraph
+
+    path = _model_path(args)
+    if path.exists():
+        return {"training": {"reused": str(path)}}
+    with ShopGraph.open(args.workdir / f"{graph_name(args)}.db") as sg, training_cost() as train_cost:
+        reset_peak_rss()
+        start = time.perf_counter()
+        scorer = train_matcher(sg.store, "shop_a", "shop_b", path, k=args.k)
+        seconds, peak = round(time.perf_counter() - start, 1), vm_hwm_mb()
+    print(f"trained: {seconds} s, peak RSS {peak} MB", flush=True)
+    return {"training": {**train_cost, **scorer.metrics, "seconds": seconds, "peak RSS MB": peak}}
 
 
 def match(args) -> dict:
-    """Phase 2 (a fresh process, so its peak RSS is the matching's, not the ingest's or training's):
+    """Phase 3 (a fresh process, so its peak RSS is the matching's, not the ingest's or training's):
     the timed match_platforms, then the nearest-vector baseline."""
     from shopgraph.matching.pipeline import match_platforms
     from shopgraph.matching.scorer import PairScorer
@@ -222,11 +232,11 @@ def match(args) -> dict:
             "seconds ratio (shopgraph / baseline)": round(total / base_seconds, 2) if base else None}
 
 
-PHASES = {"prepare": prepare, "match": match}
+PHASES = {"ingest": ingest, "train": train, "match": match}
 
 
 def run(args) -> dict:
-    """Both phases, each in its own process (python -m bench.match_scale ... --phase NAME)."""
+    """The phases, each in its own process (python -m bench.match_scale ... --phase NAME)."""
     import json
     import subprocess
     import tempfile
