@@ -91,3 +91,28 @@ def test_exact_context_ranks_are_the_same_in_slices_and_never_hold_a_row_per_pai
     assert peak < 8 * 2**20
     assert _same(featurizer.features(many)[:, CONTEXT], whole)
     assert all(len(v) == len(many) for v in sliced)
+
+
+def test_many_pairs_on_top_lists_are_featurized_in_chunks_with_the_same_numbers(catalogs, monkeypatch):
+    """Above FEATURE_CHUNK pairs whose context reads top lists, features() works a chunk at a time
+    (the vectors gathered per pair were (m, 384) twice over per channel: 6 GB at 2M pairs), with the
+    numbers of the whole batch at once."""
+    from shopgraph.matching import features
+
+    base, pairs = catalogs
+    featurizer = PairFeaturizer(base._right_listings, base._right_listings)  # a fresh cache of lists
+    featurizer.approximate = True
+    many = np.vstack([np.column_stack([pairs[:, 0], (pairs[:, 1] + s) % 300]) for s in range(10)])
+    whole = featurizer._features(many)
+    calls = []
+    original = featurizer._features
+    monkeypatch.setattr(featurizer, "_features", lambda p: calls.append(len(p)) or original(p))
+    monkeypatch.setattr(features, "FEATURE_CHUNK", 1000)
+    chunked = featurizer.features(many)
+    assert calls == [1000] * 6 and chunked.dtype == np.float32
+    assert _same(chunked, whole)
+    exact = PairFeaturizer(base._right_listings, base._right_listings)   # exact blocks: one call
+    exact.approximate = False
+    monkeypatch.setattr(exact, "_features", lambda p: calls.append(len(p)) or np.zeros((len(p), 1)))
+    exact.features(many)
+    assert calls[-1] == len(many)
