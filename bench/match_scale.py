@@ -51,6 +51,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--encoder", choices=("minilm", "standin"), default="minilm",
                    help="text vectors at ingest: the real MiniLM encoder (default) or the fast deterministic "
                         "stand-in (see above); the graph is kept per encoder")
+    p.add_argument("--model", type=Path, help="match with this saved scorer (e.g. one trained on a smaller "
+                                              "catalog of the same generator) instead of training one here")
     p.add_argument("--no-baseline", action="store_true",
                    help="skip the nearest-vector baseline (one store search per source listing)")
     p.add_argument("--out", default="match_scale", help="results name (bench/results/NAME.json)")
@@ -149,7 +151,7 @@ def _labels(truth: list, args) -> list[tuple[str, str]]:
 
 
 def _model_path(args) -> Path:
-    return args.workdir / f"{graph_name(args)}_k{args.k}.pkl"
+    return args.model or args.workdir / f"{graph_name(args)}_k{args.k}.pkl"
 
 
 def ingest(args) -> dict:
@@ -174,6 +176,8 @@ def train(args) -> dict:
     from shopgraph.queries.api import ShopGraph
 
     path = _model_path(args)
+    if args.model:
+        return {"training": {"given": str(path)}}
     if path.exists():
         return {"training": {"reused": str(path)}}
     with ShopGraph.open(args.workdir / f"{graph_name(args)}.db") as sg, training_cost() as train_cost:
