@@ -70,6 +70,18 @@ def _votes(ranks: np.ndarray) -> np.ndarray:
     return 1.0 / (RRF_K + ranks.astype(np.int64) + 1)
 
 
+def _list_ranks(idx: np.ndarray, sims: np.ndarray, from_right: bool, lo: int, hi: int):
+    """(left rows int32, right rows int32, ranks int16) of one channel's top lists (one side's) whose
+    source (left) listing is in [lo, hi), in the order _channel_ranks gives the whole lists' votes."""
+    if not from_right:
+        useful = sims[lo:hi] > 0   # also drops the -1 padding (its similarity is -inf)
+        own, rank = np.nonzero(useful)
+        return (own + lo).astype(np.int32), idx[lo:hi][useful].astype(np.int32), rank.astype(np.int16)
+    useful = (sims > 0) & (idx >= lo) & (idx < hi)
+    own, rank = np.nonzero(useful)
+    return idx[useful].astype(np.int32), own.astype(np.int32), rank.astype(np.int16)
+
+
 def _channel_ranks(featurizer: PairFeaturizer, channel: str, depth: int, from_right: bool,
                    own_rows: np.ndarray | None = None):
     """(left rows int32, right rows int32, 0-based ranks int16) of one channel's top `depth` per
@@ -124,7 +136,12 @@ def block(featurizer: PairFeaturizer, k: int = 20, channels=CHANNELS, depth: int
     depth = depth or DEPTH_PER_K * k
     if depth > np.iinfo(np.int16).max or max(n_left, n_right) > np.iinfo(np.int32).max:
         raise BadArgumentError(f"blocking depth {depth} or catalog size past what it counts in")
-    if rows is None:
+    parts = lists = None
+    if rows is None and neighbours.approximate(featurizer):
+        # Large catalogs: each block's votes read straight from the channels' top lists
+        # (neighbours.py), not from a copy of every vote.
+        lists = [(neighbours.top_lists(featurizer, c, depth, side), side) for c in usable for side in (False, True)]
+    elif rows is None:
         parts = [_channel_ranks(featurizer, c, depth, side) for c in usable for side in (False, True)]
     else:
         rows = np.unique(np.asarray(rows, dtype=np.int64))
@@ -147,10 +164,15 @@ def block(featurizer: PairFeaturizer, k: int = 20, channels=CHANNELS, depth: int
         asked = wanted[(wanted >= lo) & (wanted < hi)]
         if not len(asked):
             continue
-        here = [(left >= lo) & (left < hi) for left, _, _ in parts]
-        lefts = np.concatenate([left[m] for (left, _, _), m in zip(parts, here)]) - lo
-        rights = np.concatenate([right[m] for (_, right, _), m in zip(parts, here)])
-        votes = _votes(np.concatenate([ranks[m] for (_, _, ranks), m in zip(parts, here)]))
+        if lists is not None:
+            got = [_list_ranks(idx, sims, side, lo, hi) for (idx, sims), side in lists]
+        else:
+            got = [(left[m], right[m], ranks[m]) for (left, right, ranks), m
+                   in ((part, (part[0] >= lo) & (part[0] < hi)) for part in parts)]
+        lefts = np.concatenate([g[0] for g in got]) - lo
+        rights = np.concatenate([g[1] for g in got])
+        votes = _votes(np.concatenate([g[2] for g in got]))
+        del got
         fused = sparse.csr_matrix((votes, (lefts, rights)), shape=(hi - lo, n_right))  # duplicates add up
         fused.sum_duplicates()
         for i in asked:

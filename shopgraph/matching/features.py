@@ -39,7 +39,7 @@ CONTEXT_CHUNK = 2048   # rows of the dense similarity block computed at once (20
 CONTEXT_CELLS = 1 << 22  # pair x listing comparisons ranked at once (about 4M: 34 MB of float64 rows)
 RANK_CAP = 50          # ranks beyond this say only "far down the list"
 CONTEXT_CHANNELS = ("text", "char", "code", "ident")   # the channels the context features rank by
-FEATURE_CHUNK = 1 << 17  # pairs featurized at once when the context reads top lists (features())
+FEATURE_CHUNK = 1 << 15  # pairs featurized at once when the context reads top lists (features())
 RARE_TOKEN_SHARE = 0.05  # the record channel keeps words found in at most this share of listings (at least 2)
 
 FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
