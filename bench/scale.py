@@ -442,16 +442,19 @@ def _disk(d: Path, n: int) -> dict:
     return row
 
 
-def rerun(stages: list[str], sizes: list[int], queries: int, workdir: Path | None) -> None:
+def rerun(stages: list[str], sizes: list[int], queries: int, workdir: Path | None, results: str = "scale") -> None:
     """Run some stages again on the catalogs and databases an earlier run kept (--keep) and replace
-    their figures in its results file (e.g. build,query,peer after a change to the index)."""
+    their figures in its results file, bench/results/RESULTS.json (e.g. build,query,peer after a
+    change to the index)."""
     import shutil
 
     from bench.common import RESULTS_DIR
 
     if workdir is None:
         raise SystemExit("--rerun needs --keep DIR, the folder of the earlier run")
-    path = RESULTS_DIR / "scale.json"
+    path = RESULTS_DIR / f"{results}.json"
+    if not path.is_file():
+        raise SystemExit(f"--rerun replaces figures in {path}, which does not exist: pass the --results of the earlier run")
     saved = json.loads(path.read_text(encoding="utf-8"))
     for row in saved["results"]["sizes"]:
         n = row["products"]
@@ -493,7 +496,7 @@ def main(argv=None) -> None:
                         help="results name: bench/results/NAME.json (default scale), written after every stage")
     parser.add_argument("--rerun", default=None,
                         help="with --keep: run only these stages (e.g. build,query,peer) again on what an earlier "
-                             "run left there and replace their figures in bench/results/scale.json")
+                             "run left there and replace their figures in bench/results/RESULTS.json")
     parser.add_argument("--stage", choices=sorted(STAGES), help=argparse.SUPPRESS)
     parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -504,7 +507,7 @@ def main(argv=None) -> None:
         args.sizes, args.queries = "10000", 30
     sizes = [int(s) for s in args.sizes.split(",")]
     if args.rerun:
-        rerun(args.rerun.split(","), sizes, args.queries, args.keep)
+        rerun(args.rerun.split(","), sizes, args.queries, args.keep, args.results)
         return
     rows: list[dict] = []
 

@@ -287,7 +287,9 @@ class EmbeddedStore(GraphStore):
     def _create_rel_table(self, name: str) -> None:
         rel = S.rel_type(name)
         props = "".join(f", {p} {_DDL_TYPES[t]}" for p, t in rel.properties.items())
-        self._run(f"CREATE REL TABLE {name}(FROM {rel.src} TO {rel.dst}{props})")
+        # A database created before stored_backward keeps both directions: same answers, the old costs.
+        storage = "" if rel.stored_backward else " WITH (storage_direction = 'fwd')"
+        self._run(f"CREATE REL TABLE {name}(FROM {rel.src} TO {rel.dst}{props}){storage}")
 
     def _ddl_type(self, name: str, kind: str) -> str:
         return f"FLOAT[{self.dims.of(name)}]" if kind == S.VECTOR else _DDL_TYPES[kind]

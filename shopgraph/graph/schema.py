@@ -85,6 +85,13 @@ class RelType:
     properties: dict[str, str] = field(default_factory=dict)
     # Properties that, with (src, dst), identify one relationship; upserts merge on them.
     key: tuple[str, ...] = ()
+    # False: the embedded store keeps only the forward (src -> dst) adjacency. For relationships into
+    # a handful of hub nodes whose edges carry properties: every product's HAS_ATTRIBUTE edges land
+    # on the few Attribute {key} nodes, so LadybugDB's backward adjacency of those nodes held every
+    # attribute edge of the graph in one region, and each commit's checkpoint rewrote that region
+    # in memory: commits grew with the graph and a 1M-product ingest died with "buffer pool is
+    # full" (docs/benchmarks.md, Scale: "The 1M run"). Queries from the hub side still work (a scan).
+    stored_backward: bool = True
 
 
 NODE_TYPES: dict[str, NodeType] = {
@@ -121,7 +128,8 @@ REL_TYPES: dict[str, RelType] = {
     "HAS_IDENTIFIER": RelType("HAS_IDENTIFIER", "Product", "Identifier", {"raw": STRING, "source_column": STRING}),
     "HAS_ATTRIBUTE": RelType("HAS_ATTRIBUTE", "Product", "Attribute",
                              {"value": STRING, "norm": STRING, "number": DOUBLE, "unit": STRING,
-                              "base_number": DOUBLE, "base_unit": STRING}, key=("value",)),
+                              "base_number": DOUBLE, "base_unit": STRING}, key=("value",),
+                             stored_backward=False),
 }
 
 # Relationships a product owns (rewritten whole when the product changes, removed with it).

@@ -57,6 +57,20 @@ ATTRIBUTE_GROUPS: dict[str, tuple[str, ...]] = {
     "measures": ("measure_gap", "measure_gap_closest"),
 }
 ATTRIBUTE_FEATURES: tuple[str, ...] = tuple(n for names in ATTRIBUTE_GROUPS.values() for n in names)
+# Which way each feature moves the match probability, read from its definition above (never from a
+# dataset): +1 an agreement, similarity or shared count (more of it, likelier a match), -1 a conflict
+# or gap (more of it, less likely), 0 no direction of its own (attr_shared_keys counts the keys both
+# catalogs have: a property of the schema, not of the pair). The pair scorer may constrain its trees
+# to these directions (ScorerConfig.monotone, features.FEATURE_DIRECTIONS).
+ATTRIBUTE_DIRECTIONS: dict[str, int] = {
+    "attr_shared_keys": 0, "attr_agree_best": 1, "attr_agree_mean": 1, "attr_agree_worst": 1,
+    "attr_conflicts": -1, "attr_conflict_share": -1, "attr_exact_share": 1, "attr_text_agree": 1,
+    "attr_number_agree": 1, "attr_time_agree": 1, "attr_price_ratio": 1,
+    "gtin_equal": 1, "gtin_conflict": -1, "code_equal": 1, "code_in_other": 1, "code_conflict": -1,
+    "code_best_fuzz": 1,
+    "words_explained_min": 1, "words_explained_max": 1, "values_in_other_min": 1, "values_in_other_max": 1,
+    "measure_gap": -1, "measure_gap_closest": -1,
+}
 
 
 class RecordView:

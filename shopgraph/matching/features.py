@@ -31,7 +31,8 @@ from shopgraph.errors import BadArgumentError
 from shopgraph.ingest.encoders.text import l2_normalize
 from shopgraph.ingest.layouts import records_from_one_pool
 from shopgraph.matching import text_signals as ts
-from shopgraph.matching.attribute_features import ATTRIBUTE_FEATURES, ATTRIBUTE_GROUPS, RecordView
+from shopgraph.matching.attribute_features import (ATTRIBUTE_DIRECTIONS, ATTRIBUTE_FEATURES, ATTRIBUTE_GROUPS,
+                                                   RecordView)
 from shopgraph.matching.attribute_features import pair_features as attribute_pair_features
 from shopgraph.matching.listings import Listings
 
@@ -65,6 +66,34 @@ FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
 }
 FEATURE_NAMES: tuple[str, ...] = tuple(name for names in FEATURE_GROUPS.values() for name in names)
 GROUP_OF = {name: group for group, names in FEATURE_GROUPS.items() for name in names}
+# Which way each feature moves the match probability, read from its definition (never from a
+# dataset), for monotone trees (ScorerConfig.monotone): +1 a similarity, agreement or shared count
+# (the more, the likelier a match), -1 a conflict, a gap or an unmatched count (the more, the less
+# likely), 0 no direction of its own. The context gaps are a pair's similarity minus its listing's
+# best (<= 0, 0 = the best), so +1; its ranks (0 = the best) -1. Left at 0: the per-side sizes
+# (words_left / right, models_left / right: how a catalog writes, not whether two listings agree),
+# length_ratio (a short and a long listing of one product are common), unmatched_best_fuzz (how alike
+# two leftover codes are: a variant, "6700k" vs "6700", or one code written two ways).
+_DIRECTIONS_HERE: dict[str, int] = {
+    "cos_text": 1, "cos_lexical": 1, "tfidf_word_title": 1, "tfidf_char_title": 1, "tfidf_word_text": 1,
+    "tfidf_record": 1, "jaccard_title": 1, "containment_title": 1, "fuzz_token_set": 1, "fuzz_token_sort": 1,
+    "fuzz_partial": 1, "cos_image": 1, "cos_gnn": 1,
+    "tfidf_code_title": 1, "tfidf_ident": 1, "models_left": 0, "models_right": 0, "models_shared": 1,
+    "models_jaccard": 1, "model_in_other_text": 1, "model_conflict": -1, "model_best_fuzz": 1,
+    "numbers_jaccard": 1, "quantities_shared": 1, "quantity_conflict": -1, "codes_unmatched_min": -1,
+    "codes_unmatched_max": -1, "digits_unmatched_min": -1, "digits_unmatched_max": -1, "unmatched_best_fuzz": 0,
+    "brand_equal": 1, "brand_in_other_title": 1, "category_equal": 1,
+    "price_ratio": 1, "price_log_diff": -1,   # min / max of the two prices, and |log(a / b)|: both symmetric
+    "words_left": 0, "words_right": 0, "length_ratio": 0,
+    **{n: (1 if n.endswith("_gap") or n == "ctx_mutual_best" else -1) for n in FEATURE_GROUPS["context"]},
+}
+_DIRECTIONS = {**_DIRECTIONS_HERE, **ATTRIBUTE_DIRECTIONS}
+FEATURE_DIRECTIONS: dict[str, int] = {n: _DIRECTIONS[n] for n in FEATURE_NAMES}   # KeyError: a feature without one
+# Per-side features that tell which catalog a pair comes from more than whether it matches (a scorer
+# for catalogs it never saw may learn "which dataset is this" from them): bench.ready_scorer
+# --no-fingerprints hides them while the ready scorer learns.
+FINGERPRINT_FEATURES: tuple[str, ...] = ("words_left", "words_right", "models_left", "models_right", "length_ratio",
+                                         "attr_shared_keys")
 # Features that belong to one side of the pair, by name pattern: swapping the two listings swaps them.
 _SIDE_PAIRS = (("_left", "_right"), ("_row_", "_col_"))
 

@@ -29,10 +29,11 @@ import numpy as np
 
 from shopgraph.errors import BadArgumentError, ConfigError
 from shopgraph.matching.evidence_text import describe, polarity
-from shopgraph.matching.features import FEATURE_GROUPS, FEATURE_NAMES, swapped_columns
+from shopgraph.matching.features import FEATURE_DIRECTIONS, FEATURE_GROUPS, FEATURE_NAMES, swapped_columns
 
 FORMAT_VERSION = 2
 PREDICT_CHUNK = 65_536   # pair rows scored at once (PairScorer.predict)
+MONOTONE_METHODS = ("basic", "intermediate", "advanced")
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,12 @@ class ScorerConfig:
     early_stopping: bool = True
     review_margin: float = 0.25   # review_low = threshold * (1 - review_margin)
     seed: int = 0
+    # Monotone trees: "" none, else LightGBM's monotone_constraints_method ("basic", "intermediate",
+    # "advanced"), each feature held to its direction in features.FEATURE_DIRECTIONS (a similarity
+    # can only raise the score, a conflict only lower it); monotone_penalty > 0 keeps constrained
+    # features out of the trees' first levels (LightGBM's monotone_penalty).
+    monotone: str = ""
+    monotone_penalty: float = 0.0
 
 
 def best_f1_threshold(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
@@ -128,7 +135,17 @@ class PairScorer:
         return {"objective": "binary", "learning_rate": c.learning_rate, "num_leaves": c.max_leaf_nodes,
                 "min_data_in_leaf": c.min_samples_leaf, "lambda_l2": c.l2_regularization, "seed": c.seed,
                 "deterministic": True, "force_row_wise": True, "num_threads": 1, "verbose": -1,
-                "min_data_in_bin": 1, "feature_pre_filter": False}
+                "min_data_in_bin": 1, "feature_pre_filter": False, **self._monotone_params()}
+
+    def _monotone_params(self) -> dict:
+        """LightGBM's monotone options for config.monotone (none when it is "")."""
+        method = self.config.monotone
+        if not method:
+            return {}
+        if method not in MONOTONE_METHODS:
+            raise BadArgumentError(f"monotone must be one of {', '.join(MONOTONE_METHODS)} or empty, got {method!r}")
+        return {"monotone_constraints": [FEATURE_DIRECTIONS.get(n, 0) for n in self.feature_names],
+                "monotone_constraints_method": method, "monotone_penalty": self.config.monotone_penalty}
 
     def fit(self, x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarray, y_valid: np.ndarray,
             init: "PairScorer | None" = None) -> "PairScorer":

@@ -1,0 +1,30 @@
+"""bench.scale --rerun replaces figures in the results file of the run it names (--results), not in
+bench/results/scale.json whatever the run was called."""
+import json
+
+import pytest
+
+import bench.common
+from bench import scale
+
+
+def _saved(products: int) -> dict:
+    return {"results": {"sizes": [{"products": products, "cases": {}}], "growth": []}}
+
+
+def test_rerun_updates_the_named_results_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(bench.common, "RESULTS_DIR", tmp_path)
+    (tmp_path / "scale_1m.json").write_text(json.dumps(_saved(1_000_000)), encoding="utf-8")
+    (tmp_path / "scale.json").write_text(json.dumps(_saved(10_000)), encoding="utf-8")
+    # No size of the saved run is asked for, so no stage runs; only the note is added.
+    scale.rerun(["query"], [5], 10, tmp_path, results="scale_1m")
+    named = json.loads((tmp_path / "scale_1m.json").read_text(encoding="utf-8"))
+    default = json.loads((tmp_path / "scale.json").read_text(encoding="utf-8"))
+    assert any("rerun" in note for note in named["notes"])
+    assert "notes" not in default
+
+
+def test_rerun_of_a_missing_results_file_names_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(bench.common, "RESULTS_DIR", tmp_path)
+    with pytest.raises(SystemExit, match="scale_nope.json"):
+        scale.rerun(["query"], [5], 10, tmp_path, results="scale_nope")
