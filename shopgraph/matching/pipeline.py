@@ -204,8 +204,8 @@ def scored_candidates(featurizer: PairFeaturizer, scorer: PairScorer, k: int, re
     look-alikes of the candidates the scorer is sure of (blocking.widen), and the scorer re-ranks them
     (blocking.rerank), so k places still go to each listing; costs the features of rerank_pool pairs
     per listing instead of k, plus a blocking of the lenders against their own catalog and the
-    features of the look-alike pairs. seconds: filled with the "blocking" and "scoring" times (the
-    look-alikes' blocking counts as scoring)."""
+    features of the look-alike pairs. seconds: filled with the "blocking", "features" (the pool's)
+    and "scoring" (the rest: trees, widening, re-ranking; the look-alikes' blocking counts here) times."""
     seconds = {} if seconds is None else seconds
     t0 = time.perf_counter()
     deep = rerank_pool > k
@@ -217,6 +217,7 @@ def scored_candidates(featurizer: PairFeaturizer, scorer: PairScorer, k: int, re
     seconds["blocking"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     x = featurizer.features(candidates.rows)
+    seconds["features"] = time.perf_counter() - t0
     scores = scorer.predict(x)
     if deep:
         # The pool widened by the look-alikes of the listings the scorer is sure of (blocking.widen);
@@ -233,7 +234,7 @@ def scored_candidates(featurizer: PairFeaturizer, scorer: PairScorer, k: int, re
             own_x[fresh] = featurizer.features(candidates.rows[fresh])
             own_scores[fresh] = scorer.predict(own_x[fresh])
         x, scores = own_x, own_scores
-    seconds["scoring"] = time.perf_counter() - t0
+    seconds["scoring"] = time.perf_counter() - t0 - seconds["features"]
     return candidates, x, scores
 
 
@@ -256,8 +257,10 @@ def match_platforms(store, scorer: PairScorer, source: str, target: str, *, k: i
     report.source_products = len(left)
     if not len(left) or not len(right):
         return report, []
-    featurizer = PairFeaturizer(left, right)
     report.seconds["load"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    featurizer = PairFeaturizer(left, right)
+    report.seconds["featurizer"] = time.perf_counter() - t0
     candidates, x, scores = scored_candidates(featurizer, scorer, k, rerank_pool, seconds=report.seconds)
     report.candidates = len(candidates)
     t0 = time.perf_counter()
@@ -269,6 +272,8 @@ def match_platforms(store, scorer: PairScorer, source: str, target: str, *, k: i
     who = provenance(scorer)
     proposals = []
     evidence = scorer.evidence(x[keep], details=featurizer.conflicts(candidates.rows[keep])) if len(keep) else []
+    report.seconds["evidence"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     for n, r in enumerate(keep):
         i, j = candidates.rows[r]
         key = (left.ids[i], right.ids[j])
