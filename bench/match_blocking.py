@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-import zlib
 
 import numpy as np
 
@@ -42,23 +41,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _seeded(text: str, size: int = 32) -> np.ndarray:
-    return np.random.default_rng(zlib.crc32(text.encode())).normal(size=size)
-
-
-def _latent(e) -> np.ndarray:
-    """A product's 32-d latent: what its family shares (brand, category, line) plus its own part."""
-    return (_seeded(e.brand) + _seeded(e.category) + 0.8 * _seeded(f"{e.brand} {e.line}")
-            + 0.5 * _seeded(f"product {e.key}"))
-
-
 def synthetic_listings(n: int, seed: int, dim: int = 384, overlap: float = 0.8):
     """(left Listings, right Listings, truth (t, 2) rows) of two shops of n products each."""
-    from bench.synthetic_catalog import description, make_entities, title_a, title_b
+    from bench.synthetic_catalog import description, make_entities, stand_in_vectors, title_a, title_b
     from shopgraph.matching.listings import Listings
 
     rng = np.random.default_rng(seed)
-    projection = np.random.default_rng(seed + 1).normal(size=(32, dim)) / np.sqrt(32)
     shared = int(n * overlap)
     entities = make_entities(2 * n - shared, rng)
     order = rng.permutation(len(entities))
@@ -67,12 +55,7 @@ def synthetic_listings(n: int, seed: int, dim: int = 384, overlap: float = 0.8):
         chosen = [entities[int(i)] for i in members]
         titles = [title(e, rng) for e in chosen]
         texts = [f"{t} {description(e, rng)}" for t, e in zip(titles, chosen)]
-        # Stand-in text vectors with the low intrinsic dimension of sentence embeddings: a 32-d latent
-        # (brand + category + line + the product itself, seeded by name) mapped to dim by a fixed
-        # random projection, plus listing noise.
-        latent = np.stack([_latent(e) for e in chosen])
-        vec = (latent @ projection).astype(np.float32) + 0.02 * rng.normal(size=(len(chosen), dim)).astype(np.float32)
-        vec /= np.linalg.norm(vec, axis=1, keepdims=True)
+        vec = stand_in_vectors(chosen, seed, rng, dim)
         sides.append(Listings(name, [f"{name}:{e.key}" for e in chosen], titles, texts,
                               brands=[e.brand for e in chosen], categories=[e.category for e in chosen],
                               prices=np.array([e.price for e in chosen]), vectors={"text": vec},

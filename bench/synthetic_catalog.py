@@ -14,6 +14,7 @@ files and the same truth.
 from __future__ import annotations
 
 import csv
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,11 +123,37 @@ def description(e: Entity, rng: np.random.Generator) -> str:
     return f"{NOUNS[e.category]} from {e.brand}. " + ", ".join(e.attributes) + "."
 
 
-def write_catalog(directory: Path, products: int, seed: int = 7, overlap: float = 0.8) -> dict:
+def _seeded(text: str, size: int = 32) -> np.ndarray:
+    return np.random.default_rng(zlib.crc32(text.encode())).normal(size=size)
+
+
+def entity_latent(e: Entity) -> np.ndarray:
+    """A product's 32-d latent: what its family shares (brand, category, line) plus its own part."""
+    return (_seeded(e.brand) + _seeded(e.category) + 0.8 * _seeded(f"{e.brand} {e.line}")
+            + 0.5 * _seeded(f"product {e.key}"))
+
+
+def stand_in_vectors(entities: list[Entity], seed: int, noise: np.random.Generator, dim: int = 384) -> np.ndarray:
+    """Stand-in text vectors, (len(entities), dim) float32 unit rows: NOT a text model's. They have the
+    low intrinsic dimension of sentence embeddings: a 32-d latent (brand + category + line + the
+    product itself, seeded by name) mapped to dim by a fixed random projection (seeded by seed + 1),
+    plus listing noise drawn from `noise`. Siblings are near each other, as MiniLM puts them."""
+    projection = np.random.default_rng(seed + 1).normal(size=(32, dim)) / np.sqrt(32)
+    latent = np.stack([entity_latent(e) for e in entities])
+    vec = (latent @ projection).astype(np.float32) + 0.02 * noise.normal(size=(len(entities), dim)).astype(np.float32)
+    vec /= np.linalg.norm(vec, axis=1, keepdims=True)
+    return vec
+
+
+def write_catalog(directory: Path, products: int, seed: int = 7, overlap: float = 0.8,
+                  vectors: bool = False) -> dict:
     """Write shop_a.csv, shop_b.csv (products rows each) and truth.csv (id_a,id_b) to directory.
 
     A share `overlap` of each shop's listings are entities the other shop also lists. Returns
-    {"a": path, "b": path, "truth": path, "matches": count}.
+    {"a": path, "b": path, "truth": path, "matches": count}. vectors: also write each shop's
+    stand-in text vectors (`stand_in_vectors`, row n = listing <shop><n>) as raw float32 to
+    shop_a.f32 and shop_b.f32, returned as "vectors_a" and "vectors_b"; drawn from their own
+    generator, so the CSVs and truth are the same with or without them.
     """
     rng = np.random.default_rng(seed)
     shared = int(products * overlap)
@@ -138,11 +165,16 @@ def write_catalog(directory: Path, products: int, seed: int = 7, overlap: float 
     paths = {"a": directory / "shop_a.csv", "b": directory / "shop_b.csv", "truth": directory / "truth.csv"}
     header = ["id", "title", "description", "brand", "category", "price"]
     ids: dict[str, dict[int, str]] = {"a": {}, "b": {}}  # shop -> entity key -> listing id
+    noise = np.random.default_rng(seed + 2)
     for shop, members, title in (("a", in_a, title_a), ("b", in_b, title_b)):
+        listed = sorted(members, key=lambda k: rng.random())
+        if vectors:
+            paths[f"vectors_{shop}"] = directory / f"shop_{shop}.f32"
+            stand_in_vectors([entities[key] for key in listed], seed, noise).tofile(paths[f"vectors_{shop}"])
         with paths[shop].open("w", newline="", encoding="utf-8") as f:
             out = csv.writer(f)
             out.writerow(header)
-            for n, key in enumerate(sorted(members, key=lambda k: rng.random())):
+            for n, key in enumerate(listed):
                 e = entities[key]
                 pid = ids[shop][key] = f"{shop}{n:06d}"
                 price = e.price if shop == "a" else round(e.price * float(np.exp(rng.normal(0, 0.08))), 2)

@@ -37,7 +37,10 @@ from shopgraph.matching.attribute_features import pair_features as attribute_pai
 from shopgraph.matching.listings import Listings
 
 CONTEXT_CHUNK = 2048   # rows of the dense similarity block computed at once (2048 x n floats)
+CONTEXT_CELLS = 1 << 22  # pair x listing comparisons ranked at once (about 4M: 34 MB of float64 rows)
 RANK_CAP = 50          # ranks beyond this say only "far down the list"
+CONTEXT_CHANNELS = ("text", "char", "code", "ident")   # the channels the context features rank by
+FEATURE_CHUNK = 1 << 15  # pairs featurized at once when the context reads top lists (features())
 RARE_TOKEN_SHARE = 0.05  # the record channel keeps words found in at most this share of listings (at least 2)
 
 FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
@@ -273,7 +276,13 @@ class PairFeaturizer:
                 s = sims[in_chunk]
                 best = block.max(axis=1)[local]
                 gap[in_chunk] = neighbours.gap_to_best(s, best)
-                rank[in_chunk] = np.minimum((block[local] > s[:, None] + neighbours.TIE).sum(axis=1), RANK_CAP)
+                # Ranks a slice of the chunk's pairs at a time: block[local] for all of them at once is
+                # (pairs, n_other), 20x the block itself at k = 20 (3.3 GB at 10k x 10k).
+                step = max(1, CONTEXT_CELLS // max(1, block.shape[1]))
+                for lo in range(0, len(local), step):
+                    part = slice(lo, lo + step)
+                    above = block[local[part]] > s[part, None] + neighbours.TIE
+                    rank[in_chunk[part]] = np.minimum(above.sum(axis=1), RANK_CAP)
         return row_gap, col_gap, row_rank, col_rank
 
     def conflicts(self, pairs) -> list[dict[str, list[str]]]:
@@ -294,10 +303,40 @@ class PairFeaturizer:
     # -- the feature matrix -------------------------------------------------------------------------
 
     def features(self, pairs) -> np.ndarray:
+        """(m, F) float32 features of (m, 2) pairs (left row, right row); see the class docstring.
+
+        Many pairs whose context reads top lists (large catalogs) are featurized FEATURE_CHUNK at a
+        time into one float32 matrix: every feature of a pair is its own (the same alone or in a
+        batch), and all at once the vectors gathered per pair alone were (m, 384) float32 twice over
+        per vector channel (6 GB at 2M pairs)."""
         pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
         if len(pairs) and (pairs[:, 0].min() < 0 or pairs[:, 0].max() >= self.n_left
                            or pairs[:, 1].min() < 0 or pairs[:, 1].max() >= self.n_right):
             raise BadArgumentError("pair rows out of range of the two catalogs")
+        if len(pairs) <= FEATURE_CHUNK or not self._context_from_lists(pairs):
+            return self._features(pairs)
+        out = np.empty((len(pairs), len(FEATURE_NAMES)), dtype=np.float32)
+        for start in range(0, len(pairs), FEATURE_CHUNK):
+            out[start:start + FEATURE_CHUNK] = self._features(pairs[start:start + FEATURE_CHUNK])
+        return out
+
+    def _context_from_lists(self, pairs: np.ndarray) -> bool:
+        """Whether every context channel reads these pairs' ranks from top lists on both sides
+        (neighbours.use_lists for the whole batch); if so the lists are built now, so each chunk
+        of the batch reads the same lists the whole batch would have. Exact dense blocks are not
+        chunked: each chunk would compute its listings' blocks again."""
+        from shopgraph.matching import neighbours
+
+        wanted = [(channel, side) for channel in CONTEXT_CHANNELS if self.channel(channel) is not None
+                  for side in (False, True)]
+        if not all(neighbours.use_lists(self, channel, side, len(np.unique(pairs[:, int(side)])), RANK_CAP)
+                   for channel, side in wanted):
+            return False
+        for channel, side in wanted:
+            neighbours.top_lists(self, channel, RANK_CAP, from_right=side)
+        return True
+
+    def _features(self, pairs: np.ndarray) -> np.ndarray:
         li, ri = pairs[:, 0], pairs[:, 1]
         L, R = self.left, self.right
         cols: dict[str, np.ndarray] = {}
@@ -329,8 +368,8 @@ class PairFeaturizer:
             cols[name] = scalars[:, k]
 
         mutual = np.ones(len(pairs), dtype=bool)
-        for channel, sims in (("text", cols["cos_text"]), ("char", cols["tfidf_char_title"]),
-                              ("code", cols["tfidf_code_title"]), ("ident", cols["tfidf_ident"])):
+        for channel, sims in zip(CONTEXT_CHANNELS, (cols["cos_text"], cols["tfidf_char_title"],
+                                                    cols["tfidf_code_title"], cols["tfidf_ident"])):
             ctx = self._context(channel, pairs, np.nan_to_num(sims, nan=-1.0))
             if channel == "ident":   # a pair with no identifier on a side has no rank by identifiers
                 ctx = tuple(np.where(np.isnan(sims), np.nan, values) for values in ctx)

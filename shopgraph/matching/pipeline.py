@@ -209,8 +209,8 @@ def scored_candidates(featurizer: PairFeaturizer, scorer: PairScorer, k: int, re
     by those scores (blocking.rerank), so k places still go to each listing; the kept candidates' scores
     are then `scorer`'s (the ranker only orders). Costs the features of rerank_pool pairs per listing
     instead of k, plus a blocking of the lenders against their own catalog and the features of the
-    look-alike pairs. seconds: filled with the "blocking" and "scoring" times (the look-alikes'
-    blocking counts as scoring)."""
+    look-alike pairs. seconds: filled with the "blocking", "features" (the pool's) and "scoring" (the
+    rest: trees, widening, re-ranking; the look-alikes' blocking counts here) times."""
     seconds = {} if seconds is None else seconds
     ranker = scorer if ranker is None else ranker
     t0 = time.perf_counter()
@@ -223,6 +223,7 @@ def scored_candidates(featurizer: PairFeaturizer, scorer: PairScorer, k: int, re
     seconds["blocking"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     x = featurizer.features(candidates.rows)
+    seconds["features"] = time.perf_counter() - t0
     if deep:
         # The pool widened by the look-alikes of the listings the ranker is sure of (blocking.widen);
         # it is ordered by the ranker's scores, but each kept pair carries its own features and the
@@ -238,7 +239,7 @@ def scored_candidates(featurizer: PairFeaturizer, scorer: PairScorer, k: int, re
             own_x[fresh] = featurizer.features(candidates.rows[fresh])
         x = own_x
     scores = scorer.predict(x) if len(x) else np.zeros(0)
-    seconds["scoring"] = time.perf_counter() - t0
+    seconds["scoring"] = time.perf_counter() - t0 - seconds["features"]
     return candidates, x, scores
 
 
@@ -261,8 +262,10 @@ def match_platforms(store, scorer: PairScorer, source: str, target: str, *, k: i
     report.source_products = len(left)
     if not len(left) or not len(right):
         return report, []
-    featurizer = PairFeaturizer(left, right)
     report.seconds["load"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    featurizer = PairFeaturizer(left, right)
+    report.seconds["featurizer"] = time.perf_counter() - t0
     ranker = ranker_for(scorer) if rerank_pool > k else scorer
     report.rerank_version = ranker.version if ranker is not scorer else None
     candidates, x, scores = scored_candidates(featurizer, scorer, k, rerank_pool, seconds=report.seconds,
@@ -277,6 +280,8 @@ def match_platforms(store, scorer: PairScorer, source: str, target: str, *, k: i
     who = provenance(scorer, ranker)
     proposals = []
     evidence = scorer.evidence(x[keep], details=featurizer.conflicts(candidates.rows[keep])) if len(keep) else []
+    report.seconds["evidence"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     for n, r in enumerate(keep):
         i, j = candidates.rows[r]
         key = (left.ids[i], right.ids[j])

@@ -32,6 +32,7 @@ from shopgraph.matching.evidence_text import describe, polarity
 from shopgraph.matching.features import FEATURE_DIRECTIONS, FEATURE_GROUPS, FEATURE_NAMES, swapped_columns
 
 FORMAT_VERSION = 2
+PREDICT_CHUNK = 65_536   # pair rows scored at once (PairScorer.predict)
 MONOTONE_METHODS = ("basic", "intermediate", "advanced")
 
 
@@ -214,8 +215,14 @@ class PairScorer:
         self._check(x)
         if not len(x):
             return np.zeros(0)
-        both = self.model.predict(self._both_orders(np.asarray(x, dtype=np.float64)))
-        return (both[:len(x)] + both[len(x):]) / 2
+        # PREDICT_CHUNK rows at a time (each row's score is its own): the float64 copy of both
+        # orders of every row was 2 x 8 x F bytes a row, ~2.5 GB at 2M pairs (100k x 100k).
+        out = np.empty(len(x))
+        for start in range(0, len(x), PREDICT_CHUNK):
+            part = np.asarray(x[start:start + PREDICT_CHUNK], dtype=np.float64)
+            both = self.model.predict(self._both_orders(part))
+            out[start:start + len(part)] = (both[:len(part)] + both[len(part):]) / 2
+        return out
 
     def contributions(self, x: np.ndarray) -> np.ndarray:
         """Exact TreeSHAP contributions to the log-odds, (m, F + 1) (last column: the base value),

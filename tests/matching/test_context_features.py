@@ -67,3 +67,74 @@ def test_gap_to_best_reads_near_ties_as_the_best():
     s = np.array([0.5, 0.5 - 3e-7, 0.5 + 3e-7, 0.4])
     gaps = neighbours.gap_to_best(s, np.full(4, 0.5))
     assert gaps[:3].tolist() == [0.0, 0.0, 0.0] and gaps[3] == pytest.approx(-0.1)
+
+
+def test_exact_context_ranks_are_the_same_in_slices_and_never_hold_a_row_per_pair(catalogs, monkeypatch):
+    """The exact path ranks a pair among its listing's whole row of the other catalog. It gathered
+    one such row per pair at once ((pairs, n_other): 3.3 GB at 10k x 10k with 20 candidates each);
+    it now ranks CONTEXT_CELLS comparisons at a time, with the same numbers."""
+    import tracemalloc
+
+    from shopgraph.matching import features
+
+    featurizer, pairs = catalogs
+    many = np.vstack([pairs] + [np.column_stack([pairs[:, 0], (pairs[:, 1] + s) % 300]) for s in range(1, 20)])
+    whole = featurizer.features(many)[:, CONTEXT]
+    monkeypatch.setattr(features, "CONTEXT_CELLS", 300 * 64, raising=False)
+    tracemalloc.start()
+    try:
+        sliced = featurizer._context("text", many, np.zeros(len(many)))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # 12,000 pairs x 300 listings: a row per pair at once is 14 MB of float32 (plus its comparison).
+    assert peak < 8 * 2**20
+    assert _same(featurizer.features(many)[:, CONTEXT], whole)
+    assert all(len(v) == len(many) for v in sliced)
+
+
+def test_many_pairs_on_top_lists_are_featurized_in_chunks_with_the_same_numbers(catalogs, monkeypatch):
+    """Above FEATURE_CHUNK pairs whose context reads top lists, features() works a chunk at a time
+    (the vectors gathered per pair were (m, 384) twice over per channel: 6 GB at 2M pairs), with the
+    numbers of the whole batch at once."""
+    from shopgraph.matching import features
+
+    base, pairs = catalogs
+    featurizer = PairFeaturizer(base._right_listings, base._right_listings)  # a fresh cache of lists
+    featurizer.approximate = True
+    many = np.vstack([np.column_stack([pairs[:, 0], (pairs[:, 1] + s) % 300]) for s in range(10)])
+    whole = featurizer._features(many)
+    calls = []
+    original = featurizer._features
+    monkeypatch.setattr(featurizer, "_features", lambda p: calls.append(len(p)) or original(p))
+    monkeypatch.setattr(features, "FEATURE_CHUNK", 1000)
+    chunked = featurizer.features(many)
+    assert calls == [1000] * 6 and chunked.dtype == np.float32
+    assert _same(chunked, whole)
+    exact = PairFeaturizer(base._right_listings, base._right_listings)   # exact blocks: one call
+    exact.approximate = False
+    monkeypatch.setattr(exact, "_features", lambda p: calls.append(len(p)) or np.zeros((len(p), 1)))
+    exact.features(many)
+    assert calls[-1] == len(many)
+
+
+def test_scores_are_computed_in_chunks_with_the_same_numbers(monkeypatch):
+    """PairScorer.predict scores PREDICT_CHUNK rows at a time: the float64 copy of both orders of
+    every row at once was ~2.5 GB at 2M pairs. Same scores as all rows at once."""
+    import tracemalloc
+
+    from shopgraph.matching import scorer as scorer_module
+    from shopgraph.matching.ready import ready_scorer
+
+    scorer = ready_scorer()
+    x = np.random.default_rng(0).random((20_000, len(scorer.feature_names)), dtype=np.float32)
+    whole = scorer.predict(x)
+    monkeypatch.setattr(scorer_module, "PREDICT_CHUNK", 1000, raising=False)
+    tracemalloc.start()
+    try:
+        chunked = scorer.predict(x)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert np.array_equal(chunked, whole)
+    assert peak < x.shape[0] * x.shape[1] * 8   # less than one float64 copy of the rows

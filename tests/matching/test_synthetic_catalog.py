@@ -41,3 +41,30 @@ def test_bench_rejects_bad_arguments_with_one_line(capsys, tmp_path):
     assert match_scale.main(["--products", "10", "--workdir", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "\n" not in err
+
+
+def test_baseline_threshold_is_never_above_the_scores_it_comes_from():
+    # Near-duplicate vectors give cosines like 0.99986: a threshold rounded to 1.0 predicted nothing.
+    best = {"a1": ("b1", 0.99986), "a2": ("b2", 0.99979), "a3": ("b9", 0.9101)}
+    labels = {("a1", "b1"), ("a2", "b2"), ("a3", "b3")}
+    threshold = match_scale.best_threshold(best, labels)
+    assert 0.9101 < threshold <= 0.99979
+    assert match_scale.best_threshold({}, labels) == 1.0
+
+
+def test_stand_in_vectors_leave_the_catalog_unchanged_and_are_one_unit_row_per_listing(tmp_path):
+    import numpy as np
+
+    plain = write_catalog(tmp_path / "plain", 200, seed=4)
+    with_vectors = write_catalog(tmp_path / "vec", 200, seed=4, vectors=True)
+    for key in ("a", "b", "truth"):
+        assert plain[key].read_bytes() == with_vectors[key].read_bytes()
+    shop_a = np.fromfile(with_vectors["vectors_a"], dtype=np.float32).reshape(-1, 384)
+    shop_b = np.fromfile(with_vectors["vectors_b"], dtype=np.float32).reshape(-1, 384)
+    assert len(shop_a) == len(shop_b) == 200
+    assert np.allclose(np.linalg.norm(shop_a, axis=1), 1, atol=1e-5)
+    # Row n is listing <shop><n>: a true pair's two listings are each other's nearest.
+    truth = _rows(with_vectors["truth"])
+    pairs = [(int(t["id_a"][1:]), int(t["id_b"][1:])) for t in truth]
+    nearest = (shop_a @ shop_b.T).argmax(axis=1)
+    assert np.mean([nearest[i] == j for i, j in pairs]) > 0.95
