@@ -54,7 +54,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help='a table with no title column: its record as "key: value" text or its values alone '
                         '(default values: the better valid F1 on beer and itunes_amazon, docs/benchmarks.md)')
     p.add_argument("--rerank-pools", type=int, nargs="+", default=None, metavar="N",
-                   help="fused pools per listing the ready scorer re-ranks, one blocking row each (default: "
+                   help="fused pools per listing re-ranked by each --rerank-scorers, one blocking row each (default: "
                         "blocking.RERANK_POOL; `match --rerank N` takes any)")
     p.add_argument("--rerank-scorers", nargs="+", choices=("rerank", "ready"), default=["rerank"],
                    help="which shipped scorer orders each rerank pool, one row each: rerank (the rerank scorer "
