@@ -54,8 +54,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help='a table with no title column: its record as "key: value" text or its values alone '
                         '(default values: the better valid F1 on beer and itunes_amazon, docs/benchmarks.md)')
     p.add_argument("--rerank-pools", type=int, nargs="+", default=None, metavar="N",
-                   help="fused pools per listing the ready scorer re-ranks, one blocking row each (default: "
+                   help="fused pools per listing re-ranked by each --rerank-scorers, one blocking row each (default: "
                         "blocking.RERANK_POOL; `match --rerank N` takes any)")
+    p.add_argument("--rerank-scorers", nargs="+", choices=("rerank", "ready"), default=["rerank"],
+                   help="which shipped scorer orders each rerank pool, one row each: rerank (the rerank scorer "
+                        "`match --rerank` uses with the ready scorer, default) and/or ready (the monotone ready "
+                        "scorer itself, the baseline)")
     p.add_argument("--blocking-only", action="store_true",
                    help="only the blocking rows (no scorers trained, no leave-one-out, no transfer)")
     p.add_argument("--no-transfer", action="store_true", help="skip the transfer (domain adaptation) runs")
@@ -155,14 +159,16 @@ def supervised(data: dict, seeds: int = 1, monotone: str = "none") -> list[dict]
     return rows
 
 
-def blocking(data: dict, k: int, pools=None) -> list[dict]:
+def blocking(data: dict, k: int, pools=None, rankers=("rerank",)) -> list[dict]:
     """Pair completeness within k candidates per source listing over every labelled match (and over the
-    valid and test matches alone: the ready scorer that re-ranks in the last rows saw train splits).
-    pools: the fused pool sizes the ready scorer re-ranks, one row each (default [RERANK_POOL])."""
+    valid and test matches alone: the shipped scorers that re-rank in the last rows saw train splits).
+    pools: the fused pool sizes re-ranked, one row each (default [RERANK_POOL]); rankers: which shipped
+    scorer orders them ("rerank": ready.rerank_scorer, what `match --rerank` uses; "ready": the
+    monotone ready scorer), one row per pool and ranker."""
     from shopgraph.errors import ConfigError
     from shopgraph.matching.blocking import (DEPTH_PER_K, RERANK_POOL, Candidates, block, pair_completeness,
                                              rerank, widen)
-    from shopgraph.matching.ready import ready_scorer
+    from shopgraph.matching.ready import ready_scorer, rerank_scorer
 
     splits = data["bench"].splits
     matches = {"all": np.vstack([p.rows[p.labels == 1] for p in splits.values()]),
@@ -170,25 +176,27 @@ def blocking(data: dict, k: int, pools=None) -> list[dict]:
                "test": splits["test"].rows[splits["test"].labels == 1]}
     featurizer = data["featurizer"]
 
-    def reranked(size: int):
-        # The fused pool votes exactly as blocking at k does (same depth), then the ready scorer
-        # re-ranks it (rerank's RERANK_KEEP fused best stay), widened by look-alikes as
-        # `match --rerank` does (blocking.widen).
+    def reranked(size: int, ranker):
+        # The fused pool votes exactly as blocking at k does (same depth), then the ranker re-ranks
+        # it (rerank's RERANK_KEEP fused best stay), widened by look-alikes as `match --rerank` does
+        # (blocking.widen).
         pool = block(featurizer, size, depth=DEPTH_PER_K * k)
-        wide, scores, from_pool = widen(featurizer, pool, ready_scorer().predict(featurizer.features(pool.rows)),
-                                        lambda f, pairs: ready_scorer().predict(f.features(pairs)))
+        wide, scores, from_pool = widen(featurizer, pool, ranker.predict(featurizer.features(pool.rows)),
+                                        lambda f, pairs: ranker.predict(f.features(pairs)))
         chosen = rerank(wide, scores, k, fused=from_pool >= 0)
         return Candidates(wide.rows[chosen], wide.fused[chosen])
 
     methods = [("MiniLM title vectors (reference)", lambda: block(featurizer, k, ("text",))),
                ("shopgraph fused channels", lambda: block(featurizer, k))]
-    try:
-        ready_scorer()
+    loaders = {"rerank": rerank_scorer, "ready": ready_scorer}
+    for name in rankers:
+        try:
+            ranker = loaders[name]()
+        except ConfigError:
+            continue
         for size in pools or [RERANK_POOL]:
-            methods.append((f"shopgraph fused + ready-scorer rerank of top {size} + look-alikes",
-                            lambda size=size: reranked(size)))
-    except ConfigError:
-        pass
+            methods.append((f"shopgraph fused + {name}-scorer rerank of top {size} + look-alikes",
+                            lambda size=size, ranker=ranker: reranked(size, ranker)))
     rows = []
     for method, run in methods:
         start = time.perf_counter()
@@ -242,7 +250,7 @@ def run(args) -> dict:
         datasets[name] = data
         if not args.blocking_only:
             sup += supervised(data, args.seeds, args.supervised_monotone)
-        blk += blocking(data, args.k, args.rerank_pools)
+        blk += blocking(data, args.k, args.rerank_pools, args.rerank_scorers)
         print(f"{name}: features in {data['feature_seconds']} s; "
               + ("" if args.blocking_only else f"test F1 {sup[-1]['f1']:.4f} (reference {sup[-2]['f1']:.4f}); ")
               + f"completeness {blk[-1]['pair completeness']:.4f} ({blk[-1]['method']})", flush=True)
@@ -297,7 +305,8 @@ def main(argv=None) -> int:
     report_bars(results, bars(results))
     path = write_results(args.out, {"data": str(args.data), "datasets": args.datasets, "k": args.k,
                                     "transfer_epochs": args.transfer_epochs, "seeds": args.seeds,
-                                    "rerank_pools": args.rerank_pools, "blocking_only": args.blocking_only,
+                                    "rerank_pools": args.rerank_pools, "rerank_scorers": args.rerank_scorers,
+                                    "blocking_only": args.blocking_only,
                                     "supervised_monotone": args.supervised_monotone}, results, packages=PACKAGES)
     print(f"wrote {path}")
     return 0

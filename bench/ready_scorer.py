@@ -10,7 +10,9 @@ dataset's train split (test splits never used) and writes it into the package.
     python -m bench.ready_scorer --monotone none intermediate   # recipes side by side, one run
 
 The shipped recipe's trees are monotone (shopgraph.matching.ready.READY_MONOTONE): each feature can
-move a score only the way its definition says (features.FEATURE_DIRECTIONS).
+move a score only the way its definition says (features.FEATURE_DIRECTIONS). `--write` also writes the
+rerank scorer (ready.RERANK_PATH): the same data, seed and features, unconstrained
+(ready.RERANK_MONOTONE); it only orders `match --rerank`'s pool.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import numpy as np
 
 from bench.common import print_table, write_results
 from bench.learned import WORK_DIR, data_root, run_checked
-from shopgraph.matching.ready import READY_MONOTONE
+from shopgraph.matching.ready import READY_MONOTONE, RERANK_KIND, RERANK_MONOTONE
 from shopgraph.matching.scorer import MONOTONE_METHODS
 
 PACKAGES = ("numpy", "lightgbm", "rapidfuzz", "sentence-transformers")
@@ -177,14 +179,34 @@ def run(args) -> dict:
         results["leave_one_dataset_out"] += leave_one_out(datasets, args.seeds, ready_config(method, args.monotone_penalty),
                                                           hidden, recipe)
     if args.write:
-        from shopgraph.matching.ready import READY_PATH
-
-        scorer = train_ready(datasets, datasets, 0, ready_config(args.monotone[0], args.monotone_penalty), hidden)
-        scorer.save(READY_PATH)
-        results["shipped"] = {"path": str(READY_PATH.relative_to(Path(__file__).resolve().parents[1])),
-                              "version": scorer.version, "trained_on": scorer.metrics["trained_on"],
-                              "pooled valid F1": round(scorer.metrics["valid_f1"], 4)}
+        results["shipped"] = write_shipped(datasets, ready_config(args.monotone[0], args.monotone_penalty), hidden)
     return results
+
+
+def write_shipped(datasets: dict[str, dict], config=None, hidden=(), ready_path: Path | None = None,
+                  rerank_path: Path | None = None) -> list[dict]:
+    """Train and save both shipped scorers on every dataset in `datasets` (seed 0): the ready scorer
+    (config, default the shipped monotone recipe) and the rerank scorer (ready_config(RERANK_MONOTONE),
+    kind "rerank"). Paths default to the package's (ready.READY_PATH, ready.RERANK_PATH). Returns one
+    {role, path, version, trained_on, pooled valid F1} per file."""
+    from shopgraph.matching import ready
+
+    root = Path(__file__).resolve().parents[1]
+    out = []
+    for role, path, cfg in (("ready", ready_path or ready.READY_PATH, config),
+                            ("rerank", rerank_path or ready.RERANK_PATH, ready_config(RERANK_MONOTONE))):
+        scorer = train_ready(datasets, datasets, 0, cfg, hidden)
+        if role == "rerank":
+            scorer.metrics.update({"kind": RERANK_KIND, "monotone": RERANK_MONOTONE,
+                                   "use": "orders match --rerank's pool; never decides"})
+        scorer.save(path)
+        shown = path.relative_to(root) if path.is_relative_to(root) else path
+        out.append({"role": role, "path": str(shown), "version": scorer.version,
+                    "trained_on": scorer.metrics["trained_on"], "pooled valid F1": round(scorer.metrics["valid_f1"], 4)})
+    # Reloaded from their files (the order matters: a stale cached copy must not answer).
+    ready.ready_scorer.cache_clear()
+    ready.rerank_scorer.cache_clear()
+    return out
 
 
 def main(argv=None) -> int:
@@ -193,8 +215,8 @@ def main(argv=None) -> int:
     if results is None:
         return 1
     print_table(results["leave_one_dataset_out"], title="ready scorer, leave-one-dataset-out (test F1)")
-    if "shipped" in results:
-        print(f"wrote the shipped scorer {results['shipped']}")
+    for shipped in results.get("shipped", []):
+        print(f"wrote the shipped {shipped['role']} scorer {shipped}")
     path = write_results(args.out, {"data": str(args.data), "datasets": args.datasets, "serialise": args.serialise,
                                     "write": args.write, "seeds": args.seeds, "monotone": args.monotone,
                                     "monotone_penalty": args.monotone_penalty,

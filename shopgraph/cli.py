@@ -155,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rerank", type=int, default=0, metavar="N",
                    help="let the pair scorer re-rank the N best blocking candidates per product before k are "
                         "kept (e.g. 60: catalogs with many offers of look-alike products; costs N/k times the "
-                        "scoring; default 0: off)")
+                        "scoring; default 0: off; with the ready scorer, the shipped rerank scorer orders them)")
     p.add_argument("--dry-run", action="store_true", help="score and report, write nothing")
     one = p.add_mutually_exclusive_group()
     one.add_argument("--one-to-one", dest="one_to_one", action="store_true", default=None,

@@ -24,7 +24,7 @@ from shopgraph.graph.store import GraphBatch
 from shopgraph.matching.blocking import DEPTH_PER_K, Candidates, block, rerank, widen
 from shopgraph.matching.features import PairFeaturizer
 from shopgraph.matching.listings import Listings, listings_from_store
-from shopgraph.matching.ready import READY_METHOD, provenance
+from shopgraph.matching.ready import READY_METHOD, provenance, ranker_for
 from shopgraph.matching.scorer import PairScorer, ScorerConfig
 
 METHOD = "shopgraph-gbt"
@@ -46,6 +46,7 @@ class MatchReport:
     skipped_decided: int = 0
     model_version: str = ""
     scorer_kind: str = ""   # "ready" (shipped with shopgraph, trained on other catalogs) or "trained"
+    rerank_version: str | None = None   # the scorer that ordered the rerank pool, when not the deciding one
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -55,7 +56,8 @@ class MatchReport:
     def render(self) -> str:
         kind = {"ready": ", the ready scorer shipped with shopgraph: train one on your labels with --train"}.get(
             self.scorer_kind, "")
-        lines = [f"{self.source} -> {self.target}  (model {self.model_version}{kind})",
+        rerank = f", rerank pool ordered by {self.rerank_version}" if self.rerank_version else ""
+        lines = [f"{self.source} -> {self.target}  (model {self.model_version}{kind}{rerank})",
                  f"source products      {self.source_products:>10,}",
                  f"candidates           {self.candidates:>10,}  ({self.candidates_per_product:.1f} per product)",
                  f"matched              {self.matched:>10,}",
@@ -198,15 +200,19 @@ def validation_scores(store, scorer: PairScorer, source: str, target: str, *, k:
 
 
 def scored_candidates(featurizer: PairFeaturizer, scorer: PairScorer, k: int, rerank_pool: int = 0,
-                      rows=None, seconds: dict | None = None) -> tuple[Candidates, np.ndarray, np.ndarray]:
-    """(candidates, their features (m, F), their scores (m,)) of blocking at k (for the source rows
-    given, or all). rerank_pool > k: the fused top rerank_pool per listing are scored, widened by the
-    look-alikes of the candidates the scorer is sure of (blocking.widen), and the scorer re-ranks them
-    (blocking.rerank), so k places still go to each listing; costs the features of rerank_pool pairs
-    per listing instead of k, plus a blocking of the lenders against their own catalog and the
-    features of the look-alike pairs. seconds: filled with the "blocking", "features" (the pool's)
-    and "scoring" (the rest: trees, widening, re-ranking; the look-alikes' blocking counts here) times."""
+                      rows=None, seconds: dict | None = None,
+                      ranker: PairScorer | None = None) -> tuple[Candidates, np.ndarray, np.ndarray]:
+    """(candidates, their features (m, F), their scores (m,) by `scorer`) of blocking at k (for the
+    source rows given, or all). rerank_pool > k: the fused top rerank_pool per listing are scored by
+    `ranker` (default scorer; ready.ranker_for picks the shipped rerank scorer for the ready one),
+    widened by the look-alikes of the candidates the ranker is sure of (blocking.widen), and re-ranked
+    by those scores (blocking.rerank), so k places still go to each listing; the kept candidates' scores
+    are then `scorer`'s (the ranker only orders). Costs the features of rerank_pool pairs per listing
+    instead of k, plus a blocking of the lenders against their own catalog and the features of the
+    look-alike pairs. seconds: filled with the "blocking", "features" (the pool's) and "scoring" (the
+    rest: trees, widening, re-ranking; the look-alikes' blocking counts here) times."""
     seconds = {} if seconds is None else seconds
+    ranker = scorer if ranker is None else ranker
     t0 = time.perf_counter()
     deep = rerank_pool > k
     # A deeper pool votes exactly as blocking at k does (same depth), only its lists are longer.
@@ -218,22 +224,21 @@ def scored_candidates(featurizer: PairFeaturizer, scorer: PairScorer, k: int, re
     t0 = time.perf_counter()
     x = featurizer.features(candidates.rows)
     seconds["features"] = time.perf_counter() - t0
-    scores = scorer.predict(x)
     if deep:
-        # The pool widened by the look-alikes of the listings the scorer is sure of (blocking.widen);
-        # it ranks by those scores, but each kept pair carries its own features and score.
-        wide, rank_scores, from_pool = widen(featurizer, candidates, scores,
-                                             lambda f, pairs: scorer.predict(f.features(pairs)))
+        # The pool widened by the look-alikes of the listings the ranker is sure of (blocking.widen);
+        # it is ordered by the ranker's scores, but each kept pair carries its own features and the
+        # deciding scorer's score.
+        wide, rank_scores, from_pool = widen(featurizer, candidates, ranker.predict(x),
+                                             lambda f, pairs: ranker.predict(f.features(pairs)))
         chosen = rerank(wide, rank_scores, k, fused=from_pool >= 0)
         candidates, from_pool = Candidates(wide.rows[chosen], wide.fused[chosen]), from_pool[chosen]
         fresh = from_pool < 0
         own_x = np.empty((len(candidates), x.shape[1]), dtype=x.dtype)
-        own_scores = np.empty(len(candidates), dtype=np.float64)
-        own_x[~fresh], own_scores[~fresh] = x[from_pool[~fresh]], scores[from_pool[~fresh]]
+        own_x[~fresh] = x[from_pool[~fresh]]
         if fresh.any():
             own_x[fresh] = featurizer.features(candidates.rows[fresh])
-            own_scores[fresh] = scorer.predict(own_x[fresh])
-        x, scores = own_x, own_scores
+        x = own_x
+    scores = scorer.predict(x) if len(x) else np.zeros(0)
     seconds["scoring"] = time.perf_counter() - t0 - seconds["features"]
     return candidates, x, scores
 
@@ -261,7 +266,10 @@ def match_platforms(store, scorer: PairScorer, source: str, target: str, *, k: i
     t0 = time.perf_counter()
     featurizer = PairFeaturizer(left, right)
     report.seconds["featurizer"] = time.perf_counter() - t0
-    candidates, x, scores = scored_candidates(featurizer, scorer, k, rerank_pool, seconds=report.seconds)
+    ranker = ranker_for(scorer) if rerank_pool > k else scorer
+    report.rerank_version = ranker.version if ranker is not scorer else None
+    candidates, x, scores = scored_candidates(featurizer, scorer, k, rerank_pool, seconds=report.seconds,
+                                              ranker=ranker)
     report.candidates = len(candidates)
     t0 = time.perf_counter()
     keep = np.where(scores >= scorer.review_low)[0]
@@ -269,7 +277,7 @@ def match_platforms(store, scorer: PairScorer, source: str, target: str, *, k: i
     decided = set(labels)
     if one_to_one is None:
         one_to_one = one_to_one_labels(labels)
-    who = provenance(scorer)
+    who = provenance(scorer, ranker)
     proposals = []
     evidence = scorer.evidence(x[keep], details=featurizer.conflicts(candidates.rows[keep])) if len(keep) else []
     report.seconds["evidence"] = time.perf_counter() - t0
@@ -336,7 +344,9 @@ def match_product(store, scorer: PairScorer, product_id: str, platform: str, *, 
     left, right, featurizer = prepared or platform_pair(store, source, platform)
     if not len(right) or product_id not in left.index_of():
         return []
-    candidates, x, scores = scored_candidates(featurizer, scorer, k, rerank_pool, rows=[left.index_of()[product_id]])
+    ranker = ranker_for(scorer) if rerank_pool > k else scorer
+    candidates, x, scores = scored_candidates(featurizer, scorer, k, rerank_pool, rows=[left.index_of()[product_id]],
+                                              ranker=ranker)
     order = np.argsort(-scores, kind="stable")[:limit]
     evidence = scorer.evidence(x[order], details=featurizer.conflicts(candidates.rows[order]))
     out = []
@@ -344,7 +354,7 @@ def match_product(store, scorer: PairScorer, product_id: str, platform: str, *, 
         s = float(scores[r])
         status = "matched" if s >= scorer.threshold else "review" if s >= scorer.review_low else "no match"
         out.append({"src": product_id, "dst": right.ids[candidates.rows[r][1]], "score": s, "status": status,
-                    "evidence": evidence[n], "scorer": provenance(scorer)})
+                    "evidence": evidence[n], "scorer": provenance(scorer, ranker)})
     return out
 
 

@@ -371,6 +371,12 @@ def test_cli_match_and_review(store, tmp_path, capsys, monkeypatch):
                 "--rerank", "8"]) == 0
     reranked = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert reranked and all(p["scorer"]["kind"] == "ready" for p in reranked)
+    # Two jobs, two models: the ready scorer decides (its version), the rerank scorer ordered the pool.
+    from shopgraph.matching.ready import rerank_scorer
+
+    assert all(p["scorer"]["version"] == ready_scorer().version for p in reranked)
+    assert all(p["scorer"]["rerank"]["version"] == rerank_scorer().version for p in reranked)
+    assert not any("rerank" in p["scorer"] for p in ready)
     assert cli(["match", "--db", db, "--source", "b", "--target", "a", "--rerank", "-1"]) == 1
     assert "--rerank" in capsys.readouterr().err
 
