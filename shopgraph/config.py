@@ -261,17 +261,19 @@ class StoreConfig:
     release_memory_rows: after writes of at least this many rows (nodes and relationships, counted
     since the last release), and after a commit of that many, the writer returns the C heap's freed
     memory to the operating system (glibc's malloc_trim: LadybugDB frees a transaction's memory at
-    COMMIT and glibc would keep it, 2.7 GB of a 300k ingest's 3.7 GB; graph/native_memory.py). 0,
-    the default, never releases: 4096 cut a 300k ingest's peak from 3.6-4.0 to 2.5-2.9 GB but on
-    main with forward-only HAS_ATTRIBUTE it also cut its rate by 26-46% (the freed pages are faulted
-    back in; docs/benchmarks.md Scale round 7), so it is a setting, not yet the default."""
+    COMMIT and glibc would keep it, 2.7 GB of a 300k ingest's 3.7 GB; graph/native_memory.py). 0 never
+    releases. Default 4096: the 1M-product ingest of bench.scale peaked at 4,017 MB with it (without
+    it, and before HAS_ATTRIBUTE was stored forward only, the same ingest was at 5.9 GB and rising
+    when it failed); the price, measured at 300k on the same code, was 0.54x and 0.74x the ingest rate
+    in two pairs (the freed pages are faulted back in; docs/benchmarks.md Scale round 7 and "The 1M
+    run"). Set 0 for speed when memory is plentiful."""
 
     read_connections: int = 8
     read_wait: float = 60.0
     write_wait: float = 600.0
     checkpoint_mb: float = 1.0
     buffer_pool_mb: int = 2048
-    release_memory_rows: int = 0
+    release_memory_rows: int = 4096
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ def releases(monkeypatch):
 
 
 def test_release_memory_rows_is_checked(tmp_path):
-    assert StoreConfig().release_memory_rows == 0  # off by default: it costs ingest speed (round 7)
+    assert StoreConfig().release_memory_rows == 4096  # on by default: what the 1M ingest was measured with
     for bad in (-1, 1.5, True, "4096"):
         with pytest.raises(ConfigError, match="release_memory_rows"):
             EmbeddedStore.open(tmp_path / "h.db", store_config=StoreConfig(release_memory_rows=bad))
