@@ -228,7 +228,8 @@ def scored_candidates(featurizer: PairFeaturizer, scorer: PairScorer, k: int, re
         # The pool widened by the look-alikes of the listings the ranker is sure of (blocking.widen);
         # it is ordered by the ranker's scores, but each kept pair carries its own features and the
         # deciding scorer's score.
-        wide, rank_scores, from_pool = widen(featurizer, candidates, ranker.predict(x),
+        pool_scores = ranker.predict(x)
+        wide, rank_scores, from_pool = widen(featurizer, candidates, pool_scores,
                                              lambda f, pairs: ranker.predict(f.features(pairs)))
         chosen = rerank(wide, rank_scores, k, fused=from_pool >= 0)
         candidates, from_pool = Candidates(wide.rows[chosen], wide.fused[chosen]), from_pool[chosen]
@@ -238,6 +239,13 @@ def scored_candidates(featurizer: PairFeaturizer, scorer: PairScorer, k: int, re
         if fresh.any():
             own_x[fresh] = featurizer.features(candidates.rows[fresh])
         x = own_x
+        if ranker is scorer:  # the pool's scores are already the deciding ones: score only the look-alikes
+            scores = np.empty(len(candidates), dtype=np.float64)
+            scores[~fresh] = pool_scores[from_pool[~fresh]]
+            if fresh.any():
+                scores[fresh] = scorer.predict(x[fresh])
+            seconds["scoring"] = time.perf_counter() - t0 - seconds["features"]
+            return candidates, x, scores
     scores = scorer.predict(x) if len(x) else np.zeros(0)
     seconds["scoring"] = time.perf_counter() - t0 - seconds["features"]
     return candidates, x, scores
