@@ -72,7 +72,7 @@ def _votes(ranks: np.ndarray) -> np.ndarray:
 
 def _list_ranks(idx: np.ndarray, sims: np.ndarray, from_right: bool, lo: int, hi: int):
     """(left rows int32, right rows int32, ranks int16) of one channel's top lists (one side's) whose
-    source (left) listing is in [lo, hi), in the order _channel_ranks gives the whole lists' votes."""
+    source (left) listing is in [lo, hi), in the lists' own order (listing, then rank)."""
     if not from_right:
         useful = sims[lo:hi] > 0   # also drops the -1 padding (its similarity is -inf)
         own, rank = np.nonzero(useful)
@@ -88,14 +88,7 @@ def _channel_ranks(featurizer: PairFeaturizer, channel: str, depth: int, from_ri
     listing of one side (every listing of that side, or only own_rows). Ranks, not their float64
     votes, and 32-bit rows: 10 bytes an entry instead of 24 (12 lists of 100k x 100 entries at
     100k x 100k)."""
-    if own_rows is None and neighbours.approximate(featurizer):
-        # Large catalogs: the channel's top lists from an index, not dense blocks (neighbours.py).
-        idx, sims = neighbours.top_lists(featurizer, channel, depth, from_right)
-        useful = sims > 0   # as below; also drops the -1 padding (its similarity is -inf)
-        own = np.nonzero(useful)[0].astype(np.int32)
-        other = idx[useful].astype(np.int32)
-        ranks = np.nonzero(useful)[1].astype(np.int16)
-        return (other, own, ranks) if from_right else (own, other, ranks)
+    # Large catalogs never come here without own_rows: block() reads their top lists (_list_ranks).
     if own_rows is None:
         own_rows = np.arange(featurizer.n_right if from_right else featurizer.n_left)
     lefts, rights, ranks_out = [np.zeros(0, np.int32)], [np.zeros(0, np.int32)], [np.zeros(0, np.int16)]
