@@ -1,10 +1,10 @@
-"""Per-catalog self-calibration (shopgraph/search/selfcal.py): pseudo-queries and weight factors."""
+"""Per-catalog self-calibration (bench/selfcal.py): pseudo-queries and weight factors."""
 
 import random
 
 import pytest
 
-from shopgraph.search.selfcal import (channel_factors, perturb, pseudo_queries, reciprocal_rank,
+from bench.selfcal import (channel_factors, perturb, pseudo_queries, reciprocal_rank,
                                       scaled_weights)
 
 

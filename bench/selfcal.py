@@ -1,4 +1,5 @@
-"""Per-catalog channel calibration from the catalog itself, without labels (issue 17).
+"""Per-catalog channel calibration from the catalog itself, without labels (issue 17; tried, not kept:
+docs/benchmarks.md, "Per-catalog self-calibration"; bench/search_selfcal.py judges it).
 
 A fixed weight per channel cannot serve every catalog: MiniLM tells computer titles apart badly (the
 vector channel alone is far behind BM25 on wdc_computers) and category names well (Flipkart), and
