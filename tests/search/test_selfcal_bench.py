@@ -47,3 +47,20 @@ def test_factors_lower_only_a_channel_far_below_the_best():
 def test_scaled_weights_touch_only_the_calibrated_channels():
     w = scaled_weights({"exact": 1.0, "bm25": 0.5, "vector": 2.0}, {"vector": 0.5, "bm25": 1.0})
     assert w == {"exact": 1.0, "bm25": 0.5, "vector": 1.0}
+
+
+def test_bench_refuses_the_dev_runs_with_each_groups_factors():
+    from bench.search_selfcal import evaluate
+    from bench.search_shipped import DevRun
+    from shopgraph.config import SearchConfig
+
+    # a "text" query: BM25 ranks the answer "a" first, the vectors rank "b" first
+    def run(group):
+        return DevRun(group, "text", {"bm25": ["a", "b"], "vector": ["b", "a"]}, set(), {"a": 1},
+                      "red kettle", {"bm25": [9.0, 8.0], "vector": [0.9, 0.8]})
+    runs = [run("cat/before"), run("dog/before")]
+    shipped = evaluate(runs, {}, SearchConfig())  # text: bm25=1 vector=2, rrf: the vectors' "b" first
+    assert shipped["cat/before"] == shipped["dog/before"] < 1.0
+    scaled = evaluate(runs, {"cat/before": {"vector": 0.25}}, SearchConfig())
+    assert scaled["cat/before"] == 1.0  # only the calibrated group's vector weight fell below BM25's
+    assert scaled["dog/before"] == shipped["dog/before"]
