@@ -195,8 +195,8 @@ def blocking(data: dict, k: int, pools=None, rankers=("rerank",)) -> list[dict]:
 
     methods = [("MiniLM title vectors (reference)", lambda: block(featurizer, k, ("text",))),
                ("shopgraph fused channels", lambda: block(featurizer, k))]
-    # What `match` does when not told (blocking.default_rerank_pool of this source catalog's size).
-    default_pool = default_rerank_pool(len(data["left"]), k)
+    # What `match` does when not told (blocking.default_rerank_pool of the two catalogs' sizes).
+    default_pool = default_rerank_pool(len(data["left"]), len(data["right"]), k)
     if default_pool:
         methods.append((f"{DEFAULT_METHOD} (rerank of top {default_pool})",
                         lambda: reranked(default_pool, rerank_scorer())))

@@ -156,7 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="let the pair scorer re-rank the N best blocking candidates per product before k are "
                         "kept (catalogs with many offers of look-alike products; costs N/k times the scoring; "
                         "with the ready scorer, the shipped rerank scorer orders them). Default: 120 when the "
-                        "source platform has up to 2,500 products, else off; 0 turns it off")
+                        "source platform has up to 2,500 products and the target up to 10,000 (and -k < 120), "
+                        "else off; 0 turns it off")
     p.add_argument("--dry-run", action="store_true", help="score and report, write nothing")
     one = p.add_mutually_exclusive_group()
     one.add_argument("--one-to-one", dest="one_to_one", action="store_true", default=None,

@@ -41,6 +41,7 @@ CHUNK = 1024        # listings per dense similarity block (CHUNK x n_other float
 RERANK_POOL = 120   # fused candidates per listing a pair scorer re-ranks (measured: docs/benchmarks.md)
 RERANK_KEEP = 10    # of the k places, the fused top this many stay whatever the scorer says
 RERANK_AUTO_PAIRS = 300_000   # `match` re-ranks by default while source listings x RERANK_POOL stay under this
+RERANK_AUTO_TARGET = 10_000   # ... and the target platform has at most this many listings
 EXPAND_FROM = 3     # a listing's this many best-scored candidates may lend their look-alikes ...
 EXPAND_MIN = 0.9    # ... when the scorer gives them at least this (measured: docs/benchmarks.md)
 LOOKALIKES = 10     # look-alikes per lending target listing
@@ -58,15 +59,19 @@ class Candidates:
         return len(self.rows)
 
 
-def default_rerank_pool(n_source: int, k: int) -> int:
+def default_rerank_pool(n_source: int, n_target: int, k: int) -> int:
     """The rerank pool `match` uses when none is asked for: RERANK_POOL per listing while the pool's
     pairs (n_source x RERANK_POOL) stay within RERANK_AUTO_PAIRS (source platforms up to 2,500
-    listings: the pool's features cost about 0.3-0.6 ms a pair on 2 cores, one to three minutes), else
-    0 (off). Why on: on catalogs of look-alike offers the fused top k misses matches the scorer finds
-    in a deeper pool (WDC computers, k = 20: 0.932 of the labelled matches fused, 0.980 re-ranked;
-    docs/benchmarks.md). Why a budget: the pool multiplies the features' cost by RERANK_POOL / k, too
-    much for a 100k-listing platform; there `match --rerank N` asks for it."""
-    if RERANK_POOL <= k or n_source * RERANK_POOL > RERANK_AUTO_PAIRS:
+    listings: the pool's features cost about 0.3-0.6 ms a pair on 2 cores, under three minutes) and
+    the target platform has at most RERANK_AUTO_TARGET listings, else 0 (off). Why on: on catalogs of
+    look-alike offers the fused top k misses matches the scorer finds in a deeper pool (WDC computers,
+    k = 20: 0.932 of the labelled matches fused, 0.980 re-ranked; docs/benchmarks.md). Why a budget:
+    the pool multiplies the features' cost by RERANK_POOL / k, too much for a 100k-listing platform;
+    and the look-alikes (widen) block their lenders against the whole target catalog in dense blocks
+    and keep a target-against-itself featurizer, a cost that grows with the target (300 listings
+    against a 50k target: 8.6 s -> 157 s, 0.9 -> 2.2 GB; one product against 100k: 0.4 -> 3.6 s).
+    There `match --rerank N` asks for it."""
+    if RERANK_POOL <= k or n_source * RERANK_POOL > RERANK_AUTO_PAIRS or n_target > RERANK_AUTO_TARGET:
         return 0
     return RERANK_POOL
 

@@ -266,8 +266,8 @@ def match_platforms(store, scorer: PairScorer, source: str, target: str, *, k: i
     """Match every source listing against the target platform; returns the report and the proposed
     matches [{src, dst, score, status, evidence, scorer}] (status "matched" or "review"), best first.
     rerank_pool > k: the scorer re-ranks that many fused candidates per listing before k are kept
-    (scored_candidates); 0: no re-ranking; None: blocking.default_rerank_pool of the source platform's
-    size (on for small platforms).
+    (scored_candidates); 0: no re-ranking; None: blocking.default_rerank_pool of the two platforms'
+    sizes (on for small platforms).
 
     one_to_one: each listing is matched to at most one of the other platform (greedily, best score
     first; a pair that would reuse a listing goes to review instead). None: on when the known labels
@@ -285,7 +285,7 @@ def match_platforms(store, scorer: PairScorer, source: str, target: str, *, k: i
     featurizer = PairFeaturizer(left, right)
     report.seconds["featurizer"] = time.perf_counter() - t0
     if rerank_pool is None:
-        rerank_pool = default_rerank_pool(len(left), k)
+        rerank_pool = default_rerank_pool(len(left), len(right), k)
     report.rerank_pool = rerank_pool if rerank_pool > k else 0
     ranker = ranker_for(scorer) if rerank_pool > k else scorer
     report.rerank_version = ranker.version if ranker is not scorer else None
@@ -355,8 +355,8 @@ def match_product(store, scorer: PairScorer, product_id: str, platform: str, *, 
     """The best `limit` target listings on `platform` for one product, each with score, status
     ("matched", "review" or "no match") and evidence; nothing is written. prepared: the
     `platform_pair` of the product's platform and `platform`, when the caller keeps one. rerank_pool:
-    as match_platforms; None decides by the size of the product's whole platform, so one product is
-    blocked as a platform run blocks it."""
+    as match_platforms; None decides by the sizes of the product's whole platform and the target,
+    so one product gets the pool size a platform run gives it."""
     rows = store.get_nodes("Product", [product_id], ["id", "platform"])
     if not rows:
         raise BadArgumentError(f"no product with id {product_id!r}")
@@ -368,7 +368,7 @@ def match_product(store, scorer: PairScorer, product_id: str, platform: str, *, 
     if not len(right) or product_id not in left.index_of():
         return []
     if rerank_pool is None:
-        rerank_pool = default_rerank_pool(len(left), k)
+        rerank_pool = default_rerank_pool(len(left), len(right), k)
     ranker = ranker_for(scorer) if rerank_pool > k else scorer
     candidates, x, scores = scored_candidates(featurizer, scorer, k, rerank_pool, rows=[left.index_of()[product_id]],
                                               ranker=ranker)

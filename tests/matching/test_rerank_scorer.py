@@ -133,15 +133,21 @@ def test_match_product_with_the_ready_scorer_orders_by_the_rerank_scorer(tmp_pat
     spy.calls = 0
     large = pipeline.match_product(Store(), decide, "a:17", "b", k=RERANK_KEEP + 2, limit=50, prepared=prepared)
     assert spy.calls == 0 and all("rerank" not in m["scorer"] for m in large)
+    monkeypatch.setattr(blocking, "RERANK_AUTO_PAIRS", 300_000)
+    monkeypatch.setattr(blocking, "RERANK_AUTO_TARGET", len(prepared[1]) - 1)   # the target, not the source, too large
+    large_target = pipeline.match_product(Store(), decide, "a:17", "b", k=RERANK_KEEP + 2, limit=50, prepared=prepared)
+    assert spy.calls == 0 and all("rerank" not in m["scorer"] for m in large_target)
 
 
 def test_the_default_rerank_pool_is_on_within_its_pair_budget_only(monkeypatch):
-    budget = blocking.RERANK_AUTO_PAIRS // blocking.RERANK_POOL
-    assert blocking.default_rerank_pool(budget, 20) == blocking.RERANK_POOL
-    assert blocking.default_rerank_pool(budget + 1, 20) == 0
-    assert blocking.default_rerank_pool(10, blocking.RERANK_POOL) == 0   # a pool no deeper than k is no rerank
+    budget, target = blocking.RERANK_AUTO_PAIRS // blocking.RERANK_POOL, blocking.RERANK_AUTO_TARGET
+    assert blocking.default_rerank_pool(budget, target, 20) == blocking.RERANK_POOL
+    assert blocking.default_rerank_pool(budget + 1, target, 20) == 0
+    # The look-alikes block against the whole target: a large target turns the default off, even for one product.
+    assert blocking.default_rerank_pool(1, target + 1, 20) == 0
+    assert blocking.default_rerank_pool(10, 10, blocking.RERANK_POOL) == 0   # a pool no deeper than k is no rerank
     monkeypatch.setattr(blocking, "RERANK_AUTO_PAIRS", 0)
-    assert blocking.default_rerank_pool(1, 20) == 0
+    assert blocking.default_rerank_pool(1, 1, 20) == 0
 
 
 def test_the_match_help_states_the_default_rerank_budget(capsys):
@@ -151,4 +157,5 @@ def test_the_match_help_states_the_default_rerank_budget(capsys):
         cli_module.main(["match", "--help"])
     helptext = " ".join(capsys.readouterr().out.split())
     assert f"default: {blocking.RERANK_POOL} when the source platform has up to " \
-           f"{blocking.RERANK_AUTO_PAIRS // blocking.RERANK_POOL:,} products" in helptext.lower()
+           f"{blocking.RERANK_AUTO_PAIRS // blocking.RERANK_POOL:,} products and the target up to " \
+           f"{blocking.RERANK_AUTO_TARGET:,}" in helptext.lower()
