@@ -268,7 +268,12 @@ class StoreConfig:
     it, and before HAS_ATTRIBUTE was stored forward only, the same ingest was at 5.9 GB and rising
     when it failed); the price, measured at 300k on the same code, was 0.54x and 0.74x the ingest rate
     in two pairs (the freed pages are faulted back in; docs/benchmarks.md Scale round 7 and "The 1M
-    run"). Set 0 for speed when memory is plentiful."""
+    run"). Set 0 for speed when memory is plentiful.
+    scan_pool_mb: the buffer pool of the short-lived read-only database through which a large read
+    of vectors (an index build: every vector of the graph) pages, so that read cannot fill the
+    store's own pool (buffer_pool_mb) beside the index being built (embedded.py, _vector_pages).
+    Used when the vectors to read would take more than this; 0 reads them through the store's own
+    pool."""
 
     read_connections: int = 8
     read_wait: float = 60.0
@@ -276,6 +281,7 @@ class StoreConfig:
     checkpoint_mb: float = 1.0
     buffer_pool_mb: int = 2048
     release_memory_rows: int = 4096
+    scan_pool_mb: int = 256
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import logging
 import threading
 import uuid
 from collections import OrderedDict
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
@@ -51,6 +51,8 @@ _ADDED_IN_2 = (("Product", "txt_emb"), ("Product", "img_emb"), ("Product", "mm_v
 # get_as_arrow's default chunk (10M values / column count) overflows on wide vector columns.
 ARROW_CHUNK_ROWS = 20000
 FILTER_CACHE_SIZE = 64  # prepared candidate filters kept per store
+# a read of vectors larger than this fraction of store.scan_pool_mb goes through a database of its own
+SCAN_APART_FRACTION = 1.0
 NODE_WRITE_ORDER = ("Platform", "Brand", "Category", "Identifier", "Attribute", "User", "Product", "Meta")
 _DDL_TYPES = {S.STRING: "STRING", S.DOUBLE: "DOUBLE", S.INT64: "INT64", S.BOOL: "BOOLEAN", S.STRING_LIST: "STRING[]"}
 _ARROW_TYPES = {S.STRING: pa.string(), S.DOUBLE: pa.float64(), S.INT64: pa.int64(), S.BOOL: pa.bool_(),
@@ -67,6 +69,10 @@ def _check_store_config(config: StoreConfig) -> None:
             or not (config.buffer_pool_mb == 0 or config.buffer_pool_mb >= 64):
         raise ConfigError(f"store.buffer_pool_mb must be 0 (LadybugDB's default) or an integer >= 64, "
                           f"got {config.buffer_pool_mb!r}")
+    if isinstance(config.scan_pool_mb, bool) or not isinstance(config.scan_pool_mb, int) \
+            or not (config.scan_pool_mb == 0 or config.scan_pool_mb >= 64):
+        raise ConfigError(f"store.scan_pool_mb must be 0 (scan through the store's own pool) or an integer >= 64, "
+                          f"got {config.scan_pool_mb!r}")
     if isinstance(config.release_memory_rows, bool) or not isinstance(config.release_memory_rows, int) \
             or config.release_memory_rows < 0:
         raise ConfigError(f"store.release_memory_rows must be an integer >= 0 (0: never), "
@@ -958,24 +964,29 @@ class EmbeddedStore(GraphStore):
 
     # -- vector source (for IndexedVectors) -------------------------------------------------
     def vectors_changed_since(self, prop: str, revision: int) -> Iterable[tuple[list[str], np.ndarray, list[str]]]:
-        """Batches of at most ARROW_CHUNK_ROWS changed products, each read by its own query (inside the
-        caller's read, so one snapshot): LadybugDB materialises a whole result before its first row is
-        read, so one query over a million 2176-d fused vectors would hold 8.7 GB at once. Few changes
-        (an incremental sync) are read in one query; many (a build) page through node offsets."""
+        """Batches of the changed products, each page read by its own query (one snapshot: the
+        caller's read): LadybugDB materialises a whole result before its first row is read, so one
+        query over a million 2176-d fused vectors would hold 8.7 GB at once. Few changes (an
+        incremental sync) are read in one query; many (a build) page through node offsets, inside an
+        index sync through a database of their own with a small pool (_vector_reader)."""
         changed = self._rows_raw("MATCH (p:Product) WHERE p.rev > $rev RETURN count(p), max(offset(id(p)))",
                                  {"rev": revision})[0]
         if not changed[0]:
             return
         weights = self._vector_columns("Product", prop, "p")[2]
         select = f"RETURN p.id AS id, p.{prop} AS v" + (", p.text_vec AS t, p.lex_vec AS l" if weights else "")
-        if changed[0] <= ARROW_CHUNK_ROWS:
+        row_bytes = self._vector_row_bytes(prop, weights)
+        read, budget = self._vector_reader(int(changed[0]) * row_bytes)
+        # in a small pool a page's result (materialised there) takes at most an eighth of it
+        page_rows = min(ARROW_CHUNK_ROWS, max(1000, budget // (8 * row_bytes))) if budget else ARROW_CHUNK_ROWS
+        if changed[0] <= page_rows:
             pages = [(f"MATCH (p:Product) WHERE p.rev > $rev {select}", {"rev": revision})]
         else:
-            pages = ((f"MATCH (p:Product) WHERE offset(id(p)) >= $lo AND offset(id(p)) < $hi AND p.rev > $rev {select}",
-                      {"rev": revision, "lo": lo, "hi": lo + ARROW_CHUNK_ROWS})
-                     for lo in range(0, int(changed[1]) + 1, ARROW_CHUNK_ROWS))
+            pages = ((f"MATCH (p:Product) WHERE offset(id(p)) >= $lo AND offset(id(p)) < $hi "
+                      f"AND p.rev > $rev {select}", {"rev": revision, "lo": lo, "hi": lo + page_rows})
+                     for lo in range(0, int(changed[1]) + 1, page_rows))
         for query, params in pages:
-            part = self._arrow(query, params)
+            part = read(query, params)
             if part.num_rows == 0:
                 continue
             ids, matrix, nulled = self._vectors_of(part, prop, weights)
@@ -984,13 +995,98 @@ class EmbeddedStore(GraphStore):
 
     def count_with_vector(self, prop: str) -> int:
         with self._reading():
-            has = self._vector_columns("Product", prop, "p")[0]
-            return int(self._rows_raw(f"MATCH (p:Product) WHERE {has} RETURN count(p)")[0][0])
+            has, _, weights = self._vector_columns("Product", prop, "p")
+            read, _ = self._vector_reader(self._products() * self._vector_row_bytes(prop, weights))
+            return int(read(f"MATCH (p:Product) WHERE {has} RETURN count(p) AS n", {}).column("n")[0].as_py())
 
     def ids_with_vector(self, prop: str) -> set[str]:
         with self._reading():
-            has = self._vector_columns("Product", prop, "p")[0]
-            return set(self._arrow(f"MATCH (p:Product) WHERE {has} RETURN p.id AS id").column("id").to_pylist())
+            has, _, weights = self._vector_columns("Product", prop, "p")
+            read, _ = self._vector_reader(self._products() * self._vector_row_bytes(prop, weights))
+            return set(read(f"MATCH (p:Product) WHERE {has} RETURN p.id AS id", {}).column("id").to_pylist())
+
+    def _products(self) -> int:
+        return int(self._rows_raw("MATCH (p:Product) RETURN count(p)")[0][0])
+
+    def _vector_row_bytes(self, prop: str, weights) -> int:
+        """Bytes one product's row of prop takes when read: its vectors (float32; a derivable fused_vec
+        also reads text and lexical) and an id."""
+        return 4 * (self.dims.of(prop) + (self.dims.text + self.dims.lexical if weights else 0)) + 64
+
+    # -- reading many vectors apart from the store's pool -------------------------------------------
+    @contextmanager
+    def _vector_reads(self) -> Iterator[None]:
+        """Inside a read, for the block: large reads of vector columns by this thread (an index
+        build's scan, and the counts and ids a sync checks: LadybugDB reads a vector column's pages
+        even to test it for null) go through one read-only database with a pool of
+        `store.scan_pool_mb`, opened at the first such read and closed (its pool freed) at the end.
+
+        Why: every page LadybugDB reads stays in the database's buffer pool until the pool is full,
+        and a build reads every vector: at 1M products it filled the store's 2 GB pool beside the
+        1.5 GB index being built (4.2 GB, docs/benchmarks.md "The 1M run")."""
+        state = {"reader": None}
+        self._local.vector_reads = state
+        try:
+            yield
+        finally:
+            self._local.vector_reads = None
+            if state.get("close"):
+                state["close"]()
+
+    def _vector_reader(self, nbytes: int) -> tuple[Callable[[str, Mapping], pa.Table], int]:
+        """Inside a read: (a function running one read query to Arrow, the pool in bytes it reads
+        through, 0 for the store's own) for reading about `nbytes` of vectors (see _vector_reads).
+
+        The scan's database must see the caller's snapshot: it is opened under the access lock (no
+        commit runs while it opens) and used only when its write generation and database id are the
+        caller's; otherwise (a commit came between the caller's read and this open) the store's own
+        connection reads, as small reads and reads outside _vector_reads always do."""
+        own = (lambda query, params: self._arrow(query, params)), 0
+        state = getattr(self._local, "vector_reads", None)
+        pool_mb = self.store_config.scan_pool_mb
+        if state is None or not pool_mb or nbytes <= pool_mb * 1024 * 1024 * SCAN_APART_FRACTION:
+            return own
+        if state["reader"] is None:
+            state["reader"] = self._open_scan(pool_mb, state) or own
+        return state["reader"]
+
+    def _open_scan(self, pool_mb: int, state: dict):
+        expected = (str(self.generation()), self._identity())
+        # A read-only store's read holds the access lock already (this thread); the writer's own
+        # reads do not, and its commits on other threads must wait while the database opens.
+        hold = nullcontext() if self.read_only else self._access.reading()
+        database = connection = None
+        try:
+            with hold:
+                database = open_database(self.path, read_only=True, checkpoint_bytes=1 << 30, connections=1,
+                                         buffer_pool_bytes=pool_mb * 1024 * 1024)
+            connection = connect(database)
+            meta = dict(connection.execute("MATCH (m:Meta) WHERE m.key IN ['generation', $id] "
+                                           "RETURN m.key, m.value", {"id": DATABASE_ID}).get_all())
+            seen = (meta.get("generation") or "0", meta.get(DATABASE_ID))
+        except (StoreError, RuntimeError) as e:  # e.g. a second open refused: read as before
+            log.info("reading vectors through the store's own pool: %s", one_line(e))
+            seen = None
+        if seen != expected:
+            if seen is not None:
+                log.info("the graph changed before its vectors could be read apart: reading them in the snapshot")
+            _close_scan(connection, database)
+            return None
+
+        def read(query: str, params: Mapping) -> pa.Table:
+            if self.trace is not None:
+                self.trace(query, params)
+            try:
+                return connection.execute(query, dict(params)).get_as_arrow(ARROW_CHUNK_ROWS)
+            except RuntimeError as e:
+                raise StoreError(f"query failed: {one_line(e)}") from e
+
+        def close() -> None:
+            _close_scan(connection, database)
+            native_memory.release()  # the closed database's result pages go back to the system
+
+        state["close"] = close
+        return read, pool_mb * 1024 * 1024
 
     # -- queries -------------------------------------------------------------------------------
     def vector_search(self, prop: str, vector: np.ndarray, k: int, *, filters: Filters | None = None,
@@ -1036,7 +1132,7 @@ class EmbeddedStore(GraphStore):
                     return
             # the graph's version read afresh: a pin older than an index another thread synced since
             # must not make this one rebuild it back
-            with self.unpinned(), self._reading():
+            with self.unpinned(), self._reading(), self._vector_reads():
                 generation, identity = self.generation(), self._identity()
                 index = self._vectors.index(prop, generation, identity)
                 allowed = None if filter_args is None else self._candidates(prop, index, (identity, generation),
@@ -1200,6 +1296,17 @@ class _Group:
 
 
 _PLAIN_ROWS_MAX = 1024  # get_vectors: up to this many ids are read as plain rows, more through Arrow
+
+
+def _close_scan(connection, database) -> None:
+    """Close a scan's connection and database (either may be None), logging failures: the vectors
+    were read, and closing a read-only database writes nothing."""
+    for thing in (connection, database):
+        if thing is not None:
+            try:
+                thing.close()
+            except Exception as e:
+                log.debug("closing the vector scan's database: %s", e)
 
 
 def _by_key(label: str, var: str) -> str:
