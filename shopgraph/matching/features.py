@@ -128,7 +128,9 @@ class _Side:
         self.prices = listings.prices
         # Unit rows, so a dot product is a cosine in [-1, 1] whatever the store holds (GNN vectors
         # are not normalised there); zero rows stay zero (unknown).
-        self.vectors = {c: l2_normalize(m) for c, m in listings.vectors.items()}
+        # Listings whose vectors are unit rows already (listings_from_store) are used as they are: one
+        # copy of each catalog's vectors, not two.
+        self.vectors = {c: m if listings.unit_vectors else l2_normalize(m) for c, m in listings.vectors.items()}
         self.records = [RecordView(r) for r in listings.attributes]
         self.raw = listings.attributes
         # Every value the catalog has (all columns, the title among them), for the channels that look
