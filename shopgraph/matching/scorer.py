@@ -30,9 +30,11 @@ import numpy as np
 from shopgraph.errors import BadArgumentError, ConfigError
 from shopgraph.matching.evidence_text import describe, polarity
 from shopgraph.matching.features import FEATURE_DIRECTIONS, FEATURE_GROUPS, FEATURE_NAMES, swapped_columns
+from shopgraph.matching.treeshap import tree_contributions
 
 FORMAT_VERSION = 2
 PREDICT_CHUNK = 65_536   # pair rows scored at once (PairScorer.predict)
+TREESHAP_MIN_ROWS = 1024  # rows (both orders) from which contributions go through treeshap.tree_contributions
 MONOTONE_METHODS = ("basic", "intermediate", "advanced")
 
 
@@ -231,7 +233,12 @@ class PairScorer:
             raise ConfigError("the pair scorer is not trained")
         self._check(x)
         m = len(x)
-        raw = self.model.predict(self._both_orders(np.asarray(x, dtype=np.float64)), pred_contrib=True)
+        both = self._both_orders(np.asarray(x, dtype=np.float64))
+        if len(both) < TREESHAP_MIN_ROWS:
+            raw = self.model.predict(both, pred_contrib=True)
+        else:   # many rows: each tree asked once per decision pattern (treeshap.py; ~1e-15 from the above)
+            boosters = self.model.boosters if isinstance(self.model, MeanLogOdds) else [self.model]
+            raw = np.mean([tree_contributions(b, both) for b in boosters], axis=0)
         swap = swapped_columns(self.feature_names)
         back = np.empty_like(raw[m:])
         back[:, swap] = raw[m:, :-1]   # column k of the swapped row holds feature swap[k]
