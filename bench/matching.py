@@ -38,6 +38,7 @@ PUBLISHED = {"abt_buy": {"Ditto": 89.33, "HierGAT": 89.8, "R-SupCon": 94.29},
              "itunes_amazon": {"Ditto": 97.06, "DeepMatcher": 88.5}}
 F1_BARS = {"abt_buy": 0.95, "amazon_google": 0.80, "wdc_computers": 0.88, "beer": 0.94, "itunes_amazon": 0.96}
 COMPLETENESS_BAR = 0.98
+DEFAULT_METHOD = "shopgraph default"   # the blocking row of what `match` does when not told
 # The issue's "five quick features", schema-agnostic: text similarity, model-number equality (in the
 # titles, or as code values under any key), price ratio, brand equal, category equal.
 QUICK_FEATURES = ("tfidf_char_title", "models_shared", "code_equal", "price_ratio", "brand_equal", "category_equal")
@@ -166,8 +167,8 @@ def blocking(data: dict, k: int, pools=None, rankers=("rerank",)) -> list[dict]:
     scorer orders them ("rerank": ready.rerank_scorer, what `match --rerank` uses; "ready": the
     monotone ready scorer), one row per pool and ranker."""
     from shopgraph.errors import ConfigError
-    from shopgraph.matching.blocking import (DEPTH_PER_K, RERANK_POOL, Candidates, block, pair_completeness,
-                                             rerank, widen)
+    from shopgraph.matching.blocking import (DEPTH_PER_K, RERANK_POOL, Candidates, block, default_rerank_pool,
+                                             pair_completeness, rerank, widen)
     from shopgraph.matching.ready import ready_scorer, rerank_scorer
 
     splits = data["bench"].splits
@@ -188,6 +189,13 @@ def blocking(data: dict, k: int, pools=None, rankers=("rerank",)) -> list[dict]:
 
     methods = [("MiniLM title vectors (reference)", lambda: block(featurizer, k, ("text",))),
                ("shopgraph fused channels", lambda: block(featurizer, k))]
+    # What `match` does when not told (blocking.default_rerank_pool of this source catalog's size).
+    default_pool = default_rerank_pool(len(data["left"]), k)
+    if default_pool:
+        methods.append((f"{DEFAULT_METHOD} (rerank of top {default_pool})",
+                        lambda: reranked(default_pool, rerank_scorer())))
+    else:
+        methods.append((f"{DEFAULT_METHOD} (fused, no rerank)", lambda: block(featurizer, k)))
     loaders = {"rerank": rerank_scorer, "ready": ready_scorer}
     for name in rankers:
         try:
@@ -272,9 +280,11 @@ def bars(results: dict) -> dict[str, bool]:
         if row["method"].startswith("shopgraph") and row["dataset"] in F1_BARS:
             out[f"{row['dataset']} test F1 >= {F1_BARS[row['dataset']]}"] = row["f1"] >= F1_BARS[row["dataset"]]
     for row in results["blocking"]:
-        if row["method"] == "shopgraph fused channels":
-            out[f"{row['dataset']} pair completeness >= {COMPLETENESS_BAR} at k={row['k']}"] = (
-                row["pair completeness"] >= COMPLETENESS_BAR)
+        if row["method"].startswith(DEFAULT_METHOD):
+            # Over every labelled match and over the test ones (a rerank scorer saw the train splits).
+            out[f"{row['dataset']} pair completeness >= {COMPLETENESS_BAR} at k={row['k']} as `match` runs by "
+                f"default (all and test matches)"] = (
+                row["pair completeness"] >= COMPLETENESS_BAR and row["test completeness"] >= COMPLETENESS_BAR)
         elif "rerank" in row["method"]:
             # The ready scorer saw the train splits: judged on the test matches only.
             out[f"{row['dataset']} {row['method']}: test pair completeness >= {COMPLETENESS_BAR} at k={row['k']}"] = (

@@ -13,6 +13,7 @@ Per size, each stage runs in a fresh process, so its peak resident memory (ru_ma
   brand, category, price+category, a Cypher `where`) the API (ShopGraph.vector_search) and the store
   (EmbeddedStore.vector_search) p50/p99 side by side, recall@10 against exact search in Cypher; and a
   graph workload: a 2-hop neighbourhood query and a product page (ShopGraph.neighbourhood);
+  attributes: a value filter over one key, the same within a brand, a vector search restricted to it;
 - peer: LanceDB (IVF_HNSW_SQ, cosine) on the same vectors with the same kinds of filters, as the
   reference an embedded vector database gives (its own process: its Arrow/Rust runtime beside ours).
 - storage: where the database's bytes are (LadybugDB pages per vector column against its values).
@@ -192,8 +193,47 @@ def stage_query(d: Path, n: int, queries: int) -> dict:
         page.append((time.perf_counter() - t) * 1000)
     out["two_hop_p50_ms"] = percentiles(two_hop)["p50"]
     out["product_page_p50_ms"] = percentiles(page)["p50"]
+    out["attributes"] = _attribute_queries(store, graph, q[2:12])
     out["query_peak_rss_mb"] = peak_rss_mb()
     graph.close()
+    return out
+
+
+def _attribute_queries(store, graph, vectors: np.ndarray, rounds: int = 5) -> dict:
+    """p50 ms of the attribute workload over the catalog's most common (key, value) among its first
+    1,000 products: a value filter over one key (every product with it: from the Attribute hub, whose
+    HAS_ATTRIBUTE edges are stored forward only), the same value within one brand (from the Brand), and
+    `ShopGraph.vector_search` (k 10) restricted to that value by a Cypher `where`; rows = matching products."""
+    from collections import Counter
+
+    ids = [r["id"] for r in store.cypher("MATCH (p:Product) RETURN p.id AS id ORDER BY id LIMIT 1000")]
+    sample = store.cypher("MATCH (p:Product)-[e:HAS_ATTRIBUTE]->(a:Attribute) WHERE p.id IN $ids "
+                          "RETURN a.key AS k, e.norm AS v, p.id AS id ORDER BY id, k", {"ids": ids})
+    (key, value), _ = Counter((r["k"], r["v"]) for r in sample if r["v"]).most_common(1)[0]
+    brand = store.cypher("MATCH (p:Product {id: $id})-[:OF_BRAND]->(b:Brand) RETURN b.name AS b",
+                         {"id": next(r["id"] for r in sample if (r["k"], r["v"]) == (key, value))})[0]["b"]
+    params = {"k": key, "v": value, "b": brand}
+    queries = {
+        "value filter": "MATCH (p:Product)-[e:HAS_ATTRIBUTE]->(:Attribute {key: $k}) WHERE e.norm = $v "
+                        "RETURN count(p) AS n",
+        "brand then value": "MATCH (:Brand {name: $b})<-[:OF_BRAND]-(p:Product)-[e:HAS_ATTRIBUTE]->(:Attribute {key: $k}) "
+                            "WHERE e.norm = $v RETURN count(p) AS n"}
+    out = {"key": key, "value": value, "brand": brand}
+    for name, query in queries.items():
+        times, rows = [], 0
+        for _ in range(rounds):
+            t = time.perf_counter()
+            rows = store.cypher(query, params)[0]["n"]
+            times.append((time.perf_counter() - t) * 1000)
+        out[name] = {"p50_ms": percentiles(times)["p50"], "rows": rows}
+    where = "(p)-[e:HAS_ATTRIBUTE]->(:Attribute {key: $k}) WHERE e.norm = $v"
+    graph.vector_search(vectors[0], 10, prop="text_vec", where=where, params={"k": key, "v": value})  # prepares it
+    times = []
+    for v in vectors:
+        t = time.perf_counter()
+        graph.vector_search(v, 10, prop="text_vec", where=where, params={"k": key, "v": value})
+        times.append((time.perf_counter() - t) * 1000)
+    out["vector search where value"] = {"p50_ms": percentiles(times)["p50"], "rows": out["value filter"]["rows"]}
     return out
 
 
@@ -423,6 +463,14 @@ def _growth(rows: list[dict]) -> list[dict]:
     return growth
 
 
+def _attribute_table(rows: list[dict]) -> None:
+    """Prints the attribute workload of each size that measured it (stage_query's "attributes")."""
+    table = [{"products": r["products"], "query": name, "key = value": f"{a['key']} = {a['value']}", **figures}
+             for r in rows if (a := r.get("attributes")) for name, figures in a.items() if isinstance(figures, dict)]
+    if table:
+        print_table(table, title="attribute workload (HAS_ATTRIBUTE stored forward only), p50 ms")
+
+
 def _disk(d: Path, n: int) -> dict:
     from shopgraph.graph.schema import VectorDims
 
@@ -477,9 +525,10 @@ def rerun(stages: list[str], sizes: list[int], queries: int, workdir: Path | Non
     saved.setdefault("notes", []).append(f"stages {','.join(stages)} rerun on the same catalogs and databases "
                                          f"(--rerun), {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC")
     rows = saved["results"]["sizes"]
-    print_table([{k: v for k, v in r.items() if k != "cases"} for r in rows], title="scale: per size")
+    print_table([{k: v for k, v in r.items() if k not in ("cases", "attributes")} for r in rows], title="scale: per size")
     print_table([{"products": r["products"], "case": c, **m} for r in rows for c, m in r["cases"].items()],
                 title="vector search, k=10, 384-d text vectors: API vs store (warm filters) vs LanceDB")
+    _attribute_table(rows)
     saved["results"]["growth"] = _growth(rows)
     path.write_text(json.dumps(saved, indent=2), encoding="utf-8")
     print(f"\nupdated {path}")
@@ -517,10 +566,11 @@ def main(argv=None) -> None:
     with tempfile.TemporaryDirectory(prefix="scale-") as tmp:
         for n in sizes:
             rows.append(run_size(n, args.queries, args.keep or Path(tmp), peer=not args.no_peer, done=partial))
-    summary = [{k: v for k, v in r.items() if k != "cases"} for r in rows]
+    summary = [{k: v for k, v in r.items() if k not in ("cases", "attributes")} for r in rows]
     print_table(summary, title="scale: per size (each stage in its own process; RSS = that stage's peak)")
     search = [{"products": r["products"], "case": c, **m} for r in rows for c, m in r["cases"].items()]
     print_table(search, title="vector search, k=10, 384-d text vectors: API vs store (warm filters) vs LanceDB")
+    _attribute_table(rows)
     growth = _growth(rows)
     path = write_results(args.results, args_settings(args), {"sizes": rows, "growth": growth})
     print(f"\nwrote {path}")

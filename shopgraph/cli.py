@@ -152,10 +152,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="first train the pair scorer on the graph's labels between the two platforms")
     p.add_argument("--model", help="pair scorer file (default: the one trained for this pair of platforms)")
     p.add_argument("-k", type=int, default=20, help="candidates per product (default 20)")
-    p.add_argument("--rerank", type=int, default=0, metavar="N",
+    p.add_argument("--rerank", type=int, default=None, metavar="N",
                    help="let the pair scorer re-rank the N best blocking candidates per product before k are "
-                        "kept (e.g. 60: catalogs with many offers of look-alike products; costs N/k times the "
-                        "scoring; default 0: off; with the ready scorer, the shipped rerank scorer orders them)")
+                        "kept (catalogs with many offers of look-alike products; costs N/k times the scoring; "
+                        "with the ready scorer, the shipped rerank scorer orders them). Default: 120 when the "
+                        "source platform has up to 2,500 products, else off; 0 turns it off")
     p.add_argument("--dry-run", action="store_true", help="score and report, write nothing")
     one = p.add_mutually_exclusive_group()
     one.add_argument("--one-to-one", dest="one_to_one", action="store_true", default=None,
@@ -410,7 +411,7 @@ def cmd_match(args) -> None:
         raise ShopGraphError("--target is required")
     if args.k < 1:
         raise ShopGraphError(f"-k must be at least 1, got {args.k}")
-    if args.rerank < 0:
+    if args.rerank is not None and args.rerank < 0:
         raise ShopGraphError(f"--rerank must be 0 (off) or a number of candidates, got {args.rerank}")
     with _open(args, read_only=args.dry_run and not args.train) as sg:
         if args.product:

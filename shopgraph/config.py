@@ -188,12 +188,14 @@ class IngestConfig:
     LadybugDB holds in memory for the open transaction's rows until COMMIT, ~20-30 KB a text-only
     product beside its page cache (docs/benchmarks.md Scale round 6: 100k products peaked at 2.8 GB
     with commits of up to ~34k rows against 1.9 GB committing every 8,192; at 200k a 65,536-row cap
-    reached 4.6 GB, over the 4 GB bar, hence 32,768). A kill loses at most the rows since the last
+    reached 4.6 GB, over the 4 GB bar, hence 32,768; the 1M run then peaked at 4,017 MiB, at the bar's
+    edge, and at 300k halving the cap took the peak from 2.7-2.9 to 2.2 GB for 5-8% of the rate: hence
+    16,384, docs/benchmarks.md "The 1M run"). A kill loses at most the rows since the last
     commit; the next run writes them again."""
 
     batch_size: int = 8192
     commit_growth: float = 1.0
-    commit_max_rows: int = 32768
+    commit_max_rows: int = 16384
     max_id_chars: int = 500
     max_title_chars: int = 1000
     max_description_chars: int = 20000

@@ -40,6 +40,7 @@ DEPTH_PER_K = 5     # each channel's list votes this many times k deep (measured
 CHUNK = 1024        # listings per dense similarity block (CHUNK x n_other floats)
 RERANK_POOL = 120   # fused candidates per listing a pair scorer re-ranks (measured: docs/benchmarks.md)
 RERANK_KEEP = 10    # of the k places, the fused top this many stay whatever the scorer says
+RERANK_AUTO_PAIRS = 300_000   # `match` re-ranks by default while source listings x RERANK_POOL stay under this
 EXPAND_FROM = 3     # a listing's this many best-scored candidates may lend their look-alikes ...
 EXPAND_MIN = 0.9    # ... when the scorer gives them at least this (measured: docs/benchmarks.md)
 LOOKALIKES = 10     # look-alikes per lending target listing
@@ -55,6 +56,19 @@ class Candidates:
 
     def __len__(self) -> int:
         return len(self.rows)
+
+
+def default_rerank_pool(n_source: int, k: int) -> int:
+    """The rerank pool `match` uses when none is asked for: RERANK_POOL per listing while the pool's
+    pairs (n_source x RERANK_POOL) stay within RERANK_AUTO_PAIRS (source platforms up to 2,500
+    listings: the pool's features cost about 0.3-0.6 ms a pair on 2 cores, one to three minutes), else
+    0 (off). Why on: on catalogs of look-alike offers the fused top k misses matches the scorer finds
+    in a deeper pool (WDC computers, k = 20: 0.932 of the labelled matches fused, 0.980 re-ranked;
+    docs/benchmarks.md). Why a budget: the pool multiplies the features' cost by RERANK_POOL / k, too
+    much for a 100k-listing platform; there `match --rerank N` asks for it."""
+    if RERANK_POOL <= k or n_source * RERANK_POOL > RERANK_AUTO_PAIRS:
+        return 0
+    return RERANK_POOL
 
 
 def _top_ranks(block: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:

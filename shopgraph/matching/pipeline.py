@@ -21,7 +21,7 @@ import numpy as np
 
 from shopgraph.errors import BadArgumentError
 from shopgraph.graph.store import GraphBatch
-from shopgraph.matching.blocking import DEPTH_PER_K, Candidates, block, rerank, widen
+from shopgraph.matching.blocking import DEPTH_PER_K, Candidates, block, default_rerank_pool, rerank, widen
 from shopgraph.matching.features import PairFeaturizer
 from shopgraph.matching.listings import Listings, listings_from_store
 from shopgraph.matching.ready import READY_METHOD, provenance, ranker_for
@@ -47,6 +47,7 @@ class MatchReport:
     model_version: str = ""
     scorer_kind: str = ""   # "ready" (shipped with shopgraph, trained on other catalogs) or "trained"
     rerank_version: str | None = None   # the scorer that ordered the rerank pool, when not the deciding one
+    rerank_pool: int = 0                # fused candidates per listing re-ranked (0: none)
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -57,9 +58,12 @@ class MatchReport:
         kind = {"ready": ", the ready scorer shipped with shopgraph: train one on your labels with --train"}.get(
             self.scorer_kind, "")
         rerank = f", rerank pool ordered by {self.rerank_version}" if self.rerank_version else ""
+        pool = (f"the scorer re-ranked the fused top {self.rerank_pool} per product" if self.rerank_pool
+                else "fused blocking, no re-ranking")
         lines = [f"{self.source} -> {self.target}  (model {self.model_version}{kind}{rerank})",
                  f"source products      {self.source_products:>10,}",
-                 f"candidates           {self.candidates:>10,}  ({self.candidates_per_product:.1f} per product)",
+                 f"candidates           {self.candidates:>10,}  ({self.candidates_per_product:.1f} per product; "
+                 f"{pool})",
                  f"matched              {self.matched:>10,}",
                  f"waiting for review   {self.review:>10,}",
                  f"kept (decided)       {self.skipped_decided:>10,}"]
@@ -253,11 +257,12 @@ def scored_candidates(featurizer: PairFeaturizer, scorer: PairScorer, k: int, re
 
 def match_platforms(store, scorer: PairScorer, source: str, target: str, *, k: int = 20,
                     write: bool = True, one_to_one: bool | None = None,
-                    rerank_pool: int = 0) -> tuple[MatchReport, list[dict]]:
+                    rerank_pool: int | None = None) -> tuple[MatchReport, list[dict]]:
     """Match every source listing against the target platform; returns the report and the proposed
     matches [{src, dst, score, status, evidence, scorer}] (status "matched" or "review"), best first.
     rerank_pool > k: the scorer re-ranks that many fused candidates per listing before k are kept
-    (scored_candidates).
+    (scored_candidates); 0: no re-ranking; None: blocking.default_rerank_pool of the source platform's
+    size (on for small platforms).
 
     one_to_one: each listing is matched to at most one of the other platform (greedily, best score
     first; a pair that would reuse a listing goes to review instead). None: on when the known labels
@@ -274,6 +279,9 @@ def match_platforms(store, scorer: PairScorer, source: str, target: str, *, k: i
     t0 = time.perf_counter()
     featurizer = PairFeaturizer(left, right)
     report.seconds["featurizer"] = time.perf_counter() - t0
+    if rerank_pool is None:
+        rerank_pool = default_rerank_pool(len(left), k)
+    report.rerank_pool = rerank_pool if rerank_pool > k else 0
     ranker = ranker_for(scorer) if rerank_pool > k else scorer
     report.rerank_version = ranker.version if ranker is not scorer else None
     candidates, x, scores = scored_candidates(featurizer, scorer, k, rerank_pool, seconds=report.seconds,
@@ -338,10 +346,12 @@ def platform_pair(store, source: str, target: str) -> tuple[Listings, Listings, 
 
 def match_product(store, scorer: PairScorer, product_id: str, platform: str, *, k: int = 20,
                   limit: int = 5, prepared: tuple[Listings, Listings, PairFeaturizer] | None = None,
-                  rerank_pool: int = 0) -> list[dict]:
+                  rerank_pool: int | None = None) -> list[dict]:
     """The best `limit` target listings on `platform` for one product, each with score, status
     ("matched", "review" or "no match") and evidence; nothing is written. prepared: the
-    `platform_pair` of the product's platform and `platform`, when the caller keeps one."""
+    `platform_pair` of the product's platform and `platform`, when the caller keeps one. rerank_pool:
+    as match_platforms; None decides by the size of the product's whole platform, so one product is
+    blocked as a platform run blocks it."""
     rows = store.get_nodes("Product", [product_id], ["id", "platform"])
     if not rows:
         raise BadArgumentError(f"no product with id {product_id!r}")
@@ -352,6 +362,8 @@ def match_product(store, scorer: PairScorer, product_id: str, platform: str, *, 
     left, right, featurizer = prepared or platform_pair(store, source, platform)
     if not len(right) or product_id not in left.index_of():
         return []
+    if rerank_pool is None:
+        rerank_pool = default_rerank_pool(len(left), k)
     ranker = ranker_for(scorer) if rerank_pool > k else scorer
     candidates, x, scores = scored_candidates(featurizer, scorer, k, rerank_pool, rows=[left.index_of()[product_id]],
                                               ranker=ranker)

@@ -243,11 +243,12 @@ class ShopGraph:
         return train_matcher(self.store, source, target, model or self.matcher_path(source, target), k=k)
 
     def match_platforms(self, source: str, target: str, *, k: int = 20, model: str | Path | None = None,
-                        write: bool = True, one_to_one: bool | None = None, rerank_pool: int = 0):
+                        write: bool = True, one_to_one: bool | None = None, rerank_pool: int | None = None):
         """Match every listing of `source` against `target` and write SAME_AS edges (status "matched" or
         "review", with evidence). Returns (MatchReport, proposals). model: a scorer file, e.g. one
         trained on another pair of platforms (default: this pair's). rerank_pool > k: the scorer re-ranks
-        that many blocking candidates per listing before k are kept."""
+        that many blocking candidates per listing before k are kept; 0: none; None (default): on for
+        small platforms (matching.blocking.default_rerank_pool)."""
         from shopgraph.matching.pipeline import match_platforms
 
         report, proposals = match_platforms(self.store, self._scorer(source, target, model), source, target, k=k,
@@ -267,7 +268,7 @@ class ShopGraph:
                             f"{source} -> {target}, scorer {scorer.version}")
 
     def match(self, product_id: str, *, platform: str, k: int = 20, limit: int = 5,
-              model: str | Path | None = None, rerank_pool: int = 0) -> list[dict]:
+              model: str | Path | None = None, rerank_pool: int | None = None) -> list[dict]:
         """The best listings on `platform` for one product: [{src, dst, score, status, evidence}]
         (a MatchResults list: .to_pandas(), .to_arrow()). rerank_pool: as match_platforms."""
         from shopgraph.matching.pipeline import match_product

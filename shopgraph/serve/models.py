@@ -103,10 +103,18 @@ class ProductPage(Model):
     similar: list[Hit]
 
 
+class RankerOut(Model):
+    kind: str = Field(description='"rerank" (the shipped rerank scorer), "ready" or "trained"')
+    version: str
+    trained_on: list[str] = Field(default_factory=list, description="data sets or platform pairs it learned from")
+
+
 class ScorerOut(Model):
     kind: str = Field(description='"ready" (shipped with shopgraph, trained on other catalogs) or "trained"')
     version: str
     trained_on: list[str] = Field(default_factory=list, description="data sets or platform pairs it learned from")
+    rerank: RankerOut | None = Field(None, description="the scorer that ordered the deeper candidate pool this "
+                                                       "pair was kept from, when another one than this")
 
 
 class MatchProposal(Model):

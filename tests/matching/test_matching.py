@@ -386,9 +386,15 @@ def test_cli_match_and_review(store, tmp_path, capsys, monkeypatch):
     assert "no proposed match" in capsys.readouterr().err
     assert cli(["match", "--db", db, "--source", "a", "--target", "nope"]) == 1
     # No scorer trained for b -> a: the ready scorer shipped with shopgraph answers, and says so.
-    assert cli(["match", "--db", db, "--source", "b", "--target", "a", "--dry-run", "--json"]) == 0
+    assert cli(["match", "--db", db, "--source", "b", "--target", "a", "--dry-run", "--json", "--rerank", "0"]) == 0
     ready = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert ready and all(p["scorer"]["kind"] == "ready" for p in ready)
+    # Asked for nothing, a platform this small is re-ranked (blocking.default_rerank_pool), and the report says so.
+    assert cli(["match", "--db", db, "--source", "b", "--target", "a", "--dry-run", "--json"]) == 0
+    captured = capsys.readouterr()
+    auto = [json.loads(line) for line in captured.out.splitlines()]
+    assert auto and all("rerank" in p["scorer"] for p in auto)
+    assert "re-ranked the fused top 120 per product" in captured.err
     assert cli(["match", "--db", db, "--source", "b", "--target", "a", "--dry-run", "--json", "-k", "3",
                 "--rerank", "8"]) == 0
     reranked = [json.loads(line) for line in capsys.readouterr().out.splitlines()]

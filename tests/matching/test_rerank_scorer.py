@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from shopgraph.errors import ConfigError
-from shopgraph.matching import pipeline, ready
+from shopgraph.matching import blocking, pipeline, ready
 from shopgraph.matching.blocking import RERANK_KEEP, rerank, widen
 from shopgraph.matching.scorer import PairScorer
 from tests.matching.test_matching import toy  # noqa: F401  (the hand-made two-shop fixture)
@@ -122,5 +122,33 @@ def test_match_product_with_the_ready_scorer_orders_by_the_rerank_scorer(tmp_pat
     assert spy.calls >= 1
     assert all(m["scorer"]["version"] == decide.version and m["scorer"]["rerank"]["version"] == "lgbm-spy"
                for m in out)
-    plain = pipeline.match_product(Store(), decide, "a:17", "b", k=RERANK_KEEP + 2, limit=50, prepared=prepared)
+    plain = pipeline.match_product(Store(), decide, "a:17", "b", k=RERANK_KEEP + 2, limit=50, prepared=prepared,
+                                   rerank_pool=0)
     assert all("rerank" not in m["scorer"] for m in plain)
+    # Asked for nothing, a small platform is re-ranked (default_rerank_pool), a large one is not.
+    spy.calls = 0
+    auto = pipeline.match_product(Store(), decide, "a:17", "b", k=RERANK_KEEP + 2, limit=50, prepared=prepared)
+    assert spy.calls >= 1 and all(m["scorer"]["rerank"]["version"] == "lgbm-spy" for m in auto)
+    monkeypatch.setattr(blocking, "RERANK_AUTO_PAIRS", len(prepared[0]) * blocking.RERANK_POOL - 1)
+    spy.calls = 0
+    large = pipeline.match_product(Store(), decide, "a:17", "b", k=RERANK_KEEP + 2, limit=50, prepared=prepared)
+    assert spy.calls == 0 and all("rerank" not in m["scorer"] for m in large)
+
+
+def test_the_default_rerank_pool_is_on_within_its_pair_budget_only(monkeypatch):
+    budget = blocking.RERANK_AUTO_PAIRS // blocking.RERANK_POOL
+    assert blocking.default_rerank_pool(budget, 20) == blocking.RERANK_POOL
+    assert blocking.default_rerank_pool(budget + 1, 20) == 0
+    assert blocking.default_rerank_pool(10, blocking.RERANK_POOL) == 0   # a pool no deeper than k is no rerank
+    monkeypatch.setattr(blocking, "RERANK_AUTO_PAIRS", 0)
+    assert blocking.default_rerank_pool(1, 20) == 0
+
+
+def test_the_match_help_states_the_default_rerank_budget(capsys):
+    import shopgraph.cli as cli_module
+
+    with pytest.raises(SystemExit):
+        cli_module.main(["match", "--help"])
+    helptext = " ".join(capsys.readouterr().out.split())
+    assert f"default: {blocking.RERANK_POOL} when the source platform has up to " \
+           f"{blocking.RERANK_AUTO_PAIRS // blocking.RERANK_POOL:,} products" in helptext.lower()

@@ -44,6 +44,9 @@ def test_match_without_a_trained_scorer_is_answered_by_the_ready_one_and_says_so
     assert response.status_code == 200
     proposals = response.json()["proposals"]
     assert proposals and all(p["scorer"]["kind"] == "ready" and p["scorer"]["trained_on"] for p in proposals)
+    # The demo's platforms are small, so match re-ranks a deeper pool by default, with the shipped rerank
+    # scorer: its provenance reaches the API (the response model once refused the field: a 500).
+    assert all(p["scorer"]["rerank"]["kind"] == "rerank" and p["scorer"]["rerank"]["version"] for p in proposals)
 
 
 def test_the_pair_scorer_is_loaded_once_per_file_version(matched_graph, monkeypatch):

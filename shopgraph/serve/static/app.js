@@ -296,7 +296,8 @@ async function findMatches(id, platform, box) {
     // Say which scorer spoke: the ready one knows other catalogs, not this pair's labels.
     const who = scorer ? el("p", { class: "scorer" }, scorer.kind === "ready"
       ? `Scored by the ready scorer shipped with shopgraph (${scorer.version}, trained on ${scorer.trained_on.join(", ")}); label matches and train one for these platforms.`
-      : `Scored by the scorer trained on ${scorer.trained_on.join(", ")} (${scorer.version}).`) : null;
+      : `Scored by the scorer trained on ${scorer.trained_on.join(", ")} (${scorer.version}).`,
+      scorer.rerank ? ` Candidates picked from a deeper pool ordered by the ${scorer.rerank.kind} scorer (${scorer.rerank.version}).` : "") : null;
     box.replaceChildren(who || "", el("table", { class: "listings" },
       el("tr", {}, ["Proposed listing", "Score", "Status", "Evidence"].map((h) => el("th", {}, h))),
       data.proposals.map((m) => el("tr", {}, el("td", {}, m.product ? productLink(m.product) : m.dst),
