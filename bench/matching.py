@@ -71,6 +71,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="monotone constraints (features.FEATURE_DIRECTIONS) of the supervised scorers `match "
                         "--train` fits (default none, as shipped: constrained was no better on valid, "
                         "docs/benchmarks.md); the leave-one-out ready scorer keeps its shipped recipe")
+    p.add_argument("--stop-folds", type=int, default=None, metavar="K",
+                   help="early stopping of the supervised scorers `match --train` fits: rounds by K-fold "
+                        "cross-validation then one refit on all train pairs (default: pipeline.TRAIN_CONFIG's, 5); "
+                        "0: the 15%% hold-out used before (the baseline)")
     p.add_argument("--out", default="matching", help="results name (bench/results/NAME.json)")
     return p.parse_args(argv)
 
@@ -104,14 +108,15 @@ def load_dataset(args, name: str) -> dict:
             "skipped_rows": bench.skipped_rows}
 
 
-def supervised(data: dict, seeds: int = 1, monotone: str = "none") -> list[dict]:
+def supervised(data: dict, seeds: int = 1, monotone: str = "none", stop_folds: int | None = None) -> list[dict]:
     """The five-quick-feature reference, and the shipped pipeline as `match --train` runs it: a fresh
     scorer and one fine-tuned from the ready scorer, averaged (pipeline.fit_scorer). (The ready
     scorer saw the train splits only, so the test split stays unseen.) monotone: the shopgraph
-    scorers' ScorerConfig.monotone ("none": unconstrained)."""
+    scorers' ScorerConfig.monotone ("none": unconstrained); stop_folds: their ScorerConfig.stop_folds
+    (None: pipeline.TRAIN_CONFIG's, as `match --train`). The reference keeps the 15% hold-out."""
     from shopgraph.errors import ConfigError
     from shopgraph.matching.features import FEATURE_NAMES
-    from shopgraph.matching.pipeline import fit_scorer
+    from shopgraph.matching.pipeline import TRAIN_CONFIG, fit_scorer
     from shopgraph.matching.ready import ready_scorer
     from bench.ready_scorer import seed_spread
     from shopgraph.matching.scorer import PairScorer, ScorerConfig, prf
@@ -135,7 +140,8 @@ def supervised(data: dict, seeds: int = 1, monotone: str = "none") -> list[dict]
         def fit(seed: int):
             config = ScorerConfig(seed=seed)
             if columns is None:
-                config = ScorerConfig(seed=seed, monotone="" if monotone == "none" else monotone)
+                config = ScorerConfig(seed=seed, monotone="" if monotone == "none" else monotone,
+                                      stop_folds=TRAIN_CONFIG.stop_folds if stop_folds is None else stop_folds)
                 return fit_scorer(x["train"], splits["train"].labels, x["valid"], splits["valid"].labels, base, config)
             return PairScorer(config).fit(view(x["train"]), splits["train"].labels, view(x["valid"]), splits["valid"].labels)
 
@@ -257,7 +263,7 @@ def run(args) -> dict:
         data = load_dataset(args, name)
         datasets[name] = data
         if not args.blocking_only:
-            sup += supervised(data, args.seeds, args.supervised_monotone)
+            sup += supervised(data, args.seeds, args.supervised_monotone, args.stop_folds)
         blk += blocking(data, args.k, args.rerank_pools, args.rerank_scorers)
         print(f"{name}: features in {data['feature_seconds']} s; "
               + ("" if args.blocking_only else f"test F1 {sup[-1]['f1']:.4f} (reference {sup[-2]['f1']:.4f}); ")

@@ -193,7 +193,7 @@ def stage_query(d: Path, n: int, queries: int) -> dict:
         page.append((time.perf_counter() - t) * 1000)
     out["two_hop_p50_ms"] = percentiles(two_hop)["p50"]
     out["product_page_p50_ms"] = percentiles(page)["p50"]
-    out["attributes"] = _attribute_queries(store, graph, q[2:12])
+    out["attribute_queries"] = _attribute_queries(store, graph, q[2:12])
     out["query_peak_rss_mb"] = peak_rss_mb()
     graph.close()
     return out
@@ -464,9 +464,10 @@ def _growth(rows: list[dict]) -> list[dict]:
 
 
 def _attribute_table(rows: list[dict]) -> None:
-    """Prints the attribute workload of each size that measured it (stage_query's "attributes")."""
+    """Prints the attribute workload of each size that measured it (stage_query's "attribute_queries")."""
     table = [{"products": r["products"], "query": name, "key = value": f"{a['key']} = {a['value']}", **figures}
-             for r in rows if (a := r.get("attributes")) for name, figures in a.items() if isinstance(figures, dict)]
+             for r in rows if isinstance(a := r.get("attribute_queries"), dict)
+             for name, figures in a.items() if isinstance(figures, dict)]
     if table:
         print_table(table, title="attribute workload (HAS_ATTRIBUTE stored forward only), p50 ms")
 
@@ -525,7 +526,7 @@ def rerun(stages: list[str], sizes: list[int], queries: int, workdir: Path | Non
     saved.setdefault("notes", []).append(f"stages {','.join(stages)} rerun on the same catalogs and databases "
                                          f"(--rerun), {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC")
     rows = saved["results"]["sizes"]
-    print_table([{k: v for k, v in r.items() if k not in ("cases", "attributes")} for r in rows], title="scale: per size")
+    print_table([{k: v for k, v in r.items() if k not in ("cases", "attribute_queries")} for r in rows], title="scale: per size")
     print_table([{"products": r["products"], "case": c, **m} for r in rows for c, m in r["cases"].items()],
                 title="vector search, k=10, 384-d text vectors: API vs store (warm filters) vs LanceDB")
     _attribute_table(rows)
@@ -566,7 +567,7 @@ def main(argv=None) -> None:
     with tempfile.TemporaryDirectory(prefix="scale-") as tmp:
         for n in sizes:
             rows.append(run_size(n, args.queries, args.keep or Path(tmp), peer=not args.no_peer, done=partial))
-    summary = [{k: v for k, v in r.items() if k not in ("cases", "attributes")} for r in rows]
+    summary = [{k: v for k, v in r.items() if k not in ("cases", "attribute_queries")} for r in rows]
     print_table(summary, title="scale: per size (each stage in its own process; RSS = that stage's peak)")
     search = [{"products": r["products"], "case": c, **m} for r in rows for c, m in r["cases"].items()]
     print_table(search, title="vector search, k=10, 384-d text vectors: API vs store (warm filters) vs LanceDB")

@@ -245,9 +245,9 @@ def run_shipped_suite(sg, corpus: Corpus, suite: Suite, trained: bool, queries: 
         rows = [metrics([corpus.suite_id(i) for i in search(q, CANDIDATES)], q.relevant) for q in queries]
         out[name] = mean_metrics(rows)
         print(f"  {suite.name} {'after' if trained else 'before'} {name}: {out[name]}", flush=True)
-    if lat:
+    if lat:  # --latency-queries 0 times nothing
         out["hybrid"]["latency_ms"] = {**percentiles(lat), "queries": len(lat), "k": LATENCY_K}
-    print(f"  hybrid latency: {out['hybrid']['latency_ms']}", flush=True)
+        print(f"  hybrid latency: {out['hybrid']['latency_ms']}", flush=True)
     return out
 
 

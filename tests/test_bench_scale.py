@@ -28,3 +28,15 @@ def test_rerun_of_a_missing_results_file_names_it(tmp_path, monkeypatch):
     monkeypatch.setattr(bench.common, "RESULTS_DIR", tmp_path)
     with pytest.raises(SystemExit, match="scale_nope.json"):
         scale.rerun(["query"], [5], 10, tmp_path, results="scale_nope")
+
+
+def test_the_attribute_workload_keeps_the_ingests_attribute_count_and_prints_beside_old_results(capsys):
+    # stage_query once wrote its attribute workload under "attributes", the ingest's count of attribute
+    # values: a run lost that count, and a --rerun over a results file holding the count crashed.
+    old = {"products": 10, "attributes": 30, "cases": {}}
+    new = {"products": 20, "attributes": 60, "cases": {},
+           "attribute_queries": {"key": "color", "value": "black", "brand": "b",
+                                 "value filter": {"p50_ms": 1.0, "rows": 5}}}
+    scale._attribute_table([old, new])
+    printed = capsys.readouterr().out
+    assert "value filter" in printed and "color = black" in printed

@@ -187,3 +187,19 @@ def test_tuning_keeps_the_hybrid_at_least_as_good_as_the_benchs_lexical_mode():
         hybrid = sum(metrics(fused_ids(r, weights, k), r.relevant)["ndcg@10"] for r in mine)
         restricted_ = sum(metrics(fused_ids(r, lexical, k), r.relevant)["ndcg@10"] for r in mine)
         assert hybrid >= restricted_ - 1e-9, group
+
+
+def test_a_suite_run_that_times_no_query_still_reports_its_quality(monkeypatch):
+    # `--latency-queries 0` once ended the run with a KeyError after the suite's quality was measured.
+    from types import SimpleNamespace
+
+    import bench.search_shipped as shipped
+
+    monkeypatch.setattr(shipped, "modes", lambda sg, suite, trained: {"hybrid": lambda q, k: ["x", "y"]})
+    monkeypatch.setattr(shipped, "_memoize_query_encoding", lambda sg: None)
+    corpus = SimpleNamespace(suite_id=lambda i: i)
+    query = SimpleNamespace(text="a", image=None, relevant={"x": 1})
+    out = shipped.run_shipped_suite(None, corpus, SimpleNamespace(name="s"), False, [query], latency_queries=0)
+    assert out["hybrid"]["mrr"] == 1.0 and "latency_ms" not in out["hybrid"]
+    timed = shipped.run_shipped_suite(None, corpus, SimpleNamespace(name="s"), False, [query], latency_queries=1)
+    assert timed["hybrid"]["latency_ms"]["queries"] == 1
