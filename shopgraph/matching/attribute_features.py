@@ -39,6 +39,7 @@ import numpy as np
 from rapidfuzz import fuzz
 
 from shopgraph.matching.record_values import Value, serialise, typed
+from shopgraph.matching.text_signals import token_set
 
 CONFLICT_RELATIVE = 0.01
 PRICE_CONFLICT_RELATIVE = 0.2
@@ -80,14 +81,15 @@ class RecordView:
 
     def __init__(self, record: dict[str, str]):
         self.values: dict[str, Value] = {k: typed(v) for k, v in record.items() if v}
-        self.gtins = {v.norm for v in self.values.values() if v.kind == "gtin"}
-        self.codes = {v.norm for v in self.values.values() if v.kind == "code"}
+        # frozensets: most listings have no GTIN or code, and every empty frozenset is one shared object
+        self.gtins = frozenset(v.norm for v in self.values.values() if v.kind == "gtin")
+        self.codes = frozenset(v.norm for v in self.values.values() if v.kind == "code")
         text = serialise(record, with_keys=False)
-        self.words = set(_NON_ALNUM.split(text.casefold())) - {""}
+        self.words = token_set(_NON_ALNUM.split(text.casefold())) - {""}   # interned: catalogs repeat words
         self.compact = _NON_ALNUM.sub("", text.casefold())
         # Values that identify rather than describe: codes, GTINs, numbers as written (compact).
-        self.coded = {_NON_ALNUM.sub("", v.norm) for v in self.values.values()
-                      if v.kind in ("gtin", "code", "number")} - {""}
+        self.coded = frozenset({_NON_ALNUM.sub("", v.norm) for v in self.values.values()
+                                if v.kind in ("gtin", "code", "number")} - {""})
         self.measures = _measures(self.values.values())
 
 

@@ -118,23 +118,27 @@ class _Side:
         self.titles = [ts.normalise(t) for t in listings.titles]
         self.texts = [ts.normalise(t) for t in listings.texts]
         self.compact_texts = [ts.compact(t) for t in self.texts]
-        self.words = [set(ts.words(t)) for t in self.titles]
-        self.models = [ts.model_numbers(t) for t in self.titles]
-        self.numbers = [ts.numbers(t) for t in self.titles]
-        self.digit_tokens = [ts.digit_tokens(t) for t in self.titles]
-        self.quantities = [ts.quantities(t) for t in self.texts]
+        # Token sets of interned strings (ts.token_set): one string object per distinct token.
+        self.words = [ts.token_set(ts.words(t)) for t in self.titles]
+        self.models = [ts.token_set(ts.model_numbers(t)) for t in self.titles]
+        self.numbers = [ts.token_set(ts.numbers(t)) for t in self.titles]
+        self.digit_tokens = [ts.token_set(ts.digit_tokens(t)) for t in self.titles]
+        self.quantities = [ts.token_set(ts.quantities(t)) for t in self.texts]
         self.brands = [ts.normalise(b).strip() for b in listings.brands]
         self.categories = [ts.normalise(c).strip() for c in listings.categories]
         self.prices = listings.prices
         # Unit rows, so a dot product is a cosine in [-1, 1] whatever the store holds (GNN vectors
         # are not normalised there); zero rows stay zero (unknown).
-        self.vectors = {c: l2_normalize(m) for c, m in listings.vectors.items()}
+        # Listings whose vectors are unit rows already (listings_from_store) are used as they are: one
+        # copy of each catalog's vectors, not two.
+        self.vectors = {c: m if listings.unit_vectors else l2_normalize(m) for c, m in listings.vectors.items()}
         self.records = [RecordView(r) for r in listings.attributes]
         self.raw = listings.attributes
         # Every value the catalog has (all columns, the title among them), for the channels that look
         # past the title.
         self.record_texts = [ts.normalise(" ".join([t, *r.values()])) for t, r in zip(listings.titles, self.raw)]
-        self.identifiers = [ts.model_numbers(text) | view.gtins for text, view in zip(self.record_texts, self.records)]
+        self.identifiers = [ts.token_set(ts.model_numbers(text) | view.gtins)
+                            for text, view in zip(self.record_texts, self.records)]
 
 
 def _sorted_digit_tokens(text: str) -> list[str]:

@@ -76,13 +76,15 @@ def top_lists(featurizer, channel: str, depth: int, from_right: bool = False) ->
         lists = dense_lists(own, other, depth)
     # Kept with 32-bit indices (-1 padding included): 12 lists of 100k x 100 at 100k x 100k are
     # 1.44 GB with int64, 0.96 GB so.
-    lists = (lists[0].astype(np.int32), lists[1])
+    lists = (lists[0].astype(np.int32, copy=False), lists[1])
     cache[key] = lists
     return lists
 
 
 def _pad(n: int, depth: int) -> tuple[np.ndarray, np.ndarray]:
-    return np.full((n, depth), -1, np.int64), np.full((n, depth), -np.inf, np.float32)
+    # int32 from the start: the lists are kept so (top_lists), and an int64 list was one more
+    # (n, depth) transient per list (80 MB at 100k x 100).
+    return np.full((n, depth), -1, np.int32), np.full((n, depth), -np.inf, np.float32)
 
 
 def exact_lists(own, other, depth: int) -> tuple[np.ndarray, np.ndarray]:
@@ -153,7 +155,9 @@ def sparse_lists(own: sparse.csr_matrix, other: sparse.csr_matrix, depth: int) -
     POOL_FACTOR * depth deep, is then re-scored with the full rows, so every similarity kept is exact."""
     from sparse_dot_topn import sp_matmul_topn
 
-    own, other = own.tocsr().astype(np.float32), other.tocsr().astype(np.float32)
+    # No copy when the rows are float32 CSR already (the featurizer's are): two copies of a char
+    # channel's catalogs were ~0.2 GB at 100k listings a side.
+    own, other = own.tocsr().astype(np.float32, copy=False), other.tocsr().astype(np.float32, copy=False)
     pruned = _prune_rows(own, QUERY_TERMS)
     cut = np.diff(own.indptr) > QUERY_TERMS                 # rows whose pool scores are only partial
     other_t = other.T.tocsr()

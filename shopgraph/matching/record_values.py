@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import re
+import sys
 from collections import Counter
 from dataclasses import dataclass
 from typing import Iterable, Mapping
@@ -53,7 +54,7 @@ def typed(raw: str) -> Value:
 
     text = " ".join(str(raw).split())
     norm = normalise_text(text)
-    words = frozenset(_WORD.findall(norm))
+    words = frozenset(map(sys.intern, _WORD.findall(norm)))   # interned: one string per distinct word
     if looks_like_gtin(text):
         from shopgraph.ingest.identifiers import gtin
         return Value("gtin", gtin(text) or norm, words=words)

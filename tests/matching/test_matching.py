@@ -254,6 +254,28 @@ def test_vector_cosines_are_real_cosines_whatever_the_store_holds():
     assert cos == pytest.approx(1.0)
 
 
+def test_listings_with_unit_vectors_are_featurized_from_one_copy_and_the_same_features():
+    from shopgraph.ingest.encoders.text import l2_normalize
+    from shopgraph.matching.listings import UNIT_CHUNK, unit_rows_in_place
+
+    rng = np.random.default_rng(3)
+    raw = rng.normal(size=(UNIT_CHUNK + 5, 8)).astype(np.float32) * 3   # more rows than one chunk
+    raw[4] = 0   # a listing without the vector
+    scaled = unit_rows_in_place(raw.copy())
+    assert np.array_equal(scaled, l2_normalize(raw))   # the same float32 rows, chunk edges and all
+    titles = [f"sony ps-lx{n}" for n in range(len(raw))]
+    plain = Listings("a", [f"a:{n}" for n in range(len(raw))], titles, titles, vectors={"text": raw})
+    unit = Listings("a", plain.ids, titles, titles, vectors={"text": scaled}, unit_vectors=True)
+    other = Listings("b", ["b:0", "b:1"], titles[:2], titles[:2], vectors={"text": raw[:2]})
+    kept = PairFeaturizer(unit, other)
+    assert kept.left.vectors["text"] is scaled   # no second copy of the catalog's vectors
+    pairs = [[0, 0], [4, 1], [UNIT_CHUNK + 2, 1]]
+    a, b = PairFeaturizer(plain, other).features(pairs), kept.features(pairs)
+    assert np.array_equal(a, b, equal_nan=True)
+    with pytest.raises(BadArgumentError):
+        unit_rows_in_place(raw.astype(np.float64))
+
+
 def test_best_f1_threshold_and_prf():
     t, f1 = best_f1_threshold(np.array([0.9, 0.8, 0.3, 0.2]), np.array([1, 1, 0, 0]))
     assert 0.3 < t < 0.8 and f1 == 1.0
