@@ -63,6 +63,7 @@ def test_cv_stopping_fine_tunes_from_a_base_scorer_and_falls_back_on_tiny_label_
     tuned = PairScorer(ScorerConfig(stop_folds=5)).fit(x, y, xv, yv, init=base)
     assert tuned.metrics["fine_tuned_from"] == base.version
     assert tuned.metrics["iterations"] >= base.metrics["iterations"]   # base's trees kept, new ones added
+    assert tuned.metrics["early_stopping"] == "5-fold cv, refit on all"   # the folds, not the hold-out, stopped it
     # one match: no folds can hold it out, so the 15% hold-out's rule applies (here: no stopping)
     tiny = PairScorer(ScorerConfig(stop_folds=5, max_iter=20)).fit(x[39:], y[39:], xv, yv)
     assert tiny.metrics["early_stopping"] != "5-fold cv, refit on all"
