@@ -260,6 +260,15 @@ def scored_candidates(featurizer: PairFeaturizer, scorer: PairScorer, k: int, re
     return candidates, x, scores
 
 
+def _pool_and_ranker(scorer: PairScorer, rerank_pool: int | None, n_left: int, n_right: int,
+                     k: int) -> tuple[int, PairScorer]:
+    """(the rerank pool, the scorer that orders it) of a match: None asks default_rerank_pool of the
+    two platforms' sizes; with a pool deeper than k the ranker is ready.ranker_for(scorer), else scorer."""
+    if rerank_pool is None:
+        rerank_pool = default_rerank_pool(n_left, n_right, k)
+    return rerank_pool, ranker_for(scorer) if rerank_pool > k else scorer
+
+
 def match_platforms(store, scorer: PairScorer, source: str, target: str, *, k: int = 20,
                     write: bool = True, one_to_one: bool | None = None,
                     rerank_pool: int | None = None) -> tuple[MatchReport, list[dict]]:
@@ -284,10 +293,8 @@ def match_platforms(store, scorer: PairScorer, source: str, target: str, *, k: i
     t0 = time.perf_counter()
     featurizer = PairFeaturizer(left, right)
     report.seconds["featurizer"] = time.perf_counter() - t0
-    if rerank_pool is None:
-        rerank_pool = default_rerank_pool(len(left), len(right), k)
+    rerank_pool, ranker = _pool_and_ranker(scorer, rerank_pool, len(left), len(right), k)
     report.rerank_pool = rerank_pool if rerank_pool > k else 0
-    ranker = ranker_for(scorer) if rerank_pool > k else scorer
     report.rerank_version = ranker.version if ranker is not scorer else None
     candidates, x, scores = scored_candidates(featurizer, scorer, k, rerank_pool, seconds=report.seconds,
                                               ranker=ranker)
@@ -367,9 +374,7 @@ def match_product(store, scorer: PairScorer, product_id: str, platform: str, *, 
     left, right, featurizer = prepared or platform_pair(store, source, platform)
     if not len(right) or product_id not in left.index_of():
         return []
-    if rerank_pool is None:
-        rerank_pool = default_rerank_pool(len(left), len(right), k)
-    ranker = ranker_for(scorer) if rerank_pool > k else scorer
+    rerank_pool, ranker = _pool_and_ranker(scorer, rerank_pool, len(left), len(right), k)
     candidates, x, scores = scored_candidates(featurizer, scorer, k, rerank_pool, rows=[left.index_of()[product_id]],
                                               ranker=ranker)
     order = np.argsort(-scores, kind="stable")[:limit]

@@ -109,10 +109,8 @@ class RankerOut(Model):
     trained_on: list[str] = Field(default_factory=list, description="data sets or platform pairs it learned from")
 
 
-class ScorerOut(Model):
+class ScorerOut(RankerOut):
     kind: str = Field(description='"ready" (shipped with shopgraph, trained on other catalogs) or "trained"')
-    version: str
-    trained_on: list[str] = Field(default_factory=list, description="data sets or platform pairs it learned from")
     rerank: RankerOut | None = Field(None, description="the scorer that ordered the deeper candidate pool this "
                                                        "pair was kept from, when another one than this")
 
