@@ -62,11 +62,11 @@ _GATHER_CHUNK = 1024  # mirror rows gathered at a time for exact scoring: stays 
 _FILTER_EF_AT = 0.2
 # A filter's block (AnnIndex._block) codes each value in 4 bits: 16 even levels spanning the
 # [_BLOCK_TAIL, 1 - _BLOCK_TAIL] quantiles of that dimension over the filter (values beyond are clipped),
-# estimated from about _BLOCK_SAMPLE of its rows; it ranks coarser than float32, so it hands
+# taken from about _BLOCK_SAMPLE of its rows; it ranks coarser than float32, so it hands
 # k * _BLOCK_FETCH candidates to the exact re-rank. Measured at 1M (bench.scale's filters, 100 queries):
 # candidates 4k: recall@10 0.994, 10k: 1.000; tails 1/16: 0.992 at 10k, 1/64 and 1/256: 1.000.
 _BLOCK_TAIL = 1 / 64
-_BLOCK_SAMPLE = 8192
+_BLOCK_SAMPLE = 4096
 _BLOCK_FETCH = 10
 _DEFAULTS = IndexConfig()  # one source of truth for the tuning defaults: shopgraph/config.py
 
@@ -115,32 +115,29 @@ def _block_row_bytes(dim: int) -> int:
 
 def _four_bit_block(rows_of, slots: np.ndarray, dim: int):
     """A faiss IndexPQFastScan over the rows of these slots (row i of the block is slots[i]) whose
-    product quantiser has one sub-quantiser per dimension: each value is one of 16 even levels across
-    that dimension's range in the filter's rows (clipped at the _BLOCK_TAIL quantiles). rows_of(slots)
-    gives (m, dim) float32 rows. The levels are set, not trained (faiss's k-means and encoder took 11 s
-    for 187k rows; this takes well under one), and the codes are packed here in IndexPQ's layout
-    (value j in bits 4(j % 2) of byte j // 2), then laid out for fast scan by faiss. Fast scan looks
-    each 4-bit code up in a table held in registers: a 187k-row block scanned in ~2 ms where an 8-bit
-    scalar-quantised block took ~20 ms (bench.scale at 1M)."""
+    product quantiser has one sub-quantiser per dimension holding the 16 levels of faiss's 4-bit scalar
+    quantiser: each dimension's range is its [_BLOCK_TAIL, 1 - _BLOCK_TAIL] quantiles over a sample of
+    the filter's rows (values beyond are clipped), value c standing for low + (c + 0.5) / 15 * range.
+    The scalar quantiser sets the ranges and encodes (in C++, two values a byte, the layout IndexPQ
+    uses for 4-bit codes), so nothing is trained by k-means (faiss's PQ training and encoder took 11 s
+    for 187k rows; this takes under a second); the PQ form is only there for fast scan, which looks each
+    4-bit code up in a table held in registers: a 187k-row block scanned in a few ms where an 8-bit
+    scalar-quantised block took about ten times as long (bench.filter_search). rows_of(slots) gives
+    (m, dim) float32 rows."""
     faiss = _faiss()
-    sample = rows_of(slots[::max(1, slots.size // _BLOCK_SAMPLE)])
-    low = np.quantile(sample, _BLOCK_TAIL, axis=0).astype(np.float32)
-    high = np.quantile(sample, 1 - _BLOCK_TAIL, axis=0).astype(np.float32)
-    step = np.maximum((high - low) / 16, np.float32(1e-12))  # (dim,): a constant dimension gets one level
+    sq = faiss.ScalarQuantizer(dim, faiss.ScalarQuantizer.QT_4bit)
+    sq.rangestat, sq.rangestat_arg = faiss.ScalarQuantizer.RS_quantiles, _BLOCK_TAIL
+    sq.train(rows_of(slots[::max(1, slots.size // _BLOCK_SAMPLE)]))
+    trained = faiss.vector_to_array(sq.trained)  # (2 * dim,): each dimension's low end, then its range
+    low, width = trained[:dim], trained[dim:]
     pq = faiss.IndexPQ(dim, dim, 4, faiss.METRIC_INNER_PRODUCT)
-    levels = low[:, None] + (np.arange(16, dtype=np.float32)[None, :] + 0.5) * step[:, None]  # (dim, 16)
+    levels = low[:, None] + (np.arange(16, dtype=np.float32)[None, :] + 0.5) / 15 * width[:, None]  # (dim, 16)
     faiss.copy_array_to_vector(np.ascontiguousarray(levels, dtype=np.float32).ravel(), pq.pq.centroids)
     pq.is_trained = True
-    width = _block_row_bytes(dim)
-    codes = np.empty((slots.size, width), dtype=np.uint8)
-    scale = (1.0 / step).astype(np.float32)
+    codes = np.empty((slots.size, _block_row_bytes(dim)), dtype=np.uint8)
     for lo in range(0, slots.size, _BUILD_CHUNK):
-        level = (rows_of(slots[lo:lo + _BUILD_CHUNK]) - low) * scale
-        np.clip(level, 0, 15, out=level)
-        level = level.astype(np.uint8)
-        if dim % 2:  # an odd width: the last byte's high half stays 0
-            level = np.hstack([level, np.zeros((level.shape[0], 1), dtype=np.uint8)])
-        codes[lo:lo + level.shape[0]] = level[:, 0::2] | (level[:, 1::2] << 4)
+        part = slots[lo:lo + _BUILD_CHUNK]
+        codes[lo:lo + part.size] = sq.compute_codes(rows_of(part))
     faiss.copy_array_to_vector(codes.ravel(), pq.codes)
     pq.ntotal = slots.size
     return faiss.IndexPQFastScan(pq)
