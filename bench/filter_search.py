@@ -7,7 +7,8 @@ else) is answered by scanning the filter's own block for candidates, re-scored e
 price + category, a Cypher `where`): two prepared filters over the same ids, one per block kind, each
 block made before timing (its build time reported); then, query by query in alternating order,
 `AnnIndex.search` with each, and `EmbeddedStore.vector_search` (current code, what bench.scale
-times as "store"). recall@10 against exact float32 scoring over the filter's rows from the index's
+times as "store"), and the block alone for every query (a plan without the unfiltered probe, measured
+as an alternative). recall@10 against exact float32 scoring over the filter's rows from the index's
 own vectors. Also counts how the current code answered each query: from the unfiltered
 neighbourhood ("probe"), by restricted HNSW, or by the block ("exact").
 
@@ -92,15 +93,19 @@ def run_case(store, index, name: str, kw: dict, queries: np.ndarray, k: int) -> 
 
     counters = {"_filtered": counted_planned, "_exact_filter": counted_exact, "_ann": counted_ann}
 
-    ms = {"previous": [], "current": [], "store": []}
-    found = {"previous": [], "current": []}
+    ms = {"previous": [], "current": [], "store": [], "block only": []}
+    found = {"previous": [], "current": [], "block only": []}
     for n, v in enumerate(queries):
-        order = ("previous", "current", "store") if n % 2 else ("store", "current", "previous")
+        order = ("previous", "current", "store", "block only") if n % 2 else ("block only", "store", "current", "previous")
         for which in order:
             started = time.perf_counter()
             if which == "previous":
                 with previous_block():
                     hits = index.search(v, k, allowed=old)
+            elif which == "block only":  # a plan that skips the unfiltered probe: every query scans the block
+                with index._lock:
+                    u = index._unit_queries(np.asarray(v, dtype=np.float32), single=True)[0]
+                    hits = index._exact_filter(u, k, new)
             elif which == "current":
                 vars(index).update(counters)
                 try:
@@ -129,7 +134,9 @@ def run_case(store, index, name: str, kw: dict, queries: np.ndarray, k: int) -> 
             "p50_current": p["current"]["p50"], "p99_current": p["current"]["p99"],
             "p50_ratio": round(p["current"]["p50"] / p["previous"]["p50"], 3),
             "recall_previous": recall["previous"], "recall_current": recall["current"],
-            "store_p50": p["store"]["p50"], "store_p99": p["store"]["p99"]}
+            "store_p50": p["store"]["p50"], "store_p99": p["store"]["p99"],
+            "block_only_p50": p["block only"]["p50"], "block_only_p99": p["block only"]["p99"],
+            "recall_block_only": recall["block only"]}
 
 
 def main(argv=None) -> None:
