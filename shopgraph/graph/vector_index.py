@@ -545,6 +545,7 @@ class AnnIndex:
             if not isinstance(ids, (set, frozenset, dict)):
                 slots = np.unique(slots)  # a list may repeat ids; a set cannot
             f._owner, f._generation, f._slots, f._bitmap, f._block = weakref.ref(self), self._generation, slots, None, None
+            f._plan = _Plan()
         return f._slots
 
     def _exact(self, q: np.ndarray, k: int, slots: np.ndarray | None) -> list[tuple[str, float]]:
@@ -641,17 +642,27 @@ class AnnIndex:
         unfiltered search found every closer vector, so no allowed one outside can beat them);
         allowed vectors at least half as common there as in the index -> HNSW restricted to the
         filter; fewer -> exact scoring over the filter's rows (filtered HNSW would walk the wrong
-        region of the graph and miss most of them)."""
+        region of the graph and miss most of them).
+
+        A prepared filter whose neighbourhoods seldom answer (a category that follows the clusters:
+        most queries lie elsewhere) pays for that look and then scans its block anyway; its _Plan
+        measures both and sends queries straight to the block while that is cheaper on average
+        (re-checking the neighbourhood on one query in _PLAN_RECHECK)."""
+        plan = f._plan if prepared else None
+        if plan is not None and plan.block_only():
+            plan.skipped += q.shape[0]
+            return [self._timed_block(row, k, f, plan) for row in q]
         faiss = _faiss()
         fetch = min(k * self.rerank_factor, len(self._ids))
         params = faiss.SearchParametersHNSW()
         params.efSearch = max(self.ef_search, fetch)
+        started = time.perf_counter()
         _, found = self._hnsw.search(q, fetch, params=params)
         bitmap = self._bitmap(f)
         want = min(k, f._slots.size)
         share = f._slots.size / len(self)
         out: list = [None] * q.shape[0]
-        restricted = []
+        restricted, elsewhere = [], []
         for i, (row, cand) in enumerate(zip(q, found)):
             cand = cand[cand >= 0]
             cand = np.unique(cand[self._alive[cand]])
@@ -662,11 +673,25 @@ class AnnIndex:
                 out[i] = self._pairs(inside[best], scores[best])
             elif cand.size and inside.size >= 0.5 * share * cand.size:
                 restricted.append(i)
-            else:  # a one-off filter (not prepared) is never used again: no block for it
-                out[i] = self._exact_filter(row, k, f) if prepared else self._exact(row, k, f._slots)
+            else:
+                elsewhere.append(i)
+        probe_ms = (time.perf_counter() - started) * 1000 / q.shape[0]
+        for i in elsewhere:  # a one-off filter (not prepared) is never used again: no block for it
+            out[i] = self._timed_block(q[i], k, f, plan) if prepared else self._exact(q[i], k, f._slots)
         if restricted:
+            started = time.perf_counter()
             for i, result in zip(restricted, self._ann(q[restricted], k, f)):
                 out[i] = result
+            restricted_ms = (time.perf_counter() - started) * 1000 / len(restricted)
+        if plan is not None:
+            plan.probed(q.shape[0], probe_ms, len(restricted), restricted_ms if restricted else 0.0, len(elsewhere))
+        return out
+
+    def _timed_block(self, q: np.ndarray, k: int, f: "IdFilter", plan: "_Plan | None") -> list[tuple[str, float]]:
+        started = time.perf_counter()
+        out = self._exact_filter(q, k, f)
+        if plan is not None:
+            plan.block_ms = _ewma(plan.block_ms, (time.perf_counter() - started) * 1000)
         return out
 
     def _bitmap(self, f: "IdFilter") -> np.ndarray:
@@ -904,6 +929,47 @@ def _ids_digest(blob: bytes, offsets: np.ndarray) -> str:
     return digest.hexdigest()
 
 
+_PLAN_MIN = 8  # looks at the neighbourhood before the plan may skip it
+_PLAN_RECHECK = 8  # while skipping it, one query in this many looks again (the queries may change)
+
+
+def _ewma(old: float | None, new: float, weight: float = 0.2) -> float:
+    return new if old is None else (1 - weight) * old + weight * new
+
+
+class _Plan:
+    """What a prepared broad filter's searches cost (ms per query, moving averages) and how its
+    neighbourhood looks went (`AnnIndex._filtered`). The look costs probe_ms and answers a share of
+    the queries itself; the rest cost restricted_ms (restricted HNSW) or block_ms (the filter's block,
+    which answers any query). Skipping the look pays block_ms for every query, so it is skipped while
+    probe_ms + restricted share * restricted_ms + block share * block_ms > block_ms."""
+
+    __slots__ = ("looks", "answered", "restricted", "probe_ms", "restricted_ms", "block_ms", "skipped")
+
+    def __init__(self) -> None:
+        self.looks = self.answered = self.restricted = self.skipped = 0
+        self.probe_ms: float | None = None
+        self.restricted_ms = 0.0
+        self.block_ms: float | None = None
+
+    def probed(self, queries: int, probe_ms: float, restricted: int, restricted_ms: float, block: int) -> None:
+        if self.looks >= 256:  # older looks count half: the shares follow the queries as they change
+            self.looks, self.answered, self.restricted = self.looks // 2, self.answered // 2, self.restricted // 2
+        self.looks += queries
+        self.answered += queries - restricted - block
+        self.restricted += restricted
+        self.probe_ms = _ewma(self.probe_ms, probe_ms)
+        if restricted:
+            self.restricted_ms = _ewma(self.restricted_ms or None, restricted_ms)
+        self.skipped = 0
+
+    def block_only(self) -> bool:
+        if self.looks < _PLAN_MIN or self.block_ms is None or self.skipped >= _PLAN_RECHECK - 1:
+            return False
+        restricted, block = self.restricted / self.looks, 1 - (self.answered + self.restricted) / self.looks
+        return self.probe_ms + restricted * self.restricted_ms + block * self.block_ms > self.block_ms
+
+
 class IdFilter:
     """Allowed ids prepared for repeated filtered searches (see AnnIndex.id_filter).
 
@@ -911,7 +977,7 @@ class IdFilter:
     filter and refreshed when that index has changed since.
     """
 
-    __slots__ = ("ids", "_owner", "_generation", "_slots", "_bitmap", "_block", "__weakref__")
+    __slots__ = ("ids", "_owner", "_generation", "_slots", "_bitmap", "_block", "_plan", "__weakref__")
 
     def __init__(self, ids: Collection[str]):
         self.ids = ids
@@ -920,6 +986,7 @@ class IdFilter:
         self._slots = np.empty(0, dtype=np.int64)
         self._bitmap: np.ndarray | None = None
         self._block = None  # its vectors at 4 bits per value in one faiss index (AnnIndex._block)
+        self._plan = _Plan()  # how its broad searches went (AnnIndex._filtered)
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -348,6 +348,35 @@ def test_a_filter_block_answers_queries_from_inside_its_own_tight_clusters():
     assert np.mean([recall(got, brute(base, q, 10, rows), ids) for q, got in zip(inside, found)]) >= 0.99
 
 
+def test_a_filter_whose_neighbourhoods_never_answer_skips_the_look():
+    """A prepared category that follows the clusters, searched by queries about other clusters: each
+    query's unfiltered neighbourhood holds none of it, so looking there first only adds its cost to the
+    block scan that answers. The filter's plan then scans the block directly (looking again on one
+    query in eight), with the same recall, queries from inside included; a filter whose neighbourhoods
+    answer keeps looking (its block is never needed)."""
+    rng = np.random.default_rng(4)
+    dim, n, clusters = 64, 20_000, 10
+    centres, label, base = labelled_clusters(rng, dim, n, clusters)
+    ids = [f"c{i}" for i in range(n)]
+    index = AnnIndex(dim, exact_max_candidates=500)
+    index.upsert(ids, base)
+    assert index.build()
+    rows = np.flatnonzero(label < 2)
+    allowed = index.id_filter([ids[r] for r in rows])
+    outside = centres[rng.integers(2, clusters, 48)] + 0.35 * rng.standard_normal((48, dim)).astype(np.float32)
+    hits = [recall(index.search(q, 10, allowed=allowed), brute(base, q, 10, rows), ids) for q in outside]
+    assert np.mean(hits) >= 0.99
+    assert allowed._plan.looks < 20  # 8 looks, then one in eight
+    inside = centres[rng.integers(0, 2, 24)] + 0.35 * rng.standard_normal((24, dim)).astype(np.float32)
+    hits = [recall(index.search(q, 10, allowed=allowed), brute(base, q, 10, rows), ids) for q in inside]
+    assert np.mean(hits) >= 0.99
+    # every neighbourhood answers: the plan keeps looking, and no block is made
+    mine = index.id_filter([ids[r] for r in rows])
+    for q in inside:
+        index.search(q, 10, allowed=mine)
+    assert mine._plan.looks == len(inside) and mine._plan.answered == len(inside) and mine._block is None
+
+
 def test_prepared_filter_matches_a_set_and_follows_index_changes(data):
     index, ids, base, queries = data
     allowed = set(ids[:3000:3])
