@@ -20,6 +20,14 @@ as in the whole index send it to filtered HNSW; far fewer (the filter lies elsew
 scoring over the filter's rows. Turning string ids into slots costs about
 0.4 us per id (20k ids: ~8 ms), so a filter reused by many searches is best prepared once with
 `id_filter`.
+
+A prepared filter scored exactly past `exact_max_candidates` scans a block of its own (its vectors at
+4 bits per value, faiss fast scan) for candidates that are re-scored exactly, fetching more while the
+block's measured error says a left-out row could still make the top k. For a category that follows
+the clusters most queries lie elsewhere, so the neighbourhood look above mostly adds its cost to the
+block scan; each prepared filter measures both (`_Plan`) and, while looking first costs more on
+average, sends its queries straight to the block (which answers any query, near or far), looking
+again on one in eight.
 """
 
 from __future__ import annotations
@@ -62,9 +70,10 @@ _GATHER_CHUNK = 1024  # mirror rows gathered at a time for exact scoring: stays 
 _FILTER_EF_AT = 0.2
 # A filter's block (AnnIndex._block) codes each value in 4 bits: 16 even levels spanning the
 # [_BLOCK_TAIL, 1 - _BLOCK_TAIL] quantiles of that dimension over the filter (values beyond are clipped),
-# taken from about _BLOCK_SAMPLE of its rows; it ranks coarser than float32, so it hands
-# k * _BLOCK_FETCH candidates to the exact re-rank. Measured at 1M (bench.scale's filters, 100 queries):
-# candidates 4k: recall@10 0.994, 10k: 1.000; tails 1/16: 0.992 at 10k, 1/64 and 1/256: 1.000.
+# taken from about _BLOCK_SAMPLE of its rows; it ranks coarser than float32, so it hands at least
+# k * _BLOCK_FETCH candidates to the exact re-rank. Explored at 1M on the category filter (100 queries,
+# even levels set in numpy, a fixed candidate count): 4k candidates recall@10 0.994, 10k 1.000; tails
+# 1/16: 0.992 at 10k, 1/64 and 1/256: 1.000 (docs/benchmarks.md, "Filtered search at 1M").
 _BLOCK_TAIL = 1 / 64
 _BLOCK_SAMPLE = 4096
 _BLOCK_FETCH = 10
