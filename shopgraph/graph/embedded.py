@@ -1123,18 +1123,12 @@ class EmbeddedStore(GraphStore):
         if getattr(self._local, "conn", None) is not None:
             raise StoreError("internal: the vector index is used inside a read or write")
         with self._vectors.locked(prop):
-            # The graph's version (inside pinned_meta: the pinned one; else read in one statement, where
-            # the read below is three: BEGIN, the reads, COMMIT): an index already current at it, and
-            # a filter already prepared at it, need nothing else from the graph.
             pinned = self._pinned()
-            if pinned is None:
-                pinned = self.get_metas(("generation", DATABASE_ID))
-            version = (pinned.get(DATABASE_ID), int(pinned.get("generation") or 0))
-            index = self._vectors.current(prop, version[1], version[0])
-            if index is not None:
-                allowed = None if filter_args is None else self._prepared(prop, version, *filter_args)
-                if filter_args is None or allowed is not None:
-                    yield index, allowed
+            if pinned is not None and filter_args is None:
+                # Inside pinned_meta: an index already current at the pinned version needs no read.
+                index = self._vectors.current(prop, int(pinned.get("generation") or 0), pinned.get(DATABASE_ID))
+                if index is not None:
+                    yield index, None
                     return
             # the graph's version read afresh: a pin older than an index another thread synced since
             # must not make this one rebuild it back
@@ -1171,7 +1165,12 @@ class EmbeddedStore(GraphStore):
         kept per (property, query, parameters) and dropped when the graph (its id and write generation:
         `version`) changes.
         """
-        query, bound, key = self._filter_query(prop, filters, where, params)
+        query, bound = candidate_query(filters, where, params)
+        try:
+            key = (prop, query, repr(sorted(bound.items())))
+            hash(key)
+        except TypeError:
+            key = None
         with self._filter_lock:
             if version != self._filter_key:
                 self._filter_cache.clear()
@@ -1186,28 +1185,6 @@ class EmbeddedStore(GraphStore):
                 while len(self._filter_cache) > FILTER_CACHE_SIZE:
                     self._filter_cache.popitem(last=False)
         return prepared
-
-    @staticmethod
-    def _filter_query(prop: str, filters, where, params) -> tuple[str, dict, tuple | None]:
-        """(candidate Cypher, its parameters, the key a prepared filter is cached under; None when a
-        parameter cannot be hashed)."""
-        query, bound = candidate_query(filters, where, params)
-        try:
-            key = (prop, query, repr(sorted(bound.items())))
-            hash(key)
-        except TypeError:
-            key = None
-        return query, bound, key
-
-    def _prepared(self, prop: str, version: tuple, filters, where, params):
-        """The filter already prepared at this version of the graph (database id, write generation), or
-        None."""
-        key = self._filter_query(prop, filters, where, params)[2]
-        with self._filter_lock:
-            if key is None or version != self._filter_key or key not in self._filter_cache:
-                return None
-            self._filter_cache.move_to_end(key)
-            return self._filter_cache[key]
 
     def _exact_search(self, prop, query_vector, k, filters, where, params) -> list[tuple[str, float]]:
         query, bound = candidate_query(filters, where, params)

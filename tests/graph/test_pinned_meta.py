@@ -116,31 +116,3 @@ def test_a_write_inside_unpinned_leaves_no_stale_pin_behind(tmp_path):
             with store.unpinned():
                 store.write(catalog_batch([product("2", seed=1)]))
             assert store.generation() == 2  # the thread's own write, not the pinned generation 1
-
-
-def test_a_search_with_a_current_index_and_a_prepared_filter_reads_the_version_in_one_statement(tmp_path):
-    """Issue 18: every store search read the graph's version in a read transaction (BEGIN, the Meta
-    reads, COMMIT: three statements, ~1.6 ms of a 2.7 ms filtered search at 100k) even when its index
-    and its prepared filter were current. Now one statement reads the version; the filter still follows
-    writes (a product written after it was prepared is found)."""
-    from shopgraph.graph.store import Filters
-
-    with EmbeddedStore.open(tmp_path / "g.db", dims=SMALL_DIMS, index_config=IndexConfig(min_ann_size=0)) as store:
-        store.write(catalog_batch([product(str(i), seed=i, brand="acme" if i % 2 else "other") for i in range(20)]))
-        query = np.asarray(product("q", seed=3)["text_vec"], dtype=np.float32)
-        acme = Filters(brand="acme")
-        first = store.vector_search("text_vec", query, 5, filters=acme)  # index synced, filter prepared
-        for filters in (acme, None):
-            seen = []
-            store.trace = lambda q, params: seen.append(q)
-            try:
-                again = store.vector_search("text_vec", query, 5, filters=filters)
-            finally:
-                store.trace = None
-            assert len(seen) == 1 and "BEGIN" not in seen[0], seen
-        assert again and store.vector_search("text_vec", query, 5, filters=acme) == first
-        # a write: the next search reads, syncs and prepares the filter again, and sees the new product
-        store.write(catalog_batch([product("new", seed=3, brand="acme")]))
-        assert store.vector_search("text_vec", query, 1, filters=acme)[0][0] == "shop_a:new"
-        assert "shop_a:new" not in {i for i, _ in store.vector_search("text_vec", query, 20,
-                                                                      filters=Filters(brand="other"))}
