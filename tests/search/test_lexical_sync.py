@@ -208,3 +208,23 @@ def test_many_changes_are_read_in_scanned_pages_with_the_same_documents_as_by_ke
         assert changed["shop_a:14"]["title"] == "Steel kettle 14"
         # and the index a paged sync writes answers like one written by key
         assert _ids(g.lexical.index().search("steel kettle"))[:4] and len(g.lexical.index()) == 9
+
+
+def test_the_lexical_sync_bench_runs_and_finds_both_reads_agree(tmp_path, monkeypatch):
+    """bench.lexical_sync on a small graph with tiny pages: it reads pages and keys, checks they agree
+    and writes its JSON (the figures themselves are the benchmark's, not a test's)."""
+    import json
+
+    import bench.common
+    from bench import lexical_sync as bench_sync
+    from shopgraph.search import lexical_sync
+
+    monkeypatch.setattr(bench.common, "RESULTS_DIR", tmp_path)
+    monkeypatch.setattr(lexical_sync, "PAGE", 4)
+    db = tmp_path / "g.db"
+    with _open(db) as g:
+        g.store.write(catalog_batch([product(str(i), title=f"Kettle {i}") for i in range(20)]))
+    results = bench_sync.main(["--db", str(db), "--pages", "2", "--out", "sync_small"])
+    assert results["documents_equal"] is True and results["timed_products"] == 8
+    saved = json.loads((tmp_path / "sync_small.json").read_text(encoding="utf-8"))
+    assert saved["results"]["products"] == 20
