@@ -156,6 +156,10 @@ def _four_bit_block(rows_of, slots: np.ndarray, dim: int):
     sq.train(rows_of(slots[::max(1, slots.size // _BLOCK_SAMPLE)]))
     trained = faiss.vector_to_array(sq.trained)  # (2 * dim,): each dimension's low end, then its range
     low, width = trained[:dim], trained[dim:]
+    if not (width > 1e-12).all():  # a dimension with one value (or a one-row filter): no range to divide by
+        low = np.where(width > 1e-12, low, low - 1e-6).astype(np.float32)
+        width = np.maximum(width, 2e-6).astype(np.float32)
+        faiss.copy_array_to_vector(np.concatenate([low, width]), sq.trained)
     pq = faiss.IndexPQ(dim, dim, 4, faiss.METRIC_INNER_PRODUCT)
     levels = low[:, None] + (np.arange(16, dtype=np.float32)[None, :] + 0.5) / 15 * width[:, None]  # (dim, 16)
     faiss.copy_array_to_vector(np.ascontiguousarray(levels, dtype=np.float32).ravel(), pq.pq.centroids)
@@ -597,6 +601,9 @@ class AnnIndex:
             if fetch >= f._slots.size or not _block_may_miss(approx, scores, want):
                 break
             fetch = min(fetch * 4, f._slots.size)
+        if cand.size < want:  # the block gave fewer rows than it holds: never return fewer than asked
+            log.debug("filter block gave %d of %d results; scoring its rows exactly", cand.size, want)
+            return self._exact(q, k, f._slots)
         best = _top(scores, min(want, cand.size))
         return self._pairs(cand[best], scores[best])
 

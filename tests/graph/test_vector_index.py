@@ -377,6 +377,26 @@ def test_a_filter_whose_neighbourhoods_never_answer_skips_the_look():
     assert mine._plan.looks == len(inside) and mine._plan.answered == len(inside) and mine._block is None
 
 
+@pytest.mark.parametrize("size", [1, 2, 3, 40])
+def test_a_filter_block_of_a_few_rows_gives_every_row_asked_for(size):
+    """A block made for a filter of one row (exact_max_candidates=0 makes blocks for any size) has no
+    range in any dimension: its levels divided by zero and the block returned nothing, so the search
+    gave no result. The levels get a minimal range, and a block that gives fewer rows than asked for
+    is never trusted: the filter's rows are scored exactly."""
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((2000, 16)).astype(np.float32)
+    ids = [f"i{i}" for i in range(2000)]
+    index = AnnIndex(16, min_ann_size=100, exact_max_candidates=0, filter_min_fraction=1.0)
+    index.upsert(ids, x)
+    assert index.build()
+    f = index.id_filter(ids[:size])
+    for q in x[100:105]:
+        got = index.search(q, 3, allowed=f)
+        assert [i for i, _ in got] == [ids[r] for r in brute(x / np.linalg.norm(x, axis=1, keepdims=True), q, 3,
+                                                             np.arange(size))]
+    assert f._block is not None
+
+
 def test_prepared_filter_matches_a_set_and_follows_index_changes(data):
     index, ids, base, queries = data
     allowed = set(ids[:3000:3])
