@@ -147,9 +147,10 @@ def _four_bit_block(rows_of, slots: np.ndarray, dim: int):
     The scalar quantiser sets the ranges and encodes (in C++, two values a byte, the layout IndexPQ
     uses for 4-bit codes), so nothing is trained by k-means (faiss's PQ training and encoder took 11 s
     for 187k rows; this takes under a second); the PQ form is only there for fast scan, which looks each
-    4-bit code up in a table held in registers: a 187k-row block scanned in a few ms where an 8-bit
-    scalar-quantised block took about ten times as long (bench.filter_search). rows_of(slots) gives
-    (m, dim) float32 rows."""
+    4-bit code up in a table held in registers: filtered searches through it took 0.35-0.52x the time
+    of those through the 8-bit scalar-quantised block it replaced, at recall 1.000 (bench.filter_search
+    at 1M; the 187k-row category block alone: ~3.4 ms a query at load 3). rows_of(slots) gives (m, dim)
+    float32 rows."""
     faiss = _faiss()
     sq = faiss.ScalarQuantizer(dim, faiss.ScalarQuantizer.QT_4bit)
     sq.rangestat, sq.rangestat_arg = faiss.ScalarQuantizer.RS_quantiles, _BLOCK_TAIL
