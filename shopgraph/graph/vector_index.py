@@ -68,14 +68,12 @@ _GATHER_CHUNK = 1024  # mirror rows gathered at a time for exact scoring: stays 
 # HNSW restricted to a fraction s of the vectors needs a wider beam: efSearch is scaled by
 # _FILTER_EF_AT / s (measured at 100k: recall@10 >= 0.995 for s >= 0.1 with this scaling)
 _FILTER_EF_AT = 0.2
-# A filter's block (AnnIndex._block) codes each value in 4 bits: 16 even levels spanning the
-# [_BLOCK_TAIL, 1 - _BLOCK_TAIL] quantiles of that dimension over the filter (values beyond are clipped),
-# taken from about _BLOCK_SAMPLE of its rows; it ranks coarser than float32, so it hands at least
-# k * _BLOCK_FETCH candidates to the exact re-rank. Explored at 1M on the category filter (100 queries,
-# even levels set in numpy, a fixed candidate count): 4k candidates recall@10 0.994, 10k 1.000; tails
-# 1/16: 0.992 at 10k, 1/64 and 1/256: 1.000 (docs/benchmarks.md, "Filtered search at 1M").
-_BLOCK_TAIL = 1 / 64
-_BLOCK_SAMPLE = 4096
+# A filter's block (AnnIndex._block) codes each value in 4 bits: 16 even levels spanning that dimension's
+# min..max over the filter's rows; it ranks coarser than float32, so it hands at least k * _BLOCK_FETCH
+# candidates to the exact re-rank. Explored at 1M on the category filter (100 queries, a fixed
+# candidate count): 4k candidates recall@10 0.994, 10k 1.000. Ranges over quantiles (1/64 tails) were
+# as fast but clipped the rows whose strength lies in a tail (heavy-tailed vectors: recall 0.84)
+# (docs/benchmarks.md, "Filtered search at 1M").
 _BLOCK_FETCH = 10
 # ... and more (4x at a time) while a row it left out could still reach the k-th exact score
 # (_block_may_miss): near queries in tight clusters score many candidates closer together than 4 bits
@@ -142,8 +140,8 @@ def _block_row_bytes(dim: int) -> int:
 def _four_bit_block(rows_of, slots: np.ndarray, dim: int):
     """A faiss IndexPQFastScan over the rows of these slots (row i of the block is slots[i]) whose
     product quantiser has one sub-quantiser per dimension holding the 16 levels of faiss's 4-bit scalar
-    quantiser: each dimension's range is its [_BLOCK_TAIL, 1 - _BLOCK_TAIL] quantiles over a sample of
-    the filter's rows (values beyond are clipped), value c standing for low + (c + 0.5) / 15 * range.
+    quantiser: each dimension's range is its min..max over all of the filter's rows (nothing clipped),
+    value c standing for low + (c + 0.5) / 15 * range.
     The scalar quantiser sets the ranges and encodes (in C++, two values a byte, the layout IndexPQ
     uses for 4-bit codes), so nothing is trained by k-means (faiss's PQ training and encoder took 11 s
     for 187k rows; this takes under a second); the PQ form is only there for fast scan, which looks each
@@ -153,10 +151,19 @@ def _four_bit_block(rows_of, slots: np.ndarray, dim: int):
     float32 rows."""
     faiss = _faiss()
     sq = faiss.ScalarQuantizer(dim, faiss.ScalarQuantizer.QT_4bit)
-    sq.rangestat, sq.rangestat_arg = faiss.ScalarQuantizer.RS_quantiles, _BLOCK_TAIL
-    sq.train(rows_of(slots[::max(1, slots.size // _BLOCK_SAMPLE)]))
-    trained = faiss.vector_to_array(sq.trained)  # (2 * dim,): each dimension's low end, then its range
-    low, width = trained[:dim], trained[dim:]
+    sq.rangestat = faiss.ScalarQuantizer.RS_minmax
+    sq.train(rows_of(slots[:min(slots.size, 16)]))  # sizes sq.trained; the ranges are set just below
+    # Each dimension's range is its true min..max over every row of the filter, not quantiles of a
+    # sample: a value clipped to a range scores its row too low, and a row whose strength lies in a
+    # tail would never be a candidate (heavy-tailed vectors: recall@10 0.84 with the 1/64 tails).
+    low = np.full(dim, np.inf, dtype=np.float32)
+    high = np.full(dim, -np.inf, dtype=np.float32)
+    for lo in range(0, slots.size, _BUILD_CHUNK):
+        part = rows_of(slots[lo:lo + _BUILD_CHUNK])
+        np.minimum(low, part.min(axis=0), out=low)
+        np.maximum(high, part.max(axis=0), out=high)
+    width = high - low
+    faiss.copy_array_to_vector(np.concatenate([low, width]).astype(np.float32), sq.trained)
     if not (width > 1e-12).all():  # a dimension with one value (or a one-row filter): no range to divide by
         low = np.where(width > 1e-12, low, low - 1e-6).astype(np.float32)
         width = np.maximum(width, 2e-6).astype(np.float32)
@@ -560,7 +567,7 @@ class AnnIndex:
             if not isinstance(ids, (set, frozenset, dict)):
                 slots = np.unique(slots)  # a list may repeat ids; a set cannot
             f._owner, f._generation, f._slots, f._bitmap, f._block = weakref.ref(self), self._generation, slots, None, None
-            f._plan = _Plan()
+            f._plan, f._exact_uses = _Plan(), 0
         return f._slots
 
     def _exact(self, q: np.ndarray, k: int, slots: np.ndarray | None) -> list[tuple[str, float]]:
@@ -586,10 +593,13 @@ class AnnIndex:
     def _exact_filter(self, q: np.ndarray, k: int, f: "IdFilter") -> list[tuple[str, float]]:
         """Top-k over a prepared filter's slots: its block (its vectors at 4 bits per value, scanned by
         faiss's fast-scan kernels) gives k * _BLOCK_FETCH candidates, re-scored exactly from the mirror;
-        exact over the slots when no block fits in filter_block_mb. The block is made on the filter's
-        first exact search: making it costs about what gathering the rows for one exact search does
-        (its first step is that gather), and every later search scans an eighth of the bytes."""
-        block = self._block(f)
+        exact over the slots when no block fits in filter_block_mb, and at the filter's first exact
+        search: making a block costs a few exact searches (two passes over the rows: their ranges,
+        then their codes; a 75k-row filter of 150k: 900 ms against 316 for one exact search), which a
+        filter used once (the embedded store prepares every filter it is given) would pay for nothing.
+        From the second on, each search scans an eighth of the bytes."""
+        f._exact_uses += 1
+        block = self._block(f) if f._exact_uses > 1 else None
         if block is None:
             return self._exact(q, k, f._slots)
         want = min(k, f._slots.size)
@@ -995,7 +1005,8 @@ class IdFilter:
     filter and refreshed when that index has changed since.
     """
 
-    __slots__ = ("ids", "_owner", "_generation", "_slots", "_bitmap", "_block", "_plan", "__weakref__")
+    __slots__ = ("ids", "_owner", "_generation", "_slots", "_bitmap", "_block", "_plan", "_exact_uses",
+                 "__weakref__")
 
     def __init__(self, ids: Collection[str]):
         self.ids = ids
@@ -1005,6 +1016,7 @@ class IdFilter:
         self._bitmap: np.ndarray | None = None
         self._block = None  # its vectors at 4 bits per value in one faiss index (AnnIndex._block)
         self._plan = _Plan()  # how its broad searches went (AnnIndex._filtered)
+        self._exact_uses = 0  # exact searches since its slots were resolved (the block comes at the second)
 
     def __len__(self) -> int:
         return len(self.ids)
