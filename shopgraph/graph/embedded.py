@@ -1016,6 +1016,20 @@ class EmbeddedStore(GraphStore):
             del part  # the page's Arrow copy goes before the next page is read
             yield ids, matrix, nulled
 
+    def product_pages(self, revision: int, page_rows: int) -> list[tuple[str, dict]] | None:
+        """Node-offset ranges when more than page_rows products changed. LadybugDB finds a product by
+        key with an index lookup and random page reads: a full lexical sync at 1M products read its
+        documents at 1.85 ms a product that way, and 0.06 by scanning offset ranges of 20,000
+        (docs/benchmarks.md, "The lexical sync at close"). Few changes are still read by key."""
+        rev = "" if revision < 0 else " AND p.rev > $rev"
+        count, top = self._rows_raw(f"MATCH (p:Product) WHERE true{rev} RETURN count(p), max(offset(id(p)))",
+                                    {"rev": revision} if rev else None)[0]
+        if not count or count <= page_rows:
+            return None
+        extra = {"rev": revision} if rev else {}
+        return [(f"offset(id(p)) >= $lo AND offset(id(p)) < $hi{rev}", {"lo": lo, "hi": lo + page_rows, **extra})
+                for lo in range(0, int(top) + 1, page_rows)]
+
     def count_with_vector(self, prop: str) -> int:
         with self._reading():
             has, _, weights = self._vector_columns("Product", prop, "p")

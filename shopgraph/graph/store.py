@@ -214,6 +214,13 @@ class GraphStore(ABC):
     def iter_nodes(self, label: str, properties: Sequence[str], batch_size: int = 10000) -> Iterator[list[dict]]:
         """All nodes of a label, in key order, in batches of rows."""
 
+    def product_pages(self, revision: int, page_rows: int) -> list[tuple[str, dict]] | None:
+        """How to read the products changed since `revision` (every product when revision < 0) by
+        scanning: Cypher predicates over `p` with their parameters, each selecting at most page_rows
+        products, together selecting each changed product once. None (the default): this store reads
+        them best by key, a page of ids at a time."""
+        return None
+
     @abstractmethod
     def relationship_pairs(self, rel: str, properties: Sequence[str] = ()) -> list[dict]:
         """All relationships of a type as rows {"src", "dst", **properties}."""

@@ -20,6 +20,14 @@ as in the whole index send it to filtered HNSW; far fewer (the filter lies elsew
 scoring over the filter's rows. Turning string ids into slots costs about
 0.4 us per id (20k ids: ~8 ms), so a filter reused by many searches is best prepared once with
 `id_filter`.
+
+A prepared filter scored exactly past `exact_max_candidates` scans a block of its own (its vectors at
+4 bits per value, faiss fast scan) for candidates that are re-scored exactly, fetching more while the
+block's measured error says a left-out row could still make the top k. For a category that follows
+the clusters most queries lie elsewhere, so the neighbourhood look above mostly adds its cost to the
+block scan; each prepared filter measures both (`_Plan`) and, while looking first costs more on
+average, sends its queries straight to the block (which answers any query, near or far), looking
+again on one in eight.
 """
 
 from __future__ import annotations
@@ -60,6 +68,19 @@ _GATHER_CHUNK = 1024  # mirror rows gathered at a time for exact scoring: stays 
 # HNSW restricted to a fraction s of the vectors needs a wider beam: efSearch is scaled by
 # _FILTER_EF_AT / s (measured at 100k: recall@10 >= 0.995 for s >= 0.1 with this scaling)
 _FILTER_EF_AT = 0.2
+# A filter's block (AnnIndex._block) codes each value in 4 bits: 16 even levels spanning the
+# [_BLOCK_TAIL, 1 - _BLOCK_TAIL] quantiles of that dimension over the filter (values beyond are clipped),
+# taken from about _BLOCK_SAMPLE of its rows; it ranks coarser than float32, so it hands at least
+# k * _BLOCK_FETCH candidates to the exact re-rank. Explored at 1M on the category filter (100 queries,
+# even levels set in numpy, a fixed candidate count): 4k candidates recall@10 0.994, 10k 1.000; tails
+# 1/16: 0.992 at 10k, 1/64 and 1/256: 1.000 (docs/benchmarks.md, "Filtered search at 1M").
+_BLOCK_TAIL = 1 / 64
+_BLOCK_SAMPLE = 4096
+_BLOCK_FETCH = 10
+# ... and more (4x at a time) while a row it left out could still reach the k-th exact score
+# (_block_may_miss): near queries in tight clusters score many candidates closer together than 4 bits
+# tell apart (a fixed 10k found 0.86 of the top 10 there; tests/graph, tight clusters)
+_BLOCK_MARGIN = 4.0
 _DEFAULTS = IndexConfig()  # one source of truth for the tuning defaults: shopgraph/config.py
 
 
@@ -98,6 +119,60 @@ def _top(scores: np.ndarray, k: int) -> np.ndarray:
     else:
         part = np.arange(scores.shape[0])
     return part[np.argsort(-scores[part], kind="stable")]
+
+
+def _block_may_miss(approx: np.ndarray, exact: np.ndarray, want: int) -> bool:
+    """Whether a row the block ranked below these candidates could still be among the best `want`.
+    approx: the block's scores of the candidates (best first); exact: their exact scores. The block's
+    error on this query is measured on the candidates themselves (exact - approx: its mean is a shift
+    that does not change the order, its spread the noise); a row left out scored at most approx[-1],
+    so its exact score is unlikely to pass approx[-1] + shift + _BLOCK_MARGIN spreads."""
+    if exact.size <= want:
+        return True
+    error = exact - approx
+    kth = np.partition(exact, exact.size - want)[exact.size - want]
+    return approx[-1] + error.mean() + _BLOCK_MARGIN * error.std() >= kth
+
+
+def _block_row_bytes(dim: int) -> int:
+    """Bytes per row of a filter's block: 4 bits per value."""
+    return (dim + 1) // 2
+
+
+def _four_bit_block(rows_of, slots: np.ndarray, dim: int):
+    """A faiss IndexPQFastScan over the rows of these slots (row i of the block is slots[i]) whose
+    product quantiser has one sub-quantiser per dimension holding the 16 levels of faiss's 4-bit scalar
+    quantiser: each dimension's range is its [_BLOCK_TAIL, 1 - _BLOCK_TAIL] quantiles over a sample of
+    the filter's rows (values beyond are clipped), value c standing for low + (c + 0.5) / 15 * range.
+    The scalar quantiser sets the ranges and encodes (in C++, two values a byte, the layout IndexPQ
+    uses for 4-bit codes), so nothing is trained by k-means (faiss's PQ training and encoder took 11 s
+    for 187k rows; this takes under a second); the PQ form is only there for fast scan, which looks each
+    4-bit code up in a table held in registers: filtered searches through it took 0.35-0.52x the time
+    of those through the 8-bit scalar-quantised block it replaced, at recall 1.000 (bench.filter_search
+    at 1M; the 187k-row category block alone: ~3.4 ms a query at load 3). rows_of(slots) gives (m, dim)
+    float32 rows."""
+    faiss = _faiss()
+    sq = faiss.ScalarQuantizer(dim, faiss.ScalarQuantizer.QT_4bit)
+    sq.rangestat, sq.rangestat_arg = faiss.ScalarQuantizer.RS_quantiles, _BLOCK_TAIL
+    sq.train(rows_of(slots[::max(1, slots.size // _BLOCK_SAMPLE)]))
+    trained = faiss.vector_to_array(sq.trained)  # (2 * dim,): each dimension's low end, then its range
+    low, width = trained[:dim], trained[dim:]
+    if not (width > 1e-12).all():  # a dimension with one value (or a one-row filter): no range to divide by
+        low = np.where(width > 1e-12, low, low - 1e-6).astype(np.float32)
+        width = np.maximum(width, 2e-6).astype(np.float32)
+        faiss.copy_array_to_vector(np.concatenate([low, width]), sq.trained)
+    pq = faiss.IndexPQ(dim, dim, 4, faiss.METRIC_INNER_PRODUCT)
+    levels = low[:, None] + (np.arange(16, dtype=np.float32)[None, :] + 0.5) / 15 * width[:, None]  # (dim, 16)
+    faiss.copy_array_to_vector(np.ascontiguousarray(levels, dtype=np.float32).ravel(), pq.pq.centroids)
+    pq.is_trained = True
+    codes = np.empty((slots.size, _block_row_bytes(dim)), dtype=np.uint8)
+    for lo in range(0, slots.size, _BUILD_CHUNK):
+        part = slots[lo:lo + _BUILD_CHUNK]
+        codes[lo:lo + part.size] = sq.compute_codes(rows_of(part))
+    faiss.copy_array_to_vector(codes.ravel(), pq.codes)
+    del codes  # two copies at most at once (a 1M-row filter: 192 MB each), not three
+    pq.ntotal = slots.size
+    return faiss.IndexPQFastScan(pq)
 
 
 class AnnIndex:
@@ -485,7 +560,7 @@ class AnnIndex:
             if not isinstance(ids, (set, frozenset, dict)):
                 slots = np.unique(slots)  # a list may repeat ids; a set cannot
             f._owner, f._generation, f._slots, f._bitmap, f._block = weakref.ref(self), self._generation, slots, None, None
-            f._exact_uses = 0
+            f._plan = _Plan()
         return f._slots
 
     def _exact(self, q: np.ndarray, k: int, slots: np.ndarray | None) -> list[tuple[str, float]]:
@@ -509,29 +584,37 @@ class AnnIndex:
         return self._pairs(slots[best], scores[best])
 
     def _exact_filter(self, q: np.ndarray, k: int, f: "IdFilter") -> list[tuple[str, float]]:
-        """Top-k over a prepared filter's slots: its block (its vectors at 8 bits per value, one
-        contiguous scan, a quarter of the memory traffic of float32 rows) gives k * rerank_factor
-        candidates, re-scored exactly from the mirror; exact over the slots when no block fits in
-        filter_block_mb."""
-        f._exact_uses += 1
-        # a filter's first exact search gathers its rows: a block pays off from its second one on
-        block = self._block(f) if f._exact_uses > 1 else None
+        """Top-k over a prepared filter's slots: its block (its vectors at 4 bits per value, scanned by
+        faiss's fast-scan kernels) gives k * _BLOCK_FETCH candidates, re-scored exactly from the mirror;
+        exact over the slots when no block fits in filter_block_mb. The block is made on the filter's
+        first exact search: making it costs about what gathering the rows for one exact search does
+        (its first step is that gather), and every later search scans an eighth of the bytes."""
+        block = self._block(f)
         if block is None:
             return self._exact(q, k, f._slots)
-        fetch = min(k * self.rerank_factor, f._slots.size)
-        with _one_thread():
-            _, found = block.search(q.reshape(1, -1), fetch)
-        cand = f._slots[found[0][found[0] >= 0]]
-        scores = self._rows(cand) @ q
-        best = _top(scores, min(k, cand.size))
+        want = min(k, f._slots.size)
+        fetch = min(k * max(_BLOCK_FETCH, self.rerank_factor), f._slots.size)
+        while True:
+            with _one_thread():
+                approx, found = block.search(q.reshape(1, -1), fetch)
+            keep = found[0] >= 0
+            cand, approx = f._slots[found[0][keep]], approx[0][keep]
+            scores = self._rows(cand) @ q
+            if fetch >= f._slots.size or not _block_may_miss(approx, scores, want):
+                break
+            fetch = min(fetch * 4, f._slots.size)
+        if cand.size < want:  # the block gave fewer rows than it holds: never return fewer than asked
+            log.debug("filter block gave %d of %d results; scoring its rows exactly", cand.size, want)
+            return self._exact(q, k, f._slots)
+        best = _top(scores, min(want, cand.size))
         return self._pairs(cand[best], scores[best])
 
     def _block(self, f: "IdFilter"):
-        """The filter's vectors in a faiss scalar-quantised flat index (row i is slot f._slots[i]), made
-        on first use and kept on the filter (dropped with its slots when the index changes); the least
-        recently used blocks are dropped to stay within filter_block_mb."""
+        """The filter's vectors in a 4-bit fast-scan block (row i is slot f._slots[i]; _four_bit_block),
+        made on first use and kept on the filter (dropped with its slots when the index changes); the
+        least recently used blocks are dropped to stay within filter_block_mb."""
         budget = self.filter_block_mb * 2**20
-        need = f._slots.size * self.dim  # one byte per value
+        need = f._slots.size * _block_row_bytes(self.dim)
         if need > budget or f._slots.size == 0:
             return None
         key = id(f)
@@ -545,23 +628,17 @@ class AnnIndex:
                 del self._blocks[other_key]
             else:
                 held.append((other_key, other))
-        used = sum(o._block.ntotal * self.dim for _, o in held)
+        row_bytes = _block_row_bytes(self.dim)
+        used = sum(o._block.ntotal * row_bytes for _, o in held)
         for other_key, other in held:
             if used + need <= budget:
                 break
-            used -= other._block.ntotal * self.dim
+            used -= other._block.ntotal * row_bytes
             other._block = None
             del self._blocks[other_key]
-        faiss = _faiss()
-        block = faiss.IndexScalarQuantizer(self.dim, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
-        # per-dimension value ranges from up to _BUILD_CHUNK rows spread over the filter (values outside
-        # them are clipped: candidates only, every result is re-scored exactly)
-        block.train(self._rows(f._slots[::max(1, f._slots.size // _BUILD_CHUNK)]))
-        for lo in range(0, f._slots.size, _BUILD_CHUNK):
-            block.add(self._rows(f._slots[lo:lo + _BUILD_CHUNK]))
-        f._block = block
+        f._block = _four_bit_block(self._rows, f._slots, self.dim)
         self._blocks[key] = weakref.ref(f)
-        return block
+        return f._block
 
     def _rows(self, slots: np.ndarray) -> np.ndarray:
         """Mirror rows of these slots, (m, dim) float32, a fresh aligned array. A mirror mapped from a
@@ -583,17 +660,27 @@ class AnnIndex:
         unfiltered search found every closer vector, so no allowed one outside can beat them);
         allowed vectors at least half as common there as in the index -> HNSW restricted to the
         filter; fewer -> exact scoring over the filter's rows (filtered HNSW would walk the wrong
-        region of the graph and miss most of them)."""
+        region of the graph and miss most of them).
+
+        A prepared filter whose neighbourhoods seldom answer (a category that follows the clusters:
+        most queries lie elsewhere) pays for that look and then scans its block anyway; its _Plan
+        measures both and sends queries straight to the block while that is cheaper on average
+        (re-checking the neighbourhood on one query in _PLAN_RECHECK)."""
+        plan = f._plan if prepared else None
+        if plan is not None and plan.block_only():
+            plan.skipped += q.shape[0]
+            return [self._timed_block(row, k, f, plan) for row in q]
         faiss = _faiss()
         fetch = min(k * self.rerank_factor, len(self._ids))
         params = faiss.SearchParametersHNSW()
         params.efSearch = max(self.ef_search, fetch)
+        started = time.perf_counter()
         _, found = self._hnsw.search(q, fetch, params=params)
         bitmap = self._bitmap(f)
         want = min(k, f._slots.size)
         share = f._slots.size / len(self)
         out: list = [None] * q.shape[0]
-        restricted = []
+        restricted, elsewhere = [], []
         for i, (row, cand) in enumerate(zip(q, found)):
             cand = cand[cand >= 0]
             cand = np.unique(cand[self._alive[cand]])
@@ -604,11 +691,25 @@ class AnnIndex:
                 out[i] = self._pairs(inside[best], scores[best])
             elif cand.size and inside.size >= 0.5 * share * cand.size:
                 restricted.append(i)
-            else:  # a one-off filter (not prepared) is never used again: no block for it
-                out[i] = self._exact_filter(row, k, f) if prepared else self._exact(row, k, f._slots)
+            else:
+                elsewhere.append(i)
+        probe_ms = (time.perf_counter() - started) * 1000 / q.shape[0]
+        for i in elsewhere:  # a one-off filter (not prepared) is never used again: no block for it
+            out[i] = self._timed_block(q[i], k, f, plan) if prepared else self._exact(q[i], k, f._slots)
         if restricted:
+            started = time.perf_counter()
             for i, result in zip(restricted, self._ann(q[restricted], k, f)):
                 out[i] = result
+            restricted_ms = (time.perf_counter() - started) * 1000 / len(restricted)
+        if plan is not None:
+            plan.probed(q.shape[0], probe_ms, len(restricted), restricted_ms if restricted else 0.0, len(elsewhere))
+        return out
+
+    def _timed_block(self, q: np.ndarray, k: int, f: "IdFilter", plan: "_Plan | None") -> list[tuple[str, float]]:
+        started = time.perf_counter()
+        out = self._exact_filter(q, k, f)
+        if plan is not None:
+            plan.block_ms = _ewma(plan.block_ms, (time.perf_counter() - started) * 1000)
         return out
 
     def _bitmap(self, f: "IdFilter") -> np.ndarray:
@@ -846,6 +947,47 @@ def _ids_digest(blob: bytes, offsets: np.ndarray) -> str:
     return digest.hexdigest()
 
 
+_PLAN_MIN = 8  # looks at the neighbourhood before the plan may skip it
+_PLAN_RECHECK = 8  # while skipping it, one query in this many looks again (the queries may change)
+
+
+def _ewma(old: float | None, new: float, weight: float = 0.2) -> float:
+    return new if old is None else (1 - weight) * old + weight * new
+
+
+class _Plan:
+    """What a prepared broad filter's searches cost (ms per query, moving averages) and how its
+    neighbourhood looks went (`AnnIndex._filtered`). The look costs probe_ms and answers a share of
+    the queries itself; the rest cost restricted_ms (restricted HNSW) or block_ms (the filter's block,
+    which answers any query). Skipping the look pays block_ms for every query, so it is skipped while
+    probe_ms + restricted share * restricted_ms + block share * block_ms > block_ms."""
+
+    __slots__ = ("looks", "answered", "restricted", "probe_ms", "restricted_ms", "block_ms", "skipped")
+
+    def __init__(self) -> None:
+        self.looks = self.answered = self.restricted = self.skipped = 0
+        self.probe_ms: float | None = None
+        self.restricted_ms = 0.0
+        self.block_ms: float | None = None
+
+    def probed(self, queries: int, probe_ms: float, restricted: int, restricted_ms: float, block: int) -> None:
+        if self.looks >= 256:  # older looks count half: the shares follow the queries as they change
+            self.looks, self.answered, self.restricted = self.looks // 2, self.answered // 2, self.restricted // 2
+        self.looks += queries
+        self.answered += queries - restricted - block
+        self.restricted += restricted
+        self.probe_ms = _ewma(self.probe_ms, probe_ms)
+        if restricted:
+            self.restricted_ms = _ewma(self.restricted_ms or None, restricted_ms)
+        self.skipped = 0
+
+    def block_only(self) -> bool:
+        if self.looks < _PLAN_MIN or self.block_ms is None or self.skipped >= _PLAN_RECHECK - 1:
+            return False
+        restricted, block = self.restricted / self.looks, 1 - (self.answered + self.restricted) / self.looks
+        return self.probe_ms + restricted * self.restricted_ms + block * self.block_ms > self.block_ms
+
+
 class IdFilter:
     """Allowed ids prepared for repeated filtered searches (see AnnIndex.id_filter).
 
@@ -853,7 +995,7 @@ class IdFilter:
     filter and refreshed when that index has changed since.
     """
 
-    __slots__ = ("ids", "_owner", "_generation", "_slots", "_bitmap", "_block", "_exact_uses", "__weakref__")
+    __slots__ = ("ids", "_owner", "_generation", "_slots", "_bitmap", "_block", "_plan", "__weakref__")
 
     def __init__(self, ids: Collection[str]):
         self.ids = ids
@@ -861,8 +1003,8 @@ class IdFilter:
         self._generation = -1
         self._slots = np.empty(0, dtype=np.int64)
         self._bitmap: np.ndarray | None = None
-        self._block = None  # its vectors, scalar-quantised in one faiss index (AnnIndex._block)
-        self._exact_uses = 0  # exact searches since its slots were resolved
+        self._block = None  # its vectors at 4 bits per value in one faiss index (AnnIndex._block)
+        self._plan = _Plan()  # how its broad searches went (AnnIndex._filtered)
 
     def __len__(self) -> int:
         return len(self.ids)

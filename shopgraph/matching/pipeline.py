@@ -248,14 +248,13 @@ def scored_candidates(featurizer: PairFeaturizer, scorer: PairScorer, k: int, re
         if fresh.any():
             own_x[fresh] = featurizer.features(candidates.rows[fresh])
         x = own_x
-        if ranker is scorer:  # the pool's scores are already the deciding ones: score only the look-alikes
-            scores = np.empty(len(candidates), dtype=np.float64)
-            scores[~fresh] = pool_scores[from_pool[~fresh]]
-            if fresh.any():
-                scores[fresh] = scorer.predict(x[fresh])
-            seconds["scoring"] = time.perf_counter() - t0 - seconds["features"]
-            return candidates, x, scores
-    scores = scorer.predict(x) if len(x) else np.zeros(0)
+    if deep and ranker is scorer:  # the pool's scores are already the deciding ones: score only the look-alikes
+        scores = np.empty(len(candidates), dtype=np.float64)
+        scores[~fresh] = pool_scores[from_pool[~fresh]]
+        if fresh.any():
+            scores[fresh] = scorer.predict(x[fresh])
+    else:
+        scores = scorer.predict(x) if len(x) else np.zeros(0)
     seconds["scoring"] = time.perf_counter() - t0 - seconds["features"]
     return candidates, x, scores
 

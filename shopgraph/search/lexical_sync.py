@@ -34,7 +34,8 @@ from shopgraph.search.lexical_index import LexicalIndex, LexicalIndexLocked, Lex
 log = logging.getLogger(__name__)
 
 FOLDER = "lexical"  # inside <db>.index/
-BATCH = 2000  # products read and committed per batch
+BATCH = 2000  # products read and committed per batch when they are read by key
+PAGE = 20_000  # products read and committed per batch when the store reads them by scanning (product_pages)
 _LIVE = "(p.gone IS NULL OR p.gone = false)"
 
 
@@ -65,12 +66,18 @@ class GraphDocs:
     def changed_since(self, revision: int) -> Iterator[tuple[list[str], list[dict], list[str]]]:
         """Batches of (ids, documents, ids gone or tombstoned) for products with rev > revision
         (every product when revision < 0, or when a write query the store did not stamp products
-        for came after revision: it may have changed any of them)."""
+        for came after revision: it may have changed any of them). Many changes are read in pages the
+        store scans (GraphStore.product_pages), few by key."""
         from shopgraph.graph.store import ANY_PRODUCT_CHANGED
 
         unstamped = self.store.get_meta(ANY_PRODUCT_CHANGED)
         if unstamped is not None and int(unstamped) > revision:
             revision = -1
+        pages = self.store.product_pages(revision, PAGE)
+        if pages is not None:
+            for where, params in pages:
+                yield self._page(where, params)
+            return
         where = "" if revision < 0 else "WHERE p.rev > $rev"
         rows = self.store.cypher(f"MATCH (p:Product) {where} RETURN p.id AS id, p.gone AS gone ORDER BY id",
                                  {"rev": revision} if where else None)
@@ -97,6 +104,31 @@ class GraphDocs:
                                    "RETURN p.id AS id, a.key AS key, r.value AS value", {"ids": ids}):
             docs[r["id"]]["attributes"].append(f"{r['key']} {r['value']}")
         return [docs[i] for i in ids]
+
+    def _page(self, where: str, params: dict) -> tuple[list[str], list[dict], list[str]]:
+        """(live ids, their documents, gone ids) of the products a page predicate selects: three
+        scans of the page, no lookup by key. A product the second or third read sees but the first
+        did not (written meanwhile) is left out: its rev is past this sync's generation, so the next
+        sync reads it."""
+        docs: dict[str, dict] = {}
+        gone: list[str] = []
+        for r in self.store.cypher(f"MATCH (p:Product) WHERE {where} RETURN p.id AS id, p.gone AS gone, "
+                                   "p.title AS title, p.brand AS brand, p.description AS description", params):
+            if r["gone"]:
+                gone.append(r["id"])
+            else:
+                docs[r["id"]] = {"title": r["title"], "brand": r["brand"], "description": r["description"],
+                                 "identifiers": [], "attributes": []}
+        if docs:
+            for r in self.store.cypher(f"MATCH (p:Product)-[r:HAS_IDENTIFIER]->(i:Identifier) WHERE {where} "
+                                       "RETURN p.id AS id, r.raw AS raw, i.value AS value", params):
+                if r["id"] in docs:
+                    docs[r["id"]]["identifiers"].extend(v for v in (r["raw"], r["value"]) if v)
+            for r in self.store.cypher(f"MATCH (p:Product)-[r:HAS_ATTRIBUTE]->(a:Attribute) WHERE {where} "
+                                       "RETURN p.id AS id, a.key AS key, r.value AS value", params):
+                if r["id"] in docs:
+                    docs[r["id"]]["attributes"].append(f"{r['key']} {r['value']}")
+        return list(docs), list(docs.values()), gone
 
     def live_count(self) -> int:
         return int(self.store.cypher(f"MATCH (p:Product) WHERE {_LIVE} RETURN count(p) AS n")[0]["n"])
