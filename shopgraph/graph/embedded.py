@@ -50,6 +50,11 @@ _ADDED_IN_2 = (("Product", "txt_emb"), ("Product", "img_emb"), ("Product", "mm_v
                ("Product", "gnn_vec"), ("User", "gnn_vec"))
 # get_as_arrow's default chunk (10M values / column count) overflows on wide vector columns.
 ARROW_CHUNK_ROWS = 20000
+# product_pages: pages pay when more than this share of the table changed (a page at 1M cost ~1.8 s,
+# a product read by key 2.24 ms: 50 pages cost what ~40,000 keys do), and a full read has at most
+# _MAX_PAGES pages (each scans the table)
+_PAGES_PAY = 0.04
+_MAX_PAGES = 50
 FILTER_CACHE_SIZE = 64  # prepared candidate filters kept per store
 # a read of vectors larger than this fraction of store.scan_pool_mb goes through a database of its own
 SCAN_APART_FRACTION = 1.0
@@ -1017,15 +1022,23 @@ class EmbeddedStore(GraphStore):
             yield ids, matrix, nulled
 
     def product_pages(self, revision: int, page_rows: int) -> list[tuple[str, dict]] | None:
-        """Node-offset ranges when more than page_rows products changed. LadybugDB finds a product by
-        key with an index lookup and random page reads: a full lexical sync at 1M products read its
-        documents at 1.85 ms a product that way, and 0.06 by scanning offset ranges of 20,000
-        (docs/benchmarks.md, "The lexical sync at close"). Few changes are still read by key."""
+        """Node-offset ranges when many products changed. LadybugDB finds a product by key with an
+        index lookup and random page reads: a full lexical sync at 1M products read its documents at
+        2.24 ms a product that way, and 0.09 in offset pages of 20,000 (bench.lexical_sync). A page
+        is not a range read: LadybugDB scans the whole table and filters the offsets, so a page costs
+        about a scan, and pages pay only when the changes are dense: more than one page of them and
+        more than _PAGES_PAY of the table (where the two costs measured at 1M cross). The pages are
+        at least page_rows long and at most _MAX_PAGES of them (longer pages on larger tables), so a
+        full read scans the table a bounded number of times, not once per 20,000 products."""
         rev = "" if revision < 0 else " AND p.rev > $rev"
         count, top = self._rows_raw(f"MATCH (p:Product) WHERE true{rev} RETURN count(p), max(offset(id(p)))",
                                     {"rev": revision} if rev else None)[0]
         if not count or count <= page_rows:
             return None
+        table = int(self._rows_raw("MATCH (p:Product) RETURN max(offset(id(p)))")[0][0]) + 1  # offsets to scan
+        if count < _PAGES_PAY * table:
+            return None
+        page_rows = max(page_rows, -(-table // _MAX_PAGES))
         extra = {"rev": revision} if rev else {}
         return [(f"offset(id(p)) >= $lo AND offset(id(p)) < $hi{rev}", {"lo": lo, "hi": lo + page_rows, **extra})
                 for lo in range(0, int(top) + 1, page_rows)]
