@@ -209,9 +209,13 @@ def match(args) -> dict:
         load_before = os.getloadavg()
         cpu_before = _cpu_seconds()
         start = time.perf_counter()
-        report, proposals = match_platforms(sg.store, scorer, "shop_a", "shop_b", k=args.k, write=True)
+        with _Sampler() as sampler:
+            report, proposals = match_platforms(sg.store, scorer, "shop_a", "shop_b", k=args.k, write=True)
         total = time.perf_counter() - start
         cpu = _cpu_seconds() - cpu_before
+        per_stage = sampler.stages(start, report.seconds)
+        print("per stage (CPU s, peak RSS MB at 1 s samples): " + ", ".join(
+            f"{k} {v['CPU seconds']} / {v['peak RSS MB']}" for k, v in per_stage.items()), flush=True)
         peak_mb = vm_hwm_mb()
         load_after = os.getloadavg()
         print(f"match_platforms: {total:.1f} s ({cpu:.1f} s of CPU), peak RSS {peak_mb} MB, stages "
@@ -233,6 +237,7 @@ def match(args) -> dict:
                      "candidates per product": 1.0, "edges written": 0})
     return {"products per shop": args.products, "text vectors": vectors,
             "stages": {stage: round(s, 1) for stage, s in report.seconds.items()}, "rows": rows,
+            "stages (CPU s, peak RSS MB sampled each second)": per_stage,
             "peak RSS MB before matching (imports, open graph, scorer)": open_mb,
             "load average (1, 5, 15 min) before / after match_platforms":
                 [[round(v, 2) for v in load_before], [round(v, 2) for v in load_after]],
@@ -247,6 +252,53 @@ def _cpu_seconds() -> float:
 
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+class _Sampler:
+    """A thread sampling this process's resident memory and CPU seconds every `every` s while the
+    matching runs, so each stage (MatchReport.seconds, in the order the stages ran) gets its CPU
+    seconds and its sampled peak RSS: the wall clock moves with the shared machine's load, the CPU
+    time much less, and the peak says which stage the process's high-water mark belongs to."""
+
+    def __init__(self, every: float = 1.0):
+        import threading
+
+        self.every, self.samples = every, []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> None:
+        from bench.common import rss_mb
+
+        self.samples.append((time.perf_counter(), _cpu_seconds(), rss_mb() or 0.0))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self._sample()
+
+    def __enter__(self):
+        self._sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+    def stages(self, start: float, seconds: dict[str, float]) -> dict[str, dict]:
+        """{stage: {"CPU seconds", "peak RSS MB"}} with each stage placed end to end from `start`
+        (the small gaps between the report's stages fall into the next one)."""
+        t, cpu, rss = (np.array(column) for column in zip(*self.samples))
+        out, lo = {}, start
+        for stage, s in seconds.items():
+            hi = lo + s
+            inside = (t >= lo) & (t <= hi)
+            c0, c1 = np.interp([lo, hi], t, cpu)
+            out[stage] = {"CPU seconds": round(float(c1 - c0), 1),
+                          "peak RSS MB": round(float(rss[inside].max()), 1) if inside.any() else None}
+            lo = hi
+        return out
 
 
 PHASES = {"ingest": ingest, "train": train, "match": match}

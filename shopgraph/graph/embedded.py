@@ -58,6 +58,10 @@ _MAX_PAGES = 50
 FILTER_CACHE_SIZE = 64  # prepared candidate filters kept per store
 # a read of vectors larger than this fraction of store.scan_pool_mb goes through a database of its own
 SCAN_APART_FRACTION = 1.0
+# get_vectors of many ids outside a read (a matching run loading two platforms) reads apart past this
+# many bytes of vectors: every page a read touches stays in the store's pool (up to buffer_pool_mb)
+# after it, and a matching at 100k x 100k reads ~0.7 GB of them once, at its start.
+GET_APART_BYTES = 32 * 1024 * 1024
 NODE_WRITE_ORDER = ("Platform", "Brand", "Category", "Identifier", "Attribute", "User", "Product", "Meta")
 _DDL_TYPES = {S.STRING: "STRING", S.DOUBLE: "DOUBLE", S.INT64: "INT64", S.BOOL: "BOOLEAN", S.STRING_LIST: "STRING[]"}
 _ARROW_TYPES = {S.STRING: pa.string(), S.DOUBLE: pa.float64(), S.INT64: pa.int64(), S.BOOL: pa.bool_(),
@@ -887,10 +891,29 @@ class EmbeddedStore(GraphStore):
                 got_ids = [row[0] for row in rows]
                 matrix = np.asarray([row[1] for row in rows], dtype=np.float32).reshape(len(rows), self.dims.of(prop))
             else:
-                got_ids, matrix = _ids_and_matrix(self._arrow(query, {"ids": unique}), self.dims.of(prop))
+                got_ids, matrix = self._many_vectors(query, unique, self.dims.of(prop))
         position = {i: n for n, i in enumerate(got_ids)}
         order = [position[i] for i in ids if i in position]
         return [got_ids[n] for n in order], matrix[order]
+
+    def _many_vectors(self, query: str, ids: list[str], dim: int) -> tuple[list[str], np.ndarray]:
+        """(ids found, (n, dim) float32) of a get_vectors query over many ids. Outside a read or a write,
+        past GET_APART_BYTES of vectors, through the scan's database of its own (_vector_reads, a pool
+        of store.scan_pool_mb, closed at the end) in pages of ids each at most an eighth of that pool:
+        read in the store's own pool, the pages stayed resident after the read (a matching run's two
+        platforms at 10k listings a side: ~170 MB; the pool holds up to buffer_pool_mb). Inside a read
+        or a write, or when the scan cannot open: the caller's snapshot, on its connection, as before."""
+        row_bytes = 4 * dim + 64
+        if getattr(self._local, "conn", None) is not None or len(ids) * row_bytes <= GET_APART_BYTES \
+                or not self.store_config.scan_pool_mb:
+            return _ids_and_matrix(self._arrow(query, {"ids": ids}), dim)
+        parts = []
+        with self._reading(), self._vector_reads():
+            read, budget = self._vector_reader(len(ids) * row_bytes, apart_from=0)
+            page = min(ARROW_CHUNK_ROWS, max(1000, budget // (8 * row_bytes))) if budget else len(ids)
+            for lo in range(0, len(ids), page):
+                parts.append(_ids_and_matrix(read(query, {"ids": ids[lo:lo + page]}), dim))
+        return [i for got, _ in parts for i in got], np.concatenate([matrix for _, matrix in parts])
 
     def _vector_columns(self, label: str, prop: str, var: str) -> tuple[str, str, tuple | None]:
         """Inside a read: (the condition that `var` has prop, the extra RETURN columns, the fusion
@@ -1060,9 +1083,10 @@ class EmbeddedStore(GraphStore):
             if state.get("close"):
                 state["close"]()
 
-    def _vector_reader(self, nbytes: int) -> tuple[Callable[[str, Mapping], pa.Table], int]:
+    def _vector_reader(self, nbytes: int, apart_from: int | None = None) -> tuple[Callable[[str, Mapping], pa.Table], int]:
         """Inside a read: (a function running one read query to Arrow, the pool in bytes it reads
-        through, 0 for the store's own) for reading about `nbytes` of vectors (see _vector_reads).
+        through, 0 for the store's own) for reading about `nbytes` of vectors (see _vector_reads): apart
+        past `apart_from` bytes (default: SCAN_APART_FRACTION of store.scan_pool_mb).
 
         The scan's database must see the caller's snapshot: it is opened under the access lock (no
         commit runs while it opens) and used only when its write generation and database id are the
@@ -1071,7 +1095,9 @@ class EmbeddedStore(GraphStore):
         own = (lambda query, params: self._arrow(query, params)), 0
         state = getattr(self._local, "vector_reads", None)
         pool_mb = self.store_config.scan_pool_mb
-        if state is None or not pool_mb or nbytes <= pool_mb * 1024 * 1024 * SCAN_APART_FRACTION:
+        if apart_from is None:
+            apart_from = pool_mb * 1024 * 1024 * SCAN_APART_FRACTION
+        if state is None or not pool_mb or nbytes <= apart_from:
             return own
         if state["reader"] is None:
             state["reader"] = self._open_scan(pool_mb, state) or own

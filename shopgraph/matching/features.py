@@ -22,12 +22,15 @@ branch); it never means zero similarity.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from rapidfuzz import fuzz
 from scipy import sparse
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
 
 from shopgraph.errors import BadArgumentError
+from shopgraph.graph import native_memory
 from shopgraph.ingest.encoders.text import l2_normalize
 from shopgraph.ingest.layouts import records_from_one_pool
 from shopgraph.matching import text_signals as ts
@@ -120,6 +123,7 @@ class _Side:
         self.compact_texts = [ts.compact(t) for t in self.texts]
         # Token sets of interned strings (ts.token_set): one string object per distinct token.
         self.words = [ts.token_set(ts.words(t)) for t in self.titles]
+        self.title_lengths = [len(t.split()) for t in self.titles]   # words by whitespace (length features)
         self.models = [ts.token_set(ts.model_numbers(t)) for t in self.titles]
         self.numbers = [ts.token_set(ts.numbers(t)) for t in self.titles]
         self.digit_tokens = [ts.token_set(ts.digit_tokens(t)) for t in self.titles]
@@ -157,17 +161,27 @@ def _jaccard(a: set, b: set) -> float:
     return len(a & b) / len(a | b) if a and b else np.nan
 
 
-def _fit_rows(vectorizer, left_docs, right_docs, zero: bool = False):
+def _fit_rows(counter: CountVectorizer, left_docs, right_docs, zero: bool = False):
     """(left, right) unit rows of a TF-IDF fitted on both sides' documents (a document with no kept
-    token is an all-zero row). When no token is kept at all: None, or with `zero` all-zero rows."""
+    token is an all-zero row): the counts of `counter` (its vocabulary fitted on both sides), weighted
+    by sublinear tf and smoothed idf. When no token is kept at all: None, or with `zero` all-zero rows.
+
+    Each document is analysed once: the counts of both sides come from the one fit_transform, their
+    rows' indices sorted as CountVectorizer.transform leaves them, then weighted. These are the rows
+    TfidfVectorizer(sublinear_tf=True).fit(both).transform(side) gives, float for float (the same
+    counts in the same order, the same idf), which analysed every document twice: the char n-grams
+    of 2 x 100k titles were the largest part of the featurizer."""
     try:
-        vectorizer.fit(list(left_docs) + list(right_docs))
+        counts = sparse.csr_matrix(counter.fit_transform(list(left_docs) + list(right_docs)))
     except ValueError:   # empty vocabulary, or every token pruned as too common
         if not zero:
             return None
         return (sparse.csr_matrix((len(left_docs), 1), dtype=np.float32),
                 sparse.csr_matrix((len(right_docs), 1), dtype=np.float32))
-    return vectorizer.transform(left_docs).tocsr(), vectorizer.transform(right_docs).tocsr()
+    counts.sort_indices()
+    rows = TfidfTransformer(sublinear_tf=True).fit(counts).transform(counts, copy=False).tocsr()
+    n = len(left_docs)
+    return rows[:n], rows[n:]
 
 
 def _row_cosines(x, y) -> np.ndarray:
@@ -194,8 +208,8 @@ class PairFeaturizer:
         # among the other catalog's listings) say nothing, so they are left unknown.
         self.pooled = records_from_one_pool(left.attributes, right.attributes)
 
-        def tfidf(**options):
-            return TfidfVectorizer(sublinear_tf=True, dtype=np.float32, **options)
+        def tfidf(**options):   # counted here, weighted by _fit_rows
+            return CountVectorizer(dtype=np.float32, **options)
 
         rare = max(2, int(RARE_TOKEN_SHARE * (self.n_left + self.n_right)))
         L, R = self.left, self.right
@@ -322,6 +336,10 @@ class PairFeaturizer:
         out = np.empty((len(pairs), len(FEATURE_NAMES)), dtype=np.float32)
         for start in range(0, len(pairs), FEATURE_CHUNK):
             out[start:start + FEATURE_CHUNK] = self._features(pairs[start:start + FEATURE_CHUNK])
+            # A chunk's transients (gathered vector rows, sparse row products, per-pair lists) are
+            # freed into glibc's heap, which keeps them resident; at 2M pairs the process grew ~1 GB
+            # past the feature matrix itself (docs/benchmarks.md, Round 4). Given back per chunk.
+            native_memory.release()
         return out
 
     def _context_from_lists(self, pairs: np.ndarray) -> bool:
@@ -338,6 +356,9 @@ class PairFeaturizer:
             return False
         for channel, side in wanted:
             neighbours.top_lists(self, channel, RANK_CAP, from_right=side)
+        # From here on only these lists, RANK_CAP deep, are read: blocking's deeper lists and those of
+        # its other channels (word, record) go (~0.64 GB of the 0.96 GB at 100k x 100k, k = 20).
+        neighbours.keep_lists(self, wanted, RANK_CAP)
         return True
 
     def _features(self, pairs: np.ndarray) -> np.ndarray:
@@ -416,8 +437,8 @@ class PairFeaturizer:
         brand_in = float((bool(ba) and ba in tb) or (bool(bb) and bb in ta)) if (ba or bb) else np.nan
         ca, cb = L.categories[i], R.categories[j]
         pa, pb = L.prices[i], R.prices[j]
-        price_ok = np.isfinite(pa) and np.isfinite(pb) and pa > 0 and pb > 0
-        na, nb = len(ta.split()), len(tb.split())
+        price_ok = math.isfinite(pa) and math.isfinite(pb) and pa > 0 and pb > 0
+        na, nb = L.title_lengths[i], R.title_lengths[j]
         return [
             _jaccard(wa, wb),
             inter / min(len(wa), len(wb)) if wa and wb else np.nan,

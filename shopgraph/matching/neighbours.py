@@ -81,6 +81,24 @@ def top_lists(featurizer, channel: str, depth: int, from_right: bool = False) ->
     return lists
 
 
+def keep_lists(featurizer, wanted, depth: int) -> None:
+    """Drop the cached top lists (top_lists) other than `wanted` ((channel, from_right) keys) and cut
+    those to `depth` columns (copies, so the deeper arrays are freed). For after blocking on large
+    catalogs: blocking votes from twelve lists DEPTH_PER_K * k deep (0.96 GB at 100k x 100k, k = 20),
+    the context features then read eight of them RANK_CAP deep. The lists are a cache: a later call
+    that wants a dropped or deeper list builds it again (at the depth then asked), so within one
+    matching run (blocking, then the features) it changes what is held, not a result."""
+    cache = featurizer.__dict__.get("_top_lists", {})
+    wanted = set(wanted)
+    for key in list(cache):
+        if key not in wanted:
+            del cache[key]
+            continue
+        idx, sims = cache[key]
+        if idx.shape[1] > depth:
+            cache[key] = (np.ascontiguousarray(idx[:, :depth]), np.ascontiguousarray(sims[:, :depth]))
+
+
 def _pad(n: int, depth: int) -> tuple[np.ndarray, np.ndarray]:
     # int32 from the start: the lists are kept so (top_lists), and an int64 list was one more
     # (n, depth) transient per list (80 MB at 100k x 100).

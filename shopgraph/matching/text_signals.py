@@ -48,6 +48,10 @@ def compact(text: str) -> str:
 
 
 def _is_code(token: str) -> bool:
+    # Most tokens are plain words: all letters, so no digit (str.isalpha in C, before three regexes;
+    # the featurizer asks this of every token of every record, ~8 per listing's title and ~80 of its record).
+    if token.isalpha():
+        return False
     return (len(token) >= MIN_MODEL_LEN and bool(_HAS_LETTER.search(token)) and bool(_HAS_DIGIT.search(token))
             and _QUANTITY.fullmatch(token) is None)
 

@@ -102,3 +102,29 @@ def test_scan_pool_setting_is_checked(tmp_path):
     for bad in (32, -1, 1.5, True):
         with pytest.raises(ConfigError, match="scan_pool_mb"):
             EmbeddedStore.open(tmp_path / "h.db", store_config=StoreConfig(scan_pool_mb=bad))
+
+
+def test_many_vectors_are_read_apart_and_leave_the_stores_pool(tmp_path, opens, monkeypatch):
+    # get_vectors of many ids outside a read (matching's listings_from_store) reads through the
+    # scan's database in pages of ids: the same rows as the store's own read, none of its queries
+    # on the store's connections; inside a read it stays in the caller's snapshot.
+    monkeypatch.setattr(embedded, "GET_APART_BYTES", 0)
+    monkeypatch.setattr(embedded, "_PLAIN_ROWS_MAX", 4)
+    vectors = np.random.default_rng(2).standard_normal((2500, DIMS.text)).astype(np.float32)
+    store = EmbeddedStore.open(tmp_path / "g.db", dims=DIMS, store_config=StoreConfig(scan_pool_mb=POOL_MB))
+    try:
+        store.write(_products(vectors))
+        ids = [f"p{i}" for i in (2400, 7, 1999, 12, 5)] + [f"p{i}" for i in range(1000, 2200)] + ["missing"]
+        opens["opens"].clear(), opens["own"].clear()
+        got, matrix = store.get_vectors("Product", "text_vec", ids)
+        assert (True, POOL_MB * 2**20, str(tmp_path / "g.db")) in opens["opens"]
+        assert not [q for q in opens["own"] if "text_vec" in q], opens["own"]
+        assert got == ids[:-1]
+        np.testing.assert_array_equal(matrix, vectors[[int(i[1:]) for i in got]])
+        opens["opens"].clear()
+        with store._reading():
+            again = store.get_vectors("Product", "text_vec", ids)
+        assert not opens["opens"] and again[0] == got
+        np.testing.assert_array_equal(again[1], matrix)
+    finally:
+        store.close()

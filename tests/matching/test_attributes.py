@@ -139,3 +139,35 @@ def test_amounts_that_differ_are_said_in_words_either_way_round():
     a, b = {"Song": "The Woodland Realm", "Time": "5:14"}, {"Name": "The High Fells", "Length": "3:38"}
     assert conflicts(RecordView(a), RecordView(b), a, b)["measures"] == ["5:14 vs 3:38"]
     assert conflicts(RecordView(b), RecordView(a), b, a)["measures"] == ["3:38 vs 5:14"]
+
+
+def test_the_short_mean_is_numpys_float():
+    # attribute_features._mean stands in for float(np.mean(values)) per pair: the same float, short
+    # lists (numpy adds them in order from 0.0) and long ones (numpy's pairwise order) alike.
+    from shopgraph.matching.attribute_features import _mean
+
+    rng = np.random.default_rng(5)
+    for _ in range(20_000):
+        n = int(rng.integers(1, 14))
+        values = list(rng.random(n) * rng.choice([1e-8, 1.0, 1e8], size=n))
+        assert _mean(values) == float(np.mean(values))
+    assert _mean([1.0, 1e16, -1e16]) == float(np.mean([1.0, 1e16, -1e16])) == 0.0
+
+
+def test_measure_gaps_are_the_closest_amount_gaps():
+    # _measure_features against its definition written out (each amount against the other side's
+    # closest of its unit, the worst per side, the lower side; the closest pair of all).
+    from shopgraph.matching.attribute_features import _closest, _measure_features, _relative
+
+    rng = np.random.default_rng(6)
+    units = ["b", "s", "m"]
+    for _ in range(3_000):
+        a, b = ({u: {float(x): "w" for x in rng.integers(1, 50, size=int(rng.integers(1, 4))) * rng.random()}
+                 for u in rng.choice(units, size=int(rng.integers(0, 3)), replace=False)} for _ in range(2))
+        shared = a.keys() & b.keys()
+        if not shared:
+            assert all(math.isnan(v) for v in _measure_features(a, b))
+            continue
+        worst = [max(_closest(own, other, u, x)[0] for u in shared for x in own[u]) for own, other in ((a, b), (b, a))]
+        want = [min(worst), min(_relative(x, y) for u in shared for x in a[u] for y in b[u])]
+        assert _measure_features(a, b) == want

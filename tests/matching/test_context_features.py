@@ -138,3 +138,25 @@ def test_scores_are_computed_in_chunks_with_the_same_numbers(monkeypatch):
         tracemalloc.stop()
     assert np.array_equal(chunked, whole)
     assert peak < x.shape[0] * x.shape[1] * 8   # less than one float64 copy of the rows
+
+
+@pytest.mark.parametrize("options", [dict(token_pattern=r"[a-z0-9]+"), dict(analyzer="char_wb", ngram_range=(2, 5)),
+                                     dict(token_pattern=r"[a-z0-9]+", max_df=3, max_features=40),
+                                     dict(token_pattern=r"[a-z0-9]+", max_features=25)])
+def test_tfidf_rows_analysed_once_are_tfidfvectorizers_rows(options):
+    # features._fit_rows counts both sides in one pass; its rows must be TfidfVectorizer's (fit on
+    # both sides, transform each), float for float and index for index.
+    from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+
+    from shopgraph.matching.features import _fit_rows
+
+    rng = np.random.default_rng(2)
+    vocabulary = [f"w{k}" for k in range(60)] + ["ab12", "x9", "kit", "16gb", "blue"]
+    docs = [" ".join(rng.choice(vocabulary, size=int(rng.integers(0, 12)))) for _ in range(70)]
+    left, right = docs[:30], docs[30:]
+    got = _fit_rows(CountVectorizer(dtype=np.float32, **options), left, right)
+    reference = TfidfVectorizer(sublinear_tf=True, dtype=np.float32, **options).fit(docs)
+    for mine, theirs in zip(got, (reference.transform(left).tocsr(), reference.transform(right).tocsr())):
+        assert mine.dtype == theirs.dtype and mine.shape == theirs.shape
+        assert np.array_equal(mine.indptr, theirs.indptr) and np.array_equal(mine.indices, theirs.indices)
+        assert np.array_equal(mine.data, theirs.data)

@@ -126,3 +126,30 @@ def test_one_product_on_a_large_catalog_keeps_exact_context_without_building_lis
     many = block(exact, k=5).rows
     large.features(many)
     assert ("char", False) in large._top_lists
+
+
+def test_after_blocking_only_the_context_lists_stay_and_only_rank_cap_deep(monkeypatch):
+    # Blocking builds every channel's lists DEPTH_PER_K * k deep; the chunked features keep the
+    # context channels' lists RANK_CAP deep (the rest was ~0.64 GB at 100k x 100k) and give the
+    # same features as a featurizer that kept everything.
+    import shopgraph.matching.features as features_module
+
+    _, approx = _featurizers(300)
+    _, kept = _featurizers(300)
+    pairs = block(approx, k=20).rows
+    block(kept, k=20)
+    assert ("word", False) in approx._top_lists and approx._top_lists[("text", False)][0].shape[1] > RANK_CAP
+    monkeypatch.setattr(features_module, "FEATURE_CHUNK", 1000)
+    monkeypatch.setattr(neighbours, "keep_lists", lambda *args, **kwargs: None)
+    want = kept.features(pairs)
+    monkeypatch.undo()
+    monkeypatch.setattr(features_module, "FEATURE_CHUNK", 1000)
+    got = approx.features(pairs)
+    assert np.array_equal(got, want, equal_nan=True)
+    wanted = {(c, side) for c in features_module.CONTEXT_CHANNELS if approx.channel(c) is not None
+              for side in (False, True)}
+    assert set(approx._top_lists) == wanted
+    assert all(idx.shape[1] == RANK_CAP and sims.shape[1] == RANK_CAP and idx.flags.c_contiguous
+               for idx, sims in approx._top_lists.values())
+    # Still a cache: a later, deeper ask builds its list again.
+    assert neighbours.top_lists(approx, "word", 60)[0].shape[1] == 60

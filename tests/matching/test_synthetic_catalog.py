@@ -68,3 +68,16 @@ def test_stand_in_vectors_leave_the_catalog_unchanged_and_are_one_unit_row_per_l
     pairs = [(int(t["id_a"][1:]), int(t["id_b"][1:])) for t in truth]
     nearest = (shop_a @ shop_b.T).argmax(axis=1)
     assert np.mean([nearest[i] == j for i, j in pairs]) > 0.95
+
+
+def test_the_stage_sampler_splits_cpu_and_peak_memory_by_stage():
+    # bench.match_scale reports each stage's CPU seconds and sampled peak RSS: stages laid end to end
+    # from the start, CPU interpolated at their bounds, the peak of the samples inside each.
+    sampler = match_scale._Sampler()
+    sampler.samples = [(0.0, 0.0, 100.0), (1.0, 0.5, 300.0), (2.0, 1.5, 200.0), (3.0, 2.0, 900.0), (4.0, 2.0, 50.0)]
+    got = sampler.stages(0.0, {"load": 1.5, "blocking": 2.5})
+    assert got == {"load": {"CPU seconds": 1.0, "peak RSS MB": 300.0},
+                   "blocking": {"CPU seconds": 1.0, "peak RSS MB": 900.0}}
+    with match_scale._Sampler(every=0.01) as live:
+        sum(range(200_000))
+    assert len(live.samples) >= 2 and all(rss > 0 for _, _, rss in live.samples)
