@@ -244,6 +244,8 @@ def _measure_features(a: dict, b: dict) -> list[float]:
     for u in shared:
         xs, ys = list(a[u]), list(b[u])
         gaps = [[abs(x - y) / max(abs(x), abs(y)) for y in ys] for x in xs]
+        if any(g != g for row in gaps for g in row):  # an infinite amount: the gap is unknown, and so the
+            return [np.nan, np.nan]                   # row, whichever side is asked first (symmetric)
         for row in gaps:
             low = min(row)
             worst_a = max(worst_a, low)

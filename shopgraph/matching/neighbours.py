@@ -87,7 +87,10 @@ def keep_lists(featurizer, wanted, depth: int) -> None:
     catalogs: blocking votes from twelve lists DEPTH_PER_K * k deep (0.96 GB at 100k x 100k, k = 20),
     the context features then read eight of them RANK_CAP deep. The lists are a cache: a later call
     that wants a dropped or deeper list builds it again (at the depth then asked), so within one
-    matching run (blocking, then the features) it changes what is held, not a result."""
+    matching run (blocking, then the features) it changes what is held, not a result. Blocking again
+    afterwards on the same featurizer is not the same: on the approximate path a list rebuilt at
+    another depth draws another candidate pool, so its members can differ from the first blocking's
+    (no matching path does this: each run blocks once, the API with `rows` on dense blocks)."""
     cache = featurizer.__dict__.get("_top_lists", {})
     wanted = set(wanted)
     for key in list(cache):
