@@ -1010,9 +1010,9 @@ class EmbeddedStore(GraphStore):
         if changed[0] <= page_rows:
             pages = [(f"MATCH (p:Product) WHERE p.rev > $rev {select}", {"rev": revision})]
         else:
-            pages = ((f"MATCH (p:Product) WHERE offset(id(p)) >= $lo AND offset(id(p)) < $hi "
-                      f"AND p.rev > $rev {select}", {"rev": revision, "lo": lo, "hi": lo + page_rows})
-                     for lo in range(0, int(changed[1]) + 1, page_rows))
+            pages = ((f"MATCH (p:Product) WHERE {where} {select}", params)
+                     for where, params in _offset_pages(int(changed[1]), page_rows, " AND p.rev > $rev",
+                                                        {"rev": revision}))
         for query, params in pages:
             part = read(query, params)
             if part.num_rows == 0:
@@ -1038,10 +1038,8 @@ class EmbeddedStore(GraphStore):
         table = int(self._rows_raw("MATCH (p:Product) RETURN max(offset(id(p)))")[0][0]) + 1  # offsets to scan
         if count < _PAGES_PAY * table:
             return None
-        page_rows = max(page_rows, -(-table // _MAX_PAGES))
-        extra = {"rev": revision} if rev else {}
-        return [(f"offset(id(p)) >= $lo AND offset(id(p)) < $hi{rev}", {"lo": lo, "hi": lo + page_rows, **extra})
-                for lo in range(0, int(top) + 1, page_rows)]
+        return _offset_pages(int(top), max(page_rows, -(-table // _MAX_PAGES)), rev,
+                             {"rev": revision} if rev else {})
 
     def count_with_vector(self, prop: str) -> int:
         with self._reading():
@@ -1349,6 +1347,14 @@ class _Group:
 
 
 _PLAIN_ROWS_MAX = 1024  # get_vectors: up to this many ids are read as plain rows, more through Arrow
+
+
+def _offset_pages(top: int, page_rows: int, extra: str, params: Mapping) -> list[tuple[str, dict]]:
+    """Predicates over `p` (with their parameters) splitting the node offsets 0..top into ranges of
+    page_rows, each ANDed with `extra` (whose parameters are in params). Not range reads: LadybugDB
+    scans the table and filters the offsets, so each costs about a scan."""
+    return [(f"offset(id(p)) >= $lo AND offset(id(p)) < $hi{extra}", {**params, "lo": lo, "hi": lo + page_rows})
+            for lo in range(0, top + 1, page_rows)]
 
 
 def _close_scan(connection, database) -> None:

@@ -163,11 +163,10 @@ def _four_bit_block(rows_of, slots: np.ndarray, dim: int):
         np.minimum(low, part.min(axis=0), out=low)
         np.maximum(high, part.max(axis=0), out=high)
     width = high - low
-    faiss.copy_array_to_vector(np.concatenate([low, width]).astype(np.float32), sq.trained)
     if not (width > 1e-12).all():  # a dimension with one value (or a one-row filter): no range to divide by
         low = np.where(width > 1e-12, low, low - 1e-6).astype(np.float32)
         width = np.maximum(width, 2e-6).astype(np.float32)
-        faiss.copy_array_to_vector(np.concatenate([low, width]), sq.trained)
+    faiss.copy_array_to_vector(np.concatenate([low, width]).astype(np.float32), sq.trained)
     pq = faiss.IndexPQ(dim, dim, 4, faiss.METRIC_INNER_PRODUCT)
     levels = low[:, None] + (np.arange(16, dtype=np.float32)[None, :] + 0.5) / 15 * width[:, None]  # (dim, 16)
     faiss.copy_array_to_vector(np.ascontiguousarray(levels, dtype=np.float32).ravel(), pq.pq.centroids)

@@ -97,12 +97,7 @@ class GraphDocs:
         for r in self.store.cypher("UNWIND $ids AS pid MATCH (p:Product {id: pid}) RETURN p.id AS id, p.title AS title, "
                                    "p.brand AS brand, p.description AS description", {"ids": ids}):
             docs[r["id"]].update(title=r["title"], brand=r["brand"], description=r["description"])
-        for r in self.store.cypher("UNWIND $ids AS pid MATCH (p:Product {id: pid})-[r:HAS_IDENTIFIER]->(i:Identifier) "
-                                   "RETURN p.id AS id, r.raw AS raw, i.value AS value", {"ids": ids}):
-            docs[r["id"]]["identifiers"].extend(v for v in (r["raw"], r["value"]) if v)
-        for r in self.store.cypher("UNWIND $ids AS pid MATCH (p:Product {id: pid})-[r:HAS_ATTRIBUTE]->(a:Attribute) "
-                                   "RETURN p.id AS id, a.key AS key, r.value AS value", {"ids": ids}):
-            docs[r["id"]]["attributes"].append(f"{r['key']} {r['value']}")
+        self._add_links(docs, lambda path: f"UNWIND $ids AS pid MATCH (p:Product {{id: pid}}){path}", {"ids": ids})
         return [docs[i] for i in ids]
 
     def _page(self, where: str, params: dict) -> tuple[list[str], list[dict], list[str]]:
@@ -120,15 +115,21 @@ class GraphDocs:
                 docs[r["id"]] = {"title": r["title"], "brand": r["brand"], "description": r["description"],
                                  "identifiers": [], "attributes": []}
         if docs:
-            for r in self.store.cypher(f"MATCH (p:Product)-[r:HAS_IDENTIFIER]->(i:Identifier) WHERE {where} "
-                                       "RETURN p.id AS id, r.raw AS raw, i.value AS value", params):
-                if r["id"] in docs:
-                    docs[r["id"]]["identifiers"].extend(v for v in (r["raw"], r["value"]) if v)
-            for r in self.store.cypher(f"MATCH (p:Product)-[r:HAS_ATTRIBUTE]->(a:Attribute) WHERE {where} "
-                                       "RETURN p.id AS id, a.key AS key, r.value AS value", params):
-                if r["id"] in docs:
-                    docs[r["id"]]["attributes"].append(f"{r['key']} {r['value']}")
+            self._add_links(docs, lambda path: f"MATCH (p:Product){path} WHERE {where}", params)
         return list(docs), list(docs.values()), gone
+
+    def _add_links(self, docs: dict[str, dict], match, params: dict) -> None:
+        """Add each document's identifiers and attributes (docs: id -> document, its lists to fill;
+        rows of other products are ignored). match(path): the MATCH clause (with its WHERE) that
+        selects the products as `p`, extended by the relationship pattern path."""
+        for r in self.store.cypher(f"{match('-[r:HAS_IDENTIFIER]->(i:Identifier)')} "
+                                   "RETURN p.id AS id, r.raw AS raw, i.value AS value", params):
+            if r["id"] in docs:
+                docs[r["id"]]["identifiers"].extend(v for v in (r["raw"], r["value"]) if v)
+        for r in self.store.cypher(f"{match('-[r:HAS_ATTRIBUTE]->(a:Attribute)')} "
+                                   "RETURN p.id AS id, a.key AS key, r.value AS value", params):
+            if r["id"] in docs:
+                docs[r["id"]]["attributes"].append(f"{r['key']} {r['value']}")
 
     def live_count(self) -> int:
         return int(self.store.cypher(f"MATCH (p:Product) WHERE {_LIVE} RETURN count(p) AS n")[0]["n"])
