@@ -146,6 +146,9 @@ def main(argv=None) -> None:
     parser.add_argument("--cases", default="brand ~1%,category ~20%,price+category,cypher where")
     parser.add_argument("--results", default="filter_search", help="bench/results/NAME.json")
     args = parser.parse_args(argv)
+    missing = [name for name in ("scale.db", "queries.npy") if not (args.dir / name).exists()]
+    if missing:
+        raise SystemExit(f"--dir {args.dir}: not a bench.scale size folder (no {' or '.join(missing)})")
     q = np.load(args.dir / "queries.npy")
     timed = q[2:2 + args.queries]
     store = EmbeddedStore.open(args.dir / "scale.db", read_only=True)

@@ -35,6 +35,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--pages", type=int, default=3, help="pages of lexical_sync.PAGE products timed (default 3)")
     parser.add_argument("--out", default="lexical_sync")
     args = parser.parse_args(argv)
+    from shopgraph.graph import stores
+
+    if not stores.exists(args.db):
+        raise SystemExit(f"--db {args.db}: no shopgraph database there")
     from shopgraph.graph.stores import open_store
     from shopgraph.search.lexical_index import LexicalIndex
     from shopgraph.search.lexical_sync import BATCH, PAGE, GraphDocs

@@ -24,3 +24,12 @@ def test_filter_search_runs_every_case_and_writes_its_results(tmp_path, monkeypa
     for r in rows:
         assert r["allowed"] > 0
         assert r["recall_previous"] == r["recall_current"] == r["recall_block_only"] == 1.0
+
+
+def test_a_folder_without_the_scale_files_is_named(tmp_path):
+    import pytest
+
+    from bench import filter_search
+
+    with pytest.raises(SystemExit, match="not a bench.scale size folder"):
+        filter_search.main(["--dir", str(tmp_path)])

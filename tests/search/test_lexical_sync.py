@@ -247,3 +247,12 @@ def test_pages_only_when_changes_are_dense_and_never_more_than_a_bounded_number(
         assert all(p["hi"] - p["lo"] == pages[0][1]["hi"] - pages[0][1]["lo"] >= 300 // embedded._MAX_PAGES
                    for _, p in pages)
         assert pages[0][1]["lo"] == 0 and pages[-1][1]["hi"] >= 40  # up to the last changed product
+
+
+def test_the_lexical_sync_bench_names_a_missing_database(tmp_path):
+    import pytest
+
+    from bench import lexical_sync as bench_sync
+
+    with pytest.raises(SystemExit, match="no shopgraph database"):
+        bench_sync.main(["--db", str(tmp_path / "none.db")])
