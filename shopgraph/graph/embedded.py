@@ -1179,6 +1179,7 @@ class EmbeddedStore(GraphStore):
                 # Inside pinned_meta: an index already current at the pinned version needs no read.
                 index = self._vectors.current(prop, int(pinned.get("generation") or 0), pinned.get(DATABASE_ID))
                 if index is not None:
+                    self._local.searched = (pinned.get(DATABASE_ID), int(pinned.get("generation") or 0))
                     yield index, None
                     return
             # the graph's version read afresh: a pin older than an index another thread synced since
@@ -1188,8 +1189,14 @@ class EmbeddedStore(GraphStore):
                 index = self._vectors.index(prop, generation, identity)
                 allowed = None if filter_args is None else self._candidates(prop, index, (identity, generation),
                                                                             *filter_args)
+            self._local.searched = (identity, generation)
             yield index, allowed
             self._vectors.persist(prop)
+
+    def search_version(self) -> tuple[str | None, int] | None:
+        """See GraphStore.search_version: set by _synced_index (the index it yields is synced to exactly
+        that version, and a filter's candidates are read in the same read)."""
+        return getattr(self._local, "searched", None)
 
     def _identity(self) -> str | None:
         """Inside a read: the database's id (Meta database_id; None for a database made before ids

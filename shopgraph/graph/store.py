@@ -236,6 +236,13 @@ class GraphStore(ABC):
         binding `p` to the product, e.g. "(p)-[:OF_BRAND]->(b:Brand) WHERE b.name = $brand".
         """
 
+    def search_version(self) -> tuple[str | None, int] | None:
+        """(database id, write generation) whose vector index answered this thread's last
+        vector_search: the graph version its hits come from, known without another statement (the
+        result cards are used only at exactly that version, queries/cards.py). None (the default):
+        the store does not say, and hits are hydrated from the graph."""
+        return None
+
     @abstractmethod
     def cypher(self, query: str, params: Mapping[str, Any] | None = None, *,
                allow_write: bool = False, timeout: float | None = None, max_rows: int | None = None) -> Rows:

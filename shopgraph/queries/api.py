@@ -65,6 +65,7 @@ class ShopGraph:
         self._decided: dict[tuple[str, str], dict] = {}  # (src, dst) -> edges before review(): for undo
         self._lexical = None  # the LexicalMirror, made on first use (see lexical)
         self._product_cache = None  # hydrated search candidates of one graph version (hydrate.ProductCache)
+        self._cards = False  # the CardMirror, made on first use (None: this graph has none; see cards)
 
     @classmethod
     def open(cls, path: str | Path = "shopgraph.db", *, config: Config | None = None, read_only: bool = False,
@@ -90,9 +91,13 @@ class ShopGraph:
         try:
             if not getattr(self.store, "read_only", False):
                 self.lexical.refresh()  # writes of this session reach the lexical index readers use
+                if self.cards is not None:
+                    self.cards.refresh()  # and the result cards
         finally:
             if self._lexical is not None:
                 self._lexical.close()
+            if self._cards:
+                self._cards.close()
             self.store.close()
 
     @property
@@ -105,6 +110,19 @@ class ShopGraph:
             self._lexical = LexicalMirror(self.store, index_folder(self.store_path), self.config.lexical_index,
                                           read_only=bool(getattr(self.store, "read_only", False)))
         return self._lexical
+
+    @property
+    def cards(self):
+        """The result cards of this graph (a CardMirror in <db>.index/cards.sqlite, queries/cards.py),
+        None for a graph whose store does not report its searches' version (Neo4j) or in memory."""
+        if self._cards is False:
+            from shopgraph.queries.cards import CardMirror, card_path
+
+            path = card_path(self.store_path)
+            probe = type(self.store).search_version is not GraphStore.search_version
+            self._cards = CardMirror(self.store, path, bool(getattr(self.store, "read_only", False))) \
+                if path is not None and probe else None
+        return self._cards
 
     def __enter__(self) -> "ShopGraph":
         return self
@@ -203,7 +221,7 @@ class ShopGraph:
                 "MATCH (u:User {id: $u})-[:INTERACTED]->(p:Product) RETURN DISTINCT p.id AS id", {"u": user_id})}
         hits = self.store.vector_search("gnn_vec", vectors[0], min(k + len(seen), MAX_K + len(seen)),
                                         filters=filters)
-        return self._results([h for h in hits if h[0] not in seen][:k], None)
+        return self._results([h for h in hits if h[0] not in seen][:k], None, version=self.store.search_version())
 
     # -- matching ------------------------------------------------------------------------------
     def matcher_path(self, source: str, target: str) -> Path:
@@ -516,7 +534,7 @@ class ShopGraph:
                 outcome = hybrid_search(self, text, image, filters=filters, where=where, params=params,
                                         rank_by="hybrid", depth=min(depth, MAX_K))
                 page = ranked_page(self.store, self.config.search, outcome, text, k, offset, sort,
-                                   self._product_cache)
+                                   self._product_cache, self.cards)
             # the learned channel's model must still be the one whose vectors the graph holds: read
             # afresh, after the pin
             if "learned" not in outcome.channels or self._model_record() == self._aligner_id:
@@ -534,7 +552,7 @@ class ShopGraph:
         prop = {"auto": "mm_vec", "fused": "mm_vec", "text": "txt_emb", "image": "img_emb"}[rank_by]
         hits = self.store.vector_search(prop, vector, k, filters=self._one_currency(filters), where=where,
                                         params=params)
-        return self._results(hits, None, aligned_query=vector)
+        return self._results(hits, None, aligned_query=vector, version=self.store.search_version())
 
     def similar(self, product_id: str, k: int = 10, *, platform: str | Sequence[str] | None = None,
                 filters: Filters | None = None) -> list[SearchResult]:
@@ -563,12 +581,12 @@ class ShopGraph:
             return self._fused_search(vector, k, filters, where, params)
         hits = self.store.vector_search(prop, vector, k, filters=self._one_currency(filters), where=where,
                                         params=params)
-        return self._results(hits, None)
+        return self._results(hits, None, version=self.store.search_version())
 
     def _fused_search(self, query: np.ndarray, k: int, filters, where, params) -> list[SearchResult]:
         hits = self.store.vector_search("fused_vec", query, k, filters=self._one_currency(filters), where=where,
                                         params=params)
-        return self._results(hits, query)
+        return self._results(hits, query, version=self.store.search_version())
 
     def _one_currency(self, filters: Filters | None) -> Filters | None:
         """Price bounds compare prices of one currency: with no currency given, the priced products the
@@ -586,11 +604,14 @@ class ShopGraph:
         return filters
 
     def _results(self, hits: list[tuple[str, float]], fused_query: np.ndarray | None,
-                 aligned_query: np.ndarray | None = None) -> SearchResults:
+                 aligned_query: np.ndarray | None = None, *, version: tuple | None = None) -> SearchResults:
+        """SearchResults of hits; version: (database id, generation) the hits come from
+        (store.search_version, taken right after the search), so the result cards may hydrate them."""
         if not hits:
             return SearchResults()
         ids = [i for i, _ in hits]
-        products = hydrate.products(self.store, ids)
+        products = hydrate.products(self.store, ids, self.cards,
+                                    None if version is None else (None, version[0], version[1]))
         channels: dict[str, dict[str, float]] = {}
         if aligned_query is not None:
             for channel, prop in (("text", "txt_emb"), ("image", "img_emb")):

@@ -18,12 +18,22 @@ from shopgraph.queries.results import Product
 PRODUCT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Product))
 
 
-def products(store, ids: Sequence[str]) -> dict[str, Product]:
+def products(store, ids: Sequence[str], cards=None, version: tuple | None = None) -> dict[str, Product]:
     """{id: Product} for the ids that exist (a hit deleted since its search is simply absent).
-    store: a GraphStore; ids: product ids (k of them, duplicates allowed). One store read."""
+    store: a GraphStore; ids: product ids (k of them, duplicates allowed). One store read, or none
+    when `cards` (a queries.cards.CardMirror) hold exactly the version the hits come from
+    (version: (identity or None, database id or None, generation)); ids without a card are read
+    from the store."""
     if not ids:
         return {}
-    return {row["id"]: Product.from_row(row) for row in store.get_nodes("Product", list(ids), PRODUCT_FIELDS)}
+    found = cards.products(ids, version) if cards is not None and version is not None else None
+    if found is None:
+        found = {}
+    missing = [i for i in ids if i not in found]
+    if missing:
+        found.update((row["id"], Product.from_row(row))
+                     for row in store.get_nodes("Product", missing, PRODUCT_FIELDS))
+    return found
 
 
 class ProductCache:
@@ -39,8 +49,9 @@ class ProductCache:
         self._products: dict[str, Product] = {}
         self._lock = threading.Lock()
 
-    def products(self, store, ids: Sequence[str], version: Hashable | None) -> dict[str, Product]:
-        """As `products`, from the cache for what it holds at this version (None: no cache, read all)."""
+    def products(self, store, ids: Sequence[str], version: Hashable | None, cards=None) -> dict[str, Product]:
+        """As `products`, from the cache for what it holds at this version (None: no cache, read all).
+        version: (identity, generation) as GraphDocs.identity gives; cards: as `products`."""
         if version is None:
             return products(store, ids)
         with self._lock:
@@ -49,7 +60,8 @@ class ProductCache:
             found = {i: self._products[i] for i in ids if i in self._products}
         missing = [i for i in dict.fromkeys(ids) if i not in found]
         if missing:
-            read = products(store, missing)
+            pair = isinstance(version, tuple) and len(version) == 2
+            read = products(store, missing, cards if pair else None, (version[0], None, version[1]) if pair else None)
             found.update(read)
             with self._lock:
                 if version == self._version and len(self._products) + len(read) <= self.limit:

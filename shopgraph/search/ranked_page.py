@@ -23,12 +23,13 @@ from shopgraph.search.hybrid import Outcome, text_cosines
 
 
 def ranked_page(store, config: SearchConfig, outcome: Outcome, text: str | None, k: int, offset: int,
-                sort: str, cache: ProductCache | None = None) -> SearchResults:
+                sort: str, cache: ProductCache | None = None, cards=None) -> SearchResults:
     """Results offset..offset+k of the outcome, in relevance (fused) order or by price
     ("price_asc" / "price_desc": products without a price last). cache: hydrated products kept
-    for the graph version the search began at (outcome.version)."""
+    for the graph version the search began at (outcome.version); cards: the graph's result cards
+    (queries/cards.py), used only at exactly that version."""
     ids = [h.id for h in outcome.hits]
-    found = products(store, ids) if cache is None else cache.products(store, ids, outcome.version)
+    found = products(store, ids) if cache is None else cache.products(store, ids, outcome.version, cards)
     cosines = text_cosines(store, outcome.query, ids)
     judged = []  # (hit, product, strength label, relevance) of every candidate still in the graph
     wanted = term_set(text) if text else frozenset()
