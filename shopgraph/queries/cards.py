@@ -144,15 +144,17 @@ class CardMirror:
         self.file = CardFile(path, read_only)
         self.read_only = read_only
         self._lock = threading.Lock()  # one sync at a time
-        self._broken = False  # a reader found the file unreadable: not tried again in this process
+        self._broken: tuple | None = None  # (generation, file signature) at which a reader found it unreadable
 
     # -- reading ----------------------------------------------------------------------------------
     def products(self, ids: Sequence[str], version: tuple | None) -> dict[str, Product] | None:
         """{id: Product} of the ids from the cards when they hold the version the hits come from
         (version: (identity or None, database id or None, generation)), else None; ids without a card
         are left out (the caller reads them from the graph). A writer first syncs a small change."""
-        if version is None or self._broken or not self.file.path.exists() and self.read_only:
+        if version is None or self.read_only and not self.file.path.exists():
             return None
+        if self._broken is not None and self._broken == (version[2], self._signature()):
+            return None  # unreadable: tried again at another generation, or once a writer rebuilt it
         rows = self._read(ids, version)
         if rows is None and not self.read_only and self._catch_up(version):
             rows = self._read(ids, version)
@@ -167,9 +169,16 @@ class CardMirror:
         except sqlite3.Error as e:
             if self.read_only:
                 log.info("card file %s not usable (%s): results read from the graph", self.file.path, e)
-                self._broken = True
+                self._broken = (generation, self._signature())
             self.file.close()
             return None
+
+    def _signature(self) -> tuple | None:
+        try:
+            st = os.stat(self.file.path)
+        except OSError:
+            return None
+        return st.st_ino, st.st_mtime_ns, st.st_size
 
     def _catch_up(self, version) -> bool:
         """A writer whose cards are behind the search's generation syncs them when few products
