@@ -144,6 +144,7 @@ class CardMirror:
         self.file = CardFile(path, read_only)
         self.read_only = read_only
         self._lock = threading.Lock()  # one sync at a time
+        self._not_now: int | None = None  # a generation whose change a writer left for its close
         self._broken: tuple | None = None  # (generation, file signature) at which a reader found it unreadable
 
     # -- reading ----------------------------------------------------------------------------------
@@ -182,7 +183,10 @@ class CardMirror:
 
     def _catch_up(self, version) -> bool:
         """A writer whose cards are behind the search's generation syncs them when few products
-        changed (the rest waits for close); True if it synced."""
+        changed (the rest waits for close: judged once per generation, a count being a scan); True
+        if it synced."""
+        if self._not_now == version[2]:
+            return False
         try:
             with self.store.unpinned():
                 identity, generation = _identity(self.store)
@@ -193,6 +197,7 @@ class CardMirror:
                 if meta.get("identity") == identity and meta.get("format") == FORMAT and meta.get("revision"):
                     revision = int(meta["revision"])
                 if revision > generation or _changed(self.store, revision) > CHEAP:
+                    self._not_now = generation
                     return False
                 self.sync()
             return True

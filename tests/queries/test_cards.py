@@ -290,3 +290,27 @@ def test_a_pending_file_is_not_read_for_its_revision(tmp_path):
         with sqlite3.connect(card_path(db)) as conn:
             conn.execute("UPDATE meta SET value = '1' WHERE key = 'pending'")
         assert g.cards.products(["shop_a:1"], version) is None
+
+
+def test_a_writer_leaves_a_large_change_for_its_close_and_counts_it_once(tmp_path, monkeypatch):
+    db = tmp_path / "g.db"
+    _filled(db)
+    monkeypatch.setattr(cards_module, "CHEAP", 3)
+    with _open(db) as g:
+        g.store.write(catalog_batch(_catalog(title="bulk")))
+        for _ in range(2):
+            seen = []
+            g.store.trace = lambda query, params: seen.append(query)
+            hits = g.vector_search(QUERY, N, prop="text_vec")
+            g.store.trace = None
+            _same_as_graph(g, hits)
+            assert all(h.product.title.startswith("bulk ") for h in hits)
+            counts = [q for q in seen if "p.rev > $rev RETURN count(p) AS n" in q]  # the cards' cost check
+            assert len(counts) == (1 if _ == 0 else 0), seen
+        assert _meta(db)["revision"] != str(g.store.generation())
+    assert _meta(db)["revision"] == _generation(db)
+
+
+def _generation(db) -> str:
+    with _open(db, read_only=True) as g:
+        return str(g.store.generation())
