@@ -1145,6 +1145,7 @@ class EmbeddedStore(GraphStore):
                       label: str = "Product", exact: bool = False) -> list[tuple[str, float]]:
         """See GraphStore.vector_search. exact=True scores every candidate with Cypher's
         array_cosine_similarity on the stored vectors instead of the index mirror."""
+        self._local.searched = None  # set again by the index this search uses (search_version)
         query_vector = checked_query_vector(self.dims, prop, vector, label)
         if k <= 0:
             return []

@@ -314,3 +314,14 @@ def test_a_writer_leaves_a_large_change_for_its_close_and_counts_it_once(tmp_pat
 def _generation(db) -> str:
     with _open(db, read_only=True) as g:
         return str(g.store.generation())
+
+
+def test_search_version_names_only_the_search_just_made(tmp_path):
+    """A search that used no index (exact) reports no version, not the previous search's."""
+    db = tmp_path / "g.db"
+    _filled(db)
+    with _open(db, read_only=True) as g:
+        g.store.vector_search("text_vec", QUERY, 3)
+        assert g.store.search_version() == (g.store.get_meta("database_id"), g.store.generation())
+        g.store.vector_search("text_vec", QUERY, 3, exact=True)
+        assert g.store.search_version() is None
