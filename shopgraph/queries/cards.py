@@ -85,7 +85,8 @@ class CardFile:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             if self.read_only:
-                conn = sqlite3.connect(f"{self.path.as_uri()}?mode=ro", uri=True, isolation_level=None,
+                # a URI needs an absolute path (a database opened by a relative one, as the CLI does)
+                conn = sqlite3.connect(f"{self.path.absolute().as_uri()}?mode=ro", uri=True, isolation_level=None,
                                        check_same_thread=False)
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -167,7 +168,7 @@ class CardMirror:
         identity, database_id, generation = version
         try:
             return self.file.read(ids, identity, database_id, generation)
-        except sqlite3.Error as e:
+        except (sqlite3.Error, OSError) as e:
             if self.read_only:
                 log.info("card file %s not usable (%s): results read from the graph", self.file.path, e)
                 self._broken = (generation, self._signature())

@@ -325,3 +325,11 @@ def test_search_version_names_only_the_search_just_made(tmp_path):
         assert g.store.search_version() == (g.store.get_meta("database_id"), g.store.generation())
         g.store.vector_search("text_vec", QUERY, 3, exact=True)
         assert g.store.search_version() is None
+
+
+def test_a_reader_of_a_database_named_by_a_relative_path_uses_its_cards(tmp_path, monkeypatch):
+    _filled(tmp_path / "g.db")
+    monkeypatch.chdir(tmp_path)
+    with _open(Path("g.db"), read_only=True) as g:
+        hits, reads = _hydration_statements(g, lambda: g.vector_search(QUERY, 5, prop="text_vec"))
+        assert len(hits) == 5 and not reads
