@@ -79,6 +79,8 @@ class CardFile:
         self.path = Path(path)
         self.read_only = read_only
         self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []  # every thread's, closed together by close()
+        self._all_lock = threading.Lock()
 
     def connect(self) -> sqlite3.Connection:
         """This thread's connection (autocommit mode: transactions are explicit)."""
@@ -96,11 +98,25 @@ class CardFile:
                 conn.execute("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID")
                 conn.execute("CREATE TABLE IF NOT EXISTS cards(id TEXT PRIMARY KEY, card TEXT NOT NULL) WITHOUT ROWID")
             self._local.conn = conn
+            with self._all_lock:
+                self._all.append(conn)
         return conn
 
     def close(self) -> None:
+        """Close every thread's connection (the last one closed removes the -wal and -shm files)."""
+        with self._all_lock:
+            conns, self._all = self._all, []
+        for conn in conns:
+            conn.close()
+        self._local = threading.local()
+
+    def close_mine(self) -> None:
+        """Close this thread's connection (after an error on it)."""
         conn = getattr(self._local, "conn", None)
         if conn is not None:
+            with self._all_lock:
+                if conn in self._all:
+                    self._all.remove(conn)
             conn.close()
             self._local.conn = None
 
@@ -172,7 +188,7 @@ class CardMirror:
             if self.read_only:
                 log.info("card file %s not usable (%s): results read from the graph", self.file.path, e)
                 self._broken = (generation, self._signature())
-            self.file.close()
+            self.file.close_mine()
             return None
 
     def _signature(self) -> tuple | None:

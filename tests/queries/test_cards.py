@@ -333,3 +333,22 @@ def test_a_reader_of_a_database_named_by_a_relative_path_uses_its_cards(tmp_path
     with _open(Path("g.db"), read_only=True) as g:
         hits, reads = _hydration_statements(g, lambda: g.vector_search(QUERY, 5, prop="text_vec"))
         assert len(hits) == 5 and not reads
+
+
+def test_closing_the_graph_closes_every_threads_card_connection(tmp_path):
+    """A server answers from worker threads, each with its own SQLite connection: closing the graph
+    closes them all, so the file's -wal and -shm go with the last one (a read-write graph's: SQLite
+    leaves them behind a read-only connection, for the next writer to remove)."""
+    import threading
+
+    db = tmp_path / "g.db"
+    _filled(db)
+    g = _open(db)
+    threads = [threading.Thread(target=lambda: g.vector_search(QUERY, 5, prop="text_vec")) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert Path(f"{card_path(db)}-shm").exists()
+    g.close()
+    assert not Path(f"{card_path(db)}-shm").exists() and not Path(f"{card_path(db)}-wal").exists()
