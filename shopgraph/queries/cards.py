@@ -88,8 +88,9 @@ class CardFile:
         if conn is None:
             if self.read_only:
                 # a URI needs an absolute path (a database opened by a relative one, as the CLI does)
+                # timeout 0: a card read never waits for the writer (it reads the graph instead)
                 conn = sqlite3.connect(f"{self.path.absolute().as_uri()}?mode=ro", uri=True, isolation_level=None,
-                                       check_same_thread=False)
+                                       check_same_thread=False, timeout=0)
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -103,11 +104,25 @@ class CardFile:
         return conn
 
     def close(self) -> None:
-        """Close every thread's connection (the last one closed removes the -wal and -shm files)."""
+        """Close every thread's connection. The writer's last act puts the file back in rollback
+        mode (checkpointing and removing the -wal and -shm files): a read-only connection to a WAL
+        file creates those files and cannot remove them, so readers of a closed writer's file would
+        otherwise leave them beside the database. The writer's next connection turns WAL on again
+        (if a reader holds the file then, it stays in rollback mode for that writer: a commit then
+        waits for the readers' short reads, and readers, never waiting, read the graph meanwhile)."""
         with self._all_lock:
             conns, self._all = self._all, []
+        mine = getattr(self._local, "conn", None)
         for conn in conns:
-            conn.close()
+            if conn is not mine:
+                conn.close()
+        if mine is not None:
+            if not self.read_only:
+                try:
+                    mine.execute("PRAGMA journal_mode=DELETE")
+                except sqlite3.Error:
+                    pass  # a reader holds it: the WAL files stay until a later close
+            mine.close()
         self._local = threading.local()
 
     def close_mine(self) -> None:

@@ -352,3 +352,20 @@ def test_closing_the_graph_closes_every_threads_card_connection(tmp_path):
     assert Path(f"{card_path(db)}-shm").exists()
     g.close()
     assert not Path(f"{card_path(db)}-shm").exists() and not Path(f"{card_path(db)}-wal").exists()
+
+
+def test_readers_of_a_closed_writers_file_leave_nothing_beside_it(tmp_path):
+    """SQLite leaves -wal and -shm behind a read-only connection to a WAL file: the writer's close puts
+    the file in rollback mode, so a reader afterwards creates no file in the database's folders."""
+    db = tmp_path / "g.db"
+    _filled(db)
+    before = _card_files(db)
+    with _open(db, read_only=True) as g:
+        _, reads = _hydration_statements(g, lambda: g.vector_search(QUERY, 5, prop="text_vec"))
+        assert not reads
+        assert _card_files(db) == before
+    assert _card_files(db) == before
+
+
+def _card_files(db) -> list[str]:
+    return sorted(p.name for p in card_path(db).parent.iterdir() if p.name.startswith(cards_module.FILE))
