@@ -57,11 +57,16 @@ log = logging.getLogger(__name__)
 
 FORMAT = "shopgraph-ann"
 # 2: no mirror.npy when the HNSW file holds every vector; 3: ids packed (ids.bin + ids.offsets.npy, with a
-# digest in the manifest) instead of ids.json, so loading reads no per-id Python objects. 1 and 2 are still read.
-FORMAT_VERSION = 3
-_READABLE_VERSIONS = (1, 2, 3)
+# digest in the manifest) instead of ids.json, so loading reads no per-id Python objects; 4: the HNSW graph
+# with 8-bit codes of the vectors (hnsw_sq.faiss, read into memory at load, what a search walks) and the
+# float32 vectors in mirror.npy (mapped at load; read only by the exact re-rank, exact filters and
+# `vectors`), so a search on a cold page cache reads a few dozen float32 rows, not thousands
+# (docs/benchmarks.md, "Cold open at 1M"). 1, 2 and 3 are still read; 3 is written as 4 at the next save.
+FORMAT_VERSION = 4
+_READABLE_VERSIONS = (1, 2, 3, 4)
 MANIFEST = "manifest.json"
 _IDS_JSON, _IDS_BLOB, _IDS_OFFSETS, _MIRROR, _HNSW = "ids.json", "ids.bin", "ids.offsets.npy", "mirror.npy", "hnsw.faiss"
+_HNSW_SQ = "hnsw_sq.faiss"
 _TOMBSTONE_LIMIT = 0.25  # fraction of dead slots that triggers compaction + HNSW rebuild
 _BUILD_CHUNK = 50_000  # rows per faiss add() call while building (progress granularity)
 _GATHER_CHUNK = 1024  # mirror rows gathered at a time for exact scoring: stays in cache, no big temporaries
@@ -156,16 +161,7 @@ def _four_bit_block(rows_of, slots: np.ndarray, dim: int):
     # Each dimension's range is its true min..max over every row of the filter, not quantiles of a
     # sample: a value clipped to a range scores its row too low, and a row whose strength lies in a
     # tail would never be a candidate (heavy-tailed vectors: recall@10 0.84 with the 1/64 tails).
-    low = np.full(dim, np.inf, dtype=np.float32)
-    high = np.full(dim, -np.inf, dtype=np.float32)
-    for lo in range(0, slots.size, _BUILD_CHUNK):
-        part = rows_of(slots[lo:lo + _BUILD_CHUNK])
-        np.minimum(low, part.min(axis=0), out=low)
-        np.maximum(high, part.max(axis=0), out=high)
-    width = high - low
-    if not (width > 1e-12).all():  # a dimension with one value (or a one-row filter): no range to divide by
-        low = np.where(width > 1e-12, low, low - 1e-6).astype(np.float32)
-        width = np.maximum(width, 2e-6).astype(np.float32)
+    low, width = _ranges((rows_of(slots[lo:lo + _BUILD_CHUNK]) for lo in range(0, slots.size, _BUILD_CHUNK)), dim)
     faiss.copy_array_to_vector(np.concatenate([low, width]).astype(np.float32), sq.trained)
     pq = faiss.IndexPQ(dim, dim, 4, faiss.METRIC_INNER_PRODUCT)
     levels = low[:, None] + (np.arange(16, dtype=np.float32)[None, :] + 0.5) / 15 * width[:, None]  # (dim, 16)
@@ -179,6 +175,60 @@ def _four_bit_block(rows_of, slots: np.ndarray, dim: int):
     del codes  # two copies at most at once (a 1M-row filter: 192 MB each), not three
     pq.ntotal = slots.size
     return faiss.IndexPQFastScan(pq)
+
+
+def _ranges(parts, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each dimension's (low, width), both (dim,) float32, over every row of `parts` (an iterable of
+    (m, dim) float32 chunks): its min and max - min, a dimension with one value given a tiny width."""
+    low = np.full(dim, np.inf, dtype=np.float32)
+    high = np.full(dim, -np.inf, dtype=np.float32)
+    for part in parts:
+        if part.shape[0]:
+            np.minimum(low, part.min(axis=0), out=low)
+            np.maximum(high, part.max(axis=0), out=high)
+    width = high - low
+    if not (width > 1e-12).all():  # a dimension with one value (or a one-row set): no range to divide by
+        low = np.where(width > 1e-12, low, low - 1e-6).astype(np.float32)
+        width = np.maximum(width, 2e-6).astype(np.float32)
+    return low.astype(np.float32), width.astype(np.float32)
+
+
+def _coded_graph(hnsw, rows_of, hnsw_m: int):
+    """The same HNSW graph over 8-bit codes of its vectors: an IndexHNSWSQ whose links are a copy of
+    hnsw's (an IndexHNSWFlat, built with exact distances; not rebuilt) and whose storage codes each
+    value in 8 bits over its dimension's min..max across all the vectors (faiss QT_8bit: 256 even
+    levels; 384 bytes a 384-d vector against 1,536). rows_of(lo, hi) gives the float32 rows [lo, hi);
+    they are read twice in chunks (ranges, codes), never held whole. An IndexHNSWSQ is returned as it is.
+    Searching it visits the graph as the float32 one does, with distances from the codes; the caller
+    re-scores the candidates exactly."""
+    faiss = _faiss()
+    if isinstance(hnsw, faiss.IndexHNSWSQ):
+        return hnsw
+    n, dim = hnsw.ntotal, hnsw.d
+    coded = faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_8bit, hnsw_m, faiss.METRIC_INNER_PRODUCT)
+    storage = faiss.downcast_index(coded.storage)
+    storage.sq.rangestat = faiss.ScalarQuantizer.RS_minmax
+    low, width = _ranges((rows_of(lo, min(lo + _BUILD_CHUNK, n)) for lo in range(0, n, _BUILD_CHUNK)), dim)
+    storage.sq.trained.resize(0)
+    faiss.copy_array_to_vector(np.concatenate([low, width]), storage.sq.trained)
+    storage.is_trained = coded.is_trained = True
+    storage.codes.resize(n * storage.code_size)  # one allocation, then filled chunk by chunk
+    storage.codes.resize(0)
+    for lo in range(0, n, _BUILD_CHUNK):
+        storage.add(np.ascontiguousarray(rows_of(lo, min(lo + _BUILD_CHUNK, n)), dtype=np.float32))
+    coded.hnsw = hnsw.hnsw  # SWIG assigns the struct: a copy of the links (1M, M 32: ~270 MB)
+    coded.ntotal = n
+    return coded
+
+
+def _write_rows(path: Path, rows_of, n: int, dim: int) -> None:
+    """A .npy file of n float32 rows of width dim, written in chunks from rows_of(lo, hi) (no whole
+    copy in memory; numpy pads the header so the data start 64-byte aligned, which a map keeps)."""
+    with open(path, "wb") as out:
+        np.lib.format.write_array_header_1_0(out, {"descr": np.dtype(np.float32).str, "fortran_order": False,
+                                                   "shape": (n, dim)})
+        for lo in range(0, n, _BUILD_CHUNK):
+            np.ascontiguousarray(rows_of(lo, min(lo + _BUILD_CHUNK, n)), dtype=np.float32).tofile(out)
 
 
 class AnnIndex:
@@ -234,6 +284,7 @@ class AnnIndex:
         self._hnsw = None  # faiss.IndexHNSWFlat over slots [0, ntotal), built lazily
         self._hnsw_mapped = False  # its vectors are a read-only map of the saved file (see load)
         self._hnsw_file: str | None = None  # that file
+        self._mirror_mapped = False  # the mirror is a read-only map of a saved mirror.npy (format 4)
         self._shared_with = None  # the HNSW index whose vectors the mirror views (see _share_mirror)
         self._generation = 0  # bumped whenever slots change, so prepared IdFilters know they are stale
         self._spare = None  # an empty HNSW graph with room for a reserved build (see reserve)
@@ -275,16 +326,24 @@ class AnnIndex:
             n = len(self._ids)
             return {"live": len(self), "slots": n, "tombstones": n - len(self),
                     "hnsw_built": self._hnsw is not None, "hnsw_vectors": self._hnsw.ntotal if self._hnsw else 0,
-                    "mirror_bytes": 0 if self.mirror_shared else n * self.dim * 4, "hnsw_bytes": self._hnsw_bytes(),
-                    "mirror_shared": self.mirror_shared, "vectors_mapped": self._hnsw_mapped,
+                    "mirror_bytes": 0 if self.mirror_shared or self._mirror_mapped else n * self.dim * 4,
+                    "hnsw_bytes": self._hnsw_bytes(), "mirror_shared": self.mirror_shared,
+                    "vectors_mapped": self._hnsw_mapped or self._mirror_mapped, "graph_codes": self._graph_codes(),
                     "ids_packed": self._ids.is_packed}
+
+    def _graph_codes(self) -> str | None:
+        """What the HNSW graph's distances are computed from: "float32", "8-bit" or None (no graph)."""
+        if self._hnsw is None:
+            return None
+        return "8-bit" if isinstance(self._hnsw, _faiss().IndexHNSWSQ) else "float32"
 
     def _hnsw_bytes(self) -> int:
         """Approximate memory of the HNSW index: its own flat copy of the vectors plus the graph."""
         if self._hnsw is None:
             return 0
         h = self._hnsw.hnsw
-        return int(self._hnsw.ntotal * self.dim * 4 + h.neighbors.size() * 4 + h.offsets.size() * 8
+        code_size = _faiss().downcast_index(self._hnsw.storage).code_size
+        return int(self._hnsw.ntotal * code_size + h.neighbors.size() * 4 + h.offsets.size() * 8
                    + h.levels.size() * 4)
 
     # -- mutations -----------------------------------------------------------------------------
@@ -374,7 +433,7 @@ class AnnIndex:
         mirror[:used] = self._mirror[:used]
         alive = np.zeros(capacity, dtype=bool)
         alive[:used] = self._alive[:used]
-        self._mirror, self._alive, self._shared_with = mirror, alive, None
+        self._mirror, self._alive, self._shared_with, self._mirror_mapped = mirror, alive, None, False
 
     def _append(self, keys: list[str], unit: np.ndarray) -> None:
         if not keys:
@@ -398,7 +457,7 @@ class AnnIndex:
         for lo in range(0, live.size, _BUILD_CHUNK):
             mirror[lo:lo + _BUILD_CHUNK] = self._mirror[live[lo:lo + _BUILD_CHUNK]]
         self._mirror = mirror
-        self._shared_with = None
+        self._shared_with, self._mirror_mapped = None, False
         self._alive = np.ones(live.size, dtype=bool)
         self._ids.compact(live)
         self._hnsw, self._hnsw_mapped, self._room = None, False, (None, 0)
@@ -430,7 +489,9 @@ class AnnIndex:
         self._make_room(self._hnsw, n)  # no doubling copy while the mirror's rows are added
         # A build from the first slot gives each chunk's mirror pages back once the storage holds it,
         # so the vectors are held about once, not twice, until the mirror becomes the storage's view.
-        release = start == 0 and not self.mirror_shared and isinstance(_map_of(self._mirror), mmap.mmap)
+        # (Not a mapped mirror.npy: its pages belong to the file.)
+        release = start == 0 and not self.mirror_shared and self._mirror.flags.writeable \
+            and isinstance(_map_of(self._mirror), mmap.mmap)
         t0 = time.perf_counter()
         chunks = range(start, n, _BUILD_CHUNK)
         if progress or (progress is None and n - start > 200_000):
@@ -477,10 +538,12 @@ class AnnIndex:
         if self._hnsw is None or n == 0 or self._hnsw.ntotal != n or self.mirror_shared:
             return
         faiss = _faiss()
+        if not isinstance(self._hnsw, faiss.IndexHNSWFlat):  # an 8-bit graph (format 4) holds codes only
+            return
         storage = faiss.downcast_index(self._hnsw.storage)
         self._mirror = faiss.rev_swig_ptr(storage.get_xb(), n * self.dim).reshape(n, self.dim)
         self._mirror.flags.writeable = False  # never written through: appending copies it (_grow)
-        self._shared_with = self._hnsw
+        self._shared_with, self._mirror_mapped = self._hnsw, False
 
     @property
     def mirror_shared(self) -> bool:
@@ -806,10 +869,16 @@ class AnnIndex:
             blob, offsets = self._ids.pack()
             (tmp / _IDS_BLOB).write_bytes(blob)
             np.save(tmp / _IDS_OFFSETS, offsets, allow_pickle=False)
-            if hnsw is None or hnsw.ntotal != n:  # otherwise the HNSW file holds the vectors
-                np.save(tmp / _MIRROR, self._mirror[:n], allow_pickle=False)
+            # the float32 vectors in a file of their own (mapped at load) and the graph over 8-bit codes
+            # (read whole at load): a search walks the codes and reads only its candidates' float32 rows
+            def rows_of(lo: int, hi: int) -> np.ndarray:
+                return self._rows(np.arange(lo, hi))
+
+            _write_rows(tmp / _MIRROR, rows_of, n, self.dim)
             if hnsw is not None:
-                faiss.write_index(hnsw, str(tmp / _HNSW))
+                coded = _coded_graph(hnsw, rows_of, self.hnsw_m)  # the graph built on exact distances, coded
+                faiss.write_index(coded, str(tmp / _HNSW_SQ))
+                del coded
             files = {}
             for path in sorted(tmp.iterdir()):
                 _fsync(path)
@@ -886,16 +955,25 @@ class AnnIndex:
             index = cls(saved_dim, **saved)
         n = int(manifest["slots"])
         hnsw = None
-        if _HNSW in manifest["files"]:
-            faiss = _faiss()
+        faiss = _faiss()
+        if _HNSW_SQ in manifest["files"]:
+            # the graph and the 8-bit codes, read whole in one sequential pass (1M at M 32: ~650 MB): what
+            # a search walks, so a cold page cache costs this read, not a page fault per visited vector
+            hnsw = faiss.read_index(str(data / _HNSW_SQ))
+            if (not isinstance(hnsw, faiss.IndexHNSWSQ) or hnsw.d != saved_dim or hnsw.ntotal > n
+                    or hnsw.metric_type != faiss.METRIC_INNER_PRODUCT):
+                raise IndexUnavailable(f"vector index at {root} has an HNSW file that does not match")
+        elif _HNSW in manifest["files"]:
             # the vectors stay in the file, mapped (read-only, paged in by the searches that touch them):
             # opening a 1M index reads its graph links, not its 1.5 GB of vectors
             hnsw = faiss.read_index(str(data / _HNSW), faiss.IO_FLAG_MMAP_IFC)
             if (not isinstance(hnsw, faiss.IndexHNSWFlat) or hnsw.d != saved_dim or hnsw.ntotal > n
                     or hnsw.metric_type != faiss.METRIC_INNER_PRODUCT):
                 raise IndexUnavailable(f"vector index at {root} has an HNSW file that does not match")
+        mapped = manifest["format_version"] >= 4
         if _MIRROR in manifest["files"]:
-            mirror = np.load(data / _MIRROR, allow_pickle=False)
+            # format 4: mapped, read-only; the exact re-rank pages in only the rows it scores
+            mirror = np.load(data / _MIRROR, mmap_mode="r" if mapped else None, allow_pickle=False)
         elif hnsw is not None and hnsw.ntotal == n:
             storage = faiss.downcast_index(hnsw.storage)
             mirror = faiss.rev_swig_ptr(storage.get_xb(), n * saved_dim).reshape(n, saved_dim)
@@ -910,6 +988,7 @@ class AnnIndex:
         if _MIRROR not in manifest["files"] and not keep_graph:
             mirror = mirror.copy()  # the view must not outlive the graph that is dropped below
         index._mirror = np.ascontiguousarray(mirror)
+        index._mirror_mapped = mapped and _MIRROR in manifest["files"]
         index._ids = ids
         index._alive = ids.alive()
         index.revision = manifest.get("revision")
@@ -917,7 +996,9 @@ class AnnIndex:
         if index.source is not None and not isinstance(index.source, str):
             raise IndexUnavailable(f"{root / MANIFEST} names an invalid source {index.source!r}")
         index._generation = 1
-        if keep_graph:
+        if keep_graph and isinstance(hnsw, faiss.IndexHNSWSQ):
+            index._hnsw = hnsw  # in memory, so it can grow; the mirror stays the mapped file
+        elif keep_graph:
             index._hnsw, index._hnsw_mapped, index._hnsw_file = hnsw, True, str(data / _HNSW)
             if _MIRROR in manifest["files"]:
                 index._share_mirror()  # a version 1 save: its mirror copy is dropped for the graph's
