@@ -84,6 +84,12 @@ _BLOCK_FETCH = 10
 # (_block_may_miss): near queries in tight clusters score many candidates closer together than 4 bits
 # tell apart (a fixed 10k found 0.86 of the top 10 there; tests/graph, tight clusters)
 _BLOCK_MARGIN = 4.0
+# A gather of at most this many rows from a mapped mirror.npy first asks the kernel for all their pages
+# at once (_will_need): the re-rank's 40 candidates on a cold page cache then cost one round of parallel
+# reads (1M: p50 3 ms) instead of 40 faults in a row, each reading around it (8 MB on the bench machine:
+# p50 9-14 ms). Larger gathers skip it: a syscall a row would cost more than it saves on a warm cache.
+_PREFETCH_ROWS = 256
+_PREREAD_CHUNK = 16 << 20  # bytes per read of _preread
 _DEFAULTS = IndexConfig()  # one source of truth for the tuning defaults: shopgraph/config.py
 
 
@@ -284,7 +290,7 @@ class AnnIndex:
         self._hnsw = None  # faiss.IndexHNSWFlat over slots [0, ntotal), built lazily
         self._hnsw_mapped = False  # its vectors are a read-only map of the saved file (see load)
         self._hnsw_file: str | None = None  # that file
-        self._mirror_mapped = False  # the mirror is a read-only map of a saved mirror.npy (format 4)
+        self._mirror_map = None  # (mmap, offset of row 0 in it) when the mirror maps a saved mirror.npy (format 4)
         self._shared_with = None  # the HNSW index whose vectors the mirror views (see _share_mirror)
         self._generation = 0  # bumped whenever slots change, so prepared IdFilters know they are stale
         self._spare = None  # an empty HNSW graph with room for a reserved build (see reserve)
@@ -326,9 +332,9 @@ class AnnIndex:
             n = len(self._ids)
             return {"live": len(self), "slots": n, "tombstones": n - len(self),
                     "hnsw_built": self._hnsw is not None, "hnsw_vectors": self._hnsw.ntotal if self._hnsw else 0,
-                    "mirror_bytes": 0 if self.mirror_shared or self._mirror_mapped else n * self.dim * 4,
+                    "mirror_bytes": 0 if self.mirror_shared or self._mirror_map is not None else n * self.dim * 4,
                     "hnsw_bytes": self._hnsw_bytes(), "mirror_shared": self.mirror_shared,
-                    "vectors_mapped": self._hnsw_mapped or self._mirror_mapped, "graph_codes": self._graph_codes(),
+                    "vectors_mapped": self._hnsw_mapped or self._mirror_map is not None, "graph_codes": self._graph_codes(),
                     "ids_packed": self._ids.is_packed}
 
     def _graph_codes(self) -> str | None:
@@ -433,7 +439,7 @@ class AnnIndex:
         mirror[:used] = self._mirror[:used]
         alive = np.zeros(capacity, dtype=bool)
         alive[:used] = self._alive[:used]
-        self._mirror, self._alive, self._shared_with, self._mirror_mapped = mirror, alive, None, False
+        self._mirror, self._alive, self._shared_with, self._mirror_map = mirror, alive, None, None
 
     def _append(self, keys: list[str], unit: np.ndarray) -> None:
         if not keys:
@@ -457,7 +463,7 @@ class AnnIndex:
         for lo in range(0, live.size, _BUILD_CHUNK):
             mirror[lo:lo + _BUILD_CHUNK] = self._mirror[live[lo:lo + _BUILD_CHUNK]]
         self._mirror = mirror
-        self._shared_with, self._mirror_mapped = None, False
+        self._shared_with, self._mirror_map = None, None
         self._alive = np.ones(live.size, dtype=bool)
         self._ids.compact(live)
         self._hnsw, self._hnsw_mapped, self._room = None, False, (None, 0)
@@ -543,7 +549,7 @@ class AnnIndex:
         storage = faiss.downcast_index(self._hnsw.storage)
         self._mirror = faiss.rev_swig_ptr(storage.get_xb(), n * self.dim).reshape(n, self.dim)
         self._mirror.flags.writeable = False  # never written through: appending copies it (_grow)
-        self._shared_with, self._mirror_mapped = self._hnsw, False
+        self._shared_with, self._mirror_map = self._hnsw, None
 
     @property
     def mirror_shared(self) -> bool:
@@ -717,6 +723,8 @@ class AnnIndex:
         saved HNSW file lies where faiss's format puts it, not 4-byte aligned, and numpy gathers from
         unaligned memory 20-30x slower (a 20k-row filter: 2 s instead of 25 ms): faiss copies those rows."""
         slots = np.ascontiguousarray(slots, dtype=np.int64)
+        if self._mirror_map is not None and 0 < slots.size <= _PREFETCH_ROWS:
+            _will_need(self._mirror_map, slots, self.dim * 4)
         if self._mirror.flags.aligned:
             return self._mirror[slots]
         out = np.empty((slots.size, self.dim), dtype=np.float32)
@@ -957,9 +965,11 @@ class AnnIndex:
         hnsw = None
         faiss = _faiss()
         if _HNSW_SQ in manifest["files"]:
-            # the graph and the 8-bit codes, read whole in one sequential pass (1M at M 32: ~650 MB): what
-            # a search walks, so a cold page cache costs this read, not a page fault per visited vector
-            hnsw = faiss.read_index(str(data / _HNSW_SQ))
+            # the graph and the 8-bit codes (1M at M 32: ~650 MB) are what a search walks, at random: read
+            # through the page cache in one sequential pass, then mapped (faiss's own read of the file
+            # into memory took 0.5-0.6 s from a warm cache; read and map take ~0.2 s)
+            _preread(data / _HNSW_SQ)
+            hnsw = faiss.read_index(str(data / _HNSW_SQ), faiss.IO_FLAG_MMAP_IFC)
             if (not isinstance(hnsw, faiss.IndexHNSWSQ) or hnsw.d != saved_dim or hnsw.ntotal > n
                     or hnsw.metric_type != faiss.METRIC_INNER_PRODUCT):
                 raise IndexUnavailable(f"vector index at {root} has an HNSW file that does not match")
@@ -988,7 +998,8 @@ class AnnIndex:
         if _MIRROR not in manifest["files"] and not keep_graph:
             mirror = mirror.copy()  # the view must not outlive the graph that is dropped below
         index._mirror = np.ascontiguousarray(mirror)
-        index._mirror_mapped = mapped and _MIRROR in manifest["files"]
+        if isinstance(mirror, np.memmap):
+            index._mirror_map = (mirror._mmap, mirror.offset % mmap.ALLOCATIONGRANULARITY)
         index._ids = ids
         index._alive = ids.alive()
         index.revision = manifest.get("revision")
@@ -997,7 +1008,8 @@ class AnnIndex:
             raise IndexUnavailable(f"{root / MANIFEST} names an invalid source {index.source!r}")
         index._generation = 1
         if keep_graph and isinstance(hnsw, faiss.IndexHNSWSQ):
-            index._hnsw = hnsw  # in memory, so it can grow; the mirror stays the mapped file
+            # mapped like a format-3 graph: taken into memory when it must grow (_owned_hnsw)
+            index._hnsw, index._hnsw_mapped, index._hnsw_file = hnsw, True, str(data / _HNSW_SQ)
         elif keep_graph:
             index._hnsw, index._hnsw_mapped, index._hnsw_file = hnsw, True, str(data / _HNSW)
             if _MIRROR in manifest["files"]:
@@ -1157,6 +1169,30 @@ def _release_rows(mirror: np.ndarray, rows: int) -> None:
     end = rows * mirror.shape[1] * 4 // mmap.PAGESIZE * mmap.PAGESIZE
     if end:
         buffer.madvise(mmap.MADV_DONTNEED, 0, end)
+
+
+def _will_need(mirror_map: tuple, slots: np.ndarray, row_bytes: int) -> None:
+    """madvise(MADV_WILLNEED) the pages of these rows of a mapped mirror.npy: the kernel starts reading
+    them all now, so the gather that follows waits for them together. mirror_map: (mmap, byte offset of
+    row 0 in it); slots: (m,) int64 rows."""
+    buffer, offset = mirror_map
+    page = mmap.PAGESIZE
+    starts = offset + slots * row_bytes
+    first, last = starts // page, (starts + row_bytes - 1) // page
+    for lo, hi in zip(first.tolist(), last.tolist()):
+        buffer.madvise(mmap.MADV_WILLNEED, lo * page, (hi - lo + 1) * page)
+
+
+def _preread(path: Path) -> None:
+    """Read a file once, start to end, through the page cache (nothing kept): one sequential pass at
+    disk speed, so the random reads that follow (an HNSW search over a map of it) find it cached."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        buffer, offset = bytearray(_PREREAD_CHUNK), 0
+        while (got := os.preadv(fd, [buffer], offset)) > 0:
+            offset += got
+    finally:
+        os.close(fd)
 
 
 def _fsync(path: Path) -> None:
