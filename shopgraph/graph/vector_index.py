@@ -1000,6 +1000,9 @@ class AnnIndex:
         index._mirror = np.ascontiguousarray(mirror)
         if isinstance(mirror, np.memmap):
             index._mirror_map = (mirror._mmap, mirror.offset % mmap.ALLOCATIONGRANULARITY)
+            # the filters' exact scoring gathers hundreds to thousands of rows, a fault each on a cold
+            # cache: read the file into the page cache beside the first searches (1M: 1.5 GB, ~1.4 s)
+            _preread_later(data / _MIRROR)
         index._ids = ids
         index._alive = ids.alive()
         index.revision = manifest.get("revision")
@@ -1183,16 +1186,31 @@ def _will_need(mirror_map: tuple, slots: np.ndarray, row_bytes: int) -> None:
         buffer.madvise(mmap.MADV_WILLNEED, lo * page, (hi - lo + 1) * page)
 
 
-def _preread(path: Path) -> None:
-    """Read a file once, start to end, through the page cache (nothing kept): one sequential pass at
-    disk speed, so the random reads that follow (an HNSW search over a map of it) find it cached."""
-    fd = os.open(path, os.O_RDONLY)
+def _preread(path: Path | int) -> None:
+    """Read a file (a path, or an open descriptor, closed after) once, start to end, through the page
+    cache (nothing kept): one sequential pass at disk speed, so the random reads that follow (an HNSW
+    search over a map of it) find it cached."""
+    fd = path if isinstance(path, int) else os.open(path, os.O_RDONLY)
     try:
         buffer, offset = bytearray(_PREREAD_CHUNK), 0
         while (got := os.preadv(fd, [buffer], offset)) > 0:
             offset += got
     finally:
         os.close(fd)
+
+
+def _preread_later(path: Path) -> None:
+    """_preread on a daemon thread (the file is opened now, so a save that deletes it meanwhile does not
+    matter); the reads release the GIL. A failure only loses the warm-up."""
+    fd = os.open(path, os.O_RDONLY)
+
+    def run() -> None:
+        try:
+            _preread(fd)
+        except OSError as e:  # pragma: no cover - a read error shows again where the rows are used
+            log.debug("reading %s ahead failed: %s", path, e)
+
+    threading.Thread(target=run, name="shopgraph-index-preread", daemon=True).start()
 
 
 def _fsync(path: Path) -> None:
