@@ -968,7 +968,8 @@ class AnnIndex:
             # the graph and the 8-bit codes (1M at M 32: ~650 MB) are what a search walks, at random: read
             # through the page cache in one sequential pass, then mapped (faiss's own read of the file
             # into memory took 0.5-0.6 s from a warm cache; read and map take ~0.2 s)
-            _preread(data / _HNSW_SQ)
+            if not _cached(data / _HNSW_SQ):  # a warm cache: reading it again would cost ~0.1 s for nothing
+                _preread(data / _HNSW_SQ)
             hnsw = faiss.read_index(str(data / _HNSW_SQ), faiss.IO_FLAG_MMAP_IFC)
             if (not isinstance(hnsw, faiss.IndexHNSWSQ) or hnsw.d != saved_dim or hnsw.ntotal > n
                     or hnsw.metric_type != faiss.METRIC_INNER_PRODUCT):
@@ -1197,6 +1198,30 @@ def _preread(path: Path | int) -> None:
             offset += got
     finally:
         os.close(fd)
+
+
+def _cached(path: Path) -> bool:
+    """Whether every page of a file is in the OS page cache now (mincore over a private map of it, which
+    reads nothing); False where that cannot be told."""
+    import ctypes
+
+    size = path.stat().st_size
+    if size == 0:
+        return True
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.mincore.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p)
+        with open(path, "rb") as f, mmap.mmap(f.fileno(), size, access=mmap.ACCESS_COPY) as m:
+            view = ctypes.c_char.from_buffer(m)
+            try:
+                pages = np.zeros((size + mmap.PAGESIZE - 1) // mmap.PAGESIZE, dtype=np.uint8)
+                if libc.mincore(ctypes.addressof(view), size, pages.ctypes.data_as(ctypes.c_char_p)) != 0:
+                    return False
+            finally:
+                del view  # the map cannot close while a view of it lives
+        return bool((pages & 1).all())
+    except (OSError, AttributeError, ValueError):  # no mincore (not Linux) or no map: read ahead anyway
+        return False
 
 
 def _preread_later(path: Path) -> None:

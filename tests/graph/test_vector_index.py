@@ -839,3 +839,47 @@ def test_the_8_bit_graph_keeps_the_recall_of_the_float32_one(tmp_path):
     coded = AnnIndex.load(tmp_path / "idx", dim=dim)
     assert coded.stats()["graph_codes"] == "8-bit"
     assert recall(coded) >= flat - 0.005 and recall(coded) >= 0.98
+
+
+def test_a_loaded_index_asks_for_its_candidates_pages_at_once(tmp_path, monkeypatch):
+    """Issue 18 (cold open): a re-rank's gather from the mapped mirror.npy first asks the kernel for
+    every candidate's pages (madvise WILLNEED), so a cold cache costs one round of parallel reads, not
+    one fault after another; an index in memory (nothing mapped) asks for nothing."""
+    from shopgraph.graph import vector_index as vi
+
+    index, ids, x = small_ann_index(3000)
+    asked = []
+    real = vi._will_need
+    monkeypatch.setattr(vi, "_will_need", lambda m, slots, row_bytes: (asked.append(slots.copy()), real(m, slots, row_bytes)))
+    index.search(x[5], 10)
+    assert asked == []
+    index.save(tmp_path / "idx")
+    loaded = AnnIndex.load(tmp_path / "idx", dim=DIM)
+    hits = loaded.search(x[5], 10)
+    assert hits == index.search(x[5], 10)
+    assert len(asked) == 1 and 10 <= asked[0].size <= 10 * loaded.rerank_factor
+    assert {i for i, _ in hits} <= set(loaded._ids.at(asked[0].tolist()))
+
+
+def test_a_graph_file_in_the_page_cache_is_not_read_again(tmp_path, monkeypatch):
+    """Loading format 4 reads hnsw_sq.faiss through the page cache once before mapping it, unless all
+    of it is cached already (mincore): on a warm cache that read cost ~0.1 s at 1M for nothing."""
+    import sys
+
+    from shopgraph.graph import vector_index as vi
+
+    index, _, x = small_ann_index(2000)
+    index.save(tmp_path / "idx")
+    data_dir = next(p for p in (tmp_path / "idx").iterdir() if p.name.startswith("data-"))
+    reads = []
+    real = vi._preread
+    monkeypatch.setattr(vi, "_preread", lambda path: (isinstance(path, int) or reads.append(path), real(path)))  # (fd: the mirror read ahead)
+    monkeypatch.setattr(vi, "_cached", lambda path: True)
+    AnnIndex.load(tmp_path / "idx", dim=DIM)
+    assert reads == []
+    monkeypatch.setattr(vi, "_cached", lambda path: False)
+    assert AnnIndex.load(tmp_path / "idx", dim=DIM).search(x[1], 1)[0][0] == "p1"
+    assert reads == [data_dir / "hnsw_sq.faiss"]
+    if sys.platform.startswith("linux"):  # a file just written and read is in the page cache
+        real(data_dir / "hnsw_sq.faiss")
+        assert real.__globals__["_cached"](data_dir / "hnsw_sq.faiss")
