@@ -872,7 +872,7 @@ def test_a_graph_file_in_the_page_cache_is_not_read_again(tmp_path, monkeypatch)
     index.save(tmp_path / "idx")
     data_dir = next(p for p in (tmp_path / "idx").iterdir() if p.name.startswith("data-"))
     reads = []
-    real = vi._preread
+    real, cached = vi._preread, vi._cached
     monkeypatch.setattr(vi, "_preread", lambda path: (isinstance(path, int) or reads.append(path), real(path)))  # (fd: the mirror read ahead)
     monkeypatch.setattr(vi, "_cached", lambda path: True)
     AnnIndex.load(tmp_path / "idx", dim=DIM)
@@ -882,4 +882,4 @@ def test_a_graph_file_in_the_page_cache_is_not_read_again(tmp_path, monkeypatch)
     assert reads == [data_dir / "hnsw_sq.faiss"]
     if sys.platform.startswith("linux"):  # a file just written and read is in the page cache
         real(data_dir / "hnsw_sq.faiss")
-        assert real.__globals__["_cached"](data_dir / "hnsw_sq.faiss")
+        assert cached(data_dir / "hnsw_sq.faiss")
