@@ -40,7 +40,7 @@ from shopgraph.graph.sessions import Session, Sessions, connect, open_database
 from shopgraph.graph.store import (DATABASE_ID, Filters, GraphBatch, GraphStore, Rows, VectorWrite,
                                    check_model_switch, check_vector_write, checked_query_vector, model_key,
                                    take_rows)
-from shopgraph.graph.vector_sync import INNER_PRODUCT_PROPERTIES, IndexedVectors
+from shopgraph.graph.vector_sync import INNER_PRODUCT_PROPERTIES, IndexedVectors, read_ahead_indexes
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +112,7 @@ class EmbeddedStore(GraphStore):
         self._closed = False
         self._rows_unreleased = 0  # rows written since the C heap's freed memory was last released
         self._vectors = IndexedVectors(self, self._dim_of, Path(f"{path}.index"), index_config)
+        read_ahead_indexes(Path(f"{path}.index"))  # beside the database's own open (first search: ~0.5 s less cold at 1M)
         self._filter_cache: OrderedDict = OrderedDict()  # see _candidates
         self._filter_key: tuple = ()
         self._filter_lock = threading.Lock()

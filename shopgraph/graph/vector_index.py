@@ -1001,9 +1001,8 @@ class AnnIndex:
         index._mirror = np.ascontiguousarray(mirror)
         if isinstance(mirror, np.memmap):
             index._mirror_map = (mirror._mmap, mirror.offset % mmap.ALLOCATIONGRANULARITY)
-            # the filters' exact scoring gathers hundreds to thousands of rows, a fault each on a cold
-            # cache: read the file into the page cache beside the first searches (1M: 1.5 GB, ~1.4 s)
-            _preread_later(data / _MIRROR)
+            # Not read ahead: a thread reading it beside the first searches (1M: 1.5 GB) took their cold
+            # p50 from 5-7 ms to 15-20 ms while it lasted, even in 1 MB reads (docs/benchmarks.md)
         index._ids = ids
         index._alive = ids.alive()
         index.revision = manifest.get("revision")
@@ -1187,17 +1186,48 @@ def _will_need(mirror_map: tuple, slots: np.ndarray, row_bytes: int) -> None:
         buffer.madvise(mmap.MADV_WILLNEED, lo * page, (hi - lo + 1) * page)
 
 
-def _preread(path: Path | int) -> None:
+def _preread(path: Path | int, chunk: int = _PREREAD_CHUNK) -> None:
     """Read a file (a path, or an open descriptor, closed after) once, start to end, through the page
     cache (nothing kept): one sequential pass at disk speed, so the random reads that follow (an HNSW
-    search over a map of it) find it cached."""
+    search over a map of it) find it cached. chunk: bytes per read."""
     fd = path if isinstance(path, int) else os.open(path, os.O_RDONLY)
     try:
-        buffer, offset = bytearray(_PREREAD_CHUNK), 0
+        buffer, offset = bytearray(chunk), 0
         while (got := os.preadv(fd, [buffer], offset)) > 0:
             offset += got
     finally:
         os.close(fd)
+
+
+def read_ahead(directory: str | os.PathLike) -> threading.Thread | None:
+    """Start reading, on a daemon thread, the files a first search of the saved index in directory
+    walks (format 4: hnsw_sq.faiss, then the ids) into the OS page cache, so that an open followed by a
+    search overlaps the search's reads with the open (1M on a cold cache: ~670 MB). Returns the thread,
+    or None when directory holds no format-4 index. Nothing is kept in memory and nothing is checked:
+    `load` checks what it reads; a file a save removes meanwhile ends the read-ahead quietly."""
+    root = Path(directory)
+    try:
+        manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
+        token = str(manifest["data"])
+        if manifest.get("format") != FORMAT or manifest.get("format_version") != 4 or "/" in token \
+                or not token.startswith("data-") or _HNSW_SQ not in manifest["files"]:
+            return None
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return None
+    paths = [root / token / name for name in (_HNSW_SQ, _IDS_BLOB, _IDS_OFFSETS)]
+
+    def run() -> None:
+        for path in paths:
+            try:
+                if not _cached(path):
+                    _preread(path)
+            except OSError as e:
+                log.debug("reading %s ahead stopped: %s", path, e)
+                return
+
+    thread = threading.Thread(target=run, name="shopgraph-index-read-ahead", daemon=True)
+    thread.start()
+    return thread
 
 
 def _cached(path: Path) -> bool:
@@ -1222,20 +1252,6 @@ def _cached(path: Path) -> bool:
         return bool((pages & 1).all())
     except (OSError, AttributeError, ValueError):  # no mincore (not Linux) or no map: read ahead anyway
         return False
-
-
-def _preread_later(path: Path) -> None:
-    """_preread on a daemon thread (the file is opened now, so a save that deletes it meanwhile does not
-    matter); the reads release the GIL. A failure only loses the warm-up."""
-    fd = os.open(path, os.O_RDONLY)
-
-    def run() -> None:
-        try:
-            _preread(fd)
-        except OSError as e:  # pragma: no cover - a read error shows again where the rows are used
-            log.debug("reading %s ahead failed: %s", path, e)
-
-    threading.Thread(target=run, name="shopgraph-index-preread", daemon=True).start()
 
 
 def _fsync(path: Path) -> None:

@@ -33,7 +33,7 @@ import numpy as np
 
 from shopgraph.config import IndexConfig
 from shopgraph.errors import StoreError
-from shopgraph.graph.vector_index import AnnIndex, IndexUnavailable
+from shopgraph.graph.vector_index import AnnIndex, IndexUnavailable, read_ahead
 
 log = logging.getLogger(__name__)
 
@@ -215,6 +215,16 @@ class IndexedVectors:
             if set(index.ids()) != live:
                 raise StoreError(f"the {prop} vector index cannot be made to match the graph")
         self._verified[prop] = (index.source, generation)
+
+
+def read_ahead_indexes(directory: Path) -> int:
+    """Start reading ahead (vector_index.read_ahead) every saved vector index under a database's index
+    folder; returns how many were started (0 for a missing folder or none saved in format 4)."""
+    try:
+        folders = [p for p in Path(directory).iterdir() if p.is_dir()]
+    except OSError:
+        return 0
+    return sum(read_ahead(folder) is not None for folder in sorted(folders))
 
 
 @contextmanager

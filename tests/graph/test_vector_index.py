@@ -873,7 +873,7 @@ def test_a_graph_file_in_the_page_cache_is_not_read_again(tmp_path, monkeypatch)
     data_dir = next(p for p in (tmp_path / "idx").iterdir() if p.name.startswith("data-"))
     reads = []
     real, cached = vi._preread, vi._cached
-    monkeypatch.setattr(vi, "_preread", lambda path: (isinstance(path, int) or reads.append(path), real(path)))  # (fd: the mirror read ahead)
+    monkeypatch.setattr(vi, "_preread", lambda path: (reads.append(path), real(path)))
     monkeypatch.setattr(vi, "_cached", lambda path: True)
     AnnIndex.load(tmp_path / "idx", dim=DIM)
     assert reads == []
@@ -883,3 +883,25 @@ def test_a_graph_file_in_the_page_cache_is_not_read_again(tmp_path, monkeypatch)
     if sys.platform.startswith("linux"):  # a file just written and read is in the page cache
         real(data_dir / "hnsw_sq.faiss")
         assert cached(data_dir / "hnsw_sq.faiss")
+
+
+def test_opening_a_store_reads_its_format_4_indexes_ahead(tmp_path, monkeypatch):
+    """Issue 18 (cold open): a store's open starts reading the graph file of each saved format-4 index
+    into the page cache on a daemon thread, beside the database's own open; other folders (another
+    format, no manifest) are left alone."""
+    from shopgraph.graph import vector_index as vi
+    from shopgraph.graph.vector_sync import read_ahead_indexes
+
+    index, _, _ = small_ann_index(2000)
+    index.save(tmp_path / "db.index" / "text_vec")
+    (tmp_path / "db.index" / "lexical").mkdir()
+    (tmp_path / "db.index" / "lexical" / "manifest.json").write_text('{"format": "other"}')
+    read = []
+    monkeypatch.setattr(vi, "_cached", lambda path: False)
+    monkeypatch.setattr(vi, "_preread", lambda path: read.append(path.name))
+    started = vi.read_ahead(tmp_path / "db.index" / "text_vec")
+    started.join(5)
+    assert read == ["hnsw_sq.faiss", "ids.bin", "ids.offsets.npy"]
+    assert read_ahead_indexes(tmp_path / "db.index") == 1
+    assert read_ahead_indexes(tmp_path / "nowhere") == 0
+    assert vi.read_ahead(tmp_path / "db.index" / "lexical") is None
