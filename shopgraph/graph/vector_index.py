@@ -968,9 +968,11 @@ class AnnIndex:
             # the graph and the 8-bit codes (1M at M 32: ~650 MB) are what a search walks, at random: read
             # through the page cache in one sequential pass, then mapped (faiss's own read of the file
             # into memory took 0.5-0.6 s from a warm cache; read and map take ~0.2 s)
-            if not _cached(data / _HNSW_SQ):  # a warm cache: reading it again would cost ~0.1 s for nothing
-                _preread(data / _HNSW_SQ)
-            hnsw = faiss.read_index(str(data / _HNSW_SQ), faiss.IO_FLAG_MMAP_IFC)
+            hnsw = _read_ahead_result(data / _HNSW_SQ)  # mapped already by a store's open (read_ahead)
+            if hnsw is None:
+                if not _cached(data / _HNSW_SQ):  # a warm cache: reading it again would cost ~0.1 s for nothing
+                    _preread(data / _HNSW_SQ)
+                hnsw = faiss.read_index(str(data / _HNSW_SQ), faiss.IO_FLAG_MMAP_IFC)
             if (not isinstance(hnsw, faiss.IndexHNSWSQ) or hnsw.d != saved_dim or hnsw.ntotal > n
                     or hnsw.metric_type != faiss.METRIC_INNER_PRODUCT):
                 raise IndexUnavailable(f"vector index at {root} has an HNSW file that does not match")
@@ -1204,7 +1206,10 @@ def read_ahead(directory: str | os.PathLike) -> threading.Thread | None:
     walks (format 4: hnsw_sq.faiss, then the ids) into the OS page cache, so that an open followed by a
     search overlaps the search's reads with the open (1M on a cold cache: ~670 MB). Returns the thread,
     or None when directory holds no format-4 index. Nothing is kept in memory and nothing is checked:
-    `load` checks what it reads; a file a save removes meanwhile ends the read-ahead quietly."""
+    `load` checks what it reads; a file a save removes meanwhile ends the read-ahead quietly.
+    The thread also imports faiss and maps the graph file as `load` would (faiss's mapped read: ~0.2 s
+    at 1M); the first `load` of that file takes the mapped graph (_read_ahead_result) if the file is
+    still the one read (same inode, size and mtime), else reads it itself."""
     root = Path(directory)
     try:
         manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
@@ -1215,19 +1220,65 @@ def read_ahead(directory: str | os.PathLike) -> threading.Thread | None:
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return None
     paths = [root / token / name for name in (_HNSW_SQ, _IDS_BLOB, _IDS_OFFSETS)]
+    ahead = _Ahead()
+    with _AHEAD_LOCK:
+        _AHEAD[str(paths[0])] = ahead
+        while len(_AHEAD) > _AHEAD_KEEP:  # never taken (no search came): the oldest goes
+            del _AHEAD[next(iter(_AHEAD))]
 
     def run() -> None:
-        for path in paths:
-            try:
+        try:
+            faiss = _faiss()  # its import (~0.1 s) beside the open too
+            for path in paths:
                 if not _cached(path):
                     _preread(path)
-            except OSError as e:
-                log.debug("reading %s ahead stopped: %s", path, e)
-                return
+            key = _file_key(paths[0])
+            graph = faiss.read_index(str(paths[0]), faiss.IO_FLAG_MMAP_IFC)
+            ahead.key, ahead.graph = key, graph
+        except (OSError, RuntimeError, MissingDependencyError) as e:  # load reads it again and says what is wrong
+            log.debug("reading %s ahead stopped: %s", root, e)
+        finally:
+            ahead.done.set()
 
     thread = threading.Thread(target=run, name="shopgraph-index-read-ahead", daemon=True)
     thread.start()
     return thread
+
+
+class _Ahead:
+    """A graph file being read ahead: done is set when the thread ends; graph is its mapped faiss index
+    (None if that failed) and key the file's identity when it was read (_file_key)."""
+
+    __slots__ = ("done", "graph", "key")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.graph = None
+        self.key: tuple | None = None
+
+
+_AHEAD: dict[str, _Ahead] = {}  # graph file path -> its read-ahead, until a load takes it
+_AHEAD_LOCK = threading.Lock()
+_AHEAD_KEEP = 8  # read-aheads no load took are dropped past this many (a process opening many stores)
+_AHEAD_WAIT = 60.0  # seconds a load waits for a read-ahead of its file still under way
+
+
+def _file_key(path: Path) -> tuple:
+    st = os.stat(path)
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _read_ahead_result(path: Path):
+    """The mapped graph a read-ahead made of this file (waiting for it if still under way), taken once;
+    None when there is none, it failed, or the file has changed since."""
+    with _AHEAD_LOCK:
+        ahead = _AHEAD.pop(str(path), None)
+    if ahead is None or not ahead.done.wait(_AHEAD_WAIT) or ahead.graph is None:
+        return None
+    try:
+        return ahead.graph if _file_key(path) == ahead.key else None
+    except OSError:
+        return None
 
 
 def _cached(path: Path) -> bool:
