@@ -3,7 +3,9 @@
 The graph nodes hold the vectors (the source of truth). `AnnIndex` is a rebuildable mirror of one
 vector property that the store keeps next to the database: it answers top-k by cosine, re-ranks
 every candidate exactly from its own copy of the vectors, and can be saved and loaded so that
-opening a large database does not re-read every vector from the graph.
+opening a large database does not re-read every vector from the graph. Saved (format 4), the graph
+walks 8-bit codes of the vectors and only the candidates it re-ranks are read from the float32 file, so
+a search after opening on a cold page cache reads a few dozen rows, not a page per visited vector.
 
 Layout: every vector occupies a *slot* (a row of the mirror and the same id in the HNSW graph).
 HNSW cannot delete, so replacing or removing a vector turns its slot into a tombstone; when
@@ -58,7 +60,8 @@ log = logging.getLogger(__name__)
 FORMAT = "shopgraph-ann"
 # 2: no mirror.npy when the HNSW file holds every vector; 3: ids packed (ids.bin + ids.offsets.npy, with a
 # digest in the manifest) instead of ids.json, so loading reads no per-id Python objects; 4: the HNSW graph
-# with 8-bit codes of the vectors (hnsw_sq.faiss, read into memory at load, what a search walks) and the
+# over 8-bit codes of the vectors (hnsw_sq.faiss: what a search walks; read through the page cache in one
+# pass at load, or at a store's open by read_ahead, then mapped) and the
 # float32 vectors in mirror.npy (mapped at load; read only by the exact re-rank, exact filters and
 # `vectors`), so a search on a cold page cache reads a few dozen float32 rows, not thousands
 # (docs/benchmarks.md, "Cold open at 1M"). 1, 2 and 3 are still read; 3 is written as 4 at the next save.
@@ -1228,10 +1231,10 @@ def read_ahead(directory: str | os.PathLike) -> threading.Thread | None:
 
     def run() -> None:
         try:
-            faiss = _faiss()  # its import (~0.1 s) beside the open too
-            for path in paths:
+            for path in paths:  # first: reads release the GIL, so the open beside them goes on
                 if not _cached(path):
                     _preread(path)
+            faiss = _faiss()  # its import (~0.1 s, holding the GIL) after them, off the first query's path
             key = _file_key(paths[0])
             graph = faiss.read_index(str(paths[0]), faiss.IO_FLAG_MMAP_IFC)
             ahead.key, ahead.graph = key, graph
