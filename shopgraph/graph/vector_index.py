@@ -285,6 +285,7 @@ class AnnIndex:
         self.min_ann_size = int(min_ann_size)
         self.exact_max_candidates = int(exact_max_candidates)
         self.revision: int | str | None = None
+        self.saved_format = FORMAT_VERSION  # the format of the files it was loaded from (load sets it)
         self.source: str | None = None
         self._lock = threading.RLock()
         self._mirror = np.empty((0, self.dim), dtype=np.float32)  # (capacity, dim) unit rows
@@ -1011,6 +1012,7 @@ class AnnIndex:
         index._ids = ids
         index._alive = ids.alive()
         index.revision = manifest.get("revision")
+        index.saved_format = int(manifest["format_version"])
         index.source = manifest.get("source")
         if index.source is not None and not isinstance(index.source, str):
             raise IndexUnavailable(f"{root / MANIFEST} names an invalid source {index.source!r}")

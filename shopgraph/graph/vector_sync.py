@@ -33,7 +33,7 @@ import numpy as np
 
 from shopgraph.config import IndexConfig
 from shopgraph.errors import StoreError
-from shopgraph.graph.vector_index import AnnIndex, IndexUnavailable, read_ahead
+from shopgraph.graph.vector_index import FORMAT_VERSION, AnnIndex, IndexUnavailable, read_ahead
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +170,10 @@ class IndexedVectors:
             log.warning("vector index %s claims generation %r, the graph is at %d: rebuilding",
                         path, index.revision, generation)
             return self._fresh(prop, source)
-        self._unsaved[prop] = 0
+        # a copy on disk in an older format is due for a save in today's: a format-3 index (float32
+        # vectors walked through a mapped file) stays seconds a query on a cold page cache until it is
+        # written as format 4, and a save by changes alone may never come to a catalog that changes little
+        self._unsaved[prop] = len(index) if index.saved_format < FORMAT_VERSION else 0
         self._verified.pop(prop, None)
         return index
 
