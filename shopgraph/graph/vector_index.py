@@ -100,6 +100,12 @@ class IndexUnavailable(ShopGraphError):
     """A saved vector index is missing, unreadable or does not match; rebuild it from the graph."""
 
 
+class IndexDamaged(IndexUnavailable):
+    """A loaded index's stored vectors read back as values that are not numbers: its mapped file was
+    damaged after it was checked (same size, other bytes). Upserts refuse non-finite vectors, so only
+    damage puts them there; the store rebuilds the index from the graph."""
+
+
 def _faiss():
     """Import faiss lazily: importing shopgraph must stay cheap."""
     try:
@@ -125,7 +131,12 @@ def _one_thread():
 
 
 def _top(scores: np.ndarray, k: int) -> np.ndarray:
-    """Positions of the k largest scores, best first."""
+    """Positions of the k largest scores, best first. Every search ranks through here, so scores
+    that are NaN or +inf (a stored vector that is not finite numbers: a damaged file; dead slots are
+    set to -inf on purpose) raise IndexDamaged instead of dropping out of the ranking unnoticed."""
+    if np.isnan(scores).any() or np.isposinf(scores).any():
+        raise IndexDamaged("the vector index's stored vectors hold values that are not finite numbers "
+                           "(a damaged file)")
     if k < scores.shape[0]:
         part = np.argpartition(-scores, k - 1)[:k]
     else:
@@ -1225,9 +1236,12 @@ def read_ahead(directory: str | os.PathLike) -> threading.Thread | None:
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return None
     paths = [root / token / name for name in (_HNSW_SQ, _IDS_BLOB, _IDS_OFFSETS)]
-    ahead = _Ahead()
+    ahead = _Ahead(paths[0])
     with _AHEAD_LOCK:
-        _AHEAD[str(paths[0])] = ahead
+        # one per index folder: an older one of this folder (its graph file maybe replaced and deleted
+        # by a save since) is dropped, so its map does not keep a deleted file on disk
+        _AHEAD.pop(_folder_key(root), None)
+        _AHEAD[_folder_key(root)] = ahead
         while len(_AHEAD) > _AHEAD_KEEP:  # never taken (no search came): the oldest goes
             del _AHEAD[next(iter(_AHEAD))]
 
@@ -1251,18 +1265,19 @@ def read_ahead(directory: str | os.PathLike) -> threading.Thread | None:
 
 
 class _Ahead:
-    """A graph file being read ahead: done is set when the thread ends; graph is its mapped faiss index
-    (None if that failed) and key the file's identity when it was read (_file_key)."""
+    """A graph file (path) being read ahead: done is set when the thread ends; graph is its mapped faiss
+    index (None if that failed) and key the file's identity when it was read (_file_key)."""
 
-    __slots__ = ("done", "graph", "key")
+    __slots__ = ("done", "graph", "key", "path")
 
-    def __init__(self) -> None:
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
         self.done = threading.Event()
         self.graph = None
         self.key: tuple | None = None
 
 
-_AHEAD: dict[str, _Ahead] = {}  # graph file path -> its read-ahead, until a load takes it
+_AHEAD: dict[str, _Ahead] = {}  # index folder (_folder_key) -> its read-ahead, until a load takes it
 _AHEAD_LOCK = threading.Lock()
 _AHEAD_KEEP = 8  # read-aheads no load took are dropped past this many (a process opening many stores)
 _AHEAD_WAIT = 60.0  # seconds a load waits for a read-ahead of its file still under way
@@ -1273,12 +1288,27 @@ def _file_key(path: Path) -> tuple:
     return st.st_ino, st.st_size, st.st_mtime_ns
 
 
-def _read_ahead_result(path: Path):
-    """The mapped graph a read-ahead made of this file (waiting for it if still under way), taken once;
-    None when there is none, it failed, or the file has changed since."""
+def _folder_key(directory: Path) -> str:
+    return os.path.abspath(directory)
+
+
+def forget_read_ahead(directory: str | os.PathLike) -> None:
+    """Drop the read-aheads of the index folders under directory that no load took (a store closing):
+    their mapped graphs are released (a graph file a save has deleted since stays on disk while mapped)."""
+    top = _folder_key(Path(directory)) + os.sep
     with _AHEAD_LOCK:
-        ahead = _AHEAD.pop(str(path), None)
-    if ahead is None or not ahead.done.wait(_AHEAD_WAIT) or ahead.graph is None:
+        for key in [k for k in _AHEAD if (k + os.sep).startswith(top)]:
+            del _AHEAD[key]
+
+
+def _read_ahead_result(path: Path):
+    """The mapped graph a read-ahead made of this file (path: <folder>/<data>/hnsw_sq.faiss; waiting for
+    it if still under way), taken once; None when there is none, it read another file of the folder (one a
+    save has replaced since), it failed, or the file has changed since. The folder's read-ahead is dropped
+    either way."""
+    with _AHEAD_LOCK:
+        ahead = _AHEAD.pop(_folder_key(path.parent.parent), None)
+    if ahead is None or ahead.path != str(path) or not ahead.done.wait(_AHEAD_WAIT) or ahead.graph is None:
         return None
     try:
         return ahead.graph if _file_key(path) == ahead.key else None

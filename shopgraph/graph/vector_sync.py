@@ -33,7 +33,8 @@ import numpy as np
 
 from shopgraph.config import IndexConfig
 from shopgraph.errors import StoreError
-from shopgraph.graph.vector_index import FORMAT_VERSION, AnnIndex, IndexUnavailable, read_ahead
+from shopgraph.graph.vector_index import (FORMAT_VERSION, AnnIndex, IndexUnavailable, forget_read_ahead,
+                                         read_ahead)
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ class IndexedVectors:
         self._indexes: dict[str, AnnIndex] = {}
         self._unsaved: dict[str, int] = {}  # prop -> changes since the copy on disk (or since built)
         self._verified: dict[str, tuple] = {}  # prop -> (source, revision) checked against the graph
+        self._distrusted: set[str] = set()  # props whose saved files read back damaged (drop_damaged)
         self._locks: dict[str, threading.RLock] = {}
         self._guard = threading.Lock()
 
@@ -109,6 +111,15 @@ class IndexedVectors:
             return None
         return index
 
+    def drop_damaged(self, prop: str) -> None:
+        """Forget the in-memory index of prop, found damaged (IndexDamaged) while searching, and build the
+        next one from the graph instead of loading the saved files again; its save (due at once) replaces
+        them. Call holding locked(prop)."""
+        log.warning("the %s vector index in %s read back damaged vectors: rebuilding it from the graph",
+                    prop, self._path(prop))
+        self._indexes.pop(prop, None)
+        self._distrusted.add(prop)
+
     def loaded(self, prop: str) -> bool:
         """Whether the index of prop is in memory (a search has used it)."""
         return prop in self._indexes
@@ -134,6 +145,7 @@ class IndexedVectors:
                     return  # another process is saving this index now
                 index.save(path)
             self._unsaved[prop] = 0
+            self._distrusted.discard(prop)  # its files are the ones just written
         except (OSError, StoreError) as e:  # a read-only folder must not break search
             log.warning("could not save vector index %s: %s", path, e)
 
@@ -149,7 +161,7 @@ class IndexedVectors:
 
     def _load(self, prop: str, source: str | None, generation: int) -> AnnIndex:
         path = self._path(prop)
-        if path is None or source is None or not (path / "manifest.json").exists():
+        if path is None or source is None or not (path / "manifest.json").exists() or prop in self._distrusted:
             return self._fresh(prop, source)
         for attempt in (1, 2):  # a save by another process may replace the files being read: retry once
             try:

@@ -930,3 +930,55 @@ def test_a_load_takes_the_graph_its_stores_open_read_ahead_once(tmp_path, monkey
     index.save(root)  # a new data folder: the read-ahead's file is gone; its path no longer named
     assert AnnIndex.load(root, dim=DIM).search(x[0], 1)[0][0] == "extra"
     assert taken[-1] is False
+
+
+def test_a_read_ahead_no_load_took_does_not_keep_a_replaced_graph_file_mapped(tmp_path):
+    """Review of the cold open: read-aheads were kept per graph file path, so one whose file a save
+    replaced (a new data folder; the old one deleted) was never taken and its map kept the deleted file
+    on disk (656 MB at 1M, up to 8 of them) for the life of the process. Now one per index folder: a load
+    drops the folder's read-ahead whichever file it read, and a store's close drops what no load took."""
+    import gc
+    import sys
+
+    from shopgraph.graph import vector_index as vi
+
+    index, _, x = small_ann_index(2000)
+    root = tmp_path / "idx"
+    index.save(root)
+    old_data = root / json.loads((root / "manifest.json").read_text())["data"]
+    vi.read_ahead(root).join(10)
+    index.remove(["p0"])
+    index.upsert(["extra"], x[:1] * 3)
+    index.save(root)  # a new data folder; the read-ahead's file is deleted
+    assert not old_data.exists()
+    loaded = AnnIndex.load(root, dim=DIM)
+    assert loaded.search(x[0], 1)[0][0] == "extra"
+    assert vi._folder_key(root) not in vi._AHEAD
+    gc.collect()
+    if sys.platform.startswith("linux"):
+        maps = open("/proc/self/maps", encoding="utf-8").read()
+        assert str(old_data) not in maps
+    vi.read_ahead(root).join(10)
+    vi.read_ahead(root).join(10)  # a second one of the same folder replaces the first
+    assert list(vi._AHEAD).count(vi._folder_key(root)) == 1
+    vi.forget_read_ahead(tmp_path)  # what a store's close does for its index folder
+    assert vi._folder_key(root) not in vi._AHEAD
+
+
+@pytest.mark.parametrize("read_only, read_ahead, expected", [(True, True, 1), (False, True, 0), (True, False, 0)])
+def test_only_a_read_only_open_reads_indexes_ahead_and_it_can_be_turned_off(tmp_path, monkeypatch,
+                                                                            read_only, read_ahead, expected):
+    """Review of the cold open: every open (an ingest, a delete, an open that then failed) started reading
+    every saved graph file (~670 MB at 1M). Read-only opens are the searching ones; IndexConfig.read_ahead
+    turns it off."""
+    from shopgraph.config import IndexConfig
+    from shopgraph.graph import embedded
+    from shopgraph.graph.embedded import EmbeddedStore
+
+    path = tmp_path / "g.db"
+    EmbeddedStore.open(path).close()
+    started = []
+    monkeypatch.setattr(embedded, "read_ahead_indexes", lambda folder: started.append(folder))
+    store = EmbeddedStore.open(path, read_only=read_only, index_config=IndexConfig(read_ahead=read_ahead))
+    store.close()
+    assert len(started) == expected
