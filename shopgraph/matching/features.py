@@ -341,10 +341,13 @@ class PairFeaturizer:
         if len(pairs) <= FEATURE_CHUNK or not self._context_from_lists(pairs):
             return self._features(pairs)
         out = np.empty((len(pairs), len(FEATURE_NAMES)), dtype=np.float32)
-        starts = range(0, len(pairs), FEATURE_CHUNK)
+        # With workers, each process's chunk is a share of FEATURE_CHUNK: the chunks' transients are
+        # held by every process at once.
+        size = max(1, FEATURE_CHUNK // max(1, self.workers))
+        starts = range(0, len(pairs), size)
 
         def chunk(start: int) -> np.ndarray:
-            block = self._features(pairs[start:start + FEATURE_CHUNK])
+            block = self._features(pairs[start:start + size])
             # A chunk's transients (gathered vector rows, sparse row products, per-pair lists) are
             # freed into glibc's heap, which keeps them resident; at 2M pairs the process grew ~1 GB
             # past the feature matrix itself (docs/benchmarks.md, Round 4). Given back per chunk.

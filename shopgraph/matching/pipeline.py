@@ -258,7 +258,7 @@ def scored_candidates(featurizer: PairFeaturizer, scorer: PairScorer, k: int, re
         if fresh.any():
             scores[fresh] = scorer.predict(x[fresh])
     else:
-        scores = scorer.predict(x) if len(x) else np.zeros(0)
+        scores = scorer.predict(x, workers=getattr(featurizer, "workers", 1)) if len(x) else np.zeros(0)
     seconds["scoring"] = time.perf_counter() - t0 - seconds["features"]
     return candidates, x, scores
 

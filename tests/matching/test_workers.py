@@ -110,3 +110,18 @@ def test_long_lived_hands_the_objects_back():
         workers.settle()
         assert kept
     assert gc.get_freeze_count() == 0
+
+
+def test_scores_in_threads_are_the_single_thread_scores(monkeypatch):
+    from shopgraph.matching import scorer as scorer_module
+    from shopgraph.matching.features import FEATURE_NAMES
+    from shopgraph.matching.ready import ready_scorer
+
+    scorer = ready_scorer()
+    monkeypatch.setattr(scorer_module, "PREDICT_CHUNK", 256)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, size=(3000, len(FEATURE_NAMES))).astype(np.float32)
+    x[rng.uniform(size=x.shape) < 0.1] = np.nan
+    one = scorer.predict(x)
+    np.testing.assert_array_equal(scorer.predict(x, workers=2), one)
+    np.testing.assert_array_equal(scorer.predict(x, workers=3), one)
