@@ -75,7 +75,13 @@ def test_thread_map_keeps_the_order():
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="forked workers need fork")
 def test_fork_map_runs_in_children_and_returns_in_order():
     parent = os.getpid()
-    got = workers.fork_map(lambda v: (v, os.getpid()), range(40), 2)
+    import time
+
+    def slow(v):   # slow enough that the parent cannot take every item before the child starts
+        time.sleep(0.02)
+        return v, os.getpid()
+
+    got = workers.fork_map(slow, range(40), 2)
     assert [v for v, _ in got] == list(range(40))
     assert {pid for _, pid in got} - {parent}, "no item went to a child"
     seen = {}
