@@ -152,8 +152,9 @@ def block(featurizer: PairFeaturizer, k: int = 20, channels=CHANNELS, depth: int
     if rows is None and neighbours.approximate(featurizer):
         # Large catalogs: each block's votes read straight from the channels' top lists
         # (neighbours.py), not from a copy of every vote.
-        # The twelve lists are independent searches in C++ (faiss, sparse_dot_topn) that release the
-        # GIL: built by the featurizer's worker threads, each into its own cache entry.
+        # The twelve lists are independent searches in C++, built by the featurizer's worker threads,
+        # each into its own cache entry: faiss releases the GIL; sparse_dot_topn holds it, so its
+        # products run one at a time, each on the workers' threads itself (neighbours.sparse_lists).
         keys = [(c, side) for c in usable for side in (False, True)]
         built = workers.thread_map(lambda key: neighbours.top_lists(featurizer, key[0], depth, key[1]), keys,
                                    getattr(featurizer, "workers", 1))

@@ -1,9 +1,11 @@
 """The cores a matching run uses: threads for work that releases the GIL, forked processes for
 per-pair Python.
 
-- `thread_map`: blocking's top lists (neighbours.top_lists). faiss searches and sparse_dot_topn's
-  product run in C++ without the GIL, so two lists build at once in one process, each into its own
-  cache entry; the numbers are the same as one after the other (each list is computed alone).
+- `thread_map`: blocking's top lists (neighbours.top_lists) and the scorer's chunks. faiss searches
+  and LightGBM's predictions run in C++ without the GIL, so two build at once in one process, each
+  into its own cache entry or rows; the numbers are the same as one after the other (each is
+  computed alone). sparse_dot_topn's product holds the GIL: it is given the workers as its own
+  (OpenMP) threads instead, which split its rows.
 - `fork_map`: the per-pair features of a large run (PairFeaturizer.features). Their cost is Python
   (rapidfuzz calls, set operations per pair), which threads cannot share. The featurizer is built
   once; the process forks after that, so each child reads the parent's copy of it (copy-on-write) and
@@ -48,7 +50,7 @@ def resolve(workers: int | None) -> int:
 def thread_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> list[R]:
     """[fn(item) for item in items], computed by `workers` threads (in order; one worker: here)."""
     items = list(items)
-    if workers <= 1 or len(items) <= 1:
+    if workers <= 1 or len(items) <= 1 or _IN_CHILD:
         return [fn(item) for item in items]
     with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
         return list(pool.map(fn, items))
@@ -91,9 +93,20 @@ def _next(counter) -> int:
     return n
 
 
+_IN_CHILD = False
+
+
+def in_child() -> bool:
+    """Whether this is a fork_map child: it must not start threads of its own (OpenMP's, above all:
+    GNU OpenMP hangs in a child forked after the parent used it)."""
+    return _IN_CHILD
+
+
 def _child(queue) -> None:
     """A forked child: items taken one at a time from the shared counter, each result sent back as
     soon as it is computed (so neither side holds a share's results at once)."""
+    global _IN_CHILD
+    _IN_CHILD = True
     fn, items, counter = _JOB
     try:
         while (n := _next(counter)) < len(items):
@@ -128,7 +141,7 @@ def fork_map(fn: Callable[[T], R], items: Iterable[T], workers: int,
             else:
                 sink(n, result)
 
-    if workers <= 1 or len(items) <= 1 or context is None:
+    if workers <= 1 or len(items) <= 1 or context is None or _IN_CHILD:
         for n, item in enumerate(items):
             put(n, fn(item))
         return None if sink is not None else results

@@ -131,3 +131,16 @@ def test_scores_in_threads_are_the_single_thread_scores(monkeypatch):
     one = scorer.predict(x)
     np.testing.assert_array_equal(scorer.predict(x, workers=2), one)
     np.testing.assert_array_equal(scorer.predict(x, workers=3), one)
+
+
+def test_sparse_lists_with_threads_are_the_single_thread_lists():
+    from shopgraph.matching import neighbours
+
+    left, right = _catalogs()
+    featurizer = PairFeaturizer(left, right)
+    own, other = featurizer.channel("char")
+    one = neighbours.sparse_lists(own, other, 30)
+    for threads in (2, 3):
+        idx, sims = neighbours.sparse_lists(own, other, 30, threads=threads)
+        np.testing.assert_array_equal(idx, one[0])
+        np.testing.assert_array_equal(sims, one[1])
