@@ -12,6 +12,11 @@ the id order a sync by key reads (from the middle of that order: other pages tha
 neither read warms the other's pages), and the page's documents are written to a throwaway index in
 a temporary folder; the last page is also read by key to check both reads give the same documents. Reported: ms per product of each read and of the write, the read's ratio, and the full sync
 projected from them for the graph's product count.
+
+With `--full`, the whole sync a closing writer runs on a graph whose lexical index is missing (every
+product read, analysed and written, `lexical_sync.sync` from revision -1 into a throwaway index) is
+run and timed instead of projected: wall and CPU seconds, documents, peak RSS, beside the projection
+from `--pages` pages timed first in the same process.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", type=Path, required=True, help="an embedded graph (opened read-only)")
     parser.add_argument("--pages", type=int, default=3, help="pages of lexical_sync.PAGE products timed (default 3)")
+    parser.add_argument("--full", action="store_true",
+                        help="also run the whole sync into a throwaway index and time it (a long run at 1M)")
     parser.add_argument("--out", default="lexical_sync")
     args = parser.parse_args(argv)
     from shopgraph.graph import stores
@@ -78,6 +85,7 @@ def main(argv: list[str] | None = None) -> dict:
             # the same documents either way: the last page's products read by key
             key_docs = dict(zip(ids, docs.documents(ids)))
             same = _same(paged, [key_docs[i] for i in ids])
+        full = _full_sync(store, docs) if args.full else None
     finally:
         store.close()
     per = {name: 1000 * s / max(n_key if name == "read by key" else n, 1) for name, s in seconds.items()}
@@ -91,8 +99,34 @@ def main(argv: list[str] | None = None) -> dict:
                "ms_per_product": per, "read_ratio_key_over_pages": ratio,
                "full_sync_projected_s": {"by key": (per["read by key"] + per["index write"]) * products / 1000,
                                          "by pages": (per["read by pages"] + per["index write"]) * products / 1000}}
+    if full is not None:
+        projected = results["full_sync_projected_s"]["by pages"]
+        full["projected_by_pages_s"] = round(projected, 1)
+        full["measured_over_projected"] = round(full["wall_s"] / projected, 2) if projected else None
+        print("whole sync, measured:")
+        print_table([full])
+        results["full_sync"] = full
     write_results(args.out, args_settings(args), results)
     return results
+
+
+def _full_sync(store, docs) -> dict:
+    """The whole sync of the graph from nothing into a throwaway index (what a writer's close runs
+    when the lexical index is missing): wall and CPU seconds, documents written, peak RSS so far."""
+    from bench.common import peak_rss_mb
+    from shopgraph.search.lexical_index import LexicalIndex
+    from shopgraph.search.lexical_sync import sync
+
+    generation = docs.identity()[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        index = LexicalIndex.open(Path(tmp) / "lexical", database_id="bench")
+        wall, cpu = time.perf_counter(), time.process_time()
+        changed = sync(index, docs, generation)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        documents = len(index)
+        index.close()
+    return {"documents": documents, "changes": changed, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
+            "ms_per_product": round(1000 * wall / max(documents, 1), 3), "peak_rss_mb": round(peak_rss_mb())}
 
 
 if __name__ == "__main__":

@@ -224,8 +224,10 @@ def test_the_lexical_sync_bench_runs_and_finds_both_reads_agree(tmp_path, monkey
     db = tmp_path / "g.db"
     with _open(db) as g:
         g.store.write(catalog_batch([product(str(i), title=f"Kettle {i}") for i in range(20)]))
-    results = bench_sync.main(["--db", str(db), "--pages", "2", "--out", "sync_small"])
+    results = bench_sync.main(["--db", str(db), "--pages", "2", "--full", "--out", "sync_small"])
     assert results["documents_equal"] is True and results["timed_products"] == 8
+    # --full runs the whole sync: every live product written, in pages of 4
+    assert results["full_sync"]["documents"] == 20 and results["full_sync"]["changes"] == 20
     saved = json.loads((tmp_path / "sync_small.json").read_text(encoding="utf-8"))
     assert saved["results"]["products"] == 20
 
