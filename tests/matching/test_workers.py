@@ -118,7 +118,7 @@ def test_long_lived_hands_the_objects_back():
     assert gc.get_freeze_count() == 0
 
 
-def test_scores_in_threads_are_the_single_thread_scores(monkeypatch):
+def test_scores_on_lightgbm_threads_are_the_single_thread_scores(monkeypatch):
     from shopgraph.matching import scorer as scorer_module
     from shopgraph.matching.features import FEATURE_NAMES
     from shopgraph.matching.ready import ready_scorer
@@ -144,3 +144,4 @@ def test_sparse_lists_with_threads_are_the_single_thread_lists():
         idx, sims = neighbours.sparse_lists(own, other, 30, threads=threads)
         np.testing.assert_array_equal(idx, one[0])
         np.testing.assert_array_equal(sims, one[1])
+
