@@ -19,9 +19,18 @@ Per size, each stage runs in a fresh process, so its peak resident memory (ru_ma
 - storage: where the database's bytes are (LadybugDB pages per vector column against its values).
 Disk: the database and the index folder against the raw float32 vectors they hold.
 
+Cold open (--cold, on databases an earlier run kept): the query stage's open, first query and per-case
+latencies measured twice, each in a fresh process: first "cold" (every file of the database and its index
+folder evicted from the OS page cache with posix_fadvise(DONTNEED) before opening: what a user meets the
+morning after), then "warm" (right after, nothing evicted: what the cold run read is cached). Each reports
+how much of the database and of the index was resident when it started (mincore). --baseline DIR runs the
+same on another kept folder (e.g. the same catalog with its index in an earlier format) and reports the
+ratios. Recall@10 against exact search (Cypher) on the warm run's first --recall-queries queries per case.
+
     python -m bench.scale --quick                       # 10k
     python -m bench.scale --sizes 10000,100000          # --sizes 10000,100000,1000000
     python -m bench.scale --sizes 10000,100000 --keep DIR --rerun build,query,peer
+    python -m bench.scale --cold --sizes 1000000 --keep DIR [--baseline DIR2] --results scale_cold_1m
 """
 
 from __future__ import annotations
@@ -197,6 +206,160 @@ def stage_query(d: Path, n: int, queries: int) -> dict:
     out["attribute_queries"] = _attribute_queries(store, graph, q[2:12])
     out["query_peak_rss_mb"] = peak_rss_mb()
     graph.close()
+    return out
+
+
+def _database_files(d: Path) -> dict[str, list[Path]]:
+    """The files a database opened from d/scale.db reads: the database's own (scale.db*) and its index
+    folder's (vector and lexical indexes)."""
+    index = d / "scale.db.index"
+    db = [p for p in d.glob("scale.db*") if p.is_file()]
+    return {"db": db, "index": [p for p in index.rglob("*") if p.is_file()] if index.is_dir() else []}
+
+
+def _resident_mb(paths: list[Path]) -> float:
+    """MiB of these files now in the OS page cache (mincore over a private map of each)."""
+    import ctypes
+    import mmap
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mincore.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p)
+    pages = 0
+    for path in paths:
+        size = path.stat().st_size
+        if size == 0:
+            continue
+        with open(path, "rb") as f, mmap.mmap(f.fileno(), size, access=mmap.ACCESS_COPY) as m:
+            address = ctypes.addressof(ctypes.c_char.from_buffer(m))
+            vec = ctypes.create_string_buffer((size + mmap.PAGESIZE - 1) // mmap.PAGESIZE)
+            if libc.mincore(ctypes.c_void_p(address), size, vec) != 0:
+                raise OSError(ctypes.get_errno(), "mincore failed")
+            pages += sum(b & 1 for b in vec.raw)
+            del address  # the c_char view must go before the map closes
+    return round(pages * mmap.PAGESIZE / 2**20, 1)
+
+
+def _evict(paths: list[Path]) -> None:
+    """Drop these files' pages from the OS page cache (posix_fadvise DONTNEED; dirty or mapped pages stay)."""
+    for path in paths:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+
+def _open_and_query(d: Path, n: int, queries: int, cache: str, recall_queries: int) -> dict:
+    """The query stage's open, first query and per-case API/store p50/p99 with the page cache `cache`:
+    "cold" evicts every file of the database and its index folder first, "warm" evicts nothing. Per case
+    also the first call's ms (it prepares the filter). recall@10 (exact search in Cypher) over the first
+    recall_queries queries of each case, after the timed passes (0: none)."""
+    from bench.common import rss_mb
+
+    files = _database_files(d)
+    if cache == "cold":
+        _evict(files["db"] + files["index"])
+    out = {"cache": cache, "resident_db_mb": _resident_mb(files["db"]),
+           "resident_index_mb": _resident_mb(files["index"]), "cases": {}}
+    q = np.load(d / "queries.npy")
+    from shopgraph.queries.api import ShopGraph  # imports are not part of the open
+
+    started = time.perf_counter()
+    graph = ShopGraph.open(d / "scale.db", read_only=True)
+    out["open_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    store = graph.store
+    started = time.perf_counter()
+    graph.vector_search(q[0], 10, prop="text_vec")
+    out["first_query_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    started = time.perf_counter()
+    graph.vector_search(q[1], 10, prop="text_vec")
+    out["second_query_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    out["rss_after_first_mb"] = rss_mb()
+    found: dict[str, list[set]] = {}
+    for name, kw in _cases(store).items():
+        started = time.perf_counter()
+        graph.vector_search(q[1], 10, prop="text_vec", **kw)
+        first = (time.perf_counter() - started) * 1000
+        graph.vector_search(q[1], 10, prop="text_vec", **kw)  # a prepared filter makes its block at its second exact search
+        api, raw, hits = [], [], []
+        for n_query, v in enumerate(q[2:]):
+            for which in ((0, 1) if n_query % 2 else (1, 0)):
+                t = time.perf_counter()
+                if which == 0:
+                    hits.append({h.product.id for h in graph.vector_search(v, 10, prop="text_vec", **kw)})
+                else:
+                    store.vector_search("text_vec", v, 10, **kw)
+                (api if which == 0 else raw).append((time.perf_counter() - t) * 1000)
+        a, s = percentiles(api), percentiles(raw)
+        out["cases"][name] = {"first_ms": round(first, 1), "api_p50_ms": a["p50"], "api_p99_ms": a["p99"],
+                              "store_p50_ms": s["p50"], "store_p99_ms": s["p99"]}
+        found[name] = hits
+    out["query_peak_rss_mb"] = peak_rss_mb()
+    for name, kw in _cases(store).items():  # after every timed pass: exact search reads every vector
+        recall = []
+        for v, hits in list(zip(q[2:], found[name]))[:recall_queries]:
+            truth = store.vector_search("text_vec", v, 10, exact=True, **kw)
+            if truth:
+                recall.append(len(hits & {i for i, _ in truth}) / len(truth))
+        out["cases"][name]["recall@10"] = round(float(np.mean(recall)), 4) if recall else None
+    graph.close()
+    return out
+
+
+def stage_query_cold(d: Path, n: int, queries: int) -> dict:
+    return _open_and_query(d, n, queries, "cold", 0)
+
+
+def stage_query_warm(d: Path, n: int, queries: int) -> dict:
+    return _open_and_query(d, n, queries, "warm", int(os.environ.get("SCALE_RECALL_QUERIES", "20")))
+
+
+def cold(sizes: list[int], queries: int, workdir: Path | None, baseline: Path | None, results: str,
+         recall_queries: int, settings: dict) -> dict:
+    """--cold: per size, the cold then the warm query stage on the database kept in workdir (and on the
+    one in baseline, first, when given), printed side by side with after/before ratios; written to
+    bench/results/RESULTS.json."""
+    if workdir is None:
+        raise SystemExit("--cold needs --keep DIR, a folder an earlier run kept (DIR/nN/scale.db)")
+    os.environ["SCALE_RECALL_QUERIES"] = str(recall_queries)  # read by the warm stage's process
+    runs = [("before", baseline), ("after", workdir)] if baseline is not None else [("after", workdir)]
+    rows: list[dict] = []
+    for n in sizes:
+        for label, folder in runs:
+            d = folder / f"n{n}"
+            if not (d / "scale.db").exists():
+                raise SystemExit(f"no database at {d / 'scale.db'}: --keep/--baseline name the folder holding n{n}")
+            for stage in ("query_cold", "query_warm"):
+                row = {"products": n, "run": label, "folder": str(folder), **_run_stage(stage, d, n, queries)}
+                row.update(_disk(d, n))
+                rows.append(row)
+                write_results(results, settings, {"runs": rows, "partial": True})
+    columns = ("products", "run", "cache", "resident_db_mb", "resident_index_mb", "open_ms", "first_query_ms",
+               "second_query_ms", "rss_after_first_mb", "query_peak_rss_mb", "index_mb")
+    print_table([{c: r.get(c) for c in columns} for r in rows], title="open and first queries: cold then warm page cache")
+    table = [{"products": r["products"], "run": r["run"], "cache": r["cache"], "case": c, **m}
+             for r in rows for c, m in r["cases"].items()]
+    print_table(table, title="per case after opening (API = ShopGraph.vector_search, store = EmbeddedStore.vector_search)")
+    ratios = []
+    if baseline is not None:
+        for n in sizes:
+            for cache in ("cold", "warm"):
+                pick = {r["run"]: r for r in rows if r["products"] == n and r["cache"] == cache}
+                before, after = pick["before"], pick["after"]
+                ratio = {"products": n, "cache": cache}
+                for key in ("open_ms", "first_query_ms", "second_query_ms"):
+                    ratio[key] = round(after[key] / before[key], 3) if before[key] else None
+                for case in after["cases"]:
+                    for key in ("api_p50_ms", "api_p99_ms"):
+                        b = before["cases"][case][key]
+                        ratio[f"{case} {key}"] = round(after["cases"][case][key] / b, 3) if b else None
+                ratios.append(ratio)
+        print_table(ratios, title="after / before")
+    out = {"runs": rows, "ratios": ratios}
+    path = write_results(results, settings, out, notes=[
+        "cold: every file of the database and its index folder evicted (posix_fadvise DONTNEED) before opening; "
+        "warm: the run right after, nothing evicted; resident_*_mb: page cache held at the start (mincore)"])
+    print(f"\nwrote {path}")
     return out
 
 
@@ -410,7 +573,8 @@ def stage_peer(d: Path, n: int, queries: int) -> dict:
 
 
 STAGES = {"gen": stage_gen, "ingest": stage_ingest, "build": stage_build, "query": stage_query,
-          "storage": stage_storage, "peer": stage_peer, "ann_build": stage_ann_build, "ann_query": stage_ann_query}
+          "storage": stage_storage, "peer": stage_peer, "ann_build": stage_ann_build, "ann_query": stage_ann_query,
+          "query_cold": stage_query_cold, "query_warm": stage_query_warm}
 
 
 # -- driver --------------------------------------------------------------------------------------
@@ -548,6 +712,13 @@ def main(argv=None) -> None:
     parser.add_argument("--rerun", default=None,
                         help="with --keep: run only these stages (e.g. build,query,peer) again on what an earlier "
                              "run left there and replace their figures in bench/results/RESULTS.json")
+    parser.add_argument("--cold", action="store_true",
+                        help="with --keep: open the kept databases with a cold then a warm page cache (see above); "
+                             "results default scale_cold")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="with --cold: also measure the databases kept in this folder first, as the baseline")
+    parser.add_argument("--recall-queries", type=int, default=20,
+                        help="with --cold: queries per case whose recall@10 the warm run checks by exact search (default 20)")
     parser.add_argument("--stage", choices=sorted(STAGES), help=argparse.SUPPRESS)
     parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -557,6 +728,10 @@ def main(argv=None) -> None:
     if args.quick:
         args.sizes, args.queries = "10000", 30
     sizes = [int(s) for s in args.sizes.split(",")]
+    if args.cold:
+        cold(sizes, args.queries, args.keep, args.baseline, "scale_cold" if args.results == "scale" else args.results,
+             args.recall_queries, args_settings(args))
+        return
     if args.rerun:
         rerun(args.rerun.split(","), sizes, args.queries, args.keep, args.results)
         return

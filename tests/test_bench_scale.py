@@ -40,3 +40,19 @@ def test_the_attribute_workload_keeps_the_ingests_attribute_count_and_prints_bes
     scale._attribute_table([old, new])
     printed = capsys.readouterr().out
     assert "value filter" in printed and "color = black" in printed
+
+
+def test_the_cold_mode_finds_the_database_and_index_files_and_reads_residency(tmp_path):
+    # bench.scale --cold evicts and then reports what is resident: it must see the database's own files
+    # and every file under its index folder, and mincore must account for a file just written.
+    (tmp_path / "scale.db").write_bytes(b"x" * 10_000)
+    (tmp_path / "scale.db.access.lock").write_bytes(b"")
+    (tmp_path / "scale.db.index" / "text_vec" / "data-1").mkdir(parents=True)
+    (tmp_path / "scale.db.index" / "text_vec" / "data-1" / "mirror.npy").write_bytes(b"y" * 9000)
+    (tmp_path / "catalog.csv").write_text("not the database")
+    files = scale._database_files(tmp_path)
+    assert sorted(p.name for p in files["db"]) == ["scale.db", "scale.db.access.lock"]
+    assert [p.name for p in files["index"]] == ["mirror.npy"]
+    resident = scale._resident_mb(files["db"] + files["index"])
+    assert 0 <= resident <= 32 / 1024 + 0.1  # at most the pages of 19 kB
+    scale._evict(files["db"] + files["index"])  # never raises on empty or small files

@@ -3,7 +3,9 @@
 The graph nodes hold the vectors (the source of truth). `AnnIndex` is a rebuildable mirror of one
 vector property that the store keeps next to the database: it answers top-k by cosine, re-ranks
 every candidate exactly from its own copy of the vectors, and can be saved and loaded so that
-opening a large database does not re-read every vector from the graph.
+opening a large database does not re-read every vector from the graph. Saved (format 4), the graph
+walks 8-bit codes of the vectors and only the candidates it re-ranks are read from the float32 file, so
+a search after opening on a cold page cache reads a few dozen rows, not a page per visited vector.
 
 Layout: every vector occupies a *slot* (a row of the mirror and the same id in the HNSW graph).
 HNSW cannot delete, so replacing or removing a vector turns its slot into a tombstone; when
@@ -57,11 +59,17 @@ log = logging.getLogger(__name__)
 
 FORMAT = "shopgraph-ann"
 # 2: no mirror.npy when the HNSW file holds every vector; 3: ids packed (ids.bin + ids.offsets.npy, with a
-# digest in the manifest) instead of ids.json, so loading reads no per-id Python objects. 1 and 2 are still read.
-FORMAT_VERSION = 3
-_READABLE_VERSIONS = (1, 2, 3)
+# digest in the manifest) instead of ids.json, so loading reads no per-id Python objects; 4: the HNSW graph
+# over 8-bit codes of the vectors (hnsw_sq.faiss: what a search walks; read through the page cache in one
+# pass at load, or at a store's open by read_ahead, then mapped) and the
+# float32 vectors in mirror.npy (mapped at load; read only by the exact re-rank, exact filters and
+# `vectors`), so a search on a cold page cache reads a few dozen float32 rows, not thousands
+# (docs/benchmarks.md, "Cold open at 1M"). 1, 2 and 3 are still read; 3 is written as 4 at the next save.
+FORMAT_VERSION = 4
+_READABLE_VERSIONS = (1, 2, 3, 4)
 MANIFEST = "manifest.json"
 _IDS_JSON, _IDS_BLOB, _IDS_OFFSETS, _MIRROR, _HNSW = "ids.json", "ids.bin", "ids.offsets.npy", "mirror.npy", "hnsw.faiss"
+_HNSW_SQ = "hnsw_sq.faiss"
 _TOMBSTONE_LIMIT = 0.25  # fraction of dead slots that triggers compaction + HNSW rebuild
 _BUILD_CHUNK = 50_000  # rows per faiss add() call while building (progress granularity)
 _GATHER_CHUNK = 1024  # mirror rows gathered at a time for exact scoring: stays in cache, no big temporaries
@@ -79,11 +87,23 @@ _BLOCK_FETCH = 10
 # (_block_may_miss): near queries in tight clusters score many candidates closer together than 4 bits
 # tell apart (a fixed 10k found 0.86 of the top 10 there; tests/graph, tight clusters)
 _BLOCK_MARGIN = 4.0
+# A gather of at most this many rows from a mapped mirror.npy first asks the kernel for all their pages
+# at once (_will_need): the re-rank's 40 candidates on a cold page cache then cost one round of parallel
+# reads (1M: p50 3 ms) instead of 40 faults in a row, each reading around it (8 MB on the bench machine:
+# p50 9-14 ms). Larger gathers skip it: a syscall a row would cost more than it saves on a warm cache.
+_PREFETCH_ROWS = 256
+_PREREAD_CHUNK = 16 << 20  # bytes per read of _preread
 _DEFAULTS = IndexConfig()  # one source of truth for the tuning defaults: shopgraph/config.py
 
 
 class IndexUnavailable(ShopGraphError):
     """A saved vector index is missing, unreadable or does not match; rebuild it from the graph."""
+
+
+class IndexDamaged(IndexUnavailable):
+    """A loaded index's stored vectors read back as values that are not numbers: its mapped file was
+    damaged after it was checked (same size, other bytes). Upserts refuse non-finite vectors, so only
+    damage puts them there; the store rebuilds the index from the graph."""
 
 
 def _faiss():
@@ -111,7 +131,12 @@ def _one_thread():
 
 
 def _top(scores: np.ndarray, k: int) -> np.ndarray:
-    """Positions of the k largest scores, best first."""
+    """Positions of the k largest scores, best first. Every search ranks through here, so scores
+    that are NaN or +inf (a stored vector that is not finite numbers: a damaged file; dead slots are
+    set to -inf on purpose) raise IndexDamaged instead of dropping out of the ranking unnoticed."""
+    if np.isnan(scores).any() or np.isposinf(scores).any():
+        raise IndexDamaged("the vector index's stored vectors hold values that are not finite numbers "
+                           "(a damaged file)")
     if k < scores.shape[0]:
         part = np.argpartition(-scores, k - 1)[:k]
     else:
@@ -156,16 +181,7 @@ def _four_bit_block(rows_of, slots: np.ndarray, dim: int):
     # Each dimension's range is its true min..max over every row of the filter, not quantiles of a
     # sample: a value clipped to a range scores its row too low, and a row whose strength lies in a
     # tail would never be a candidate (heavy-tailed vectors: recall@10 0.84 with the 1/64 tails).
-    low = np.full(dim, np.inf, dtype=np.float32)
-    high = np.full(dim, -np.inf, dtype=np.float32)
-    for lo in range(0, slots.size, _BUILD_CHUNK):
-        part = rows_of(slots[lo:lo + _BUILD_CHUNK])
-        np.minimum(low, part.min(axis=0), out=low)
-        np.maximum(high, part.max(axis=0), out=high)
-    width = high - low
-    if not (width > 1e-12).all():  # a dimension with one value (or a one-row filter): no range to divide by
-        low = np.where(width > 1e-12, low, low - 1e-6).astype(np.float32)
-        width = np.maximum(width, 2e-6).astype(np.float32)
+    low, width = _ranges((rows_of(slots[lo:lo + _BUILD_CHUNK]) for lo in range(0, slots.size, _BUILD_CHUNK)), dim)
     faiss.copy_array_to_vector(np.concatenate([low, width]).astype(np.float32), sq.trained)
     pq = faiss.IndexPQ(dim, dim, 4, faiss.METRIC_INNER_PRODUCT)
     levels = low[:, None] + (np.arange(16, dtype=np.float32)[None, :] + 0.5) / 15 * width[:, None]  # (dim, 16)
@@ -179,6 +195,60 @@ def _four_bit_block(rows_of, slots: np.ndarray, dim: int):
     del codes  # two copies at most at once (a 1M-row filter: 192 MB each), not three
     pq.ntotal = slots.size
     return faiss.IndexPQFastScan(pq)
+
+
+def _ranges(parts, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each dimension's (low, width), both (dim,) float32, over every row of `parts` (an iterable of
+    (m, dim) float32 chunks): its min and max - min, a dimension with one value given a tiny width."""
+    low = np.full(dim, np.inf, dtype=np.float32)
+    high = np.full(dim, -np.inf, dtype=np.float32)
+    for part in parts:
+        if part.shape[0]:
+            np.minimum(low, part.min(axis=0), out=low)
+            np.maximum(high, part.max(axis=0), out=high)
+    width = high - low
+    if not (width > 1e-12).all():  # a dimension with one value (or a one-row set): no range to divide by
+        low = np.where(width > 1e-12, low, low - 1e-6).astype(np.float32)
+        width = np.maximum(width, 2e-6).astype(np.float32)
+    return low.astype(np.float32), width.astype(np.float32)
+
+
+def _coded_graph(hnsw, rows_of, hnsw_m: int):
+    """The same HNSW graph over 8-bit codes of its vectors: an IndexHNSWSQ whose links are a copy of
+    hnsw's (an IndexHNSWFlat, built with exact distances; not rebuilt) and whose storage codes each
+    value in 8 bits over its dimension's min..max across all the vectors (faiss QT_8bit: 256 even
+    levels; 384 bytes a 384-d vector against 1,536). rows_of(lo, hi) gives the float32 rows [lo, hi);
+    they are read twice in chunks (ranges, codes), never held whole. An IndexHNSWSQ is returned as it is.
+    Searching it visits the graph as the float32 one does, with distances from the codes; the caller
+    re-scores the candidates exactly."""
+    faiss = _faiss()
+    if isinstance(hnsw, faiss.IndexHNSWSQ):
+        return hnsw
+    n, dim = hnsw.ntotal, hnsw.d
+    coded = faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_8bit, hnsw_m, faiss.METRIC_INNER_PRODUCT)
+    storage = faiss.downcast_index(coded.storage)
+    storage.sq.rangestat = faiss.ScalarQuantizer.RS_minmax
+    low, width = _ranges((rows_of(lo, min(lo + _BUILD_CHUNK, n)) for lo in range(0, n, _BUILD_CHUNK)), dim)
+    storage.sq.trained.resize(0)
+    faiss.copy_array_to_vector(np.concatenate([low, width]), storage.sq.trained)
+    storage.is_trained = coded.is_trained = True
+    storage.codes.resize(n * storage.code_size)  # one allocation, then filled chunk by chunk
+    storage.codes.resize(0)
+    for lo in range(0, n, _BUILD_CHUNK):
+        storage.add(np.ascontiguousarray(rows_of(lo, min(lo + _BUILD_CHUNK, n)), dtype=np.float32))
+    coded.hnsw = hnsw.hnsw  # SWIG assigns the struct: a copy of the links (1M, M 32: ~270 MB)
+    coded.ntotal = n
+    return coded
+
+
+def _write_rows(path: Path, rows_of, n: int, dim: int) -> None:
+    """A .npy file of n float32 rows of width dim, written in chunks from rows_of(lo, hi) (no whole
+    copy in memory; numpy pads the header so the data start 64-byte aligned, which a map keeps)."""
+    with open(path, "wb") as out:
+        np.lib.format.write_array_header_1_0(out, {"descr": np.dtype(np.float32).str, "fortran_order": False,
+                                                   "shape": (n, dim)})
+        for lo in range(0, n, _BUILD_CHUNK):
+            np.ascontiguousarray(rows_of(lo, min(lo + _BUILD_CHUNK, n)), dtype=np.float32).tofile(out)
 
 
 class AnnIndex:
@@ -226,6 +296,7 @@ class AnnIndex:
         self.min_ann_size = int(min_ann_size)
         self.exact_max_candidates = int(exact_max_candidates)
         self.revision: int | str | None = None
+        self.saved_format = FORMAT_VERSION  # the format of the files it was loaded from (load sets it)
         self.source: str | None = None
         self._lock = threading.RLock()
         self._mirror = np.empty((0, self.dim), dtype=np.float32)  # (capacity, dim) unit rows
@@ -234,6 +305,7 @@ class AnnIndex:
         self._hnsw = None  # faiss.IndexHNSWFlat over slots [0, ntotal), built lazily
         self._hnsw_mapped = False  # its vectors are a read-only map of the saved file (see load)
         self._hnsw_file: str | None = None  # that file
+        self._mirror_map = None  # (mmap, offset of row 0 in it) when the mirror maps a saved mirror.npy (format 4)
         self._shared_with = None  # the HNSW index whose vectors the mirror views (see _share_mirror)
         self._generation = 0  # bumped whenever slots change, so prepared IdFilters know they are stale
         self._spare = None  # an empty HNSW graph with room for a reserved build (see reserve)
@@ -275,16 +347,24 @@ class AnnIndex:
             n = len(self._ids)
             return {"live": len(self), "slots": n, "tombstones": n - len(self),
                     "hnsw_built": self._hnsw is not None, "hnsw_vectors": self._hnsw.ntotal if self._hnsw else 0,
-                    "mirror_bytes": 0 if self.mirror_shared else n * self.dim * 4, "hnsw_bytes": self._hnsw_bytes(),
-                    "mirror_shared": self.mirror_shared, "vectors_mapped": self._hnsw_mapped,
+                    "mirror_bytes": 0 if self.mirror_shared or self._mirror_map is not None else n * self.dim * 4,
+                    "hnsw_bytes": self._hnsw_bytes(), "mirror_shared": self.mirror_shared,
+                    "vectors_mapped": self._hnsw_mapped or self._mirror_map is not None, "graph_codes": self._graph_codes(),
                     "ids_packed": self._ids.is_packed}
+
+    def _graph_codes(self) -> str | None:
+        """What the HNSW graph's distances are computed from: "float32", "8-bit" or None (no graph)."""
+        if self._hnsw is None:
+            return None
+        return "8-bit" if isinstance(self._hnsw, _faiss().IndexHNSWSQ) else "float32"
 
     def _hnsw_bytes(self) -> int:
         """Approximate memory of the HNSW index: its own flat copy of the vectors plus the graph."""
         if self._hnsw is None:
             return 0
         h = self._hnsw.hnsw
-        return int(self._hnsw.ntotal * self.dim * 4 + h.neighbors.size() * 4 + h.offsets.size() * 8
+        code_size = _faiss().downcast_index(self._hnsw.storage).code_size
+        return int(self._hnsw.ntotal * code_size + h.neighbors.size() * 4 + h.offsets.size() * 8
                    + h.levels.size() * 4)
 
     # -- mutations -----------------------------------------------------------------------------
@@ -374,7 +454,7 @@ class AnnIndex:
         mirror[:used] = self._mirror[:used]
         alive = np.zeros(capacity, dtype=bool)
         alive[:used] = self._alive[:used]
-        self._mirror, self._alive, self._shared_with = mirror, alive, None
+        self._mirror, self._alive, self._shared_with, self._mirror_map = mirror, alive, None, None
 
     def _append(self, keys: list[str], unit: np.ndarray) -> None:
         if not keys:
@@ -398,7 +478,7 @@ class AnnIndex:
         for lo in range(0, live.size, _BUILD_CHUNK):
             mirror[lo:lo + _BUILD_CHUNK] = self._mirror[live[lo:lo + _BUILD_CHUNK]]
         self._mirror = mirror
-        self._shared_with = None
+        self._shared_with, self._mirror_map = None, None
         self._alive = np.ones(live.size, dtype=bool)
         self._ids.compact(live)
         self._hnsw, self._hnsw_mapped, self._room = None, False, (None, 0)
@@ -430,7 +510,9 @@ class AnnIndex:
         self._make_room(self._hnsw, n)  # no doubling copy while the mirror's rows are added
         # A build from the first slot gives each chunk's mirror pages back once the storage holds it,
         # so the vectors are held about once, not twice, until the mirror becomes the storage's view.
-        release = start == 0 and not self.mirror_shared and isinstance(_map_of(self._mirror), mmap.mmap)
+        # (Not a mapped mirror.npy: its pages belong to the file.)
+        release = start == 0 and not self.mirror_shared and self._mirror.flags.writeable \
+            and isinstance(_map_of(self._mirror), mmap.mmap)
         t0 = time.perf_counter()
         chunks = range(start, n, _BUILD_CHUNK)
         if progress or (progress is None and n - start > 200_000):
@@ -477,10 +559,12 @@ class AnnIndex:
         if self._hnsw is None or n == 0 or self._hnsw.ntotal != n or self.mirror_shared:
             return
         faiss = _faiss()
+        if not isinstance(self._hnsw, faiss.IndexHNSWFlat):  # an 8-bit graph (format 4) holds codes only
+            return
         storage = faiss.downcast_index(self._hnsw.storage)
         self._mirror = faiss.rev_swig_ptr(storage.get_xb(), n * self.dim).reshape(n, self.dim)
         self._mirror.flags.writeable = False  # never written through: appending copies it (_grow)
-        self._shared_with = self._hnsw
+        self._shared_with, self._mirror_map = self._hnsw, None
 
     @property
     def mirror_shared(self) -> bool:
@@ -654,6 +738,8 @@ class AnnIndex:
         saved HNSW file lies where faiss's format puts it, not 4-byte aligned, and numpy gathers from
         unaligned memory 20-30x slower (a 20k-row filter: 2 s instead of 25 ms): faiss copies those rows."""
         slots = np.ascontiguousarray(slots, dtype=np.int64)
+        if self._mirror_map is not None and 0 < slots.size <= _PREFETCH_ROWS:
+            _will_need(self._mirror_map, slots, self.dim * 4)
         if self._mirror.flags.aligned:
             return self._mirror[slots]
         out = np.empty((slots.size, self.dim), dtype=np.float32)
@@ -806,10 +892,16 @@ class AnnIndex:
             blob, offsets = self._ids.pack()
             (tmp / _IDS_BLOB).write_bytes(blob)
             np.save(tmp / _IDS_OFFSETS, offsets, allow_pickle=False)
-            if hnsw is None or hnsw.ntotal != n:  # otherwise the HNSW file holds the vectors
-                np.save(tmp / _MIRROR, self._mirror[:n], allow_pickle=False)
+            # the float32 vectors in a file of their own (mapped at load) and the graph over 8-bit codes
+            # (read whole at load): a search walks the codes and reads only its candidates' float32 rows
+            def rows_of(lo: int, hi: int) -> np.ndarray:
+                return self._rows(np.arange(lo, hi))
+
+            _write_rows(tmp / _MIRROR, rows_of, n, self.dim)
             if hnsw is not None:
-                faiss.write_index(hnsw, str(tmp / _HNSW))
+                coded = _coded_graph(hnsw, rows_of, self.hnsw_m)  # the graph built on exact distances, coded
+                faiss.write_index(coded, str(tmp / _HNSW_SQ))
+                del coded
             files = {}
             for path in sorted(tmp.iterdir()):
                 _fsync(path)
@@ -886,16 +978,30 @@ class AnnIndex:
             index = cls(saved_dim, **saved)
         n = int(manifest["slots"])
         hnsw = None
-        if _HNSW in manifest["files"]:
-            faiss = _faiss()
+        faiss = _faiss()
+        if _HNSW_SQ in manifest["files"]:
+            # the graph and the 8-bit codes (1M at M 32: ~650 MB) are what a search walks, at random: read
+            # through the page cache in one sequential pass, then mapped (faiss's own read of the file
+            # into memory took 0.5-0.6 s from a warm cache; read and map take ~0.2 s)
+            hnsw = _read_ahead_result(data / _HNSW_SQ)  # mapped already by a store's open (read_ahead)
+            if hnsw is None:
+                if not _cached(data / _HNSW_SQ):  # a warm cache: reading it again would cost ~0.1 s for nothing
+                    _preread(data / _HNSW_SQ)
+                hnsw = faiss.read_index(str(data / _HNSW_SQ), faiss.IO_FLAG_MMAP_IFC)
+            if (not isinstance(hnsw, faiss.IndexHNSWSQ) or hnsw.d != saved_dim or hnsw.ntotal > n
+                    or hnsw.metric_type != faiss.METRIC_INNER_PRODUCT):
+                raise IndexUnavailable(f"vector index at {root} has an HNSW file that does not match")
+        elif _HNSW in manifest["files"]:
             # the vectors stay in the file, mapped (read-only, paged in by the searches that touch them):
             # opening a 1M index reads its graph links, not its 1.5 GB of vectors
             hnsw = faiss.read_index(str(data / _HNSW), faiss.IO_FLAG_MMAP_IFC)
             if (not isinstance(hnsw, faiss.IndexHNSWFlat) or hnsw.d != saved_dim or hnsw.ntotal > n
                     or hnsw.metric_type != faiss.METRIC_INNER_PRODUCT):
                 raise IndexUnavailable(f"vector index at {root} has an HNSW file that does not match")
+        mapped = manifest["format_version"] >= 4
         if _MIRROR in manifest["files"]:
-            mirror = np.load(data / _MIRROR, allow_pickle=False)
+            # format 4: mapped, read-only; the exact re-rank pages in only the rows it scores
+            mirror = np.load(data / _MIRROR, mmap_mode="r" if mapped else None, allow_pickle=False)
         elif hnsw is not None and hnsw.ntotal == n:
             storage = faiss.downcast_index(hnsw.storage)
             mirror = faiss.rev_swig_ptr(storage.get_xb(), n * saved_dim).reshape(n, saved_dim)
@@ -910,14 +1016,22 @@ class AnnIndex:
         if _MIRROR not in manifest["files"] and not keep_graph:
             mirror = mirror.copy()  # the view must not outlive the graph that is dropped below
         index._mirror = np.ascontiguousarray(mirror)
+        if isinstance(mirror, np.memmap):
+            index._mirror_map = (mirror._mmap, mirror.offset % mmap.ALLOCATIONGRANULARITY)
+            # Not read ahead: a thread reading it beside the first searches (1M: 1.5 GB) took their cold
+            # p50 from 5-7 ms to 15-20 ms while it lasted, even in 1 MB reads (docs/benchmarks.md)
         index._ids = ids
         index._alive = ids.alive()
         index.revision = manifest.get("revision")
+        index.saved_format = int(manifest["format_version"])
         index.source = manifest.get("source")
         if index.source is not None and not isinstance(index.source, str):
             raise IndexUnavailable(f"{root / MANIFEST} names an invalid source {index.source!r}")
         index._generation = 1
-        if keep_graph:
+        if keep_graph and isinstance(hnsw, faiss.IndexHNSWSQ):
+            # mapped like a format-3 graph: taken into memory when it must grow (_owned_hnsw)
+            index._hnsw, index._hnsw_mapped, index._hnsw_file = hnsw, True, str(data / _HNSW_SQ)
+        elif keep_graph:
             index._hnsw, index._hnsw_mapped, index._hnsw_file = hnsw, True, str(data / _HNSW)
             if _MIRROR in manifest["files"]:
                 index._share_mirror()  # a version 1 save: its mirror copy is dropped for the graph's
@@ -1076,6 +1190,154 @@ def _release_rows(mirror: np.ndarray, rows: int) -> None:
     end = rows * mirror.shape[1] * 4 // mmap.PAGESIZE * mmap.PAGESIZE
     if end:
         buffer.madvise(mmap.MADV_DONTNEED, 0, end)
+
+
+def _will_need(mirror_map: tuple, slots: np.ndarray, row_bytes: int) -> None:
+    """madvise(MADV_WILLNEED) the pages of these rows of a mapped mirror.npy: the kernel starts reading
+    them all now, so the gather that follows waits for them together. mirror_map: (mmap, byte offset of
+    row 0 in it); slots: (m,) int64 rows."""
+    buffer, offset = mirror_map
+    page = mmap.PAGESIZE
+    starts = offset + slots * row_bytes
+    first, last = starts // page, (starts + row_bytes - 1) // page
+    for lo, hi in zip(first.tolist(), last.tolist()):
+        buffer.madvise(mmap.MADV_WILLNEED, lo * page, (hi - lo + 1) * page)
+
+
+def _preread(path: Path | int, chunk: int = _PREREAD_CHUNK) -> None:
+    """Read a file (a path, or an open descriptor, closed after) once, start to end, through the page
+    cache (nothing kept): one sequential pass at disk speed, so the random reads that follow (an HNSW
+    search over a map of it) find it cached. chunk: bytes per read."""
+    fd = path if isinstance(path, int) else os.open(path, os.O_RDONLY)
+    try:
+        buffer, offset = bytearray(chunk), 0
+        while (got := os.preadv(fd, [buffer], offset)) > 0:
+            offset += got
+    finally:
+        os.close(fd)
+
+
+def read_ahead(directory: str | os.PathLike) -> threading.Thread | None:
+    """Start reading, on a daemon thread, the files a first search of the saved index in directory
+    walks (format 4: hnsw_sq.faiss, then the ids) into the OS page cache, so that an open followed by a
+    search overlaps the search's reads with the open (1M on a cold cache: ~670 MB). Returns the thread,
+    or None when directory holds no format-4 index. Nothing is kept in memory and nothing is checked:
+    `load` checks what it reads; a file a save removes meanwhile ends the read-ahead quietly.
+    The thread also imports faiss and maps the graph file as `load` would (faiss's mapped read: ~0.2 s
+    at 1M); the first `load` of that file takes the mapped graph (_read_ahead_result) if the file is
+    still the one read (same inode, size and mtime), else reads it itself."""
+    root = Path(directory)
+    try:
+        manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
+        token = str(manifest["data"])
+        if manifest.get("format") != FORMAT or manifest.get("format_version") != 4 or "/" in token \
+                or not token.startswith("data-") or _HNSW_SQ not in manifest["files"]:
+            return None
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return None
+    paths = [root / token / name for name in (_HNSW_SQ, _IDS_BLOB, _IDS_OFFSETS)]
+    ahead = _Ahead(paths[0])
+    with _AHEAD_LOCK:
+        # one per index folder: an older one of this folder (its graph file maybe replaced and deleted
+        # by a save since) is dropped, so its map does not keep a deleted file on disk
+        _AHEAD.pop(_folder_key(root), None)
+        _AHEAD[_folder_key(root)] = ahead
+        while len(_AHEAD) > _AHEAD_KEEP:  # never taken (no search came): the oldest goes
+            del _AHEAD[next(iter(_AHEAD))]
+
+    def run() -> None:
+        try:
+            for path in paths:  # first: reads release the GIL, so the open beside them goes on
+                if not _cached(path):
+                    _preread(path)
+            faiss = _faiss()  # its import (~0.1 s, holding the GIL) after them, off the first query's path
+            key = _file_key(paths[0])
+            graph = faiss.read_index(str(paths[0]), faiss.IO_FLAG_MMAP_IFC)
+            ahead.key, ahead.graph = key, graph
+        except (OSError, RuntimeError, MissingDependencyError) as e:  # load reads it again and says what is wrong
+            log.debug("reading %s ahead stopped: %s", root, e)
+        finally:
+            ahead.done.set()
+
+    thread = threading.Thread(target=run, name="shopgraph-index-read-ahead", daemon=True)
+    thread.start()
+    return thread
+
+
+class _Ahead:
+    """A graph file (path) being read ahead: done is set when the thread ends; graph is its mapped faiss
+    index (None if that failed) and key the file's identity when it was read (_file_key)."""
+
+    __slots__ = ("done", "graph", "key", "path")
+
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+        self.done = threading.Event()
+        self.graph = None
+        self.key: tuple | None = None
+
+
+_AHEAD: dict[str, _Ahead] = {}  # index folder (_folder_key) -> its read-ahead, until a load takes it
+_AHEAD_LOCK = threading.Lock()
+_AHEAD_KEEP = 8  # read-aheads no load took are dropped past this many (a process opening many stores)
+_AHEAD_WAIT = 60.0  # seconds a load waits for a read-ahead of its file still under way
+
+
+def _file_key(path: Path) -> tuple:
+    st = os.stat(path)
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _folder_key(directory: Path) -> str:
+    return os.path.abspath(directory)
+
+
+def forget_read_ahead(directory: str | os.PathLike) -> None:
+    """Drop the read-aheads of the index folders under directory that no load took (a store closing):
+    their mapped graphs are released (a graph file a save has deleted since stays on disk while mapped)."""
+    top = _folder_key(Path(directory)) + os.sep
+    with _AHEAD_LOCK:
+        for key in [k for k in _AHEAD if (k + os.sep).startswith(top)]:
+            del _AHEAD[key]
+
+
+def _read_ahead_result(path: Path):
+    """The mapped graph a read-ahead made of this file (path: <folder>/<data>/hnsw_sq.faiss; waiting for
+    it if still under way), taken once; None when there is none, it read another file of the folder (one a
+    save has replaced since), it failed, or the file has changed since. The folder's read-ahead is dropped
+    either way."""
+    with _AHEAD_LOCK:
+        ahead = _AHEAD.pop(_folder_key(path.parent.parent), None)
+    if ahead is None or ahead.path != str(path) or not ahead.done.wait(_AHEAD_WAIT) or ahead.graph is None:
+        return None
+    try:
+        return ahead.graph if _file_key(path) == ahead.key else None
+    except OSError:
+        return None
+
+
+def _cached(path: Path) -> bool:
+    """Whether every page of a file is in the OS page cache now (mincore over a private map of it, which
+    reads nothing); False where that cannot be told."""
+    import ctypes
+
+    size = path.stat().st_size
+    if size == 0:
+        return True
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.mincore.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p)
+        with open(path, "rb") as f, mmap.mmap(f.fileno(), size, access=mmap.ACCESS_COPY) as m:
+            view = ctypes.c_char.from_buffer(m)
+            try:
+                pages = np.zeros((size + mmap.PAGESIZE - 1) // mmap.PAGESIZE, dtype=np.uint8)
+                if libc.mincore(ctypes.addressof(view), size, pages.ctypes.data_as(ctypes.c_char_p)) != 0:
+                    return False
+            finally:
+                del view  # the map cannot close while a view of it lives
+        return bool((pages & 1).all())
+    except (OSError, AttributeError, ValueError):  # no mincore (not Linux) or no map: read ahead anyway
+        return False
 
 
 def _fsync(path: Path) -> None:

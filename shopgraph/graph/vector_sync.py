@@ -33,7 +33,8 @@ import numpy as np
 
 from shopgraph.config import IndexConfig
 from shopgraph.errors import StoreError
-from shopgraph.graph.vector_index import AnnIndex, IndexUnavailable
+from shopgraph.graph.vector_index import (FORMAT_VERSION, AnnIndex, IndexUnavailable, forget_read_ahead,
+                                         read_ahead)
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ class IndexedVectors:
         self._indexes: dict[str, AnnIndex] = {}
         self._unsaved: dict[str, int] = {}  # prop -> changes since the copy on disk (or since built)
         self._verified: dict[str, tuple] = {}  # prop -> (source, revision) checked against the graph
+        self._distrusted: set[str] = set()  # props whose saved files read back damaged (drop_damaged)
         self._locks: dict[str, threading.RLock] = {}
         self._guard = threading.Lock()
 
@@ -109,6 +111,15 @@ class IndexedVectors:
             return None
         return index
 
+    def drop_damaged(self, prop: str) -> None:
+        """Forget the in-memory index of prop, found damaged (IndexDamaged) while searching, and build the
+        next one from the graph instead of loading the saved files again; its save (due at once) replaces
+        them. Call holding locked(prop)."""
+        log.warning("the %s vector index in %s read back damaged vectors: rebuilding it from the graph",
+                    prop, self._path(prop))
+        self._indexes.pop(prop, None)
+        self._distrusted.add(prop)
+
     def loaded(self, prop: str) -> bool:
         """Whether the index of prop is in memory (a search has used it)."""
         return prop in self._indexes
@@ -134,6 +145,7 @@ class IndexedVectors:
                     return  # another process is saving this index now
                 index.save(path)
             self._unsaved[prop] = 0
+            self._distrusted.discard(prop)  # its files are the ones just written
         except (OSError, StoreError) as e:  # a read-only folder must not break search
             log.warning("could not save vector index %s: %s", path, e)
 
@@ -149,7 +161,7 @@ class IndexedVectors:
 
     def _load(self, prop: str, source: str | None, generation: int) -> AnnIndex:
         path = self._path(prop)
-        if path is None or source is None or not (path / "manifest.json").exists():
+        if path is None or source is None or not (path / "manifest.json").exists() or prop in self._distrusted:
             return self._fresh(prop, source)
         for attempt in (1, 2):  # a save by another process may replace the files being read: retry once
             try:
@@ -170,7 +182,10 @@ class IndexedVectors:
             log.warning("vector index %s claims generation %r, the graph is at %d: rebuilding",
                         path, index.revision, generation)
             return self._fresh(prop, source)
-        self._unsaved[prop] = 0
+        # a copy on disk in an older format is due for a save in today's: a format-3 index (float32
+        # vectors walked through a mapped file) stays seconds a query on a cold page cache until it is
+        # written as format 4, and a save by changes alone may never come to a catalog that changes little
+        self._unsaved[prop] = len(index) if index.saved_format < FORMAT_VERSION else 0
         self._verified.pop(prop, None)
         return index
 
@@ -215,6 +230,16 @@ class IndexedVectors:
             if set(index.ids()) != live:
                 raise StoreError(f"the {prop} vector index cannot be made to match the graph")
         self._verified[prop] = (index.source, generation)
+
+
+def read_ahead_indexes(directory: Path) -> int:
+    """Start reading ahead (vector_index.read_ahead) every saved vector index under a database's index
+    folder; returns how many were started (0 for a missing folder or none saved in format 4)."""
+    try:
+        folders = [p for p in Path(directory).iterdir() if p.is_dir()]
+    except OSError:
+        return 0
+    return sum(read_ahead(folder) is not None for folder in sorted(folders))
 
 
 @contextmanager

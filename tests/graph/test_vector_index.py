@@ -453,7 +453,7 @@ def test_load_config_overrides_search_settings_and_drops_a_mismatched_graph(tmp_
 
 
 @pytest.mark.parametrize("damage", ["truncate-ids", "corrupt-ids", "truncate-offsets", "truncate-hnsw",
-                                    "corrupt-hnsw", "manifest", "missing-dir", "dim"])
+                                    "corrupt-hnsw", "truncate-mirror", "manifest", "missing-dir", "dim"])
 def test_unusable_directory_raises_index_unavailable(tmp_path, damage):
     index, _, _ = small_ann_index(500)
     root = tmp_path / "idx"
@@ -471,10 +471,13 @@ def test_unusable_directory_raises_index_unavailable(tmp_path, damage):
         path = data_dir / "ids.offsets.npy"
         path.write_bytes(path.read_bytes()[:-8])
     elif damage == "truncate-hnsw":
-        path = data_dir / "hnsw.faiss"
+        path = data_dir / "hnsw_sq.faiss"
         path.write_bytes(path.read_bytes()[:1000])
+    elif damage == "truncate-mirror":
+        path = data_dir / "mirror.npy"
+        path.write_bytes(path.read_bytes()[:-64])
     elif damage == "corrupt-hnsw":  # same size, garbage header: only faiss can tell
-        path = data_dir / "hnsw.faiss"
+        path = data_dir / "hnsw_sq.faiss"
         raw = path.read_bytes()
         path.write_bytes(b"\xff" * 64 + raw[64:])
     elif damage == "manifest":
@@ -488,7 +491,8 @@ def test_unusable_directory_raises_index_unavailable(tmp_path, damage):
 def test_vectors_are_held_once_beside_the_hnsw_graph(tmp_path):
     """Once the HNSW graph holds every vector, the mirror is a view of its copy (issue 18: two full
     copies of every vector in memory and on disk); the mirror stays exact through growth, compaction,
-    save and load, and a save writes no second copy."""
+    save and load, and a save writes one float32 copy (mirror.npy, mapped at load) beside the graph over
+    8-bit codes (format 4)."""
     index, ids, x = small_ann_index(500)
     assert index.build() and index.mirror_shared and index.stats()["mirror_bytes"] == 0
     before = index.search(x[3], 5)
@@ -498,13 +502,14 @@ def test_vectors_are_held_once_beside_the_hnsw_graph(tmp_path):
     root = tmp_path / "idx"
     index.save(root)
     data_dir = next(p for p in root.iterdir() if p.name.startswith("data-"))
-    assert not (data_dir / "mirror.npy").exists()
+    assert (data_dir / "mirror.npy").exists() and not (data_dir / "hnsw.faiss").exists()
     loaded = AnnIndex.load(root, dim=DIM)
-    assert loaded.mirror_shared and loaded.search(x[3], 5) == index.search(x[3], 5)
+    assert loaded.stats()["vectors_mapped"] and loaded.stats()["mirror_bytes"] == 0
+    assert loaded.search(x[3], 5) == index.search(x[3], 5)
     _, rows = loaded.vectors(ids[:3])
     np.testing.assert_allclose(rows, x[:3] / np.linalg.norm(x[:3], axis=1, keepdims=True), rtol=1e-6)
     loaded.remove(ids[:300])  # past the tombstone limit: compaction copies, then drops the graph
-    assert not loaded.mirror_shared and loaded.search(x[400], 1)[0][0] == ids[400]
+    assert not loaded.stats()["vectors_mapped"] and loaded.search(x[400], 1)[0][0] == ids[400]
     assert before[0][0] == ids[3]
 
 
@@ -664,7 +669,7 @@ def test_loading_maps_the_saved_vectors_and_keeps_ids_packed(tmp_path):
     saved = {p.name: p.read_bytes() for p in data_dir.iterdir()}
     loaded = AnnIndex.load(root, dim=DIM)
     stats = loaded.stats()
-    assert stats["vectors_mapped"] and stats["ids_packed"] and stats["mirror_shared"]
+    assert stats["vectors_mapped"] and stats["ids_packed"] and stats["graph_codes"] == "8-bit"
     assert len(loaded) == 490 and stats["tombstones"] == 10
     assert loaded.search(x[42], 5) == index.search(x[42], 5)
     assert loaded.search_batch(x[:3], 4) == index.search_batch(x[:3], 4)
@@ -672,7 +677,7 @@ def test_loading_maps_the_saved_vectors_and_keeps_ids_packed(tmp_path):
     allowed = set(ids[100:200])
     assert loaded.search(x[150], 3, allowed=allowed) == index.search(x[150], 3, allowed=allowed)
     assert not loaded.stats()["ids_packed"] and "p3" not in loaded and "p42" in loaded
-    loaded.upsert(["new", "p50"], x[:2] * 2)  # grows a mapped graph: it is taken into memory first
+    loaded.upsert(["new", "p50"], x[:2] * 2)  # grows the graph; the mapped mirror is copied first
     assert loaded.build() and not loaded.stats()["vectors_mapped"]
     assert loaded.search(x[0], 1)[0][0] == "new" and loaded.search(x[1] * 2, 1)[0][0] == "p50"
     assert {p.name: p.read_bytes() for p in data_dir.iterdir()} == saved  # the file never changed
@@ -732,3 +737,248 @@ def test_a_filter_block_keeps_the_rows_whose_strength_lies_in_a_tail():
     wrong = sum(len(set(ids[r] for r in brute(unit_base, q, 10, rows)) - {i for i, _ in got})
                 for q, got in zip(unit, found))
     assert wrong == 0
+
+
+def _as_format_3(root):
+    """Rewrite a saved index as format 3 wrote it: the graph and its float32 vectors in one IndexHNSWFlat
+    file (hnsw.faiss), no mirror.npy. Built again here with the same settings (format 3's build)."""
+    import faiss
+
+    manifest = json.loads((root / "manifest.json").read_text())
+    data_dir = root / manifest["data"]
+    vectors = np.load(data_dir / "mirror.npy")
+    flat = faiss.IndexHNSWFlat(vectors.shape[1], manifest["params"]["hnsw_m"], faiss.METRIC_INNER_PRODUCT)
+    flat.hnsw.efConstruction = manifest["params"]["ef_construction"]
+    flat.add(vectors)
+    faiss.write_index(flat, str(data_dir / "hnsw.faiss"))
+    for name in ("mirror.npy", "hnsw_sq.faiss"):
+        (data_dir / name).unlink()
+        del manifest["files"][name]
+    manifest["files"]["hnsw.faiss"] = (data_dir / "hnsw.faiss").stat().st_size
+    manifest["format_version"] = 3
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    return flat
+
+
+def test_a_format_3_index_loads_and_is_saved_as_format_4_with_its_graph(tmp_path):
+    """Issue 18 (cold open): a format-3 index (graph and float32 vectors in hnsw.faiss, mapped) still
+    loads and searches; its next save writes format 4 with the same links (copied, not rebuilt) over
+    8-bit codes, and the float32 vectors in mirror.npy, bit for bit."""
+    index, ids, x = small_ann_index(800)
+    root = tmp_path / "idx"
+    index.save(root)
+    flat = _as_format_3(root)
+    old = AnnIndex.load(root, dim=DIM)
+    assert old.stats()["graph_codes"] == "float32" and old.stats()["vectors_mapped"]
+    expected = old.search_batch(x[:20], 10)
+    old.save(root)
+    manifest = json.loads((root / "manifest.json").read_text())
+    assert manifest["format_version"] == 4 and set(manifest["files"]) >= {"hnsw_sq.faiss", "mirror.npy"}
+    assert "hnsw.faiss" not in manifest["files"]
+    new = AnnIndex.load(root, dim=DIM)
+    assert new.stats()["graph_codes"] == "8-bit"
+    import faiss
+
+    links = faiss.vector_to_array(new._hnsw.hnsw.neighbors)
+    np.testing.assert_array_equal(links, faiss.vector_to_array(flat.hnsw.neighbors))
+    assert new._hnsw.hnsw.entry_point == flat.hnsw.entry_point
+    saved = np.load(root / manifest["data"] / "mirror.npy")
+    np.testing.assert_array_equal(saved, faiss.rev_swig_ptr(faiss.downcast_index(flat.storage).get_xb(),
+                                                             flat.ntotal * DIM).reshape(-1, DIM))
+    assert [[i for i, _ in r] for r in new.search_batch(x[:20], 10)] == [[i for i, _ in r] for r in expected]
+
+
+def test_an_unfiltered_search_after_a_load_reads_only_its_candidates_float32_rows(tmp_path, monkeypatch):
+    """Issue 18 (cold open): after a load, a search walks the graph over its 8-bit codes held in memory
+    and reads from the mapped float32 vectors only the k * rerank_factor candidates it re-scores (the
+    float32 HNSW walked the mapped vectors: thousands of page faults a query on a cold page cache)."""
+    from shopgraph.graph import vector_index as vi
+
+    index, ids, x = small_ann_index(3000)
+    root = tmp_path / "idx"
+    index.save(root)
+    loaded = AnnIndex.load(root, dim=DIM)
+    read = []
+    rows = vi.AnnIndex._rows
+
+    def counting(self, slots):
+        read.append(len(slots))
+        return rows(self, slots)
+
+    monkeypatch.setattr(vi.AnnIndex, "_rows", counting)
+    hits = loaded.search(x[7], 10)
+    assert hits[0][0] == ids[7]
+    assert sum(read) <= 10 * loaded.rerank_factor
+    # nothing else reads the mapped vectors: the graph's storage is its codes, in memory
+    import faiss
+
+    assert isinstance(loaded._hnsw, faiss.IndexHNSWSQ)
+    assert loaded._hnsw.storage.sa_code_size() == DIM  # one byte a value
+
+
+def test_the_8_bit_graph_keeps_the_recall_of_the_float32_one(tmp_path):
+    """Issue 18 (cold open): walking the graph over 8-bit codes and re-scoring k * rerank_factor
+    candidates exactly finds the same top 10 as the float32 graph (recall@10 against brute force)."""
+    rng = np.random.default_rng(3)
+    n, dim = 6000, 48
+    centres = rng.normal(size=(30, dim)).astype(np.float32)
+    base = (centres[rng.integers(0, 30, n)] + 0.35 * rng.normal(size=(n, dim))).astype(np.float32)
+    ids = [f"v{i}" for i in range(n)]
+    index = AnnIndex(dim, min_ann_size=100, ef_search=64)
+    index.upsert(ids, base)
+    queries = (centres[rng.integers(0, 30, 100)] + 0.35 * rng.normal(size=(100, dim))).astype(np.float32)
+    unit = base / np.linalg.norm(base, axis=1, keepdims=True)
+    truth = [set(np.argsort(-(unit @ q))[:10].tolist()) for q in queries / np.linalg.norm(queries, axis=1, keepdims=True)]
+
+    def recall(ix):
+        found = ix.search_batch(queries, 10)
+        return np.mean([len({int(i[1:]) for i, _ in f} & t) / 10 for f, t in zip(found, truth)])
+
+    flat = recall(index)
+    index.save(tmp_path / "idx")
+    coded = AnnIndex.load(tmp_path / "idx", dim=dim)
+    assert coded.stats()["graph_codes"] == "8-bit"
+    assert recall(coded) >= flat - 0.005 and recall(coded) >= 0.98
+
+
+def test_a_loaded_index_asks_for_its_candidates_pages_at_once(tmp_path, monkeypatch):
+    """Issue 18 (cold open): a re-rank's gather from the mapped mirror.npy first asks the kernel for
+    every candidate's pages (madvise WILLNEED), so a cold cache costs one round of parallel reads, not
+    one fault after another; an index in memory (nothing mapped) asks for nothing."""
+    from shopgraph.graph import vector_index as vi
+
+    index, ids, x = small_ann_index(3000)
+    asked = []
+    real = vi._will_need
+    monkeypatch.setattr(vi, "_will_need", lambda m, slots, row_bytes: (asked.append(slots.copy()), real(m, slots, row_bytes)))
+    index.search(x[5], 10)
+    assert asked == []
+    index.save(tmp_path / "idx")
+    loaded = AnnIndex.load(tmp_path / "idx", dim=DIM)
+    hits = loaded.search(x[5], 10)
+    assert hits == index.search(x[5], 10)
+    assert len(asked) == 1 and 10 <= asked[0].size <= 10 * loaded.rerank_factor
+    assert {i for i, _ in hits} <= set(loaded._ids.at(asked[0].tolist()))
+
+
+def test_a_graph_file_in_the_page_cache_is_not_read_again(tmp_path, monkeypatch):
+    """Loading format 4 reads hnsw_sq.faiss through the page cache once before mapping it, unless all
+    of it is cached already (mincore): on a warm cache that read cost ~0.1 s at 1M for nothing."""
+    import sys
+
+    from shopgraph.graph import vector_index as vi
+
+    index, _, x = small_ann_index(2000)
+    index.save(tmp_path / "idx")
+    data_dir = next(p for p in (tmp_path / "idx").iterdir() if p.name.startswith("data-"))
+    reads = []
+    real, cached = vi._preread, vi._cached
+    monkeypatch.setattr(vi, "_preread", lambda path: (reads.append(path), real(path)))
+    monkeypatch.setattr(vi, "_cached", lambda path: True)
+    AnnIndex.load(tmp_path / "idx", dim=DIM)
+    assert reads == []
+    monkeypatch.setattr(vi, "_cached", lambda path: False)
+    assert AnnIndex.load(tmp_path / "idx", dim=DIM).search(x[1], 1)[0][0] == "p1"
+    assert reads == [data_dir / "hnsw_sq.faiss"]
+    if sys.platform.startswith("linux"):  # a file just written and read is in the page cache
+        real(data_dir / "hnsw_sq.faiss")
+        assert cached(data_dir / "hnsw_sq.faiss")
+
+
+def test_opening_a_store_reads_its_format_4_indexes_ahead(tmp_path, monkeypatch):
+    """Issue 18 (cold open): a store's open starts reading the graph file of each saved format-4 index
+    into the page cache on a daemon thread, beside the database's own open; other folders (another
+    format, no manifest) are left alone."""
+    from shopgraph.graph import vector_index as vi
+    from shopgraph.graph.vector_sync import read_ahead_indexes
+
+    index, _, _ = small_ann_index(2000)
+    index.save(tmp_path / "db.index" / "text_vec")
+    (tmp_path / "db.index" / "lexical").mkdir()
+    (tmp_path / "db.index" / "lexical" / "manifest.json").write_text('{"format": "other"}')
+    read = []
+    monkeypatch.setattr(vi, "_cached", lambda path: False)
+    monkeypatch.setattr(vi, "_preread", lambda path: read.append(path.name))
+    started = vi.read_ahead(tmp_path / "db.index" / "text_vec")
+    started.join(5)
+    assert read == ["hnsw_sq.faiss", "ids.bin", "ids.offsets.npy"]
+    assert read_ahead_indexes(tmp_path / "db.index") == 1
+    assert read_ahead_indexes(tmp_path / "nowhere") == 0
+    assert vi.read_ahead(tmp_path / "db.index" / "lexical") is None
+
+
+def test_a_load_takes_the_graph_its_stores_open_read_ahead_once(tmp_path, monkeypatch):
+    """The read-ahead at open also maps the graph file; the first load of that file takes it (faiss's
+    mapped read, ~0.2 s at 1M, off the first query), once; a later load, or one after a save replaced
+    the file, reads the file itself. Results are the same either way."""
+    from shopgraph.graph import vector_index as vi
+
+    index, _, x = small_ann_index(2000)
+    root = tmp_path / "idx"
+    index.save(root)
+    vi.read_ahead(root)
+    taken = []
+    real = vi._read_ahead_result
+    monkeypatch.setattr(vi, "_read_ahead_result", lambda path: (g := real(path), taken.append(g is not None))[0])
+    first = AnnIndex.load(root, dim=DIM)
+    second = AnnIndex.load(root, dim=DIM)
+    assert taken == [True, False]
+    assert first.search_batch(x[:5], 5) == second.search_batch(x[:5], 5) == index.search_batch(x[:5], 5)
+    vi.read_ahead(root)
+    index.remove(["p0"])
+    index.upsert(["extra"], x[:1] * 3)
+    index.save(root)  # a new data folder: the read-ahead's file is gone; its path no longer named
+    assert AnnIndex.load(root, dim=DIM).search(x[0], 1)[0][0] == "extra"
+    assert taken[-1] is False
+
+
+def test_a_read_ahead_no_load_took_does_not_keep_a_replaced_graph_file_mapped(tmp_path):
+    """Review of the cold open: read-aheads were kept per graph file path, so one whose file a save
+    replaced (a new data folder; the old one deleted) was never taken and its map kept the deleted file
+    on disk (656 MB at 1M, up to 8 of them) for the life of the process. Now one per index folder: a load
+    drops the folder's read-ahead whichever file it read, and a store's close drops what no load took."""
+    import gc
+    import sys
+
+    from shopgraph.graph import vector_index as vi
+
+    index, _, x = small_ann_index(2000)
+    root = tmp_path / "idx"
+    index.save(root)
+    old_data = root / json.loads((root / "manifest.json").read_text())["data"]
+    vi.read_ahead(root).join(10)
+    index.remove(["p0"])
+    index.upsert(["extra"], x[:1] * 3)
+    index.save(root)  # a new data folder; the read-ahead's file is deleted
+    assert not old_data.exists()
+    loaded = AnnIndex.load(root, dim=DIM)
+    assert loaded.search(x[0], 1)[0][0] == "extra"
+    assert vi._folder_key(root) not in vi._AHEAD
+    gc.collect()
+    if sys.platform.startswith("linux"):
+        maps = open("/proc/self/maps", encoding="utf-8").read()
+        assert str(old_data) not in maps
+    vi.read_ahead(root).join(10)
+    vi.read_ahead(root).join(10)  # a second one of the same folder replaces the first
+    assert list(vi._AHEAD).count(vi._folder_key(root)) == 1
+    vi.forget_read_ahead(tmp_path)  # what a store's close does for its index folder
+    assert vi._folder_key(root) not in vi._AHEAD
+
+
+@pytest.mark.parametrize("read_only, read_ahead, expected", [(True, True, 1), (False, True, 0), (True, False, 0)])
+def test_only_a_read_only_open_reads_indexes_ahead_and_it_can_be_turned_off(tmp_path, monkeypatch,
+                                                                            read_only, read_ahead, expected):
+    """Review of the cold open: every open (an ingest, a delete, an open that then failed) started reading
+    every saved graph file (~670 MB at 1M). Read-only opens are the searching ones; IndexConfig.read_ahead
+    turns it off."""
+    from shopgraph.config import IndexConfig
+    from shopgraph.graph import embedded
+    from shopgraph.graph.embedded import EmbeddedStore
+
+    path = tmp_path / "g.db"
+    EmbeddedStore.open(path).close()
+    started = []
+    monkeypatch.setattr(embedded, "read_ahead_indexes", lambda folder: started.append(folder))
+    store = EmbeddedStore.open(path, read_only=read_only, index_config=IndexConfig(read_ahead=read_ahead))
+    store.close()
+    assert len(started) == expected
