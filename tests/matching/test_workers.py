@@ -4,7 +4,9 @@ the features of a large run in forked processes give exactly what one thread giv
 from __future__ import annotations
 
 import gc
+import multiprocessing
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -101,10 +103,22 @@ def test_a_failing_worker_is_an_error_here():
         workers.fork_map(bad, range(12), 2)
 
 
-def test_workers_setting():
+def test_workers_setting(monkeypatch):
+    """0 (the default) takes the cores this process may use, no more than a user's OMP_NUM_THREADS, a
+    container's CPU quota or DEFAULT_MAX_WORKERS (review: a 2-CPU container on a 64-core host forked 63
+    children, ~150 MB each at 100k; OMP_NUM_THREADS=1, set to share a machine, was overridden)."""
     assert load_config(overrides={"matching.workers": "1"}).matching.workers == 1
-    assert workers.resolve(0) == workers.available_cores() == workers.resolve(None)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert workers.resolve(0) == min(workers.available_cores(), workers.DEFAULT_MAX_WORKERS) == workers.resolve(None)
     assert workers.resolve(3) == 3
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert workers.resolve(0) == 1 and workers.resolve(2) == 2  # asked for: as asked
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    monkeypatch.setattr(workers.os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
+    monkeypatch.setattr(workers, "_cgroup_quota", lambda: 2)
+    assert workers.available_cores() == 2 and workers.resolve(0) == 2
+    monkeypatch.setattr(workers, "_cgroup_quota", lambda: None)
+    assert workers.available_cores() == 64 and workers.resolve(0) == workers.DEFAULT_MAX_WORKERS
     with pytest.raises(ConfigError):
         MatchingConfig(workers=-1)
 
@@ -145,3 +159,47 @@ def test_sparse_lists_with_threads_are_the_single_thread_lists():
         np.testing.assert_array_equal(idx, one[0])
         np.testing.assert_array_equal(sims, one[1])
 
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forked workers run on Linux only")
+def test_an_error_reading_the_childrens_results_ends_the_run_not_a_partial_one():
+    """Review: the thread reading the children's results died on an error (unpickling, the sink) and
+    fork_map returned as if done, the missing chunks left as whatever the caller's matrix held."""
+    import threading
+    import time
+
+    def slow(v):
+        time.sleep(0.01)
+        return v
+
+    def sink(n, v):
+        if threading.current_thread() is not threading.main_thread():
+            raise MemoryError("no room for this chunk")
+
+    with pytest.raises(RuntimeError, match="no room for this chunk"):
+        workers.fork_map(slow, range(40), 2, sink=sink)
+    assert gc.get_freeze_count() == 0
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forked workers run on Linux only")
+def test_after_an_error_here_the_children_stop_and_nothing_is_left_running():
+    """Review: when the parent's own share failed, the children went on taking items, each was waited
+    for 5 s before being stopped, and the reading thread stayed blocked (holding the results) forever."""
+    import threading
+    import time
+
+    parent = os.getpid()
+
+    def work(v):
+        if os.getpid() == parent and v >= 3:
+            raise ValueError("the parent's item failed")
+        time.sleep(0.05)
+        return v
+
+    started = time.perf_counter()
+    with pytest.raises(ValueError, match="the parent's item failed"):
+        workers.fork_map(work, range(200), 3)
+    assert time.perf_counter() - started < 4.0
+    time.sleep(0.1)
+    assert not [t for t in threading.enumerate() if t.name.endswith("(drain)") and t.is_alive()]
+    assert not multiprocessing.active_children()
