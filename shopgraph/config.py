@@ -289,6 +289,21 @@ class StoreConfig:
 
 
 @dataclass(frozen=True)
+class MatchingConfig:
+    """Product matching between two platforms (shopgraph.matching). workers: how many cores one
+    matching run uses for its large independent work (blocking's top lists in threads, the per-pair
+    features of large runs in forked processes: shopgraph/matching/workers.py); 0 = the cores this
+    process may run on (os.sched_getaffinity), 1 = everything in this process's one thread. The
+    results are the same whatever the number (tests/matching/test_workers.py)."""
+
+    workers: int = 0
+
+    def __post_init__(self):
+        if not isinstance(self.workers, int) or isinstance(self.workers, bool) or self.workers < 0:
+            raise ConfigError(f"matching.workers must be an integer >= 0, got {self.workers!r}")
+
+
+@dataclass(frozen=True)
 class AlignConfig:
     """Contrastive image-text alignment (shopgraph.gnn.alignment): projection heads over the frozen
     text and image vectors into one space (its width is the graph's VectorDims.aligned), trained with
@@ -376,6 +391,7 @@ class Config:
     ingest: IngestConfig = field(default_factory=IngestConfig)
     index: IndexConfig = field(default_factory=IndexConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
+    matching: MatchingConfig = field(default_factory=MatchingConfig)
     align: AlignConfig = field(default_factory=AlignConfig)
     gnn: GNNConfig = field(default_factory=GNNConfig)
     neo4j: Neo4jConfig = field(default_factory=Neo4jConfig)

@@ -745,6 +745,20 @@ class EmbeddedStore(GraphStore):
         maybe_existing = [r for r in unique.values() if r["src"] not in fresh_sources]
         existing: set[tuple] = set()
         key_match = "".join(f" AND e.{k} = r.{k}" for k in spec.key)
+        if not spec.key:
+            # Unkeyed (a pair has one edge): the sources' edges are read by the sources' keys alone
+            # and the pairs compared here. Matching the target by key inside the query as well
+            # (`(b {key: r.dst})`) cost time per row that grew with the graph (0.09 ms at 20k
+            # products, 0.45 ms at 200k: most of the 90 s of writing 80k SAME_AS edges at 100k x
+            # 100k); by sources alone ~0.15 s per 10,000 (docs/benchmarks.md, Round 6).
+            wanted = {(r["src"], r["dst"]) for r in maybe_existing}
+            sources = sorted({r["src"] for r in maybe_existing})
+            for chunk in chunks(sources, 10_000):
+                found = self._rows_raw(
+                    f"UNWIND $sources AS s MATCH (a:{spec.src} {{{src_key}: s}})-[e:{rel}]->(b:{spec.dst}) "
+                    f"RETURN DISTINCT a.{src_key}, b.{dst_key}", {"sources": chunk})
+                existing.update(pair for pair in map(tuple, found) if pair in wanted)
+            maybe_existing = []
         for chunk in chunks(maybe_existing, 2000):
             found = self._rows_raw(
                 f"UNWIND $rows AS r MATCH (a:{spec.src} {{{src_key}: r.src}})-[e:{rel}]->(b:{spec.dst} {{{dst_key}: r.dst}}) "

@@ -31,7 +31,7 @@ import numpy as np
 from scipy import sparse
 
 from shopgraph.errors import BadArgumentError
-from shopgraph.matching import neighbours
+from shopgraph.matching import neighbours, workers
 from shopgraph.matching.features import PairFeaturizer
 
 RRF_K = 10          # small: the top few ranks of each channel dominate
@@ -152,7 +152,13 @@ def block(featurizer: PairFeaturizer, k: int = 20, channels=CHANNELS, depth: int
     if rows is None and neighbours.approximate(featurizer):
         # Large catalogs: each block's votes read straight from the channels' top lists
         # (neighbours.py), not from a copy of every vote.
-        lists = [(neighbours.top_lists(featurizer, c, depth, side), side) for c in usable for side in (False, True)]
+        # The twelve lists are independent searches in C++, built by the featurizer's worker threads,
+        # each into its own cache entry: faiss releases the GIL; sparse_dot_topn holds it, so its
+        # products run one at a time, each on the workers' threads itself (neighbours.sparse_lists).
+        keys = [(c, side) for c in usable for side in (False, True)]
+        built = workers.thread_map(lambda key: neighbours.top_lists(featurizer, key[0], depth, key[1]), keys,
+                                   getattr(featurizer, "workers", 1))
+        lists = [(got, side) for got, (_, side) in zip(built, keys)]
     elif rows is None:
         parts = [_channel_ranks(featurizer, c, depth, side) for c in usable for side in (False, True)]
     else:

@@ -34,6 +34,7 @@ from shopgraph.graph import native_memory
 from shopgraph.ingest.encoders.text import l2_normalize
 from shopgraph.ingest.layouts import records_from_one_pool
 from shopgraph.matching import text_signals as ts
+from shopgraph.matching import workers
 from shopgraph.matching.attribute_features import (ATTRIBUTE_DIRECTIONS, ATTRIBUTE_FEATURES, ATTRIBUTE_GROUPS,
                                                    RecordView)
 from shopgraph.matching.attribute_features import pair_features as attribute_pair_features
@@ -197,7 +198,13 @@ class PairFeaturizer:
     `features(pairs)` takes an (m, 2) int array of (left row, right row) and returns an (m, F) float32
     matrix whose columns are FEATURE_NAMES. The TF-IDF vocabularies are fitted on both catalogs' titles
     and texts (unsupervised), so the same featurizer serves every split of a benchmark.
+
+    workers: cores its large work may use (blocking's top lists, the features of many pairs on the
+    approximate path; shopgraph/matching/workers.py); 1 (the default) keeps it all in this thread.
+    match_platforms sets it from its `workers` argument. The results do not depend on it.
     """
+
+    workers: int = 1
 
     def __init__(self, left: Listings, right: Listings):
         self.left, self.right = _Side(left), _Side(right)
@@ -334,12 +341,25 @@ class PairFeaturizer:
         if len(pairs) <= FEATURE_CHUNK or not self._context_from_lists(pairs):
             return self._features(pairs)
         out = np.empty((len(pairs), len(FEATURE_NAMES)), dtype=np.float32)
-        for start in range(0, len(pairs), FEATURE_CHUNK):
-            out[start:start + FEATURE_CHUNK] = self._features(pairs[start:start + FEATURE_CHUNK])
+        # With workers, each process's chunk is a share of FEATURE_CHUNK: the chunks' transients are
+        # held by every process at once.
+        size = max(1, FEATURE_CHUNK // max(1, self.workers))
+        starts = range(0, len(pairs), size)
+
+        def chunk(start: int) -> np.ndarray:
+            block = self._features(pairs[start:start + size])
             # A chunk's transients (gathered vector rows, sparse row products, per-pair lists) are
             # freed into glibc's heap, which keeps them resident; at 2M pairs the process grew ~1 GB
             # past the feature matrix itself (docs/benchmarks.md, Round 4). Given back per chunk.
             native_memory.release()
+            return block
+
+        def put(n: int, block: np.ndarray) -> None:
+            out[starts[n]:starts[n] + len(block)] = block
+
+        # Chunks shared with forked children when there are workers (workers.fork_map): each chunk's
+        # rows are the same floats wherever they are computed.
+        workers.fork_map(chunk, starts, self.workers, put)
         return out
 
     def _context_from_lists(self, pairs: np.ndarray) -> bool:
@@ -354,8 +374,8 @@ class PairFeaturizer:
         if not all(neighbours.use_lists(self, channel, side, len(np.unique(pairs[:, int(side)])), RANK_CAP)
                    for channel, side in wanted):
             return False
-        for channel, side in wanted:
-            neighbours.top_lists(self, channel, RANK_CAP, from_right=side)
+        workers.thread_map(lambda key: neighbours.top_lists(self, key[0], RANK_CAP, from_right=key[1]), wanted,
+                           self.workers)
         # From here on only these lists, RANK_CAP deep, are read: blocking's deeper lists and those of
         # its other channels (word, record) go (~0.64 GB of the 0.96 GB at 100k x 100k, k = 20).
         neighbours.keep_lists(self, wanted, RANK_CAP)

@@ -71,7 +71,9 @@ def top_lists(featurizer, channel: str, depth: int, from_right: bool = False) ->
     if not approximate(featurizer):
         lists = exact_lists(own, other, depth)
     elif sparse.issparse(own):
-        lists = sparse_lists(own, other, depth)
+        from shopgraph.matching import workers   # a forked worker never starts threads of its own
+
+        lists = sparse_lists(own, other, depth, threads=1 if workers.in_child() else getattr(featurizer, "workers", 1))
     else:
         lists = dense_lists(own, other, depth)
     # Kept with 32-bit indices (-1 padding included): 12 lists of 100k x 100 at 100k x 100k are
@@ -169,11 +171,14 @@ def _sorted_rows(block: sparse.csr_matrix, depth: int) -> tuple[np.ndarray, np.n
     return idx, values
 
 
-def sparse_lists(own: sparse.csr_matrix, other: sparse.csr_matrix, depth: int) -> tuple[np.ndarray, np.ndarray]:
+def sparse_lists(own: sparse.csr_matrix, other: sparse.csr_matrix, depth: int,
+                 threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Top `depth` of a TF-IDF channel (similarities > 0). sparse_dot_topn multiplies and keeps each
     row's top n in C++ without the dense block. Query rows with more than QUERY_TERMS terms are pruned
     to their highest-weight ones first (so the product reads only rare terms' postings); their pool,
-    POOL_FACTOR * depth deep, is then re-scored with the full rows, so every similarity kept is exact."""
+    POOL_FACTOR * depth deep, is then re-scored with the full rows, so every similarity kept is exact.
+    threads: sparse_dot_topn's own threads for the product (it holds the GIL, so blocking's list
+    threads cannot overlap two products; its threads split the rows, each row's top n its own)."""
     from sparse_dot_topn import sp_matmul_topn
 
     # No copy when the rows are float32 CSR already (the featurizer's are): two copies of a char
@@ -188,7 +193,8 @@ def sparse_lists(own: sparse.csr_matrix, other: sparse.csr_matrix, depth: int) -
     # terms), ~0.5 GB per 1,024 queries at depth 100.
     for start in range(0, own.shape[0], CHUNK):
         stop = min(start + CHUNK, own.shape[0])
-        block = sp_matmul_topn(pruned[start:stop], other_t, top_n=pool_depth, threshold=0.0, sort=True)
+        block = sp_matmul_topn(pruned[start:stop], other_t, top_n=pool_depth, threshold=0.0, sort=True,
+                               n_threads=threads if threads > 1 else None)
         pool, scores = _sorted_rows(block, pool_depth)
         redo = np.flatnonzero(cut[start:stop])
         if len(redo):

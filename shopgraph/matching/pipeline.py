@@ -26,6 +26,8 @@ from shopgraph.matching.features import PairFeaturizer
 from shopgraph.matching.listings import Listings, listings_from_store
 from shopgraph.matching.ready import READY_METHOD, provenance, ranker_for
 from shopgraph.matching.scorer import PairScorer, ScorerConfig
+from shopgraph.matching import workers as workers_mod
+from shopgraph.matching.workers import resolve as resolve_workers
 
 METHOD = "shopgraph-gbt"
 DECIDED = ("label", "accepted")  # statuses a matching run never overwrites
@@ -53,6 +55,7 @@ class MatchReport:
     scorer_kind: str = ""   # "ready" (shipped with shopgraph, trained on other catalogs) or "trained"
     rerank_version: str | None = None   # the scorer that ordered the rerank pool, when not the deciding one
     rerank_pool: int = 0                # fused candidates per listing re-ranked (0: none)
+    workers: int = 1                    # cores the run used (threads for blocking, processes for features)
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -71,7 +74,8 @@ class MatchReport:
                  f"{pool})",
                  f"matched              {self.matched:>10,}",
                  f"waiting for review   {self.review:>10,}",
-                 f"kept (decided)       {self.skipped_decided:>10,}"]
+                 f"kept (decided)       {self.skipped_decided:>10,}",
+                 f"workers              {self.workers:>10,}"]
         lines += [f"seconds {stage:<12} {s:>10.1f}" for stage, s in self.seconds.items()]
         return "\n".join(lines)
 
@@ -254,7 +258,7 @@ def scored_candidates(featurizer: PairFeaturizer, scorer: PairScorer, k: int, re
         if fresh.any():
             scores[fresh] = scorer.predict(x[fresh])
     else:
-        scores = scorer.predict(x) if len(x) else np.zeros(0)
+        scores = scorer.predict(x, workers=getattr(featurizer, "workers", 1)) if len(x) else np.zeros(0)
     seconds["scoring"] = time.perf_counter() - t0 - seconds["features"]
     return candidates, x, scores
 
@@ -270,7 +274,7 @@ def _pool_and_ranker(scorer: PairScorer, rerank_pool: int | None, n_left: int, n
 
 def match_platforms(store, scorer: PairScorer, source: str, target: str, *, k: int = 20,
                     write: bool = True, one_to_one: bool | None = None,
-                    rerank_pool: int | None = None) -> tuple[MatchReport, list[dict]]:
+                    rerank_pool: int | None = None, workers: int | None = None) -> tuple[MatchReport, list[dict]]:
     """Match every source listing against the target platform; returns the report and the proposed
     matches [{src, dst, score, status, evidence, scorer}] (status "matched" or "review"), best first.
     rerank_pool > k: the scorer re-ranks that many fused candidates per listing before k are kept
@@ -279,7 +283,11 @@ def match_platforms(store, scorer: PairScorer, source: str, target: str, *, k: i
 
     one_to_one: each listing is matched to at most one of the other platform (greedily, best score
     first; a pair that would reuse a listing goes to review instead). None: on when the known labels
-    are one-to-one (or there are none)."""
+    are one-to-one (or there are none).
+
+    workers: cores the run may use (config matching.workers; 0 or None: the cores available, 1: this
+    thread only; shopgraph/matching/workers.py): blocking's top lists in threads, the features of a
+    large run in forked processes. The proposals are the same whatever the number."""
     _check_platforms(store, source, target)
     report = MatchReport(source, target, model_version=scorer.version,
                          scorer_kind=scorer.metrics.get("kind", "trained"))
@@ -289,8 +297,19 @@ def match_platforms(store, scorer: PairScorer, source: str, target: str, *, k: i
     if not len(left) or not len(right):
         return report, []
     report.seconds["load"] = time.perf_counter() - t0
+    with workers_mod.long_lived(left, right):
+        return _match_loaded(store, scorer, source, target, left, right, report, k, write, one_to_one,
+                             rerank_pool, workers)
+
+
+def _match_loaded(store, scorer, source, target, left, right, report, k, write, one_to_one, rerank_pool,
+                  workers) -> tuple[MatchReport, list[dict]]:
+    """match_platforms past the load (same arguments), with the garbage collector told that the
+    listings and the featurizer live for the whole run (workers.long_lived)."""
     t0 = time.perf_counter()
     featurizer = PairFeaturizer(left, right)
+    workers_mod.settle()
+    featurizer.workers = report.workers = resolve_workers(workers)
     report.seconds["featurizer"] = time.perf_counter() - t0
     rerank_pool, ranker = _pool_and_ranker(scorer, rerank_pool, len(left), len(right), k)
     report.rerank_pool = rerank_pool if rerank_pool > k else 0

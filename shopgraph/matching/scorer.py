@@ -118,10 +118,10 @@ class MeanLogOdds:
     def __init__(self, boosters):
         self.boosters = list(boosters)
 
-    def predict(self, x, pred_contrib: bool = False):
+    def predict(self, x, pred_contrib: bool = False, **params):
         if pred_contrib:
-            return np.mean([b.predict(x, pred_contrib=True) for b in self.boosters], axis=0)
-        raw = np.mean([b.predict(x, raw_score=True) for b in self.boosters], axis=0)
+            return np.mean([b.predict(x, pred_contrib=True, **params) for b in self.boosters], axis=0)
+        raw = np.mean([b.predict(x, raw_score=True, **params) for b in self.boosters], axis=0)
         return 1.0 / (1.0 + np.exp(-raw))
 
     def model_to_string(self) -> str:
@@ -250,19 +250,24 @@ class PairScorer:
         """x stacked over x with the two sides' columns swapped, (2m, F)."""
         return np.vstack([x, x[:, swapped_columns(self.feature_names)]])
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """Match probability per row, (m,) float64: the mean of both orders' probabilities."""
+    def predict(self, x: np.ndarray, workers: int = 1) -> np.ndarray:
+        """Match probability per row, (m,) float64: the mean of both orders' probabilities.
+        workers > 1: LightGBM's own threads split each chunk's rows (its num_threads; each row's
+        score is its own, so the numbers do not depend on it). Not Python threads over chunks: a
+        LightGBM booster's predictions share its state (tree_contributions' per-tree calls from two
+        threads gave other numbers), so one booster is asked by one thread at a time."""
         if self.model is None:
             raise ConfigError("the pair scorer is not trained")
         self._check(x)
         if not len(x):
             return np.zeros(0)
+        threads = {"num_threads": int(workers)} if workers > 1 else {}
         # PREDICT_CHUNK rows at a time (each row's score is its own): the float64 copy of both
         # orders of every row was 2 x 8 x F bytes a row, ~2.5 GB at 2M pairs (100k x 100k).
         out = np.empty(len(x))
         for start in range(0, len(x), PREDICT_CHUNK):
             part = np.asarray(x[start:start + PREDICT_CHUNK], dtype=np.float64)
-            both = self.model.predict(self._both_orders(part))
+            both = self.model.predict(self._both_orders(part), **threads)
             out[start:start + len(part)] = (both[:len(part)] + both[len(part):]) / 2
         return out
 

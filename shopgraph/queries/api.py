@@ -270,7 +270,8 @@ class ShopGraph:
         from shopgraph.matching.pipeline import match_platforms
 
         report, proposals = match_platforms(self.store, self._scorer(source, target, model), source, target, k=k,
-                                            write=write, one_to_one=one_to_one, rerank_pool=rerank_pool)
+                                            write=write, one_to_one=one_to_one, rerank_pool=rerank_pool,
+                                            workers=self.config.matching.workers)
         return report, MatchResults(proposals)
 
     def match_report(self, directory: str | Path, source: str, target: str, *, k: int = 20,

@@ -156,6 +156,18 @@ def test_relationship_properties_upsert(filled):
         {"src": "shop_a:1", "dst": "shop_b:1", "score": 0.9, "method": "test"}]
 
 
+def test_relationship_upsert_updates_the_existing_pair_beside_new_pairs_of_the_same_nodes(filled):
+    # The existing edges of an unkeyed type are found from their sources (embedded store): a source's
+    # edge to another target, or another source's edge to the same target, is not the pair.
+    store, _ = filled
+    edge = {"src": "shop_a:1", "dst": "shop_b:1", "score": 0.7, "method": "test", "model_version": "v1"}
+    store.write(GraphBatch(relationships={"SAME_AS": [edge]}))
+    store.write(GraphBatch(relationships={"SAME_AS": [
+        dict(edge, score=0.9), dict(edge, dst="shop_b:4", score=0.5), dict(edge, src="shop_a:2", score=0.4)]}))
+    got = sorted((r["src"], r["dst"], r["score"]) for r in store.relationship_pairs("SAME_AS", ["score"]))
+    assert got == [("shop_a:1", "shop_b:1", 0.9), ("shop_a:1", "shop_b:4", 0.5), ("shop_a:2", "shop_b:1", 0.4)]
+
+
 def test_relationship_update_with_fewer_properties_keeps_the_others(filled):
     store, _ = filled
     edge = {"src": "shop_a:1", "dst": "shop_b:1", "score": 0.7, "method": "test", "model_version": "v1",

@@ -76,8 +76,30 @@ def test_the_stage_sampler_splits_cpu_and_peak_memory_by_stage():
     sampler = match_scale._Sampler()
     sampler.samples = [(0.0, 0.0, 100.0), (1.0, 0.5, 300.0), (2.0, 1.5, 200.0), (3.0, 2.0, 900.0), (4.0, 2.0, 50.0)]
     got = sampler.stages(0.0, {"load": 1.5, "blocking": 2.5})
-    assert got == {"load": {"CPU seconds": 1.0, "peak RSS MB": 300.0},
-                   "blocking": {"CPU seconds": 1.0, "peak RSS MB": 900.0}}
+    assert got == {"load": {"CPU seconds": 1.0, "peak MB, all processes": 300.0},
+                   "blocking": {"CPU seconds": 1.0, "peak MB, all processes": 900.0}}
+    assert sampler.peak_all() == 900.0
     with match_scale._Sampler(every=0.01) as live:
         sum(range(200_000))
     assert len(live.samples) >= 2 and all(rss > 0 for _, _, rss in live.samples)
+
+
+def test_the_memory_of_all_processes_counts_a_running_child():
+    # With children (the matching's forked feature workers) the sampler adds every process's PSS.
+    import subprocess
+    import sys
+    import time
+
+    alone = match_scale._memory_all_mb()
+    child = subprocess.Popen([sys.executable, "-c", "import time; x = bytearray(60 << 20); time.sleep(30)"])
+    try:
+        for _ in range(100):
+            if match_scale._pss_mb(child.pid) > 50:
+                break
+            time.sleep(0.1)
+        assert child.pid in match_scale._children()
+        assert match_scale._memory_all_mb() >= match_scale._pss_mb("self") + 50
+    finally:
+        child.kill()
+        child.wait()
+    assert alone > 0
