@@ -34,6 +34,8 @@ import logging
 import os
 import sqlite3
 import threading
+import weakref
+from dataclasses import fields
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -42,10 +44,14 @@ from shopgraph.queries.results import Product
 log = logging.getLogger(__name__)
 
 FILE = "cards.sqlite"  # inside <db>.index/
-FORMAT = "1"  # the card layout: a JSON list of PRODUCT_FIELDS' values in order
+# the card layout: a JSON list of the shown fields' values in order; named by those fields, so a card
+# file written before a field was added, removed or moved is another format (rebuilt, never misread)
+FORMAT = "1:" + ",".join(f.name for f in fields(Product))
 BATCH = 2000  # products read by key per batch
 PAGE = 20_000  # products per page when the store reads them by scanning (product_pages)
-CHEAP = 5000  # a writer syncs before a search only when at most this many products changed
+# a writer syncs before a search only when at most this many products changed: read by key, each costs
+# up to ~2 ms at 1M products (docs/benchmarks.md, the lexical sync), all inside that search
+CHEAP = 500
 
 
 def card_path(store_path: str | Path | None) -> Path | None:
@@ -79,12 +85,20 @@ class CardFile:
         self.path = Path(path)
         self.read_only = read_only
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []  # every thread's, closed together by close()
+        # every live thread's connection, closed together by close(); held weakly through its _Held, so
+        # a thread that ends (a server's idle worker) takes its connection with it instead of leaking it
+        self._all: weakref.WeakSet[_Held] = weakref.WeakSet()
         self._all_lock = threading.Lock()
 
     def connect(self) -> sqlite3.Connection:
-        """This thread's connection (autocommit mode: transactions are explicit)."""
-        conn = getattr(self._local, "conn", None)
+        """This thread's connection (autocommit mode: transactions are explicit). A reader whose file
+        was replaced since it connected (a writer rebuilt it: another inode) connects again, so it
+        reads the new file rather than the deleted one."""
+        held = getattr(self._local, "held", None)
+        conn = None if held is None else held.conn
+        if conn is not None and self.read_only and held.inode != _inode(self.path):
+            self.close_mine()
+            conn = None
         if conn is None:
             if self.read_only:
                 # a URI needs an absolute path (a database opened by a relative one, as the CLI does)
@@ -98,9 +112,10 @@ class CardFile:
                 conn.execute("PRAGMA synchronous=NORMAL")  # a commit is atomic against a killed process
                 conn.execute("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID")
                 conn.execute("CREATE TABLE IF NOT EXISTS cards(id TEXT PRIMARY KEY, card TEXT NOT NULL) WITHOUT ROWID")
-            self._local.conn = conn
+            held = _Held(conn, _inode(self.path))
+            self._local.held = held
             with self._all_lock:
-                self._all.append(conn)
+                self._all.add(held)
         return conn
 
     def close(self) -> None:
@@ -111,8 +126,9 @@ class CardFile:
         (if a reader holds the file then, it stays in rollback mode for that writer: a commit then
         waits for the readers' short reads, and readers, never waiting, read the graph meanwhile)."""
         with self._all_lock:
-            conns, self._all = self._all, []
-        mine = getattr(self._local, "conn", None)
+            conns, self._all = [h.conn for h in self._all if h.conn is not None], weakref.WeakSet()
+        held = getattr(self._local, "held", None)
+        mine = None if held is None else held.conn
         for conn in conns:
             if conn is not mine:
                 conn.close()
@@ -127,13 +143,12 @@ class CardFile:
 
     def close_mine(self) -> None:
         """Close this thread's connection (after an error on it)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
+        held = getattr(self._local, "held", None)
+        if held is not None:
             with self._all_lock:
-                if conn in self._all:
-                    self._all.remove(conn)
-            conn.close()
-            self._local.conn = None
+                self._all.discard(held)
+            held.close()
+            self._local.held = None
 
     def meta(self, conn: sqlite3.Connection) -> dict[str, str]:
         return dict(conn.execute("SELECT key, value FROM meta").fetchall())
@@ -155,6 +170,34 @@ class CardFile:
         finally:
             conn.execute("COMMIT")
         return {i: decode(card) for i, card in rows}
+
+
+class _Held:
+    """One thread's connection and the inode of the file it opened. Kept by the thread (its
+    threading.local) and weakly by CardFile._all: when the thread ends, this goes and closes it."""
+
+    __slots__ = ("conn", "inode", "__weakref__")
+
+    def __init__(self, conn: sqlite3.Connection, inode: int | None):
+        self.conn, self.inode = conn, inode
+
+    def close(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            conn.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown or a connection already gone
+            pass
+
+
+def _inode(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return None
 
 
 def _describes(meta: dict, identity: str | None, database_id: str | None, generation: int) -> bool:
@@ -199,7 +242,7 @@ class CardMirror:
         identity, database_id, generation = version
         try:
             return self.file.read(ids, identity, database_id, generation)
-        except (sqlite3.Error, OSError) as e:
+        except (sqlite3.Error, OSError, ValueError, TypeError) as e:  # ValueError: a card's text is not JSON
             if self.read_only:
                 log.info("card file %s not usable (%s): results read from the graph", self.file.path, e)
                 self._broken = (generation, self._signature())
@@ -262,6 +305,8 @@ class CardMirror:
             identity, generation = _identity(self.store)
             try:
                 return self._sync(identity, generation)
+            except sqlite3.OperationalError:
+                raise  # busy or locked (a reader's long read): not damage; the caller logs it, a later sync redoes it
             except sqlite3.DatabaseError as e:
                 log.warning("card file %s unreadable (%s): rebuilding it from the graph", self.file.path, e)
                 self._remove()
