@@ -16,14 +16,20 @@ DIMS = VectorDims(text=8, image=4, lexical=4)
 CONFIG = IndexConfig(min_ann_size=50)  # an HNSW graph even for this small test
 
 
+def _store_of(path, vectors: np.ndarray) -> EmbeddedStore:
+    """A new read-write store at path holding one product per row of vectors (its text_vec)."""
+    store = EmbeddedStore.open(path, dims=DIMS, index_config=CONFIG)
+    store.write(GraphBatch(nodes={"Product": [
+        {"id": f"p{i}", "platform": "s", "source_id": str(i), "title": f"t{i}", "content_hash": str(i),
+         "text_vec": v} for i, v in enumerate(vectors)]}))
+    return store
+
+
 @pytest.mark.parametrize("read_only", [False, True])
 def test_first_search_after_opening_loads_the_saved_index(tmp_path, monkeypatch, read_only):
     path = tmp_path / "g.db"
     vectors = np.random.default_rng(0).standard_normal((300, DIMS.text)).astype(np.float32)
-    store = EmbeddedStore.open(path, dims=DIMS, index_config=CONFIG)
-    store.write(GraphBatch(nodes={"Product": [
-        {"id": f"p{i}", "platform": "s", "source_id": str(i), "title": f"t{i}", "content_hash": str(i),
-         "text_vec": vectors[i]} for i in range(300)]}))
+    store = _store_of(path, vectors)
     expected = store.vector_search("text_vec", vectors[7], 5)  # builds the index and saves it
     store.close()
     assert (tmp_path / "g.db.index" / "text_vec" / "manifest.json").exists()
@@ -67,10 +73,7 @@ def test_an_index_saved_in_an_older_format_is_saved_in_todays_at_its_first_searc
 
     path = tmp_path / "g.db"
     vectors = np.random.default_rng(1).standard_normal((300, DIMS.text)).astype(np.float32)
-    store = EmbeddedStore.open(path, dims=DIMS, index_config=CONFIG)
-    store.write(GraphBatch(nodes={"Product": [
-        {"id": f"p{i}", "platform": "s", "source_id": str(i), "title": f"t{i}", "content_hash": str(i),
-         "text_vec": vectors[i]} for i in range(300)]}))
+    store = _store_of(path, vectors)
     store.vector_search("text_vec", vectors[3], 5)  # builds the index and saves it
     store.close()
     root = tmp_path / "g.db.index" / "text_vec"
@@ -102,10 +105,7 @@ def test_a_mapped_vector_file_damaged_in_place_is_rebuilt_from_the_graph_not_sea
 
     path = tmp_path / "g.db"
     vectors = np.random.default_rng(2).standard_normal((300, DIMS.text)).astype(np.float32)
-    store = EmbeddedStore.open(path, dims=DIMS, index_config=CONFIG)
-    store.write(GraphBatch(nodes={"Product": [
-        {"id": f"p{i}", "platform": "s", "source_id": str(i), "title": f"t{i}", "content_hash": str(i),
-         "text_vec": vectors[i]} for i in range(300)]}))
+    store = _store_of(path, vectors)
     expected = [store.vector_search("text_vec", v, 5) for v in vectors[:10]]  # builds and saves the index
     store.close()
     root = tmp_path / "g.db.index" / "text_vec"
