@@ -606,13 +606,13 @@ class ShopGraph:
 
     def _results(self, hits: list[tuple[str, float]], fused_query: np.ndarray | None,
                  aligned_query: np.ndarray | None = None, *, version: tuple | None = None) -> SearchResults:
-        """SearchResults of hits; version: (database id, generation) the hits come from
+        """SearchResults of hits; version: (database id, generation, write epoch) the hits come from
         (store.search_version, taken right after the search), so the result cards may hydrate them."""
         if not hits:
             return SearchResults()
         ids = [i for i, _ in hits]
         products = hydrate.products(self.store, ids, self.cards,
-                                    None if version is None else (None, version[0], version[1]))
+                                    None if version is None else (None, *version))
         channels: dict[str, dict[str, float]] = {}
         if aligned_query is not None:
             for channel, prop in (("text", "txt_emb"), ("image", "img_emb")):
