@@ -47,6 +47,11 @@ from shopgraph.graph.vector_sync import (INNER_PRODUCT_PROPERTIES, IndexedVector
 
 log = logging.getLogger(__name__)
 
+# pinned_meta's one statement: every Meta row but the list of write epochs (up to ~2 KB, read only when
+# a mirror's lineage is checked, mirror_state); the current epoch's token is a short row of its own.
+# (query, parameters); bench/mirror_state.py times it against the statement before epochs.
+PIN_META = ("MATCH (m:Meta) WHERE m.key <> $skip RETURN m.key, m.value", {"skip": EPOCHS})
+
 SCHEMA_VERSION = "4"
 # Version 2 added the learned vectors (aligned text/image/fused, GNN): (label, property) to add.
 _ADDED_IN_2 = (("Product", "txt_emb"), ("Product", "img_emb"), ("Product", "mm_vec"),
@@ -580,10 +585,7 @@ class EmbeddedStore(GraphStore):
         if getattr(self._local, "meta", None) is not None:
             yield
             return
-        # every row but the list of write epochs (up to ~2 KB, read only when a mirror's lineage is
-        # checked, mirror_state): the current epoch's token is its own short row
-        self._local.meta = dict(self._rows_raw("MATCH (m:Meta) WHERE m.key <> $skip RETURN m.key, m.value",
-                                               {"skip": EPOCHS}, single=True))
+        self._local.meta = dict(self._rows_raw(*PIN_META, single=True))
         try:
             yield
         finally:
