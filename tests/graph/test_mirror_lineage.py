@@ -269,3 +269,39 @@ def test_a_rolled_back_first_write_leaves_no_epoch_and_the_next_write_begins_one
         store.write(catalog_batch([product("2", seed=2)]))
         epochs = Epochs.parse(store.get_meta(EPOCHS))
         assert epochs.kept == ((1, store.get_meta(EPOCH)),)
+
+
+def test_a_reader_kept_open_across_a_restore_serves_nothing_of_the_other_timeline(tmp_path, monkeypatch):
+    """The in-process caches follow the same version: a read-only graph open while its database is
+    restored and written back to the same generation drops its in-memory vector index, hydration
+    cache and prepared platform pair instead of serving them."""
+    from shopgraph.matching import pipeline
+
+    db = tmp_path / "g.db"
+    with _store(db) as store:
+        store.write(catalog_batch([product(str(i), title=f"alpha {i}", seed=i) for i in range(10)]))
+    _copy_db(db, tmp_path / "copy")
+    moved = product("3", title="bravo three", seed=99)
+    with _store(db) as store:
+        store.write(catalog_batch([moved]))
+        store.write(catalog_batch([product("10", title="charlie ten", seed=10)]))
+    built = []
+    monkeypatch.setattr(pipeline, "platform_pair", lambda store, source, target: built.append(store.generation()))
+    with _graph(db, read_only=True) as reader:
+        assert reader.store.vector_search("text_vec", moved["text_vec"], 1)[0][0] == "shop_a:3"
+        reader._platform_pair("shop_a", "shop_b")
+        reader._platform_pair("shop_a", "shop_b")
+        assert built == [3]  # cached for the version
+        _restore_db(db, tmp_path / "copy")
+        with _store(db) as store:
+            store.write(catalog_batch([product("20", title="delta twenty", seed=20)]))
+            store.write(catalog_batch([product("21", title="echo twentyone", seed=21)]))
+            assert store.generation() == 3
+        hits = reader.store.vector_search("text_vec", moved["text_vec"], 20)
+        exact = reader.store.vector_search("text_vec", moved["text_vec"], 20, exact=True)
+        assert {i for i, _ in hits} == {i for i, _ in exact} == _graph_ids(reader)
+        assert "shop_a:10" not in dict(hits) and "shop_a:20" in dict(hits)
+        shown = {r.product.id: r.product.title for r in reader.vector_search(moved["fused_vec"], 20)}
+        assert len(shown) == 12 and shown["shop_a:3"] == "alpha 3"  # hydrated from this timeline
+        reader._platform_pair("shop_a", "shop_b")
+        assert built == [3, 3]  # the same generation number, another timeline: built again
