@@ -125,3 +125,29 @@ def fault(source, revision, epoch, graph: GraphVersion, epochs: Callable[[], str
 def rebuild_note(kind: str, where, why: str) -> None:
     """The one log line of a mirror rebuilt by this rule (tests look for it)."""
     log.warning("rebuilding the %s mirror %s from the graph: %s", kind, where, why)
+
+
+def changed_products(store, revision: int, page_rows: int) -> tuple[list[tuple[str, dict]] | None, list[dict] | None]:
+    """Where a mirror's sync from `revision` finds the products it must re-read (rev > revision; every
+    product when revision < 0 or after a write query the store did not stamp products for, Meta
+    ANY_PRODUCT_CHANGED: it may have changed any of them). Either (pages, None): the store reads them
+    best by scanning (GraphStore.product_pages: Cypher predicates over `p` with their parameters, each
+    at most page_rows products), or (None, rows): the store reads them best by key, rows = [{"id",
+    "gone"}] in id order."""
+    revision = resync_point(store, revision)
+    pages = store.product_pages(revision, page_rows)
+    if pages is not None:
+        return pages, None
+    where = "" if revision < 0 else "WHERE p.rev > $rev"
+    rows = store.cypher(f"MATCH (p:Product) {where} RETURN p.id AS id, p.gone AS gone ORDER BY id",
+                        {"rev": revision} if where else None)
+    return None, list(rows)
+
+
+def resync_point(store, revision: int) -> int:
+    """The revision a sync really starts from: -1 (everything) when a write query the store did not
+    stamp products for came after `revision`."""
+    from shopgraph.graph.store import ANY_PRODUCT_CHANGED
+
+    unstamped = store.get_meta(ANY_PRODUCT_CHANGED)
+    return -1 if unstamped is not None and int(unstamped) > revision else revision

@@ -42,7 +42,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from shopgraph.graph.mirror_state import EPOCHS, GraphVersion, fault, rebuild_note
+from shopgraph.graph.mirror_state import EPOCHS, GraphVersion, changed_products, fault, rebuild_note, resync_point
 from shopgraph.queries.results import Product
 
 log = logging.getLogger(__name__)
@@ -410,33 +410,23 @@ def _version(store) -> GraphVersion:
 
 def _changed(store, revision: int) -> int:
     """How many products a sync from revision would read (every one after an unstamped write query)."""
-    from shopgraph.graph.store import ANY_PRODUCT_CHANGED
-
-    unstamped = store.get_meta(ANY_PRODUCT_CHANGED)
-    if unstamped is not None and int(unstamped) > revision:
-        revision = -1
+    revision = resync_point(store, revision)
     where = "" if revision < 0 else "WHERE p.rev > $rev"
     return int(store.cypher(f"MATCH (p:Product) {where} RETURN count(p) AS n", {"rev": revision} if where else None)[0]["n"])
 
 
 def _changed_rows(store, revision: int) -> Iterator[tuple[str, list[dict]]]:
     """("rows", rows of the shown fields) batches of the products with rev > revision (all when
-    revision < 0 or after a write query the store did not stamp products for), gone ones included."""
-    from shopgraph.graph.store import ANY_PRODUCT_CHANGED
-
+    revision < 0 or after a write query the store did not stamp products for), gone ones included:
+    in pages the store scans, or by key (mirror_state.changed_products says which)."""
     fields = _fields()
-    unstamped = store.get_meta(ANY_PRODUCT_CHANGED)
-    if unstamped is not None and int(unstamped) > revision:
-        revision = -1
-    pages = store.product_pages(revision, PAGE)
+    pages, rows = changed_products(store, revision, PAGE)
     if pages is not None:
         returns = ", ".join(f"p.{f} AS {f}" for f in fields)
         for where, params in pages:
             yield "rows", list(store.cypher(f"MATCH (p:Product) WHERE {where} RETURN {returns}", params))
         return
-    where = "" if revision < 0 else "WHERE p.rev > $rev"
-    ids = [r["id"] for r in store.cypher(f"MATCH (p:Product) {where} RETURN p.id AS id ORDER BY id",
-                                         {"rev": revision} if where else None)]
+    ids = [r["id"] for r in rows]
     if not ids:
         yield "rows", []
     for start in range(0, len(ids), BATCH):

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Iterator
 
 from shopgraph.config import LexicalIndexConfig
-from shopgraph.graph.mirror_state import EPOCH, EPOCHS, GraphVersion, fault, rebuild_note
+from shopgraph.graph.mirror_state import EPOCH, EPOCHS, GraphVersion, changed_products, fault, rebuild_note
 from shopgraph.search.lexical_index import LexicalIndex, LexicalIndexLocked, LexicalIndexUnavailable
 
 log = logging.getLogger(__name__)
@@ -79,19 +79,11 @@ class GraphDocs:
         (every product when revision < 0, or when a write query the store did not stamp products
         for came after revision: it may have changed any of them). Many changes are read in pages the
         store scans (GraphStore.product_pages), few by key."""
-        from shopgraph.graph.store import ANY_PRODUCT_CHANGED
-
-        unstamped = self.store.get_meta(ANY_PRODUCT_CHANGED)
-        if unstamped is not None and int(unstamped) > revision:
-            revision = -1
-        pages = self.store.product_pages(revision, PAGE)
+        pages, rows = changed_products(self.store, revision, PAGE)
         if pages is not None:
             for where, params in pages:
                 yield self._page(where, params)
             return
-        where = "" if revision < 0 else "WHERE p.rev > $rev"
-        rows = self.store.cypher(f"MATCH (p:Product) {where} RETURN p.id AS id, p.gone AS gone ORDER BY id",
-                                 {"rev": revision} if where else None)
         live = [r["id"] for r in rows if not r["gone"]]
         gone = [r["id"] for r in rows if r["gone"]]
         if gone:
