@@ -47,7 +47,7 @@ from shopgraph.graph.vector_sync import (INNER_PRODUCT_PROPERTIES, IndexedVector
 
 log = logging.getLogger(__name__)
 
-# pinned_meta's one statement: every Meta row but the list of write epochs (up to ~2 KB, read only when
+# pinned_meta's one statement: every Meta row but the list of write epochs (up to ~8 KB, read only when
 # a mirror's lineage is checked, mirror_state); the current epoch's token is a short row of its own.
 # (query, parameters); bench/mirror_state.py times it against the statement before epochs.
 PIN_META = ("MATCH (m:Meta) WHERE m.key <> $skip RETURN m.key, m.value", {"skip": EPOCHS})

@@ -33,7 +33,11 @@ log = logging.getLogger(__name__)
 
 EPOCH = "epoch"  # Meta key: the token of the current write epoch (absent before the first epoch)
 EPOCHS = "epochs"  # Meta key: JSON {"kept": [[first generation, token], ...] oldest first, "dropped": n}
-KEEP_EPOCHS = 64  # epochs kept in the list: a mirror older than the oldest is rebuilt (logged)
+# epochs kept in the list (~30 bytes each, ~8 KB at most: read only when a mirror's epoch is not the
+# current one, written once per writing open). A mirror older than the oldest kept one is rebuilt
+# (logged). The vector indexes are saved only once they lag by a tenth, so a large catalog that
+# changes little per open can leave its saved index this many writing opens behind: one rebuild then.
+KEEP_EPOCHS = 256
 
 
 @dataclass(frozen=True)
