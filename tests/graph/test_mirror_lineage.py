@@ -305,3 +305,22 @@ def test_a_reader_kept_open_across_a_restore_serves_nothing_of_the_other_timelin
         assert len(shown) == 12 and shown["shop_a:3"] == "alpha 3"  # hydrated from this timeline
         reader._platform_pair("shop_a", "shop_b")
         assert built == [3, 3]  # the same generation number, another timeline: built again
+
+
+def test_a_full_list_of_epochs_round_trips_through_meta(tmp_path):
+    """At the cap the list is ~8 KB in one Meta value: written at an open's first write, read back whole."""
+    db = tmp_path / "g.db"
+    full = Epochs()
+    for n in range(mirror_state.KEEP_EPOCHS):
+        full = full.begun(n + 1, f"{n:016x}")
+    with _store(db) as store:
+        store.set_meta(EPOCHS, full.dump())  # as if KEEP_EPOCHS writing opens had come before
+        store.set_meta("generation", str(mirror_state.KEEP_EPOCHS))
+    with _store(db) as store:
+        store.write(catalog_batch([product("1", seed=1)]))
+        token = store.get_meta(EPOCH)
+    with _store(db, read_only=True) as store:
+        listed = Epochs.parse(store.get_meta(EPOCHS))
+    assert len(listed.kept) == mirror_state.KEEP_EPOCHS and listed.dropped == 1
+    assert listed.kept[-1] == (mirror_state.KEEP_EPOCHS + 1, token) and listed.kept[0] == (2, f"{1:016x}")
+    assert len(listed.dump()) > 6000
