@@ -10,8 +10,8 @@ B-tree lookup each in a small file.
 The card file follows the graph like the lexical index (shopgraph/search/lexical_sync.py):
 - identity: the database id and schema version, and the revision (write generation) whose products
   the rows hold with its write epoch (shopgraph/graph/mirror_state.py), written in the same SQLite
-  transaction as the rows. A sync that needs several
-  transactions marks the file `pending` in its first and clears it in its last, so a reader never
+  transaction as the rows. A sync that needs several transactions marks the file `pending` in its
+  first and clears it in its last, so a reader never
   takes rows of a half-done sync for a revision (a process killed mid-sync leaves it pending; the
   next sync resumes from the revision, upserts being idempotent).
 - sync: every write that touches products stamps them with `rev` (a Cypher write restamps all), so a
@@ -82,8 +82,9 @@ class CardFile:
     """The SQLite card file: table meta(key, value) and cards(id, card) WITHOUT ROWID.
 
     meta keys: format, identity (database id / schema version), revision (int), epoch (its write
-    epoch, "" for none), pending ("1" while a sync spanning several transactions runs). Readers use one connection per thread (sqlite3
-    connections are not shared across threads); the writer one of its own."""
+    epoch, "" for none), pending ("1" while a sync spanning several transactions runs). Readers use
+    one connection per thread (sqlite3 connections are not shared across threads); the writer one of
+    its own."""
 
     def __init__(self, path: Path, read_only: bool):
         self.path = Path(path)
@@ -232,8 +233,9 @@ class CardMirror:
     # -- reading ----------------------------------------------------------------------------------
     def products(self, ids: Sequence[str], version: tuple | None) -> dict[str, Product] | None:
         """{id: Product} of the ids from the cards when they hold the version the hits come from
-        (version: (identity or None, database id or None, generation, write epoch)), else None; ids without a card
-        are left out (the caller reads them from the graph). A writer first syncs a small change."""
+        (version: (identity or None, database id or None, generation, write epoch)), else None; ids
+        without a card are left out (the caller reads them from the graph). A writer first syncs a
+        small change."""
         if version is None or self.read_only and not self.file.path.exists():
             return None
         if self._broken is not None and self._broken == (version[2:], self._signature()):
