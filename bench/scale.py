@@ -577,6 +577,15 @@ STAGES = {"gen": stage_gen, "ingest": stage_ingest, "build": stage_build, "query
           "query_cold": stage_query_cold, "query_warm": stage_query_warm}
 
 
+def _need_peer() -> None:
+    """Stop before the first stage, not an hour in, when the LanceDB reference cannot run."""
+    import importlib.util
+
+    if importlib.util.find_spec("lancedb") is None:
+        raise SystemExit("the LanceDB reference needs the bench extra: `make bench-install` (or "
+                         "pip install -c constraints.txt -e '.[bench]'); or pass --no-peer to skip it")
+
+
 # -- driver --------------------------------------------------------------------------------------
 def _run_stage(name: str, d: Path, n: int, queries: int) -> dict:
     started, load_before = time.perf_counter(), os.getloadavg()[0]
@@ -728,6 +737,8 @@ def main(argv=None) -> None:
     if args.quick:
         args.sizes, args.queries = "10000", 30
     sizes = [int(s) for s in args.sizes.split(",")]
+    if not args.no_peer and not args.cold and (not args.rerun or "peer" in args.rerun.split(",")):
+        _need_peer()
     if args.cold:
         cold(sizes, args.queries, args.keep, args.baseline, "scale_cold" if args.results == "scale" else args.results,
              args.recall_queries, args_settings(args))

@@ -56,3 +56,20 @@ def test_the_cold_mode_finds_the_database_and_index_files_and_reads_residency(tm
     resident = scale._resident_mb(files["db"] + files["index"])
     assert 0 <= resident <= 32 / 1024 + 0.1  # at most the pages of 19 kB
     scale._evict(files["db"] + files["index"])  # never raises on empty or small files
+
+
+def test_a_missing_peer_stops_the_run_before_its_first_stage(tmp_path, monkeypatch):
+    # The peer stage runs after ingest and build: without LanceDB the run used to stop there, an hour in
+    # at 1M, with an import traceback. Now it stops at once and says how to get it or skip it.
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "lancedb" else find_spec(name, *a))
+    monkeypatch.setattr(bench.common, "RESULTS_DIR", tmp_path / "results")  # a run that got going writes here
+    stages = []
+    monkeypatch.setattr(scale, "_run_stage", lambda name, *a: stages.append(name) or {})
+    with pytest.raises(SystemExit, match="make bench-install"):
+        scale.main(["--sizes", "10", "--keep", str(tmp_path)])
+    assert stages == []
+    with pytest.raises(SystemExit, match="make bench-install"):
+        scale.main(["--sizes", "10", "--keep", str(tmp_path), "--rerun", "query,peer"])
