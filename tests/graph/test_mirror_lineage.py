@@ -292,6 +292,11 @@ def test_a_reader_kept_open_across_a_restore_serves_nothing_of_the_other_timelin
         reader._platform_pair("shop_a", "shop_b")
         reader._platform_pair("shop_a", "shop_b")
         assert built == [3]  # cached for the version
+        cache = hydrate.ProductCache()  # the hybrid search's, keyed by the lexical mirror's version
+        reader.lexical.index()
+        before = reader.lexical.synced
+        assert cache.products(reader.store, ["shop_a:3"], before)["shop_a:3"].title == "bravo three"
+        assert [i for i, _ in reader.lexical.index().search("charlie")] == ["shop_a:10"]
         _restore_db(db, tmp_path / "copy")
         with _store(db) as store:
             store.write(catalog_batch([product("20", title="delta twenty", seed=20)]))
@@ -305,6 +310,10 @@ def test_a_reader_kept_open_across_a_restore_serves_nothing_of_the_other_timelin
         assert len(shown) == 12 and shown["shop_a:3"] == "alpha 3"  # hydrated from this timeline
         reader._platform_pair("shop_a", "shop_b")
         assert built == [3, 3]  # the same generation number, another timeline: built again
+        assert reader.lexical.index().search("charlie") == []
+        after = reader.lexical.synced
+        assert after[1] == before[1] and after != before
+        assert cache.products(reader.store, ["shop_a:3"], after)["shop_a:3"].title == "alpha 3"
 
 
 def test_a_full_list_of_epochs_round_trips_through_meta(tmp_path):
