@@ -333,3 +333,32 @@ def test_a_full_list_of_epochs_round_trips_through_meta(tmp_path):
     assert len(listed.kept) == mirror_state.KEEP_EPOCHS and listed.dropped == 1
     assert listed.kept[-1] == (mirror_state.KEEP_EPOCHS + 1, token) and listed.kept[0] == (2, f"{1:016x}")
     assert len(listed.dump()) > 6000
+
+
+def test_a_copy_taken_while_its_writer_ran_gets_no_stale_mirror(tmp_path, caplog):
+    """The copy lists the writer's epoch, but only up to the generation copied: mirrors the writer
+    synced later are of a range the restored graph never had, once its own writes pass it."""
+    db = tmp_path / "g.db"
+    with _graph(db) as g:
+        g.store.write(catalog_batch([product(str(i), title=f"alpha {i}", seed=i) for i in range(10)]))
+        g.store.write(catalog_batch([product("10", title="charlie ten", seed=10)]))
+        _copy_db(db, tmp_path / "copy")  # the writer is open: generation 2 of its epoch
+        g.store.write(catalog_batch([product("3", title="bravo three", seed=99)]))
+        g.store.write(catalog_batch([product("11", title="foxtrot eleven", seed=11)]))
+        _use_every_mirror(g)  # the mirrors at generation 4 of that same epoch
+    _restore_db(db, tmp_path / "copy")
+    with _store(db) as store:
+        assert store.generation() == 2
+        store.write(catalog_batch([product("20", title="delta twenty", seed=20)]))
+        store.write(catalog_batch([product("21", title="echo twentyone", seed=21)]))
+        assert store.generation() == 4
+    caplog.set_level(logging.WARNING, logger=mirror_state.__name__)
+    with _graph(db) as g:
+        index = g.lexical.index()
+        assert index.search("bravo") == [] and index.search("foxtrot") == []
+        assert [i for i, _ in index.search("charlie")] == ["shop_a:10"]  # copied: in both timelines
+        hits = g.store.vector_search("text_vec", QUERY, 20)
+        assert {i for i, _ in hits} == _graph_ids(g)
+        shown = {r.product.id: r.product.title for r in g.vector_search(product("3", seed=99)["fused_vec"], 20)}
+        assert shown["shop_a:3"] == "alpha 3" and "shop_a:11" not in shown
+    assert any("holds generations 1 to 2, not 4" in m for m in _rebuilds(caplog))
