@@ -1243,14 +1243,19 @@ class EmbeddedStore(GraphStore):
             # the graph's version read afresh: a pin older than an index another thread synced since
             # must not make this one rebuild it back
             with self.unpinned(), self._reading(), self._vector_reads():
-                meta = self.get_metas(("generation", EPOCH))
-                version = GraphVersion(self._identity(), int(meta["generation"] or 0), meta[EPOCH])
+                version = GraphVersion(self._identity(), *self._generation_and_epoch())
                 index = self._vectors.index(prop, version, lambda: self.get_meta(EPOCHS))
                 searched = (version.source, version.generation, version.epoch)
                 allowed = None if filter_args is None else self._candidates(prop, index, searched, *filter_args)
             self._local.searched = searched
             yield index, allowed
             self._vectors.persist(prop)
+
+    def _generation_and_epoch(self) -> tuple[int, str | None]:
+        """Inside a read: (write generation, current write epoch), one statement (a search's version
+        read when no pin serves it; bench/mirror_state.py times it against the read before epochs)."""
+        meta = self.get_metas(("generation", EPOCH))
+        return int(meta["generation"] or 0), meta[EPOCH]
 
     def search_version(self) -> tuple[str | None, int, str | None] | None:
         """See GraphStore.search_version: set by _synced_index (the index it yields is synced to exactly
