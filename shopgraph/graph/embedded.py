@@ -572,8 +572,12 @@ class EmbeddedStore(GraphStore):
         pinned = self._pinned()
         if pinned is not None and EPOCHS not in keys:
             return {key: pinned.get(key) for key in keys}
-        found = dict(self._rows_raw("MATCH (m:Meta) WHERE m.key IN $keys RETURN m.key, m.value",
-                                    {"keys": list(keys)}, single=True))
+        # by key ({key: ...} per key): LadybugDB answers `m.key IN $keys` with a scan, which took a
+        # search's version read (generation and epoch) from 0.16 to 0.28 ms; by key it is 0.19
+        # (docs/benchmarks.md, write epochs). Not begun with UNWIND: tests and benches tell a
+        # hydration's read by that
+        found = dict(self._rows_raw("WITH $keys AS ks UNWIND ks AS k MATCH (m:Meta {key: k}) RETURN m.key, m.value",
+                                    {"keys": list(dict.fromkeys(keys))}, single=True))
         return {key: found.get(key) for key in keys}
 
     @contextmanager
