@@ -73,3 +73,12 @@ def test_a_missing_peer_stops_the_run_before_its_first_stage(tmp_path, monkeypat
     assert stages == []
     with pytest.raises(SystemExit, match="make bench-install"):
         scale.main(["--sizes", "10", "--keep", str(tmp_path), "--rerun", "query,peer"])
+
+
+def test_the_paired_ratio_follows_each_query_not_the_busy_spells():
+    # queries 0-4 ran in a quiet spell, 5-9 in a busy one that slowed both calls 8x: each query's API call
+    # costs 1.2x its store call, which the paired ratio reads; the ratio of p50s reads whatever the spell
+    # mix and the split between them make of it
+    store = [1.0] * 5 + [8.0] * 5
+    api = [1.2 * s for s in store]
+    assert scale.paired_ratio(api, store) == 1.2
