@@ -93,6 +93,14 @@ _BLOCK_MARGIN = 4.0
 # p50 9-14 ms). Larger gathers skip it: a syscall a row would cost more than it saves on a warm cache.
 _PREFETCH_ROWS = 256
 _PREREAD_CHUNK = 16 << 20  # bytes per read of _preread
+# A loaded format-4 index keeps its graph and float32 vectors mapped from the saved files. Vectors
+# upserted after the load (a reader syncing the changes since the save: the save waits for a tenth of
+# the index) go to a small in-memory tail of the mirror, beside the mapped rows, and are scored exactly
+# by every search, next to the graph's candidates, instead of being added to the graph: adding to it
+# took the whole graph into memory and copied the whole mirror out of its file (100k: +340 MB resident
+# for one upsert; 1M: ~2 GB). Past this many tail rows (12 MB at 384-d, ~0.2 ms a query to score) the
+# old way is taken (the graph and the mirror made the process's own) until the next save.
+_TAIL_MAX = 8192
 _DEFAULTS = IndexConfig()  # one source of truth for the tuning defaults: shopgraph/config.py
 
 
@@ -312,6 +320,9 @@ class AnnIndex:
         self._generation = 0  # bumped whenever slots change, so prepared IdFilters know they are stale
         self._spare = None  # an empty HNSW graph with room for a reserved build (see reserve)
         self._room: tuple[object, int] = (None, 0)  # (HNSW graph, rows it has room for), see _make_room
+        # rows of slots [len(_mirror), ...) appended to a mirror that maps a saved file: (capacity, dim)
+        # float32 in memory, row i is slot len(_mirror) + i (see _TAIL_MAX); None when not in use
+        self._tail: np.ndarray | None = None
 
     @classmethod
     def from_config(cls, dim: int, config: IndexConfig, normalize: bool = True) -> "AnnIndex":
@@ -349,7 +360,9 @@ class AnnIndex:
             n = len(self._ids)
             return {"live": len(self), "slots": n, "tombstones": n - len(self),
                     "hnsw_built": self._hnsw is not None, "hnsw_vectors": self._hnsw.ntotal if self._hnsw else 0,
-                    "mirror_bytes": 0 if self.mirror_shared or self._mirror_map is not None else n * self.dim * 4,
+                    "mirror_bytes": self._tail_rows() * self.dim * 4 if self.mirror_shared or self._mirror_map is not None
+                    else n * self.dim * 4, "tail_rows": self._tail_rows(),
+                    "graph_mapped": self._hnsw_mapped,
                     "hnsw_bytes": self._hnsw_bytes(), "mirror_shared": self.mirror_shared,
                     "vectors_mapped": self._hnsw_mapped or self._mirror_map is not None, "graph_codes": self._graph_codes(),
                     "ids_packed": self._ids.is_packed}
@@ -453,18 +466,42 @@ class AnnIndex:
     def _grow(self, capacity: int) -> None:
         used = len(self._ids)
         mirror = _anonymous_rows(capacity, self.dim)
-        mirror[:used] = self._mirror[:used]
-        alive = np.zeros(capacity, dtype=bool)
-        alive[:used] = self._alive[:used]
-        self._mirror, self._alive, self._shared_with, self._mirror_map = mirror, alive, None, None
+        base = min(used, self._mirror.shape[0])
+        mirror[:base] = self._mirror[:base]
+        if used > base:  # the tail's rows (a mapped mirror's appended slots)
+            mirror[base:used] = self._tail[:used - base]
+        self._grow_alive(capacity)
+        self._mirror, self._shared_with, self._mirror_map, self._tail = mirror, None, None, None
+
+    def _grow_alive(self, capacity: int) -> None:
+        if capacity > self._alive.size:
+            alive = np.zeros(capacity, dtype=bool)
+            alive[:self._alive.size] = self._alive
+            self._alive = alive
+
+    def _tail_rows(self) -> int:
+        """Slots held by the tail (rows appended beside a mapped mirror)."""
+        return 0 if self._tail is None else len(self._ids) - self._mirror.shape[0]
 
     def _append(self, keys: list[str], unit: np.ndarray) -> None:
         if not keys:
             return
         start, need = len(self._ids), len(self._ids) + len(keys)
-        if need > self._mirror.shape[0]:
-            self._grow(max(need, int(self._mirror.shape[0] * 1.5), 1024))
-        self._mirror[start:need] = unit
+        base = self._mirror.shape[0]
+        if self._mirror_map is not None and start >= base and need - base <= _TAIL_MAX:
+            # beside a mapped mirror: into the tail, not a copy of the whole mirror (see _TAIL_MAX)
+            have = 0 if self._tail is None else self._tail.shape[0]
+            if need - base > have:
+                tail = np.empty((min(max(need - base, 2 * have, 64), _TAIL_MAX), self.dim), dtype=np.float32)
+                tail[:start - base] = self._tail[:start - base] if self._tail is not None else tail[:0]
+                self._tail = tail
+            self._tail[start - base:need - base] = unit
+            if need > self._alive.size:
+                self._grow_alive(max(need, int(self._alive.size * 1.5)))
+        else:
+            if need > self._mirror.shape[0] or self._tail is not None:
+                self._grow(max(need, int(self._mirror.shape[0] * 1.5), 1024))
+            self._mirror[start:need] = unit
         self._alive[start:need] = True
         self._ids.extend(keys)
         self._generation += 1
@@ -478,9 +515,9 @@ class AnnIndex:
         log.info("compacting vector index: %d live of %d slots", live.size, n)
         mirror = _anonymous_rows(live.size, self.dim)  # a copy (also out of a shared view), built in chunks
         for lo in range(0, live.size, _BUILD_CHUNK):
-            mirror[lo:lo + _BUILD_CHUNK] = self._mirror[live[lo:lo + _BUILD_CHUNK]]
+            mirror[lo:lo + _BUILD_CHUNK] = self._rows(live[lo:lo + _BUILD_CHUNK])
         self._mirror = mirror
-        self._shared_with, self._mirror_map = None, None
+        self._shared_with, self._mirror_map, self._tail = None, None, None
         self._alive = np.ones(live.size, dtype=bool)
         self._ids.compact(live)
         self._hnsw, self._hnsw_mapped, self._room = None, False, (None, 0)
@@ -494,9 +531,12 @@ class AnnIndex:
         progress: show a progress bar (None = only on a terminal and for large builds).
         """
         with self._lock:
-            return self._ensure_hnsw(progress) is not None
+            return self._ensure_hnsw(progress, whole=True) is not None
 
-    def _ensure_hnsw(self, progress: bool | None = None):
+    def _ensure_hnsw(self, progress: bool | None = None, whole: bool = False):
+        """The HNSW graph over every slot, or None below min_ann_size live vectors. A mapped graph whose
+        missing slots are all in the tail is left as it is unless `whole` (a save, a build): searches
+        score those slots exactly (_unindexed)."""
         if len(self) < max(self.min_ann_size, 1):
             return None
         faiss = _faiss()
@@ -506,6 +546,8 @@ class AnnIndex:
         n, start = len(self._ids), self._hnsw.ntotal
         if start >= n:
             return self._hnsw
+        if self._hnsw_mapped and not whole and self._tail is not None and start == self._mirror.shape[0]:
+            return self._hnsw  # the appended slots are the tail's, scored exactly by each search
         if self._hnsw_mapped:  # a mapped file cannot grow: take the graph into memory first
             self._hnsw = self._owned_hnsw(faiss)
             self._hnsw_mapped = False
@@ -525,7 +567,7 @@ class AnnIndex:
             for lo in chunks:
                 hi = min(lo + _BUILD_CHUNK, n)
                 # slots are added in order, so HNSW's sequential ids are the slot numbers
-                self._hnsw.add(self._mirror[lo:hi])
+                self._hnsw.add(self._mirror[lo:hi] if hi <= self._mirror.shape[0] else self._rows(np.arange(lo, hi)))
                 if release:
                     _release_rows(self._mirror, hi)
         except BaseException:
@@ -659,7 +701,7 @@ class AnnIndex:
         """Exact cosine over every live slot (slots None) or over the given live slots."""
         n = len(self._ids)
         if slots is None:
-            if self._mirror.flags.aligned:
+            if self._mirror.flags.aligned and self._tail is None:
                 scores = self._mirror[:n] @ q
             else:
                 scores = np.concatenate([self._rows(np.arange(lo, min(lo + _BUILD_CHUNK, n))) @ q
@@ -740,6 +782,14 @@ class AnnIndex:
         saved HNSW file lies where faiss's format puts it, not 4-byte aligned, and numpy gathers from
         unaligned memory 20-30x slower (a 20k-row filter: 2 s instead of 25 ms): faiss copies those rows."""
         slots = np.ascontiguousarray(slots, dtype=np.int64)
+        base = self._mirror.shape[0]
+        if self._tail is not None and slots.size and int(slots.max()) >= base:
+            out = np.empty((slots.size, self.dim), dtype=np.float32)
+            high = slots >= base
+            out[high] = self._tail[slots[high] - base]
+            if not high.all():
+                out[~high] = self._rows(slots[~high])
+            return out
         if self._mirror_map is not None and 0 < slots.size <= _PREFETCH_ROWS:
             _will_need(self._mirror_map, slots, self.dim * 4)
         if self._mirror.flags.aligned:
@@ -773,6 +823,7 @@ class AnnIndex:
         params.efSearch = max(self.ef_search, fetch)
         started = time.perf_counter()
         _, found = self._hnsw.search(q, fetch, params=params)
+        extra = self._unindexed(q, fetch, None)
         bitmap = self._bitmap(f)
         want = min(k, f._slots.size)
         share = f._slots.size / len(self)
@@ -780,6 +831,8 @@ class AnnIndex:
         restricted, elsewhere = [], []
         for i, (row, cand) in enumerate(zip(q, found)):
             cand = cand[cand >= 0]
+            if extra is not None:
+                cand = np.concatenate([cand, extra[i]])
             cand = np.unique(cand[self._alive[cand]])
             inside = cand[(bitmap[cand >> 3] >> (cand & 7)) & 1 == 1]
             if inside.size >= want:
@@ -836,10 +889,13 @@ class AnnIndex:
             share = eligible / len(self)
             params.efSearch = max(params.efSearch, ceil(self.ef_search * _FILTER_EF_AT / share))
         _, found = self._hnsw.search(q, fetch, params=params)
+        extra = self._unindexed(q, fetch, f)
         want = min(k, eligible)
         out = []
-        for row, cand in zip(q, found):
+        for i, (row, cand) in enumerate(zip(q, found)):
             cand = cand[cand >= 0]
+            if extra is not None:  # the slots the graph does not hold yet: their best, scored exactly
+                cand = np.concatenate([cand, extra[i]])
             cand = cand[self._alive[cand]]
             # a slot appears once in HNSW, but keep the re-rank honest if that ever changes
             cand = np.unique(cand)
@@ -851,6 +907,25 @@ class AnnIndex:
             best = _top(scores, want)
             out.append(self._pairs(cand[best], scores[best]))
         return out
+
+    def _unindexed(self, q: np.ndarray, fetch: int, f: "IdFilter | None") -> list[np.ndarray] | None:
+        """For each query of q (nq, dim), the `fetch` best live slots (int64, inside filter f when given)
+        among those the HNSW graph does not hold (the tail of a mapped index, _ensure_hnsw), scored
+        exactly: with the graph's own candidates they make the set the exact re-rank picks from. None
+        when the graph holds every slot."""
+        n, start = len(self._ids), self._hnsw.ntotal
+        if start >= n:
+            return None
+        slots = np.arange(start, n, dtype=np.int64)
+        slots = slots[self._alive[start:n]]
+        if f is not None and slots.size:
+            bitmap = self._bitmap(f)
+            slots = slots[(bitmap[slots >> 3] >> (slots & 7)) & 1 == 1]
+        if slots.size == 0:
+            return [slots] * q.shape[0]
+        scores = self._rows(slots) @ q.T  # (m, nq)
+        take = min(fetch, slots.size)
+        return [slots[_top(scores[:, i], take)] for i in range(q.shape[0])]
 
     def _pairs(self, slots: np.ndarray, scores: np.ndarray) -> list[tuple[str, float]]:
         if self.normalize:  # cosine: float error must not show as 1.0000001
@@ -874,7 +949,7 @@ class AnnIndex:
         faiss = _faiss()
         root = Path(directory)
         with self._lock:
-            hnsw = self._ensure_hnsw()
+            hnsw = self._ensure_hnsw(whole=True)  # the saved graph holds every slot
             try:
                 token = self._write(root, hnsw, faiss)
             except (OSError, RuntimeError) as e:  # faiss reports write failures as RuntimeError

@@ -677,8 +677,9 @@ def test_loading_maps_the_saved_vectors_and_keeps_ids_packed(tmp_path):
     allowed = set(ids[100:200])
     assert loaded.search(x[150], 3, allowed=allowed) == index.search(x[150], 3, allowed=allowed)
     assert not loaded.stats()["ids_packed"] and "p3" not in loaded and "p42" in loaded
-    loaded.upsert(["new", "p50"], x[:2] * 2)  # grows the graph; the mapped mirror is copied first
-    assert loaded.build() and not loaded.stats()["vectors_mapped"]
+    loaded.upsert(["new", "p50"], x[:2] * 2)  # the mirror stays mapped: the two rows go to its tail
+    assert loaded.build() and not loaded.stats()["graph_mapped"]  # build takes the graph in and grows it
+    assert loaded.stats()["vectors_mapped"] and loaded.stats()["tail_rows"] == 2
     assert loaded.search(x[0], 1)[0][0] == "new" and loaded.search(x[1] * 2, 1)[0][0] == "p50"
     assert {p.name: p.read_bytes() for p in data_dir.iterdir()} == saved  # the file never changed
     loaded.save(root)
@@ -688,6 +689,62 @@ def test_loading_maps_the_saved_vectors_and_keeps_ids_packed(tmp_path):
     shutil.rmtree(next(p for p in root.iterdir() if p.name.startswith("data-")))
     again.upsert(["newer"], x[2:3] * 3)
     assert again.build() and again.search(x[2], 1)[0][0] == "newer" and again.search(x[0], 1)[0][0] == "new"
+
+
+def test_a_few_upserts_after_a_load_leave_the_saved_graph_and_vectors_mapped(tmp_path):
+    """Issue 18 (a reader one change behind the saved index): upserting a few vectors into a loaded
+    format-4 index must not take the mapped graph into memory nor copy the mapped mirror; searches walk
+    the saved coded graph and score the new rows exactly, with the results of a fully built index,
+    filtered or not, and never return a replaced or removed vector. A save then writes every slot into
+    the graph. Before the fix the first search after the upsert grew an in-memory copy of the graph and
+    the mirror was copied out of its file (graph_mapped False, mirror_bytes the whole mirror)."""
+    index, ids, x = small_ann_index(1000)
+    root = tmp_path / "idx"
+    index.save(root)
+    loaded = AnnIndex.load(root, dim=DIM)
+    rng = np.random.default_rng(5)
+    moved = x[7] + rng.normal(0, 0.3, DIM).astype(np.float32)  # p7 changed: its old row a tombstone
+    for target in (index, loaded):
+        target.upsert(["p7", "fresh"], np.stack([moved, x[300] * 0.9 + x[301] * 0.1]))
+        target.remove(["p9"])
+    assert index.build()
+    queries = np.concatenate([x[:40], moved[None], x[300:302]])
+    allowed = index.id_filter(set(ids[:600]) | {"fresh"})
+    broad = loaded.id_filter(set(ids[:600]) | {"fresh"})
+    got = loaded.search_batch(queries, 10)
+    assert [[i for i, _ in r] for r in got] == [[i for i, _ in r] for r in index.search_batch(queries, 10)]
+    got_f = loaded.search_batch(queries, 10, allowed=broad)
+    assert [[i for i, _ in r] for r in got_f] == \
+        [[i for i, _ in r] for r in index.search_batch(queries, 10, allowed=allowed)]
+    assert got[40][0][0] == "p7" and any(i == "fresh" for i, _ in got[41])
+    assert all(i != "p9" for r in got + got_f for i, _ in r)
+    stats = loaded.stats()
+    # the saved graph walked as it is (not grown by the two slots) and the mirror not copied
+    assert stats["hnsw_vectors"] == 1000 and stats["graph_codes"] == "8-bit" and stats["vectors_mapped"]
+    assert stats["mirror_bytes"] == 2 * DIM * 4 and stats["graph_mapped"] and stats["tail_rows"] == 2
+    loaded.save(root)  # the saved graph holds every slot
+    again = AnnIndex.load(root, dim=DIM)
+    assert again.stats()["hnsw_vectors"] == again.stats()["slots"] == 1002
+    assert again.search(moved, 1)[0][0] == "p7"
+
+
+def test_upserts_past_the_tail_take_the_index_into_memory(tmp_path, monkeypatch):
+    """Past _TAIL_MAX rows beside a mapped mirror, the mirror is copied and the graph grown (the old
+    way), with the tail's rows kept in their slots."""
+    from shopgraph.graph import vector_index
+
+    monkeypatch.setattr(vector_index, "_TAIL_MAX", 3)
+    index, ids, x = small_ann_index(500)
+    root = tmp_path / "idx"
+    index.save(root)
+    loaded = AnnIndex.load(root, dim=DIM)
+    new = np.random.default_rng(8).normal(size=(4, DIM)).astype(np.float32)  # far from the clusters
+    loaded.upsert(["a", "b"], new[:2])
+    assert loaded.stats()["tail_rows"] == 2 and loaded.search(new[1], 1)[0][0] == "b"
+    loaded.upsert(["c", "d"], new[2:])
+    assert [loaded.search(new[i], 1)[0][0] for i in range(4)] == ["a", "b", "c", "d"]
+    stats = loaded.stats()
+    assert stats["tail_rows"] == 0 and not stats["vectors_mapped"] and stats["hnsw_vectors"] == 504
 
 
 def test_version_2_index_still_loads(tmp_path):
