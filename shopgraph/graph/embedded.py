@@ -1104,16 +1104,28 @@ class EmbeddedStore(GraphStore):
                              {"rev": revision} if rev else {})
 
     def count_with_vector(self, prop: str) -> int:
+        """Products with prop: all of them less those without it. Every sync asks (products deleted by
+        any Cypher show only here); LadybugDB answers `IS NOT NULL` on a vector column by reading the
+        column (100k: +183 MB of pool, 456 ms) and `IS NULL` from its null marks (+3 MB, 48 ms)."""
         with self._reading():
-            has, _, weights = self._vector_columns("Product", prop, "p")
-            read, _ = self._vector_reader(self._products() * self._vector_row_bytes(prop, weights))
-            return int(read(f"MATCH (p:Product) WHERE {has} RETURN count(p) AS n", {}).column("n")[0].as_py())
+            lacks = self._lacks_vector(prop, "p")
+            return self._products() - int(self._rows_raw(f"MATCH (p:Product) WHERE {lacks} RETURN count(p)")[0][0])
 
     def ids_with_vector(self, prop: str) -> set[str]:
+        """Ids of the products with prop: every id less those without it (see count_with_vector)."""
         with self._reading():
-            has, _, weights = self._vector_columns("Product", prop, "p")
-            read, _ = self._vector_reader(self._products() * self._vector_row_bytes(prop, weights))
-            return set(read(f"MATCH (p:Product) WHERE {has} RETURN p.id AS id", {}).column("id").to_pylist())
+            lacks = self._lacks_vector(prop, "p")
+            every = set(self._arrow("MATCH (p:Product) RETURN p.id AS id", {}).column("id").to_pylist())
+            return every - set(self._arrow(f"MATCH (p:Product) WHERE {lacks} RETURN p.id AS id", {})
+                               .column("id").to_pylist())
+
+    def _lacks_vector(self, prop: str, var: str) -> str:
+        """Inside a read: the condition that `var` has no prop (the negation of _vector_columns' condition),
+        written with IS NULL only: LadybugDB reads a vector column's values to test IS NOT NULL (or NOT of
+        it), not to test IS NULL."""
+        if self._vector_columns("Product", prop, var)[2] is None:
+            return f"{var}.{prop} IS NULL"
+        return f"({var}.{prop} IS NULL AND ({var}.text_vec IS NULL OR {var}.lex_vec IS NULL))"
 
     def _products(self) -> int:
         return int(self._rows_raw("MATCH (p:Product) RETURN count(p)")[0][0])

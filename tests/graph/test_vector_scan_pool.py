@@ -68,9 +68,10 @@ def test_build_reads_vectors_through_a_small_pool_of_its_own(tmp_path, opens, re
         opens["opens"].clear(), opens["own"].clear()
         assert store.vector_search("text_vec", vectors[10], 1)[0][0] == "p10"
         # the scan's database: read-only, with the small pool; the store's own pool read no vector
-        # column (not even to count the products that have one: that reads the column's pages)
+        # column (not even to count the products that have one: IS NOT NULL reads the column's pages;
+        # the count tests IS NULL, which reads only the null marks: 100k, +3 MB against +183)
         assert (True, POOL_MB * 2**20, str(tmp_path / "g.db")) in opens["opens"]
-        assert not [q for q in opens["own"] if "text_vec" in q], opens["own"]
+        assert not [q for q in opens["own"] if "text_vec" in q.replace("text_vec IS NULL", "")], opens["own"]
         _check_index(store, vectors, {f"p{i}" for i in range(40)} - {"p3", "p17"})
     finally:
         store.close()

@@ -73,9 +73,10 @@ def test_index_build_sizes_the_mirror_once(tmp_path, monkeypatch):
 
 def test_a_few_changes_are_read_by_key_not_by_a_scan_of_the_vector_column(tmp_path):
     """Issue 18 (a reader one change behind the saved index): the sync of a few changed products reads
-    their ids, then their vectors by key. Asked for `p.rev > $rev` with the vector at once, LadybugDB
-    read the whole vector column for one changed row (100k products: 520 ms, +168 MB of pool). The
-    changed vector, a vector set to null and a deleted product all reach the index."""
+    their ids, then their vectors by key, and counts the products with the vector as all products less
+    those without it. Asked for `p.rev > $rev` with the vector at once, LadybugDB read the whole vector
+    column for one changed row (100k products: 520 ms, +168 MB of pool), and again to count
+    `IS NOT NULL`. The changed vector, a vector set to null and a deleted product all reach the index."""
     sent: list[str] = []
     store = EmbeddedStore.open(tmp_path / "g.db", dims=DIMS, trace=lambda q, p: sent.append(q))
     vectors = np.random.default_rng(1).standard_normal((30, DIMS.text)).astype(np.float32)
@@ -93,6 +94,8 @@ def test_a_few_changes_are_read_by_key_not_by_a_scan_of_the_vector_column(tmp_pa
         assert store.vector_search("text_vec", vectors[20] + 0.01, 1)[0][0] == "p1"
         reads = [q for q in sent if "p.text_vec AS v" in q]
         assert reads and all(q.startswith("UNWIND $ids") for q in reads), reads
+        # nor the count of products with the vector (IS NOT NULL read the column; IS NULL does not)
+        assert not [q for q in sent if "IS NOT NULL" in q], sent
         with store.vector_index("text_vec") as index:
             assert set(index.ids()) == {f"p{i}" for i in range(30)} - {"p2", "p5"}
     finally:
