@@ -710,8 +710,9 @@ def test_a_few_upserts_after_a_load_leave_the_saved_graph_and_vectors_mapped(tmp
     assert index.build()
     queries = np.concatenate([x[:40], moved[None], x[300:302]])
     allowed = index.id_filter(set(ids[:600]) | {"fresh"})
-    broad = loaded.id_filter(set(ids[:600]) | {"fresh"})
     got = loaded.search_batch(queries, 10)
+    assert loaded.stats()["ids_packed"]  # the few changed ids looked up and added beside the packed ones
+    broad = loaded.id_filter(set(ids[:600]) | {"fresh"})  # (a large filter unpacks them)
     assert [[i for i, _ in r] for r in got] == [[i for i, _ in r] for r in index.search_batch(queries, 10)]
     got_f = loaded.search_batch(queries, 10, allowed=broad)
     assert [[i for i, _ in r] for r in got_f] == \
@@ -726,6 +727,33 @@ def test_a_few_upserts_after_a_load_leave_the_saved_graph_and_vectors_mapped(tmp
     again = AnnIndex.load(root, dim=DIM)
     assert again.stats()["hnsw_vectors"] == again.stats()["slots"] == 1002
     assert again.search(moved, 1)[0][0] == "p7"
+
+
+def test_packed_ids_take_a_few_changes_without_unpacking():
+    """Issue 18: a reader syncing a few changes looks up, kills and adds those ids beside the packed
+    blob (unpacking made a Python string and dict entry per id: 1M, ~2 s at the first search), and
+    every answer equals the unpacked ones'; past PACKED_LOOKUPS keys, or for a whole list, it unpacks."""
+    from shopgraph.graph.slot_ids import PACKED_LOOKUPS, DuplicateIds, SlotIds
+
+    names = ["a", "ab", "b", None, "ba", "abc", "c"]  # ids inside others' bytes, a tombstone
+    blob, offsets = SlotIds.from_list(names).pack()
+    packed, plain = SlotIds.packed(blob, offsets), SlotIds.from_list(names)
+    for ids in (packed, plain):
+        assert ids.slots(["ab", "b", "zz", "abc", "c"], 5).tolist() == [1, 2, -1, 5, 6]
+        assert ids.kill("b") == 2 and ids.kill("b") is None and ids.kill("zz") is None
+        ids.extend(["b", "d"])
+        assert ids.kill("d") == 8 and ids.slot("b") == 7 and "ab" in ids and "d" not in ids
+        assert ids.at([0, 2, 7, 8]) == ["a", None, "b", None] and len(ids) == 9 and ids.live == 6
+    assert packed.is_packed and packed.alive().tolist() == plain.alive().tolist()
+    assert packed.pack()[0] == plain.pack()[0] and packed.pack()[1].tolist() == plain.pack()[1].tolist()
+    assert packed.live_ids() == plain.live_ids() and not packed.is_packed
+    many = SlotIds.packed(blob, offsets)
+    many.slots(["a"] * (PACKED_LOOKUPS + 1), PACKED_LOOKUPS + 1)
+    assert not many.is_packed
+    twice, twice_offsets = SlotIds.from_list(["x", "y"]).pack()
+    forged = SlotIds.packed(twice + b"x", np.append(twice_offsets, twice_offsets[-1] + 1))
+    with pytest.raises(DuplicateIds):
+        forged.slot("x")
 
 
 def test_upserts_past_the_tail_take_the_index_into_memory(tmp_path, monkeypatch):
