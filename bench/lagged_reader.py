@@ -72,6 +72,9 @@ def measure(work: Path, repeat: int) -> dict:
     from shopgraph.graph import embedded, vector_index
     from shopgraph.queries.api import ShopGraph
 
+    import pandas  # noqa: F401  (imported by a sync's first Arrow read: ~60 MB and ~0.3 s that would
+    import pyarrow.compute  # noqa: F401  land on whichever arm syncs first, not on its index)
+
     queries = np.load(work / "at_revision" / "queries.npy")
     graphs, out = {}, {"arms": {}}
     for arm in ARMS:
