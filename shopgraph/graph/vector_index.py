@@ -87,6 +87,7 @@ _BLOCK_FETCH = 10
 # (_block_may_miss): near queries in tight clusters score many candidates closer together than 4 bits
 # tell apart (a fixed 10k found 0.86 of the top 10 there; tests/graph, tight clusters)
 _BLOCK_MARGIN = 4.0
+_BLOCK_STEP = 4  # each further round fetches this many times the candidates of the one before
 # A gather of at most this many rows from a mapped mirror.npy first asks the kernel for all their pages
 # at once (_will_need): the re-rank's 40 candidates on a cold page cache then cost one round of parallel
 # reads (1M: p50 3 ms) instead of 40 faults in a row, each reading around it (8 MB on the bench machine:
@@ -155,6 +156,18 @@ def _block_may_miss(approx: np.ndarray, exact: np.ndarray, want: int) -> bool:
     error = exact - approx
     kth = np.partition(exact, exact.size - want)[exact.size - want]
     return approx[-1] + error.mean() + _BLOCK_MARGIN * error.std() >= kth
+
+
+def _rounds_needed(approx: np.ndarray, exact: np.ndarray, want: int, base: int) -> int:
+    """The first round r (fetching base * _BLOCK_STEP ** r candidates) whose candidates would
+    have passed _block_may_miss for this query, told from the candidates one search fetched (best first:
+    the block's top m are a prefix of its top n >= m); the last round tried when none would."""
+    size, r = base, 0
+    while size < approx.size:
+        if not _block_may_miss(approx[:size], exact[:size], want):
+            return r
+        size, r = size * _BLOCK_STEP, r + 1
+    return r
 
 
 def _block_row_bytes(dim: int) -> int:
@@ -686,7 +699,12 @@ class AnnIndex:
         if block is None:
             return self._exact(q, k, f._slots)
         want = min(k, f._slots.size)
-        fetch = min(k * max(_BLOCK_FETCH, self.rerank_factor), f._slots.size)
+        base = k * max(_BLOCK_FETCH, self.rerank_factor)
+        # start at the round that sufficed for most of this filter's recent queries: a scan costs the same
+        # for 100 or 400 candidates (the block's bytes, not k), so a query that would need a second round
+        # saves a whole scan, and one that needed less re-scores a few hundred more rows (docs/benchmarks.md,
+        # "The 1M category filter")
+        fetch = min(base * _BLOCK_STEP ** f._plan.start_round(), f._slots.size)
         while True:
             with _one_thread():
                 approx, found = block.search(q.reshape(1, -1), fetch)
@@ -695,7 +713,8 @@ class AnnIndex:
             scores = self._rows(cand) @ q
             if fetch >= f._slots.size or not _block_may_miss(approx, scores, want):
                 break
-            fetch = min(fetch * 4, f._slots.size)
+            fetch = min(fetch * _BLOCK_STEP, f._slots.size)
+        f._plan.fetched(_rounds_needed(approx, scores, want, base))
         if cand.size < want:  # the block gave fewer rows than it holds: never return fewer than asked
             log.debug("filter block gave %d of %d results; scoring its rows exactly", cand.size, want)
             return self._exact(q, k, f._slots)
@@ -1072,6 +1091,7 @@ def _ids_digest(blob: bytes, offsets: np.ndarray) -> str:
 
 _PLAN_MIN = 8  # looks at the neighbourhood before the plan may skip it
 _PLAN_RECHECK = 8  # while skipping it, one query in this many looks again (the queries may change)
+_PLAN_ROUNDS = 16  # recent queries whose block rounds set where the next one starts (_Plan.start_round)
 
 
 def _ewma(old: float | None, new: float, weight: float = 0.2) -> float:
@@ -1085,13 +1105,26 @@ class _Plan:
     which answers any query). Skipping the look pays block_ms for every query, so it is skipped while
     probe_ms + restricted share * restricted_ms + block share * block_ms > block_ms."""
 
-    __slots__ = ("looks", "answered", "restricted", "probe_ms", "restricted_ms", "block_ms", "skipped")
+    __slots__ = ("looks", "answered", "restricted", "probe_ms", "restricted_ms", "block_ms", "skipped", "rounds")
 
     def __init__(self) -> None:
         self.looks = self.answered = self.restricted = self.skipped = 0
         self.probe_ms: float | None = None
         self.restricted_ms = 0.0
         self.block_ms: float | None = None
+        self.rounds: list[int] = []  # the block rounds the last _PLAN_ROUNDS queries needed (_rounds_needed)
+
+    def fetched(self, rounds: int) -> None:
+        self.rounds.append(rounds)
+        del self.rounds[:-_PLAN_ROUNDS]
+
+    def start_round(self) -> int:
+        """The block round a query starts at: the one that sufficed for 3 in 4 of the recent queries
+        (0 until four have been seen). Starting there never lowers recall: a later round only adds
+        candidates, and the same test decides whether to fetch more."""
+        if len(self.rounds) < 4:
+            return 0
+        return sorted(self.rounds)[(3 * len(self.rounds) - 1) // 4]
 
     def probed(self, queries: int, probe_ms: float, restricted: int, restricted_ms: float, block: int) -> None:
         if self.looks >= 256:  # older looks count half: the shares follow the queries as they change
