@@ -11,6 +11,7 @@ import pytest
 
 from shopgraph.config import IndexConfig
 from shopgraph.errors import BadArgumentError, ConfigError
+from shopgraph.graph import vector_index as vi
 from shopgraph.graph.vector_index import AnnIndex, IndexUnavailable
 
 DIM = 48
@@ -982,3 +983,71 @@ def test_only_a_read_only_open_reads_indexes_ahead_and_it_can_be_turned_off(tmp_
     store = EmbeddedStore.open(path, read_only=read_only, index_config=IndexConfig(read_ahead=read_ahead))
     store.close()
     assert len(started) == expected
+
+
+def test_a_filter_block_starts_at_the_round_its_recent_queries_needed(monkeypatch):
+    """Issue 18 (the 1M category filter): a block scan costs the bytes of the block whatever number of
+    candidates it keeps, and most queries of a broad filter needed a second or third round (100, then 400,
+    then 1,600 candidates): two or three whole scans a query. A prepared filter now starts at the round
+    that sufficed for 3 in 4 of its recent queries: one scan a query once it has seen a few, every query
+    at least as right as when starting from the first round (a later round only adds candidates), and
+    back to the first round when its queries stop needing more."""
+    import faiss
+
+    rng = np.random.default_rng(3)
+    dim, n, clusters = 64, 20_000, 10
+    centres, label, base = labelled_clusters(rng, dim, n, clusters)
+    ids = [f"t{i}" for i in range(n)]
+    index = AnnIndex(dim, filter_min_fraction=0.25, exact_max_candidates=500)  # every query scans the block
+    index.upsert(ids, base)
+    assert index.build()
+    rows = np.flatnonzero(label < 2)
+    inside = centres[rng.integers(0, 2, 40)] + 0.35 * rng.standard_normal((40, dim)).astype(np.float32)
+    scans = []
+    search = faiss.IndexPQFastScan.search
+
+    def counted(self, x, k, *args, **kwargs):
+        scans.append(k)
+        return search(self, x, k, *args, **kwargs)
+
+    monkeypatch.setattr(faiss.IndexPQFastScan, "search", counted)
+    learned = index.id_filter([ids[r] for r in rows])
+    got = [index.search(q, 10, allowed=learned) for q in inside]
+    learned_scans = len(scans)
+    scans.clear()
+    with monkeypatch.context() as m:  # the first round every time, as before
+        m.setattr(vi._Plan, "start_round", lambda self: 0)
+        first = index.id_filter([ids[r] for r in rows])
+        before = [index.search(q, 10, allowed=first) for q in inside]
+    assert len(scans) >= 2 * len(inside)  # these queries need more than the first round
+    assert learned_scans <= len(inside) + 12  # one scan each once four queries have been seen
+    for q, a, b in zip(inside, got, before):
+        truth = brute(base, q, 10, rows)
+        assert recall(a, truth, ids) >= recall(b, truth, ids)
+    assert np.mean([recall(a, brute(base, q, 10, rows), ids) for q, a in zip(inside, got)]) >= 0.99
+    # queries from elsewhere need only the first round: the start comes back down
+    outside = centres[rng.integers(2, clusters, 24)] + 0.35 * rng.standard_normal((24, dim)).astype(np.float32)
+    for q in outside:
+        assert recall(index.search(q, 10, allowed=learned), brute(base, q, 10, rows), ids) == 1.0
+    assert learned._plan.start_round() == 0
+
+
+def test_rounds_needed_reads_the_first_sufficient_round_from_one_fetch():
+    """_rounds_needed tells from one search's candidates (best first) which round would have stopped:
+    the same _block_may_miss test on the prefix of each round's size."""
+    approx = np.linspace(1.0, 0.0, 1600).astype(np.float32)
+    exact = approx + np.float32(0.001)  # a tiny, even error: the first round's 100 suffice for k 10
+    assert vi._rounds_needed(approx, exact, 10, 100) == 0
+    noisy = approx.copy()
+    noisy[:100] += np.random.default_rng(0).normal(0, 0.3, 100).astype(np.float32)  # wide error on the first 100
+    assert vi._rounds_needed(approx, noisy, 10, 100) >= 1
+    assert vi._rounds_needed(approx[:50], exact[:50], 10, 100) == 0  # fewer rows than a round: the first
+    plan = vi._Plan()
+    for r in (2, 2, 2):
+        plan.fetched(r)
+    assert plan.start_round() == 0  # not before four queries
+    plan.fetched(0)
+    assert plan.start_round() == 2  # 3 of 4 needed round 2
+    for _ in range(16):
+        plan.fetched(1)
+    assert plan.start_round() == 1 and len(plan.rounds) == vi._PLAN_ROUNDS
