@@ -7,7 +7,8 @@ else) is answered by scanning the filter's own block for candidates, re-scored e
 price + category, a Cypher `where`): two prepared filters over the same ids, one per block kind, each
 block made before timing (its build time reported); then, query by query in alternating order,
 `AnnIndex.search` with each, and `EmbeddedStore.vector_search` (current code, what bench.scale
-times as "store"), and the block alone for every query (a plan without the unfiltered probe, measured
+times as "store"), the same store call with every block search starting at its first round (the code
+before the learned start, `_Plan.start_round`: the baseline of `store_ratio`), and the block alone for every query (a plan without the unfiltered probe, measured
 as an alternative). recall@10 against exact float32 scoring over the filter's rows from the index's
 own vectors. Also counts how the current code answered each query: from the unfiltered
 neighbourhood ("probe"), by restricted HNSW, or by the block ("exact").
@@ -57,6 +58,18 @@ def previous_block():
         vi._four_bit_block, vi._block_row_bytes, vi._BLOCK_FETCH = saved
 
 
+@contextmanager
+def first_round():
+    """Inside: a filter's block search starts at its first round (k * 10 candidates) whatever its recent
+    queries needed, as before the learned start (_Plan.start_round)."""
+    saved = vi._Plan.start_round
+    vi._Plan.start_round = lambda self: 0
+    try:
+        yield
+    finally:
+        vi._Plan.start_round = saved
+
+
 def _made_block_ms(index, f) -> float:
     with index._lock:
         index._filter_slots(f)
@@ -93,13 +106,17 @@ def run_case(store, index, name: str, kw: dict, queries: np.ndarray, k: int) -> 
 
     counters = {"_filtered": counted_planned, "_exact_filter": counted_exact, "_ann": counted_ann}
 
-    ms = {"previous": [], "current": [], "store": [], "block only": []}
-    found = {"previous": [], "current": [], "block only": []}
+    ms = {"previous": [], "current": [], "store": [], "block only": [], "store first round": []}
+    found = {"previous": [], "current": [], "block only": [], "store first round": []}
     for n, v in enumerate(queries):
-        order = ("previous", "current", "store", "block only") if n % 2 else ("block only", "store", "current", "previous")
+        order = ("previous", "current", "store", "store first round", "block only") if n % 2 else \
+            ("block only", "store first round", "store", "current", "previous")
         for which in order:
             started = time.perf_counter()
-            if which == "previous":
+            if which == "store first round":  # every block search from its first round (main before the learned start)
+                with first_round():
+                    hits = store.vector_search(PROP, v, k, **kw)
+            elif which == "previous":
                 with previous_block():
                     hits = index.search(v, k, allowed=old)
             elif which == "block only":  # a plan that skips the unfiltered probe: every query scans the block
@@ -136,7 +153,10 @@ def run_case(store, index, name: str, kw: dict, queries: np.ndarray, k: int) -> 
             "recall_previous": recall["previous"], "recall_current": recall["current"],
             "store_p50": p["store"]["p50"], "store_p99": p["store"]["p99"],
             "block_only_p50": p["block only"]["p50"], "block_only_p99": p["block only"]["p99"],
-            "recall_block_only": recall["block only"]}
+            "recall_block_only": recall["block only"],
+            "store_first_round_p50": p["store first round"]["p50"], "store_first_round_p99": p["store first round"]["p99"],
+            "store_ratio": round(p["store"]["p50"] / p["store first round"]["p50"], 3),
+            "recall_store_first_round": recall["store first round"]}
 
 
 def main(argv=None) -> None:
@@ -167,6 +187,8 @@ def main(argv=None) -> None:
     print_table(rows, title=f"filtered search, {len(index)} vectors, {len(timed)} queries a case, ms")
     notes = ["previous: the 8-bit scalar-quantised block with k * rerank_factor candidates (bench-side copy of "
              "the replaced builder); current: shopgraph's 4-bit fast-scan block; store: EmbeddedStore.vector_search",
+             "store first round: the store call with every block search starting at its first round (the code "
+             "before the learned start); store_ratio = store p50 / store first round p50",
              f"loadavg at the end {[round(x, 2) for x in os.getloadavg()]}"]
     path = write_results(args.results, args_settings(args), rows, notes)
     print(f"wrote {path}")
