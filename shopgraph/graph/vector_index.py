@@ -29,7 +29,10 @@ block's measured error says a left-out row could still make the top k. For a cat
 the clusters most queries lie elsewhere, so the neighbourhood look above mostly adds its cost to the
 block scan; each prepared filter measures both (`_Plan`) and, while looking first costs more on
 average, sends its queries straight to the block (which answers any query, near or far), looking
-again on one in eight.
+again on one in eight, then half as often after each such look that went to the block (down to one in
+64). The block's candidates come in rounds (k * 10, then 4x more while a left-out row could still make the
+top k); a scan costs the same whatever it keeps, so each filter starts at the round that sufficed for
+3 in 4 of its recent queries.
 """
 
 from __future__ import annotations
@@ -779,7 +782,8 @@ class AnnIndex:
         A prepared filter whose neighbourhoods seldom answer (a category that follows the clusters:
         most queries lie elsewhere) pays for that look and then scans its block anyway; its _Plan
         measures both and sends queries straight to the block while that is cheaper on average
-        (re-checking the neighbourhood on one query in _PLAN_RECHECK)."""
+        (re-checking the neighbourhood on one query in _PLAN_RECHECK, then, while those looks keep sending
+        their queries to the block, half as often each time, down to one in _PLAN_RECHECK_MAX)."""
         plan = f._plan if prepared else None
         if plan is not None and plan.block_only():
             plan.skipped += q.shape[0]
@@ -1091,6 +1095,7 @@ def _ids_digest(blob: bytes, offsets: np.ndarray) -> str:
 
 _PLAN_MIN = 8  # looks at the neighbourhood before the plan may skip it
 _PLAN_RECHECK = 8  # while skipping it, one query in this many looks again (the queries may change)
+_PLAN_RECHECK_MAX = 64  # ... doubled after each look again that went to the block, up to one in this many
 _PLAN_ROUNDS = 16  # recent queries whose block rounds set where the next one starts (_Plan.start_round)
 
 
@@ -1105,7 +1110,8 @@ class _Plan:
     which answers any query). Skipping the look pays block_ms for every query, so it is skipped while
     probe_ms + restricted share * restricted_ms + block share * block_ms > block_ms."""
 
-    __slots__ = ("looks", "answered", "restricted", "probe_ms", "restricted_ms", "block_ms", "skipped", "rounds")
+    __slots__ = ("looks", "answered", "restricted", "probe_ms", "restricted_ms", "block_ms", "skipped", "rounds",
+                 "recheck")
 
     def __init__(self) -> None:
         self.looks = self.answered = self.restricted = self.skipped = 0
@@ -1113,6 +1119,7 @@ class _Plan:
         self.restricted_ms = 0.0
         self.block_ms: float | None = None
         self.rounds: list[int] = []  # the block rounds the last _PLAN_ROUNDS queries needed (_rounds_needed)
+        self.recheck = _PLAN_RECHECK  # while skipping the look, one query in this many looks again
 
     def fetched(self, rounds: int) -> None:
         self.rounds.append(rounds)
@@ -1135,10 +1142,17 @@ class _Plan:
         self.probe_ms = _ewma(self.probe_ms, probe_ms)
         if restricted:
             self.restricted_ms = _ewma(self.restricted_ms or None, restricted_ms)
+        # a look again after skipping that sent its queries to the block once more doubles the wait for the
+        # next (the looks of a category whose queries lie elsewhere cost an HNSW search each for nothing);
+        # a look that answered or went to restricted HNSW says the queries may have moved: look often again
+        if block < queries:
+            self.recheck = _PLAN_RECHECK
+        elif self.skipped:
+            self.recheck = min(self.recheck * 2, _PLAN_RECHECK_MAX)
         self.skipped = 0
 
     def block_only(self) -> bool:
-        if self.looks < _PLAN_MIN or self.block_ms is None or self.skipped >= _PLAN_RECHECK - 1:
+        if self.looks < _PLAN_MIN or self.block_ms is None or self.skipped >= self.recheck - 1:
             return False
         restricted, block = self.restricted / self.looks, 1 - (self.answered + self.restricted) / self.looks
         return self.probe_ms + restricted * self.restricted_ms + block * self.block_ms > self.block_ms

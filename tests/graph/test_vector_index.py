@@ -1051,3 +1051,30 @@ def test_rounds_needed_reads_the_first_sufficient_round_from_one_fetch():
     for _ in range(16):
         plan.fetched(1)
     assert plan.start_round() == 1 and len(plan.rounds) == vi._PLAN_ROUNDS
+
+
+def test_a_plan_looks_again_less_often_while_its_looks_keep_going_to_the_block():
+    """Issue 18 (the 1M category filter): a plan that skips the neighbourhood look still looked on one
+    query in eight, each look an unfiltered HNSW search whose queries went to the block anyway. Each such
+    look now doubles the wait for the next (up to one in 64); a look that answers (the queries moved into
+    the filter) brings it back to one in eight. The results are the exact top 10 throughout."""
+    rng = np.random.default_rng(4)
+    dim, n, clusters = 64, 20_000, 10
+    centres, label, base = labelled_clusters(rng, dim, n, clusters)
+    ids = [f"c{i}" for i in range(n)]
+    index = AnnIndex(dim, exact_max_candidates=500)
+    index.upsert(ids, base)
+    assert index.build()
+    rows = np.flatnonzero(label < 2)
+    allowed = index.id_filter([ids[r] for r in rows])
+    outside = centres[rng.integers(2, clusters, 200)] + 0.35 * rng.standard_normal((200, dim)).astype(np.float32)
+    hits = [recall(index.search(q, 10, allowed=allowed), brute(base, q, 10, rows), ids) for q in outside]
+    assert np.mean(hits) >= 0.99
+    # 8 looks, then after 8, 16, 32, 64 and 64 queries: one in eight would have looked 8 + 24 times
+    assert allowed._plan.looks <= 16 and allowed._plan.recheck == vi._PLAN_RECHECK_MAX
+    inside = centres[rng.integers(0, 2, 80)] + 0.35 * rng.standard_normal((80, dim)).astype(np.float32)
+    looks = allowed._plan.looks
+    hits = [recall(index.search(q, 10, allowed=allowed), brute(base, q, 10, rows), ids) for q in inside]
+    assert np.mean(hits) >= 0.99
+    assert allowed._plan.looks > looks  # it looked again within the wait ...
+    assert allowed._plan.recheck == vi._PLAN_RECHECK  # ... its look answered: one in eight again
