@@ -65,7 +65,7 @@ def plan_before(store, key, f):
     start and the longer waits between looks: every block search starts at its first round (k * 10
     candidates) and a plan that skips the look looks again on one query in eight."""
     saved = vi._Plan.start_round, vi._PLAN_RECHECK_MAX, store._filter_cache[key]
-    vi._Plan.start_round, vi._PLAN_RECHECK_MAX = (lambda self: 0), vi._PLAN_RECHECK
+    vi._Plan.start_round, vi._PLAN_RECHECK_MAX = (lambda self, base: 0), vi._PLAN_RECHECK
     store._filter_cache[key] = f
     try:
         yield

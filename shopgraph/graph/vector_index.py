@@ -31,8 +31,8 @@ block scan; each prepared filter measures both (`_Plan`) and, while looking firs
 average, sends its queries straight to the block (which answers any query, near or far), looking
 again on one in eight, then half as often after each such look that went to the block (down to one in
 64). The block's candidates come in rounds (k * 10, then 4x more while a left-out row could still make the
-top k); a scan costs the same whatever it keeps, so each filter starts at the round that sufficed for
-3 in 4 of its recent queries.
+top k); a scan costs the same whatever it keeps, so each filter starts at the round that would have
+cost its recent queries least (a scan more against more rows re-scored, both measured).
 """
 
 from __future__ import annotations
@@ -703,21 +703,26 @@ class AnnIndex:
             return self._exact(q, k, f._slots)
         want = min(k, f._slots.size)
         base = k * max(_BLOCK_FETCH, self.rerank_factor)
-        # start at the round that sufficed for most of this filter's recent queries: a scan costs the same
-        # for 100 or 400 candidates (the block's bytes, not k), so a query that would need a second round
-        # saves a whole scan, and one that needed less re-scores a few hundred more rows (docs/benchmarks.md,
-        # "The 1M category filter")
-        fetch = min(base * _BLOCK_STEP ** f._plan.start_round(), f._slots.size)
+        # start at the round that costs this filter's recent queries least: a scan costs the block's bytes
+        # whatever it keeps (100 or 400 candidates), so starting where most queries end saves them a whole
+        # scan, while those that needed less re-score more rows (docs/benchmarks.md, "The 1M category filter")
+        fetch = min(base * _BLOCK_STEP ** f._plan.start_round(base), f._slots.size)
+        scans, scan_ms, rows, gather_ms = 0, 0.0, 0, 0.0
         while True:
+            started = time.perf_counter()
             with _one_thread():
                 approx, found = block.search(q.reshape(1, -1), fetch)
+            scanned = time.perf_counter()
             keep = found[0] >= 0
             cand, approx = f._slots[found[0][keep]], approx[0][keep]
             scores = self._rows(cand) @ q
+            scans, rows = scans + 1, rows + cand.size
+            scan_ms += (scanned - started) * 1000
+            gather_ms += (time.perf_counter() - scanned) * 1000
             if fetch >= f._slots.size or not _block_may_miss(approx, scores, want):
                 break
             fetch = min(fetch * _BLOCK_STEP, f._slots.size)
-        f._plan.fetched(_rounds_needed(approx, scores, want, base))
+        f._plan.fetched(_rounds_needed(approx, scores, want, base), scan_ms / scans, gather_ms / max(rows, 1))
         if cand.size < want:  # the block gave fewer rows than it holds: never return fewer than asked
             log.debug("filter block gave %d of %d results; scoring its rows exactly", cand.size, want)
             return self._exact(q, k, f._slots)
@@ -1111,7 +1116,7 @@ class _Plan:
     probe_ms + restricted share * restricted_ms + block share * block_ms > block_ms."""
 
     __slots__ = ("looks", "answered", "restricted", "probe_ms", "restricted_ms", "block_ms", "skipped", "rounds",
-                 "recheck")
+                 "recheck", "scan_ms", "row_ms")
 
     def __init__(self) -> None:
         self.looks = self.answered = self.restricted = self.skipped = 0
@@ -1119,19 +1124,37 @@ class _Plan:
         self.restricted_ms = 0.0
         self.block_ms: float | None = None
         self.rounds: list[int] = []  # the block rounds the last _PLAN_ROUNDS queries needed (_rounds_needed)
+        self.scan_ms: float | None = None  # the block's costs (moving averages): ms per scan ...
+        self.row_ms = 0.0  # ... and per candidate row re-scored (gathered from the mirror)
         self.recheck = _PLAN_RECHECK  # while skipping the look, one query in this many looks again
 
-    def fetched(self, rounds: int) -> None:
+    def fetched(self, rounds: int, scan_ms: float, row_ms: float) -> None:
+        """One block search: the round it needed (_rounds_needed), ms per scan and ms per candidate row
+        re-scored in it."""
         self.rounds.append(rounds)
         del self.rounds[:-_PLAN_ROUNDS]
+        self.row_ms = _ewma(None if self.scan_ms is None else self.row_ms, row_ms)
+        self.scan_ms = _ewma(self.scan_ms, scan_ms)
 
-    def start_round(self) -> int:
-        """The block round a query starts at: the one that sufficed for 3 in 4 of the recent queries
-        (0 until four have been seen). Starting there never lowers recall: a later round only adds
-        candidates, and the same test decides whether to fetch more."""
-        if len(self.rounds) < 4:
+    def start_round(self, base: int) -> int:
+        """The block round a query starts at (fetching base * _BLOCK_STEP ** round candidates): the one
+        that would have cost the recent queries least, by the rounds they needed and the block's
+        measured costs (a round past the start: a scan more and its candidates re-scored again; a start
+        past the need: its extra candidates re-scored). 0 until four queries have been seen. Starting
+        later never lowers recall: a later round only adds candidates, and the same test decides
+        whether to fetch more."""
+        if len(self.rounds) < 4 or self.scan_ms is None:
             return 0
-        return sorted(self.rounds)[(3 * len(self.rounds) - 1) // 4]
+
+        def cost(start: int) -> float:
+            total = 0.0
+            for need in self.rounds:
+                last = max(need, start)
+                rows = sum(base * _BLOCK_STEP ** r for r in range(start, last + 1))
+                total += (last - start + 1) * self.scan_ms + rows * self.row_ms
+            return total
+
+        return min(range(max(self.rounds) + 1), key=cost)  # the earliest of equal costs
 
     def probed(self, queries: int, probe_ms: float, restricted: int, restricted_ms: float, block: int) -> None:
         if self.looks >= 256:  # older looks count half: the shares follow the queries as they change

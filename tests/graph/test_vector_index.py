@@ -989,7 +989,8 @@ def test_a_filter_block_starts_at_the_round_its_recent_queries_needed(monkeypatc
     """Issue 18 (the 1M category filter): a block scan costs the bytes of the block whatever number of
     candidates it keeps, and most queries of a broad filter needed a second or third round (100, then 400,
     then 1,600 candidates): two or three whole scans a query. A prepared filter now starts at the round
-    that sufficed for 3 in 4 of its recent queries: one scan a query once it has seen a few, every query
+    that would have cost its recent queries least (a scan against re-scoring more rows, as measured): one
+    scan a query once it has seen a few, every query
     at least as right as when starting from the first round (a later round only adds candidates), and
     back to the first round when its queries stop needing more."""
     import faiss
@@ -1016,7 +1017,7 @@ def test_a_filter_block_starts_at_the_round_its_recent_queries_needed(monkeypatc
     learned_scans = len(scans)
     scans.clear()
     with monkeypatch.context() as m:  # the first round every time, as before
-        m.setattr(vi._Plan, "start_round", lambda self: 0)
+        m.setattr(vi._Plan, "start_round", lambda self, base: 0)
         first = index.id_filter([ids[r] for r in rows])
         before = [index.search(q, 10, allowed=first) for q in inside]
     assert len(scans) >= 2 * len(inside)  # these queries need more than the first round
@@ -1029,12 +1030,13 @@ def test_a_filter_block_starts_at_the_round_its_recent_queries_needed(monkeypatc
     outside = centres[rng.integers(2, clusters, 24)] + 0.35 * rng.standard_normal((24, dim)).astype(np.float32)
     for q in outside:
         assert recall(index.search(q, 10, allowed=learned), brute(base, q, 10, rows), ids) == 1.0
-    assert learned._plan.start_round() == 0
+    assert learned._plan.start_round(100) == 0
 
 
 def test_rounds_needed_reads_the_first_sufficient_round_from_one_fetch():
     """_rounds_needed tells from one search's candidates (best first) which round would have stopped:
-    the same _block_may_miss test on the prefix of each round's size."""
+    the same _block_may_miss test on the prefix of each round's size; _Plan.start_round weighs a scan
+    against re-scoring more rows, by the costs it measured."""
     approx = np.linspace(1.0, 0.0, 1600).astype(np.float32)
     exact = approx + np.float32(0.001)  # a tiny, even error: the first round's 100 suffice for k 10
     assert vi._rounds_needed(approx, exact, 10, 100) == 0
@@ -1042,15 +1044,23 @@ def test_rounds_needed_reads_the_first_sufficient_round_from_one_fetch():
     noisy[:100] += np.random.default_rng(0).normal(0, 0.3, 100).astype(np.float32)  # wide error on the first 100
     assert vi._rounds_needed(approx, noisy, 10, 100) >= 1
     assert vi._rounds_needed(approx[:50], exact[:50], 10, 100) == 0  # fewer rows than a round: the first
+    # the start is the round that would have cost the recent queries least, by the block's measured costs
     plan = vi._Plan()
     for r in (2, 2, 2):
-        plan.fetched(r)
-    assert plan.start_round() == 0  # not before four queries
-    plan.fetched(0)
-    assert plan.start_round() == 2  # 3 of 4 needed round 2
+        plan.fetched(r, 2.0, 0.0005)
+    assert plan.start_round(100) == 0  # not before four queries
+    plan.fetched(0, 2.0, 0.0005)
+    assert plan.start_round(100) == 2  # a scan (2 ms) costs far more than re-scoring 1,500 more rows (0.75 ms)
     for _ in range(16):
-        plan.fetched(1)
-    assert plan.start_round() == 1 and len(plan.rounds) == vi._PLAN_ROUNDS
+        plan.fetched(1, 2.0, 0.0005)
+    assert plan.start_round(100) == 1 and len(plan.rounds) == vi._PLAN_ROUNDS
+    cheap = vi._Plan()  # a small block (its scan 0.2 ms) and rows slow to gather (a cold page cache)
+    for r in (1, 0, 0, 1, 0, 0, 0, 1):
+        cheap.fetched(r, 0.2, 0.01)
+    assert cheap.start_round(100) == 0  # 3 in 8 need a second scan: cheaper than 300 more rows for all
+    for _ in range(16):
+        cheap.fetched(1, 0.2, 0.01)
+    assert cheap.start_round(100) == 1
 
 
 def test_a_plan_looks_again_less_often_while_its_looks_keep_going_to_the_block():
