@@ -156,21 +156,27 @@ def _block_may_miss(approx: np.ndarray, exact: np.ndarray, want: int) -> bool:
     so its exact score is unlikely to pass approx[-1] + shift + _BLOCK_MARGIN spreads."""
     if exact.size <= want:
         return True
-    error = exact - approx
+    error = (exact - approx).astype(np.float64)
+    # mean and spread from two sums (np.std costs ~40 us of overhead on a few hundred values, per query)
+    mean = error.sum() / error.size
+    spread = max(float(error @ error) / error.size - mean * mean, 0.0) ** 0.5
     kth = np.partition(exact, exact.size - want)[exact.size - want]
-    return approx[-1] + error.mean() + _BLOCK_MARGIN * error.std() >= kth
+    return approx[-1] + mean + _BLOCK_MARGIN * spread >= kth
 
 
-def _rounds_needed(approx: np.ndarray, exact: np.ndarray, want: int, base: int) -> int:
+def _rounds_needed(approx: np.ndarray, exact: np.ndarray, want: int, base: int, start: int = 0,
+                   end: int | None = None) -> int:
     """The first round r (fetching base * _BLOCK_STEP ** r candidates) whose candidates would
     have passed _block_may_miss for this query, told from the candidates one search fetched (best first:
-    the block's top m are a prefix of its top n >= m); the last round tried when none would."""
+    the block's top m are a prefix of its top n >= m); the last round tried when none would.
+    start, end: the round the search started at and the one it stopped at (its test passed there or it
+    ran out of rows), when known: only the rounds before start need a test."""
     size, r = base, 0
-    while size < approx.size:
+    while size < approx.size and (end is None or r < start):
         if not _block_may_miss(approx[:size], exact[:size], want):
             return r
         size, r = size * _BLOCK_STEP, r + 1
-    return r
+    return r if end is None else max(r, end)
 
 
 def _block_row_bytes(dim: int) -> int:
@@ -706,7 +712,8 @@ class AnnIndex:
         # start at the round that costs this filter's recent queries least: a scan costs the block's bytes
         # whatever it keeps (100 or 400 candidates), so starting where most queries end saves them a whole
         # scan, while those that needed less re-score more rows (docs/benchmarks.md, "The 1M category filter")
-        fetch = min(base * _BLOCK_STEP ** f._plan.start_round(base), f._slots.size)
+        start = f._plan.start_round(base)
+        fetch = min(base * _BLOCK_STEP ** start, f._slots.size)
         scans, scan_ms, rows, gather_ms = 0, 0.0, 0, 0.0
         while True:
             started = time.perf_counter()
@@ -722,7 +729,8 @@ class AnnIndex:
             if fetch >= f._slots.size or not _block_may_miss(approx, scores, want):
                 break
             fetch = min(fetch * _BLOCK_STEP, f._slots.size)
-        f._plan.fetched(_rounds_needed(approx, scores, want, base), scan_ms / scans, gather_ms / max(rows, 1))
+        needed = _rounds_needed(approx, scores, want, base, start, start + scans - 1)
+        f._plan.fetched(needed, scan_ms / scans, gather_ms / max(rows, 1))
         if cand.size < want:  # the block gave fewer rows than it holds: never return fewer than asked
             log.debug("filter block gave %d of %d results; scoring its rows exactly", cand.size, want)
             return self._exact(q, k, f._slots)
@@ -1145,16 +1153,19 @@ class _Plan:
         whether to fetch more."""
         if len(self.rounds) < 4 or self.scan_ms is None:
             return 0
-
-        def cost(start: int) -> float:
-            total = 0.0
-            for need in self.rounds:
-                last = max(need, start)
-                rows = sum(base * _BLOCK_STEP ** r for r in range(start, last + 1))
-                total += (last - start + 1) * self.scan_ms + rows * self.row_ms
-            return total
-
-        return min(range(max(self.rounds) + 1), key=cost)  # the earliest of equal costs
+        counts = [0] * (max(self.rounds) + 1)  # queries per round needed
+        for need in self.rounds:
+            counts[need] += 1
+        best, best_cost = 0, None
+        for start in range(len(counts)):
+            cost, rows = 0.0, 0  # rows: candidates re-scored from round `start` through round `last`
+            for last in range(start, len(counts)):
+                rows += base * _BLOCK_STEP ** last
+                queries = sum(counts[:start + 1]) if last == start else counts[last]  # those ending at `last`
+                cost += queries * ((last - start + 1) * self.scan_ms + rows * self.row_ms)
+            if best_cost is None or cost < best_cost:  # the earliest of equal costs
+                best, best_cost = start, cost
+        return best
 
     def probed(self, queries: int, probe_ms: float, restricted: int, restricted_ms: float, block: int) -> None:
         if self.looks >= 256:  # older looks count half: the shares follow the queries as they change

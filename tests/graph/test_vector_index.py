@@ -1044,6 +1044,19 @@ def test_rounds_needed_reads_the_first_sufficient_round_from_one_fetch():
     noisy[:100] += np.random.default_rng(0).normal(0, 0.3, 100).astype(np.float32)  # wide error on the first 100
     assert vi._rounds_needed(approx, noisy, 10, 100) >= 1
     assert vi._rounds_needed(approx[:50], exact[:50], 10, 100) == 0  # fewer rows than a round: the first
+    # the test itself (mean and spread from two sums): the same answers as with numpy's mean and std
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        m = int(rng.integers(11, 500))
+        ap = np.sort(rng.normal(0.3, 0.1, m).astype(np.float32))[::-1]
+        ex = (ap + rng.normal(rng.normal(0, 0.02), rng.uniform(0.001, 0.05), m)).astype(np.float32)
+        err = ex - ap
+        kth = np.partition(ex, m - 10)[m - 10]
+        assert vi._block_may_miss(ap, ex, 10) == bool(ap[-1] + err.mean() + vi._BLOCK_MARGIN * err.std() >= kth)
+    # a search that started past round 0: only the rounds before its start are tested
+    assert vi._rounds_needed(approx, noisy, 10, 100, start=1, end=1) == 1
+    assert vi._rounds_needed(approx, exact, 10, 100, start=1, end=1) == 0
+    assert vi._rounds_needed(approx, exact, 10, 100, start=0, end=2) == 2  # it stopped at round 2 itself
     # the start is the round that would have cost the recent queries least, by the block's measured costs
     plan = vi._Plan()
     for r in (2, 2, 2):
