@@ -1205,16 +1205,54 @@ def _will_need(mirror_map: tuple, slots: np.ndarray, row_bytes: int) -> None:
 
 
 def _preread(path: Path | int, chunk: int = _PREREAD_CHUNK) -> None:
-    """Read a file (a path, or an open descriptor, closed after) once, start to end, through the page
-    cache (nothing kept): one sequential pass at disk speed, so the random reads that follow (an HNSW
-    search over a map of it) find it cached. chunk: bytes per read."""
+    """Bring a file (a path, or an open descriptor, closed after) into the page cache once, start to
+    end (nothing kept): one sequential pass at disk speed, so the random reads that follow (an HNSW
+    search over a map of it) find it cached. On Linux the kernel reads it straight into the cache
+    (_populate: no copy to a buffer); elsewhere, or where that fails, it is read in chunks of `chunk` bytes.
+    Why not read(): the copy out of the cache costs CPU beside the open it overlaps, and it varied with
+    that (1M, 626 MiB cold: 0.45-1.56 s wall, 0.1-1.2 s CPU, against 0.35-0.45 s and 7 ms populated;
+    docs/benchmarks.md "Cold open at 1M, part 2")."""
     fd = path if isinstance(path, int) else os.open(path, os.O_RDONLY)
     try:
+        if _populate(fd):
+            return
         buffer, offset = bytearray(chunk), 0
         while (got := os.preadv(fd, [buffer], offset)) > 0:
             offset += got
     finally:
         os.close(fd)
+
+
+_MADV_POPULATE_READ = 22  # Linux 5.14+: fault a range of a mapping in (reading it) without touching it
+
+
+def _populate(fd: int) -> bool:
+    """madvise(MADV_POPULATE_READ) over a read-only shared map of the whole file, unmapped after: the
+    kernel reads the file into the page cache in large sequential reads. Called through ctypes, which
+    lets go of the GIL meanwhile (Python's mmap.madvise holds it), so the thread beside it goes on.
+    Returns False where it is missing or fails (not Linux, a kernel before 5.14, a signal, a file
+    shorter than its map: EFAULT, not a SIGBUS), for the caller to read the file the plain way, which
+    reports a real read error."""
+    import ctypes
+    import sys
+
+    size = os.fstat(fd).st_size
+    if size == 0:
+        return True
+    if not sys.platform.startswith("linux"):
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long)
+    libc.madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+    libc.munmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t)
+    address = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+    if address in (None, ctypes.c_void_p(-1).value):
+        return False
+    try:
+        return libc.madvise(address, size, _MADV_POPULATE_READ) == 0
+    finally:
+        libc.munmap(address, size)
 
 
 def read_ahead(directory: str | os.PathLike) -> threading.Thread | None:
@@ -1245,18 +1283,31 @@ def read_ahead(directory: str | os.PathLike) -> threading.Thread | None:
         while len(_AHEAD) > _AHEAD_KEEP:  # never taken (no search came): the oldest goes
             del _AHEAD[next(iter(_AHEAD))]
 
-    def run() -> None:
+    def read_files() -> None:
         try:
-            for path in paths:  # first: reads release the GIL, so the open beside them goes on
+            for path in paths:  # reads release the GIL, so the open beside them goes on
                 if not _cached(path):
                     _preread(path)
-            faiss = _faiss()  # its import (~0.1 s, holding the GIL) after them, off the first query's path
+        except OSError as e:
+            log.debug("reading %s ahead stopped: %s", root, e)
+
+    def run() -> None:
+        # The files are read on a thread of their own while this one imports faiss (~0.1-0.3 s, holding
+        # the GIL) and maps the graph right behind the reads: faiss's mapped read copies the links out of
+        # the file (1M: ~270 MB, ~0.2 s of CPU), from the page cache where the reads ahead of it have
+        # been. One after the other, import and map came after the whole read, on the first query's path
+        # (docs/benchmarks.md "Cold open at 1M, part 2").
+        reader = threading.Thread(target=read_files, name="shopgraph-index-read-files", daemon=True)
+        reader.start()
+        try:
+            faiss = _faiss()
             key = _file_key(paths[0])
             graph = faiss.read_index(str(paths[0]), faiss.IO_FLAG_MMAP_IFC)
             ahead.key, ahead.graph = key, graph
         except (OSError, RuntimeError, MissingDependencyError) as e:  # load reads it again and says what is wrong
             log.debug("reading %s ahead stopped: %s", root, e)
         finally:
+            reader.join()  # done means the files are in the page cache too (or their read failed)
             ahead.done.set()
 
     thread = threading.Thread(target=run, name="shopgraph-index-read-ahead", daemon=True)
