@@ -977,13 +977,13 @@ class AnnIndex:
         else:
             index = cls(saved_dim, **saved)
         n = int(manifest["slots"])
-        hnsw = None
+        hnsw = ahead_ids = None
         faiss = _faiss()
         if _HNSW_SQ in manifest["files"]:
             # the graph and the 8-bit codes (1M at M 32: ~650 MB) are what a search walks, at random: read
             # through the page cache in one sequential pass, then mapped (faiss's own read of the file
             # into memory took 0.5-0.6 s from a warm cache; read and map take ~0.2 s)
-            hnsw = _read_ahead_result(data / _HNSW_SQ)  # mapped already by a store's open (read_ahead)
+            hnsw, ahead_ids = _read_ahead_result(data / _HNSW_SQ)  # mapped already by a store's open (read_ahead)
             if hnsw is None:
                 if not _cached(data / _HNSW_SQ):  # a warm cache: reading it again would cost ~0.1 s for nothing
                     _preread(data / _HNSW_SQ)
@@ -1007,7 +1007,7 @@ class AnnIndex:
             mirror = faiss.rev_swig_ptr(storage.get_xb(), n * saved_dim).reshape(n, saved_dim)
         else:
             raise IndexUnavailable(f"vector index at {root} has neither a mirror nor a complete HNSW file")
-        ids = cls._load_ids(root, data, manifest)
+        ids = cls._load_ids(root, data, manifest, ahead_ids)
         if mirror.dtype != np.float32 or mirror.shape != (n, saved_dim) or len(ids) != n \
                 or ids.live != manifest["live"]:
             raise IndexUnavailable(f"vector index at {root} is inconsistent (mirror or ids do not match)")
@@ -1046,13 +1046,19 @@ class AnnIndex:
 
 
     @staticmethod
-    def _load_ids(root: Path, data: Path, manifest: dict) -> SlotIds:
+    def _load_ids(root: Path, data: Path, manifest: dict, ahead: "_AheadIds | None" = None) -> SlotIds:
         """The slot ids of a saved index: packed (version 3, checked against the manifest's digest) or
-        ids.json (versions 1 and 2, unpacked at once so duplicates show here)."""
+        ids.json (versions 1 and 2, unpacked at once so duplicates show here). ahead: the packed ids
+        and their digest a store's read-ahead made of these files (used while both files are unchanged)."""
         if manifest["format_version"] >= 3:
-            blob = (data / _IDS_BLOB).read_bytes()
-            offsets = np.load(data / _IDS_OFFSETS, allow_pickle=False)
-            if manifest.get("ids_blake2b") != _ids_digest(blob, offsets):
+            read = ahead.of(data) if ahead is not None else None
+            if read is not None:
+                blob, offsets, digest = read
+            else:
+                blob = (data / _IDS_BLOB).read_bytes()
+                offsets = np.load(data / _IDS_OFFSETS, allow_pickle=False)
+                digest = _ids_digest(blob, offsets)
+            if manifest.get("ids_blake2b") != digest:
                 raise IndexUnavailable(f"vector index ids at {data} do not match their digest")
             return SlotIds.packed(blob, offsets)
         slot_ids = json.loads((data / _IDS_JSON).read_text(encoding="utf-8"))
@@ -1288,7 +1294,10 @@ def read_ahead(directory: str | os.PathLike) -> threading.Thread | None:
             for path in paths:  # reads release the GIL, so the open beside them goes on
                 if not _cached(path):
                     _preread(path)
-        except OSError as e:
+            # the ids a load unpacks and checks (1M: 18 MB, their blake2b ~25-45 ms, which lets go of the
+            # GIL), made here beside the open rather than on the first query's path
+            ahead.ids = _AheadIds.read(paths[1].parent)
+        except (OSError, ValueError) as e:
             log.debug("reading %s ahead stopped: %s", root, e)
 
     def run() -> None:
@@ -1317,15 +1326,44 @@ def read_ahead(directory: str | os.PathLike) -> threading.Thread | None:
 
 class _Ahead:
     """A graph file (path) being read ahead: done is set when the thread ends; graph is its mapped faiss
-    index (None if that failed) and key the file's identity when it was read (_file_key)."""
+    index (None if that failed) and key the file's identity when it was read (_file_key); ids the
+    packed ids of its data folder (_AheadIds, None if not read)."""
 
-    __slots__ = ("done", "graph", "key", "path")
+    __slots__ = ("done", "graph", "key", "path", "ids")
 
     def __init__(self, path: Path) -> None:
         self.path = str(path)
         self.done = threading.Event()
         self.graph = None
         self.key: tuple | None = None
+        self.ids: _AheadIds | None = None
+
+
+class _AheadIds:
+    """A data folder's packed ids as a read-ahead read them: blob (bytes), offsets ((n + 1,) int64), their
+    digest (_ids_digest) and both files' identities then (_file_key), so a load uses them only while the
+    files are unchanged."""
+
+    __slots__ = ("folder", "keys", "blob", "offsets", "digest")
+
+    def __init__(self, folder: Path, keys: tuple, blob: bytes, offsets: np.ndarray, digest: str) -> None:
+        self.folder, self.keys, self.blob, self.offsets, self.digest = str(folder), keys, blob, offsets, digest
+
+    @classmethod
+    def read(cls, folder: Path) -> "_AheadIds":
+        keys = (_file_key(folder / _IDS_BLOB), _file_key(folder / _IDS_OFFSETS))
+        blob = (folder / _IDS_BLOB).read_bytes()
+        offsets = np.load(folder / _IDS_OFFSETS, allow_pickle=False)
+        return cls(folder, keys, blob, offsets, _ids_digest(blob, offsets))
+
+    def of(self, folder: Path) -> tuple[bytes, np.ndarray, str] | None:
+        """(blob, offsets, digest) if they are folder's ids files as they are now, else None."""
+        try:
+            same = str(folder) == self.folder and \
+                (_file_key(folder / _IDS_BLOB), _file_key(folder / _IDS_OFFSETS)) == self.keys
+        except OSError:
+            return None
+        return (self.blob, self.offsets, self.digest) if same else None
 
 
 _AHEAD: dict[str, _Ahead] = {}  # index folder (_folder_key) -> its read-ahead, until a load takes it
@@ -1352,19 +1390,21 @@ def forget_read_ahead(directory: str | os.PathLike) -> None:
             del _AHEAD[key]
 
 
-def _read_ahead_result(path: Path):
-    """The mapped graph a read-ahead made of this file (path: <folder>/<data>/hnsw_sq.faiss; waiting for
-    it if still under way), taken once; None when there is none, it read another file of the folder (one a
-    save has replaced since), it failed, or the file has changed since. The folder's read-ahead is dropped
-    either way."""
+def _read_ahead_result(path: Path) -> tuple:
+    """(graph, ids): the mapped graph a read-ahead made of this file (path: <folder>/<data>/hnsw_sq.faiss;
+    waiting for it if still under way) and the _AheadIds it read of that data folder, taken once; each
+    None when there is none, it read another file of the folder (one a save has replaced since) or it
+    failed; the graph also when its file has changed since (the ids check theirs when used). The
+    folder's read-ahead is dropped either way."""
     with _AHEAD_LOCK:
         ahead = _AHEAD.pop(_folder_key(path.parent.parent), None)
-    if ahead is None or ahead.path != str(path) or not ahead.done.wait(_AHEAD_WAIT) or ahead.graph is None:
-        return None
+    if ahead is None or ahead.path != str(path) or not ahead.done.wait(_AHEAD_WAIT):
+        return None, None
     try:
-        return ahead.graph if _file_key(path) == ahead.key else None
+        graph = ahead.graph if ahead.graph is not None and _file_key(path) == ahead.key else None
     except OSError:
-        return None
+        graph = None
+    return graph, ahead.ids
 
 
 def _cached(path: Path) -> bool:

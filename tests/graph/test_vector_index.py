@@ -987,7 +987,7 @@ def test_a_load_takes_the_graph_its_stores_open_read_ahead_once(tmp_path, monkey
     vi.read_ahead(root)
     taken = []
     real = vi._read_ahead_result
-    monkeypatch.setattr(vi, "_read_ahead_result", lambda path: (g := real(path), taken.append(g is not None))[0])
+    monkeypatch.setattr(vi, "_read_ahead_result", lambda path: (g := real(path), taken.append(g[0] is not None))[0])
     first = AnnIndex.load(root, dim=DIM)
     second = AnnIndex.load(root, dim=DIM)
     assert taken == [True, False]
@@ -1050,3 +1050,30 @@ def test_only_a_read_only_open_reads_indexes_ahead_and_it_can_be_turned_off(tmp_
     store = EmbeddedStore.open(path, read_only=read_only, index_config=IndexConfig(read_ahead=read_ahead))
     store.close()
     assert len(started) == expected
+
+
+def test_a_load_after_a_read_ahead_takes_its_ids_and_their_digest(tmp_path, monkeypatch):
+    """Issue 18 (cold open, part 2): the read-ahead at a store's open also reads the index's packed ids
+    and checks their digest (1M: 18 MB, blake2b ~25-45 ms) beside the database's open; the load after it
+    takes them instead of reading and hashing them on the first query's path, only while both files are
+    what the read-ahead read (a file changed since: read and checked again)."""
+    import os
+
+    from shopgraph.graph import vector_index as vi
+
+    index, ids, x = small_ann_index(2000)
+    root = tmp_path / "idx"
+    index.save(root)
+    vi.read_ahead(root).join(10)
+    digests = []
+    real = vi._ids_digest
+    monkeypatch.setattr(vi, "_ids_digest", lambda blob, offsets: (digests.append(1), real(blob, offsets))[1])
+    loaded = AnnIndex.load(root, dim=DIM)
+    assert digests == [] and loaded.search(x[9], 1)[0][0] == ids[9]
+    vi.read_ahead(root).join(10)  # (hashes on its thread: counted too)
+    digests.clear()
+    data_dir = next(p for p in root.iterdir() if p.name.startswith("data-"))
+    st = os.stat(data_dir / "ids.bin")
+    os.utime(data_dir / "ids.bin", ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    assert AnnIndex.load(root, dim=DIM).search(x[9], 1)[0][0] == ids[9]
+    assert digests == [1]  # the file changed after the read-ahead: the load hashed it itself
