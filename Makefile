@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install browser bench clean neo4j-jars neo4j-local neo4j-up neo4j-down test-neo4j
+.PHONY: demo test install bench-install browser bench clean neo4j-jars neo4j-local neo4j-up neo4j-down test-neo4j
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (or run: make PYTHON=python3 ...)"; exit 1; }
@@ -14,6 +14,15 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# The benchmarks' references (LanceDB beside bench.scale, bm25s beside bench.lexical_engines): the
+# bench extra, through the same constraints, on top of what make install gives.
+BENCH_STAMP := $(VENV)/.installed-bench
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install -q -c constraints.txt -e ".[test,neo4j,bench]"
+	touch $(BENCH_STAMP)
+
+bench-install: $(BENCH_STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/shopgraph demo
@@ -33,7 +42,7 @@ browser:
 test: $(STAMP) browser neo4j-jars
 	$(PY) -m pytest -q
 
-bench: $(STAMP)
+bench: $(BENCH_STAMP)
 	$(PY) -m bench.ingest
 	$(PY) -m bench.vector
 	$(PY) -m bench.store_search

@@ -159,6 +159,13 @@ def _cases(store):
                              "params": {"leaf": leaf}}}
 
 
+def paired_ratio(api: list[float], store: list[float]) -> float:
+    """Median over queries of (API ms / store ms) of the same query, whose two calls ran back to back:
+    a busy spell on a shared machine slows both calls of a query, so this ratio holds where the ratio
+    of the two p50s (each taken over the whole run) swings with the load."""
+    return round(float(np.median(np.asarray(api) / np.maximum(np.asarray(store), 1e-6))), 2)
+
+
 def stage_query(d: Path, n: int, queries: int) -> dict:
     from shopgraph.queries.api import ShopGraph
 
@@ -193,6 +200,7 @@ def stage_query(d: Path, n: int, queries: int) -> dict:
         a, s = percentiles(api), percentiles(raw)
         out["cases"][name] = {"api_p50_ms": a["p50"], "api_p99_ms": a["p99"], "store_p50_ms": s["p50"],
                               "store_p99_ms": s["p99"], "api_over_store_p50": round(a["p50"] / s["p50"], 2),
+                              "api_over_store_paired": paired_ratio(api, raw),
                               "recall@10": round(float(np.mean(recall)), 4) if recall else None}
     ids = [r["id"] for r in store.cypher("MATCH (p:Product) RETURN p.id AS id ORDER BY id LIMIT 50")]
     two_hop, page = [], []
@@ -632,6 +640,15 @@ STAGES = {"gen": stage_gen, "ingest": stage_ingest, "build": stage_build, "query
           "query_cold": stage_query_cold, "query_warm": stage_query_warm}
 
 
+def _need_peer() -> None:
+    """Stop before the first stage, not an hour in, when the LanceDB reference cannot run."""
+    import importlib.util
+
+    if importlib.util.find_spec("lancedb") is None:
+        raise SystemExit("the LanceDB reference needs the bench extra: `make bench-install` (or "
+                         "pip install -c constraints.txt -e '.[bench]'); or pass --no-peer to skip it")
+
+
 # -- driver --------------------------------------------------------------------------------------
 def _run_stage(name: str, d: Path, n: int, queries: int, code: Path | None = None) -> dict:
     """One stage in a fresh process; code: a folder holding another version's `shopgraph` package, which
@@ -795,6 +812,8 @@ def main(argv=None) -> None:
     if args.quick:
         args.sizes, args.queries = "10000", 30
     sizes = [int(s) for s in args.sizes.split(",")]
+    if not args.no_peer and not args.cold and (not args.rerun or "peer" in args.rerun.split(",")):
+        _need_peer()
     if args.cold:
         cold(sizes, args.queries, args.keep, args.baseline, "scale_cold" if args.results == "scale" else args.results,
              args.recall_queries, args_settings(args), args.baseline_code, max(1, args.repeat))

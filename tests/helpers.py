@@ -45,3 +45,20 @@ def dump_graph(store) -> dict:
         out[name] = sorted((tuple(sorted(p.items())) for p in store.relationship_pairs(name, list(rel.properties))),
                            key=lambda row: json.dumps(row, default=str))
     return out
+
+
+def small_scale_folder(folder: Path, products: int = 300, queries: int = 8) -> Path:
+    """A bench.scale size folder in miniature: scale.db with `products` products (15 brands, Top0-4
+    categories with two leaves each, prices 50-940) and queries.npy (queries, text dims) for the
+    benches that read one (bench.cards, bench.filter_search). Returns the folder."""
+    from shopgraph.graph.embedded import EmbeddedStore
+    from tests.contract.conftest import SMALL_DIMS
+    from tests.contract.test_store_contract import catalog_batch, product
+
+    rows = [product(str(i), seed=i, brand=f"brand{i % 15:03d}", category=f"Top{i % 5} > Leaf{i % 2}",
+                    price=float(50 + 10 * (i % 90))) for i in range(products)]
+    with EmbeddedStore.open(folder / "scale.db", dims=SMALL_DIMS) as store:
+        store.write(catalog_batch(rows))
+    vectors = np.random.default_rng(0).standard_normal((queries, SMALL_DIMS.text)).astype(np.float32)
+    np.save(folder / "queries.npy", vectors)
+    return folder

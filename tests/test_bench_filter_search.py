@@ -2,22 +2,15 @@
 prices, queries.npy), compares the two blocks on every case and writes its JSON."""
 import json
 
-import numpy as np
 
 import bench.common
 from bench import filter_search
-from shopgraph.graph.embedded import EmbeddedStore
-from tests.contract.conftest import SMALL_DIMS
-from tests.contract.test_store_contract import catalog_batch, product
+from tests.helpers import small_scale_folder
 
 
 def test_filter_search_runs_every_case_and_writes_its_results(tmp_path, monkeypatch):
     monkeypatch.setattr(bench.common, "RESULTS_DIR", tmp_path / "results")
-    products = [product(str(i), seed=i, brand=f"brand{i % 15:03d}", category=f"Top{i % 5} > Leaf{i % 2}",
-                        price=float(50 + 10 * (i % 90))) for i in range(300)]
-    with EmbeddedStore.open(tmp_path / "scale.db", dims=SMALL_DIMS) as store:
-        store.write(catalog_batch(products))
-    np.save(tmp_path / "queries.npy", np.random.default_rng(0).standard_normal((8, SMALL_DIMS.text)).astype(np.float32))
+    small_scale_folder(tmp_path)
     filter_search.main(["--dir", str(tmp_path), "--queries", "6", "--results", "fs_test"])
     rows = json.loads((tmp_path / "results" / "fs_test.json").read_text(encoding="utf-8"))["results"]
     assert [r["case"] for r in rows] == ["brand ~1%", "category ~20%", "price+category", "cypher where"]

@@ -72,3 +72,29 @@ def test_the_cold_mode_runs_a_baseline_revision_and_takes_medians_of_alternating
     assert scale._median_row(rows[:1]) is rows[0]
     with pytest.raises(SystemExit):
         scale._code_of("no-such-revision-here", tmp_path)
+
+
+def test_a_missing_peer_stops_the_run_before_its_first_stage(tmp_path, monkeypatch):
+    # The peer stage runs after ingest and build: without LanceDB the run used to stop there, an hour in
+    # at 1M, with an import traceback. Now it stops at once and says how to get it or skip it.
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "lancedb" else find_spec(name, *a))
+    monkeypatch.setattr(bench.common, "RESULTS_DIR", tmp_path / "results")  # a run that got going writes here
+    stages = []
+    monkeypatch.setattr(scale, "_run_stage", lambda name, *a: stages.append(name) or {})
+    with pytest.raises(SystemExit, match="make bench-install"):
+        scale.main(["--sizes", "10", "--keep", str(tmp_path)])
+    assert stages == []
+    with pytest.raises(SystemExit, match="make bench-install"):
+        scale.main(["--sizes", "10", "--keep", str(tmp_path), "--rerun", "query,peer"])
+
+
+def test_the_paired_ratio_follows_each_query_not_the_busy_spells():
+    # queries 0-4 ran in a quiet spell, 5-9 in a busy one that slowed both calls 8x: each query's API call
+    # costs 1.2x its store call, which the paired ratio reads; the ratio of p50s reads whatever the spell
+    # mix and the split between them make of it
+    store = [1.0] * 5 + [8.0] * 5
+    api = [1.2 * s for s in store]
+    assert scale.paired_ratio(api, store) == 1.2

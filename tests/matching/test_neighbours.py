@@ -6,30 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.synthetic_catalog import make_entities, title_a, title_b
 from shopgraph.matching import neighbours
 from shopgraph.matching.blocking import block, pair_completeness
 from shopgraph.matching.features import FEATURE_GROUPS, FEATURE_NAMES, RANK_CAP, PairFeaturizer
-from shopgraph.matching.listings import Listings
-
-
-def _catalogs(n: int = 400, seed: int = 3):
-    """Two shops listing the same n synthetic products (families of near-identical siblings), with
-    text vectors: the product's direction plus per-listing noise, unit rows."""
-    rng = np.random.default_rng(seed)
-    entities = make_entities(n, rng)
-    base = rng.normal(size=(n, 32)).astype(np.float32)
-    sides = []
-    for name, title in (("a", title_a), ("b", title_b)):
-        titles = [title(e, rng) for e in entities]
-        vec = base + 0.6 * rng.normal(size=base.shape).astype(np.float32)
-        vec /= np.linalg.norm(vec, axis=1, keepdims=True)
-        sides.append(Listings(name, [f"{name}:{i}" for i in range(n)], titles, titles, vectors={"text": vec}))
-    return sides
+from tests.matching.shops import two_shops
 
 
 def _featurizers(n: int = 400):
-    left, right = _catalogs(n)
+    left, right = two_shops(n, 3)
     exact, approx = PairFeaturizer(left, right), PairFeaturizer(left, right)
     exact.approximate, approx.approximate = False, True
     return exact, approx

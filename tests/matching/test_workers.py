@@ -11,34 +11,13 @@ import sys
 import numpy as np
 import pytest
 
-from bench.synthetic_catalog import make_entities, title_a, title_b
 from shopgraph.config import MatchingConfig, load_config
 from shopgraph.errors import ConfigError
 from shopgraph.matching import features as features_module
 from shopgraph.matching import workers
 from shopgraph.matching.blocking import block
 from shopgraph.matching.features import PairFeaturizer
-from shopgraph.matching.listings import Listings
-
-
-def _catalogs(n: int = 300, seed: int = 5):
-    """Two shops listing the same n synthetic products, with text vectors, brands, prices and
-    attributes (so every feature family, the per-pair Python ones included, has values)."""
-    rng = np.random.default_rng(seed)
-    entities = make_entities(n, rng)
-    base = rng.normal(size=(n, 32)).astype(np.float32)
-    sides = []
-    for name, title in (("a", title_a), ("b", title_b)):
-        titles = [title(e, rng) for e in entities]
-        vec = base + 0.6 * rng.normal(size=base.shape).astype(np.float32)
-        vec /= np.linalg.norm(vec, axis=1, keepdims=True)
-        prices = np.round(rng.uniform(5, 500, size=n), 2)
-        attributes = [{"title": t, "price": f"${p:.2f}", "weight": f"{rng.integers(1, 9)} kg"}
-                      for t, p in zip(titles, prices)]
-        sides.append(Listings(name, [f"{name}:{i}" for i in range(n)], titles, titles,
-                              brands=[t.split()[0] for t in titles], categories=["c"] * n, prices=prices,
-                              vectors={"text": vec}, attributes=attributes))
-    return sides
+from tests.matching.shops import two_shops
 
 
 def _run(n_workers: int, monkeypatch):
@@ -49,7 +28,7 @@ def _run(n_workers: int, monkeypatch):
     fork_map = workers.fork_map
     monkeypatch.setattr(workers, "fork_map", lambda fn, items, n, sink=None: calls.append((len(items), n))
                         or fork_map(fn, items, n, sink))
-    left, right = _catalogs()
+    left, right = two_shops(300, 5, priced=True)
     featurizer = PairFeaturizer(left, right)
     featurizer.approximate, featurizer.workers = True, n_workers
     candidates = block(featurizer, 10)
@@ -150,7 +129,7 @@ def test_scores_on_lightgbm_threads_are_the_single_thread_scores(monkeypatch):
 def test_sparse_lists_with_threads_are_the_single_thread_lists():
     from shopgraph.matching import neighbours
 
-    left, right = _catalogs()
+    left, right = two_shops(300, 5, priced=True)
     featurizer = PairFeaturizer(left, right)
     own, other = featurizer.channel("char")
     one = neighbours.sparse_lists(own, other, 30)
