@@ -1053,12 +1053,12 @@ class AnnIndex:
         if manifest["format_version"] >= 3:
             read = ahead.of(data) if ahead is not None else None
             if read is not None:
-                blob, offsets, digest = read
-            else:
-                blob = (data / _IDS_BLOB).read_bytes()
-                offsets = np.load(data / _IDS_OFFSETS, allow_pickle=False)
-                digest = _ids_digest(blob, offsets)
-            if manifest.get("ids_blake2b") != digest:
+                slot_ids, digest = read
+                if manifest.get("ids_blake2b") == digest:
+                    return slot_ids
+            blob = (data / _IDS_BLOB).read_bytes()
+            offsets = np.load(data / _IDS_OFFSETS, allow_pickle=False)
+            if manifest.get("ids_blake2b") != _ids_digest(blob, offsets):
                 raise IndexUnavailable(f"vector index ids at {data} do not match their digest")
             return SlotIds.packed(blob, offsets)
         slot_ids = json.loads((data / _IDS_JSON).read_text(encoding="utf-8"))
@@ -1294,8 +1294,8 @@ def read_ahead(directory: str | os.PathLike) -> threading.Thread | None:
             for path in paths:  # reads release the GIL, so the open beside them goes on
                 if not _cached(path):
                     _preread(path)
-            # the ids a load unpacks and checks (1M: 18 MB, their blake2b ~25-45 ms, which lets go of the
-            # GIL), made here beside the open rather than on the first query's path
+            # the ids a load unpacks and checks (1M: 18 MB; their blake2b ~25-45 ms, which lets go of the
+            # GIL, and the offsets' check ~40 ms), made here beside the open, not on the first query's path
             ahead.ids = _AheadIds.read(paths[1].parent)
         except (OSError, ValueError) as e:
             log.debug("reading %s ahead stopped: %s", root, e)
@@ -1340,30 +1340,35 @@ class _Ahead:
 
 
 class _AheadIds:
-    """A data folder's packed ids as a read-ahead read them: blob (bytes), offsets ((n + 1,) int64), their
-    digest (_ids_digest) and both files' identities then (_file_key), so a load uses them only while the
-    files are unchanged."""
+    """A data folder's packed ids as a read-ahead read them: slot_ids (SlotIds.packed, its offsets checked
+    there: 1M ~40 ms on a loaded machine), the digest of its files (_ids_digest) and both files'
+    identities then (_file_key), so a load uses them only while the files are unchanged, and once."""
 
-    __slots__ = ("folder", "keys", "blob", "offsets", "digest")
+    __slots__ = ("folder", "keys", "slot_ids", "digest")
 
-    def __init__(self, folder: Path, keys: tuple, blob: bytes, offsets: np.ndarray, digest: str) -> None:
-        self.folder, self.keys, self.blob, self.offsets, self.digest = str(folder), keys, blob, offsets, digest
+    def __init__(self, folder: Path, keys: tuple, slot_ids: SlotIds, digest: str) -> None:
+        self.folder, self.keys, self.slot_ids, self.digest = str(folder), keys, slot_ids, digest
 
     @classmethod
     def read(cls, folder: Path) -> "_AheadIds":
+        """Raises OSError or ValueError (offsets that do not describe the blob: the load finds it again)."""
         keys = (_file_key(folder / _IDS_BLOB), _file_key(folder / _IDS_OFFSETS))
         blob = (folder / _IDS_BLOB).read_bytes()
         offsets = np.load(folder / _IDS_OFFSETS, allow_pickle=False)
-        return cls(folder, keys, blob, offsets, _ids_digest(blob, offsets))
+        return cls(folder, keys, SlotIds.packed(blob, offsets), _ids_digest(blob, offsets))
 
-    def of(self, folder: Path) -> tuple[bytes, np.ndarray, str] | None:
-        """(blob, offsets, digest) if they are folder's ids files as they are now, else None."""
+    def of(self, folder: Path) -> tuple[SlotIds, str] | None:
+        """(slot_ids, digest) if they are folder's ids files as they are now (taken: a second call gets
+        None, since the index that takes them may change them), else None."""
         try:
-            same = str(folder) == self.folder and \
+            same = self.slot_ids is not None and str(folder) == self.folder and \
                 (_file_key(folder / _IDS_BLOB), _file_key(folder / _IDS_OFFSETS)) == self.keys
         except OSError:
             return None
-        return (self.blob, self.offsets, self.digest) if same else None
+        if not same:
+            return None
+        slot_ids, self.slot_ids = self.slot_ids, None
+        return slot_ids, self.digest
 
 
 _AHEAD: dict[str, _Ahead] = {}  # index folder (_folder_key) -> its read-ahead, until a load takes it

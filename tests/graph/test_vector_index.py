@@ -1065,11 +1065,12 @@ def test_a_load_after_a_read_ahead_takes_its_ids_and_their_digest(tmp_path, monk
     root = tmp_path / "idx"
     index.save(root)
     vi.read_ahead(root).join(10)
+    made = vi._AHEAD[vi._folder_key(root)].ids.slot_ids  # unpacked and checked on the thread
     digests = []
     real = vi._ids_digest
     monkeypatch.setattr(vi, "_ids_digest", lambda blob, offsets: (digests.append(1), real(blob, offsets))[1])
     loaded = AnnIndex.load(root, dim=DIM)
-    assert digests == [] and loaded.search(x[9], 1)[0][0] == ids[9]
+    assert digests == [] and loaded._ids is made and loaded.search(x[9], 1)[0][0] == ids[9]
     vi.read_ahead(root).join(10)  # (hashes on its thread: counted too)
     digests.clear()
     data_dir = next(p for p in root.iterdir() if p.name.startswith("data-"))
