@@ -263,7 +263,8 @@ class AnnIndex:
     filter_min_fraction of the index (filtered HNSW loses recall there); otherwise by HNSW
     restricted to it.
     revision: opaque int/str set by the store (which graph generation this mirror reflects),
-    saved and loaded with the index.
+    saved and loaded with the index; source and epoch likewise (the database's id and the write epoch
+    of that generation: shopgraph/graph/mirror_state.py).
     A lock serialises mutations and searches, so one instance can be shared between threads.
     """
 
@@ -298,6 +299,7 @@ class AnnIndex:
         self.revision: int | str | None = None
         self.saved_format = FORMAT_VERSION  # the format of the files it was loaded from (load sets it)
         self.source: str | None = None
+        self.epoch: str | None = None
         self._lock = threading.RLock()
         self._mirror = np.empty((0, self.dim), dtype=np.float32)  # (capacity, dim) unit rows
         self._alive = np.zeros(0, dtype=bool)  # (capacity,) False for tombstones and unused rows
@@ -866,8 +868,9 @@ class AnnIndex:
         if self.revision is not None and (isinstance(self.revision, bool)
                                           or not isinstance(self.revision, (int, str))):
             raise BadArgumentError(f"index revision must be an int or str, got {self.revision!r}")
-        if self.source is not None and not isinstance(self.source, str):
-            raise BadArgumentError(f"index source must be a str, got {self.source!r}")
+        for name in ("source", "epoch"):
+            if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
+                raise BadArgumentError(f"index {name} must be a str, got {getattr(self, name)!r}")
         faiss = _faiss()
         root = Path(directory)
         with self._lock:
@@ -909,7 +912,7 @@ class AnnIndex:
             os.replace(tmp, root / token)
             manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "dim": self.dim,
                         "params": self._params(), "revision": self.revision, "source": self.source,
-                        "data": token,
+                        "epoch": self.epoch, "data": token,
                         "slots": n, "live": len(self), "files": files, "ids_blake2b": _ids_digest(blob, offsets)}
             staging = root / f"{MANIFEST}.{token}.tmp"
             staging.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
@@ -1024,9 +1027,10 @@ class AnnIndex:
         index._alive = ids.alive()
         index.revision = manifest.get("revision")
         index.saved_format = int(manifest["format_version"])
-        index.source = manifest.get("source")
-        if index.source is not None and not isinstance(index.source, str):
-            raise IndexUnavailable(f"{root / MANIFEST} names an invalid source {index.source!r}")
+        index.source, index.epoch = manifest.get("source"), manifest.get("epoch")
+        for name in ("source", "epoch"):
+            if getattr(index, name) is not None and not isinstance(getattr(index, name), str):
+                raise IndexUnavailable(f"{root / MANIFEST} names an invalid {name} {getattr(index, name)!r}")
         index._generation = 1
         if keep_graph and isinstance(hnsw, faiss.IndexHNSWSQ):
             # mapped like a format-3 graph: taken into memory when it must grow (_owned_hnsw)
