@@ -48,7 +48,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--max-length", type=int, default=128, help="tokens per pair (default 128)")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=4e-5)
-    p.add_argument("--seeds", type=int, default=3, help="cross-encoder seeds 0..N-1 (default 3)")
+    p.add_argument("--seeds", type=int, default=3, help="cross-encoder seeds, N of them (default 3)")
+    p.add_argument("--first-seed", type=int, default=0, help="the first cross-encoder seed (default 0)")
     p.add_argument("-k", type=int, default=20, help="blocking candidates per listing for the cascade share")
     p.add_argument("--band", type=float, nargs="+", default=[1.0, 2.0],
                    help="cascade bands: |shipped log-odds - threshold log-odds| below which a pair is re-scored")
@@ -197,7 +198,7 @@ def run_dataset(args, name: str) -> dict:
           flush=True)
 
     seeds = []
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         encoder = CrossEncoder(args.max_length, seed)
         seconds, cpu_seconds = encoder.fit(*texts["train"], labels["train"], args.epochs, args.batch_size, args.lr)
         cross = {"valid": encoder.predict(*texts["valid"])}
