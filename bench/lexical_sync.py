@@ -117,11 +117,11 @@ def _full_sync(store, docs) -> dict:
     from shopgraph.search.lexical_index import LexicalIndex
     from shopgraph.search.lexical_sync import sync
 
-    generation = docs.identity()[1]
+    version = docs.version()
     with tempfile.TemporaryDirectory() as tmp:
         index = LexicalIndex.open(Path(tmp) / "lexical", database_id="bench")
         wall, cpu = time.perf_counter(), time.process_time()
-        changed = sync(index, docs, generation)
+        changed = sync(index, docs, version)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         documents = len(index)
         index.close()

@@ -35,6 +35,7 @@ from shopgraph.graph import schema as S
 from shopgraph.graph.access_lock import AccessLock
 from shopgraph.graph.cypher_guard import ensure_read_only
 from shopgraph.graph.filters import candidate_query
+from shopgraph.graph.mirror_state import EPOCH, EPOCHS, Epochs, GraphVersion
 from shopgraph.graph.rows import chunks, one_line, plain
 from shopgraph.graph.sessions import Session, Sessions, connect, open_database
 from shopgraph.graph.store import (DATABASE_ID, Filters, GraphBatch, GraphStore, Rows, VectorWrite,
@@ -45,6 +46,11 @@ from shopgraph.graph.vector_sync import (INNER_PRODUCT_PROPERTIES, IndexedVector
                                          read_ahead_indexes)
 
 log = logging.getLogger(__name__)
+
+# pinned_meta's one statement: every Meta row but the list of write epochs (up to ~8 KB, read only when
+# a mirror's lineage is checked, mirror_state); the current epoch's token is a short row of its own.
+# (query, parameters); bench/mirror_state.py times it against the statement before epochs.
+PIN_META = ("MATCH (m:Meta) WHERE m.key <> $skip RETURN m.key, m.value", {"skip": EPOCHS})
 
 SCHEMA_VERSION = "4"
 # Version 2 added the learned vectors (aligned text/image/fused, GNN): (label, property) to add.
@@ -112,6 +118,7 @@ class EmbeddedStore(GraphStore):
         self._write_lock = threading.RLock()
         self._local = threading.local()  # conn: the connection this thread's current read/write uses; meta: pinned_meta's rows; writes: its write count; group: grouped_writes state
         self._closed = False
+        self._epoch: str | None = None  # the write epoch this open began (mirror_state), at its first write
         self._rows_unreleased = 0  # rows written since the C heap's freed memory was last released
         self._vectors = IndexedVectors(self, self._dim_of, Path(f"{path}.index"), index_config)
         if read_only and index_config.read_ahead:
@@ -554,7 +561,7 @@ class EmbeddedStore(GraphStore):
     # -- meta ----------------------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
         pinned = self._pinned()
-        if pinned is not None:
+        if pinned is not None and key != EPOCHS:  # the epoch list is not pinned: see pinned_meta
             return pinned.get(key)
         # single: one statement is its own snapshot; BEGIN/COMMIT around it would triple the round
         # trips, and a search reads its graph's version several times
@@ -563,10 +570,14 @@ class EmbeddedStore(GraphStore):
 
     def get_metas(self, keys: Sequence[str]) -> dict[str, str | None]:
         pinned = self._pinned()
-        if pinned is not None:
+        if pinned is not None and EPOCHS not in keys:
             return {key: pinned.get(key) for key in keys}
-        found = dict(self._rows_raw("MATCH (m:Meta) WHERE m.key IN $keys RETURN m.key, m.value",
-                                    {"keys": list(keys)}, single=True))
+        # by key ({key: ...} per key): LadybugDB answers `m.key IN $keys` with a scan, which took a
+        # search's version read (generation and epoch) from 0.16 to 0.28 ms; by key it is 0.19
+        # (docs/benchmarks.md, write epochs). Not begun with UNWIND: tests and benches tell a
+        # hydration's read by that
+        found = dict(self._rows_raw("WITH $keys AS ks UNWIND ks AS k MATCH (m:Meta {key: k}) RETURN m.key, m.value",
+                                    {"keys": list(dict.fromkeys(keys))}, single=True))
         return {key: found.get(key) for key in keys}
 
     @contextmanager
@@ -578,7 +589,7 @@ class EmbeddedStore(GraphStore):
         if getattr(self._local, "meta", None) is not None:
             yield
             return
-        self._local.meta = dict(self._rows_raw("MATCH (m:Meta) RETURN m.key, m.value", single=True))
+        self._local.meta = dict(self._rows_raw(*PIN_META, single=True))
         try:
             yield
         finally:
@@ -615,10 +626,29 @@ class EmbeddedStore(GraphStore):
         return int(self.get_meta("generation") or 0)
 
     def _bump_generation(self) -> int:
-        """Inside a transaction: the next write generation, recorded in Meta."""
-        generation = self.generation() + 1
+        """Inside a transaction: the next write generation, recorded in Meta. The first of this open
+        (or the first after a rolled-back one) also begins a write epoch (mirror_state): the lineage a
+        mirror checks, so a database restored from an older copy never passes for its later self."""
+        meta = self.get_metas(("generation", EPOCH))
+        generation = int(meta["generation"] or 0) + 1
         self._run("MATCH (m:Meta {key: 'generation'}) SET m.value = $v", {"v": str(generation)})
+        if self._epoch is None or meta[EPOCH] != self._epoch:
+            self._begin_epoch(generation)
         return generation
+
+    def _begin_epoch(self, first: int) -> None:
+        """Inside the transaction of this open's first write: a new epoch whose first generation is
+        `first`, in the list and as the current token (both rolled back with the write)."""
+        token = uuid.uuid4().hex[:16]
+        try:
+            epochs = Epochs.parse(self.get_meta(EPOCHS))
+        except (ValueError, TypeError, KeyError) as e:  # damaged: start a list no older mirror can pass
+            log.warning("%s: the list of write epochs is unreadable (%s): starting a new one", self.path, e)
+            epochs = Epochs(dropped=1)
+        epochs = epochs.begun(first, token)
+        for key, value in ((EPOCHS, epochs.dump()), (EPOCH, token)):
+            self._run("MERGE (m:Meta {key: $key}) SET m.value = $value", {"key": key, "value": value})
+        self._epoch = token
 
     # -- writes --------------------------------------------------------------------------------
     def write(self, batch: GraphBatch) -> None:
@@ -1124,7 +1154,8 @@ class EmbeddedStore(GraphStore):
         return state["reader"]
 
     def _open_scan(self, pool_mb: int, state: dict):
-        expected = (str(self.generation()), self._identity())
+        meta = self.get_metas(("generation", EPOCH))
+        expected = (meta["generation"] or "0", self._identity(), meta[EPOCH])
         # A read-only store's read holds the access lock already (this thread); the writer's own
         # reads do not, and its commits on other threads must wait while the database opens.
         hold = nullcontext() if self.read_only else self._access.reading()
@@ -1134,9 +1165,9 @@ class EmbeddedStore(GraphStore):
                 database = open_database(self.path, read_only=True, checkpoint_bytes=1 << 30, connections=1,
                                          buffer_pool_bytes=pool_mb * 1024 * 1024)
             connection = connect(database)
-            meta = dict(connection.execute("MATCH (m:Meta) WHERE m.key IN ['generation', $id] "
-                                           "RETURN m.key, m.value", {"id": DATABASE_ID}).get_all())
-            seen = (meta.get("generation") or "0", meta.get(DATABASE_ID))
+            meta = dict(connection.execute("MATCH (m:Meta) WHERE m.key IN ['generation', $id, $epoch] "
+                                           "RETURN m.key, m.value", {"id": DATABASE_ID, "epoch": EPOCH}).get_all())
+            seen = (meta.get("generation") or "0", meta.get(DATABASE_ID), meta.get(EPOCH))
         except (StoreError, RuntimeError) as e:  # e.g. a second open refused: read as before
             log.info("reading vectors through the store's own pool: %s", one_line(e))
             seen = None
@@ -1207,23 +1238,30 @@ class EmbeddedStore(GraphStore):
             pinned = self._pinned()
             if pinned is not None and filter_args is None:
                 # Inside pinned_meta: an index already current at the pinned version needs no read.
-                index = self._vectors.current(prop, int(pinned.get("generation") or 0), pinned.get(DATABASE_ID))
+                version = GraphVersion(pinned.get(DATABASE_ID), int(pinned.get("generation") or 0), pinned.get(EPOCH))
+                index = self._vectors.current(prop, version)
                 if index is not None:
-                    self._local.searched = (pinned.get(DATABASE_ID), int(pinned.get("generation") or 0))
+                    self._local.searched = (version.source, version.generation, version.epoch)
                     yield index, None
                     return
             # the graph's version read afresh: a pin older than an index another thread synced since
             # must not make this one rebuild it back
             with self.unpinned(), self._reading(), self._vector_reads():
-                generation, identity = self.generation(), self._identity()
-                index = self._vectors.index(prop, generation, identity)
-                allowed = None if filter_args is None else self._candidates(prop, index, (identity, generation),
-                                                                            *filter_args)
-            self._local.searched = (identity, generation)
+                version = GraphVersion(self._identity(), *self._generation_and_epoch())
+                index = self._vectors.index(prop, version, lambda: self.get_meta(EPOCHS))
+                searched = (version.source, version.generation, version.epoch)
+                allowed = None if filter_args is None else self._candidates(prop, index, searched, *filter_args)
+            self._local.searched = searched
             yield index, allowed
             self._vectors.persist(prop)
 
-    def search_version(self) -> tuple[str | None, int] | None:
+    def _generation_and_epoch(self) -> tuple[int, str | None]:
+        """Inside a read: (write generation, current write epoch), one statement (a search's version
+        read when no pin serves it; bench/mirror_state.py times it against the read before epochs)."""
+        meta = self.get_metas(("generation", EPOCH))
+        return int(meta["generation"] or 0), meta[EPOCH]
+
+    def search_version(self) -> tuple[str | None, int, str | None] | None:
         """See GraphStore.search_version: set by _synced_index (the index it yields is synced to exactly
         that version, and a filter's candidates are read in the same read)."""
         return getattr(self._local, "searched", None)

@@ -37,14 +37,15 @@ import numpy as np
 
 from shopgraph.errors import BadArgumentError, StoreError
 from shopgraph.graph import schema as S
+from shopgraph.graph.mirror_state import EPOCH, EPOCHS
 from shopgraph.graph.store import DATABASE_ID, GraphBatch, GraphStore
 
 log = logging.getLogger(__name__)
 
 PROGRESS_KEY = "migration.progress"
 DONE_KEY = "migration.done"
-# The target's own bookkeeping: never copied from the source.
-OWN_META = ("schema_version", "generation", DATABASE_ID, PROGRESS_KEY, DONE_KEY)
+# The target's own bookkeeping: never copied from the source (its write epochs are its own lineage).
+OWN_META = ("schema_version", "generation", DATABASE_ID, PROGRESS_KEY, DONE_KEY, EPOCH, EPOCHS)
 NODE_ORDER = ("Platform", "Brand", "Category", "Identifier", "Attribute", "User", "Product")  # endpoints before relationships
 SKIPPED_PROPERTIES = ("rev",)
 

@@ -236,8 +236,8 @@ class GraphStore(ABC):
         binding `p` to the product, e.g. "(p)-[:OF_BRAND]->(b:Brand) WHERE b.name = $brand".
         """
 
-    def search_version(self) -> tuple[str | None, int] | None:
-        """(database id, write generation) whose vector index answered this thread's last
+    def search_version(self) -> tuple[str | None, int, str | None] | None:
+        """(database id, write generation, write epoch) whose vector index answered this thread's last
         vector_search: the graph version its hits come from, known without another statement (the
         result cards are used only at exactly that version, queries/cards.py). None (the default):
         the store does not say, and hits are hydrated from the graph."""

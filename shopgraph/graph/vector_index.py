@@ -263,7 +263,8 @@ class AnnIndex:
     filter_min_fraction of the index (filtered HNSW loses recall there); otherwise by HNSW
     restricted to it.
     revision: opaque int/str set by the store (which graph generation this mirror reflects),
-    saved and loaded with the index.
+    saved and loaded with the index; source and epoch likewise (the database's id and the write epoch
+    of that generation: shopgraph/graph/mirror_state.py).
     A lock serialises mutations and searches, so one instance can be shared between threads.
     """
 
@@ -298,6 +299,7 @@ class AnnIndex:
         self.revision: int | str | None = None
         self.saved_format = FORMAT_VERSION  # the format of the files it was loaded from (load sets it)
         self.source: str | None = None
+        self.epoch: str | None = None
         self._lock = threading.RLock()
         self._mirror = np.empty((0, self.dim), dtype=np.float32)  # (capacity, dim) unit rows
         self._alive = np.zeros(0, dtype=bool)  # (capacity,) False for tombstones and unused rows
@@ -866,8 +868,9 @@ class AnnIndex:
         if self.revision is not None and (isinstance(self.revision, bool)
                                           or not isinstance(self.revision, (int, str))):
             raise BadArgumentError(f"index revision must be an int or str, got {self.revision!r}")
-        if self.source is not None and not isinstance(self.source, str):
-            raise BadArgumentError(f"index source must be a str, got {self.source!r}")
+        for name in ("source", "epoch"):
+            if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
+                raise BadArgumentError(f"index {name} must be a str, got {getattr(self, name)!r}")
         faiss = _faiss()
         root = Path(directory)
         with self._lock:
@@ -909,7 +912,7 @@ class AnnIndex:
             os.replace(tmp, root / token)
             manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "dim": self.dim,
                         "params": self._params(), "revision": self.revision, "source": self.source,
-                        "data": token,
+                        "epoch": self.epoch, "data": token,
                         "slots": n, "live": len(self), "files": files, "ids_blake2b": _ids_digest(blob, offsets)}
             staging = root / f"{MANIFEST}.{token}.tmp"
             staging.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
@@ -977,13 +980,13 @@ class AnnIndex:
         else:
             index = cls(saved_dim, **saved)
         n = int(manifest["slots"])
-        hnsw = None
+        hnsw = ahead_ids = None
         faiss = _faiss()
         if _HNSW_SQ in manifest["files"]:
             # the graph and the 8-bit codes (1M at M 32: ~650 MB) are what a search walks, at random: read
             # through the page cache in one sequential pass, then mapped (faiss's own read of the file
             # into memory took 0.5-0.6 s from a warm cache; read and map take ~0.2 s)
-            hnsw = _read_ahead_result(data / _HNSW_SQ)  # mapped already by a store's open (read_ahead)
+            hnsw, ahead_ids = _read_ahead_result(data / _HNSW_SQ)  # mapped already by a store's open (read_ahead)
             if hnsw is None:
                 if not _cached(data / _HNSW_SQ):  # a warm cache: reading it again would cost ~0.1 s for nothing
                     _preread(data / _HNSW_SQ)
@@ -1007,7 +1010,7 @@ class AnnIndex:
             mirror = faiss.rev_swig_ptr(storage.get_xb(), n * saved_dim).reshape(n, saved_dim)
         else:
             raise IndexUnavailable(f"vector index at {root} has neither a mirror nor a complete HNSW file")
-        ids = cls._load_ids(root, data, manifest)
+        ids = cls._load_ids(root, data, manifest, ahead_ids)
         if mirror.dtype != np.float32 or mirror.shape != (n, saved_dim) or len(ids) != n \
                 or ids.live != manifest["live"]:
             raise IndexUnavailable(f"vector index at {root} is inconsistent (mirror or ids do not match)")
@@ -1024,9 +1027,10 @@ class AnnIndex:
         index._alive = ids.alive()
         index.revision = manifest.get("revision")
         index.saved_format = int(manifest["format_version"])
-        index.source = manifest.get("source")
-        if index.source is not None and not isinstance(index.source, str):
-            raise IndexUnavailable(f"{root / MANIFEST} names an invalid source {index.source!r}")
+        index.source, index.epoch = manifest.get("source"), manifest.get("epoch")
+        for name in ("source", "epoch"):
+            if getattr(index, name) is not None and not isinstance(getattr(index, name), str):
+                raise IndexUnavailable(f"{root / MANIFEST} names an invalid {name} {getattr(index, name)!r}")
         index._generation = 1
         if keep_graph and isinstance(hnsw, faiss.IndexHNSWSQ):
             # mapped like a format-3 graph: taken into memory when it must grow (_owned_hnsw)
@@ -1046,10 +1050,16 @@ class AnnIndex:
 
 
     @staticmethod
-    def _load_ids(root: Path, data: Path, manifest: dict) -> SlotIds:
+    def _load_ids(root: Path, data: Path, manifest: dict, ahead: "_AheadIds | None" = None) -> SlotIds:
         """The slot ids of a saved index: packed (version 3, checked against the manifest's digest) or
-        ids.json (versions 1 and 2, unpacked at once so duplicates show here)."""
+        ids.json (versions 1 and 2, unpacked at once so duplicates show here). ahead: the packed ids
+        and their digest a store's read-ahead made of these files (used while both files are unchanged)."""
         if manifest["format_version"] >= 3:
+            read = ahead.of(data) if ahead is not None else None
+            if read is not None:
+                slot_ids, digest = read
+                if manifest.get("ids_blake2b") == digest:
+                    return slot_ids
             blob = (data / _IDS_BLOB).read_bytes()
             offsets = np.load(data / _IDS_OFFSETS, allow_pickle=False)
             if manifest.get("ids_blake2b") != _ids_digest(blob, offsets):
@@ -1205,16 +1215,54 @@ def _will_need(mirror_map: tuple, slots: np.ndarray, row_bytes: int) -> None:
 
 
 def _preread(path: Path | int, chunk: int = _PREREAD_CHUNK) -> None:
-    """Read a file (a path, or an open descriptor, closed after) once, start to end, through the page
-    cache (nothing kept): one sequential pass at disk speed, so the random reads that follow (an HNSW
-    search over a map of it) find it cached. chunk: bytes per read."""
+    """Bring a file (a path, or an open descriptor, closed after) into the page cache once, start to
+    end (nothing kept): one sequential pass at disk speed, so the random reads that follow (an HNSW
+    search over a map of it) find it cached. On Linux the kernel reads it straight into the cache
+    (_populate: no copy to a buffer); elsewhere, or where that fails, it is read in chunks of `chunk` bytes.
+    Why not read(): the copy out of the cache costs CPU beside the open it overlaps, and it varied with
+    that (1M, 626 MiB cold: 0.45-1.56 s wall, 0.1-1.2 s CPU, against 0.35-0.45 s and 7 ms populated;
+    docs/benchmarks.md "Cold open at 1M, part 2")."""
     fd = path if isinstance(path, int) else os.open(path, os.O_RDONLY)
     try:
+        if _populate(fd):
+            return
         buffer, offset = bytearray(chunk), 0
         while (got := os.preadv(fd, [buffer], offset)) > 0:
             offset += got
     finally:
         os.close(fd)
+
+
+_MADV_POPULATE_READ = 22  # Linux 5.14+: fault a range of a mapping in (reading it) without touching it
+
+
+def _populate(fd: int) -> bool:
+    """madvise(MADV_POPULATE_READ) over a read-only shared map of the whole file, unmapped after: the
+    kernel reads the file into the page cache in large sequential reads. Called through ctypes, which
+    lets go of the GIL meanwhile (Python's mmap.madvise holds it), so the thread beside it goes on.
+    Returns False where it is missing or fails (not Linux, a kernel before 5.14, a signal, a file
+    shorter than its map: EFAULT, not a SIGBUS), for the caller to read the file the plain way, which
+    reports a real read error."""
+    import ctypes
+    import sys
+
+    size = os.fstat(fd).st_size
+    if size == 0:
+        return True
+    if not sys.platform.startswith("linux"):
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long)
+    libc.madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+    libc.munmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t)
+    address = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+    if address in (None, ctypes.c_void_p(-1).value):
+        return False
+    try:
+        return libc.madvise(address, size, _MADV_POPULATE_READ) == 0
+    finally:
+        libc.munmap(address, size)
 
 
 def read_ahead(directory: str | os.PathLike) -> threading.Thread | None:
@@ -1245,18 +1293,34 @@ def read_ahead(directory: str | os.PathLike) -> threading.Thread | None:
         while len(_AHEAD) > _AHEAD_KEEP:  # never taken (no search came): the oldest goes
             del _AHEAD[next(iter(_AHEAD))]
 
-    def run() -> None:
+    def read_files() -> None:
         try:
-            for path in paths:  # first: reads release the GIL, so the open beside them goes on
+            for path in paths:  # reads release the GIL, so the open beside them goes on
                 if not _cached(path):
                     _preread(path)
-            faiss = _faiss()  # its import (~0.1 s, holding the GIL) after them, off the first query's path
+            # the ids a load unpacks and checks (1M: 18 MB; their blake2b ~25-45 ms, which lets go of the
+            # GIL, and the offsets' check ~40 ms), made here beside the open, not on the first query's path
+            ahead.ids = _AheadIds.read(paths[1].parent)
+        except (OSError, ValueError) as e:
+            log.debug("reading %s ahead stopped: %s", root, e)
+
+    def run() -> None:
+        # The files are read on a thread of their own while this one imports faiss (~0.1-0.3 s, holding
+        # the GIL) and maps the graph right behind the reads: faiss's mapped read copies the links out of
+        # the file (1M: ~270 MB, ~0.2 s of CPU), from the page cache where the reads ahead of it have
+        # been. One after the other, import and map came after the whole read, on the first query's path
+        # (docs/benchmarks.md "Cold open at 1M, part 2").
+        reader = threading.Thread(target=read_files, name="shopgraph-index-read-files", daemon=True)
+        reader.start()
+        try:
+            faiss = _faiss()
             key = _file_key(paths[0])
             graph = faiss.read_index(str(paths[0]), faiss.IO_FLAG_MMAP_IFC)
             ahead.key, ahead.graph = key, graph
         except (OSError, RuntimeError, MissingDependencyError) as e:  # load reads it again and says what is wrong
             log.debug("reading %s ahead stopped: %s", root, e)
         finally:
+            reader.join()  # done means the files are in the page cache too (or their read failed)
             ahead.done.set()
 
     thread = threading.Thread(target=run, name="shopgraph-index-read-ahead", daemon=True)
@@ -1266,15 +1330,49 @@ def read_ahead(directory: str | os.PathLike) -> threading.Thread | None:
 
 class _Ahead:
     """A graph file (path) being read ahead: done is set when the thread ends; graph is its mapped faiss
-    index (None if that failed) and key the file's identity when it was read (_file_key)."""
+    index (None if that failed) and key the file's identity when it was read (_file_key); ids the
+    packed ids of its data folder (_AheadIds, None if not read)."""
 
-    __slots__ = ("done", "graph", "key", "path")
+    __slots__ = ("done", "graph", "key", "path", "ids")
 
     def __init__(self, path: Path) -> None:
         self.path = str(path)
         self.done = threading.Event()
         self.graph = None
         self.key: tuple | None = None
+        self.ids: _AheadIds | None = None
+
+
+class _AheadIds:
+    """A data folder's packed ids as a read-ahead read them: slot_ids (SlotIds.packed, its offsets checked
+    there: 1M ~40 ms on a loaded machine), the digest of its files (_ids_digest) and both files'
+    identities then (_file_key), so a load uses them only while the files are unchanged, and once."""
+
+    __slots__ = ("folder", "keys", "slot_ids", "digest")
+
+    def __init__(self, folder: Path, keys: tuple, slot_ids: SlotIds, digest: str) -> None:
+        self.folder, self.keys, self.slot_ids, self.digest = str(folder), keys, slot_ids, digest
+
+    @classmethod
+    def read(cls, folder: Path) -> "_AheadIds":
+        """Raises OSError or ValueError (offsets that do not describe the blob: the load finds it again)."""
+        keys = (_file_key(folder / _IDS_BLOB), _file_key(folder / _IDS_OFFSETS))
+        blob = (folder / _IDS_BLOB).read_bytes()
+        offsets = np.load(folder / _IDS_OFFSETS, allow_pickle=False)
+        return cls(folder, keys, SlotIds.packed(blob, offsets), _ids_digest(blob, offsets))
+
+    def of(self, folder: Path) -> tuple[SlotIds, str] | None:
+        """(slot_ids, digest) if they are folder's ids files as they are now (taken: a second call gets
+        None, since the index that takes them may change them), else None."""
+        try:
+            same = self.slot_ids is not None and str(folder) == self.folder and \
+                (_file_key(folder / _IDS_BLOB), _file_key(folder / _IDS_OFFSETS)) == self.keys
+        except OSError:
+            return None
+        if not same:
+            return None
+        slot_ids, self.slot_ids = self.slot_ids, None
+        return slot_ids, self.digest
 
 
 _AHEAD: dict[str, _Ahead] = {}  # index folder (_folder_key) -> its read-ahead, until a load takes it
@@ -1301,19 +1399,21 @@ def forget_read_ahead(directory: str | os.PathLike) -> None:
             del _AHEAD[key]
 
 
-def _read_ahead_result(path: Path):
-    """The mapped graph a read-ahead made of this file (path: <folder>/<data>/hnsw_sq.faiss; waiting for
-    it if still under way), taken once; None when there is none, it read another file of the folder (one a
-    save has replaced since), it failed, or the file has changed since. The folder's read-ahead is dropped
-    either way."""
+def _read_ahead_result(path: Path) -> tuple:
+    """(graph, ids): the mapped graph a read-ahead made of this file (path: <folder>/<data>/hnsw_sq.faiss;
+    waiting for it if still under way) and the _AheadIds it read of that data folder, taken once; each
+    None when there is none, it read another file of the folder (one a save has replaced since) or it
+    failed; the graph also when its file has changed since (the ids check theirs when used). The
+    folder's read-ahead is dropped either way."""
     with _AHEAD_LOCK:
         ahead = _AHEAD.pop(_folder_key(path.parent.parent), None)
-    if ahead is None or ahead.path != str(path) or not ahead.done.wait(_AHEAD_WAIT) or ahead.graph is None:
-        return None
+    if ahead is None or ahead.path != str(path) or not ahead.done.wait(_AHEAD_WAIT):
+        return None, None
     try:
-        return ahead.graph if _file_key(path) == ahead.key else None
+        graph = ahead.graph if ahead.graph is not None and _file_key(path) == ahead.key else None
     except OSError:
-        return None
+        graph = None
+    return graph, ahead.ids
 
 
 def _cached(path: Path) -> bool:

@@ -7,9 +7,11 @@ and if the index then holds more ids than the graph, ids gone from the graph are
 never returns a deleted product or scores a changed one with its old vector.
 
 Identity: an index mirrors one database (its random Meta database_id, the index's `source`) at one
-generation (its `revision`). An index of another database (one deleted and made anew at the same
-path), of a newer generation than the graph (a database restored from a copy), or without a source
-is never synced from: it is rebuilt from the graph.
+generation (its `revision`) of one write epoch (its `epoch`). The rule shared by every mirror
+(shopgraph/graph/mirror_state.py) says whether it may be synced forward: an index of another database
+(one deleted and made anew at the same path), of a newer generation than the graph, of a lineage the
+graph's history does not hold (a database restored from an older copy, whatever generation its new
+writes reached), or without a source is never synced from: it is rebuilt from the graph.
 
 Saving: the caller syncs inside one consistent read of the graph (index()) and saves after that read
 (persist()), so a save never holds up the writer of another process. Before an index is saved its
@@ -33,6 +35,7 @@ import numpy as np
 
 from shopgraph.config import IndexConfig
 from shopgraph.errors import StoreError
+from shopgraph.graph.mirror_state import GraphVersion, fault, rebuild_note
 from shopgraph.graph.vector_index import (FORMAT_VERSION, AnnIndex, IndexUnavailable, forget_read_ahead,
                                          read_ahead)
 
@@ -79,35 +82,34 @@ class IndexedVectors:
         with lock:
             yield
 
-    def index(self, prop: str, generation: int, source: str | None) -> AnnIndex:
-        """The index of prop synced to the graph at `generation` of database `source` (its id; None:
-        an unidentified database, whose index lives in memory only). Call holding locked(prop),
-        inside one consistent read of the graph."""
+    def index(self, prop: str, graph: GraphVersion, epochs: Callable[[], str | None]) -> AnnIndex:
+        """The index of prop synced to the graph at `graph` (its database id as source, None: an
+        unidentified database, whose index lives in memory only; its generation and write epoch).
+        epochs(): the graph's list of write epochs (mirror_state.fault), read only when the index's
+        epoch is not the current one. Call holding locked(prop), inside one consistent read."""
         index = self._indexes.get(prop)
-        if index is not None and index.source != source:
-            log.info("%s now holds another database: rebuilding its %s index", self._directory, prop)
-            index = None
         if index is None:
-            index = self._load(prop, source, generation)
-            self._indexes[prop] = index
-        if not isinstance(index.revision, int) or index.revision > generation:
-            log.warning("the %s index claims generation %r, the graph is at %d: rebuilding it",
-                        prop, index.revision, generation)
-            index = self._indexes[prop] = self._fresh(prop, source)
-        if index.revision != generation:
-            self._sync(prop, index, generation)
-        if self._save_due(prop, index) and self._verified.get(prop) != (source, generation):
-            self._verify(prop, index, generation)
+            index = self._load(prop, graph, epochs)
+        else:
+            why = fault(index.source, index.revision, index.epoch, graph, epochs)
+            if why is not None:
+                rebuild_note("vector", f"{prop} in {self._directory}", why)
+                index = self._fresh(prop, graph.source)
+        self._indexes[prop] = index
+        if (index.revision, index.epoch) != (graph.generation, graph.epoch):
+            self._sync(prop, index, graph)
+        if self._save_due(prop, index) and self._verified.get(prop) != _version(graph):
+            self._verify(prop, index, graph)
         return self._indexes[prop]
 
-    def current(self, prop: str, generation: int, source: str | None) -> AnnIndex | None:
-        """The in-memory index of prop when it is already synced to `generation` of database `source`
-        and owes no check before a save (what index() would return without reading the graph), else
-        None. Call holding locked(prop)."""
+    def current(self, prop: str, graph: GraphVersion) -> AnnIndex | None:
+        """The in-memory index of prop when it is already synced to exactly `graph` (database id,
+        generation, write epoch) and owes no check before a save (what index() would return without
+        reading the graph), else None. Call holding locked(prop)."""
         index = self._indexes.get(prop)
-        if index is None or index.source != source or index.revision != generation:
+        if index is None or (index.source, index.revision, index.epoch) != _version(graph):
             return None
-        if self._save_due(prop, index) and self._verified.get(prop) != (source, generation):
+        if self._save_due(prop, index) and self._verified.get(prop) != _version(graph):
             return None
         return index
 
@@ -137,7 +139,7 @@ class IndexedVectors:
         index, path = self._indexes.get(prop), self._path(prop)
         if index is None or path is None or index.source is None or not self._save_due(prop, index):
             return
-        if self._verified.get(prop) != (index.source, index.revision):
+        if self._verified.get(prop) != (index.source, index.revision, index.epoch):
             return
         try:
             with _save_lock(path) as mine:
@@ -154,13 +156,13 @@ class IndexedVectors:
 
     def _fresh(self, prop: str, source: str | None) -> AnnIndex:
         index = AnnIndex.from_config(self._dims(prop), self._config, normalize=self._normalize(prop))
-        index.revision, index.source = -1, source
+        index.revision, index.source, index.epoch = -1, source, None
         self._unsaved[prop] = 0
         self._verified.pop(prop, None)
         return index
 
-    def _load(self, prop: str, source: str | None, generation: int) -> AnnIndex:
-        path = self._path(prop)
+    def _load(self, prop: str, graph: GraphVersion, epochs: Callable[[], str | None]) -> AnnIndex:
+        path, source = self._path(prop), graph.source
         if path is None or source is None or not (path / "manifest.json").exists() or prop in self._distrusted:
             return self._fresh(prop, source)
         for attempt in (1, 2):  # a save by another process may replace the files being read: retry once
@@ -174,13 +176,9 @@ class IndexedVectors:
         if index.dim != self._dims(prop) or index.normalize != self._normalize(prop):
             log.warning("vector index %s does not match the graph's %s: rebuilding", path, prop)
             return self._fresh(prop, source)
-        if index.source != source:
-            log.warning("vector index %s mirrors another database (%s, not %s): rebuilding",
-                        path, index.source, source)
-            return self._fresh(prop, source)
-        if not isinstance(index.revision, int) or isinstance(index.revision, bool) or index.revision > generation:
-            log.warning("vector index %s claims generation %r, the graph is at %d: rebuilding",
-                        path, index.revision, generation)
+        why = fault(index.source, index.revision, index.epoch, graph, epochs)
+        if why is not None:
+            rebuild_note("vector", path, why)
             return self._fresh(prop, source)
         # a copy on disk in an older format is due for a save in today's: a format-3 index (float32
         # vectors walked through a mapped file) stays seconds a query on a cold page cache until it is
@@ -197,7 +195,7 @@ class IndexedVectors:
         unsaved = self._unsaved.get(prop, 0)
         return unsaved > 0 and unsaved >= SAVE_LAG * len(index)
 
-    def _sync(self, prop: str, index: AnnIndex, generation: int) -> None:
+    def _sync(self, prop: str, index: AnnIndex, graph: GraphVersion) -> None:
         since = index.revision if isinstance(index.revision, int) else -1
         changed = 0
         if len(index) == 0:  # a build: size the mirror once for every vector the graph holds
@@ -213,23 +211,27 @@ class IndexedVectors:
             gone = [i for i in index.ids() if i not in live]
             index.remove(gone)
             changed += len(gone)
-        index.revision = generation
+        index.revision, index.epoch = graph.generation, graph.epoch
         self._unsaved[prop] = self._unsaved.get(prop, 0) + changed
         log.debug("synced %s index: %d changes, %d vectors", prop, changed, len(index))
 
-    def _verify(self, prop: str, index: AnnIndex, generation: int) -> None:
+    def _verify(self, prop: str, index: AnnIndex, graph: GraphVersion) -> None:
         """Before a save: the index's ids must be exactly the graph's products with the vector (same
         read as the sync). A mismatch (it should not happen) is logged and the index rebuilt."""
         live = self._source.ids_with_vector(prop)
         if len(index) != len(live) or set(index.ids()) != live:
             log.error("the %s index (%d vectors) differs from the graph (%d) at generation %d: rebuilding it",
-                      prop, len(index), len(live), generation)
-            source = index.source
-            index = self._indexes[prop] = self._fresh(prop, source)
-            self._sync(prop, index, generation)
+                      prop, len(index), len(live), graph.generation)
+            index = self._indexes[prop] = self._fresh(prop, graph.source)
+            self._sync(prop, index, graph)
             if set(index.ids()) != live:
                 raise StoreError(f"the {prop} vector index cannot be made to match the graph")
-        self._verified[prop] = (index.source, generation)
+        self._verified[prop] = (index.source, index.revision, index.epoch)
+
+
+def _version(graph: GraphVersion) -> tuple:
+    """(source, revision, epoch) an index synced to `graph` records."""
+    return graph.source, graph.generation, graph.epoch
 
 
 def read_ahead_indexes(directory: Path) -> int:

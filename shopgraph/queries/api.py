@@ -297,16 +297,23 @@ class ShopGraph:
                              limit=limit, prepared=self._platform_pair(source, platform), rerank_pool=rerank_pool))
 
     def _platform_pair(self, source: str, target: str):
-        """Both platforms' listings and featurizer, built once per write generation of the store (one
-        product's matches need the whole catalogs; rebuilding them per request was most of its cost)."""
+        """Both platforms' listings and featurizer, built once per version of the graph (one product's
+        matches need the whole catalogs; rebuilding them per request was most of its cost). The version
+        is (write generation, database id, write epoch): a database restored from an older copy whose
+        writes bring its generation back to the cached one is another epoch (graph/mirror_state.py)."""
+        from shopgraph.graph.mirror_state import EPOCH
+        from shopgraph.graph.store import DATABASE_ID
         from shopgraph.matching.pipeline import platform_pair
 
-        generation = self.store.generation() if hasattr(self.store, "generation") else None
+        version = None
+        if hasattr(self.store, "generation"):
+            meta = self.store.get_metas(("generation", DATABASE_ID, EPOCH))  # one statement
+            version = (meta["generation"] or "0", meta[DATABASE_ID], meta[EPOCH])
         cached = self._platform_pairs.get((source, target))
-        if cached is not None and generation is not None and cached[0] == generation:
+        if cached is not None and version is not None and cached[0] == version:
             return cached[1]
         prepared = platform_pair(self.store, source, target)
-        self._platform_pairs[(source, target)] = (generation, prepared)
+        self._platform_pairs[(source, target)] = (version, prepared)
         return prepared
 
     def review_queue(self, limit: int = 50) -> list[dict]:
@@ -606,13 +613,13 @@ class ShopGraph:
 
     def _results(self, hits: list[tuple[str, float]], fused_query: np.ndarray | None,
                  aligned_query: np.ndarray | None = None, *, version: tuple | None = None) -> SearchResults:
-        """SearchResults of hits; version: (database id, generation) the hits come from
+        """SearchResults of hits; version: (database id, generation, write epoch) the hits come from
         (store.search_version, taken right after the search), so the result cards may hydrate them."""
         if not hits:
             return SearchResults()
         ids = [i for i, _ in hits]
         products = hydrate.products(self.store, ids, self.cards,
-                                    None if version is None else (None, version[0], version[1]))
+                                    None if version is None else (None, *version))
         channels: dict[str, dict[str, float]] = {}
         if aligned_query is not None:
             for channel, prop in (("text", "txt_emb"), ("image", "img_emb")):

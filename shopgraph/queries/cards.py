@@ -9,8 +9,9 @@ B-tree lookup each in a small file.
 
 The card file follows the graph like the lexical index (shopgraph/search/lexical_sync.py):
 - identity: the database id and schema version, and the revision (write generation) whose products
-  the rows hold, written in the same SQLite transaction as the rows. A sync that needs several
-  transactions marks the file `pending` in its first and clears it in its last, so a reader never
+  the rows hold with its write epoch (shopgraph/graph/mirror_state.py), written in the same SQLite
+  transaction as the rows. A sync that needs several transactions marks the file `pending` in its
+  first and clears it in its last, so a reader never
   takes rows of a half-done sync for a revision (a process killed mid-sync leaves it pending; the
   next sync resumes from the revision, upserts being idempotent).
 - sync: every write that touches products stamps them with `rev` (a Cypher write restamps all), so a
@@ -21,7 +22,9 @@ The card file follows the graph like the lexical index (shopgraph/search/lexical
   closes). A read-only process only reads, and only a file of this database at exactly the
   generation its search's hits come from; anything else (no file, another database, stale, pending,
   unreadable, an id without a card) is read from the graph, as before the cards.
-- a writer rebuilds a file of another database, of a generation newer than the graph, or unreadable.
+- a writer rebuilds a file the rule shared by every mirror (mirror_state.fault) refuses: of another
+  database, of a generation newer than the graph, of a write epoch the graph's history does not hold
+  (a database restored from an older copy, whatever generation its new writes reached); or unreadable.
 
 Card values are what `get_nodes` gives (str, float, bool, list or None), so a card and a graph read
 make the same Product. JSON keeps float prices as floats (NaN and infinities included).
@@ -39,6 +42,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from shopgraph.graph.mirror_state import EPOCHS, GraphVersion, changed_products, fault, rebuild_note, resync_point
 from shopgraph.queries.results import Product
 
 log = logging.getLogger(__name__)
@@ -77,9 +81,10 @@ def decode(card: str) -> dict:
 class CardFile:
     """The SQLite card file: table meta(key, value) and cards(id, card) WITHOUT ROWID.
 
-    meta keys: format, identity (database id / schema version), revision (int), pending ("1" while a
-    sync spanning several transactions runs). Readers use one connection per thread (sqlite3
-    connections are not shared across threads); the writer one of its own."""
+    meta keys: format, identity (database id / schema version), revision (int), epoch (its write
+    epoch, "" for none), pending ("1" while a sync spanning several transactions runs). Readers use
+    one connection per thread (sqlite3 connections are not shared across threads); the writer one of
+    its own."""
 
     def __init__(self, path: Path, read_only: bool):
         self.path = Path(path)
@@ -154,15 +159,15 @@ class CardFile:
         return dict(conn.execute("SELECT key, value FROM meta").fetchall())
 
     def read(self, ids: Sequence[str], identity: str | None, database_id: str | None,
-             generation: int) -> dict[str, dict] | None:
+             generation: int, epoch: str | None) -> dict[str, dict] | None:
         """{id: row} of the ids that have a card, when the file holds exactly this database (by its
-        identity, or by database id when identity is None) at `generation`, read in one transaction
-        with the revision; else None."""
+        identity, or by database id when identity is None) at `generation` of write epoch `epoch`,
+        read in one transaction with the revision; else None."""
         conn = self.connect()
         conn.execute("BEGIN")
         try:
             meta = self.meta(conn)
-            if not _describes(meta, identity, database_id, generation):
+            if not _describes(meta, identity, database_id, generation, epoch):
                 return None
             unique = list(dict.fromkeys(ids))
             marks = ",".join("?" * len(unique))
@@ -200,8 +205,11 @@ def _inode(path: Path) -> int | None:
         return None
 
 
-def _describes(meta: dict, identity: str | None, database_id: str | None, generation: int) -> bool:
+def _describes(meta: dict, identity: str | None, database_id: str | None, generation: int,
+               epoch: str | None) -> bool:
     if meta.get("format") != FORMAT or meta.get("pending") == "1" or meta.get("revision") != str(generation):
+        return False
+    if (meta.get("epoch") or None) != epoch:
         return False
     if identity is not None:
         return meta.get("identity") == identity
@@ -219,17 +227,18 @@ class CardMirror:
         self.file = CardFile(path, read_only)
         self.read_only = read_only
         self._lock = threading.Lock()  # one sync at a time
-        self._not_now: int | None = None  # a generation whose change a writer left for its close
-        self._broken: tuple | None = None  # (generation, file signature) at which a reader found it unreadable
+        self._not_now: tuple | None = None  # a (generation, epoch) whose change a writer left for its close
+        self._broken: tuple | None = None  # ((generation, epoch), file signature) at which a reader found it unreadable
 
     # -- reading ----------------------------------------------------------------------------------
     def products(self, ids: Sequence[str], version: tuple | None) -> dict[str, Product] | None:
         """{id: Product} of the ids from the cards when they hold the version the hits come from
-        (version: (identity or None, database id or None, generation)), else None; ids without a card
-        are left out (the caller reads them from the graph). A writer first syncs a small change."""
+        (version: (identity or None, database id or None, generation, write epoch)), else None; ids
+        without a card are left out (the caller reads them from the graph). A writer first syncs a
+        small change."""
         if version is None or self.read_only and not self.file.path.exists():
             return None
-        if self._broken is not None and self._broken == (version[2], self._signature()):
+        if self._broken is not None and self._broken == (version[2:], self._signature()):
             return None  # unreadable: tried again at another generation, or once a writer rebuilt it
         rows = self._read(ids, version)
         if rows is None and not self.read_only and self._catch_up(version):
@@ -239,13 +248,13 @@ class CardMirror:
         return {i: Product.from_row(row) for i, row in rows.items()}
 
     def _read(self, ids, version) -> dict[str, dict] | None:
-        identity, database_id, generation = version
+        identity, database_id, generation, epoch = version
         try:
-            return self.file.read(ids, identity, database_id, generation)
+            return self.file.read(ids, identity, database_id, generation, epoch)
         except (sqlite3.Error, OSError, ValueError, TypeError) as e:  # ValueError: a card's text is not JSON
             if self.read_only:
                 log.info("card file %s not usable (%s): results read from the graph", self.file.path, e)
-                self._broken = (generation, self._signature())
+                self._broken = ((generation, epoch), self._signature())
             self.file.close_mine()
             return None
 
@@ -260,19 +269,16 @@ class CardMirror:
         """A writer whose cards are behind the search's generation syncs them when few products
         changed (the rest waits for close: judged once per generation, a count being a scan); True
         if it synced."""
-        if self._not_now == version[2]:
+        if self._not_now == version[2:]:
             return False
         try:
             with self.store.unpinned():
-                identity, generation = _identity(self.store)
-                if generation != version[2]:
+                graph = _version(self.store)
+                if (graph.generation, graph.epoch) != version[2:]:
                     return False  # the graph moved on since the search: read its hits from the graph
-                meta = self._meta_or_none() or {}
-                revision = -1  # a file of another database, format or a newer generation is rebuilt
-                if meta.get("identity") == identity and meta.get("format") == FORMAT and meta.get("revision"):
-                    revision = int(meta["revision"])
-                if revision > generation or _changed(self.store, revision) > CHEAP:
-                    self._not_now = generation
+                revision = self._resume_from(self._meta_or_none() or {}, graph, quiet=True)
+                if _changed(self.store, revision) > CHEAP:
+                    self._not_now = version[2:]
                     return False
                 self.sync()
             return True
@@ -302,31 +308,47 @@ class CardMirror:
         if self.read_only:
             raise RuntimeError("a read-only process does not write the card file")
         with self._lock:
-            identity, generation = _identity(self.store)
+            graph = _version(self.store)
             try:
-                return self._sync(identity, generation)
+                return self._sync(graph)
             except sqlite3.OperationalError:
                 raise  # busy or locked (a reader's long read): not damage; the caller logs it, a later sync redoes it
             except sqlite3.DatabaseError as e:
                 log.warning("card file %s unreadable (%s): rebuilding it from the graph", self.file.path, e)
                 self._remove()
-                return self._sync(identity, generation)
+                return self._sync(graph)
 
-    def _sync(self, identity: str | None, generation: int) -> int:
+    def _resume_from(self, meta: dict, graph: GraphVersion, quiet: bool = False) -> int:
+        """The revision a sync of the file (its meta) to `graph` starts from: the file's own, or -1
+        (rebuild) for a file of another format or one the mirror rule refuses (logged unless quiet)."""
+        if meta.get("format") != FORMAT or meta.get("revision") is None:
+            return -1
+        try:
+            revision = int(meta["revision"])
+        except ValueError:
+            return -1
+        why = fault(meta.get("identity"), revision, meta.get("epoch") or None, graph, self._epochs)
+        if why is not None:
+            if not quiet:
+                rebuild_note("card", self.file.path, why)
+            return -1
+        return revision
+
+    def _epochs(self) -> str | None:
+        return self.store.get_meta(EPOCHS)
+
+    def _sync(self, graph: GraphVersion) -> int:
+        identity, generation = graph.source, graph.generation
         if identity is None:
             return 0  # a database without an id (an old one opened read-only): nothing to name the file by
         conn = self.file.connect()
         meta = self.file.meta(conn)
-        revision = -1
-        if meta.get("identity") == identity and meta.get("format") == FORMAT and meta.get("revision") is not None:
-            revision = int(meta["revision"])
-        if revision > generation:
-            log.warning("card file %s claims generation %d, the graph is at %d: rebuilding", self.file.path,
-                        revision, generation)
-            revision = -1
-        if revision == generation and meta.get("pending") != "1":
+        revision = self._resume_from(meta, graph)
+        if revision == generation and (meta.get("epoch") or None) == graph.epoch and meta.get("pending") != "1":
             return 0
         stamp = [("format", FORMAT), ("identity", identity), ("database_id", identity.split("/schema-")[0])]
+        # the resume point's epoch (a rebuild resumes from nothing): what a killed sync leaves recorded
+        resumed_epoch = (meta.get("epoch") or "") if revision >= 0 else ""
         changed = 0
         first = True
         batches = _changed_rows(self.store, revision)
@@ -346,11 +368,12 @@ class CardMirror:
                     # the resume point of a sync killed before its last transaction: these rows are
                     # newer than `revision`, and readers skip a pending file
                     conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                                     stamp + [("revision", str(revision)), ("pending", "1")])
+                                     stamp + [("revision", str(revision)), ("epoch", resumed_epoch), ("pending", "1")])
                 if last:
                     changed += self._drop_deleted(conn)
                     conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                                     stamp + [("revision", str(generation)), ("pending", "0")])
+                                     stamp + [("revision", str(generation)), ("epoch", graph.epoch or ""),
+                                              ("pending", "0")])
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -381,41 +404,31 @@ class CardMirror:
         self.file.close()
 
 
-def _identity(store) -> tuple[str | None, int]:
+def _version(store) -> GraphVersion:
     from shopgraph.search.lexical_sync import GraphDocs
 
-    return GraphDocs(store).identity()
+    return GraphDocs(store).version()
 
 
 def _changed(store, revision: int) -> int:
     """How many products a sync from revision would read (every one after an unstamped write query)."""
-    from shopgraph.graph.store import ANY_PRODUCT_CHANGED
-
-    unstamped = store.get_meta(ANY_PRODUCT_CHANGED)
-    if unstamped is not None and int(unstamped) > revision:
-        revision = -1
+    revision = resync_point(store, revision)
     where = "" if revision < 0 else "WHERE p.rev > $rev"
     return int(store.cypher(f"MATCH (p:Product) {where} RETURN count(p) AS n", {"rev": revision} if where else None)[0]["n"])
 
 
 def _changed_rows(store, revision: int) -> Iterator[tuple[str, list[dict]]]:
     """("rows", rows of the shown fields) batches of the products with rev > revision (all when
-    revision < 0 or after a write query the store did not stamp products for), gone ones included."""
-    from shopgraph.graph.store import ANY_PRODUCT_CHANGED
-
+    revision < 0 or after a write query the store did not stamp products for), gone ones included:
+    in pages the store scans, or by key (mirror_state.changed_products says which)."""
     fields = _fields()
-    unstamped = store.get_meta(ANY_PRODUCT_CHANGED)
-    if unstamped is not None and int(unstamped) > revision:
-        revision = -1
-    pages = store.product_pages(revision, PAGE)
+    pages, rows = changed_products(store, revision, PAGE)
     if pages is not None:
         returns = ", ".join(f"p.{f} AS {f}" for f in fields)
         for where, params in pages:
             yield "rows", list(store.cypher(f"MATCH (p:Product) WHERE {where} RETURN {returns}", params))
         return
-    where = "" if revision < 0 else "WHERE p.rev > $rev"
-    ids = [r["id"] for r in store.cypher(f"MATCH (p:Product) {where} RETURN p.id AS id ORDER BY id",
-                                         {"rev": revision} if where else None)]
+    ids = [r["id"] for r in rows]
     if not ids:
         yield "rows", []
     for start in range(0, len(ids), BATCH):

@@ -22,7 +22,7 @@ def products(store, ids: Sequence[str], cards=None, version: tuple | None = None
     """{id: Product} for the ids that exist (a hit deleted since its search is simply absent).
     store: a GraphStore; ids: product ids (k of them, duplicates allowed). One store read, or none
     when `cards` (a queries.cards.CardMirror) hold exactly the version the hits come from
-    (version: (identity or None, database id or None, generation)); ids without a card are read
+    (version: (identity or None, database id or None, generation, write epoch)); ids without a card are read
     from the store."""
     if not ids:
         return {}
@@ -40,8 +40,9 @@ class ProductCache:
     """Hydrated products of one version of the graph, so repeated searches do not re-read the same
     candidates: a hybrid search judges ~100-200 of them, and reading them was its largest cost
     (bench/search_latency.py). version: what names the graph's contents, here (database identity,
-    write generation); every write bumps the generation, so a product read under a version is what
-    the graph held at that version. A new version empties the cache; at most `limit` products kept."""
+    write generation, write epoch); every write bumps the generation, and a database restored from
+    an older copy writes in another epoch (graph/mirror_state.py), so a product read under a version
+    is what the graph held at that version. A new version empties the cache; at most `limit` products kept."""
 
     def __init__(self, limit: int = 100_000):
         self.limit = limit
@@ -51,7 +52,7 @@ class ProductCache:
 
     def products(self, store, ids: Sequence[str], version: Hashable | None, cards=None) -> dict[str, Product]:
         """As `products`, from the cache for what it holds at this version (None: no cache, read all).
-        version: (identity, generation) as GraphDocs.identity gives; cards: as `products`."""
+        version: (identity, generation, epoch) as LexicalMirror.synced gives; cards: as `products`."""
         if version is None:
             return products(store, ids)
         with self._lock:
@@ -60,8 +61,8 @@ class ProductCache:
             found = {i: self._products[i] for i in ids if i in self._products}
         missing = [i for i in dict.fromkeys(ids) if i not in found]
         if missing:
-            pair = isinstance(version, tuple) and len(version) == 2
-            read = products(store, missing, cards if pair else None, (version[0], None, version[1]) if pair else None)
+            named = isinstance(version, tuple) and len(version) == 3
+            read = products(store, missing, cards if named else None, (version[0], None, *version[1:]) if named else None)
             found.update(read)
             with self._lock:
                 if version == self._version and len(self._products) + len(read) <= self.limit:

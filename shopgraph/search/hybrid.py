@@ -61,7 +61,7 @@ class Outcome:
     channels: tuple[str, ...] = ()  # the channels that ran
     rankings: dict[str, list[str]] = field(default_factory=dict)
     scores: dict[str, list[float]] = field(default_factory=dict)  # each channel's own scores, as rankings
-    version: tuple[str, int] | None = None  # (database identity, write generation) the search began at
+    version: tuple[str, int, str | None] | None = None  # (database identity, generation, write epoch) the search began at
     learned_held: bool = False  # the learned channel ran but disagreed with the others: not fused
 
 

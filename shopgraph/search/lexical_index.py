@@ -184,10 +184,11 @@ class LexicalIndex:
     @classmethod
     def replace(cls, directory: str | os.PathLike, *, database_id: str | None,
                 docs: Iterable[tuple[Sequence[str], Sequence[Doc]]] = (), revision: int | str | None = None,
-                config: LexicalIndexConfig = LexicalIndexConfig()) -> "LexicalIndex":
+                config: LexicalIndexConfig = LexicalIndexConfig(), epoch: str | None = None) -> "LexicalIndex":
         """Build a new version of the index in `directory` from batches of (ids, docs), then publish it
         atomically (readers see the old version or the new one, never a mix) and return it open.
-        Older versions are removed after the switch."""
+        Older versions are removed after the switch. epoch: the write epoch of `revision`
+        (shopgraph/graph/mirror_state.py), saved beside it."""
         root = Path(directory)
         root.mkdir(parents=True, exist_ok=True)
         name = f"lexical-{uuid.uuid4().hex[:16]}"
@@ -198,7 +199,7 @@ class LexicalIndex:
             meta = {**_content_settings(config), "database_id": database_id, "revision": None}
             for ids, batch in docs:
                 index._write(list(ids), list(batch), (), meta)
-            index._commit_meta({**meta, "revision": _checked_revision(revision)})
+            index._commit_meta({**meta, "revision": _checked_revision(revision), "epoch": _checked_epoch(epoch)})
             index._writer.wait_merging_threads()  # the merges finish before the version is published
             index._writer = None
         except BaseException:
@@ -243,10 +244,16 @@ class LexicalIndex:
         """Which write generation of the database this index reflects (set by the caller)."""
         return self.meta().get("revision")
 
-    def set_revision(self, revision: int | str | None) -> None:
+    @property
+    def epoch(self) -> str | None:
+        """The write epoch of that generation (shopgraph/graph/mirror_state.py; None: not recorded)."""
+        return self.meta().get("epoch")
+
+    def set_revision(self, revision: int | str | None, epoch: str | None = None) -> None:
+        """Record the generation this index now reflects and its write epoch, in one commit."""
         self._check_writable()
         with self._lock:
-            self._commit_meta({**self.meta(), "revision": _checked_revision(revision)})
+            self._commit_meta({**self.meta(), "revision": _checked_revision(revision), "epoch": _checked_epoch(epoch)})
 
     def _check(self, database_id: str | None) -> None:
         meta = self.meta()
@@ -423,6 +430,12 @@ class LexicalIndex:
 
 
 # -- files -------------------------------------------------------------------------------------------
+def _checked_epoch(epoch: Any) -> str | None:
+    if epoch is not None and not isinstance(epoch, str):
+        raise BadArgumentError(f"lexical index epoch must be a str, got {epoch!r}")
+    return epoch
+
+
 def _checked_revision(revision: Any) -> int | str | None:
     if revision is not None and (isinstance(revision, bool) or not isinstance(revision, (int, str))):
         raise BadArgumentError(f"lexical index revision must be an int or str, got {revision!r}")

@@ -10,9 +10,10 @@ products, removes ids no longer in the graph. The new revision is committed with
 a process killed at any point leaves an index whose revision is at most what it holds, and the next
 sync re-reads the rest (upserts are idempotent).
 
-Never trusted when in doubt: an index of another database, of a newer generation than the graph
-(a database restored from a copy), or unreadable is rebuilt from the graph (`LexicalIndex.replace`,
-published atomically).
+Never trusted when in doubt: the rule shared by every mirror (shopgraph/graph/mirror_state.py)
+rebuilds an index of another database, of a newer generation than the graph, or of a write epoch the
+graph's history does not hold (a database restored from an older copy, whatever generation its new
+writes reached), and an unreadable one, from the graph (`LexicalIndex.replace`, published atomically).
 
 Who writes: the process holding the graph read-write syncs the index on disk (before its searches
 and when it closes the graph, so ingest, delete, train, migrate and write queries leave it current).
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Iterator
 
 from shopgraph.config import LexicalIndexConfig
+from shopgraph.graph.mirror_state import EPOCH, EPOCHS, GraphVersion, changed_products, fault, rebuild_note
 from shopgraph.search.lexical_index import LexicalIndex, LexicalIndexLocked, LexicalIndexUnavailable
 
 log = logging.getLogger(__name__)
@@ -51,36 +53,37 @@ class GraphDocs:
     def __init__(self, store):
         self.store = store
 
-    def identity(self) -> tuple[str | None, int]:
-        """(the database's identity for the index, its write generation). The identity joins the Meta
-        database id and the schema version; None for a database without an id (then the index is
-        kept in memory only)."""
+    def version(self) -> GraphVersion:
+        """The graph's version as its mirrors see it: source = the identity, joining the Meta database
+        id and the schema version (None for a database without an id: the index is then kept in
+        memory only), the write generation and the current write epoch (mirror_state)."""
         from shopgraph.graph.store import DATABASE_ID
 
-        meta = self.store.get_metas(("generation", DATABASE_ID, "schema_version"))  # one snapshot
+        meta = self.store.get_metas(("generation", DATABASE_ID, "schema_version", EPOCH))  # one snapshot
         generation = int(meta["generation"] or 0)
         if meta[DATABASE_ID] is None:
-            return None, generation
-        return f"{meta[DATABASE_ID]}/schema-{meta['schema_version']}", generation
+            return GraphVersion(None, generation, meta[EPOCH])
+        return GraphVersion(f"{meta[DATABASE_ID]}/schema-{meta['schema_version']}", generation, meta[EPOCH])
+
+    def identity(self) -> tuple[str | None, int]:
+        """(the identity, the write generation) of version()."""
+        version = self.version()
+        return version.source, version.generation
+
+    def epochs(self) -> str | None:
+        """The graph's list of write epochs (Meta, mirror_state.Epochs text)."""
+        return self.store.get_meta(EPOCHS)
 
     def changed_since(self, revision: int) -> Iterator[tuple[list[str], list[dict], list[str]]]:
         """Batches of (ids, documents, ids gone or tombstoned) for products with rev > revision
         (every product when revision < 0, or when a write query the store did not stamp products
         for came after revision: it may have changed any of them). Many changes are read in pages the
         store scans (GraphStore.product_pages), few by key."""
-        from shopgraph.graph.store import ANY_PRODUCT_CHANGED
-
-        unstamped = self.store.get_meta(ANY_PRODUCT_CHANGED)
-        if unstamped is not None and int(unstamped) > revision:
-            revision = -1
-        pages = self.store.product_pages(revision, PAGE)
+        pages, rows = changed_products(self.store, revision, PAGE)
         if pages is not None:
             for where, params in pages:
                 yield self._page(where, params)
             return
-        where = "" if revision < 0 else "WHERE p.rev > $rev"
-        rows = self.store.cypher(f"MATCH (p:Product) {where} RETURN p.id AS id, p.gone AS gone ORDER BY id",
-                                 {"rev": revision} if where else None)
         live = [r["id"] for r in rows if not r["gone"]]
         gone = [r["id"] for r in rows if r["gone"]]
         if gone:
@@ -138,9 +141,10 @@ class GraphDocs:
         return {r["id"] for r in self.store.cypher(f"MATCH (p:Product) WHERE {_LIVE} RETURN p.id AS id")}
 
 
-def sync(index: LexicalIndex, docs: GraphDocs, generation: int) -> int:
-    """Bring `index` (at its revision) to the graph at `generation`; returns the changes applied.
-    The revision is written only with the last commit, so an interrupted sync is redone."""
+def sync(index: LexicalIndex, docs: GraphDocs, graph: GraphVersion) -> int:
+    """Bring `index` (at its revision) to the graph at `graph` (its generation and write epoch);
+    returns the changes applied. The revision is written only with the last commit, so an
+    interrupted sync is redone."""
     since = index.revision
     since = since if isinstance(since, int) and not isinstance(since, bool) else -1
     changed = 0
@@ -153,7 +157,7 @@ def sync(index: LexicalIndex, docs: GraphDocs, generation: int) -> int:
     if len(index) != docs.live_count():
         live = docs.live_ids()
         changed += index.remove([i for i in index.ids() if i not in live])
-    index.set_revision(generation)
+    index.set_revision(graph.generation, graph.epoch)
     return changed
 
 
@@ -170,31 +174,40 @@ class LexicalMirror:
         self.config = config
         self.read_only = read_only
         self._index: LexicalIndex | None = None
-        self._identity: str | None = None
-        self.synced: tuple[str, int] | None = None  # (identity, generation) of the last index() (None: no id)
+        # (identity, generation, epoch) of the last index() (None: no id): names the graph's contents
+        self.synced: tuple[str, int, str | None] | None = None
         self._lock = threading.Lock()
 
     def index(self) -> LexicalIndex:
-        """The index, synced to the graph's current generation."""
+        """The index, synced to the graph's current version."""
         with self._lock:
-            identity, generation = self.docs.identity()
+            graph = self.docs.version()
             index = self._index
-            if index is not None and (self._identity != identity or not _usable(index, generation)):
+            why = None if index is None else self._fault(index, graph)
+            if why is not None:
                 # before reopening: the version afresh, not one a search pinned (store.pinned_meta)
                 # before another thread synced this index forward
                 with self.docs.store.unpinned():
-                    identity, generation = self.docs.identity()
-            if index is None or self._identity != identity or not _usable(index, generation):
-                index = self._index = self._open(identity, generation)
-                self._identity = identity
-            if index.revision != generation:
+                    graph = self.docs.version()
+                why = self._fault(index, graph)
+            if index is None or why is not None:
+                index = self._index = self._open(graph)
+            if not _at(index, graph):
                 if index.read_only:  # a reader's disk copy fell behind: keep a private one in memory
-                    index = self._index = self._memory(identity, generation)
+                    index = self._index = self._memory(graph)
                 else:
-                    changes = sync(index, self.docs, generation)
-                    log.debug("lexical index synced to generation %d: %d changes", generation, changes)
-            self.synced = None if identity is None else (identity, generation)
+                    changes = sync(index, self.docs, graph)
+                    log.debug("lexical index synced to generation %d: %d changes", graph.generation, changes)
+            self.synced = None if graph.source is None else (graph.source, graph.generation, graph.epoch)
             return index
+
+    def _fault(self, index: LexicalIndex, graph: GraphVersion) -> str | None:
+        """Why `index` must be rebuilt rather than synced to `graph` (mirror_state.fault), or None. A
+        new, empty index (no revision yet) of this database is synced from nothing."""
+        meta = index.meta()
+        if meta.get("revision") is None:
+            return None if meta.get("database_id") == graph.source else "it mirrors another database"
+        return fault(meta.get("database_id"), meta.get("revision"), meta.get("epoch"), graph, self.docs.epochs)
 
     def refresh(self) -> None:
         """Sync now if this process writes the folder (called when a read-write graph closes); errors
@@ -213,51 +226,52 @@ class LexicalMirror:
                 self._index = None
 
     # -- opening ---------------------------------------------------------------------------------
-    def _open(self, identity: str | None, generation: int) -> LexicalIndex:
+    def _open(self, graph: GraphVersion) -> LexicalIndex:
+        identity = graph.source
         if self.directory is None or identity is None:
-            return self._memory(identity, generation)
+            return self._memory(graph)
         if self.read_only:
             try:
                 index = LexicalIndex.open(self.directory, database_id=identity, config=self.config,
                                           create=False, read_only=True)
             except (LexicalIndexUnavailable, OSError) as e:
                 log.info("lexical index %s not usable here (%s): indexing in memory", self.directory, e)
-                return self._memory(identity, generation)
-            return index if _usable(index, generation) else self._memory(identity, generation)
+                return self._memory(graph)
+            return index if self._fault(index, graph) is None else self._memory(graph)
         try:
             index = LexicalIndex.open(self.directory, database_id=identity, config=self.config)
-            if _usable(index, generation):
+            why = self._fault(index, graph)
+            if why is None:
                 return index
-            log.warning("lexical index %s claims generation %r, the graph is at %d: rebuilding",
-                        self.directory, index.revision, generation)
+            rebuild_note("lexical", self.directory, why)
             index.close()
         except LexicalIndexUnavailable as e:
             log.warning("lexical index %s is not this graph's (%s): rebuilding it from the graph", self.directory, e)
         except LexicalIndexLocked as e:
             log.info("%s: indexing in memory", e)
-            return self._memory(identity, generation)
-        return self._rebuild(identity, generation)
+            return self._memory(graph)
+        return self._rebuild(graph)
 
-    def _rebuild(self, identity: str, generation: int) -> LexicalIndex:
+    def _rebuild(self, graph: GraphVersion) -> LexicalIndex:
         def batches():
             for ids, batch, _ in self.docs.changed_since(-1):
                 if ids:
                     yield ids, batch
 
         try:
-            return LexicalIndex.replace(self.directory, database_id=identity, docs=batches(), revision=generation,
-                                        config=self.config)
+            return LexicalIndex.replace(self.directory, database_id=graph.source, docs=batches(),
+                                        revision=graph.generation, config=self.config, epoch=graph.epoch)
         except LexicalIndexLocked as e:
             log.info("%s: indexing in memory", e)
-            return self._memory(identity, generation)
+            return self._memory(graph)
 
-    def _memory(self, identity: str | None, generation: int) -> LexicalIndex:
-        index = LexicalIndex.memory(self.config, database_id=identity)
-        sync(index, self.docs, generation)
+    def _memory(self, graph: GraphVersion) -> LexicalIndex:
+        index = LexicalIndex.memory(self.config, database_id=graph.source)
+        sync(index, self.docs, graph)
         return index
 
 
-def _usable(index: LexicalIndex, generation: int) -> bool:
-    """An index whose revision is a generation the graph has reached (older: synced forward)."""
-    revision = index.revision
-    return revision is None or (isinstance(revision, int) and not isinstance(revision, bool) and revision <= generation)
+def _at(index: LexicalIndex, graph: GraphVersion) -> bool:
+    """Whether the index holds exactly the graph's generation of its current write epoch."""
+    meta = index.meta()
+    return (meta.get("revision"), meta.get("epoch")) == (graph.generation, graph.epoch)

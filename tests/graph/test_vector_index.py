@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import threading
 
 import numpy as np
@@ -907,6 +908,73 @@ def test_opening_a_store_reads_its_format_4_indexes_ahead(tmp_path, monkeypatch)
     assert vi.read_ahead(tmp_path / "db.index" / "lexical") is None
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="MADV_POPULATE_READ is Linux's")
+def test_reading_a_file_ahead_does_not_copy_it_out_of_the_page_cache(tmp_path, monkeypatch):
+    """Issue 18 (cold open, part 2): the read ahead of a graph file has the kernel fill the page cache
+    (madvise MADV_POPULATE_READ over a map), not read() it into a buffer: the copy cost CPU beside the
+    database's open (1M: 0.1-1.2 s) and made the read 0.45-1.6 s instead of 0.35-0.45. Where populating
+    is refused, the file is read the plain way."""
+    import os
+
+    from shopgraph.graph import vector_index as vi
+
+    path = tmp_path / "graph.bin"
+    path.write_bytes(np.random.default_rng(0).bytes(3 << 20))
+    fd = os.open(path, os.O_RDONLY)
+    os.fsync(fd)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    os.close(fd)
+    assert not vi._cached(path)
+    real_preadv = os.preadv
+    copies = []
+    monkeypatch.setattr(os, "preadv", lambda *a: (copies.append(1), real_preadv(*a))[1])
+    vi._preread(path)
+    assert vi._cached(path) and copies == []
+    monkeypatch.setattr(vi, "_populate", lambda fd: False)  # an older kernel
+    vi._preread(path)
+    assert copies
+
+
+def test_the_read_ahead_maps_the_graph_while_its_file_is_still_being_read(tmp_path, monkeypatch):
+    """Issue 18 (cold open, part 2): a store's read-ahead imports faiss and maps the graph (faiss copies
+    the links: 1M ~0.2 s) beside the read of the files, not after it, which put both on a cold first
+    query's path; it is done (what a load waits for) only once the reads are."""
+    import threading
+    import time
+
+    from shopgraph.graph import vector_index as vi
+
+    index, _, x = small_ann_index(2000)
+    root = tmp_path / "idx"
+    index.save(root)
+    release, order = threading.Event(), []
+    real_faiss = vi._faiss
+
+    def blocked_read(path):
+        order.append("read " + path.name)
+        assert release.wait(10)
+
+    def importing():
+        order.append("import" if release.is_set() else "import while reading")
+        return real_faiss()
+
+    monkeypatch.setattr(vi, "_cached", lambda path: False)
+    monkeypatch.setattr(vi, "_preread", blocked_read)
+    monkeypatch.setattr(vi, "_faiss", importing)
+    thread = vi.read_ahead(root)
+    deadline = time.monotonic() + 5
+    while "import while reading" not in order and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.05)
+    assert "import while reading" in order and thread.is_alive()  # not done while a read is under way
+    release.set()
+    thread.join(10)
+    assert not thread.is_alive() and order.count("read ids.bin") == 1
+    monkeypatch.setattr(vi, "_faiss", real_faiss)
+    loaded = AnnIndex.load(root, dim=DIM)  # takes the graph the read-ahead mapped
+    assert loaded.search(x[4], 1)[0][0] == "p4"
+
+
 def test_a_load_takes_the_graph_its_stores_open_read_ahead_once(tmp_path, monkeypatch):
     """The read-ahead at open also maps the graph file; the first load of that file takes it (faiss's
     mapped read, ~0.2 s at 1M, off the first query), once; a later load, or one after a save replaced
@@ -919,7 +987,7 @@ def test_a_load_takes_the_graph_its_stores_open_read_ahead_once(tmp_path, monkey
     vi.read_ahead(root)
     taken = []
     real = vi._read_ahead_result
-    monkeypatch.setattr(vi, "_read_ahead_result", lambda path: (g := real(path), taken.append(g is not None))[0])
+    monkeypatch.setattr(vi, "_read_ahead_result", lambda path: (g := real(path), taken.append(g[0] is not None))[0])
     first = AnnIndex.load(root, dim=DIM)
     second = AnnIndex.load(root, dim=DIM)
     assert taken == [True, False]
@@ -982,3 +1050,31 @@ def test_only_a_read_only_open_reads_indexes_ahead_and_it_can_be_turned_off(tmp_
     store = EmbeddedStore.open(path, read_only=read_only, index_config=IndexConfig(read_ahead=read_ahead))
     store.close()
     assert len(started) == expected
+
+
+def test_a_load_after_a_read_ahead_takes_its_ids_and_their_digest(tmp_path, monkeypatch):
+    """Issue 18 (cold open, part 2): the read-ahead at a store's open also reads the index's packed ids
+    and checks their digest (1M: 18 MB, blake2b ~25-45 ms) beside the database's open; the load after it
+    takes them instead of reading and hashing them on the first query's path, only while both files are
+    what the read-ahead read (a file changed since: read and checked again)."""
+    import os
+
+    from shopgraph.graph import vector_index as vi
+
+    index, ids, x = small_ann_index(2000)
+    root = tmp_path / "idx"
+    index.save(root)
+    vi.read_ahead(root).join(10)
+    made = vi._AHEAD[vi._folder_key(root)].ids.slot_ids  # unpacked and checked on the thread
+    digests = []
+    real = vi._ids_digest
+    monkeypatch.setattr(vi, "_ids_digest", lambda blob, offsets: (digests.append(1), real(blob, offsets))[1])
+    loaded = AnnIndex.load(root, dim=DIM)
+    assert digests == [] and loaded._ids is made and loaded.search(x[9], 1)[0][0] == ids[9]
+    vi.read_ahead(root).join(10)  # (hashes on its thread: counted too)
+    digests.clear()
+    data_dir = next(p for p in root.iterdir() if p.name.startswith("data-"))
+    st = os.stat(data_dir / "ids.bin")
+    os.utime(data_dir / "ids.bin", ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    assert AnnIndex.load(root, dim=DIM).search(x[9], 1)[0][0] == ids[9]
+    assert digests == [1]  # the file changed after the read-ahead: the load hashed it itself

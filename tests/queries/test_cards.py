@@ -323,7 +323,9 @@ def test_search_version_names_only_the_search_just_made(tmp_path):
     _filled(db)
     with _open(db, read_only=True) as g:
         g.store.vector_search("text_vec", QUERY, 3)
-        assert g.store.search_version() == (g.store.get_meta("database_id"), g.store.generation())
+        assert g.store.search_version() == (g.store.get_meta("database_id"), g.store.generation(),
+                                            g.store.get_meta("epoch"))
+        assert g.store.get_meta("epoch") is not None  # the writer that filled it began an epoch
         g.store.vector_search("text_vec", QUERY, 3, exact=True)
         assert g.store.search_version() is None
 
