@@ -161,7 +161,7 @@ def shipped_scorer(data: dict, seed: int = 0):
 def cascade(shipped: dict, cross: dict, threshold: float, setting: dict, band: float, labels: dict) -> dict:
     """Test F1 when only the pairs within `band` log-odds of the shipped threshold are re-scored by the
     blend (the others keep the shipped decision); the blend's threshold is chosen on valid with the
-    same rule (out-of-band valid pairs keep their shipped decision)."""
+    same rule (out-of-band valid pairs keep their shipped decision; ties keep the higher threshold)."""
     from shopgraph.matching.scorer import prf
 
     near = {s: np.abs(logit(shipped[s]) - logit(np.array([threshold]))) < band for s in ("valid", "test")}
@@ -171,7 +171,7 @@ def cascade(shipped: dict, cross: dict, threshold: float, setting: dict, band: f
     for t in np.r_[grid, np.inf]:
         decide = np.where(near["valid"], mixed["valid"] >= t, shipped["valid"] >= threshold)
         f1 = prf(decide, labels["valid"])["f1"]
-        if f1 > best_f1:
+        if f1 >= best_f1:  # ties keep the higher threshold (fewer false matches), as best_f1_threshold
             best_t, best_f1 = t, f1
     decide = np.where(near["test"], mixed["test"] >= best_t, shipped["test"] >= threshold)
     return {"band": band, "test share re-scored": round(float(near["test"].mean()), 4),

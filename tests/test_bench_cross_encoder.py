@@ -36,3 +36,14 @@ def test_cascade_rescoring_nothing_keeps_the_shipped_decisions_and_everything_th
     every = ce.cascade(shipped, cross, 0.5, setting, 1e9, labels)
     assert every["test share re-scored"] == 1.0
     assert every["test F1"] > none["test F1"] + 0.2
+
+
+def test_cascade_ties_on_valid_keep_the_higher_threshold():
+    # Every valid pair is a match far above the band, so any in-band threshold ties on valid; the
+    # tie must keep the highest (fewer false matches), which rejects the in-band test non-match.
+    labels = {"valid": np.array([1, 1, 0]), "test": np.array([1, 0])}
+    shipped = {"valid": np.array([0.99, 0.99, 0.01]), "test": np.array([0.99, 0.55])}
+    cross = {"valid": np.array([0.9, 0.9, 0.1]), "test": np.array([0.9, 0.6])}
+    out = ce.cascade(shipped, cross, 0.5, {"mode": "probability", "weight": 1.0}, 1.0, labels)
+    assert out["test share re-scored"] == 0.5
+    assert out["test F1"] == 1.0
