@@ -1269,8 +1269,10 @@ def read_ahead(directory: str | os.PathLike) -> threading.Thread | None:
     """Start reading, on a daemon thread, the files a first search of the saved index in directory
     walks (format 4: hnsw_sq.faiss, then the ids) into the OS page cache, so that an open followed by a
     search overlaps the search's reads with the open (1M on a cold cache: ~670 MB). Returns the thread,
-    or None when directory holds no format-4 index. Nothing is kept in memory and nothing is checked:
-    `load` checks what it reads; a file a save removes meanwhile ends the read-ahead quietly.
+    or None when directory holds no format-4 index. What it keeps until a load takes it or the store
+    closes: the mapped graph (1M: ~270 MB of links) and the packed ids with their digest (1M: ~26 MB);
+    `load` takes the ids only when that digest equals its manifest's, and checks the rest as it always
+    does; a file a save removes meanwhile ends the read-ahead quietly.
     The thread also imports faiss and maps the graph file as `load` would (faiss's mapped read: ~0.2 s
     at 1M); the first `load` of that file takes the mapped graph (_read_ahead_result) if the file is
     still the one read (same inode, size and mtime), else reads it itself."""
@@ -1301,7 +1303,7 @@ def read_ahead(directory: str | os.PathLike) -> threading.Thread | None:
             # the ids a load unpacks and checks (1M: 18 MB; their blake2b ~25-45 ms, which lets go of the
             # GIL, and the offsets' check ~40 ms), made here beside the open, not on the first query's path
             ahead.ids = _AheadIds.read(paths[1].parent)
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, EOFError) as e:  # EOFError: np.load of an empty offsets file
             log.debug("reading %s ahead stopped: %s", root, e)
 
     def run() -> None:
@@ -1311,8 +1313,12 @@ def read_ahead(directory: str | os.PathLike) -> threading.Thread | None:
         # been. One after the other, import and map came after the whole read, on the first query's path
         # (docs/benchmarks.md "Cold open at 1M, part 2").
         reader = threading.Thread(target=read_files, name="shopgraph-index-read-files", daemon=True)
-        reader.start()
+        started = False
         try:
+            # inside the try: a thread that cannot start (a container's pids limit) must still set done,
+            # or the first load would wait _AHEAD_WAIT for a read-ahead that never ran
+            reader.start()
+            started = True
             faiss = _faiss()
             key = _file_key(paths[0])
             graph = faiss.read_index(str(paths[0]), faiss.IO_FLAG_MMAP_IFC)
@@ -1320,7 +1326,8 @@ def read_ahead(directory: str | os.PathLike) -> threading.Thread | None:
         except (OSError, RuntimeError, MissingDependencyError) as e:  # load reads it again and says what is wrong
             log.debug("reading %s ahead stopped: %s", root, e)
         finally:
-            reader.join()  # done means the files are in the page cache too (or their read failed)
+            if started:
+                reader.join()  # done means the files are in the page cache too (or their read failed)
             ahead.done.set()
 
     thread = threading.Thread(target=run, name="shopgraph-index-read-ahead", daemon=True)
