@@ -53,7 +53,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("-k", type=int, default=20, help="blocking candidates per listing for the cascade share")
     p.add_argument("--band", type=float, nargs="+", default=[1.0, 2.0],
                    help="cascade bands: |shipped log-odds - threshold log-odds| below which a pair is re-scored")
-    p.add_argument("--out", default="cross_encoder", help="results name (bench/results/NAME.json)")
+    p.add_argument("--out", default="cross_encoder_blend", help="results name (bench/results/NAME.json; default cross_encoder_blend: cross_encoder.json is the November WDC run, another format)")
     return p.parse_args(argv)
 
 
