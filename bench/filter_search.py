@@ -7,8 +7,10 @@ else) is answered by scanning the filter's own block for candidates, re-scored e
 price + category, a Cypher `where`): two prepared filters over the same ids, one per block kind, each
 block made before timing (its build time reported); then, query by query in alternating order,
 `AnnIndex.search` with each, and `EmbeddedStore.vector_search` (current code, what bench.scale
-times as "store"), and the block alone for every query (a plan without the unfiltered probe, measured
-as an alternative). recall@10 against exact float32 scoring over the filter's rows from the index's
+times as "store"), the same store call through a filter of its own planned as before (block searches from
+their first round, a look again on one query in eight: the baseline of `store_ratio`), both again
+through `ShopGraph.vector_search` (what bench.scale times as "API": `api_ratio`), and the block alone
+for every query (a plan without the unfiltered probe, measured as an alternative). recall@10 against exact float32 scoring over the filter's rows from the index's
 own vectors. Also counts how the current code answered each query: from the unfiltered
 neighbourhood ("probe"), by restricted HNSW, or by the block ("exact").
 
@@ -28,9 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import args_settings, percentiles, print_table, write_results
-from bench.scale import _cases
+from bench.scale import _cases, paired_ratio
 from shopgraph.graph import vector_index as vi
-from shopgraph.graph.embedded import EmbeddedStore
+from shopgraph.queries.api import ShopGraph
 
 PROP = "text_vec"
 
@@ -57,6 +59,20 @@ def previous_block():
         vi._four_bit_block, vi._block_row_bytes, vi._BLOCK_FETCH = saved
 
 
+@contextmanager
+def plan_before(store, key, f):
+    """Inside: the store's searches of this filter (its cache key) use f, planned as before the learned
+    start and the longer waits between looks: every block search starts at its first round (k * 10
+    candidates) and a plan that skips the look looks again on one query in eight."""
+    saved = vi._Plan.start_round, vi._PLAN_RECHECK_MAX, store._filter_cache[key]
+    vi._Plan.start_round, vi._PLAN_RECHECK_MAX = (lambda self, base: 0), vi._PLAN_RECHECK
+    store._filter_cache[key] = f
+    try:
+        yield
+    finally:
+        vi._Plan.start_round, vi._PLAN_RECHECK_MAX, store._filter_cache[key] = saved
+
+
 def _made_block_ms(index, f) -> float:
     with index._lock:
         index._filter_slots(f)
@@ -65,7 +81,8 @@ def _made_block_ms(index, f) -> float:
         return (time.perf_counter() - started) * 1000
 
 
-def run_case(store, index, name: str, kw: dict, queries: np.ndarray, k: int) -> dict:
+def run_case(graph, index, name: str, kw: dict, queries: np.ndarray, k: int, queries_warm: np.ndarray) -> dict:
+    store = graph.store
     args = (kw.get("filters"), kw.get("where"), kw.get("params"))
     with store._synced_index(PROP, args) as (_, stored):  # the store's own prepared filter
         pass
@@ -76,6 +93,14 @@ def run_case(store, index, name: str, kw: dict, queries: np.ndarray, k: int) -> 
     new = index.id_filter(ids)
     new_ms = _made_block_ms(index, new)
     _made_block_ms(index, stored)
+    # the store call as before, through a filter of its own (its plan learns apart from the current one's)
+    key = next(key for key, value in store._filter_cache.items() if value is stored)
+    before = index.id_filter(ids)
+    _made_block_ms(index, before)
+    for n in range(12):  # both plans warmed alike, on queries that are not timed
+        with plan_before(store, key, before):
+            store.vector_search(PROP, queries_warm[n % 2], k, **kw)
+        store.vector_search(PROP, queries_warm[n % 2], k, **kw)
     paths = {"planned": 0, "block": 0, "restricted": 0}
     real_planned, real_exact, real_ann = index._filtered, index._exact_filter, index._ann
 
@@ -93,13 +118,22 @@ def run_case(store, index, name: str, kw: dict, queries: np.ndarray, k: int) -> 
 
     counters = {"_filtered": counted_planned, "_exact_filter": counted_exact, "_ann": counted_ann}
 
-    ms = {"previous": [], "current": [], "store": [], "block only": []}
-    found = {"previous": [], "current": [], "block only": []}
+    ms = {"previous": [], "current": [], "store": [], "block only": [], "store before": [], "api": [], "api before": []}
+    found = {"previous": [], "current": [], "block only": [], "store before": []}
     for n, v in enumerate(queries):
-        order = ("previous", "current", "store", "block only") if n % 2 else ("block only", "store", "current", "previous")
+        order = ("previous", "current", "store", "store before", "api", "api before", "block only") if n % 2 else \
+            ("block only", "api before", "api", "store before", "store", "current", "previous")
         for which in order:
             started = time.perf_counter()
-            if which == "previous":
+            if which == "api":  # ShopGraph.vector_search: the store call, then the hits' result cards
+                graph.vector_search(v, k, prop=PROP, **kw)
+            elif which == "api before":
+                with plan_before(store, key, before):
+                    graph.vector_search(v, k, prop=PROP, **kw)
+            elif which == "store before":
+                with plan_before(store, key, before):
+                    hits = store.vector_search(PROP, v, k, **kw)
+            elif which == "previous":
                 with previous_block():
                     hits = index.search(v, k, allowed=old)
             elif which == "block only":  # a plan that skips the unfiltered probe: every query scans the block
@@ -116,7 +150,7 @@ def run_case(store, index, name: str, kw: dict, queries: np.ndarray, k: int) -> 
             else:
                 store.vector_search(PROP, v, k, **kw)
             ms[which].append((time.perf_counter() - started) * 1000)
-            if which != "store":
+            if which in found:
                 found[which].append({i for i, _ in hits})
     unit = queries / np.linalg.norm(queries, axis=1, keepdims=True)
     with index._lock:
@@ -136,7 +170,16 @@ def run_case(store, index, name: str, kw: dict, queries: np.ndarray, k: int) -> 
             "recall_previous": recall["previous"], "recall_current": recall["current"],
             "store_p50": p["store"]["p50"], "store_p99": p["store"]["p99"],
             "block_only_p50": p["block only"]["p50"], "block_only_p99": p["block only"]["p99"],
-            "recall_block_only": recall["block only"]}
+            "recall_block_only": recall["block only"],
+            "store_before_p50": p["store before"]["p50"], "store_before_p99": p["store before"]["p99"],
+            "store_ratio": round(p["store"]["p50"] / p["store before"]["p50"], 3),
+            # the median of each query's two calls, run back to back: what a busy spell does not swing
+            "store_paired_ratio": paired_ratio(ms["store"], ms["store before"]),
+            "store_mean": round(float(np.mean(ms["store"])), 3), "store_before_mean": round(float(np.mean(ms["store before"])), 3),
+            "recall_store_before": recall["store before"],
+            "api_p50": p["api"]["p50"], "api_p99": p["api"]["p99"], "api_before_p50": p["api before"]["p50"],
+            "api_before_p99": p["api before"]["p99"], "api_ratio": round(p["api"]["p50"] / p["api before"]["p50"], 3),
+            "api_paired_ratio": paired_ratio(ms["api"], ms["api before"])}
 
 
 def main(argv=None) -> None:
@@ -151,7 +194,8 @@ def main(argv=None) -> None:
         raise SystemExit(f"--dir {args.dir}: not a bench.scale size folder (no {' or '.join(missing)})")
     q = np.load(args.dir / "queries.npy")
     timed = q[2:2 + args.queries]
-    store = EmbeddedStore.open(args.dir / "scale.db", read_only=True)
+    graph = ShopGraph.open(args.dir / "scale.db", read_only=True)
+    store = graph.store
     try:
         store.vector_search(PROP, q[0], 10)  # opens the index
         with store._synced_index(PROP) as (index, _):
@@ -160,13 +204,18 @@ def main(argv=None) -> None:
         rows = []
         for name in args.cases.split(","):
             store.vector_search(PROP, q[1], 10, **cases[name])  # runs the candidate query, prepares the filter
-            rows.append(run_case(store, index, name, cases[name], timed, 10))
+            rows.append(run_case(graph, index, name, cases[name], timed, 10, q[:2]))
             print_table(rows[-1:], title=name)
     finally:
-        store.close()
+        graph.close()
     print_table(rows, title=f"filtered search, {len(index)} vectors, {len(timed)} queries a case, ms")
     notes = ["previous: the 8-bit scalar-quantised block with k * rerank_factor candidates (bench-side copy of "
              "the replaced builder); current: shopgraph's 4-bit fast-scan block; store: EmbeddedStore.vector_search",
+             "store before: the store call through a filter of its own planned as before (block searches from "
+             "their first round, a look again on one query in eight); store_ratio = store p50 / store before p50",
+             "api: ShopGraph.vector_search (the store call and the hits' result cards), api before: the same planned "
+             "as before; api_ratio = api p50 / api before p50; *_paired_ratio: the median over queries of the "
+             "ratio of that query's two calls (run back to back)",
              f"loadavg at the end {[round(x, 2) for x in os.getloadavg()]}"]
     path = write_results(args.results, args_settings(args), rows, notes)
     print(f"wrote {path}")

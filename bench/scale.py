@@ -25,12 +25,15 @@ folder evicted from the OS page cache with posix_fadvise(DONTNEED) before openin
 morning after), then "warm" (right after, nothing evicted: what the cold run read is cached). Each reports
 how much of the database and of the index was resident when it started (mincore). --baseline DIR runs the
 same on another kept folder (e.g. the same catalog with its index in an earlier format) and reports the
-ratios. Recall@10 against exact search (Cypher) on the warm run's first --recall-queries queries per case.
+ratios; --baseline-code REV runs the baseline with the shopgraph package of git revision REV (on the
+--keep folder unless --baseline names another), and --repeat N alternates before and after N times
+(ratios of the medians). Recall@10 against exact search (Cypher) on the warm run's first --recall-queries queries per case.
 
     python -m bench.scale --quick                       # 10k
     python -m bench.scale --sizes 10000,100000          # --sizes 10000,100000,1000000
     python -m bench.scale --sizes 10000,100000 --keep DIR --rerun build,query,peer
     python -m bench.scale --cold --sizes 1000000 --keep DIR [--baseline DIR2] --results scale_cold_1m
+    python -m bench.scale --cold --sizes 1000000 --keep DIR --baseline-code main --repeat 3 --results NAME
 """
 
 from __future__ import annotations
@@ -270,7 +273,10 @@ def _open_and_query(d: Path, n: int, queries: int, cache: str, recall_queries: i
     out = {"cache": cache, "resident_db_mb": _resident_mb(files["db"]),
            "resident_index_mb": _resident_mb(files["index"]), "cases": {}}
     q = np.load(d / "queries.npy")
+    import shopgraph
     from shopgraph.queries.api import ShopGraph  # imports are not part of the open
+
+    out["package"] = str(Path(shopgraph.__file__).parent)  # which shopgraph (--baseline-code: another revision's)
 
     started = time.perf_counter()
     graph = ShopGraph.open(d / "scale.db", read_only=True)
@@ -322,27 +328,54 @@ def stage_query_warm(d: Path, n: int, queries: int) -> dict:
     return _open_and_query(d, n, queries, "warm", int(os.environ.get("SCALE_RECALL_QUERIES", "20")))
 
 
+def _code_of(revision: str, into: Path) -> Path:
+    """The shopgraph package of a git revision of this repository, extracted under into; returns the
+    folder to put first on sys.path."""
+    archive = subprocess.run(["git", "archive", revision, "shopgraph"], capture_output=True, cwd=ROOT)
+    if archive.returncode != 0:
+        raise SystemExit(f"--baseline-code {revision}: {archive.stderr.decode().strip()}")
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return into
+
+
 def cold(sizes: list[int], queries: int, workdir: Path | None, baseline: Path | None, results: str,
-         recall_queries: int, settings: dict) -> dict:
+         recall_queries: int, settings: dict, baseline_code: str | None = None, repeat: int = 1) -> dict:
     """--cold: per size, the cold then the warm query stage on the database kept in workdir (and on the
     one in baseline, first, when given), printed side by side with after/before ratios; written to
-    bench/results/RESULTS.json."""
+    bench/results/RESULTS.json. baseline_code: a git revision whose shopgraph the baseline runs use (the
+    folder defaults to workdir: the same database, before and after a code change). repeat: before and
+    after alternate this many times (recall checked in the first round only); the ratios compare medians."""
     if workdir is None:
         raise SystemExit("--cold needs --keep DIR, a folder an earlier run kept (DIR/nN/scale.db)")
-    os.environ["SCALE_RECALL_QUERIES"] = str(recall_queries)  # read by the warm stage's process
-    runs = [("before", baseline), ("after", workdir)] if baseline is not None else [("after", workdir)]
+    if baseline_code is not None and baseline is None:
+        baseline = workdir
+    if baseline_code is not None:
+        commit = subprocess.run(["git", "rev-parse", "--short=10", baseline_code], capture_output=True, text=True, cwd=ROOT)
+        settings["baseline_code"] = f"{baseline_code} ({commit.stdout.strip() or 'unknown'})"
+    with tempfile.TemporaryDirectory(prefix="scale-code-") as tmp:
+        code = _code_of(baseline_code, Path(tmp)) if baseline_code is not None else None
+        return _cold_runs(sizes, queries, workdir, baseline, results, recall_queries, settings, code, repeat)
+
+
+def _cold_runs(sizes, queries, workdir, baseline, results, recall_queries, settings, code, repeat) -> dict:
+    runs = [("before", baseline, code), ("after", workdir, None)] if baseline is not None else [("after", workdir, None)]
     rows: list[dict] = []
     for n in sizes:
-        for label, folder in runs:
-            d = folder / f"n{n}"
-            if not (d / "scale.db").exists():
-                raise SystemExit(f"no database at {d / 'scale.db'}: --keep/--baseline name the folder holding n{n}")
-            for stage in ("query_cold", "query_warm"):
-                row = {"products": n, "run": label, "folder": str(folder), **_run_stage(stage, d, n, queries)}
-                row.update(_disk(d, n))
-                rows.append(row)
-                write_results(results, settings, {"runs": rows, "partial": True})
-    columns = ("products", "run", "cache", "resident_db_mb", "resident_index_mb", "open_ms", "first_query_ms",
+        for round_ in range(repeat):
+            # recall (exact search over every vector) once: it reads the whole float32 file
+            os.environ["SCALE_RECALL_QUERIES"] = str(recall_queries if round_ == 0 else 0)  # the warm stage's
+            for label, folder, stage_code in runs:
+                d = folder / f"n{n}"
+                if not (d / "scale.db").exists():
+                    raise SystemExit(f"no database at {d / 'scale.db'}: --keep/--baseline name the folder holding n{n}")
+                for stage in ("query_cold", "query_warm"):
+                    row = {"products": n, "run": label, "round": round_ + 1, "folder": str(folder),
+                           "code": baseline_code_label(stage_code, settings),
+                           **_run_stage(stage, d, n, queries, stage_code)}
+                    row.update(_disk(d, n))
+                    rows.append(row)
+                    write_results(results, settings, {"runs": rows, "partial": True})
+    columns = ("products", "run", "round", "cache", "resident_db_mb", "resident_index_mb", "open_ms", "first_query_ms",
                "second_query_ms", "rss_after_first_mb", "query_peak_rss_mb", "index_mb")
     print_table([{c: r.get(c) for c in columns} for r in rows], title="open and first queries: cold then warm page cache")
     table = [{"products": r["products"], "run": r["run"], "cache": r["cache"], "case": c, **m}
@@ -352,8 +385,8 @@ def cold(sizes: list[int], queries: int, workdir: Path | None, baseline: Path | 
     if baseline is not None:
         for n in sizes:
             for cache in ("cold", "warm"):
-                pick = {r["run"]: r for r in rows if r["products"] == n and r["cache"] == cache}
-                before, after = pick["before"], pick["after"]
+                before, after = (_median_row([r for r in rows if r["products"] == n and r["cache"] == cache
+                                              and r["run"] == label]) for label in ("before", "after"))
                 ratio = {"products": n, "cache": cache}
                 for key in ("open_ms", "first_query_ms", "second_query_ms"):
                     ratio[key] = round(after[key] / before[key], 3) if before[key] else None
@@ -363,11 +396,33 @@ def cold(sizes: list[int], queries: int, workdir: Path | None, baseline: Path | 
                         ratio[f"{case} {key}"] = round(after["cases"][case][key] / b, 3) if b else None
                 ratios.append(ratio)
         print_table(ratios, title="after / before")
-    out = {"runs": rows, "ratios": ratios}
+    medians = [{"products": n, "run": label, "cache": cache,
+                **{k: v for k, v in _median_row([r for r in rows if (r["products"], r["run"], r["cache"]) ==
+                                                 (n, label, cache)]).items() if k.endswith("_ms")}}
+               for n in sizes for label, _, _ in runs for cache in ("cold", "warm")]
+    if repeat > 1:
+        print_table(medians, title=f"medians of {repeat} rounds (open, first and second query, ms)")
+    out = {"runs": rows, "medians": medians, "ratios": ratios}
     path = write_results(results, settings, out, notes=[
         "cold: every file of the database and its index folder evicted (posix_fadvise DONTNEED) before opening; "
         "warm: the run right after, nothing evicted; resident_*_mb: page cache held at the start (mincore)"])
     print(f"\nwrote {path}")
+    return out
+
+
+def baseline_code_label(code: Path | None, settings: dict) -> str:
+    """Which shopgraph a row measured: this tree's, or the --baseline-code revision's."""
+    return "this tree" if code is None else f"revision {settings.get('baseline_code')}"
+
+
+def _median_row(rows: list[dict]) -> dict:
+    """Per key, the median over rows of the open/query ms and of each case's figures (one row: itself)."""
+    if len(rows) == 1:
+        return rows[0]
+    out = {k: float(np.median([r[k] for r in rows])) for k in ("open_ms", "first_query_ms", "second_query_ms")}
+    out["cases"] = {case: {key: float(np.median([r["cases"][case][key] for r in rows]))
+                           for key in rows[0]["cases"][case] if key != "recall@10"}
+                    for case in rows[0]["cases"]}
     return out
 
 
@@ -595,10 +650,17 @@ def _need_peer() -> None:
 
 
 # -- driver --------------------------------------------------------------------------------------
-def _run_stage(name: str, d: Path, n: int, queries: int) -> dict:
+def _run_stage(name: str, d: Path, n: int, queries: int, code: Path | None = None) -> dict:
+    """One stage in a fresh process; code: a folder holding another version's `shopgraph` package, which
+    the stage then imports instead of this tree's (the stage's own code stays this bench's)."""
     started, load_before = time.perf_counter(), os.getloadavg()[0]
-    done = subprocess.run([sys.executable, "-m", "bench.scale", "--stage", name, "--dir", str(d), "--sizes", str(n),
-                           "--queries", str(queries)], capture_output=True, text=True, cwd=ROOT)
+    args = ["--stage", name, "--dir", str(d), "--sizes", str(n), "--queries", str(queries)]
+    if code is None:
+        command = [sys.executable, "-m", "bench.scale", *args]
+    else:
+        command = [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(code)!r}); "
+                   f"import bench.scale; bench.scale.main({args!r})"]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     if done.returncode != 0:
         raise SystemExit(f"stage {name} at {n:,} failed: {done.stderr.strip().splitlines()[-3:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
@@ -736,6 +798,11 @@ def main(argv=None) -> None:
                         help="with --cold: also measure the databases kept in this folder first, as the baseline")
     parser.add_argument("--recall-queries", type=int, default=20,
                         help="with --cold: queries per case whose recall@10 the warm run checks by exact search (default 20)")
+    parser.add_argument("--baseline-code", default=None,
+                        help="with --cold: a git revision whose shopgraph package the baseline runs import (the "
+                             "baseline folder defaults to --keep's: the same database before and after a code change)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="with --cold: before and after alternate this many times; ratios of the medians (default 1)")
     parser.add_argument("--stage", choices=sorted(STAGES), help=argparse.SUPPRESS)
     parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -749,7 +816,7 @@ def main(argv=None) -> None:
         _need_peer()
     if args.cold:
         cold(sizes, args.queries, args.keep, args.baseline, "scale_cold" if args.results == "scale" else args.results,
-             args.recall_queries, args_settings(args))
+             args.recall_queries, args_settings(args), args.baseline_code, max(1, args.repeat))
         return
     if args.rerun:
         rerun(args.rerun.split(","), sizes, args.queries, args.keep, args.results)

@@ -16,7 +16,9 @@ def test_filter_search_runs_every_case_and_writes_its_results(tmp_path, monkeypa
     assert [r["case"] for r in rows] == ["brand ~1%", "category ~20%", "price+category", "cypher where"]
     for r in rows:
         assert r["allowed"] > 0
-        assert r["recall_previous"] == r["recall_current"] == r["recall_block_only"] == 1.0
+        assert r["recall_previous"] == r["recall_current"] == r["recall_block_only"] == r["recall_store_before"] == 1.0
+        assert r["store_before_p50"] > 0 and r["store_ratio"] > 0 and r["api_ratio"] > 0
+        assert r["store_paired_ratio"] > 0 and r["api_paired_ratio"] > 0
 
 
 def test_a_folder_without_the_scale_files_is_named(tmp_path):

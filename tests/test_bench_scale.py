@@ -58,6 +58,22 @@ def test_the_cold_mode_finds_the_database_and_index_files_and_reads_residency(tm
     scale._evict(files["db"] + files["index"])  # never raises on empty or small files
 
 
+def test_the_cold_mode_runs_a_baseline_revision_and_takes_medians_of_alternating_rounds(tmp_path):
+    # --baseline-code extracts another revision's shopgraph package for the baseline's stages to import
+    # first, and --repeat's rounds are compared by their medians (the per-round rows are kept).
+    code = scale._code_of("HEAD", tmp_path)
+    assert (code / "shopgraph" / "__init__.py").is_file() and not (code / "bench").exists()
+    rows = [{"open_ms": o, "first_query_ms": f, "second_query_ms": 1.0,
+             "cases": {"unfiltered": {"api_p50_ms": p, "first_ms": 2.0, "recall@10": None}}}
+            for o, f, p in ((100.0, 900.0, 3.0), (300.0, 100.0, 5.0), (200.0, 200.0, 4.0))]
+    median = scale._median_row(rows)
+    assert (median["open_ms"], median["first_query_ms"]) == (200.0, 200.0)
+    assert median["cases"]["unfiltered"] == {"api_p50_ms": 4.0, "first_ms": 2.0}
+    assert scale._median_row(rows[:1]) is rows[0]
+    with pytest.raises(SystemExit):
+        scale._code_of("no-such-revision-here", tmp_path)
+
+
 def test_a_missing_peer_stops_the_run_before_its_first_stage(tmp_path, monkeypatch):
     # The peer stage runs after ingest and build: without LanceDB the run used to stop there, an hour in
     # at 1M, with an import traceback. Now it stops at once and says how to get it or skip it.

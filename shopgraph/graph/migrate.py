@@ -38,14 +38,16 @@ import numpy as np
 from shopgraph.errors import BadArgumentError, StoreError
 from shopgraph.graph import schema as S
 from shopgraph.graph.mirror_state import EPOCH, EPOCHS
-from shopgraph.graph.store import DATABASE_ID, GraphBatch, GraphStore
+from shopgraph.graph.store import ANY_PRODUCT_CHANGED, DATABASE_ID, GraphBatch, GraphStore
 
 log = logging.getLogger(__name__)
 
 PROGRESS_KEY = "migration.progress"
 DONE_KEY = "migration.done"
-# The target's own bookkeeping: never copied from the source (its write epochs are its own lineage).
-OWN_META = ("schema_version", "generation", DATABASE_ID, PROGRESS_KEY, DONE_KEY, EPOCH, EPOCHS)
+# The target's own bookkeeping: never copied from the source (its write epochs are its own lineage, and
+# the unstamped-write marker is a generation of the source's counter, which would make every mirror
+# sync of the target re-read every product until its own generation passed that number).
+OWN_META = ("schema_version", "generation", DATABASE_ID, PROGRESS_KEY, DONE_KEY, EPOCH, EPOCHS, ANY_PRODUCT_CHANGED)
 NODE_ORDER = ("Platform", "Brand", "Category", "Identifier", "Attribute", "User", "Product")  # endpoints before relationships
 SKIPPED_PROPERTIES = ("rev",)
 

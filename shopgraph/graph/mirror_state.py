@@ -35,8 +35,9 @@ EPOCH = "epoch"  # Meta key: the token of the current write epoch (absent before
 EPOCHS = "epochs"  # Meta key: JSON {"kept": [[first generation, token], ...] oldest first, "dropped": n}
 # epochs kept in the list (~30 bytes each, ~8 KB at most: read only when a mirror's epoch is not the
 # current one, written once per writing open). A mirror older than the oldest kept one is rebuilt
-# (logged). The vector indexes are saved only once they lag by a tenth, so a large catalog that
-# changes little per open can leave its saved index this many writing opens behind: one rebuild then.
+# (logged). The vector indexes are saved only once they lag by a tenth, so a large catalog that changes
+# little per open could leave its saved index that many writing opens behind: a loaded index whose
+# epoch is half that many epochs old is saved at once (vector_sync._aging), long before it is dropped.
 KEEP_EPOCHS = 256
 
 
@@ -69,6 +70,14 @@ class Epochs:
             log.info("the graph's list of write epochs is full: the %d oldest dropped (a mirror still "
                      "at one of them is rebuilt when next used)", cut)
         return Epochs(kept[cut:], self.dropped + cut)
+
+    def age(self, epoch: str | None) -> int:
+        """How many of the kept epochs began after `epoch` (None, a mirror from before epochs: all of
+        them); an epoch not kept counts as older than every kept one."""
+        for i, (_, token) in enumerate(self.kept):
+            if token == epoch:
+                return len(self.kept) - 1 - i
+        return len(self.kept)
 
     def lineage_fault(self, revision: int, epoch: str | None) -> str | None:
         """None when generation `revision` written in `epoch` is part of this history, else why not."""

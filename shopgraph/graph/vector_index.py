@@ -29,7 +29,10 @@ block's measured error says a left-out row could still make the top k. For a cat
 the clusters most queries lie elsewhere, so the neighbourhood look above mostly adds its cost to the
 block scan; each prepared filter measures both (`_Plan`) and, while looking first costs more on
 average, sends its queries straight to the block (which answers any query, near or far), looking
-again on one in eight.
+again on one in eight, then half as often after each such look that went to the block (down to one in
+64). The block's candidates come in rounds (k * 10, then 4x more while a left-out row could still make the
+top k); a scan costs the same whatever it keeps, so each filter starts at the round that would have
+cost its recent queries least (a scan more against more rows re-scored, both measured).
 """
 
 from __future__ import annotations
@@ -87,6 +90,7 @@ _BLOCK_FETCH = 10
 # (_block_may_miss): near queries in tight clusters score many candidates closer together than 4 bits
 # tell apart (a fixed 10k found 0.86 of the top 10 there; tests/graph, tight clusters)
 _BLOCK_MARGIN = 4.0
+_BLOCK_STEP = 4  # each further round fetches this many times the candidates of the one before
 # A gather of at most this many rows from a mapped mirror.npy first asks the kernel for all their pages
 # at once (_will_need): the re-rank's 40 candidates on a cold page cache then cost one round of parallel
 # reads (1M: p50 3 ms) instead of 40 faults in a row, each reading around it (8 MB on the bench machine:
@@ -160,9 +164,27 @@ def _block_may_miss(approx: np.ndarray, exact: np.ndarray, want: int) -> bool:
     so its exact score is unlikely to pass approx[-1] + shift + _BLOCK_MARGIN spreads."""
     if exact.size <= want:
         return True
-    error = exact - approx
+    error = (exact - approx).astype(np.float64)
+    # mean and spread from two sums (np.std costs ~40 us of overhead on a few hundred values, per query)
+    mean = error.sum() / error.size
+    spread = max(float(error @ error) / error.size - mean * mean, 0.0) ** 0.5
     kth = np.partition(exact, exact.size - want)[exact.size - want]
-    return approx[-1] + error.mean() + _BLOCK_MARGIN * error.std() >= kth
+    return approx[-1] + mean + _BLOCK_MARGIN * spread >= kth
+
+
+def _rounds_needed(approx: np.ndarray, exact: np.ndarray, want: int, base: int, start: int = 0,
+                   end: int | None = None) -> int:
+    """The first round r (fetching base * _BLOCK_STEP ** r candidates) whose candidates would
+    have passed _block_may_miss for this query, told from the candidates one search fetched (best first:
+    the block's top m are a prefix of its top n >= m); the last round tried when none would.
+    start, end: the round the search started at and the one it stopped at (its test passed there or it
+    ran out of rows), when known: only the rounds before start need a test."""
+    size, r = base, 0
+    while size < approx.size and (end is None or r < start):
+        if not _block_may_miss(approx[:size], exact[:size], want):
+            return r
+        size, r = size * _BLOCK_STEP, r + 1
+    return r if end is None else max(r, end)
 
 
 def _block_row_bytes(dim: int) -> int:
@@ -730,16 +752,29 @@ class AnnIndex:
         if block is None:
             return self._exact(q, k, f._slots)
         want = min(k, f._slots.size)
-        fetch = min(k * max(_BLOCK_FETCH, self.rerank_factor), f._slots.size)
+        base = k * max(_BLOCK_FETCH, self.rerank_factor)
+        # start at the round that costs this filter's recent queries least: a scan costs the block's bytes
+        # whatever it keeps (100 or 400 candidates), so starting where most queries end saves them a whole
+        # scan, while those that needed less re-score more rows (docs/benchmarks.md, "The 1M category filter")
+        start = f._plan.start_round(base)
+        fetch = min(base * _BLOCK_STEP ** start, f._slots.size)
+        scans, scan_ms, rows, gather_ms = 0, 0.0, 0, 0.0
         while True:
+            started = time.perf_counter()
             with _one_thread():
                 approx, found = block.search(q.reshape(1, -1), fetch)
+            scanned = time.perf_counter()
             keep = found[0] >= 0
             cand, approx = f._slots[found[0][keep]], approx[0][keep]
             scores = self._rows(cand) @ q
+            scans, rows = scans + 1, rows + cand.size
+            scan_ms += (scanned - started) * 1000
+            gather_ms += (time.perf_counter() - scanned) * 1000
             if fetch >= f._slots.size or not _block_may_miss(approx, scores, want):
                 break
-            fetch = min(fetch * 4, f._slots.size)
+            fetch = min(fetch * _BLOCK_STEP, f._slots.size)
+        needed = _rounds_needed(approx, scores, want, base, start, start + scans - 1)
+        f._plan.fetched(needed, scan_ms / scans, gather_ms / max(rows, 1))
         if cand.size < want:  # the block gave fewer rows than it holds: never return fewer than asked
             log.debug("filter block gave %d of %d results; scoring its rows exactly", cand.size, want)
             return self._exact(q, k, f._slots)
@@ -812,7 +847,8 @@ class AnnIndex:
         A prepared filter whose neighbourhoods seldom answer (a category that follows the clusters:
         most queries lie elsewhere) pays for that look and then scans its block anyway; its _Plan
         measures both and sends queries straight to the block while that is cheaper on average
-        (re-checking the neighbourhood on one query in _PLAN_RECHECK)."""
+        (re-checking the neighbourhood on one query in _PLAN_RECHECK, then, while those looks keep sending
+        their queries to the block, half as often each time, down to one in _PLAN_RECHECK_MAX)."""
         plan = f._plan if prepared else None
         if plan is not None and plan.block_only():
             plan.skipped += q.shape[0]
@@ -1055,13 +1091,13 @@ class AnnIndex:
         else:
             index = cls(saved_dim, **saved)
         n = int(manifest["slots"])
-        hnsw = None
+        hnsw = ahead_ids = None
         faiss = _faiss()
         if _HNSW_SQ in manifest["files"]:
             # the graph and the 8-bit codes (1M at M 32: ~650 MB) are what a search walks, at random: read
             # through the page cache in one sequential pass, then mapped (faiss's own read of the file
             # into memory took 0.5-0.6 s from a warm cache; read and map take ~0.2 s)
-            hnsw = _read_ahead_result(data / _HNSW_SQ)  # mapped already by a store's open (read_ahead)
+            hnsw, ahead_ids = _read_ahead_result(data / _HNSW_SQ)  # mapped already by a store's open (read_ahead)
             if hnsw is None:
                 if not _cached(data / _HNSW_SQ):  # a warm cache: reading it again would cost ~0.1 s for nothing
                     _preread(data / _HNSW_SQ)
@@ -1085,7 +1121,7 @@ class AnnIndex:
             mirror = faiss.rev_swig_ptr(storage.get_xb(), n * saved_dim).reshape(n, saved_dim)
         else:
             raise IndexUnavailable(f"vector index at {root} has neither a mirror nor a complete HNSW file")
-        ids = cls._load_ids(root, data, manifest)
+        ids = cls._load_ids(root, data, manifest, ahead_ids)
         if mirror.dtype != np.float32 or mirror.shape != (n, saved_dim) or len(ids) != n \
                 or ids.live != manifest["live"]:
             raise IndexUnavailable(f"vector index at {root} is inconsistent (mirror or ids do not match)")
@@ -1125,10 +1161,16 @@ class AnnIndex:
 
 
     @staticmethod
-    def _load_ids(root: Path, data: Path, manifest: dict) -> SlotIds:
+    def _load_ids(root: Path, data: Path, manifest: dict, ahead: "_AheadIds | None" = None) -> SlotIds:
         """The slot ids of a saved index: packed (version 3, checked against the manifest's digest) or
-        ids.json (versions 1 and 2, unpacked at once so duplicates show here)."""
+        ids.json (versions 1 and 2, unpacked at once so duplicates show here). ahead: the packed ids
+        and their digest a store's read-ahead made of these files (used while both files are unchanged)."""
         if manifest["format_version"] >= 3:
+            read = ahead.of(data) if ahead is not None else None
+            if read is not None:
+                slot_ids, digest = read
+                if manifest.get("ids_blake2b") == digest:
+                    return slot_ids
             blob = (data / _IDS_BLOB).read_bytes()
             offsets = np.load(data / _IDS_OFFSETS, allow_pickle=False)
             if manifest.get("ids_blake2b") != _ids_digest(blob, offsets):
@@ -1151,6 +1193,8 @@ def _ids_digest(blob: bytes, offsets: np.ndarray) -> str:
 
 _PLAN_MIN = 8  # looks at the neighbourhood before the plan may skip it
 _PLAN_RECHECK = 8  # while skipping it, one query in this many looks again (the queries may change)
+_PLAN_RECHECK_MAX = 64  # ... doubled after each look again that went to the block, up to one in this many
+_PLAN_ROUNDS = 16  # recent queries whose block rounds set where the next one starts (_Plan.start_round)
 
 
 def _ewma(old: float | None, new: float, weight: float = 0.2) -> float:
@@ -1164,13 +1208,49 @@ class _Plan:
     which answers any query). Skipping the look pays block_ms for every query, so it is skipped while
     probe_ms + restricted share * restricted_ms + block share * block_ms > block_ms."""
 
-    __slots__ = ("looks", "answered", "restricted", "probe_ms", "restricted_ms", "block_ms", "skipped")
+    __slots__ = ("looks", "answered", "restricted", "probe_ms", "restricted_ms", "block_ms", "skipped", "rounds",
+                 "recheck", "scan_ms", "row_ms")
 
     def __init__(self) -> None:
         self.looks = self.answered = self.restricted = self.skipped = 0
         self.probe_ms: float | None = None
         self.restricted_ms = 0.0
         self.block_ms: float | None = None
+        self.rounds: list[int] = []  # the block rounds the last _PLAN_ROUNDS queries needed (_rounds_needed)
+        self.scan_ms: float | None = None  # the block's costs (moving averages): ms per scan ...
+        self.row_ms = 0.0  # ... and per candidate row re-scored (gathered from the mirror)
+        self.recheck = _PLAN_RECHECK  # while skipping the look, one query in this many looks again
+
+    def fetched(self, rounds: int, scan_ms: float, row_ms: float) -> None:
+        """One block search: the round it needed (_rounds_needed), ms per scan and ms per candidate row
+        re-scored in it."""
+        self.rounds.append(rounds)
+        del self.rounds[:-_PLAN_ROUNDS]
+        self.row_ms = _ewma(None if self.scan_ms is None else self.row_ms, row_ms)
+        self.scan_ms = _ewma(self.scan_ms, scan_ms)
+
+    def start_round(self, base: int) -> int:
+        """The block round a query starts at (fetching base * _BLOCK_STEP ** round candidates): the one
+        that would have cost the recent queries least, by the rounds they needed and the block's
+        measured costs (a round past the start: a scan more and its candidates re-scored again; a start
+        past the need: its extra candidates re-scored). 0 until four queries have been seen. Starting
+        later never lowers recall: a later round only adds candidates, and the same test decides
+        whether to fetch more."""
+        if len(self.rounds) < 4 or self.scan_ms is None:
+            return 0
+        counts = [0] * (max(self.rounds) + 1)  # queries per round needed
+        for need in self.rounds:
+            counts[need] += 1
+        best, best_cost = 0, None
+        for start in range(len(counts)):
+            cost, rows = 0.0, 0  # rows: candidates re-scored from round `start` through round `last`
+            for last in range(start, len(counts)):
+                rows += base * _BLOCK_STEP ** last
+                queries = sum(counts[:start + 1]) if last == start else counts[last]  # those ending at `last`
+                cost += queries * ((last - start + 1) * self.scan_ms + rows * self.row_ms)
+            if best_cost is None or cost < best_cost:  # the earliest of equal costs
+                best, best_cost = start, cost
+        return best
 
     def probed(self, queries: int, probe_ms: float, restricted: int, restricted_ms: float, block: int) -> None:
         if self.looks >= 256:  # older looks count half: the shares follow the queries as they change
@@ -1181,10 +1261,17 @@ class _Plan:
         self.probe_ms = _ewma(self.probe_ms, probe_ms)
         if restricted:
             self.restricted_ms = _ewma(self.restricted_ms or None, restricted_ms)
+        # a look again after skipping that sent its queries to the block once more doubles the wait for the
+        # next (the looks of a category whose queries lie elsewhere cost an HNSW search each for nothing);
+        # a look that answered or went to restricted HNSW says the queries may have moved: look often again
+        if block < queries:
+            self.recheck = _PLAN_RECHECK
+        elif self.skipped:
+            self.recheck = min(self.recheck * 2, _PLAN_RECHECK_MAX)
         self.skipped = 0
 
     def block_only(self) -> bool:
-        if self.looks < _PLAN_MIN or self.block_ms is None or self.skipped >= _PLAN_RECHECK - 1:
+        if self.looks < _PLAN_MIN or self.block_ms is None or self.skipped >= self.recheck - 1:
             return False
         restricted, block = self.restricted / self.looks, 1 - (self.answered + self.restricted) / self.looks
         return self.probe_ms + restricted * self.restricted_ms + block * self.block_ms > self.block_ms
@@ -1284,11 +1371,17 @@ def _will_need(mirror_map: tuple, slots: np.ndarray, row_bytes: int) -> None:
 
 
 def _preread(path: Path | int, chunk: int = _PREREAD_CHUNK) -> None:
-    """Read a file (a path, or an open descriptor, closed after) once, start to end, through the page
-    cache (nothing kept): one sequential pass at disk speed, so the random reads that follow (an HNSW
-    search over a map of it) find it cached. chunk: bytes per read."""
+    """Bring a file (a path, or an open descriptor, closed after) into the page cache once, start to
+    end (nothing kept): one sequential pass at disk speed, so the random reads that follow (an HNSW
+    search over a map of it) find it cached. On Linux the kernel reads it straight into the cache
+    (_populate: no copy to a buffer); elsewhere, or where that fails, it is read in chunks of `chunk` bytes.
+    Why not read(): the copy out of the cache costs CPU beside the open it overlaps, and it varied with
+    that (1M, 626 MiB cold: 0.45-1.56 s wall, 0.1-1.2 s CPU, against 0.35-0.45 s and 7 ms populated;
+    docs/benchmarks.md "Cold open at 1M, part 2")."""
     fd = path if isinstance(path, int) else os.open(path, os.O_RDONLY)
     try:
+        if _populate(fd):
+            return
         buffer, offset = bytearray(chunk), 0
         while (got := os.preadv(fd, [buffer], offset)) > 0:
             offset += got
@@ -1296,12 +1389,46 @@ def _preread(path: Path | int, chunk: int = _PREREAD_CHUNK) -> None:
         os.close(fd)
 
 
+_MADV_POPULATE_READ = 22  # Linux 5.14+: fault a range of a mapping in (reading it) without touching it
+
+
+def _populate(fd: int) -> bool:
+    """madvise(MADV_POPULATE_READ) over a read-only shared map of the whole file, unmapped after: the
+    kernel reads the file into the page cache in large sequential reads. Called through ctypes, which
+    lets go of the GIL meanwhile (Python's mmap.madvise holds it), so the thread beside it goes on.
+    Returns False where it is missing or fails (not Linux, a kernel before 5.14, a signal, a file
+    shorter than its map: EFAULT, not a SIGBUS), for the caller to read the file the plain way, which
+    reports a real read error."""
+    import ctypes
+    import sys
+
+    size = os.fstat(fd).st_size
+    if size == 0:
+        return True
+    if not sys.platform.startswith("linux"):
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long)
+    libc.madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+    libc.munmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t)
+    address = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+    if address in (None, ctypes.c_void_p(-1).value):
+        return False
+    try:
+        return libc.madvise(address, size, _MADV_POPULATE_READ) == 0
+    finally:
+        libc.munmap(address, size)
+
+
 def read_ahead(directory: str | os.PathLike) -> threading.Thread | None:
     """Start reading, on a daemon thread, the files a first search of the saved index in directory
     walks (format 4: hnsw_sq.faiss, then the ids) into the OS page cache, so that an open followed by a
     search overlaps the search's reads with the open (1M on a cold cache: ~670 MB). Returns the thread,
-    or None when directory holds no format-4 index. Nothing is kept in memory and nothing is checked:
-    `load` checks what it reads; a file a save removes meanwhile ends the read-ahead quietly.
+    or None when directory holds no format-4 index. What it keeps until a load takes it or the store
+    closes: the mapped graph (1M: ~270 MB of links) and the packed ids with their digest (1M: ~26 MB);
+    `load` takes the ids only when that digest equals its manifest's, and checks the rest as it always
+    does; a file a save removes meanwhile ends the read-ahead quietly.
     The thread also imports faiss and maps the graph file as `load` would (faiss's mapped read: ~0.2 s
     at 1M); the first `load` of that file takes the mapped graph (_read_ahead_result) if the file is
     still the one read (same inode, size and mtime), else reads it itself."""
@@ -1324,18 +1451,39 @@ def read_ahead(directory: str | os.PathLike) -> threading.Thread | None:
         while len(_AHEAD) > _AHEAD_KEEP:  # never taken (no search came): the oldest goes
             del _AHEAD[next(iter(_AHEAD))]
 
-    def run() -> None:
+    def read_files() -> None:
         try:
-            for path in paths:  # first: reads release the GIL, so the open beside them goes on
+            for path in paths:  # reads release the GIL, so the open beside them goes on
                 if not _cached(path):
                     _preread(path)
-            faiss = _faiss()  # its import (~0.1 s, holding the GIL) after them, off the first query's path
+            # the ids a load unpacks and checks (1M: 18 MB; their blake2b ~25-45 ms, which lets go of the
+            # GIL, and the offsets' check ~40 ms), made here beside the open, not on the first query's path
+            ahead.ids = _AheadIds.read(paths[1].parent)
+        except (OSError, ValueError, EOFError) as e:  # EOFError: np.load of an empty offsets file
+            log.debug("reading %s ahead stopped: %s", root, e)
+
+    def run() -> None:
+        # The files are read on a thread of their own while this one imports faiss (~0.1-0.3 s, holding
+        # the GIL) and maps the graph right behind the reads: faiss's mapped read copies the links out of
+        # the file (1M: ~270 MB, ~0.2 s of CPU), from the page cache where the reads ahead of it have
+        # been. One after the other, import and map came after the whole read, on the first query's path
+        # (docs/benchmarks.md "Cold open at 1M, part 2").
+        reader = threading.Thread(target=read_files, name="shopgraph-index-read-files", daemon=True)
+        started = False
+        try:
+            # inside the try: a thread that cannot start (a container's pids limit) must still set done,
+            # or the first load would wait _AHEAD_WAIT for a read-ahead that never ran
+            reader.start()
+            started = True
+            faiss = _faiss()
             key = _file_key(paths[0])
             graph = faiss.read_index(str(paths[0]), faiss.IO_FLAG_MMAP_IFC)
             ahead.key, ahead.graph = key, graph
         except (OSError, RuntimeError, MissingDependencyError) as e:  # load reads it again and says what is wrong
             log.debug("reading %s ahead stopped: %s", root, e)
         finally:
+            if started:
+                reader.join()  # done means the files are in the page cache too (or their read failed)
             ahead.done.set()
 
     thread = threading.Thread(target=run, name="shopgraph-index-read-ahead", daemon=True)
@@ -1345,15 +1493,49 @@ def read_ahead(directory: str | os.PathLike) -> threading.Thread | None:
 
 class _Ahead:
     """A graph file (path) being read ahead: done is set when the thread ends; graph is its mapped faiss
-    index (None if that failed) and key the file's identity when it was read (_file_key)."""
+    index (None if that failed) and key the file's identity when it was read (_file_key); ids the
+    packed ids of its data folder (_AheadIds, None if not read)."""
 
-    __slots__ = ("done", "graph", "key", "path")
+    __slots__ = ("done", "graph", "key", "path", "ids")
 
     def __init__(self, path: Path) -> None:
         self.path = str(path)
         self.done = threading.Event()
         self.graph = None
         self.key: tuple | None = None
+        self.ids: _AheadIds | None = None
+
+
+class _AheadIds:
+    """A data folder's packed ids as a read-ahead read them: slot_ids (SlotIds.packed, its offsets checked
+    there: 1M ~40 ms on a loaded machine), the digest of its files (_ids_digest) and both files'
+    identities then (_file_key), so a load uses them only while the files are unchanged, and once."""
+
+    __slots__ = ("folder", "keys", "slot_ids", "digest")
+
+    def __init__(self, folder: Path, keys: tuple, slot_ids: SlotIds, digest: str) -> None:
+        self.folder, self.keys, self.slot_ids, self.digest = str(folder), keys, slot_ids, digest
+
+    @classmethod
+    def read(cls, folder: Path) -> "_AheadIds":
+        """Raises OSError or ValueError (offsets that do not describe the blob: the load finds it again)."""
+        keys = (_file_key(folder / _IDS_BLOB), _file_key(folder / _IDS_OFFSETS))
+        blob = (folder / _IDS_BLOB).read_bytes()
+        offsets = np.load(folder / _IDS_OFFSETS, allow_pickle=False)
+        return cls(folder, keys, SlotIds.packed(blob, offsets), _ids_digest(blob, offsets))
+
+    def of(self, folder: Path) -> tuple[SlotIds, str] | None:
+        """(slot_ids, digest) if they are folder's ids files as they are now (taken: a second call gets
+        None, since the index that takes them may change them), else None."""
+        try:
+            same = self.slot_ids is not None and str(folder) == self.folder and \
+                (_file_key(folder / _IDS_BLOB), _file_key(folder / _IDS_OFFSETS)) == self.keys
+        except OSError:
+            return None
+        if not same:
+            return None
+        slot_ids, self.slot_ids = self.slot_ids, None
+        return slot_ids, self.digest
 
 
 _AHEAD: dict[str, _Ahead] = {}  # index folder (_folder_key) -> its read-ahead, until a load takes it
@@ -1380,19 +1562,21 @@ def forget_read_ahead(directory: str | os.PathLike) -> None:
             del _AHEAD[key]
 
 
-def _read_ahead_result(path: Path):
-    """The mapped graph a read-ahead made of this file (path: <folder>/<data>/hnsw_sq.faiss; waiting for
-    it if still under way), taken once; None when there is none, it read another file of the folder (one a
-    save has replaced since), it failed, or the file has changed since. The folder's read-ahead is dropped
-    either way."""
+def _read_ahead_result(path: Path) -> tuple:
+    """(graph, ids): the mapped graph a read-ahead made of this file (path: <folder>/<data>/hnsw_sq.faiss;
+    waiting for it if still under way) and the _AheadIds it read of that data folder, taken once; each
+    None when there is none, it read another file of the folder (one a save has replaced since) or it
+    failed; the graph also when its file has changed since (the ids check theirs when used). The
+    folder's read-ahead is dropped either way."""
     with _AHEAD_LOCK:
         ahead = _AHEAD.pop(_folder_key(path.parent.parent), None)
-    if ahead is None or ahead.path != str(path) or not ahead.done.wait(_AHEAD_WAIT) or ahead.graph is None:
-        return None
+    if ahead is None or ahead.path != str(path) or not ahead.done.wait(_AHEAD_WAIT):
+        return None, None
     try:
-        return ahead.graph if _file_key(path) == ahead.key else None
+        graph = ahead.graph if ahead.graph is not None and _file_key(path) == ahead.key else None
     except OSError:
-        return None
+        graph = None
+    return graph, ahead.ids
 
 
 def _cached(path: Path) -> bool:

@@ -35,7 +35,8 @@ import numpy as np
 
 from shopgraph.config import IndexConfig
 from shopgraph.errors import StoreError
-from shopgraph.graph.mirror_state import GraphVersion, fault, rebuild_note
+from shopgraph.graph import mirror_state
+from shopgraph.graph.mirror_state import Epochs, GraphVersion, fault, rebuild_note
 from shopgraph.graph.vector_index import (FORMAT_VERSION, AnnIndex, IndexUnavailable, forget_read_ahead,
                                          read_ahead)
 
@@ -45,6 +46,20 @@ log = logging.getLogger(__name__)
 # channels it has), and a GNN vector's norm carries popularity, which recommendation wants.
 INNER_PRODUCT_PROPERTIES = frozenset({"fused_vec", "gnn_vec"})
 SAVE_LAG = 0.1  # save once the copy on disk lags by this fraction of the index's vectors
+
+
+def _aging(index: AnnIndex, graph: GraphVersion, epochs: Callable[[], str | None]) -> bool:
+    """Whether a saved index just loaded (and judged of this lineage) names an epoch so many writing
+    opens old that it must be saved now: a catalog that changes little per open never reaches
+    SAVE_LAG, and once its epoch falls off the graph's capped list the next load would rebuild the whole
+    index (25 minutes at 1M) where a save costs seconds. Reads the epoch list only when the index is not
+    at the current epoch (fault() read it for the same reason)."""
+    if index.epoch == graph.epoch or graph.epoch is None:
+        return False
+    try:
+        return Epochs.parse(epochs()).age(index.epoch) >= max(1, mirror_state.KEEP_EPOCHS // 2)
+    except (ValueError, TypeError, KeyError):
+        return False  # fault() found it readable a moment ago; a save can wait for the next load
 
 
 class VectorSource(Protocol):
@@ -183,7 +198,7 @@ class IndexedVectors:
         # a copy on disk in an older format is due for a save in today's: a format-3 index (float32
         # vectors walked through a mapped file) stays seconds a query on a cold page cache until it is
         # written as format 4, and a save by changes alone may never come to a catalog that changes little
-        self._unsaved[prop] = len(index) if index.saved_format < FORMAT_VERSION else 0
+        self._unsaved[prop] = len(index) if index.saved_format < FORMAT_VERSION or _aging(index, graph, epochs) else 0
         self._verified.pop(prop, None)
         return index
 

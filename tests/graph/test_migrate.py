@@ -215,3 +215,23 @@ def test_cli_migrate_embedded_to_embedded(source, tmp_path, capsys):
     assert "no shopgraph database" in capsys.readouterr().err
     assert main(["stats", "--db", "bolt://"]) == 1
     assert "Neo4j URI" in capsys.readouterr().err
+
+
+def test_migrate_keeps_the_sources_unstamped_write_marker_out_of_the_target(tmp_path):
+    """Review of i18-mirror: any_product_changed is a generation of the source's counter (a Neo4j source
+    after a write query at its generation 500); copied into a target at generation 1 it made every
+    lexical and card sync of the target re-read every product until the target's generation passed it."""
+    from shopgraph.graph.mirror_state import resync_point
+    from shopgraph.graph.store import ANY_PRODUCT_CHANGED
+
+    src = EmbeddedStore.open(tmp_path / "src.db", dims=SMALL_DIMS)
+    dst = EmbeddedStore.open(tmp_path / "dst.db", dims=SMALL_DIMS)
+    try:
+        src.write(catalog_batch([product(str(i), seed=i) for i in range(5)]))
+        src.set_meta(ANY_PRODUCT_CHANGED, "500")
+        migrate(src, dst, verify=False)
+        assert dst.get_meta(ANY_PRODUCT_CHANGED) is None
+        assert resync_point(dst, dst.generation()) == dst.generation()
+    finally:
+        src.close()
+        dst.close()
