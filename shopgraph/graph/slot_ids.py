@@ -21,15 +21,17 @@ class DuplicateIds(StoreError):
     (DB.index) and it is rebuilt from the graph."""
 
 
-# up to this many ids are looked up (and added) without unpacking a packed SlotIds: each lookup scans
-# the blob (~1 ms at 1M ids) where unpacking makes a Python string and a dict entry per id
+# a packed SlotIds looks up (or kills) at most this many ids in its life, and adds at most this many,
+# without unpacking: each lookup scans the blob (6-10 ms at 1M ids, more for a key that starts many
+# others) where unpacking once (~0.7 s at 1M) makes a Python string and a dict entry per id and then
+# answers in microseconds; the budget is about one unpack's worth of scans
 PACKED_LOOKUPS = 64
 
 
 class SlotIds:
     """Slot -> id and id -> live slot, packed (read-only, as loaded) until first changed or searched by id."""
 
-    __slots__ = ("_list", "_of", "_blob", "_offsets", "_live", "_extra", "_extra_of", "_dead")
+    __slots__ = ("_list", "_of", "_blob", "_offsets", "_live", "_extra", "_extra_of", "_dead", "_scans")
 
     def __init__(self) -> None:
         self._list: list[str | None] | None = []  # slot -> id, None for tombstones
@@ -43,6 +45,7 @@ class SlotIds:
         self._extra: list[str | None] = []
         self._extra_of: dict[str, int] = {}
         self._dead: set[int] = set()
+        self._scans = 0  # packed lookups made so far (PACKED_LOOKUPS)
 
     @classmethod
     def packed(cls, blob: bytes, offsets: np.ndarray) -> "SlotIds":
@@ -110,9 +113,20 @@ class SlotIds:
         return [self._extra[s - base] if s >= base else None if s in self._dead
                 else blob[offsets[s]:offsets[s + 1]].decode("utf-8") or None for s in slots]
 
+    def _packed(self, lookups: int) -> bool:
+        """Whether `lookups` more keys may be looked up without unpacking (PACKED_LOOKUPS in the life of
+        these ids); once the budget is spent the ids are unpacked, and False is returned from then on."""
+        if self._list is not None:
+            return False
+        if self._scans + lookups <= PACKED_LOOKUPS:
+            self._scans += lookups
+            return True
+        self._unpack()
+        return False
+
     def _find(self, key: str) -> int:
         """While packed: key's live slot, -1 when absent. Scans the blob for the key's bytes (memchr
-        speed: ~1 ms at 1M ids) and keeps the matches that are a whole slot; a second one is a damaged
+        speed, 6-10 ms at 1M ids) and keeps the matches that are a whole slot; a second one is a damaged
         file (DuplicateIds), as _unpack would find."""
         slot = self._extra_of.get(key)
         if slot is not None:
@@ -146,20 +160,21 @@ class SlotIds:
         self._list, self._of, self._blob, self._offsets = ids, of, None, None
 
     def __contains__(self, key: object) -> bool:
-        if self._list is None and isinstance(key, str):
+        if isinstance(key, str) and self._packed(1):
             return self._find(key) >= 0
         self._unpack()
         return key in self._of
 
     def slot(self, key: str) -> int | None:
-        if self._list is None:
+        if self._packed(1):
             slot = self._find(key)
             return None if slot < 0 else slot
+        self._unpack()
         return self._of.get(key)
 
     def slots(self, keys: Iterable[str], count: int) -> np.ndarray:
         """(count,) int64 live slots of keys, -1 where absent (a few keys looked up packed)."""
-        if self._list is None and count <= PACKED_LOOKUPS:
+        if count <= PACKED_LOOKUPS and self._packed(count):
             return np.fromiter((self._find(k) for k in keys), dtype=np.int64, count=count)
         self._unpack()
         get = self._of.get
@@ -172,7 +187,7 @@ class SlotIds:
     # -- changes ---------------------------------------------------------------------------------
     def kill(self, key: str) -> int | None:
         """Make key's slot a tombstone; returns that slot, None when key is not live."""
-        if self._list is None:
+        if self._packed(1):
             slot = self._find(key)
             if slot < 0:
                 return None
@@ -184,6 +199,7 @@ class SlotIds:
                 self._dead.add(slot)
             self._live -= 1
             return slot
+        self._unpack()
         slot = self._of.pop(key, None)
         if slot is not None:
             self._list[slot] = None

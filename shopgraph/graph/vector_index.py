@@ -868,7 +868,13 @@ class AnnIndex:
         for i, (row, cand) in enumerate(zip(q, found)):
             cand = cand[cand >= 0]
             if extra is not None:
-                cand = np.concatenate([cand, extra[i]])
+                # the tail's best `fetch` rows are its best however far they lie: the neighbourhood is
+                # the best `fetch` of the graph's candidates and the tail's together, scored exactly, or
+                # a far new row inside the filter would answer for closer rows the graph holds
+                cand = np.unique(np.concatenate([cand, extra[i]]))
+                cand = cand[self._alive[cand]]
+                if cand.size > fetch:
+                    cand = cand[_top(self._rows(cand) @ row, fetch)]
             cand = np.unique(cand[self._alive[cand]])
             inside = cand[(bitmap[cand >> 3] >> (cand & 7)) & 1 == 1]
             if inside.size >= want:

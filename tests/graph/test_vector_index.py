@@ -752,6 +752,21 @@ def test_packed_ids_take_a_few_changes_without_unpacking():
     many = SlotIds.packed(blob, offsets)
     many.slots(["a"] * (PACKED_LOOKUPS + 1), PACKED_LOOKUPS + 1)
     assert not many.is_packed
+    # review of i18-lag: the budget is for the life of the ids, not per call (pages of 20 ids, each a
+    # scan of the blob per id, paid 6-10 ms an id at 1M forever), and kills spend it too
+    for use in ("slots", "slot", "in", "kill"):
+        paged = SlotIds.packed(blob, offsets)
+        for _ in range(PACKED_LOOKUPS + 1):
+            if use == "slots":
+                paged.slots(["c"], 1)
+            elif use == "slot":
+                paged.slot("c")
+            elif use == "in":
+                assert "c" in paged
+            else:
+                paged.kill("zz")
+        assert not paged.is_packed, use
+        assert paged.slot("c") == 6 and paged.live == 6
     twice, twice_offsets = SlotIds.from_list(["x", "y"]).pack()
     forged = SlotIds.packed(twice + b"x", np.append(twice_offsets, twice_offsets[-1] + 1))
     with pytest.raises(DuplicateIds):
@@ -1376,3 +1391,32 @@ def test_ids_read_ahead_are_taken_only_when_their_digest_is_the_manifests(tmp_pa
     vi.read_ahead(root).join(10)
     with pytest.raises(IndexUnavailable, match="digest"):
         AnnIndex.load(root, dim=DIM)
+
+
+def test_far_new_rows_in_a_filter_do_not_answer_for_closer_saved_rows(tmp_path):
+    """Review of i18-lag: a loaded index keeps rows added since its save in a tail beside the mapped
+    graph, and the filtered search's neighbourhood look took the tail's best rows however far they lay:
+    with fewer than k of the graph's neighbours inside the filter, far new rows inside it filled the
+    answer in place of closer saved ones."""
+    rng = np.random.default_rng(0)
+    n = 2000
+    a, b = rng.normal(size=DIM), rng.normal(size=DIM)
+    x = np.concatenate([a + 0.3 * rng.normal(size=(n // 2, DIM)), b + 0.3 * rng.normal(size=(n // 2, DIM))])
+    x = x.astype(np.float32)
+    ids = [f"p{i}" for i in range(n)]
+    saved = AnnIndex(DIM, min_ann_size=100, exact_max_candidates=100, filter_min_fraction=0.1)
+    saved.upsert(ids, x)
+    assert saved.build()
+    saved.save(tmp_path / "idx")
+    loaded = AnnIndex.load(tmp_path / "idx", dim=DIM)
+    loaded.exact_max_candidates, loaded.filter_min_fraction = 100, 0.1
+    far = (-b[None, :] + 0.01 * rng.normal(size=(10, DIM))).astype(np.float32)  # opposite the query's cluster
+    new = [f"new{i}" for i in range(10)]
+    loaded.upsert(new, far)
+    assert loaded.stats()["tail_rows"] == 10
+    allowed = set(ids[: n // 2]) | set(new)  # cluster a and the far new rows
+    every = dict(zip(ids + new, np.concatenate([x, far])))
+    q = x[n - 1]  # a query in cluster b
+    unit = q / np.linalg.norm(q)
+    truth = sorted(allowed, key=lambda i: -float(every[i] @ unit / np.linalg.norm(every[i])))[:10]
+    assert [i for i, _ in loaded.search(q, 10, allowed=allowed)] == truth
