@@ -651,8 +651,10 @@ class EmbeddedStore(GraphStore):
             log.warning("%s: the list of write epochs is unreadable (%s): starting a new one", self.path, e)
             epochs = Epochs(dropped=1)
         epochs = epochs.begun(first, token)
-        for key, value in ((EPOCHS, epochs.dump()), (EPOCH, token)):
-            self._run("MERGE (m:Meta {key: $key}) SET m.value = $value", {"key": key, "value": value})
+        # through _upsert_nodes, as every other Meta write: after a MERGE made these rows inside the
+        # open transaction, LadybugDB's key lookup of an absent key (Meta fusion_weights, read next in
+        # the same write) returned the epoch list's row
+        self._upsert_nodes("Meta", [{"key": EPOCHS, "value": epochs.dump()}, {"key": EPOCH, "value": token}])
         self._epoch = token
 
     # -- writes --------------------------------------------------------------------------------

@@ -387,3 +387,20 @@ def test_writing_opens_that_change_little_never_let_the_saved_index_fall_off_the
     with _graph(db, read_only=True) as g:
         assert len(g.vector_search(QUERY, 40, prop="text_vec")) == 35  # the 30 and the five new ones
     assert _rebuilds(caplog) == []
+
+
+def test_a_grouped_first_write_reads_absent_meta_keys_as_absent(tmp_path):
+    """Found by the fresh-clone suite (tests/ingest/test_kill_resume.py): the epoch begun by an open's
+    first write was written with MERGE; later in the same grouped transaction LadybugDB's key lookup of
+    a Meta key that did not exist (fusion_weights, read by the next batch) returned the epoch list's row,
+    and the ingest failed ("Meta fusion_weights is not a list of three numbers")."""
+    from shopgraph.graph.derived_fused import FUSION_META
+
+    with _store(tmp_path / "g.db") as store:
+        with store.grouped_writes():
+            for k in range(3):
+                batch = catalog_batch([product(f"{k}-{i}", seed=i) for i in range(5)])
+                batch.fusion = (1.0, 0.5, 0.25)
+                store.write(batch)
+        assert store.get_meta(FUSION_META) == "[1.0, 0.5, 0.25]"
+        assert store.count_nodes("Product") == 15
