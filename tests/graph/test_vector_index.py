@@ -352,12 +352,10 @@ def test_a_filter_block_answers_queries_from_inside_its_own_tight_clusters():
     assert np.mean([recall(got, brute(base, q, 10, rows), ids) for q, got in zip(inside, found)]) >= 0.99
 
 
-def test_a_filter_whose_neighbourhoods_never_answer_skips_the_look():
-    """A prepared category that follows the clusters, searched by queries about other clusters: each
-    query's unfiltered neighbourhood holds none of it, so looking there first only adds its cost to the
-    block scan that answers. The filter's plan then scans the block directly (looking again on one
-    query in eight), with the same recall, queries from inside included; a filter whose neighbourhoods
-    answer keeps looking (its block is never needed)."""
+def _category_following_the_clusters():
+    """20,000 64-d rows in 10 clusters, indexed (HNSW), and a prepared filter of the rows of clusters
+    0-1 (a category that follows the clusters): (rng, dim, clusters, centres, base, ids, index, rows,
+    allowed), the rng seeded 4 and ready for the caller's queries."""
     rng = np.random.default_rng(4)
     dim, n, clusters = 64, 20_000, 10
     centres, label, base = labelled_clusters(rng, dim, n, clusters)
@@ -366,7 +364,16 @@ def test_a_filter_whose_neighbourhoods_never_answer_skips_the_look():
     index.upsert(ids, base)
     assert index.build()
     rows = np.flatnonzero(label < 2)
-    allowed = index.id_filter([ids[r] for r in rows])
+    return rng, dim, clusters, centres, base, ids, index, rows, index.id_filter([ids[r] for r in rows])
+
+
+def test_a_filter_whose_neighbourhoods_never_answer_skips_the_look():
+    """A prepared category that follows the clusters, searched by queries about other clusters: each
+    query's unfiltered neighbourhood holds none of it, so looking there first only adds its cost to the
+    block scan that answers. The filter's plan then scans the block directly (looking again on one
+    query in eight), with the same recall, queries from inside included; a filter whose neighbourhoods
+    answer keeps looking (its block is never needed)."""
+    rng, dim, clusters, centres, base, ids, index, rows, allowed = _category_following_the_clusters()
     outside = centres[rng.integers(2, clusters, 48)] + 0.35 * rng.standard_normal((48, dim)).astype(np.float32)
     hits = [recall(index.search(q, 10, allowed=allowed), brute(base, q, 10, rows), ids) for q in outside]
     assert np.mean(hits) >= 0.99
@@ -1263,15 +1270,7 @@ def test_a_plan_looks_again_less_often_while_its_looks_keep_going_to_the_block()
     query in eight, each look an unfiltered HNSW search whose queries went to the block anyway. Each such
     look now doubles the wait for the next (up to one in 64); a look that answers (the queries moved into
     the filter) brings it back to one in eight. The results are the exact top 10 throughout."""
-    rng = np.random.default_rng(4)
-    dim, n, clusters = 64, 20_000, 10
-    centres, label, base = labelled_clusters(rng, dim, n, clusters)
-    ids = [f"c{i}" for i in range(n)]
-    index = AnnIndex(dim, exact_max_candidates=500)
-    index.upsert(ids, base)
-    assert index.build()
-    rows = np.flatnonzero(label < 2)
-    allowed = index.id_filter([ids[r] for r in rows])
+    rng, dim, clusters, centres, base, ids, index, rows, allowed = _category_following_the_clusters()
     outside = centres[rng.integers(2, clusters, 200)] + 0.35 * rng.standard_normal((200, dim)).astype(np.float32)
     hits = [recall(index.search(q, 10, allowed=allowed), brute(base, q, 10, rows), ids) for q in outside]
     assert np.mean(hits) >= 0.99
