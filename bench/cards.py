@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import args_settings, peak_rss_mb, percentiles, print_table, write_results
+from bench.common import args_settings, need_scale_db, peak_rss_mb, percentiles, print_table, write_results
 
 
 def fill(db: Path, target: Path) -> dict:
@@ -114,8 +114,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--fill-into", type=Path, default=None, help="time a full card fill into this file")
     parser.add_argument("--results", default="cards")
     args = parser.parse_args(argv)
-    if not (args.dir / "scale.db").exists():
-        raise SystemExit(f"--dir {args.dir}: no scale.db there")
+    need_scale_db(args.dir)
     if args.fill_into is not None:
         result = fill(args.dir / "scale.db", args.fill_into)
         print_table([result], title="card fill")

@@ -137,6 +137,15 @@ def machine_info(packages: Iterable[str] = DEFAULT_PACKAGES) -> dict:
             "python": platform.python_version(), "packages": package_versions(packages)}
 
 
+def need_scale_db(folder: Path) -> Path:
+    """folder/scale.db of a bench.scale size folder (the benches that reuse one: cards, mirror_state,
+    lagged_reader), or stop with one line naming the folder."""
+    db = Path(folder) / "scale.db"
+    if not db.exists():
+        raise SystemExit(f"--dir {folder}: no scale.db there")
+    return db
+
+
 def args_settings(args) -> dict:
     """A benchmark's parsed arguments as JSON-ready settings (paths as strings)."""
     return {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import args_settings, percentiles, print_table, rss_mb, write_results
+from bench.common import args_settings, need_scale_db, percentiles, print_table, rss_mb, write_results
 
 ARMS = ("at_revision", "lagged", "lagged_old_paths")
 
@@ -130,8 +130,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.make_lag is not None:
         make_lag(args.make_lag, args.changes)
         return {}
-    if not (args.dir / "scale.db").exists():
-        raise SystemExit(f"--dir {args.dir}: no scale.db there")
+    need_scale_db(args.dir)
     shutil.rmtree(args.work, ignore_errors=True)
     for arm in ARMS:
         copy_database(args.dir, args.work / arm)

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import args_settings, percentiles, print_table, write_results
+from bench.common import args_settings, need_scale_db, percentiles, print_table, write_results
 
 PIN_BEFORE = ("MATCH (m:Meta) RETURN m.key, m.value", {})  # pinned_meta's statement before write epochs
 
@@ -162,8 +162,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--rounds", type=int, default=2000, help="timings of each statement alone per arm")
     parser.add_argument("--results", default="mirror_state")
     args = parser.parse_args(argv)
-    if not (args.dir / "scale.db").exists():
-        raise SystemExit(f"--dir {args.dir}: no scale.db there")
+    need_scale_db(args.dir)
     result = {}
     if args.begin_epoch:
         result["begun"] = begin_epoch(args.dir / "scale.db")
